@@ -1,0 +1,240 @@
+//! Command-line parsing and the headless commands (`train`, `scenes`).
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+use nn_microscope::lab::Scene;
+use nn_microscope::lab::runner::Session;
+
+/// The backend used for training: burn's CPU backend with autodiff.
+type CpuBackend = burn::backend::Autodiff<burn::backend::Flex>;
+
+/// NN Microscope: watch neural networks learn.
+#[derive(Debug, Parser)]
+#[command(name = "nnm", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Train a scene headless, recording a run directory.
+    Train {
+        /// A scene file, or the name of a preset in scenes/ (such as `xor`).
+        scene: String,
+        /// Train for this many steps instead of the scene's.
+        #[arg(long)]
+        steps: Option<u64>,
+        /// Use this seed instead of the scene's.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Folder that receives the run directory.
+        #[arg(long, default_value = "runs")]
+        out: PathBuf,
+    },
+    /// List the scene presets, or check them all.
+    Scenes {
+        /// Parse, validate and load the data of every preset.
+        #[arg(long)]
+        check: bool,
+        /// Folder of presets.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// Parses the command line and runs the command.
+pub fn run() -> Result<ExitCode> {
+    let cli = Cli::parse();
+    match cli.command {
+        None => bail!("the 3D app is not built yet; try `nnm train SCENE` or `nnm scenes`"),
+        Some(Command::Train {
+            scene,
+            steps,
+            seed,
+            out,
+        }) => train(&scene, steps, seed, &out),
+        Some(Command::Scenes { check, dir }) => scenes(check, dir),
+    }
+}
+
+/// The folder of presets: `./scenes`, else the one beside the sources.
+fn scenes_dir() -> PathBuf {
+    let local = PathBuf::from("scenes");
+    if local.is_dir() {
+        local
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenes")
+    }
+}
+
+/// A scene path: as given if it exists, else a preset of that name.
+pub fn find_scene(name: &str) -> Result<PathBuf> {
+    let given = PathBuf::from(name);
+    if given.is_file() {
+        return Ok(given);
+    }
+    let preset = scenes_dir().join(format!("{name}.ron"));
+    if preset.is_file() {
+        return Ok(preset);
+    }
+    let presets = preset_paths(&scenes_dir())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    bail!("no scene file `{name}` and no preset of that name (presets: {presets})")
+}
+
+fn preset_paths(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "ron"))
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
+fn train(scene: &str, steps: Option<u64>, seed: Option<u64>, out: &Path) -> Result<ExitCode> {
+    let path = find_scene(scene)?;
+    let mut scene = Scene::load(&path)?;
+    if let Some(s) = steps {
+        scene.train.steps = s;
+    }
+    if let Some(s) = seed {
+        scene.seed = s;
+    }
+    let device = Default::default();
+    let mut session = Session::<CpuBackend>::start(&scene, &device, Some(out))?;
+    let run_dir = session
+        .run_dir()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let total = scene.train.steps;
+    let bar = progress_bar(total);
+    let mut diverged = None;
+    for _ in 0..total {
+        let advance = session.advance(false)?;
+        if let Some(e) = advance.evaluation {
+            bar.set_message(format!("loss {:.4}", e.train_loss));
+        }
+        if let Some(d) = advance.diverged {
+            diverged = Some(d);
+            break;
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let step = session.trainer().step_count();
+    let (train_loss, test_loss, accuracy, gen_error) = match diverged {
+        Some(_) => (f32::NAN, f32::NAN, None, None),
+        None => {
+            let e = session.finish()?;
+            (
+                e.train_loss,
+                e.test_loss,
+                e.test_accuracy,
+                e.generalization_error,
+            )
+        }
+    };
+    let mut line = format!(
+        "final: step={step} train_loss={} test_loss={} test_accuracy={} run={run_dir}",
+        num(train_loss),
+        num(test_loss),
+        num(accuracy.unwrap_or(f32::NAN)),
+    );
+    if !session.trainer().data().is_classification() {
+        line.push_str(&format!(
+            " generalization_error={}",
+            num(gen_error.unwrap_or(f32::NAN))
+        ));
+    }
+    if let Some((at, loss)) = diverged {
+        line.push_str(" status=diverged");
+        eprintln!(
+            "diverged: the loss became {} at step {at} (learning rate {}); the run stopped there and is recorded as diverged",
+            num(loss),
+            scene.train.learning_rate
+        );
+    }
+    println!("{line}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A number as the final line prints it: `nan` and `inf` spelled out.
+fn num(v: f32) -> String {
+    if v.is_nan() {
+        "nan".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "inf".into() } else { "-inf".into() }
+    } else {
+        format!("{v:.6}")
+    }
+}
+
+fn progress_bar(total: u64) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} steps ({per_sec}, eta {eta}) {msg}",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn scenes(check: bool, dir: Option<PathBuf>) -> Result<ExitCode> {
+    let dir = dir.unwrap_or_else(scenes_dir);
+    let mut failures = 0;
+    for path in preset_paths(&dir)? {
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match Scene::load(&path) {
+            Ok(scene) => {
+                let data = if check {
+                    scene
+                        .data
+                        .load()
+                        .map(|d| format!("{} train / {} test", d.train.len(), d.test.len()))
+                } else {
+                    Ok(String::new())
+                };
+                match data {
+                    Ok(counts) if check => {
+                        println!("ok    {name:<24} {} ({counts})", scene.data.name())
+                    }
+                    Ok(_) => println!("{name:<24} {:<20} {}", scene.data.name(), scene.title),
+                    Err(e) => {
+                        failures += 1;
+                        println!("FAIL  {name:<24} {e}");
+                    }
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                if check {
+                    println!("FAIL  {name:<24} {e}");
+                } else {
+                    println!("{name:<24} (invalid: {e})");
+                }
+            }
+        }
+    }
+    if check && failures > 0 {
+        eprintln!("{failures} scene(s) failed");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}

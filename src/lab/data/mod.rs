@@ -1,0 +1,681 @@
+//! Data sets ("arenas"): seeded generators and file loaders, each with a train/test split.
+
+mod digits;
+mod functions;
+mod shapes;
+mod toy;
+
+pub use functions::{Function1d, Function2d};
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::lab::error::{LabError, LabResult};
+use crate::lab::rng::{self, Stream};
+
+/// What a scene asks for: which data set, and how to make it.
+///
+/// Generated sets are seeded by `seed` (not by the scene's seed), so that trying
+/// another initialisation keeps the same data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum DataSpec {
+    /// Two classes: a disc inside a ring (TensorFlow Playground's "circle").
+    Circle(Toy2dSpec),
+    /// Two classes by the sign of x·y.
+    Xor(Toy2dSpec),
+    /// Two Gaussian blobs.
+    Gaussians(Toy2dSpec),
+    /// Two interleaved spirals.
+    Spiral(Toy2dSpec),
+    /// Two interleaved half-moons.
+    Moons(Toy2dSpec),
+    /// 8x8 images of circles and squares (Neural Illumination's task).
+    CirclesVsSquares(ShapesSpec),
+    /// The UCI 8x8 handwritten digits (1,797 samples).
+    Digits8x8(DigitsSpec),
+    /// MNIST digits from IDX files (gzipped or not).
+    Mnist(MnistSpec),
+    /// Regression of a function of one variable.
+    Function1d(Function1dSpec),
+    /// Regression of a function of two variables.
+    Function2d(Function2dSpec),
+}
+
+/// Settings of the 2D point sets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Toy2dSpec {
+    /// Number of points, train and test together.
+    pub samples: usize,
+    /// Noise, 0 (clean) to 1 (very noisy).
+    pub noise: f32,
+    /// Share of the points held out for testing.
+    pub test_fraction: f32,
+    /// Seed of the points.
+    pub seed: u64,
+}
+
+impl Default for Toy2dSpec {
+    fn default() -> Self {
+        Toy2dSpec {
+            samples: 600,
+            noise: 0.05,
+            test_fraction: 0.3,
+            seed: 0,
+        }
+    }
+}
+
+/// Settings of the circles-vs-squares images.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShapesSpec {
+    /// Training images.
+    pub train: usize,
+    /// Test images.
+    pub test: usize,
+    /// Chance that a pixel is flipped.
+    pub noise: f32,
+    /// Smallest and largest side of a shape's bounding box, in pixels (3..=8).
+    pub sizes: (usize, usize),
+    /// Seed of the images.
+    pub seed: u64,
+}
+
+impl Default for ShapesSpec {
+    fn default() -> Self {
+        ShapesSpec {
+            train: 240,
+            test: 40,
+            noise: 0.03,
+            sizes: (6, 8),
+            seed: 0,
+        }
+    }
+}
+
+/// Settings of the UCI 8x8 digits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DigitsSpec {
+    /// The CSV file (gzipped or not): 64 values 0..16, then the label.
+    pub path: String,
+    /// Share of the samples held out for testing.
+    pub test_fraction: f32,
+    /// Seed of the split.
+    pub seed: u64,
+}
+
+impl Default for DigitsSpec {
+    fn default() -> Self {
+        DigitsSpec {
+            path: "assets/data/optdigits8x8.csv.gz".into(),
+            test_fraction: 0.2,
+            seed: 0,
+        }
+    }
+}
+
+/// Settings of MNIST: IDX files, and how many samples to use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MnistSpec {
+    /// IDX image file (`*-images-idx3-ubyte`, gzipped or not).
+    pub images: String,
+    /// IDX label file (`*-labels-idx1-ubyte`, gzipped or not).
+    pub labels: String,
+    /// Separate test images; when absent the test set is taken after the training set.
+    pub test_images: Option<String>,
+    /// Separate test labels, with `test_images`.
+    pub test_labels: Option<String>,
+    /// Training samples to use.
+    pub train: usize,
+    /// Test samples to use.
+    pub test: usize,
+}
+
+impl Default for MnistSpec {
+    fn default() -> Self {
+        MnistSpec {
+            images: "assets/data/mnist10k-images-idx3-ubyte.gz".into(),
+            labels: "assets/data/mnist10k-labels-idx1-ubyte.gz".into(),
+            test_images: None,
+            test_labels: None,
+            train: 8000,
+            test: 2000,
+        }
+    }
+}
+
+/// Settings of 1D regression.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Function1dSpec {
+    /// The target function.
+    pub function: Function1d,
+    /// Training points, drawn uniformly from `train_range`.
+    pub samples: usize,
+    /// Test points, evenly spaced over `test_range`.
+    pub test_samples: usize,
+    /// Where training points come from.
+    pub train_range: (f32, f32),
+    /// Where test points come from: wider, to measure extrapolation.
+    pub test_range: (f32, f32),
+    /// Standard deviation of noise added to training targets.
+    pub noise: f32,
+    /// Seed of the points.
+    pub seed: u64,
+}
+
+impl Default for Function1dSpec {
+    fn default() -> Self {
+        Function1dSpec {
+            function: Function1d::Sin {
+                frequency: 1.0,
+                amplitude: 1.0,
+            },
+            samples: 128,
+            test_samples: 256,
+            train_range: (-std::f32::consts::PI, std::f32::consts::PI),
+            test_range: (-2.0 * std::f32::consts::PI, 2.0 * std::f32::consts::PI),
+            noise: 0.0,
+            seed: 0,
+        }
+    }
+}
+
+/// Settings of 2D regression.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Function2dSpec {
+    /// The target function.
+    pub function: Function2d,
+    /// Training points, drawn uniformly from the square `train_range`².
+    pub samples: usize,
+    /// Test points, on a grid over the square `test_range`².
+    pub test_samples: usize,
+    /// Where training points come from (both coordinates).
+    pub train_range: (f32, f32),
+    /// Where test points come from (both coordinates).
+    pub test_range: (f32, f32),
+    /// Standard deviation of noise added to training targets.
+    pub noise: f32,
+    /// Seed of the points.
+    pub seed: u64,
+}
+
+impl Default for Function2dSpec {
+    fn default() -> Self {
+        Function2dSpec {
+            function: Function2d::SinCos { fx: 1.0, fy: 1.0 },
+            samples: 400,
+            test_samples: 900,
+            train_range: (-2.0, 2.0),
+            test_range: (-3.0, 3.0),
+            noise: 0.0,
+            seed: 0,
+        }
+    }
+}
+
+/// What the network must predict.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Task {
+    /// Pick one of `classes` labels.
+    Classification {
+        /// Number of classes.
+        classes: usize,
+    },
+    /// Predict real values.
+    Regression {
+        /// Number of outputs.
+        outputs: usize,
+    },
+}
+
+/// How the inputs are arranged, so that the app can lay them out and plot them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputLayout {
+    /// Points of a plane, with the plotting range of each axis.
+    Plane {
+        /// Range of the first coordinate.
+        x: (f32, f32),
+        /// Range of the second coordinate.
+        y: (f32, f32),
+    },
+    /// A single real input, with its plotting range.
+    Line {
+        /// Range of the input.
+        x: (f32, f32),
+    },
+    /// A row-major grey image.
+    Image {
+        /// Width in pixels.
+        width: usize,
+        /// Height in pixels.
+        height: usize,
+    },
+}
+
+/// Targets of a split.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Targets {
+    /// Class labels, one per sample.
+    Labels(Vec<u32>),
+    /// Real targets, `outputs` per sample, row-major.
+    Values(Vec<f32>),
+}
+
+/// One side of the split: inputs and targets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Split {
+    /// Inputs, `inputs` per sample, row-major.
+    pub x: Vec<f32>,
+    /// Targets, one entry per sample.
+    pub targets: Targets,
+}
+
+impl Split {
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        match &self.targets {
+            Targets::Labels(l) => l.len(),
+            Targets::Values(v) => v.len(),
+        }
+    }
+
+    /// True when the split holds no samples.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The label of sample `i`, for classification.
+    pub fn label(&self, i: usize) -> Option<u32> {
+        match &self.targets {
+            Targets::Labels(l) => l.get(i).copied(),
+            Targets::Values(_) => None,
+        }
+    }
+}
+
+/// A loaded data set, ready for training.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataset {
+    /// Short name, such as `xor` or `mnist`.
+    pub name: String,
+    /// Number of inputs per sample.
+    pub inputs: usize,
+    /// How the inputs are arranged.
+    pub layout: InputLayout,
+    /// Classification or regression.
+    pub task: Task,
+    /// Names of the classes (classification) or outputs (regression).
+    pub class_names: Vec<String>,
+    /// Training samples.
+    pub train: Split,
+    /// Test samples.
+    pub test: Split,
+    /// For regression: the box training inputs come from, per input.
+    /// Test points outside it measure the generalization error.
+    pub train_region: Option<Vec<(f32, f32)>>,
+}
+
+impl Dataset {
+    /// Number of network outputs this data set needs.
+    pub fn outputs(&self) -> usize {
+        match self.task {
+            Task::Classification { classes } => classes,
+            Task::Regression { outputs } => outputs,
+        }
+    }
+
+    /// True for classification tasks.
+    pub fn is_classification(&self) -> bool {
+        matches!(self.task, Task::Classification { .. })
+    }
+
+    /// The input of test sample `i`.
+    pub fn test_input(&self, i: usize) -> &[f32] {
+        &self.test.x[i * self.inputs..(i + 1) * self.inputs]
+    }
+
+    /// True when `x` lies inside the training region (always true for classification).
+    pub fn in_train_region(&self, x: &[f32]) -> bool {
+        match &self.train_region {
+            None => true,
+            Some(region) => x
+                .iter()
+                .zip(region)
+                .all(|(v, (lo, hi))| *v >= *lo && *v <= *hi),
+        }
+    }
+}
+
+impl DataSpec {
+    /// Names of every data set, in the order of the enum (for error messages and menus).
+    pub const NAMES: &'static [&'static str] = &[
+        "Circle",
+        "Xor",
+        "Gaussians",
+        "Spiral",
+        "Moons",
+        "CirclesVsSquares",
+        "Digits8x8",
+        "Mnist",
+        "Function1d",
+        "Function2d",
+    ];
+
+    /// The short name of this data set.
+    pub fn name(&self) -> &'static str {
+        match self {
+            DataSpec::Circle(_) => "circle",
+            DataSpec::Xor(_) => "xor",
+            DataSpec::Gaussians(_) => "gaussians",
+            DataSpec::Spiral(_) => "spiral",
+            DataSpec::Moons(_) => "moons",
+            DataSpec::CirclesVsSquares(_) => "circles-vs-squares",
+            DataSpec::Digits8x8(_) => "digits8x8",
+            DataSpec::Mnist(_) => "mnist",
+            DataSpec::Function1d(_) => "function1d",
+            DataSpec::Function2d(_) => "function2d",
+        }
+    }
+
+    /// True when the data set is a regression task.
+    pub fn is_regression(&self) -> bool {
+        matches!(self, DataSpec::Function1d(_) | DataSpec::Function2d(_))
+    }
+
+    /// Checks the settings, naming the offending field.
+    pub fn validate(&self) -> LabResult<()> {
+        let fraction = |f: f32, field: &str| {
+            if f > 0.0 && f < 1.0 {
+                Ok(())
+            } else {
+                Err(LabError::setting(
+                    format!("data.{field}"),
+                    format!("must be between 0 and 1 (exclusive), got {f}"),
+                ))
+            }
+        };
+        let at_least = |n: usize, min: usize, field: &str| {
+            if n >= min {
+                Ok(())
+            } else {
+                Err(LabError::setting(
+                    format!("data.{field}"),
+                    format!("must be at least {min}, got {n}"),
+                ))
+            }
+        };
+        let range = |r: (f32, f32), field: &str| {
+            if r.0.is_finite() && r.1.is_finite() && r.0 < r.1 {
+                Ok(())
+            } else {
+                Err(LabError::setting(
+                    format!("data.{field}"),
+                    format!("must be (low, high) with low < high, got {r:?}"),
+                ))
+            }
+        };
+        match self {
+            DataSpec::Circle(s)
+            | DataSpec::Xor(s)
+            | DataSpec::Gaussians(s)
+            | DataSpec::Spiral(s)
+            | DataSpec::Moons(s) => {
+                at_least(s.samples, 10, "samples")?;
+                fraction(s.test_fraction, "test_fraction")?;
+                if !(0.0..=1.0).contains(&s.noise) {
+                    return Err(LabError::setting("data.noise", "must be between 0 and 1"));
+                }
+            }
+            DataSpec::CirclesVsSquares(s) => {
+                at_least(s.train, 2, "train")?;
+                at_least(s.test, 1, "test")?;
+                if !(3 <= s.sizes.0 && s.sizes.0 <= s.sizes.1 && s.sizes.1 <= 8) {
+                    return Err(LabError::setting(
+                        "data.sizes",
+                        format!(
+                            "must be (smallest, largest) with 3 <= smallest <= largest <= 8, got {:?}",
+                            s.sizes
+                        ),
+                    ));
+                }
+                if !(0.0..0.5).contains(&s.noise) {
+                    return Err(LabError::setting(
+                        "data.noise",
+                        "is a pixel flip probability: between 0 and 0.5",
+                    ));
+                }
+            }
+            DataSpec::Digits8x8(s) => fraction(s.test_fraction, "test_fraction")?,
+            DataSpec::Mnist(s) => {
+                at_least(s.train, 1, "train")?;
+                at_least(s.test, 1, "test")?;
+                if s.test_images.is_some() != s.test_labels.is_some() {
+                    return Err(LabError::setting(
+                        "data.test_images",
+                        "give both test_images and test_labels, or neither",
+                    ));
+                }
+            }
+            DataSpec::Function1d(s) => {
+                at_least(s.samples, 2, "samples")?;
+                at_least(s.test_samples, 2, "test_samples")?;
+                range(s.train_range, "train_range")?;
+                range(s.test_range, "test_range")?;
+                s.function.validate()?;
+            }
+            DataSpec::Function2d(s) => {
+                at_least(s.samples, 2, "samples")?;
+                at_least(s.test_samples, 4, "test_samples")?;
+                range(s.train_range, "train_range")?;
+                range(s.test_range, "test_range")?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Generates or loads the data set.
+    pub fn load(&self) -> LabResult<Dataset> {
+        self.validate()?;
+        match self {
+            DataSpec::Circle(s) => Ok(toy::generate(toy::Kind::Circle, s)),
+            DataSpec::Xor(s) => Ok(toy::generate(toy::Kind::Xor, s)),
+            DataSpec::Gaussians(s) => Ok(toy::generate(toy::Kind::Gaussians, s)),
+            DataSpec::Spiral(s) => Ok(toy::generate(toy::Kind::Spiral, s)),
+            DataSpec::Moons(s) => Ok(toy::generate(toy::Kind::Moons, s)),
+            DataSpec::CirclesVsSquares(s) => Ok(shapes::generate(s)),
+            DataSpec::Digits8x8(s) => digits::load_digits8x8(s),
+            DataSpec::Mnist(s) => digits::load_mnist(s),
+            DataSpec::Function1d(s) => Ok(functions::generate_1d(s)),
+            DataSpec::Function2d(s) => Ok(functions::generate_2d(s)),
+        }
+    }
+}
+
+/// Finds a data file: as given, then relative to the project's own folder
+/// (so that bundled `assets/` work from any working directory).
+pub fn resolve_data_path(path: &str) -> LabResult<PathBuf> {
+    let given = PathBuf::from(path);
+    if given.exists() {
+        return Ok(given);
+    }
+    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    if given.is_relative() && bundled.exists() {
+        return Ok(bundled);
+    }
+    let mut message = "file not found".to_string();
+    if given.is_relative() {
+        message.push_str(&format!(" (also looked for {})", bundled.to_string_lossy()));
+    }
+    Err(LabError::data(given, message))
+}
+
+/// Reads a whole file, un-gzipping it when it starts with the gzip magic.
+pub(crate) fn read_maybe_gz(path: &Path) -> LabResult<Vec<u8>> {
+    use std::io::Read;
+    let raw = std::fs::read(path).map_err(|e| LabError::io(path, e))?;
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(raw.as_slice())
+            .read_to_end(&mut out)
+            .map_err(|e| LabError::data(path, format!("bad gzip data: {e}")))?;
+        Ok(out)
+    } else {
+        Ok(raw)
+    }
+}
+
+/// Splits samples into train and test by a seeded shuffle.
+pub(crate) fn shuffled_split(
+    x: Vec<f32>,
+    labels: Vec<u32>,
+    inputs: usize,
+    test_fraction: f32,
+    seed: u64,
+) -> (Split, Split) {
+    use rand::seq::SliceRandom;
+    let n = labels.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut rng::rng(seed, Stream::Data));
+    let n_test = ((n as f32 * test_fraction).round() as usize).clamp(1, n.saturating_sub(1));
+    let take = |idx: &[usize]| Split {
+        x: idx
+            .iter()
+            .flat_map(|&i| x[i * inputs..(i + 1) * inputs].iter().copied())
+            .collect(),
+        targets: Targets::Labels(idx.iter().map(|&i| labels[i]).collect()),
+    };
+    let (test, train) = order.split_at(n_test);
+    (take(train), take(test))
+}
+
+/// Names `0`..`n-1`, for digit classes.
+pub(crate) fn digit_names(n: usize) -> Vec<String> {
+    (0..n).map(|i| i.to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_generated() -> Vec<DataSpec> {
+        vec![
+            DataSpec::Circle(Toy2dSpec::default()),
+            DataSpec::Xor(Toy2dSpec::default()),
+            DataSpec::Gaussians(Toy2dSpec::default()),
+            DataSpec::Spiral(Toy2dSpec::default()),
+            DataSpec::Moons(Toy2dSpec::default()),
+            DataSpec::CirclesVsSquares(ShapesSpec::default()),
+            DataSpec::Function1d(Function1dSpec::default()),
+            DataSpec::Function2d(Function2dSpec::default()),
+        ]
+    }
+
+    #[test]
+    fn generated_sets_are_seeded_and_well_formed() {
+        for spec in all_generated() {
+            let a = spec.load().unwrap();
+            let b = spec.load().unwrap();
+            assert_eq!(a, b, "{} is not reproducible", spec.name());
+            for split in [&a.train, &a.test] {
+                assert!(!split.is_empty(), "{}", spec.name());
+                assert_eq!(split.x.len(), split.len() * a.inputs, "{}", spec.name());
+                assert!(split.x.iter().all(|v| v.is_finite()));
+                if let Targets::Labels(l) = &split.targets {
+                    assert!(l.iter().all(|&c| (c as usize) < a.outputs()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn toy_sets_have_both_classes_in_both_splits() {
+        for spec in all_generated().into_iter().filter(|s| !s.is_regression()) {
+            let d = spec.load().unwrap();
+            for split in [&d.train, &d.test] {
+                let Targets::Labels(l) = &split.targets else {
+                    unreachable!()
+                };
+                let ones = l.iter().filter(|&&c| c == 1).count();
+                assert!(ones > 0 && ones < l.len(), "{} is one-sided", spec.name());
+            }
+        }
+    }
+
+    #[test]
+    fn another_data_seed_gives_other_points() {
+        let a = DataSpec::Spiral(Toy2dSpec::default()).load().unwrap();
+        let b = DataSpec::Spiral(Toy2dSpec {
+            seed: 1,
+            ..Default::default()
+        })
+        .load()
+        .unwrap();
+        assert_ne!(a.train.x, b.train.x);
+    }
+
+    #[test]
+    fn digits8x8_loads_the_bundled_file() {
+        let d = DataSpec::Digits8x8(DigitsSpec::default()).load().unwrap();
+        assert_eq!(d.train.len() + d.test.len(), 1797);
+        assert_eq!(d.inputs, 64);
+        assert_eq!(d.outputs(), 10);
+        assert!(d.train.x.iter().all(|v| (0.0..=1.0).contains(v)));
+        assert_eq!(
+            d.layout,
+            InputLayout::Image {
+                width: 8,
+                height: 8
+            }
+        );
+    }
+
+    #[test]
+    fn mnist_loads_the_bundled_subset() {
+        let d = DataSpec::Mnist(MnistSpec::default()).load().unwrap();
+        assert_eq!(d.train.len(), 8000);
+        assert_eq!(d.test.len(), 2000);
+        assert_eq!(d.inputs, 784);
+        // Real digits: some ink, mostly background.
+        let ink = d.train.x.iter().filter(|&&v| v > 0.5).count() as f32 / d.train.x.len() as f32;
+        assert!((0.05..0.3).contains(&ink), "ink share {ink}");
+    }
+
+    #[test]
+    fn missing_mnist_file_names_the_path() {
+        let spec = DataSpec::Mnist(MnistSpec {
+            images: "no/such/train-images-idx3-ubyte".into(),
+            ..Default::default()
+        });
+        let err = spec.load().unwrap_err().to_string();
+        assert!(err.contains("no/such/train-images-idx3-ubyte"), "{err}");
+        assert!(err.contains("not found"), "{err}");
+    }
+
+    #[test]
+    fn bad_settings_name_the_field() {
+        let spec = DataSpec::Xor(Toy2dSpec {
+            test_fraction: 1.5,
+            ..Default::default()
+        });
+        let err = spec.load().unwrap_err().to_string();
+        assert!(err.contains("data.test_fraction"), "{err}");
+    }
+
+    #[test]
+    fn regression_test_range_is_wider_than_training() {
+        let d = DataSpec::Function1d(Function1dSpec::default())
+            .load()
+            .unwrap();
+        let outside = (0..d.test.len())
+            .filter(|&i| !d.in_train_region(d.test_input(i)))
+            .count();
+        assert!(outside > d.test.len() / 4, "{outside} test points outside");
+        assert!((0..d.train.len()).all(|i| d.in_train_region(&d.train.x[i..i + 1])));
+    }
+}

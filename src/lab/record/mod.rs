@@ -1,0 +1,249 @@
+//! Run directories: `runs/<scene>_<NNN>/` with the resolved scene, metrics and frames.
+
+pub mod frames;
+pub mod metrics;
+
+use std::path::{Path, PathBuf};
+
+pub use frames::{Damage, FrameReader, FrameWriter, RecordingHeader};
+pub use metrics::{MetricsRow, MetricsWriter, RunStatus, read_metrics};
+
+use crate::lab::error::{LabError, LabResult};
+use crate::lab::frame::{Frame, Topology};
+use crate::lab::scene::Scene;
+
+/// File names inside a run directory.
+pub const SCENE_FILE: &str = "scene.ron";
+/// Metrics, one CSV row per evaluation.
+pub const METRICS_FILE: &str = "metrics.csv";
+/// The frame recording.
+pub const FRAMES_FILE: &str = "frames.nnmr";
+/// Screenshots and films taken in this run.
+pub const CAPTURES_DIR: &str = "captures";
+
+/// Aim for recordings of about this many bytes per step when the scene does not say.
+const AUTO_BYTES_PER_STEP: usize = 64 * 1024;
+
+/// A run directory on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunDir {
+    /// Its path.
+    pub path: PathBuf,
+}
+
+impl RunDir {
+    /// Creates `root/<name>_<NNN>` with the next free number; never reuses one.
+    pub fn create(root: &Path, name: &str) -> LabResult<RunDir> {
+        std::fs::create_dir_all(root)
+            .map_err(|e| LabError::run(root, format!("cannot create the runs folder: {e}")))?;
+        let prefix = format!("{name}_");
+        let mut next = std::fs::read_dir(root)
+            .map_err(|e| LabError::run(root, format!("cannot list: {e}")))?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                n.strip_prefix(&prefix).and_then(|s| s.parse::<u64>().ok())
+            })
+            .max()
+            .map_or(1, |n| n + 1);
+        loop {
+            let path = root.join(format!("{prefix}{next:03}"));
+            match std::fs::create_dir(&path) {
+                Ok(()) => return Ok(RunDir { path }),
+                // Another process took this number: try the next one.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => next += 1,
+                Err(e) => {
+                    return Err(LabError::run(
+                        &path,
+                        format!("cannot create run directory: {e}"),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Opens an existing run directory.
+    pub fn open(path: &Path) -> LabResult<RunDir> {
+        if !path.join(SCENE_FILE).is_file() {
+            return Err(LabError::run(
+                path,
+                format!("not a run directory: it has no {SCENE_FILE}"),
+            ));
+        }
+        Ok(RunDir {
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The directory's own name, such as `xor_003`.
+    pub fn name(&self) -> String {
+        self.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Path of the resolved scene.
+    pub fn scene_path(&self) -> PathBuf {
+        self.path.join(SCENE_FILE)
+    }
+
+    /// Path of the metrics CSV.
+    pub fn metrics_path(&self) -> PathBuf {
+        self.path.join(METRICS_FILE)
+    }
+
+    /// Path of the frame recording.
+    pub fn frames_path(&self) -> PathBuf {
+        self.path.join(FRAMES_FILE)
+    }
+
+    /// Folder for screenshots and films.
+    pub fn captures_dir(&self) -> PathBuf {
+        self.path.join(CAPTURES_DIR)
+    }
+
+    /// Reads back the scene the run was made with.
+    pub fn scene(&self) -> LabResult<Scene> {
+        Scene::load(self.scene_path())
+    }
+}
+
+/// Writes one run: the scene once, then metrics rows and frames as training goes.
+pub struct RunRecorder {
+    dir: RunDir,
+    metrics: MetricsWriter,
+    frames: Option<FrameWriter>,
+    frame_every: u64,
+}
+
+impl RunRecorder {
+    /// Creates the run directory under `root` and writes the resolved scene.
+    pub fn start(root: &Path, scene: &Scene, topology: &Topology) -> LabResult<RunRecorder> {
+        let scene = scene.resolved();
+        let dir = RunDir::create(root, &scene.name)?;
+        std::fs::write(dir.scene_path(), scene.to_ron())
+            .map_err(|e| LabError::run(dir.scene_path(), format!("cannot write: {e}")))?;
+        let metrics = MetricsWriter::create(&dir.metrics_path())?;
+        let frames = if scene.record.frames {
+            let header = RecordingHeader {
+                scene: scene.name.clone(),
+                topology: topology.clone(),
+            };
+            Some(FrameWriter::create(&dir.frames_path(), &header)?)
+        } else {
+            None
+        };
+        let frame_every = scene
+            .record
+            .frame_every
+            .unwrap_or_else(|| auto_frame_every(topology));
+        Ok(RunRecorder {
+            dir,
+            metrics,
+            frames,
+            frame_every,
+        })
+    }
+
+    /// The run directory.
+    pub fn dir(&self) -> &RunDir {
+        &self.dir
+    }
+
+    /// True when the frame of `step` should be recorded.
+    pub fn wants_frame(&self, step: u64) -> bool {
+        self.frames.is_some() && step.is_multiple_of(self.frame_every)
+    }
+
+    /// Records a frame if its step is due.
+    pub fn record_frame(&mut self, frame: &Frame) -> LabResult<()> {
+        if !self.wants_frame(frame.step) {
+            return Ok(());
+        }
+        match &mut self.frames {
+            Some(w) => w.append(frame),
+            None => Ok(()),
+        }
+    }
+
+    /// Appends a metrics row and flushes it.
+    pub fn record_metrics(&mut self, row: &MetricsRow) -> LabResult<()> {
+        self.metrics.append(row)
+    }
+
+    /// Bytes of frames written so far.
+    pub fn frame_bytes(&self) -> u64 {
+        self.frames.as_ref().map_or(0, FrameWriter::bytes)
+    }
+}
+
+/// One frame every so many steps, keeping about [`AUTO_BYTES_PER_STEP`] per step.
+pub fn auto_frame_every(topology: &Topology) -> u64 {
+    let params: usize = topology.sizes.windows(2).map(|w| w[0] * w[1] + w[1]).sum();
+    // Weights and gradients dominate: two f32 per parameter.
+    let frame_bytes = params * 8;
+    frame_bytes.div_ceil(AUTO_BYTES_PER_STEP).max(1) as u64
+}
+
+/// A summary of a run directory, for `nnm runs`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSummary {
+    /// The directory.
+    pub dir: RunDir,
+    /// The scene's name.
+    pub scene: String,
+    /// Last metrics row, if any.
+    pub last: Option<MetricsRow>,
+    /// Size of everything in the directory.
+    pub bytes: u64,
+}
+
+/// Summarises every run directory under `root`, sorted by name.
+pub fn list_runs(root: &Path) -> LabResult<Vec<RunSummary>> {
+    if !root.exists() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for entry in
+        std::fs::read_dir(root).map_err(|e| LabError::run(root, format!("cannot list: {e}")))?
+    {
+        let Ok(entry) = entry else { continue };
+        let Ok(dir) = RunDir::open(&entry.path()) else {
+            continue;
+        };
+        let scene = dir
+            .scene()
+            .map(|s| s.name)
+            .unwrap_or_else(|e| format!("(bad scene: {e})"));
+        let last = read_metrics(&dir.metrics_path())
+            .ok()
+            .and_then(|rows| rows.last().cloned());
+        let bytes = dir_size(&dir.path);
+        out.push(RunSummary {
+            dir,
+            scene,
+            last,
+            bytes,
+        });
+    }
+    out.sort_by(|a, b| a.dir.path.cmp(&b.dir.path));
+    Ok(out)
+}
+
+fn dir_size(path: &Path) -> u64 {
+    std::fs::read_dir(path)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => dir_size(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests;

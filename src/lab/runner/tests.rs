@@ -1,0 +1,172 @@
+use std::time::Duration;
+
+use super::*;
+use crate::lab::TestBackend;
+use crate::lab::data::DataSpec;
+
+fn scene(steps: u64) -> Scene {
+    let mut s = Scene::parse(
+        "Scene(name: \"r\", data: Xor(samples: 60), model: (hidden: [4]), train: (eval_every: 5))",
+        Path::new("r.ron"),
+    )
+    .unwrap();
+    s.train.steps = steps;
+    s
+}
+
+fn spawn(scene: Scene, paused: bool) -> TrainerHandle {
+    TrainerHandle::spawn::<TestBackend>(
+        scene,
+        Default::default(),
+        RunnerOptions {
+            runs_root: None,
+            start_paused: paused,
+            frame_interval: Duration::ZERO,
+            ..Default::default()
+        },
+    )
+}
+
+/// Waits for the first event that `pick` accepts, failing after a few seconds.
+fn wait_for<T>(h: &TrainerHandle, mut pick: impl FnMut(TrainerEvent) -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let event = h
+            .events()
+            .recv_timeout(left)
+            .expect("the trainer thread answers in time");
+        if let Some(t) = pick(event) {
+            return t;
+        }
+    }
+}
+
+fn frame_of(e: TrainerEvent) -> Option<Box<Frame>> {
+    match e {
+        TrainerEvent::Frame(f) => Some(f),
+        _ => None,
+    }
+}
+
+#[test]
+fn starts_paused_and_steps_on_command() {
+    let h = spawn(scene(100), true);
+    let topology = wait_for(&h, |e| match e {
+        TrainerEvent::Started { topology, .. } => Some(topology),
+        _ => None,
+    });
+    assert_eq!(topology.sizes, vec![2, 4, 2]);
+    h.send(TrainerCommand::Step(3));
+    let steps: Vec<u64> = (0..3).map(|_| wait_for(&h, frame_of).step).collect();
+    assert_eq!(steps, vec![0, 1, 2]);
+    wait_for(&h, |e| {
+        matches!(e, TrainerEvent::Running(false)).then_some(())
+    });
+    // Paused: nothing more comes.
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        h.events()
+            .try_iter()
+            .all(|e| !matches!(e, TrainerEvent::Frame(_)))
+    );
+}
+
+#[test]
+fn settings_reach_the_trainer() {
+    let h = spawn(scene(100), true);
+    h.send(TrainerCommand::SetLearningRate(0.25));
+    h.send(TrainerCommand::SetBatchSize(7));
+    h.send(TrainerCommand::Step(1));
+    let f = wait_for(&h, frame_of);
+    assert_eq!(f.metrics.learning_rate, 0.25);
+    assert_eq!(f.metrics.batch_size, 7);
+    // An invalid setting is refused with a message, and training goes on.
+    h.send(TrainerCommand::SetBatchSize(0));
+    let msg = wait_for(&h, |e| match e {
+        TrainerEvent::Error(m) => Some(m),
+        _ => None,
+    });
+    assert!(msg.contains("train.batch_size"), "{msg}");
+    h.send(TrainerCommand::Step(1));
+    assert_eq!(wait_for(&h, frame_of).metrics.batch_size, 7);
+}
+
+#[test]
+fn reseed_and_architecture_changes_restart_the_run() {
+    let h = spawn(scene(100), true);
+    wait_for(&h, |e| {
+        matches!(e, TrainerEvent::Started { .. }).then_some(())
+    });
+    h.send(TrainerCommand::Step(2));
+    let first = wait_for(&h, frame_of);
+    h.send(TrainerCommand::Reseed(77));
+    let seed = wait_for(&h, |e| match e {
+        TrainerEvent::Started { scene, .. } => Some(scene.seed),
+        _ => None,
+    });
+    assert_eq!(seed, 77);
+    h.send(TrainerCommand::Step(1));
+    let after = wait_for(&h, frame_of);
+    assert_eq!(after.step, 0, "a new seed starts from step 0");
+    assert_ne!(after.layers[0].weights, first.layers[0].weights);
+    h.send(TrainerCommand::SetHidden(vec![3, 5]));
+    let sizes = wait_for(&h, |e| match e {
+        TrainerEvent::Started { topology, .. } => Some(topology.sizes),
+        _ => None,
+    });
+    assert_eq!(sizes, vec![2, 3, 5, 2]);
+}
+
+#[test]
+fn running_to_the_end_reports_finished() {
+    let h = spawn(scene(12), false);
+    let step = wait_for(&h, |e| match e {
+        TrainerEvent::Finished { step } => Some(step),
+        _ => None,
+    });
+    assert_eq!(step, 12);
+}
+
+#[test]
+fn divergence_is_reported_not_a_crash() {
+    let mut s = scene(500);
+    s.data = DataSpec::Function1d(Default::default());
+    s.model.output = None;
+    s.train.loss = None;
+    s.train.learning_rate = 1e6;
+    s.train.optimizer = OptimizerKind::Sgd;
+    let h = spawn(s, false);
+    let (step, loss) = wait_for(&h, |e| match e {
+        TrainerEvent::Diverged { step, loss } => Some((step, loss)),
+        _ => None,
+    });
+    assert!(step < 500);
+    assert!(!loss.is_finite());
+}
+
+#[test]
+fn a_session_records_its_run_directory() {
+    let root = std::env::temp_dir().join(format!("nnm-session-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let mut s =
+        Session::<TestBackend>::start(&scene(10), &Default::default(), Some(&root)).unwrap();
+    for _ in 0..10 {
+        s.advance(false).unwrap();
+    }
+    s.finish().unwrap();
+    let dir = s.run_dir().unwrap().to_path_buf();
+    assert_eq!(dir, root.join("r_001"));
+    let rows = crate::lab::record::read_metrics(&dir.join("metrics.csv")).unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.step).collect::<Vec<_>>(),
+        vec![0, 5, 10]
+    );
+    let reader = crate::lab::record::FrameReader::open(&dir.join("frames.nnmr")).unwrap();
+    assert_eq!(
+        reader.len(),
+        10,
+        "a small net records every step by default"
+    );
+    std::fs::remove_dir_all(root).ok();
+}

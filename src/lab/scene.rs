@@ -1,0 +1,535 @@
+//! Scenes: the RON schema that says what to train and how to show it.
+
+use std::path::{Path, PathBuf};
+
+use ron::extensions::Extensions;
+use serde::{Deserialize, Serialize};
+
+use crate::lab::data::DataSpec;
+use crate::lab::error::{LabError, LabResult};
+use crate::lab::model::{Activation, InitScheme, MlpConfig, OutputKind};
+
+/// A whole scene file: data, network, training, view and recording.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scene {
+    /// Short name; run directories are called `<name>_<NNN>`. Defaults to the file name.
+    #[serde(default)]
+    pub name: String,
+    /// A title for people.
+    #[serde(default)]
+    pub title: String,
+    /// What the scene shows or teaches.
+    #[serde(default)]
+    pub description: String,
+    /// Seed of the initial weights and of the batch order.
+    #[serde(default)]
+    pub seed: u64,
+    /// The data set.
+    pub data: DataSpec,
+    /// The network.
+    #[serde(default)]
+    pub model: ModelSpec,
+    /// The optimisation.
+    #[serde(default)]
+    pub train: TrainSpec,
+    /// How the app shows the run.
+    #[serde(default)]
+    pub view: ViewSpec,
+    /// What the run directory keeps.
+    #[serde(default)]
+    pub record: RecordSpec,
+}
+
+/// The network's hidden layers and non-linearities.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelSpec {
+    /// Widths of the hidden layers; input and output widths come from the data.
+    pub hidden: Vec<usize>,
+    /// Hidden non-linearity.
+    pub activation: Activation,
+    /// Output non-linearity; by default softmax for classification, linear for regression.
+    pub output: Option<OutputKind>,
+    /// Initial weights; by default He for relu and gelu, Xavier otherwise.
+    pub init: Option<InitScheme>,
+}
+
+impl Default for ModelSpec {
+    fn default() -> Self {
+        ModelSpec {
+            hidden: vec![8],
+            activation: Activation::Tanh,
+            output: None,
+            init: None,
+        }
+    }
+}
+
+/// The optimiser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum OptimizerKind {
+    /// Full-batch gradient descent: every step sees the whole training set.
+    Gd,
+    /// Mini-batch stochastic gradient descent.
+    Sgd,
+    /// Mini-batch SGD with (heavy-ball) momentum.
+    Momentum,
+    /// Adam.
+    Adam,
+}
+
+impl OptimizerKind {
+    /// Every optimiser, for menus.
+    pub const ALL: [OptimizerKind; 4] = [
+        OptimizerKind::Gd,
+        OptimizerKind::Sgd,
+        OptimizerKind::Momentum,
+        OptimizerKind::Adam,
+    ];
+
+    /// Short name for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            OptimizerKind::Gd => "full-batch GD",
+            OptimizerKind::Sgd => "SGD",
+            OptimizerKind::Momentum => "momentum",
+            OptimizerKind::Adam => "Adam",
+        }
+    }
+}
+
+/// The loss function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum LossKind {
+    /// Cross-entropy of the softmax output.
+    CrossEntropy,
+    /// Mean squared error.
+    Mse,
+    /// Mean absolute error.
+    L1,
+}
+
+impl LossKind {
+    /// Every loss, for menus.
+    pub const ALL: [LossKind; 3] = [LossKind::CrossEntropy, LossKind::Mse, LossKind::L1];
+}
+
+/// How the network is trained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainSpec {
+    /// The optimiser.
+    pub optimizer: OptimizerKind,
+    /// Step size η.
+    pub learning_rate: f32,
+    /// Momentum coefficient (the `Momentum` optimiser).
+    pub momentum: f32,
+    /// Samples per step (ignored by full-batch `Gd`).
+    pub batch_size: usize,
+    /// The loss; by default cross-entropy for classification, MSE for regression.
+    pub loss: Option<LossKind>,
+    /// L1 penalty on the weights: + l1 · Σ|w|.
+    pub l1: f32,
+    /// L2 penalty on the weights: + l2 · Σw².
+    pub l2: f32,
+    /// Steps to train for.
+    pub steps: u64,
+    /// Evaluate on the full training and test sets every this many steps.
+    pub eval_every: u64,
+}
+
+impl Default for TrainSpec {
+    fn default() -> Self {
+        TrainSpec {
+            optimizer: OptimizerKind::Adam,
+            learning_rate: 0.01,
+            momentum: 0.9,
+            batch_size: 32,
+            loss: None,
+            l1: 0.0,
+            l2: 0.0,
+            steps: 1000,
+            eval_every: 10,
+        }
+    }
+}
+
+/// How the app shows the run.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ViewSpec {
+    /// Index of the test sample followed through the network.
+    pub probe: usize,
+}
+
+/// What the run directory keeps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordSpec {
+    /// Record frames at all.
+    pub frames: bool,
+    /// Record a frame every this many steps; by default chosen from the
+    /// network's size so that a frame stream stays near 64 KiB per step.
+    pub frame_every: Option<u64>,
+}
+
+impl Default for RecordSpec {
+    fn default() -> Self {
+        RecordSpec {
+            frames: true,
+            frame_every: None,
+        }
+    }
+}
+
+/// The RON extensions scenes are read and written with: `Some(x)` may be
+/// written `x`, and `Xor((samples: 10))` may be written `Xor(samples: 10)`.
+pub fn ron_extensions() -> Extensions {
+    Extensions::IMPLICIT_SOME | Extensions::UNWRAP_VARIANT_NEWTYPES
+}
+
+impl Scene {
+    /// Reads and validates a scene file.
+    pub fn load(path: impl AsRef<Path>) -> LabResult<Scene> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| LabError::Scene {
+            path: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            field: "(file)".into(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Scene::parse(&text, path)
+    }
+
+    /// Parses and validates scene text; `path` names it in errors and gives the default name.
+    pub fn parse(text: &str, path: &Path) -> LabResult<Scene> {
+        let options = ron::Options::default().with_default_extension(ron_extensions());
+        let mut de = ron::Deserializer::from_str_with_options(text, &options).map_err(|e| {
+            LabError::Scene {
+                path: path.to_path_buf(),
+                line: e.span.start.line,
+                column: e.span.start.col,
+                field: "(file)".into(),
+                message: e.code.to_string(),
+            }
+        })?;
+        let mut scene: Scene = match serde_path_to_error::deserialize(&mut de) {
+            Ok(scene) => scene,
+            Err(err) => {
+                let field = field_name(&err.path().to_string());
+                let spanned = de.span_error(err.into_inner());
+                return Err(LabError::Scene {
+                    path: path.to_path_buf(),
+                    line: spanned.span.start.line,
+                    column: spanned.span.start.col,
+                    field,
+                    message: spanned.code.to_string(),
+                });
+            }
+        };
+        if let Err(e) = de.end() {
+            let spanned = de.span_error(e);
+            return Err(LabError::Scene {
+                path: path.to_path_buf(),
+                line: spanned.span.start.line,
+                column: spanned.span.start.col,
+                field: "(file)".into(),
+                message: format!("{} after the scene", spanned.code),
+            });
+        }
+        if scene.name.is_empty() {
+            scene.name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "scene".into());
+        }
+        scene.validate().map_err(|e| locate(e, text, path))?;
+        Ok(scene)
+    }
+
+    /// Checks every setting, naming the offending field.
+    pub fn validate(&self) -> LabResult<()> {
+        if !self
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(LabError::setting(
+                "name",
+                format!(
+                    "`{}` may hold only letters, digits, '-' and '_' (it names run directories)",
+                    self.name
+                ),
+            ));
+        }
+        self.data.validate()?;
+        if let Some(i) = self.model.hidden.iter().position(|&w| w == 0) {
+            return Err(LabError::setting(
+                format!("model.hidden[{i}]"),
+                "a layer needs at least one neuron",
+            ));
+        }
+        let t = &self.train;
+        if !(t.learning_rate.is_finite() && t.learning_rate > 0.0) {
+            return Err(LabError::setting(
+                "train.learning_rate",
+                format!("must be a positive number, got {}", t.learning_rate),
+            ));
+        }
+        if !(0.0..1.0).contains(&t.momentum) {
+            return Err(LabError::setting("train.momentum", "must be in [0, 1)"));
+        }
+        if t.batch_size == 0 {
+            return Err(LabError::setting("train.batch_size", "must be at least 1"));
+        }
+        if t.l1 < 0.0 || t.l2 < 0.0 || !t.l1.is_finite() || !t.l2.is_finite() {
+            return Err(LabError::setting(
+                "train.l1",
+                "penalties must be zero or positive",
+            ));
+        }
+        if t.eval_every == 0 {
+            return Err(LabError::setting("train.eval_every", "must be at least 1"));
+        }
+        if self.record.frame_every == Some(0) {
+            return Err(LabError::setting(
+                "record.frame_every",
+                "must be at least 1",
+            ));
+        }
+        let loss = self.loss();
+        let output = self.output();
+        if loss == LossKind::CrossEntropy && output != OutputKind::Softmax {
+            return Err(LabError::setting(
+                "train.loss",
+                "CrossEntropy needs a Softmax output (model.output)",
+            ));
+        }
+        if self.data.is_regression() && loss == LossKind::CrossEntropy {
+            return Err(LabError::setting(
+                "train.loss",
+                "a regression data set needs Mse or L1, not CrossEntropy",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The loss in use, defaults applied.
+    pub fn loss(&self) -> LossKind {
+        self.train.loss.unwrap_or(if self.data.is_regression() {
+            LossKind::Mse
+        } else {
+            LossKind::CrossEntropy
+        })
+    }
+
+    /// The output non-linearity in use, defaults applied.
+    pub fn output(&self) -> OutputKind {
+        self.model.output.unwrap_or(if self.data.is_regression() {
+            OutputKind::Linear
+        } else {
+            OutputKind::Softmax
+        })
+    }
+
+    /// The initialisation in use, defaults applied.
+    pub fn init(&self) -> InitScheme {
+        self.model.init.unwrap_or(match self.model.activation {
+            Activation::Relu | Activation::Gelu => InitScheme::He,
+            _ => InitScheme::Xavier,
+        })
+    }
+
+    /// The scene with every default written out, so that it repeats the run exactly.
+    pub fn resolved(&self) -> Scene {
+        let mut s = self.clone();
+        s.train.loss = Some(self.loss());
+        s.model.output = Some(self.output());
+        s.model.init = Some(self.init());
+        s
+    }
+
+    /// The network configuration for a data set with `inputs` and `outputs`.
+    pub fn mlp_config(&self, inputs: usize, outputs: usize) -> MlpConfig {
+        MlpConfig::new(inputs, self.model.hidden.clone(), outputs)
+            .with_activation(self.model.activation)
+            .with_output(self.output())
+            .with_init(self.init())
+            .with_seed(self.seed)
+    }
+
+    /// The scene as RON text, in the form [`Scene::parse`] reads.
+    pub fn to_ron(&self) -> String {
+        let pretty = ron::ser::PrettyConfig::new()
+            .extensions(ron_extensions())
+            .struct_names(true);
+        // Serialising plain data to a string cannot fail.
+        ron::ser::to_string_pretty(self, pretty).unwrap_or_default()
+    }
+}
+
+/// The dotted field path serde_path_to_error reports, made readable.
+fn field_name(path: &str) -> String {
+    if path.is_empty() || path == "." {
+        "(scene)".into()
+    } else {
+        path.to_string()
+    }
+}
+
+/// Turns a validation error into a scene error pointing at the field's text.
+fn locate(err: LabError, text: &str, path: &Path) -> LabError {
+    let LabError::Setting { field, message } = err else {
+        return err;
+    };
+    let (line, column) = find_field(text, &field).unwrap_or((1, 1));
+    LabError::Scene {
+        path: PathBuf::from(path),
+        line,
+        column,
+        field,
+        message,
+    }
+}
+
+/// Finds `a.b.c` in the text by looking for `a:`, then `b:` after it, and so on.
+fn find_field(text: &str, field: &str) -> Option<(usize, usize)> {
+    let mut from = 0;
+    let mut found = None;
+    for part in field.split('.') {
+        let key = part.split('[').next().unwrap_or(part);
+        let needle = format!("{key}:");
+        let at = text[from..].find(&needle).map(|i| i + from)?;
+        found = Some(at);
+        from = at + needle.len();
+    }
+    let at = found?;
+    let line = text[..at].matches('\n').count() + 1;
+    let column = at - text[..at].rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+    Some((line, column))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const XOR: &str = r#"
+Scene(
+    name: "xor",
+    seed: 3,
+    data: Xor(samples: 200, noise: 0.1),
+    model: (hidden: [4], activation: Tanh),
+    train: (optimizer: Sgd, learning_rate: 0.1, steps: 50),
+)
+"#;
+
+    fn parse(text: &str) -> LabResult<Scene> {
+        Scene::parse(text, Path::new("scenes/test.ron"))
+    }
+
+    #[test]
+    fn parses_with_defaults() {
+        let s = parse(XOR).unwrap();
+        assert_eq!(s.seed, 3);
+        assert_eq!(s.model.hidden, vec![4]);
+        assert_eq!(s.train.batch_size, TrainSpec::default().batch_size);
+        assert_eq!(s.loss(), LossKind::CrossEntropy);
+        assert_eq!(s.init(), InitScheme::Xavier);
+    }
+
+    #[test]
+    fn resolved_scene_round_trips() {
+        let s = parse(XOR).unwrap().resolved();
+        let again = parse(&s.to_ron()).unwrap();
+        assert_eq!(s, again);
+        assert_eq!(again.model.output, Some(OutputKind::Softmax));
+    }
+
+    #[test]
+    fn name_defaults_to_the_file_stem() {
+        let s = Scene::parse(
+            "Scene(data: Xor(samples: 100))",
+            Path::new("a/b/my-xor.ron"),
+        )
+        .unwrap();
+        assert_eq!(s.name, "my-xor");
+    }
+
+    #[test]
+    fn wrong_type_names_file_line_column_and_field() {
+        let text = XOR.replace("learning_rate: 0.1", "learning_rate: \"fast\"");
+        let err = parse(&text).unwrap_err();
+        let LabError::Scene {
+            path,
+            line,
+            column,
+            field,
+            message,
+        } = &err
+        else {
+            panic!("{err}")
+        };
+        assert_eq!(path, Path::new("scenes/test.ron"));
+        assert_eq!(*line, 7);
+        assert!(*column > 1);
+        assert_eq!(field, "train.learning_rate");
+        assert!(
+            message.contains("float") || message.contains("f32"),
+            "{message}"
+        );
+        assert!(err.to_string().starts_with("scenes/test.ron:7:"), "{err}");
+    }
+
+    #[test]
+    fn unknown_data_set_lists_the_valid_names() {
+        let err = parse(&XOR.replace("Xor(", "Xorr("))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("Xorr"), "{err}");
+        for name in DataSpec::NAMES {
+            assert!(err.contains(name), "{name} missing from: {err}");
+        }
+    }
+
+    #[test]
+    fn unknown_activation_lists_the_valid_names() {
+        let err = parse(&XOR.replace("Tanh", "Swish"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("model.activation"), "{err}");
+        for a in ["Relu", "Tanh", "Sigmoid", "Gelu", "Linear"] {
+            assert!(err.contains(a), "{a} missing from: {err}");
+        }
+    }
+
+    #[test]
+    fn unknown_field_is_reported() {
+        let err = parse(&XOR.replace("steps: 50", "stepz: 50"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("stepz") && err.contains("steps"), "{err}");
+    }
+
+    #[test]
+    fn syntax_error_has_a_position() {
+        let err = parse(&XOR.replace("seed: 3,", "seed: 3,,")).unwrap_err();
+        let LabError::Scene { line, .. } = err else {
+            panic!()
+        };
+        assert_eq!(line, 4);
+    }
+
+    #[test]
+    fn invalid_values_point_at_the_field() {
+        let err = parse(&XOR.replace("learning_rate: 0.1", "learning_rate: -1.0")).unwrap_err();
+        let LabError::Scene { line, field, .. } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(field, "train.learning_rate");
+        assert_eq!(*line, 7);
+        let err = parse(&XOR.replace("hidden: [4]", "hidden: [4, 0]")).unwrap_err();
+        assert!(err.to_string().contains("model.hidden[1]"), "{err}");
+    }
+}

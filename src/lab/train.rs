@@ -1,0 +1,617 @@
+//! Training: the `Trainer` owns the model and optimiser, steps it and captures frames.
+
+use std::sync::Arc;
+
+use burn::module::AutodiffModule;
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer, Sgd, SgdConfig};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Int, Tensor, TensorData, activation};
+
+use crate::lab::data::{Dataset, Split, Targets};
+use crate::lab::error::LabResult;
+use crate::lab::frame::{Frame, LayerFrame, Metrics, Probe, Topology};
+use crate::lab::model::{Mlp, OutputKind};
+use crate::lab::rng::{self, LabRng, Stream};
+use crate::lab::scene::{LossKind, OptimizerKind, Scene};
+
+/// Largest number of samples pushed through the network at once during evaluation.
+const EVAL_CHUNK: usize = 2048;
+
+/// The full-set measurements of one evaluation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evaluation {
+    /// Updates applied before the evaluation.
+    pub step: u64,
+    /// Data loss on the training set.
+    pub train_loss: f32,
+    /// Data loss on the test set.
+    pub test_loss: f32,
+    /// Training accuracy (classification).
+    pub train_accuracy: Option<f32>,
+    /// Test accuracy (classification).
+    pub test_accuracy: Option<f32>,
+    /// Loss on test points outside the training region (regression).
+    pub generalization_error: Option<f32>,
+}
+
+impl Evaluation {
+    /// True when a loss is NaN or infinite.
+    pub fn is_diverged(&self) -> bool {
+        !(self.train_loss.is_finite() && self.test_loss.is_finite())
+    }
+}
+
+/// What one call to [`Trainer::step`] did.
+#[derive(Debug, Clone)]
+pub enum StepOutcome {
+    /// The update was applied.
+    Stepped {
+        /// Loss of the mini-batch, penalties included, before the update.
+        batch_loss: f32,
+        /// The captured frame, when one was asked for.
+        frame: Option<Box<Frame>>,
+    },
+    /// The loss was not finite: nothing was applied and training stops.
+    Diverged {
+        /// The step at which the loss blew up.
+        step: u64,
+        /// The offending loss (NaN or infinite).
+        loss: f32,
+    },
+}
+
+/// The optimiser in use; burn's optimisers differ in type, so they are wrapped.
+enum Optim<B: AutodiffBackend> {
+    Sgd(OptimizerAdaptor<Sgd<B::InnerBackend>, Mlp<B>, B>),
+    Adam(OptimizerAdaptor<Adam, Mlp<B>, B>),
+}
+
+impl<B: AutodiffBackend> Optim<B> {
+    fn new(kind: OptimizerKind, momentum: f32) -> Self {
+        match kind {
+            OptimizerKind::Gd | OptimizerKind::Sgd => Optim::Sgd(SgdConfig::new().init()),
+            OptimizerKind::Momentum => Optim::Sgd(
+                SgdConfig::new()
+                    .with_momentum(Some(MomentumConfig {
+                        momentum: f64::from(momentum),
+                        dampening: 0.0,
+                        nesterov: false,
+                    }))
+                    .init(),
+            ),
+            OptimizerKind::Adam => Optim::Adam(AdamConfig::new().with_epsilon(1e-8).init()),
+        }
+    }
+
+    fn step(&mut self, lr: f64, model: Mlp<B>, grads: GradientsParams) -> Mlp<B> {
+        match self {
+            Optim::Sgd(o) => o.step(lr, model, grads),
+            Optim::Adam(o) => o.step(lr, model, grads),
+        }
+    }
+}
+
+/// Seeded mini-batch order: a fresh shuffle each epoch.
+struct BatchSampler {
+    order: Vec<usize>,
+    cursor: usize,
+    rng: LabRng,
+}
+
+impl BatchSampler {
+    fn new(n: usize, seed: u64) -> Self {
+        BatchSampler {
+            order: (0..n).collect(),
+            cursor: n,
+            rng: rng::rng(seed, Stream::Batches),
+        }
+    }
+
+    /// The next batch of indices, or `None` when the batch is the whole set.
+    fn next(&mut self, batch_size: usize) -> Option<&[usize]> {
+        use rand::seq::SliceRandom;
+        let n = self.order.len();
+        if batch_size >= n {
+            return None;
+        }
+        if self.cursor + batch_size > n {
+            self.order.shuffle(&mut self.rng);
+            self.cursor = 0;
+        }
+        let batch = &self.order[self.cursor..self.cursor + batch_size];
+        self.cursor += batch_size;
+        Some(batch)
+    }
+}
+
+/// One split as tensors, kept for full-set passes.
+struct SplitTensors<B: Backend> {
+    x: Tensor<B, 2>,
+    targets: Tensor<B, 2>,
+    labels: Option<Vec<u32>>,
+    len: usize,
+}
+
+/// Owns a network, its optimiser and its data; one call to [`Trainer::step`] is one update.
+pub struct Trainer<B: AutodiffBackend> {
+    scene: Scene,
+    data: Arc<Dataset>,
+    device: B::Device,
+    model: Mlp<B>,
+    optim: Optim<B>,
+    sampler: BatchSampler,
+    step: u64,
+    diverged: bool,
+    train: SplitTensors<B::InnerBackend>,
+    test: SplitTensors<B::InnerBackend>,
+    test_outside: Vec<usize>,
+}
+
+impl<B: AutodiffBackend> Trainer<B> {
+    /// Loads the scene's data and builds a fresh network.
+    pub fn new(scene: &Scene, device: &B::Device) -> LabResult<Self> {
+        let data = Arc::new(scene.data.load()?);
+        Self::with_data(scene, data, device)
+    }
+
+    /// Builds a fresh network for already-loaded data (the data must match `scene.data`).
+    pub fn with_data(scene: &Scene, data: Arc<Dataset>, device: &B::Device) -> LabResult<Self> {
+        let scene = scene.resolved();
+        scene.validate()?;
+        let model = scene
+            .mlp_config(data.inputs, data.outputs())
+            .init::<B>(device);
+        let train = split_tensors::<B::InnerBackend>(&data, &data.train, device);
+        let test = split_tensors::<B::InnerBackend>(&data, &data.test, device);
+        let test_outside = (0..data.test.len())
+            .filter(|&i| !data.in_train_region(data.test_input(i)))
+            .collect();
+        Ok(Trainer {
+            optim: Optim::new(scene.train.optimizer, scene.train.momentum),
+            sampler: BatchSampler::new(data.train.len(), scene.seed),
+            scene,
+            data,
+            device: device.clone(),
+            model,
+            step: 0,
+            diverged: false,
+            train,
+            test,
+            test_outside,
+        })
+    }
+
+    /// The resolved scene, with every change made since (learning rate, seed...).
+    pub fn scene(&self) -> &Scene {
+        &self.scene
+    }
+
+    /// The data set.
+    pub fn data(&self) -> &Arc<Dataset> {
+        &self.data
+    }
+
+    /// Updates applied so far.
+    pub fn step_count(&self) -> u64 {
+        self.step
+    }
+
+    /// True once the loss has become NaN or infinite.
+    pub fn is_diverged(&self) -> bool {
+        self.diverged
+    }
+
+    /// The network's shape and labels, for the app.
+    pub fn topology(&self) -> Topology {
+        Topology::new(
+            self.model.sizes(),
+            self.model.activation,
+            self.model.output,
+            &self.data,
+        )
+    }
+
+    /// The network being trained.
+    pub fn model(&self) -> &Mlp<B> {
+        &self.model
+    }
+
+    /// Starts again from step 0 with the scene's current settings (and a new
+    /// network if the architecture or seed changed). The data is kept.
+    pub fn restart(&mut self, scene: &Scene) -> LabResult<()> {
+        let data = if scene.data == self.scene.data {
+            self.data.clone()
+        } else {
+            Arc::new(scene.data.load()?)
+        };
+        *self = Self::with_data(scene, data, &self.device)?;
+        Ok(())
+    }
+
+    /// Changes the learning rate from the next step on.
+    pub fn set_learning_rate(&mut self, lr: f32) -> LabResult<()> {
+        let mut scene = self.scene.clone();
+        scene.train.learning_rate = lr;
+        scene.validate()?;
+        self.scene = scene;
+        Ok(())
+    }
+
+    /// Changes the mini-batch size from the next step on.
+    pub fn set_batch_size(&mut self, batch_size: usize) -> LabResult<()> {
+        let mut scene = self.scene.clone();
+        scene.train.batch_size = batch_size;
+        scene.validate()?;
+        self.scene = scene;
+        Ok(())
+    }
+
+    /// Switches optimiser; its state (momentum, Adam moments) starts afresh.
+    pub fn set_optimizer(&mut self, kind: OptimizerKind) {
+        self.scene.train.optimizer = kind;
+        self.optim = Optim::new(kind, self.scene.train.momentum);
+    }
+
+    fn batch_size(&self) -> usize {
+        match self.scene.train.optimizer {
+            OptimizerKind::Gd => self.data.train.len(),
+            _ => self.scene.train.batch_size.min(self.data.train.len()),
+        }
+    }
+
+    /// Applies one update. With `capture`, also returns the frame of the state
+    /// before the update (weights, gradients, activations).
+    pub fn step(&mut self, capture: bool) -> StepOutcome {
+        if self.diverged {
+            return StepOutcome::Diverged {
+                step: self.step,
+                loss: f32::NAN,
+            };
+        }
+        let batch_size = self.batch_size();
+        let (x, targets) = match self.sampler.next(batch_size) {
+            None => (
+                Tensor::<B, 2>::from_inner(self.train.x.clone()),
+                Tensor::<B, 2>::from_inner(self.train.targets.clone()),
+            ),
+            Some(idx) => {
+                let idx = idx.to_vec();
+                (
+                    rows_tensor::<B>(&self.data.train.x, self.data.inputs, &idx, &self.device),
+                    targets_tensor::<B>(&self.data, &self.data.train, &idx, &self.device),
+                )
+            }
+        };
+        let trace = capture.then(|| self.model.forward_trace(x.clone()));
+        let z = match &trace {
+            Some(t) => t[t.len() - 1].pre.clone(),
+            None => self.model.forward(x),
+        };
+        let loss = per_sample_loss(self.scene.loss(), self.model.output, z, targets).mean()
+            + self.penalty();
+        let batch_loss = scalar(loss.clone());
+        if !batch_loss.is_finite() {
+            self.diverged = true;
+            return StepOutcome::Diverged {
+                step: self.step,
+                loss: batch_loss,
+            };
+        }
+        let grads = loss.backward();
+        let frame =
+            trace.map(|trace| Box::new(self.capture(&grads, &trace, batch_loss, batch_size)));
+        let params = GradientsParams::from_grads(grads, &self.model);
+        let lr = f64::from(self.scene.train.learning_rate);
+        self.model = self.optim.step(lr, self.model.clone(), params);
+        self.step += 1;
+        StepOutcome::Stepped { batch_loss, frame }
+    }
+
+    fn penalty(&self) -> Tensor<B, 1> {
+        let (l1, l2) = (self.scene.train.l1, self.scene.train.l2);
+        let mut total = Tensor::<B, 1>::zeros([1], &self.device);
+        for layer in &self.model.layers {
+            let w = layer.weight.val();
+            if l2 > 0.0 {
+                total = total + w.clone().powi_scalar(2).sum().mul_scalar(l2);
+            }
+            if l1 > 0.0 {
+                total = total + w.abs().sum().mul_scalar(l1);
+            }
+        }
+        total
+    }
+
+    fn capture(
+        &self,
+        grads: &B::Gradients,
+        trace: &[crate::lab::model::LayerTrace<B>],
+        batch_loss: f32,
+        batch_size: usize,
+    ) -> Frame {
+        let probe = self.probe_pass();
+        let mut grad_sq = 0.0f64;
+        let layers = self
+            .model
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(l, layer)| {
+                let [inputs, outputs] = layer.weight.dims();
+                let weight_grads = layer
+                    .weight
+                    .grad(grads)
+                    .map(values)
+                    .unwrap_or_else(|| vec![0.0; inputs * outputs]);
+                let bias = layer.bias.as_ref();
+                let bias_grads = bias
+                    .and_then(|b| b.grad(grads))
+                    .map(values)
+                    .unwrap_or_else(|| vec![0.0; outputs]);
+                grad_sq += weight_grads
+                    .iter()
+                    .chain(&bias_grads)
+                    .map(|g| f64::from(*g).powi(2))
+                    .sum::<f64>();
+                LayerFrame {
+                    inputs,
+                    outputs,
+                    weights: values(layer.weight.val().inner()),
+                    biases: bias
+                        .map(|b| values(b.val().inner()))
+                        .unwrap_or_else(|| vec![0.0; outputs]),
+                    weight_grads,
+                    bias_grads,
+                    pre_activations: probe.pre[l].clone(),
+                    activations: probe.post[l].clone(),
+                    mean_activations: values(trace[l].post.clone().inner().mean_dim(0)),
+                    probe_grads: probe.dz[l].clone(),
+                }
+            })
+            .collect();
+        Frame {
+            step: self.step,
+            metrics: Metrics {
+                batch_loss,
+                learning_rate: self.scene.train.learning_rate,
+                batch_size,
+                grad_norm: grad_sq.sqrt() as f32,
+                ..Default::default()
+            },
+            probe: probe.probe,
+            layers,
+        }
+    }
+
+    /// Follows the probe sample through the network, forward and backward.
+    fn probe_pass(&self) -> ProbePass {
+        let index = self
+            .scene
+            .view
+            .probe
+            .min(self.data.test.len().saturating_sub(1));
+        let input = self.data.test_input(index).to_vec();
+        let target = target_row(&self.data, &self.data.test, index);
+        let x = Tensor::<B, 2>::from_data(
+            TensorData::new(input.clone(), [1, input.len()]),
+            &self.device,
+        );
+        let t = Tensor::<B, 2>::from_data(
+            TensorData::new(target.clone(), [1, target.len()]),
+            &self.device,
+        );
+        let trace = self.model.forward_trace(x);
+        let z = trace[trace.len() - 1].pre.clone();
+        let loss = per_sample_loss(self.scene.loss(), self.model.output, z, t).mean();
+        let probe_loss = scalar(loss.clone());
+        let grads = loss.backward();
+        // For one sample, ∂L/∂b equals ∂L/∂z: the bias gradients are the error signals.
+        let dz = self
+            .model
+            .layers
+            .iter()
+            .map(|layer| {
+                layer
+                    .bias
+                    .as_ref()
+                    .and_then(|b| b.grad(&grads))
+                    .map(values)
+                    .unwrap_or_default()
+            })
+            .collect();
+        let pre: Vec<Vec<f32>> = trace
+            .iter()
+            .map(|t| values(t.pre.clone().inner()))
+            .collect();
+        let post: Vec<Vec<f32>> = trace
+            .iter()
+            .map(|t| values(t.post.clone().inner()))
+            .collect();
+        let output = post.last().cloned().unwrap_or_default();
+        ProbePass {
+            probe: Probe {
+                index,
+                input,
+                target,
+                label: self.data.test.label(index),
+                output,
+                loss: probe_loss,
+            },
+            pre,
+            post,
+            dz,
+        }
+    }
+
+    /// Loss and accuracy on the full training and test sets.
+    pub fn evaluate(&self) -> Evaluation {
+        let model = self.model.valid();
+        let kind = self.scene.loss();
+        let train = eval_split(&model, kind, &self.train);
+        let test = eval_split(&model, kind, &self.test);
+        let generalization_error = (!self.data.is_classification()).then(|| {
+            if self.test_outside.is_empty() {
+                f32::NAN
+            } else {
+                let sum: f64 = self.test_outside.iter().map(|&i| test.losses[i]).sum();
+                (sum / self.test_outside.len() as f64) as f32
+            }
+        });
+        Evaluation {
+            step: self.step,
+            train_loss: train.mean_loss,
+            test_loss: test.mean_loss,
+            train_accuracy: train.accuracy,
+            test_accuracy: test.accuracy,
+            generalization_error,
+        }
+    }
+}
+
+struct ProbePass {
+    probe: Probe,
+    pre: Vec<Vec<f32>>,
+    post: Vec<Vec<f32>>,
+    dz: Vec<Vec<f32>>,
+}
+
+struct SplitEval {
+    mean_loss: f32,
+    accuracy: Option<f32>,
+    losses: Vec<f64>,
+}
+
+fn eval_split<B: Backend>(model: &Mlp<B>, kind: LossKind, split: &SplitTensors<B>) -> SplitEval {
+    let mut losses = Vec::with_capacity(split.len);
+    let mut correct = 0usize;
+    let mut start = 0;
+    while start < split.len {
+        let end = (start + EVAL_CHUNK).min(split.len);
+        let x = split.x.clone().narrow(0, start, end - start);
+        let t = split.targets.clone().narrow(0, start, end - start);
+        let z = model.forward(x);
+        if let Some(labels) = &split.labels {
+            let predicted: Tensor<B, 2, Int> = z.clone().argmax(1);
+            let predicted = predicted
+                .into_data()
+                .convert::<i64>()
+                .to_vec::<i64>()
+                .unwrap_or_default();
+            correct += predicted
+                .iter()
+                .zip(&labels[start..end])
+                .filter(|(p, l)| **p == i64::from(**l))
+                .count();
+        }
+        let l = per_sample_loss(kind, model.output, z, t);
+        losses.extend(values(l).into_iter().map(f64::from));
+        start = end;
+    }
+    let mean_loss = (losses.iter().sum::<f64>() / losses.len().max(1) as f64) as f32;
+    SplitEval {
+        mean_loss,
+        accuracy: split
+            .labels
+            .as_ref()
+            .map(|_| correct as f32 / split.len.max(1) as f32),
+        losses,
+    }
+}
+
+/// Per-sample data loss.
+///
+/// # Shapes
+/// - `z`: `[batch, outputs]`, the last layer's pre-activations
+/// - `targets`: `[batch, outputs]`, one-hot for classification
+/// - output: `[batch, 1]`
+pub fn per_sample_loss<B: Backend>(
+    kind: LossKind,
+    output: OutputKind,
+    z: Tensor<B, 2>,
+    targets: Tensor<B, 2>,
+) -> Tensor<B, 2> {
+    let out = || match output {
+        OutputKind::Softmax => activation::softmax(z.clone(), 1),
+        OutputKind::Linear => z.clone(),
+    };
+    match kind {
+        LossKind::CrossEntropy => (targets * activation::log_softmax(z.clone(), 1))
+            .sum_dim(1)
+            .neg(),
+        LossKind::Mse => (out() - targets).powi_scalar(2).mean_dim(1),
+        LossKind::L1 => (out() - targets).abs().mean_dim(1),
+    }
+}
+
+fn split_tensors<B: Backend>(data: &Dataset, split: &Split, device: &B::Device) -> SplitTensors<B> {
+    let n = split.len();
+    let all: Vec<usize> = (0..n).collect();
+    SplitTensors {
+        x: Tensor::from_data(TensorData::new(split.x.clone(), [n, data.inputs]), device),
+        targets: targets_tensor::<B>(data, split, &all, device),
+        labels: match &split.targets {
+            Targets::Labels(l) => Some(l.clone()),
+            Targets::Values(_) => None,
+        },
+        len: n,
+    }
+}
+
+fn rows_tensor<B: Backend>(
+    x: &[f32],
+    width: usize,
+    idx: &[usize],
+    device: &B::Device,
+) -> Tensor<B, 2> {
+    let mut rows = Vec::with_capacity(idx.len() * width);
+    for &i in idx {
+        rows.extend_from_slice(&x[i * width..(i + 1) * width]);
+    }
+    Tensor::from_data(TensorData::new(rows, [idx.len(), width]), device)
+}
+
+/// The target of sample `i`: one-hot for classification, values for regression.
+fn target_row(data: &Dataset, split: &Split, i: usize) -> Vec<f32> {
+    let outputs = data.outputs();
+    match &split.targets {
+        Targets::Labels(l) => {
+            let mut row = vec![0.0; outputs];
+            if let Some(slot) = row.get_mut(l[i] as usize) {
+                *slot = 1.0;
+            }
+            row
+        }
+        Targets::Values(v) => v[i * outputs..(i + 1) * outputs].to_vec(),
+    }
+}
+
+fn targets_tensor<B: Backend>(
+    data: &Dataset,
+    split: &Split,
+    idx: &[usize],
+    device: &B::Device,
+) -> Tensor<B, 2> {
+    let outputs = data.outputs();
+    let rows: Vec<f32> = idx
+        .iter()
+        .flat_map(|&i| target_row(data, split, i))
+        .collect();
+    Tensor::from_data(TensorData::new(rows, [idx.len(), outputs]), device)
+}
+
+/// A tensor's values as `f32`, whatever the backend's float type.
+fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .unwrap_or_default()
+}
+
+fn scalar<B: Backend>(t: Tensor<B, 1>) -> f32 {
+    values(t).first().copied().unwrap_or(f32::NAN)
+}
+
+#[cfg(test)]
+mod tests;

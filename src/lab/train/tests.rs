@@ -1,0 +1,387 @@
+use super::*;
+use crate::lab::TestBackend;
+use crate::lab::data::{DataSpec, Function1dSpec, Toy2dSpec};
+use crate::lab::model::{Activation, DenseRef, plain_forward};
+use crate::lab::scene::{ModelSpec, TrainSpec};
+
+/// A layer as plain data: inputs, outputs, weights, biases.
+type Layer = (usize, usize, Vec<f32>, Vec<f32>);
+
+fn scene(data: DataSpec, activation: Activation, loss: LossKind, output: OutputKind) -> Scene {
+    Scene {
+        name: "t".into(),
+        title: String::new(),
+        description: String::new(),
+        seed: 5,
+        data,
+        model: ModelSpec {
+            hidden: vec![5, 4],
+            activation,
+            output: Some(output),
+            init: None,
+        },
+        train: TrainSpec {
+            optimizer: OptimizerKind::Gd,
+            learning_rate: 0.1,
+            loss: Some(loss),
+            l1: 0.003,
+            l2: 0.01,
+            ..Default::default()
+        },
+        view: Default::default(),
+        record: Default::default(),
+    }
+}
+
+fn xor(samples: usize) -> DataSpec {
+    DataSpec::Xor(Toy2dSpec {
+        samples,
+        ..Default::default()
+    })
+}
+
+fn sine(samples: usize) -> DataSpec {
+    DataSpec::Function1d(Function1dSpec {
+        samples,
+        ..Default::default()
+    })
+}
+
+/// The full-batch objective (data loss + penalties) computed in f64 from plain weights.
+fn plain_objective(s: &Scene, data: &Dataset, layers: &[Layer]) -> f64 {
+    let refs: Vec<DenseRef> = layers
+        .iter()
+        .map(|(i, o, w, b)| DenseRef {
+            inputs: *i,
+            outputs: *o,
+            weights: w,
+            biases: b,
+        })
+        .collect();
+    let n = data.train.len();
+    let mut total = 0.0;
+    for k in 0..n {
+        let x = &data.train.x[k * data.inputs..(k + 1) * data.inputs];
+        let trace = plain_forward(&refs, s.model.activation, s.output(), x);
+        total += plain_loss(s.loss(), &trace, &target_row(data, &data.train, k));
+    }
+    let mut penalty = 0.0;
+    for (_, _, w, _) in layers {
+        for &v in w {
+            let v = f64::from(v);
+            penalty += f64::from(s.train.l2) * v * v + f64::from(s.train.l1) * v.abs();
+        }
+    }
+    total / n as f64 + penalty
+}
+
+fn plain_loss(kind: LossKind, trace: &crate::lab::model::PlainTrace, target: &[f32]) -> f64 {
+    let out = trace.post.last().unwrap();
+    let z = trace.pre.last().unwrap();
+    let n = out.len() as f64;
+    match kind {
+        LossKind::CrossEntropy => {
+            let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let lse = max + z.iter().map(|v| (v - max).exp()).sum::<f64>().ln();
+            -target
+                .iter()
+                .zip(z)
+                .map(|(t, zi)| f64::from(*t) * (zi - lse))
+                .sum::<f64>()
+        }
+        LossKind::Mse => {
+            out.iter()
+                .zip(target)
+                .map(|(o, t)| (o - f64::from(*t)).powi(2))
+                .sum::<f64>()
+                / n
+        }
+        LossKind::L1 => {
+            out.iter()
+                .zip(target)
+                .map(|(o, t)| (o - f64::from(*t)).abs())
+                .sum::<f64>()
+                / n
+        }
+    }
+}
+
+fn layers_of(frame: &Frame) -> Vec<Layer> {
+    frame
+        .layers
+        .iter()
+        .map(|l| (l.inputs, l.outputs, l.weights.clone(), l.biases.clone()))
+        .collect()
+}
+
+/// Central difference of `f` at parameter `(layer, is_bias, index)`.
+fn central_difference(
+    base: &[Layer],
+    layer: usize,
+    bias: bool,
+    index: usize,
+    f: &dyn Fn(&[Layer]) -> f64,
+) -> f64 {
+    const EPS: f32 = 1e-3;
+    let perturbed = |delta: f32| {
+        let mut l = base.to_vec();
+        let p = if bias {
+            &mut l[layer].3[index]
+        } else {
+            &mut l[layer].2[index]
+        };
+        *p += delta;
+        let v = *p;
+        (l, v)
+    };
+    let (plus, hi) = perturbed(EPS);
+    let (minus, lo) = perturbed(-EPS);
+    (f(&plus) - f(&minus)) / f64::from(hi - lo)
+}
+
+fn assert_close(autodiff: f32, fd: f64, what: &str) {
+    let a = f64::from(autodiff);
+    let tolerance = 1e-4 * (1.0 + fd.abs());
+    assert!(
+        (a - fd).abs() <= tolerance,
+        "{what}: autodiff {a} vs finite difference {fd}"
+    );
+}
+
+#[test]
+fn gradients_match_finite_differences_for_every_activation_and_loss() {
+    let cases = [
+        (xor(24), LossKind::CrossEntropy, OutputKind::Softmax),
+        (xor(24), LossKind::Mse, OutputKind::Softmax),
+        (sine(16), LossKind::Mse, OutputKind::Linear),
+        (sine(16), LossKind::L1, OutputKind::Linear),
+    ];
+    for (data, loss, output) in cases {
+        for activation in Activation::ALL {
+            let s = scene(data.clone(), activation, loss, output);
+            let mut t = Trainer::<TestBackend>::new(&s, &Default::default()).unwrap();
+            let StepOutcome::Stepped {
+                frame: Some(frame),
+                batch_loss,
+            } = t.step(true)
+            else {
+                panic!("no frame")
+            };
+            let base = layers_of(&frame);
+            let what = format!("{activation:?}/{loss:?}");
+            let objective = |l: &[Layer]| plain_objective(&s, t.data(), l);
+            assert_close(batch_loss, objective(&base), &format!("{what} loss value"));
+            for (li, layer) in frame.layers.iter().enumerate() {
+                for (i, g) in layer.weight_grads.iter().enumerate() {
+                    let fd = central_difference(&base, li, false, i, &objective);
+                    assert_close(*g, fd, &format!("{what} dL/dW layer {li} #{i}"));
+                }
+                for (j, g) in layer.bias_grads.iter().enumerate() {
+                    let fd = central_difference(&base, li, true, j, &objective);
+                    assert_close(*g, fd, &format!("{what} dL/db layer {li} #{j}"));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn probe_error_signals_match_finite_differences() {
+    for activation in Activation::ALL {
+        let s = scene(
+            xor(24),
+            activation,
+            LossKind::CrossEntropy,
+            OutputKind::Softmax,
+        );
+        let mut t = Trainer::<TestBackend>::new(&s, &Default::default()).unwrap();
+        let StepOutcome::Stepped {
+            frame: Some(frame), ..
+        } = t.step(true)
+        else {
+            panic!()
+        };
+        let base = layers_of(&frame);
+        let probe = frame.probe.clone();
+        // The probe's own loss, as a function of the weights.
+        let probe_loss = |l: &[Layer]| {
+            let refs: Vec<DenseRef> = l
+                .iter()
+                .map(|(i, o, w, b)| DenseRef {
+                    inputs: *i,
+                    outputs: *o,
+                    weights: w,
+                    biases: b,
+                })
+                .collect();
+            let trace = plain_forward(&refs, activation, OutputKind::Softmax, &probe.input);
+            plain_loss(LossKind::CrossEntropy, &trace, &probe.target)
+        };
+        assert_close(probe.loss, probe_loss(&base), "probe loss");
+        for (li, layer) in frame.layers.iter().enumerate() {
+            // ∂L/∂z_j equals ∂L/∂b_j for a single sample.
+            for (j, g) in layer.probe_grads.iter().enumerate() {
+                let fd = central_difference(&base, li, true, j, &probe_loss);
+                assert_close(
+                    *g,
+                    fd,
+                    &format!("{activation:?} probe dL/dz layer {li} #{j}"),
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn frame_holds_the_state_before_the_update() {
+    let s = scene(
+        xor(40),
+        Activation::Tanh,
+        LossKind::CrossEntropy,
+        OutputKind::Softmax,
+    );
+    let mut t = Trainer::<TestBackend>::new(&s, &Default::default()).unwrap();
+    let StepOutcome::Stepped {
+        frame: Some(f0), ..
+    } = t.step(true)
+    else {
+        panic!()
+    };
+    let StepOutcome::Stepped {
+        frame: Some(f1), ..
+    } = t.step(true)
+    else {
+        panic!()
+    };
+    assert_eq!((f0.step, f1.step), (0, 1));
+    // Plain GD with penalties: W1 = W0 - η ∇W0, gradient already including the penalty.
+    let lr = s.train.learning_rate;
+    for (a, b) in f0.layers.iter().zip(&f1.layers) {
+        for ((w0, g0), w1) in a.weights.iter().zip(&a.weight_grads).zip(&b.weights) {
+            assert!((w0 - lr * g0 - w1).abs() < 1e-6);
+        }
+    }
+    // Probe activations are those of the probe sample under the frame's weights.
+    let trace = plain_forward(
+        &f0.dense_layers(),
+        Activation::Tanh,
+        OutputKind::Softmax,
+        &f0.probe.input,
+    );
+    for (l, layer) in f0.layers.iter().enumerate() {
+        for (a, b) in layer.activations.iter().zip(&trace.post[l]) {
+            assert!((f64::from(*a) - b).abs() < 1e-5);
+        }
+    }
+    assert!(f0.metrics.grad_norm > 0.0);
+}
+
+#[test]
+fn same_scene_and_seed_give_the_same_numbers() {
+    let mut s = scene(
+        xor(80),
+        Activation::Relu,
+        LossKind::CrossEntropy,
+        OutputKind::Softmax,
+    );
+    s.train.optimizer = OptimizerKind::Adam;
+    s.train.batch_size = 16;
+    let run = |s: &Scene| {
+        let mut t = Trainer::<TestBackend>::new(s, &Default::default()).unwrap();
+        let frames: Vec<Frame> = (0..30)
+            .filter_map(|_| match t.step(true) {
+                StepOutcome::Stepped { frame, .. } => frame.map(|f| *f),
+                StepOutcome::Diverged { .. } => None,
+            })
+            .collect();
+        (frames, t.evaluate())
+    };
+    let (fa, ea) = run(&s);
+    let (fb, eb) = run(&s);
+    assert_eq!(fa, fb);
+    assert_eq!(ea, eb);
+    s.seed += 1;
+    let (fc, _) = run(&s);
+    assert_ne!(fa[0].layers[0].weights, fc[0].layers[0].weights);
+}
+
+#[test]
+fn every_optimizer_lowers_the_loss() {
+    for kind in OptimizerKind::ALL {
+        let mut s = scene(
+            xor(200),
+            Activation::Tanh,
+            LossKind::CrossEntropy,
+            OutputKind::Softmax,
+        );
+        s.train.optimizer = kind;
+        s.train.learning_rate = if kind == OptimizerKind::Adam {
+            0.02
+        } else {
+            0.3
+        };
+        s.train.l1 = 0.0;
+        s.train.l2 = 0.0;
+        let mut t = Trainer::<TestBackend>::new(&s, &Default::default()).unwrap();
+        let before = t.evaluate().train_loss;
+        for _ in 0..150 {
+            t.step(false);
+        }
+        let after = t.evaluate().train_loss;
+        assert!(after < 0.7 * before, "{kind:?}: {before} -> {after}");
+    }
+}
+
+#[test]
+fn a_huge_learning_rate_diverges_without_panicking() {
+    let mut s = scene(
+        sine(64),
+        Activation::Relu,
+        LossKind::Mse,
+        OutputKind::Linear,
+    );
+    s.train.learning_rate = 1e6;
+    let mut t = Trainer::<TestBackend>::new(&s, &Default::default()).unwrap();
+    let mut diverged_at = None;
+    for _ in 0..100 {
+        if let StepOutcome::Diverged { step, loss } = t.step(false) {
+            assert!(!loss.is_finite());
+            diverged_at = Some(step);
+            break;
+        }
+    }
+    let at = diverged_at.expect("a learning rate of 1e6 must diverge");
+    assert!(t.is_diverged());
+    // Once diverged, stepping does nothing.
+    assert!(matches!(t.step(false), StepOutcome::Diverged { .. }));
+    assert_eq!(t.step_count(), at);
+}
+
+#[test]
+fn batches_cover_each_sample_once_per_epoch() {
+    let mut b = BatchSampler::new(10, 1);
+    let mut seen: Vec<usize> = (0..5).flat_map(|_| b.next(2).unwrap().to_vec()).collect();
+    seen.sort();
+    assert_eq!(seen, (0..10).collect::<Vec<_>>());
+    assert!(
+        b.next(10).is_none(),
+        "a batch as large as the set is the full batch"
+    );
+}
+
+#[test]
+fn regression_reports_generalization_error() {
+    let s = scene(
+        sine(32),
+        Activation::Tanh,
+        LossKind::Mse,
+        OutputKind::Linear,
+    );
+    let t = Trainer::<TestBackend>::new(&s, &Default::default()).unwrap();
+    let e = t.evaluate();
+    assert!(e.test_accuracy.is_none());
+    let g = e
+        .generalization_error
+        .expect("regression has a generalization error");
+    assert!(g.is_finite() && g > 0.0);
+}

@@ -1,0 +1,302 @@
+//! The `nnm` binary's headless commands, run as a user would.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn nnm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nnm"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("nnm runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nnm-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The `key=value` fields of the `final:` line, which must be the only one.
+fn final_fields(out: &str) -> Vec<(String, String)> {
+    let finals: Vec<&str> = out.lines().filter(|l| l.starts_with("final: ")).collect();
+    assert_eq!(
+        finals.len(),
+        1,
+        "expected exactly one final line in:\n{out}"
+    );
+    finals[0]["final: ".len()..]
+        .split(' ')
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').expect("key=value");
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+fn field<'a>(fields: &'a [(String, String)], key: &str) -> &'a str {
+    &fields
+        .iter()
+        .find(|(k, _)| k == key)
+        .unwrap_or_else(|| panic!("no {key}"))
+        .1
+}
+
+#[test]
+fn train_writes_a_run_directory_and_one_final_line() {
+    let out_dir = temp_dir("train");
+    let o = nnm(&[
+        "train",
+        "xor",
+        "--steps",
+        "60",
+        "--seed",
+        "9",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let fields = final_fields(&stdout(&o));
+    let keys: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["step", "train_loss", "test_loss", "test_accuracy", "run"]
+    );
+    assert_eq!(field(&fields, "step"), "60");
+    let acc: f32 = field(&fields, "test_accuracy").parse().unwrap();
+    assert!((0.0..=1.0).contains(&acc));
+    let run = PathBuf::from(field(&fields, "run"));
+    assert_eq!(run, out_dir.join("xor_001"));
+    let scene = std::fs::read_to_string(run.join("scene.ron")).unwrap();
+    assert!(
+        scene.contains("seed: 9"),
+        "the resolved scene keeps the seed:\n{scene}"
+    );
+    assert!(scene.contains("steps: 60"));
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert!(
+        metrics.starts_with("step,train_loss,test_loss,test_accuracy")
+            || metrics.starts_with("step,train_loss,test_loss,")
+    );
+    for col in ["step", "train_loss", "test_loss", "test_accuracy"] {
+        assert!(
+            metrics.lines().next().unwrap().split(',').any(|c| c == col),
+            "{col}"
+        );
+    }
+    // Rows at 0, 10, ..., 50 and the final 60.
+    assert_eq!(metrics.lines().count(), 1 + 7);
+    assert!(run.join("frames.nnmr").metadata().unwrap().len() > 1000);
+    // A second run never overwrites the first.
+    let o2 = nnm(&[
+        "train",
+        "xor",
+        "--steps",
+        "5",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(field(&final_fields(&stdout(&o2)), "run").ends_with("xor_002"));
+    std::fs::remove_dir_all(out_dir).ok();
+}
+
+#[test]
+fn rerunning_a_runs_scene_reproduces_its_metrics_exactly() {
+    let out_dir = temp_dir("repro");
+    let root = out_dir.to_str().unwrap();
+    let first = nnm(&[
+        "train",
+        "circles-vs-squares",
+        "--steps",
+        "120",
+        "--seed",
+        "4",
+        "--out",
+        root,
+    ]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let run1 = PathBuf::from(field(&final_fields(&stdout(&first)), "run"));
+    let again = nnm(&[
+        "train",
+        run1.join("scene.ron").to_str().unwrap(),
+        "--out",
+        root,
+    ]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    let run2 = PathBuf::from(field(&final_fields(&stdout(&again)), "run"));
+    assert_ne!(run1, run2);
+    let m1 = std::fs::read(run1.join("metrics.csv")).unwrap();
+    let m2 = std::fs::read(run2.join("metrics.csv")).unwrap();
+    assert_eq!(String::from_utf8_lossy(&m1), String::from_utf8_lossy(&m2));
+    assert_eq!(
+        std::fs::read(run1.join("frames.nnmr")).unwrap(),
+        std::fs::read(run2.join("frames.nnmr")).unwrap()
+    );
+    std::fs::remove_dir_all(out_dir).ok();
+}
+
+#[test]
+fn regression_adds_the_generalization_error() {
+    let out_dir = temp_dir("sine");
+    let o = nnm(&[
+        "train",
+        "sine-1d",
+        "--steps",
+        "30",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let fields = final_fields(&stdout(&o));
+    assert_eq!(field(&fields, "test_accuracy"), "nan");
+    let g: f32 = field(&fields, "generalization_error").parse().unwrap();
+    assert!(g.is_finite() && g > 0.0);
+    std::fs::remove_dir_all(out_dir).ok();
+}
+
+fn write_scene(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn a_wrong_typed_scene_names_file_line_column_and_field() {
+    let dir = temp_dir("badscene");
+    let p = write_scene(
+        &dir,
+        "bad.ron",
+        "Scene(\n    data: Xor(samples: 100),\n    train: (learning_rate: \"high\"),\n)\n",
+    );
+    let o = nnm(&["train", p.to_str().unwrap(), "--out", dir.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains(&format!("{}:3:", p.display())), "{err}");
+    assert!(err.contains("train.learning_rate"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn an_unknown_data_set_or_activation_lists_the_valid_names() {
+    let dir = temp_dir("unknown");
+    let p = write_scene(&dir, "u.ron", "Scene(data: Checkerboard(samples: 100))");
+    let err = stderr(&nnm(&[
+        "train",
+        p.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+    ]));
+    for name in ["Circle", "Xor", "Spiral", "Mnist", "Function1d"] {
+        assert!(err.contains(name), "{name} missing: {err}");
+    }
+    let p = write_scene(
+        &dir,
+        "a.ron",
+        "Scene(data: Xor(samples: 100), model: (activation: Swish))",
+    );
+    let err = stderr(&nnm(&[
+        "train",
+        p.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+    ]));
+    for name in ["Relu", "Tanh", "Sigmoid", "Gelu", "Linear"] {
+        assert!(err.contains(name), "{name} missing: {err}");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn a_missing_mnist_file_names_the_path() {
+    let dir = temp_dir("mnist");
+    let p = write_scene(
+        &dir,
+        "m.ron",
+        "Scene(data: Mnist(images: \"/data/mnist/train-images-idx3-ubyte.gz\"))",
+    );
+    let o = nnm(&["train", p.to_str().unwrap(), "--out", dir.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("/data/mnist/train-images-idx3-ubyte.gz"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn a_diverging_learning_rate_ends_the_run_as_diverged() {
+    let dir = temp_dir("diverge");
+    let p = write_scene(
+        &dir,
+        "hot.ron",
+        "Scene(name: \"hot\", data: Function1d(samples: 64), model: (hidden: [16], activation: Relu),
+              train: (optimizer: Sgd, learning_rate: 1000000.0, steps: 200, eval_every: 1))",
+    );
+    let o = nnm(&["train", p.to_str().unwrap(), "--out", dir.to_str().unwrap()]);
+    assert!(
+        o.status.success(),
+        "a diverged run is a result, not a crash: {}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("panicked"));
+    assert!(stderr(&o).contains("diverged"), "{}", stderr(&o));
+    let fields = final_fields(&stdout(&o));
+    assert_eq!(field(&fields, "status"), "diverged");
+    let steps: u64 = field(&fields, "step").parse().unwrap();
+    assert!(steps < 200);
+    let run = PathBuf::from(field(&fields, "run"));
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let last = metrics.lines().last().unwrap();
+    assert!(last.ends_with(",diverged"), "{metrics}");
+    // Rows before divergence hold real numbers, not NaN garbage.
+    for line in metrics.lines().skip(1).filter(|l| l.ends_with(",ok")) {
+        assert!(!line.split(',').nth(1).unwrap().contains("nan"), "{line}");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn scenes_lists_and_checks_the_presets() {
+    let o = nnm(&["scenes"]);
+    assert!(o.status.success());
+    let out = stdout(&o);
+    for preset in [
+        "default",
+        "xor",
+        "spiral",
+        "circles-vs-squares",
+        "digits8x8",
+        "mnist",
+        "sine-1d",
+    ] {
+        assert!(
+            out.lines().any(|l| l.starts_with(preset)),
+            "{preset} not listed:\n{out}"
+        );
+    }
+    let o = nnm(&["scenes", "--check"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).lines().all(|l| l.starts_with("ok")),
+        "{}",
+        stdout(&o)
+    );
+    // A broken preset fails the check with a non-zero exit.
+    let dir = temp_dir("check");
+    write_scene(&dir, "broken.ron", "Scene(data: Xor(samples: 5))");
+    let o = nnm(&["scenes", "--check", "--dir", dir.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stdout(&o).contains("data.samples"), "{}", stdout(&o));
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -1,0 +1,60 @@
+//! The presets reach their accuracy targets on the CPU backend.
+
+use nn_microscope::lab::runner::Session;
+use nn_microscope::lab::{Evaluation, Scene};
+
+type Backend = burn::backend::Autodiff<burn::backend::Flex>;
+
+fn train_preset(name: &str) -> Evaluation {
+    let path = format!("{}/scenes/{name}.ron", env!("CARGO_MANIFEST_DIR"));
+    let scene = Scene::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let mut session = Session::<Backend>::start(&scene, &Default::default(), None).unwrap();
+    for _ in 0..scene.train.steps {
+        let advance = session.advance(false).unwrap();
+        assert!(advance.diverged.is_none(), "{name} diverged");
+    }
+    session.finish().unwrap()
+}
+
+fn accuracy(e: &Evaluation) -> f32 {
+    e.test_accuracy.expect("a classification preset")
+}
+
+#[test]
+fn xor_reaches_95_percent() {
+    let e = train_preset("xor");
+    assert!(accuracy(&e) >= 0.95, "{e:?}");
+}
+
+#[test]
+fn spiral_reaches_95_percent() {
+    let e = train_preset("spiral");
+    assert!(accuracy(&e) >= 0.95, "{e:?}");
+}
+
+#[test]
+fn circles_vs_squares_reaches_95_percent() {
+    let e = train_preset("circles-vs-squares");
+    assert!(accuracy(&e) >= 0.95, "{e:?}");
+}
+
+#[test]
+fn digits8x8_reaches_93_percent() {
+    let e = train_preset("digits8x8");
+    assert!(accuracy(&e) >= 0.93, "{e:?}");
+}
+
+#[test]
+fn mnist_subset_reaches_92_percent() {
+    let e = train_preset("mnist");
+    assert!(accuracy(&e) >= 0.92, "{e:?}");
+}
+
+#[test]
+fn sine_fits_below_1e3_on_the_training_range() {
+    let e = train_preset("sine-1d");
+    assert!(e.train_loss < 1e-3, "{e:?}");
+    // Outside the training range the fit is much worse: extrapolation is measured.
+    let g = e.generalization_error.expect("regression");
+    assert!(g > 10.0 * e.train_loss, "{e:?}");
+}
