@@ -121,7 +121,8 @@ impl<B: AutodiffBackend> Session<B> {
             out.diverged = Some((step, self.last_batch_loss));
             return Ok(out);
         }
-        if step.is_multiple_of(self.trainer.scene().train.eval_every) {
+        let evaluated = self.last_eval.is_some_and(|e| e.step == step);
+        if step.is_multiple_of(self.trainer.scene().train.eval_every) && !evaluated {
             let eval = self.evaluate_now()?;
             out.evaluation = Some(eval);
             if eval.is_diverged() {
@@ -151,6 +152,14 @@ impl<B: AutodiffBackend> Session<B> {
             }
         }
         Ok(out)
+    }
+
+    /// The frame of the current state without training (for a paused view),
+    /// with the latest evaluation attached.
+    pub fn peek(&mut self) -> Option<Box<Frame>> {
+        let mut frame = Box::new(self.trainer.peek()?);
+        self.attach_eval(&mut frame);
+        Some(frame)
     }
 
     /// Evaluates the current network and records the row, unless this step was
@@ -236,6 +245,8 @@ pub enum TrainerEvent {
         topology: Topology,
         /// The resolved scene.
         scene: Box<Scene>,
+        /// The data set (shared, read-only): for plotting points and test samples.
+        data: Arc<Dataset>,
         /// Where the run is recorded, if anywhere.
         run_dir: Option<PathBuf>,
     },
@@ -437,12 +448,26 @@ impl<B: AutodiffBackend> Runner<B> {
                     self.emit(TrainerEvent::Started {
                         topology: s.trainer().topology(),
                         scene: Box::new(self.scene.clone()),
+                        data: s.trainer().data().clone(),
                         run_dir: s.run_dir().map(Path::to_path_buf),
                     });
                     self.emit(TrainerEvent::Running(self.running));
                 }
+                self.show_current();
             }
             Err(e) => self.emit(TrainerEvent::Error(e.to_string())),
+        }
+    }
+
+    /// Sends the evaluation and frame of the current state, so that a paused
+    /// view shows the network before it trains.
+    fn show_current(&mut self) {
+        let Some(s) = &mut self.session else { return };
+        let Ok(eval) = s.finish() else { return };
+        let frame = s.peek();
+        self.emit(TrainerEvent::Evaluated(eval));
+        if let Some(f) = frame {
+            self.emit(TrainerEvent::Frame(f));
         }
     }
 

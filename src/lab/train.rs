@@ -94,6 +94,7 @@ impl<B: AutodiffBackend> Optim<B> {
 }
 
 /// Seeded mini-batch order: a fresh shuffle each epoch.
+#[derive(Clone)]
 struct BatchSampler {
     order: Vec<usize>,
     cursor: usize,
@@ -264,6 +265,22 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// Applies one update. With `capture`, also returns the frame of the state
     /// before the update (weights, gradients, activations).
     pub fn step(&mut self, capture: bool) -> StepOutcome {
+        self.pass(capture, true)
+    }
+
+    /// The frame the next step would capture, without applying its update or
+    /// consuming its batch: what a paused view shows.
+    pub fn peek(&mut self) -> Option<Frame> {
+        let sampler = self.sampler.clone();
+        let outcome = self.pass(true, false);
+        self.sampler = sampler;
+        match outcome {
+            StepOutcome::Stepped { frame, .. } => frame.map(|f| *f),
+            StepOutcome::Diverged { .. } => None,
+        }
+    }
+
+    fn pass(&mut self, capture: bool, apply: bool) -> StepOutcome {
         if self.diverged {
             return StepOutcome::Diverged {
                 step: self.step,
@@ -302,6 +319,9 @@ impl<B: AutodiffBackend> Trainer<B> {
         let grads = loss.backward();
         let frame =
             trace.map(|trace| Box::new(self.capture(&grads, &trace, batch_loss, batch_size)));
+        if !apply {
+            return StepOutcome::Stepped { batch_loss, frame };
+        }
         let params = GradientsParams::from_grads(grads, &self.model);
         let lr = f64::from(self.scene.train.learning_rate);
         self.model = self.optim.step(lr, self.model.clone(), params);

@@ -57,6 +57,10 @@ fn starts_paused_and_steps_on_command() {
         _ => None,
     });
     assert_eq!(topology.sizes, vec![2, 4, 2]);
+    // A paused trainer shows its untrained state first, without stepping.
+    let shown = wait_for(&h, frame_of);
+    assert_eq!(shown.step, 0);
+    assert!(shown.metrics.eval_step == Some(0));
     h.send(TrainerCommand::Step(3));
     let steps: Vec<u64> = (0..3).map(|_| wait_for(&h, frame_of).step).collect();
     assert_eq!(steps, vec![0, 1, 2]);
@@ -75,6 +79,7 @@ fn starts_paused_and_steps_on_command() {
 #[test]
 fn settings_reach_the_trainer() {
     let h = spawn(scene(100), true);
+    wait_for(&h, frame_of);
     h.send(TrainerCommand::SetLearningRate(0.25));
     h.send(TrainerCommand::SetBatchSize(7));
     h.send(TrainerCommand::Step(1));
@@ -106,7 +111,6 @@ fn reseed_and_architecture_changes_restart_the_run() {
         _ => None,
     });
     assert_eq!(seed, 77);
-    h.send(TrainerCommand::Step(1));
     let after = wait_for(&h, frame_of);
     assert_eq!(after.step, 0, "a new seed starts from step 0");
     assert_ne!(after.layers[0].weights, first.layers[0].weights);
