@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
-use nn_microscope::lab::Scene;
-use nn_microscope::lab::runner::Session;
+use nn_microscope::app::ViewOptions;
+use nn_microscope::lab::runner::{RunnerOptions, Session};
+use nn_microscope::lab::{Scene, TrainerHandle};
 
 /// The backend used for training: burn's CPU backend with autodiff.
 type CpuBackend = burn::backend::Autodiff<burn::backend::Flex>;
@@ -23,6 +24,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Open the 3D instrument on a live training run (the default command).
+    View(ViewArgs),
     /// Train a scene headless, recording a run directory.
     Train {
         /// A scene file, or the name of a preset in scenes/ (such as `xor`).
@@ -48,11 +51,43 @@ enum Command {
     },
 }
 
+/// Options of `nnm view`.
+#[derive(Debug, Parser)]
+struct ViewArgs {
+    /// A scene file or preset name (default: `default`).
+    scene: Option<String>,
+    /// Use this seed instead of the scene's.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Start paused, showing the untrained network.
+    #[arg(long)]
+    paused: bool,
+    /// Draw this many frames, then exit (for tests and scripts).
+    #[arg(long)]
+    frames: Option<u32>,
+    /// Save a PNG of the window, overlay included, after the last frame.
+    #[arg(long, requires = "frames")]
+    screenshot: Option<PathBuf>,
+    /// Print frame-time statistics at exit (with --frames).
+    #[arg(long, requires = "frames")]
+    bench: bool,
+    /// Window size in logical pixels, such as 1280x720.
+    #[arg(long, value_parser = parse_size, default_value = "1600x900")]
+    window: (u32, u32),
+    /// Folder that receives run directories.
+    #[arg(long, default_value = "runs")]
+    runs: PathBuf,
+    /// Record nothing.
+    #[arg(long)]
+    no_record: bool,
+}
+
 /// Parses the command line and runs the command.
 pub fn run() -> Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
-        None => bail!("the 3D app is not built yet; try `nnm train SCENE` or `nnm scenes`"),
+        None => view(ViewArgs::parse_from(["view"])),
+        Some(Command::View(args)) => view(args),
         Some(Command::Train {
             scene,
             steps,
@@ -100,6 +135,67 @@ fn preset_paths(dir: &Path) -> Result<Vec<PathBuf>> {
         .collect();
     paths.sort();
     Ok(paths)
+}
+
+/// Parses `WxH`, such as `1920x1080`.
+fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("`{s}` is not WIDTHxHEIGHT, such as 1280x720"))?;
+    let dim = |v: &str| {
+        v.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|&n| (16..=7680).contains(&n))
+            .ok_or_else(|| format!("`{v}` in `{s}` is not a size between 16 and 7680"))
+    };
+    Ok((dim(w)?, dim(h)?))
+}
+
+/// The headless commands, named in messages when no window can be opened.
+const HEADLESS: &str = "headless commands work without one: `nnm train SCENE`, `nnm scenes`";
+
+fn view(args: ViewArgs) -> Result<ExitCode> {
+    let path = find_scene(args.scene.as_deref().unwrap_or("default"))?;
+    let mut scene = Scene::load(&path)?;
+    if let Some(s) = args.seed {
+        scene.seed = s;
+    }
+    if let Err(why) = nn_microscope::app::check_can_open_window() {
+        eprintln!("nnm view: {why}.\n{HEADLESS}.");
+        return Ok(ExitCode::from(2));
+    }
+    let title = format!(
+        "NN Microscope · {}",
+        if scene.title.is_empty() {
+            &scene.name
+        } else {
+            &scene.title
+        }
+    );
+    let trainer = TrainerHandle::spawn::<CpuBackend>(
+        scene,
+        Default::default(),
+        RunnerOptions {
+            runs_root: (!args.no_record).then_some(args.runs),
+            start_paused: args.paused,
+            ..Default::default()
+        },
+    );
+    let exit = nn_microscope::app::run_view(
+        trainer,
+        ViewOptions {
+            title,
+            frames: args.frames,
+            screenshot: args.screenshot,
+            window: args.window,
+            bench: args.bench,
+        },
+    );
+    Ok(match exit {
+        bevy::app::AppExit::Success => ExitCode::SUCCESS,
+        bevy::app::AppExit::Error(code) => ExitCode::from(code.get()),
+    })
 }
 
 fn train(scene: &str, steps: Option<u64>, seed: Option<u64>, out: &Path) -> Result<ExitCode> {

@@ -300,3 +300,25 @@ fn scenes_lists_and_checks_the_presets() {
     assert!(stdout(&o).contains("data.samples"), "{}", stdout(&o));
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn without_a_display_view_explains_what_it_needs() {
+    let o = Command::new(env!("CARGO_BIN_EXE_nnm"))
+        .args(["view", "xor"])
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("no display"), "{err}");
+    assert!(
+        err.contains("nnm train"),
+        "it names the headless commands: {err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+}

@@ -389,6 +389,10 @@ fn run<B: AutodiffBackend>(
     commands: Receiver<TrainerCommand>,
     events: Sender<TrainerEvent>,
 ) {
+    let mut options = options;
+    if let Some(rate) = scene.view.steps_per_second {
+        options.speed = Speed::StepsPerSecond(rate);
+    }
     let mut r = Runner::<B> {
         session: None,
         scene: scene.resolved(),
@@ -596,6 +600,10 @@ impl<B: AutodiffBackend> Runner<B> {
             }
             self.running = false;
             self.pending_steps = 0;
+            // Show the final network, whatever frames were skipped on the way.
+            if let Some(frame) = self.session.as_mut().and_then(Session::peek) {
+                self.emit(TrainerEvent::Frame(frame));
+            }
             self.emit(TrainerEvent::Finished { step });
             self.emit(TrainerEvent::Running(false));
         }

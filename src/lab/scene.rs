@@ -161,6 +161,8 @@ impl Default for TrainSpec {
 pub struct ViewSpec {
     /// Index of the test sample followed through the network.
     pub probe: usize,
+    /// Training pace in the app, in steps per second (`None`: as fast as possible).
+    pub steps_per_second: Option<f32>,
 }
 
 /// What the run directory keeps.
@@ -292,6 +294,14 @@ impl Scene {
         }
         if t.eval_every == 0 {
             return Err(LabError::setting("train.eval_every", "must be at least 1"));
+        }
+        if let Some(r) = self.view.steps_per_second
+            && !(r.is_finite() && r > 0.0)
+        {
+            return Err(LabError::setting(
+                "view.steps_per_second",
+                "must be a positive number",
+            ));
         }
         if self.record.frame_every == Some(0) {
             return Err(LabError::setting(

@@ -388,13 +388,27 @@ fn regression_reports_generalization_error() {
 
 #[test]
 fn peek_shows_the_next_step_without_taking_it() {
-    let mut s = scene(xor(80), Activation::Relu, LossKind::CrossEntropy, OutputKind::Softmax);
+    let mut s = scene(
+        xor(80),
+        Activation::Relu,
+        LossKind::CrossEntropy,
+        OutputKind::Softmax,
+    );
     s.train.optimizer = OptimizerKind::Sgd;
     s.train.batch_size = 8;
     let mut t = Trainer::<TestBackend>::new(&s, &Default::default()).unwrap();
     t.step(false);
     let peeked = t.peek().unwrap();
     assert_eq!(t.step_count(), 1, "peek applies no update");
-    let StepOutcome::Stepped { frame: Some(stepped), .. } = t.step(true) else { panic!() };
-    assert_eq!(peeked, *stepped, "the peeked frame is the one the next step captures");
+    let StepOutcome::Stepped {
+        frame: Some(stepped),
+        ..
+    } = t.step(true)
+    else {
+        panic!()
+    };
+    assert_eq!(
+        peeked, *stepped,
+        "the peeked frame is the one the next step captures"
+    );
 }

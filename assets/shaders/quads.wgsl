@@ -1,0 +1,117 @@
+// Instanced quads for NN Microscope: synapse lines, neuron bulbs and particles.
+//
+// One mesh holds four vertices per instance; uv.x is the instance index and uv.y
+// the corner (0..3). Per-instance data lives in a storage buffer that the app
+// rewrites once per frame, so 110k synapses cost one draw and one upload.
+
+#import bevy_pbr::mesh_view_bindings::view
+
+struct Quad {
+    start: vec3<f32>,
+    width: f32,
+    end: vec3<f32>,
+    kind: f32,
+    color: vec4<f32>,
+    extra: vec4<f32>,
+};
+
+@group(#{MATERIAL_BIND_GROUP}) @binding(0) var<storage, read> quads: array<Quad>;
+
+struct VertexIn {
+    @location(0) position: vec3<f32>,
+    @location(2) uv: vec2<f32>,
+};
+
+struct VertexOut {
+    @builtin(position) clip: vec4<f32>,
+    @location(0) color: vec4<f32>,
+    @location(1) extra: vec4<f32>,
+    @location(2) local: vec2<f32>,
+    @location(3) kind: f32,
+};
+
+const KIND_LINE: f32 = 0.0;
+const KIND_BULB: f32 = 1.0;
+// Bulb quads are larger than the bulb so that the glow and halo fit.
+const BULB_QUAD_SCALE: f32 = 2.2;
+
+// Pixels covered by a world-space length `w` at clip position `c`.
+fn pixels(w: f32, c: vec4<f32>) -> f32 {
+    return w * view.clip_from_view[1][1] * 0.5 * view.viewport.w / max(c.w, 1e-4);
+}
+
+@vertex
+fn vertex(v: VertexIn) -> VertexOut {
+    let q = quads[u32(v.uv.x + 0.5)];
+    let corner = u32(v.uv.y + 0.5);
+    let along = f32(corner >> 1u);
+    let side = f32(corner & 1u) * 2.0 - 1.0;
+    var out: VertexOut;
+    out.color = q.color;
+    out.extra = q.extra;
+    out.kind = q.kind;
+    if q.width <= 0.0 {
+        // An unused slot: a degenerate quad outside the view.
+        out.clip = vec4<f32>(0.0, 0.0, -2.0, 1.0);
+        return out;
+    }
+    if q.kind == KIND_LINE {
+        let c0 = view.clip_from_world * vec4<f32>(q.start, 1.0);
+        let c1 = view.clip_from_world * vec4<f32>(q.end, 1.0);
+        var c = select(c0, c1, along > 0.5);
+        let half_screen = 0.5 * view.viewport.zw;
+        let s0 = c0.xy / max(c0.w, 1e-4) * half_screen;
+        let s1 = c1.xy / max(c1.w, 1e-4) * half_screen;
+        var dir = s1 - s0;
+        if length(dir) < 1e-4 {
+            dir = vec2<f32>(1.0, 0.0);
+        }
+        dir = normalize(dir);
+        let normal = vec2<f32>(-dir.y, dir.x);
+        // Lines thinner than a pixel stay one pixel wide and fade instead.
+        let px = pixels(q.width, c);
+        let drawn = max(px, 1.2);
+        out.color.a = q.color.a * min(px / 1.2, 1.0);
+        c = vec4<f32>(c.xy + normal * side * 0.5 * drawn / half_screen * c.w, c.zw);
+        out.clip = c;
+        out.local = vec2<f32>(along, side);
+    } else {
+        // Bulbs and particles face the camera.
+        let right = view.world_from_view[0].xyz;
+        let up = view.world_from_view[1].xyz;
+        let scale = select(1.0, BULB_QUAD_SCALE, q.kind == KIND_BULB);
+        let r = 0.5 * q.width * scale;
+        let u = along * 2.0 - 1.0;
+        let p = q.start + (right * u + up * side) * r;
+        out.clip = view.clip_from_world * vec4<f32>(p, 1.0);
+        out.local = vec2<f32>(u, side) * scale;
+    }
+    return out;
+}
+
+@fragment
+fn fragment(in: VertexOut) -> @location(0) vec4<f32> {
+    if in.kind == KIND_LINE {
+        // Soft edges across the line's width.
+        let edge = 1.0 - smoothstep(0.55, 1.0, abs(in.local.y));
+        let a = in.color.a * edge;
+        return vec4<f32>(in.color.rgb * a, 0.0);
+    }
+    let d = length(in.local);
+    if in.kind == KIND_BULB {
+        // A glass bulb: a faint body, a core lit by the activation (color, HDR),
+        // an outer glow, and a warm ring for a large gradient (extra).
+        let body = 1.0 - smoothstep(0.92, 1.0, d);
+        let shade = 0.55 + 0.45 * sqrt(max(1.0 - d * d, 0.0));
+        let core = in.color.rgb * shade * body;
+        let glow = in.color.rgb * 0.45 * exp(-5.0 * max(d - 1.0, 0.0)) * (1.0 - body);
+        let ring = in.extra.rgb * in.extra.a * exp(-pow((d - 1.45) / 0.18, 2.0));
+        let base = vec3<f32>(0.035, 0.04, 0.05) * body;
+        let rgb = base + core + glow + ring;
+        let alpha = 0.85 * body;
+        return vec4<f32>(rgb, alpha);
+    }
+    // Particles: a soft dot.
+    let a = in.color.a * exp(-4.0 * d * d) * (1.0 - smoothstep(0.8, 1.0, d));
+    return vec4<f32>(in.color.rgb * a, 0.0);
+}

@@ -1,0 +1,193 @@
+//! The bridge to the lab's trainer thread: events in (under a budget), commands out.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bevy::prelude::*;
+
+use crate::app::AppSystems;
+use crate::lab::data::Dataset;
+use crate::lab::{Evaluation, Frame, Scene, Topology, TrainerCommand, TrainerEvent, TrainerHandle};
+
+/// Longest time a frame spends draining trainer events.
+pub const INGEST_BUDGET: Duration = Duration::from_millis(2);
+
+/// The trainer thread's handle (absent when nothing trains, as in a replay).
+#[derive(Resource)]
+pub struct TrainerLink {
+    handle: Option<TrainerHandle>,
+}
+
+impl TrainerLink {
+    /// Links the app to a running trainer.
+    pub fn new(handle: TrainerHandle) -> Self {
+        TrainerLink {
+            handle: Some(handle),
+        }
+    }
+
+    /// A link to nothing: commands are dropped.
+    pub fn none() -> Self {
+        TrainerLink { handle: None }
+    }
+}
+
+/// Where training stands, as far as the app knows.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum TrainingState {
+    /// Waiting for the trainer to start.
+    #[default]
+    Starting,
+    /// Stepping.
+    Running,
+    /// Paused by the user.
+    Paused,
+    /// The scene's step count was reached.
+    Finished,
+    /// The loss became NaN or infinite.
+    Diverged {
+        /// Step at which it happened.
+        step: u64,
+        /// The loss.
+        loss: f32,
+    },
+}
+
+/// Everything the trainer has told the app: the shape, the newest frame and the history.
+#[derive(Resource, Default)]
+pub struct Live {
+    /// The network's shape.
+    pub topology: Option<Topology>,
+    /// The data set being trained on.
+    pub data: Option<Arc<Dataset>>,
+    /// The scene in force (resolved, with the changes made since).
+    pub scene: Option<Scene>,
+    /// The run directory being written.
+    pub run_dir: Option<PathBuf>,
+    /// The newest frame.
+    pub frame: Option<Arc<Frame>>,
+    /// Bumped whenever `frame` changes.
+    pub frame_serial: u64,
+    /// Bumped whenever the topology (re)starts: entities must be respawned.
+    pub topology_serial: u64,
+    /// Every evaluation of the current run, oldest first.
+    pub evaluations: Vec<Evaluation>,
+    /// Mini-batch loss of every frame received: (step, loss).
+    pub batch_losses: Vec<(u64, f32)>,
+    /// Stepping, paused, finished or diverged.
+    pub state: TrainingState,
+    /// Errors and notices from the trainer, newest last.
+    pub messages: Vec<String>,
+    /// Events drained in the last frame (for diagnostics).
+    pub drained_last_frame: usize,
+}
+
+impl Live {
+    /// Applies one trainer event.
+    pub fn apply(&mut self, event: TrainerEvent) {
+        match event {
+            TrainerEvent::Started {
+                topology,
+                scene,
+                data,
+                run_dir,
+            } => {
+                self.topology = Some(topology);
+                self.scene = Some(*scene);
+                self.data = Some(data);
+                self.run_dir = run_dir;
+                self.frame = None;
+                self.evaluations.clear();
+                self.batch_losses.clear();
+                self.state = TrainingState::Starting;
+                self.topology_serial += 1;
+                self.frame_serial += 1;
+            }
+            TrainerEvent::Frame(frame) => {
+                self.batch_losses
+                    .push((frame.step, frame.metrics.batch_loss));
+                self.frame = Some(Arc::from(frame));
+                self.frame_serial += 1;
+            }
+            TrainerEvent::Evaluated(e) => {
+                // A restart re-evaluates step 0; keep one entry per step.
+                if self
+                    .evaluations
+                    .last()
+                    .is_some_and(|last| last.step >= e.step)
+                {
+                    self.evaluations.retain(|old| old.step < e.step);
+                }
+                self.evaluations.push(e);
+            }
+            TrainerEvent::Running(true) => self.state = TrainingState::Running,
+            TrainerEvent::Running(false) => {
+                // Finished and diverged runs are paused too, but say more.
+                if matches!(
+                    self.state,
+                    TrainingState::Starting | TrainingState::Running | TrainingState::Paused
+                ) {
+                    self.state = TrainingState::Paused;
+                }
+            }
+            TrainerEvent::Diverged { step, loss } => {
+                self.state = TrainingState::Diverged { step, loss };
+            }
+            TrainerEvent::Finished { .. } => self.state = TrainingState::Finished,
+            TrainerEvent::Error(message) => self.messages.push(message),
+        }
+    }
+
+    /// The current step: that of the newest frame.
+    pub fn step(&self) -> u64 {
+        self.frame.as_ref().map_or(0, |f| f.step)
+    }
+}
+
+/// A command for the trainer, from the UI, hotkeys or lessons.
+#[derive(Message, Debug, Clone, PartialEq)]
+pub struct SendCommand(pub TrainerCommand);
+
+/// Connects the app to the trainer thread.
+pub struct BridgePlugin;
+
+impl Plugin for BridgePlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<Live>()
+            .add_message::<SendCommand>()
+            .add_systems(
+                Update,
+                (forward_commands, ingest_events)
+                    .chain()
+                    .in_set(AppSystems::Ingest),
+            );
+    }
+}
+
+/// Sends the commands written since the last frame to the trainer.
+fn forward_commands(mut commands: MessageReader<SendCommand>, link: Option<Res<TrainerLink>>) {
+    let handle = link.as_ref().and_then(|l| l.handle.as_ref());
+    for SendCommand(c) in commands.read() {
+        if let Some(h) = handle {
+            h.send(c.clone());
+        }
+    }
+}
+
+/// Drains trainer events until the channel is empty or the budget is spent.
+pub fn ingest_events(link: Option<Res<TrainerLink>>, mut live: ResMut<Live>) {
+    let Some(handle) = link.as_ref().and_then(|l| l.handle.as_ref()) else {
+        return;
+    };
+    let start = Instant::now();
+    let mut drained = 0;
+    for event in handle.events().try_iter() {
+        live.apply(event);
+        drained += 1;
+        if start.elapsed() >= INGEST_BUDGET {
+            break;
+        }
+    }
+    live.drained_last_frame = drained;
+}

@@ -1,0 +1,329 @@
+//! The camera: orbit, pan and zoom through the network; hotkeys frame it; a click picks a neuron.
+
+use bevy::core_pipeline::tonemapping::Tonemapping;
+use bevy::input::mouse::MouseButton;
+use bevy::post_process::bloom::Bloom;
+use bevy::prelude::*;
+use bevy::window::PrimaryWindow;
+use bevy_egui::input::EguiWantsInput;
+use bevy_panorbit_camera::PanOrbitCamera;
+
+use crate::app::AppSystems;
+use crate::app::bridge::{Live, SendCommand, TrainingState};
+use crate::app::network::{NetworkView, Neuron, Selection};
+use crate::app::ui::OverlayRects;
+use crate::lab::TrainerCommand;
+
+/// Vertical field of view of the camera, in radians.
+const FOV: f32 = std::f32::consts::FRAC_PI_4;
+
+/// The main camera.
+#[derive(Component)]
+pub struct MainCamera;
+
+/// Where the camera should look, set by hotkeys and the UI.
+#[derive(Message, Debug, Clone, Copy, PartialEq)]
+pub enum FrameTarget {
+    /// The whole network.
+    All,
+    /// One layer of neurons (0 = inputs).
+    Layer(usize),
+    /// The selected neuron.
+    Selected,
+}
+
+/// Camera, hotkeys and picking.
+pub struct CameraPlugin;
+
+impl Plugin for CameraPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_message::<FrameTarget>()
+            .add_systems(Startup, spawn_camera)
+            .add_systems(
+                Update,
+                (
+                    gate_camera,
+                    hotkeys,
+                    pick,
+                    frame_on_new_network,
+                    apply_frame_target,
+                )
+                    .chain()
+                    .in_set(AppSystems::Input),
+            );
+    }
+}
+
+fn spawn_camera(mut commands: Commands) {
+    commands.spawn((
+        MainCamera,
+        Camera3d::default(),
+        Projection::Perspective(PerspectiveProjection {
+            fov: FOV,
+            ..default()
+        }),
+        Tonemapping::TonyMcMapface,
+        Bloom {
+            intensity: 0.25,
+            ..Bloom::NATURAL
+        },
+        Msaa::Sample4,
+        Transform::from_xyz(-12.0, 6.0, 24.0).looking_at(Vec3::ZERO, Vec3::Y),
+        PanOrbitCamera {
+            yaw: Some(-0.9),
+            pitch: Some(0.3),
+            radius: Some(30.0),
+            ..default()
+        },
+    ));
+}
+
+/// Who a drag belongs to: the one under the pointer when the button went down.
+#[derive(Default, PartialEq, Eq, Clone, Copy)]
+enum PointerOwner {
+    #[default]
+    None,
+    Ui,
+    Camera,
+}
+
+/// True when the pointer is over an egui panel or widget.
+fn pointer_on_overlay(
+    wants: Option<&EguiWantsInput>,
+    overlay: Option<&OverlayRects>,
+    cursor: Option<Vec2>,
+) -> bool {
+    // Panels drawn into our own root Ui do not count as egui areas for bevy_egui,
+    // so their rectangles are checked too.
+    wants.is_some_and(|w| w.wants_any_pointer_input())
+        || cursor.is_some_and(|c| overlay.is_some_and(|o| o.contains(c)))
+}
+
+/// The camera ignores the pointer while it is on the overlay, and a drag that
+/// began on the 3D view keeps the camera even when it passes over a panel.
+fn gate_camera(
+    wants: Option<Res<EguiWantsInput>>,
+    overlay: Option<Res<OverlayRects>>,
+    buttons: Res<ButtonInput<MouseButton>>,
+    window: Query<&Window, With<PrimaryWindow>>,
+    mut owner: Local<PointerOwner>,
+    mut cameras: Query<&mut PanOrbitCamera>,
+) {
+    let cursor = window.single().ok().and_then(Window::cursor_position);
+    let over_ui = pointer_on_overlay(wants.as_deref(), overlay.as_deref(), cursor);
+    // Whoever the pointer was over when a drag began keeps it until release.
+    let any_down = buttons.get_pressed().next().is_some();
+    if !any_down {
+        *owner = PointerOwner::None;
+    } else if *owner == PointerOwner::None {
+        *owner = if over_ui {
+            PointerOwner::Ui
+        } else {
+            PointerOwner::Camera
+        };
+    }
+    let egui_has_pointer = match *owner {
+        PointerOwner::None => over_ui,
+        PointerOwner::Ui => true,
+        PointerOwner::Camera => false,
+    };
+    for mut cam in &mut cameras {
+        if cam.enabled == egui_has_pointer {
+            cam.enabled = !egui_has_pointer;
+        }
+    }
+}
+
+fn hotkeys(
+    keys: Res<ButtonInput<KeyCode>>,
+    wants: Option<Res<EguiWantsInput>>,
+    live: Res<Live>,
+    mut selection: ResMut<Selection>,
+    mut targets: MessageWriter<FrameTarget>,
+    mut commands: MessageWriter<SendCommand>,
+) {
+    if wants.is_some_and(|w| w.wants_any_keyboard_input()) {
+        return;
+    }
+    const DIGITS: [KeyCode; 10] = [
+        KeyCode::Digit0,
+        KeyCode::Digit1,
+        KeyCode::Digit2,
+        KeyCode::Digit3,
+        KeyCode::Digit4,
+        KeyCode::Digit5,
+        KeyCode::Digit6,
+        KeyCode::Digit7,
+        KeyCode::Digit8,
+        KeyCode::Digit9,
+    ];
+    if keys.just_pressed(KeyCode::KeyF) {
+        targets.write(FrameTarget::All);
+    }
+    if keys.just_pressed(KeyCode::KeyG) {
+        targets.write(FrameTarget::Selected);
+    }
+    for (d, key) in DIGITS.iter().enumerate() {
+        if keys.just_pressed(*key) {
+            targets.write(FrameTarget::Layer(d));
+        }
+    }
+    if keys.just_pressed(KeyCode::Escape) {
+        selection.neuron = None;
+    }
+    if keys.just_pressed(KeyCode::Space) {
+        let command = if live.state == TrainingState::Running {
+            TrainerCommand::Pause
+        } else {
+            TrainerCommand::Resume
+        };
+        commands.write(SendCommand(command));
+    }
+    if keys.just_pressed(KeyCode::Period) {
+        commands.write(SendCommand(TrainerCommand::Step(1)));
+    }
+}
+
+/// Remembers where a left click began, to tell a click from a drag.
+#[derive(Default)]
+struct PressAt(Option<Vec2>);
+
+/// A left click (not a drag) on a neuron selects it.
+#[allow(clippy::too_many_arguments)]
+fn pick(
+    mut press: Local<PressAt>,
+    buttons: Res<ButtonInput<MouseButton>>,
+    wants: Option<Res<EguiWantsInput>>,
+    overlay: Option<Res<OverlayRects>>,
+    window: Query<&Window, With<PrimaryWindow>>,
+    camera: Query<(&Camera, &GlobalTransform), With<MainCamera>>,
+    neurons: Query<(&Neuron, &Transform)>,
+    view: Res<NetworkView>,
+    mut selection: ResMut<Selection>,
+) {
+    let Ok(window) = window.single() else { return };
+    let cursor = window.cursor_position();
+    if pointer_on_overlay(wants.as_deref(), overlay.as_deref(), cursor) {
+        press.0 = None;
+        return;
+    }
+    if buttons.just_pressed(MouseButton::Left) {
+        press.0 = cursor;
+    }
+    if !buttons.just_released(MouseButton::Left) {
+        return;
+    }
+    let (Some(start), Some(end)) = (press.0.take(), cursor) else {
+        return;
+    };
+    if start.distance(end) > 4.0 {
+        return;
+    }
+    let Ok((camera, cam_transform)) = camera.single() else {
+        return;
+    };
+    let Ok(ray) = camera.viewport_to_world(cam_transform, end) else {
+        return;
+    };
+    let Some(layout) = &view.layout else { return };
+    if let Some(hit) = nearest_hit(
+        ray,
+        neurons.iter().map(|(n, t)| {
+            let r = layout.layers.get(n.layer).map_or(0.2, |l| l.radius);
+            ((n.layer, n.index), t.translation, r)
+        }),
+    ) {
+        selection.neuron = Some(hit);
+    }
+}
+
+/// The closest sphere the ray passes through (with a little slack for small bulbs).
+pub fn nearest_hit(
+    ray: Ray3d,
+    spheres: impl Iterator<Item = ((usize, usize), Vec3, f32)>,
+) -> Option<(usize, usize)> {
+    let dir = ray.direction.as_vec3();
+    spheres
+        .filter_map(|(id, center, radius)| {
+            let to = center - ray.origin;
+            let along = to.dot(dir);
+            if along <= 0.0 {
+                return None;
+            }
+            let miss = (to - dir * along).length();
+            (miss <= radius * 1.4).then_some((along, id))
+        })
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, id)| id)
+}
+
+/// Frames the whole network when a new one appears.
+fn frame_on_new_network(
+    view: Res<NetworkView>,
+    mut built: Local<u64>,
+    mut targets: MessageWriter<FrameTarget>,
+) {
+    if view.layout.is_some() && *built != view.built_for {
+        *built = view.built_for;
+        targets.write(FrameTarget::All);
+    }
+}
+
+fn apply_frame_target(
+    mut targets: MessageReader<FrameTarget>,
+    view: Res<NetworkView>,
+    selection: Res<Selection>,
+    mut cameras: Query<&mut PanOrbitCamera, With<MainCamera>>,
+) {
+    let Some(layout) = &view.layout else { return };
+    for target in targets.read() {
+        let (center, half) = match *target {
+            FrameTarget::All => {
+                let (lo, hi) = layout.bounds();
+                ((lo + hi) / 2.0, (hi - lo) / 2.0)
+            }
+            FrameTarget::Layer(l) => match layout.layers.get(l) {
+                Some(layer) => (layer.center, layer.half_extent),
+                None => continue,
+            },
+            FrameTarget::Selected => {
+                let Some((l, i)) = selection.neuron else {
+                    continue;
+                };
+                match layout
+                    .layers
+                    .get(l)
+                    .and_then(|layer| layer.positions.get(i).map(|p| (*p, layer.radius)))
+                {
+                    Some((p, r)) => (p, Vec3::splat(r * 6.0)),
+                    None => continue,
+                }
+            }
+        };
+        let extent = half.length().max(0.5);
+        for mut cam in &mut cameras {
+            cam.target_focus = center;
+            cam.target_radius = extent / (FOV / 2.0).tan() * 1.1;
+            cam.force_update = true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_nearest_sphere_on_the_ray_is_picked() {
+        let ray = Ray3d::new(Vec3::new(0.0, 0.0, 10.0), Dir3::NEG_Z);
+        let spheres = vec![
+            ((0, 0), Vec3::new(0.0, 0.0, 0.0), 0.2),
+            ((0, 1), Vec3::new(0.0, 0.0, 5.0), 0.2),
+            ((0, 2), Vec3::new(3.0, 0.0, 8.0), 0.2),
+            ((0, 3), Vec3::new(0.0, 0.0, 12.0), 0.2),
+        ];
+        assert_eq!(nearest_hit(ray, spheres.clone().into_iter()), Some((0, 1)));
+        let miss = Ray3d::new(Vec3::new(1.0, 1.0, 10.0), Dir3::NEG_Z);
+        assert_eq!(nearest_hit(miss, spheres.into_iter()), None);
+    }
+}

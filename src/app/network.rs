@@ -1,0 +1,200 @@
+//! Neurons and synapses as ECS entities: spawned from the topology, filled from frames.
+
+use bevy::prelude::*;
+
+use crate::app::AppSystems;
+use crate::app::bridge::Live;
+use crate::app::layout::NetworkLayout;
+use crate::lab::Frame;
+
+/// A neuron and its live values (those of the probe sample, unless noted).
+#[derive(Component, Debug, Clone, Default, PartialEq)]
+pub struct Neuron {
+    /// Layer, 0 being the inputs.
+    pub layer: usize,
+    /// Index within the layer.
+    pub index: usize,
+    /// Output after the non-linearity (the pixel value for an input).
+    pub activation: f32,
+    /// z = Σ w·x + b (0 for inputs).
+    pub pre_activation: f32,
+    /// Activation averaged over the mini-batch.
+    pub mean_activation: f32,
+    /// ∂L/∂z for the probe sample (0 for inputs).
+    pub gradient: f32,
+    /// ∂L/∂b over the mini-batch (0 for inputs).
+    pub batch_gradient: f32,
+    /// Bias (0 for inputs).
+    pub bias: f32,
+}
+
+/// A synapse (one weight) and its live values.
+#[derive(Component, Debug, Clone, Default, PartialEq)]
+pub struct Synapse {
+    /// Weight layer: joins neuron layer `layer` to `layer + 1`.
+    pub layer: usize,
+    /// Index of the source neuron in layer `layer`.
+    pub from: usize,
+    /// Index of the target neuron in layer `layer + 1`.
+    pub to: usize,
+    /// The weight.
+    pub weight: f32,
+    /// ∂L/∂w over the mini-batch.
+    pub gradient: f32,
+}
+
+/// The network's layout and entities, rebuilt when the topology changes.
+#[derive(Resource, Default)]
+pub struct NetworkView {
+    /// Positions of the neurons.
+    pub layout: Option<NetworkLayout>,
+    /// Neuron entities per layer.
+    pub neurons: Vec<Vec<Entity>>,
+    /// Number of synapse entities.
+    pub synapses: usize,
+    /// The topology serial these entities were built for.
+    pub built_for: u64,
+    /// The frame serial last applied.
+    pub applied_frame: u64,
+}
+
+/// The neuron the user picked, if any: (layer, index).
+#[derive(Resource, Debug, Default, Clone, Copy, PartialEq)]
+pub struct Selection {
+    /// The selected neuron.
+    pub neuron: Option<(usize, usize)>,
+}
+
+/// Spawns and updates the network's entities.
+pub struct NetworkPlugin;
+
+impl Plugin for NetworkPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<NetworkView>()
+            .init_resource::<Selection>()
+            .add_systems(
+                Update,
+                (respawn, apply_frame).chain().in_set(AppSystems::Apply),
+            );
+    }
+}
+
+/// Filter for the entities that make up the network.
+type NetworkEntity = Or<(With<Neuron>, With<Synapse>)>;
+
+/// Despawns the old network and spawns the new one when the topology changes.
+fn respawn(
+    mut commands: Commands,
+    live: Res<Live>,
+    mut view: ResMut<NetworkView>,
+    mut selection: ResMut<Selection>,
+    old: Query<Entity, NetworkEntity>,
+) {
+    if view.built_for == live.topology_serial {
+        return;
+    }
+    let Some(topology) = &live.topology else {
+        return;
+    };
+    for e in &old {
+        commands.entity(e).despawn();
+    }
+    let layout = NetworkLayout::new(topology);
+    let neurons: Vec<Vec<Entity>> = layout
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(l, layer)| {
+            layer
+                .positions
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    commands
+                        .spawn((
+                            Neuron {
+                                layer: l,
+                                index: i,
+                                ..default()
+                            },
+                            Transform::from_translation(*p),
+                        ))
+                        .id()
+                })
+                .collect()
+        })
+        .collect();
+    let sizes = &topology.sizes;
+    let synapses: Vec<Synapse> = sizes
+        .windows(2)
+        .enumerate()
+        .flat_map(|(l, w)| {
+            let (n_in, n_out) = (w[0], w[1]);
+            (0..n_in).flat_map(move |from| {
+                (0..n_out).map(move |to| Synapse {
+                    layer: l,
+                    from,
+                    to,
+                    ..default()
+                })
+            })
+        })
+        .collect();
+    view.synapses = synapses.len();
+    commands.spawn_batch(synapses);
+    view.neurons = neurons;
+    view.layout = Some(layout);
+    view.built_for = live.topology_serial;
+    view.applied_frame = 0;
+    if selection
+        .neuron
+        .is_some_and(|(l, i)| sizes.get(l).is_none_or(|&n| i >= n))
+    {
+        selection.neuron = None;
+    }
+}
+
+/// True when `frame` describes a network of `sizes`.
+fn fits(frame: &Frame, sizes: &[usize]) -> bool {
+    frame.sizes() == sizes
+}
+
+/// Writes the newest frame's values into the components.
+fn apply_frame(
+    live: Res<Live>,
+    mut view: ResMut<NetworkView>,
+    mut neurons: Query<&mut Neuron>,
+    mut synapses: Query<&mut Synapse>,
+) {
+    if view.applied_frame == live.frame_serial || view.built_for != live.topology_serial {
+        return;
+    }
+    let (Some(frame), Some(topology)) = (&live.frame, &live.topology) else {
+        return;
+    };
+    if !fits(frame, &topology.sizes) {
+        return;
+    }
+    for mut n in &mut neurons {
+        let (l, i) = (n.layer, n.index);
+        if l == 0 {
+            n.activation = frame.probe.input.get(i).copied().unwrap_or(0.0);
+            continue;
+        }
+        let layer = &frame.layers[l - 1];
+        let get = |v: &Vec<f32>| v.get(i).copied().unwrap_or(0.0);
+        n.activation = get(&layer.activations);
+        n.pre_activation = get(&layer.pre_activations);
+        n.mean_activation = get(&layer.mean_activations);
+        n.gradient = get(&layer.probe_grads);
+        n.batch_gradient = get(&layer.bias_grads);
+        n.bias = get(&layer.biases);
+    }
+    for mut s in &mut synapses {
+        let layer = &frame.layers[s.layer];
+        let k = s.from * layer.outputs + s.to;
+        s.weight = layer.weights.get(k).copied().unwrap_or(0.0);
+        s.gradient = layer.weight_grads.get(k).copied().unwrap_or(0.0);
+    }
+    view.applied_frame = live.frame_serial;
+}

@@ -1,0 +1,291 @@
+//! Particles that follow the training phases: forward signals input→output in
+//! cool white-blue, backward gradients output→input in red-orange.
+
+use bevy::prelude::*;
+
+use crate::app::AppSystems;
+use crate::app::network::{NetworkView, Neuron, Synapse};
+use crate::app::quads::{QuadBatch, QuadInstance};
+use crate::app::visual::VisualSettings;
+
+/// Most particles alive at once.
+pub const MAX_PARTICLES: usize = 12_000;
+/// Particles a fully active weight layer emits per second (spread over its synapses).
+const LAYER_RATE: f32 = 2500.0;
+/// Seconds of one forward + backward cycle at flow speed 1.
+const CYCLE_SECONDS: f32 = 3.0;
+/// Seconds a particle takes to cross a synapse at flow speed 1.
+const TRAVEL_SECONDS: f32 = 0.45;
+
+/// Which way the flow currently goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Activations: input to output.
+    Forward,
+    /// Gradients: output to input.
+    Backward,
+}
+
+/// Where the animated training cycle is: direction and the weight layer now active.
+#[derive(Resource, Debug, Clone, Copy, PartialEq)]
+pub struct FlowPhase {
+    /// 0..1 through one forward + backward cycle.
+    pub cycle: f32,
+    /// The direction of the current half.
+    pub direction: Direction,
+    /// The weight layer emitting now.
+    pub layer: usize,
+    /// 0..1 through that layer's window.
+    pub within: f32,
+}
+
+impl Default for FlowPhase {
+    fn default() -> Self {
+        FlowPhase {
+            cycle: 0.0,
+            direction: Direction::Forward,
+            layer: 0,
+            within: 0.0,
+        }
+    }
+}
+
+impl FlowPhase {
+    /// The phase at `cycle` (0..1) for a network of `layers` weight layers.
+    pub fn at(cycle: f32, layers: usize) -> Self {
+        let cycle = cycle.rem_euclid(1.0);
+        let layers = layers.max(1);
+        let (direction, half) = if cycle < 0.5 {
+            (Direction::Forward, cycle * 2.0)
+        } else {
+            (Direction::Backward, (cycle - 0.5) * 2.0)
+        };
+        let pos = half * layers as f32;
+        let step = (pos as usize).min(layers - 1);
+        let layer = match direction {
+            Direction::Forward => step,
+            Direction::Backward => layers - 1 - step,
+        };
+        FlowPhase {
+            cycle,
+            direction,
+            layer,
+            within: pos - step as f32,
+        }
+    }
+}
+
+/// One particle travelling along a synapse.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Particle {
+    /// Where it starts.
+    pub from: Vec3,
+    /// Where it goes.
+    pub to: Vec3,
+    /// 0..1 along the way.
+    pub t: f32,
+    /// Forward or backward.
+    pub direction: Direction,
+    /// 0..1: how strong the signal it carries is.
+    pub strength: f32,
+}
+
+/// Particle state: the live particles and, per weight layer and synapse, the
+/// emission rates and accumulators.
+#[derive(Resource, Default)]
+pub struct Particles {
+    /// Live particles.
+    pub live: Vec<Particle>,
+    /// Forward rate per synapse: |w · a_from|, normalised in the layer.
+    pub forward: Vec<Vec<f32>>,
+    /// Backward rate per synapse: |∂L/∂w|, normalised in the layer.
+    pub backward: Vec<Vec<f32>>,
+    /// Fractional emissions carried over between frames.
+    pub carry: Vec<Vec<f32>>,
+    /// Particles emitted per synapse since the start (for inspection and tests).
+    pub emitted: Vec<Vec<u32>>,
+    /// Frame serial the rates were built from.
+    built_from: u64,
+}
+
+/// Animates the flow.
+pub struct ParticlesPlugin;
+
+/// Marks the batch of particle quads.
+#[derive(Component)]
+pub struct ParticleBatch;
+
+impl Plugin for ParticlesPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<Particles>()
+            .init_resource::<FlowPhase>()
+            .add_systems(Startup, |mut commands: Commands| {
+                commands.spawn((
+                    ParticleBatch,
+                    QuadBatch {
+                        order: -1000.0,
+                        ..default()
+                    },
+                ));
+            })
+            .add_systems(
+                Update,
+                (rebuild_rates, advance_flow, draw_particles)
+                    .chain()
+                    .in_set(AppSystems::Visualize),
+            );
+    }
+}
+
+/// Turns the newest weights, activations and gradients into emission rates.
+fn rebuild_rates(
+    view: Res<NetworkView>,
+    neurons: Query<&Neuron>,
+    synapses: Query<&Synapse>,
+    mut particles: ResMut<Particles>,
+) {
+    if particles.built_from == view.applied_frame
+        && particles.forward.len() + 1 == view.neurons.len()
+    {
+        return;
+    }
+    let layers = view.neurons.len().saturating_sub(1);
+    let sizes: Vec<usize> = view.neurons.iter().map(Vec::len).collect();
+    let mut activation: Vec<Vec<f32>> = sizes.iter().map(|&n| vec![0.0; n]).collect();
+    for n in &neurons {
+        if let Some(a) = activation.get_mut(n.layer).and_then(|l| l.get_mut(n.index)) {
+            *a = n.activation;
+        }
+    }
+    let shape = |l: usize| sizes[l] * sizes[l + 1];
+    let mut forward: Vec<Vec<f32>> = (0..layers).map(|l| vec![0.0; shape(l)]).collect();
+    let mut backward = forward.clone();
+    for s in &synapses {
+        if s.layer >= layers {
+            continue;
+        }
+        let k = s.from * sizes[s.layer + 1] + s.to;
+        if let (Some(f), Some(b)) = (forward[s.layer].get_mut(k), backward[s.layer].get_mut(k)) {
+            *f = (s.weight * activation[s.layer][s.from]).abs();
+            *b = s.gradient.abs();
+        }
+    }
+    for rates in forward.iter_mut().chain(backward.iter_mut()) {
+        let max = rates.iter().copied().fold(0.0f32, f32::max);
+        if max > 0.0 && max.is_finite() {
+            rates.iter_mut().for_each(|r| *r /= max);
+        } else {
+            rates.iter_mut().for_each(|r| *r = 0.0);
+        }
+    }
+    if particles.carry.len() != layers
+        || particles
+            .carry
+            .iter()
+            .zip(&forward)
+            .any(|(c, f)| c.len() != f.len())
+    {
+        particles.carry = forward.iter().map(|f| vec![0.0; f.len()]).collect();
+        particles.emitted = forward.iter().map(|f| vec![0; f.len()]).collect();
+        particles.live.clear();
+    }
+    particles.forward = forward;
+    particles.backward = backward;
+    particles.built_from = view.applied_frame;
+}
+
+/// Advances the cycle, emits along the active layer and moves particles.
+pub fn advance_flow(
+    time: Res<Time>,
+    settings: Res<VisualSettings>,
+    view: Res<NetworkView>,
+    mut phase: ResMut<FlowPhase>,
+    mut particles: ResMut<Particles>,
+) {
+    let dt = time.delta_secs() * settings.flow_speed;
+    let layers = particles.forward.len();
+    if layers == 0 || !settings.particles {
+        particles.live.clear();
+        return;
+    }
+    let now = FlowPhase::at(phase.cycle + dt / CYCLE_SECONDS, layers);
+    *phase = now;
+    let Some(layout) = &view.layout else { return };
+    let speed = dt / TRAVEL_SECONDS;
+    particles.live.retain_mut(|p| {
+        p.t += speed;
+        p.t < 1.0
+    });
+    let Particles {
+        forward,
+        backward,
+        carry,
+        emitted,
+        live,
+        ..
+    } = &mut *particles;
+    let l = now.layer;
+    let rates = match now.direction {
+        Direction::Forward => &forward[l],
+        Direction::Backward => &backward[l],
+    };
+    let total: f32 = rates.iter().sum();
+    if total <= 0.0 {
+        return;
+    }
+    // The layer emits LAYER_RATE particles per second, shared by strength.
+    let per_unit = LAYER_RATE * dt / total;
+    let outputs = layout.layers[l + 1].positions.len();
+    for (k, rate) in rates.iter().enumerate() {
+        let c = &mut carry[l][k];
+        *c += rate * per_unit;
+        while *c >= 1.0 {
+            *c -= 1.0;
+            emitted[l][k] += 1;
+            if live.len() >= MAX_PARTICLES {
+                continue;
+            }
+            let (from, to) = (k / outputs, k % outputs);
+            let (a, b) = (
+                layout.layers[l].positions[from],
+                layout.layers[l + 1].positions[to],
+            );
+            let (from_pos, to_pos) = match now.direction {
+                Direction::Forward => (a, b),
+                Direction::Backward => (b, a),
+            };
+            live.push(Particle {
+                from: from_pos,
+                to: to_pos,
+                t: 0.0,
+                direction: now.direction,
+                strength: *rate,
+            });
+        }
+    }
+}
+
+fn draw_particles(
+    particles: Res<Particles>,
+    mut batch: Single<&mut QuadBatch, With<ParticleBatch>>,
+) {
+    if !particles.is_changed() {
+        return;
+    }
+    batch.instances = particles
+        .live
+        .iter()
+        .map(|p| {
+            let pos = p.from.lerp(p.to, p.t);
+            // Fade in and out along the way.
+            let fade = (std::f32::consts::PI * p.t).sin();
+            let s = 0.4 + 0.6 * p.strength;
+            let color = match p.direction {
+                Direction::Forward => [0.75 * s * 3.0, 0.9 * s * 3.0, 1.0 * s * 3.0, fade],
+                // From orange to red as the gradient travels back.
+                Direction::Backward => [1.0 * s * 3.0, (0.5 - 0.35 * p.t) * s * 3.0, 0.1 * s, fade],
+            };
+            QuadInstance::spark(pos, 0.06 + 0.08 * p.strength, color)
+        })
+        .collect();
+}

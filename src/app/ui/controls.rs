@@ -1,0 +1,294 @@
+//! The control panel: transport, seed, hyperparameters, architecture and visuals.
+//!
+//! The panel is a plain function of what it shows and what the user is editing;
+//! its clicks come out as `TrainerCommand`s, so tests can drive it headless.
+
+use bevy_egui::egui;
+
+use crate::app::bridge::TrainingState;
+use crate::app::visual::VisualSettings;
+use crate::lab::model::Activation;
+use crate::lab::runner::Speed;
+use crate::lab::scene::OptimizerKind;
+use crate::lab::{Scene, TrainerCommand};
+
+/// Largest hidden layer the architecture editor offers.
+pub const MAX_WIDTH: usize = 1024;
+/// Most hidden layers the architecture editor offers.
+pub const MAX_HIDDEN_LAYERS: usize = 8;
+
+/// What the panel edits between frames (kept in the UI state).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ControlsEdit {
+    /// The seed in the seed box.
+    pub seed: u64,
+    /// Hidden widths being edited, applied with the Apply button.
+    pub hidden: Vec<usize>,
+    /// Learning rate on the slider.
+    pub learning_rate: f32,
+    /// Batch size on the slider.
+    pub batch_size: usize,
+    /// Steps per second when not at full speed.
+    pub steps_per_second: f32,
+    /// Train as fast as possible.
+    pub max_speed: bool,
+    /// The scene these edits were initialised from (to notice a restart).
+    pub synced_to: Option<Scene>,
+    /// The last seed asked for, so that one edit sends one command.
+    pub requested_seed: Option<u64>,
+}
+
+impl Default for ControlsEdit {
+    fn default() -> Self {
+        ControlsEdit {
+            seed: 0,
+            hidden: Vec::new(),
+            learning_rate: 0.01,
+            batch_size: 32,
+            steps_per_second: 60.0,
+            max_speed: true,
+            synced_to: None,
+            requested_seed: None,
+        }
+    }
+}
+
+impl ControlsEdit {
+    /// Follows the scene the trainer reports, unless it is the one already followed.
+    pub fn sync(&mut self, scene: &Scene) {
+        if self.synced_to.as_ref() == Some(scene) {
+            return;
+        }
+        self.seed = scene.seed;
+        self.hidden = scene.model.hidden.clone();
+        self.learning_rate = scene.train.learning_rate;
+        self.batch_size = scene.train.batch_size;
+        if let Some(rate) = scene.view.steps_per_second {
+            self.max_speed = false;
+            self.steps_per_second = rate;
+        }
+        self.synced_to = Some(scene.clone());
+    }
+}
+
+/// Draws the control panel and collects the commands it gives.
+pub fn controls_ui(
+    ui: &mut egui::Ui,
+    state: TrainingState,
+    scene: Option<&Scene>,
+    edit: &mut ControlsEdit,
+    visual: &mut VisualSettings,
+    out: &mut Vec<TrainerCommand>,
+) {
+    if let Some(scene) = scene {
+        edit.sync(scene);
+    }
+    transport_ui(ui, state, edit, out);
+    ui.separator();
+    seed_ui(ui, scene.map(|s| s.seed), edit, out);
+    ui.separator();
+    hyperparameters_ui(ui, scene, edit, out);
+    ui.separator();
+    architecture_ui(ui, scene, edit, out);
+    ui.separator();
+    visuals_ui(ui, visual);
+}
+
+fn transport_ui(
+    ui: &mut egui::Ui,
+    state: TrainingState,
+    edit: &mut ControlsEdit,
+    out: &mut Vec<TrainerCommand>,
+) {
+    ui.horizontal(|ui| {
+        if state == TrainingState::Running {
+            if ui.button("⏸ Pause").clicked() {
+                out.push(TrainerCommand::Pause);
+            }
+        } else {
+            let diverged = matches!(state, TrainingState::Diverged { .. });
+            let play = ui.add_enabled(!diverged, egui::Button::new("▶ Play"));
+            if play.clicked() {
+                out.push(TrainerCommand::Resume);
+            }
+        }
+        let can_step = !matches!(
+            state,
+            TrainingState::Running | TrainingState::Diverged { .. }
+        );
+        if ui
+            .add_enabled(can_step, egui::Button::new("⏭ Step"))
+            .clicked()
+        {
+            out.push(TrainerCommand::Step(1));
+        }
+        if ui.button("⟲ Reset").clicked() {
+            out.push(TrainerCommand::Reset);
+        }
+    });
+    ui.horizontal(|ui| {
+        let max = ui.checkbox(&mut edit.max_speed, "full speed");
+        let slider = ui.add_enabled(
+            !edit.max_speed,
+            egui::Slider::new(&mut edit.steps_per_second, 0.5..=2000.0)
+                .logarithmic(true)
+                .text("steps/s"),
+        );
+        if max.changed() || slider.changed() {
+            out.push(TrainerCommand::SetSpeed(if edit.max_speed {
+                Speed::Max
+            } else {
+                Speed::StepsPerSecond(edit.steps_per_second)
+            }));
+        }
+    });
+}
+
+fn seed_ui(
+    ui: &mut egui::Ui,
+    current: Option<u64>,
+    edit: &mut ControlsEdit,
+    out: &mut Vec<TrainerCommand>,
+) {
+    ui.horizontal(|ui| {
+        ui.label("Seed");
+        if ui.button("◀").on_hover_text("previous seed").clicked() {
+            edit.seed = edit.seed.saturating_sub(1);
+            out.push(TrainerCommand::Reseed(edit.seed));
+        }
+        let field = ui.add(egui::DragValue::new(&mut edit.seed).speed(0.2));
+        // Typed or dragged seeds apply once the edit ends, not at every digit.
+        let ended = field.lost_focus() || field.drag_stopped();
+        if ended && current != Some(edit.seed) && edit.requested_seed != Some(edit.seed) {
+            edit.requested_seed = Some(edit.seed);
+            out.push(TrainerCommand::Reseed(edit.seed));
+        }
+        if ui.button("▶").on_hover_text("next seed").clicked() {
+            edit.seed = edit.seed.saturating_add(1);
+            out.push(TrainerCommand::Reseed(edit.seed));
+        }
+        if ui.button("🎲").on_hover_text("random seed").clicked() {
+            edit.seed = random_seed(edit.seed);
+            out.push(TrainerCommand::Reseed(edit.seed));
+        }
+    });
+}
+
+/// A new seed that differs from `previous` (from the clock; reproducible once chosen).
+fn random_seed(previous: u64) -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0);
+    let s = (nanos ^ previous.rotate_left(17)) % 100_000;
+    if s == previous { s + 1 } else { s }
+}
+
+fn hyperparameters_ui(
+    ui: &mut egui::Ui,
+    scene: Option<&Scene>,
+    edit: &mut ControlsEdit,
+    out: &mut Vec<TrainerCommand>,
+) {
+    let lr = ui.add(
+        egui::Slider::new(&mut edit.learning_rate, 1e-5..=10.0)
+            .logarithmic(true)
+            .text("learning rate"),
+    );
+    if lr.changed() {
+        out.push(TrainerCommand::SetLearningRate(edit.learning_rate));
+    }
+    let full_batch = scene.is_some_and(|s| s.train.optimizer == OptimizerKind::Gd);
+    let batch = ui.add_enabled(
+        !full_batch,
+        egui::Slider::new(&mut edit.batch_size, 1..=1024)
+            .logarithmic(true)
+            .text("batch size"),
+    );
+    if batch.changed() {
+        out.push(TrainerCommand::SetBatchSize(edit.batch_size));
+    }
+    if let Some(scene) = scene {
+        let current = scene.train.optimizer;
+        egui::ComboBox::from_label("optimizer")
+            .selected_text(current.label())
+            .show_ui(ui, |ui| {
+                for kind in OptimizerKind::ALL {
+                    if ui.selectable_label(kind == current, kind.label()).clicked()
+                        && kind != current
+                    {
+                        out.push(TrainerCommand::SetOptimizer(kind));
+                    }
+                }
+            });
+        let current = scene.model.activation;
+        egui::ComboBox::from_label("activation")
+            .selected_text(current.label())
+            .show_ui(ui, |ui| {
+                for a in Activation::ALL {
+                    if ui.selectable_label(a == current, a.label()).clicked() && a != current {
+                        out.push(TrainerCommand::SetActivation(a));
+                    }
+                }
+            });
+    }
+}
+
+fn architecture_ui(
+    ui: &mut egui::Ui,
+    scene: Option<&Scene>,
+    edit: &mut ControlsEdit,
+    out: &mut Vec<TrainerCommand>,
+) {
+    ui.label("Hidden layers");
+    let mut remove = None;
+    for (i, width) in edit.hidden.iter_mut().enumerate() {
+        ui.horizontal(|ui| {
+            ui.label(format!("layer {}", i + 1));
+            ui.add(
+                egui::DragValue::new(width)
+                    .range(1..=MAX_WIDTH)
+                    .suffix(" neurons"),
+            );
+            if ui
+                .small_button("−")
+                .on_hover_text("remove this layer")
+                .clicked()
+            {
+                remove = Some(i);
+            }
+        });
+    }
+    if let Some(i) = remove {
+        edit.hidden.remove(i);
+    }
+    ui.horizontal(|ui| {
+        let room = edit.hidden.len() < MAX_HIDDEN_LAYERS;
+        if ui.add_enabled(room, egui::Button::new("+ layer")).clicked() {
+            let width = edit.hidden.last().copied().unwrap_or(8);
+            edit.hidden.push(width);
+        }
+        let changed = scene.is_some_and(|s| s.model.hidden != edit.hidden);
+        if ui
+            .add_enabled(changed, egui::Button::new("Apply architecture"))
+            .on_hover_text("restarts training with the new layers")
+            .clicked()
+        {
+            out.push(TrainerCommand::SetHidden(edit.hidden.clone()));
+        }
+    });
+}
+
+fn visuals_ui(ui: &mut egui::Ui, visual: &mut VisualSettings) {
+    ui.label("Visuals");
+    ui.add(egui::Slider::new(&mut visual.glow_intensity, 0.5..=3.0).text("glow"));
+    ui.add(egui::Slider::new(&mut visual.flow_speed, 0.25..=3.0).text("flow speed"));
+    ui.add(egui::Slider::new(&mut visual.synapse_opacity, 0.0..=1.0).text("synapse opacity"));
+    ui.add(
+        egui::Slider::new(&mut visual.synapse_budget, 1_000..=500_000)
+            .logarithmic(true)
+            .text("synapse budget"),
+    );
+    ui.checkbox(&mut visual.particles, "particles");
+    ui.checkbox(&mut visual.show_batch_mean, "glow with batch mean");
+}

@@ -1,0 +1,263 @@
+//! The neuron inspector: the selected neuron's values, incoming weights and history.
+
+use bevy_egui::egui;
+use egui_plot::{Legend, Line, Plot, PlotPoints};
+
+use crate::app::visual::{NEGATIVE, POSITIVE};
+use crate::lab::frame::LayoutKind;
+use crate::lab::{Frame, Topology};
+
+/// Longest history kept for the selected neuron.
+const HISTORY_MAX: usize = 5_000;
+
+/// The selected neuron's history and weight texture.
+#[derive(Default)]
+pub struct Inspector {
+    /// The neuron the history belongs to.
+    neuron: Option<(usize, usize)>,
+    /// (step, activation, ∂L/∂z) per frame seen.
+    history: Vec<(u64, f32, f32)>,
+    /// Incoming weights as an image.
+    weights: Option<egui::TextureHandle>,
+    /// The step the texture shows.
+    weights_step: Option<u64>,
+}
+
+/// One neuron's numbers at a frame.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NeuronValues {
+    /// Output after the non-linearity.
+    pub activation: f32,
+    /// z = Σ w·x + b.
+    pub pre_activation: f32,
+    /// The bias.
+    pub bias: f32,
+    /// ∂L/∂z for the probe sample.
+    pub gradient: f32,
+    /// ∂L/∂b over the mini-batch.
+    pub batch_gradient: f32,
+}
+
+/// The values of neuron `index` of neuron layer `layer` (0 = inputs) in `frame`.
+pub fn neuron_values(frame: &Frame, layer: usize, index: usize) -> Option<NeuronValues> {
+    if layer == 0 {
+        let x = *frame.probe.input.get(index)?;
+        return Some(NeuronValues {
+            activation: x,
+            pre_activation: x,
+            bias: 0.0,
+            gradient: 0.0,
+            batch_gradient: 0.0,
+        });
+    }
+    let l = frame.layers.get(layer - 1)?;
+    Some(NeuronValues {
+        activation: *l.activations.get(index)?,
+        pre_activation: *l.pre_activations.get(index)?,
+        bias: *l.biases.get(index)?,
+        gradient: *l.probe_grads.get(index)?,
+        batch_gradient: *l.bias_grads.get(index)?,
+    })
+}
+
+/// A name for a neuron layer: input, hidden k or output.
+pub fn layer_name(layer: usize, layers: usize) -> String {
+    match layer {
+        0 => "input".into(),
+        l if l + 1 == layers => "output".into(),
+        l => format!("hidden {l}"),
+    }
+}
+
+/// Colour of a weight for heatmaps: blue positive, orange negative, dark when small.
+pub fn weight_color(w: f32, max: f32) -> egui::Color32 {
+    let t = if max > 0.0 {
+        (w.abs() / max).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let hue = if w >= 0.0 { POSITIVE } else { NEGATIVE };
+    let c = |h: f32| (20.0 + (h * 255.0 - 20.0) * t) as u8;
+    egui::Color32::from_rgb(c(hue[0]), c(hue[1]), c(hue[2]))
+}
+
+impl Inspector {
+    /// Records the selected neuron's values for its history (once per step).
+    pub fn observe(&mut self, selected: Option<(usize, usize)>, frame: Option<&Frame>) {
+        if self.neuron != selected {
+            self.neuron = selected;
+            self.history.clear();
+            self.weights_step = None;
+        }
+        let (Some((l, i)), Some(f)) = (selected, frame) else {
+            return;
+        };
+        if self.history.last().is_some_and(|h| h.0 == f.step) {
+            return;
+        }
+        if let Some(v) = neuron_values(f, l, i) {
+            if self.history.last().is_some_and(|h| h.0 > f.step) {
+                // A restart: the old history belongs to another run.
+                self.history.clear();
+            }
+            self.history.push((f.step, v.activation, v.gradient));
+            if self.history.len() > HISTORY_MAX {
+                self.history.drain(..HISTORY_MAX / 2);
+            }
+        }
+    }
+}
+
+/// Draws the inspector for the selected neuron.
+pub fn inspector_ui(
+    ui: &mut egui::Ui,
+    inspector: &mut Inspector,
+    frame: &Frame,
+    topology: &Topology,
+) {
+    let Some((l, i)) = inspector.neuron else {
+        ui.label("Click a neuron to inspect it (Esc clears, G frames it).");
+        return;
+    };
+    let layers = topology.sizes.len();
+    let mut title = format!("{} layer, neuron {i}", layer_name(l, layers));
+    if l + 1 == layers
+        && let Some(name) = topology.output_names.get(i)
+    {
+        title.push_str(&format!(" (\"{name}\")"));
+    }
+    ui.strong(title);
+    let Some(v) = neuron_values(frame, l, i) else {
+        ui.label("(not in this frame)");
+        return;
+    };
+    egui::Grid::new("inspector-values")
+        .num_columns(2)
+        .show(ui, |ui| {
+            let row = |ui: &mut egui::Ui, k: &str, val: f32| {
+                ui.label(k);
+                ui.monospace(format!("{val:+.5}"));
+                ui.end_row();
+            };
+            row(ui, "activation a", v.activation);
+            if l > 0 {
+                row(ui, "pre-activation z", v.pre_activation);
+                row(ui, "bias b", v.bias);
+                row(ui, "∂L/∂z (probe)", v.gradient);
+                row(ui, "∂L/∂b (batch)", v.batch_gradient);
+            }
+        });
+    if l > 0 {
+        incoming_weights_ui(ui, inspector, frame, topology, l, i);
+    }
+    let history = &inspector.history;
+    if history.len() > 1 {
+        Plot::new("neuron-history")
+            .height(90.0)
+            .legend(Legend::default())
+            .allow_scroll(false)
+            .show(ui, |p| {
+                let act: PlotPoints = history
+                    .iter()
+                    .map(|h| [h.0 as f64, f64::from(h.1)])
+                    .collect();
+                let grad: PlotPoints = history
+                    .iter()
+                    .map(|h| [h.0 as f64, f64::from(h.2)])
+                    .collect();
+                p.line(Line::new("activation", act).color(egui::Color32::from_rgb(140, 220, 255)));
+                p.line(Line::new("∂L/∂z", grad).color(egui::Color32::from_rgb(255, 120, 40)));
+            });
+    }
+}
+
+fn incoming_weights_ui(
+    ui: &mut egui::Ui,
+    inspector: &mut Inspector,
+    frame: &Frame,
+    topology: &Topology,
+    l: usize,
+    j: usize,
+) {
+    let Some(layer) = frame.layers.get(l - 1) else {
+        return;
+    };
+    let weights: Vec<f32> = (0..layer.inputs).map(|i| layer.weight(i, j)).collect();
+    let max = weights.iter().fold(0.0f32, |m, w| m.max(w.abs()));
+    let (w, h) = match (&topology.layout, l) {
+        (LayoutKind::Image { width, height }, 1) => (*width, *height),
+        _ => {
+            let cols = (weights.len() as f32).sqrt().ceil() as usize;
+            (cols, weights.len().div_ceil(cols))
+        }
+    };
+    if inspector.weights_step != Some(frame.step) {
+        let mut img = egui::ColorImage::filled([w, h], egui::Color32::BLACK);
+        for (k, wt) in weights.iter().enumerate() {
+            img.pixels[k] = weight_color(*wt, max);
+        }
+        match &mut inspector.weights {
+            Some(t) => t.set(img, egui::TextureOptions::NEAREST),
+            None => {
+                inspector.weights = Some(ui.ctx().load_texture(
+                    "incoming",
+                    img,
+                    egui::TextureOptions::NEAREST,
+                ))
+            }
+        }
+        inspector.weights_step = Some(frame.step);
+    }
+    ui.label(format!(
+        "Incoming weights ({} inputs, max |w| {max:.3})",
+        weights.len()
+    ));
+    if let Some(t) = &inspector.weights {
+        let scale = (120.0 / w.max(h) as f32).max(4.0);
+        ui.add(egui::Image::new((
+            t.id(),
+            egui::vec2(w as f32 * scale, h as f32 * scale),
+        )));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lab::LayerFrame;
+
+    #[test]
+    fn values_come_from_the_right_layer_and_index() {
+        let frame = Frame {
+            probe: crate::lab::Probe {
+                input: vec![0.5, 0.25],
+                ..Default::default()
+            },
+            layers: vec![LayerFrame {
+                inputs: 2,
+                outputs: 3,
+                activations: vec![0.1, 0.2, 0.3],
+                pre_activations: vec![1.0, 2.0, 3.0],
+                biases: vec![-1.0, -2.0, -3.0],
+                probe_grads: vec![0.01, 0.02, 0.03],
+                bias_grads: vec![0.5, 0.6, 0.7],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        assert_eq!(neuron_values(&frame, 0, 1).unwrap().activation, 0.25);
+        let v = neuron_values(&frame, 1, 2).unwrap();
+        assert_eq!(
+            (
+                v.activation,
+                v.pre_activation,
+                v.bias,
+                v.gradient,
+                v.batch_gradient
+            ),
+            (0.3, 3.0, -3.0, 0.03, 0.7)
+        );
+        assert!(neuron_values(&frame, 1, 3).is_none());
+        assert!(neuron_values(&frame, 2, 0).is_none());
+    }
+}

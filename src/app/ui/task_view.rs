@@ -1,0 +1,307 @@
+//! What the network does with its task: a prediction grid for images, the
+//! decision boundary for 2D points, the fitted curve for 1D functions.
+
+use std::sync::Arc;
+
+use bevy_egui::egui;
+use egui_plot::{Line, Plot, PlotImage, PlotPoint, PlotPoints, Points, VLine};
+
+use crate::lab::Frame;
+use crate::lab::data::{Dataset, InputLayout, Targets};
+use crate::lab::model::plain_forward;
+
+/// Test samples shown in the prediction grid.
+pub const GRID_SAMPLES: usize = 20;
+/// Recompute predictions at most this often (they cost milliseconds on big nets).
+const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_millis(150);
+/// Resolution of the decision-boundary heatmap.
+const BOUNDARY_RES: usize = 64;
+/// TensorFlow Playground's colours for class 0 and class 1.
+const CLASS0: [u8; 3] = [245, 147, 34];
+const CLASS1: [u8; 3] = [8, 119, 189];
+
+/// Cached predictions and textures, rebuilt when the frame changes.
+#[derive(Default)]
+pub struct TaskView {
+    /// The frame step and data set the cache was computed for.
+    key: Option<(u64, usize)>,
+    /// Predicted class and its probability for each grid sample.
+    predictions: Vec<(usize, f32)>,
+    /// Textures of the grid samples (built once per data set).
+    sample_textures: Vec<egui::TextureHandle>,
+    /// The decision-boundary heatmap.
+    boundary: Option<egui::TextureHandle>,
+    /// The fitted curve: (x, prediction).
+    fit: Vec<[f64; 2]>,
+    /// When the cache was last rebuilt.
+    refreshed_at: Option<std::time::Instant>,
+}
+
+/// A stable identity for a data set (its allocation), to know when to rebuild textures.
+fn data_id(data: &Arc<Dataset>) -> usize {
+    Arc::as_ptr(data) as usize
+}
+
+impl TaskView {
+    fn refresh(
+        &mut self,
+        ctx: &egui::Context,
+        data: &Arc<Dataset>,
+        frame: &Frame,
+        topology_activation: crate::lab::model::Activation,
+        output: crate::lab::model::OutputKind,
+    ) {
+        let key = (frame.step, data_id(data));
+        if self.key == Some(key) {
+            return;
+        }
+        let new_data = self.key.is_none_or(|(_, id)| id != key.1);
+        if !new_data
+            && self
+                .refreshed_at
+                .is_some_and(|t| t.elapsed() < REFRESH_EVERY)
+        {
+            return;
+        }
+        self.key = Some(key);
+        self.refreshed_at = Some(std::time::Instant::now());
+        let layers = frame.dense_layers();
+        let forward = |x: &[f32]| plain_forward(&layers, topology_activation, output, x);
+        match data.layout {
+            InputLayout::Image { width, height } => {
+                let n = GRID_SAMPLES.min(data.test.len());
+                if new_data {
+                    self.sample_textures = (0..n)
+                        .map(|i| {
+                            let pixels: Vec<u8> = data
+                                .test_input(i)
+                                .iter()
+                                .map(|v| (v.clamp(0.0, 1.0) * 255.0) as u8)
+                                .collect();
+                            let img = egui::ColorImage::from_gray([width, height], &pixels);
+                            ctx.load_texture(
+                                format!("sample-{i}"),
+                                img,
+                                egui::TextureOptions::NEAREST,
+                            )
+                        })
+                        .collect();
+                }
+                self.predictions = (0..n)
+                    .map(|i| {
+                        let out = forward(data.test_input(i)).post.pop().unwrap_or_default();
+                        argmax(&out)
+                    })
+                    .collect();
+            }
+            InputLayout::Plane { x, y } => {
+                let mut rgba = Vec::with_capacity(BOUNDARY_RES * BOUNDARY_RES * 4);
+                for row in 0..BOUNDARY_RES {
+                    for col in 0..BOUNDARY_RES {
+                        let px = x.0 + (x.1 - x.0) * (col as f32 + 0.5) / BOUNDARY_RES as f32;
+                        // Image rows go down; the plane's y goes up.
+                        let py = y.1 - (y.1 - y.0) * (row as f32 + 0.5) / BOUNDARY_RES as f32;
+                        let out = forward(&[px, py]).post.pop().unwrap_or_default();
+                        let c = if data.is_classification() {
+                            class_color(out.get(1).copied().unwrap_or(0.5) as f32)
+                        } else {
+                            value_color(out.first().copied().unwrap_or(0.0) as f32)
+                        };
+                        rgba.extend([c[0], c[1], c[2], 255]);
+                    }
+                }
+                let img =
+                    egui::ColorImage::from_rgba_unmultiplied([BOUNDARY_RES, BOUNDARY_RES], &rgba);
+                match &mut self.boundary {
+                    Some(t) => t.set(img, egui::TextureOptions::LINEAR),
+                    None => {
+                        self.boundary =
+                            Some(ctx.load_texture("boundary", img, egui::TextureOptions::LINEAR));
+                    }
+                }
+            }
+            InputLayout::Line { x } => {
+                const POINTS: usize = 200;
+                self.fit = (0..POINTS)
+                    .map(|i| {
+                        let v = x.0 + (x.1 - x.0) * i as f32 / (POINTS - 1) as f32;
+                        let y = forward(&[v]).post.pop().unwrap_or_default();
+                        [f64::from(v), y.first().copied().unwrap_or(0.0)]
+                    })
+                    .collect();
+            }
+        }
+    }
+
+    /// Predicted class and its probability for grid sample `i`.
+    pub fn prediction(&self, i: usize) -> Option<(usize, f32)> {
+        self.predictions.get(i).copied()
+    }
+}
+
+fn argmax(v: &[f64]) -> (usize, f32) {
+    v.iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, p)| (i, *p as f32))
+        .unwrap_or((0, 0.0))
+}
+
+/// Orange for class 0, blue for class 1, pale where the network is unsure.
+fn class_color(p1: f32) -> [u8; 3] {
+    let p = p1.clamp(0.0, 1.0);
+    let confidence = (2.0 * (p - 0.5)).abs();
+    let base = if p >= 0.5 { CLASS1 } else { CLASS0 };
+    let mix = |c: u8| (230.0 + (f32::from(c) - 230.0) * (0.25 + 0.55 * confidence)) as u8;
+    [mix(base[0]), mix(base[1]), mix(base[2])]
+}
+
+/// A diverging colour for a regression value (around -1..1).
+fn value_color(v: f32) -> [u8; 3] {
+    class_color(0.5 + 0.5 * v.clamp(-1.0, 1.0))
+}
+
+/// Draws the task view for the current frame.
+pub fn task_view_ui(
+    ui: &mut egui::Ui,
+    view: &mut TaskView,
+    data: &Arc<Dataset>,
+    frame: &Frame,
+    activation: crate::lab::model::Activation,
+    output: crate::lab::model::OutputKind,
+    class_names: &[String],
+) {
+    view.refresh(ui.ctx(), data, frame, activation, output);
+    match data.layout {
+        InputLayout::Image { .. } => prediction_grid_ui(ui, view, data, class_names),
+        InputLayout::Plane { x, y } => boundary_ui(ui, view, data, x, y),
+        InputLayout::Line { .. } => fit_ui(ui, view, data),
+    }
+}
+
+fn prediction_grid_ui(ui: &mut egui::Ui, view: &TaskView, data: &Dataset, class_names: &[String]) {
+    let correct = (0..view.sample_textures.len())
+        .filter(|&i| view.prediction(i).map(|p| p.0 as u32) == data.test.label(i))
+        .count();
+    ui.label(format!(
+        "Predictions on {} test samples: {correct} right",
+        view.sample_textures.len()
+    ));
+    egui::Grid::new("predictions")
+        .spacing([6.0, 6.0])
+        .show(ui, |ui| {
+            for (i, tex) in view.sample_textures.iter().enumerate() {
+                let (pred, p) = view.prediction(i).unwrap_or((0, 0.0));
+                let ok = data.test.label(i) == Some(pred as u32);
+                let border = if ok {
+                    egui::Color32::from_rgb(60, 140, 255)
+                } else {
+                    egui::Color32::from_rgb(230, 50, 50)
+                };
+                ui.vertical(|ui| {
+                    let size = egui::vec2(44.0, 44.0);
+                    let resp = ui.add(egui::Image::new((tex.id(), size)));
+                    ui.painter().rect_stroke(
+                        resp.rect.expand(1.5),
+                        2.0,
+                        egui::Stroke::new(3.0, border),
+                        egui::StrokeKind::Outside,
+                    );
+                    let name = class_names.get(pred).map_or("?", String::as_str);
+                    ui.small(format!("{name} {:.0}%", p * 100.0));
+                });
+                if (i + 1) % 5 == 0 {
+                    ui.end_row();
+                }
+            }
+        });
+}
+
+fn boundary_ui(ui: &mut egui::Ui, view: &TaskView, data: &Dataset, x: (f32, f32), y: (f32, f32)) {
+    ui.label(if data.is_classification() {
+        "Decision boundary (test points on top)"
+    } else {
+        "Prediction over the plane"
+    });
+    let Some(tex) = &view.boundary else { return };
+    Plot::new("boundary")
+        .height(220.0)
+        .data_aspect(1.0)
+        .allow_scroll(false)
+        .show(ui, |p| {
+            let center = PlotPoint::new(f64::from(x.0 + x.1) / 2.0, f64::from(y.0 + y.1) / 2.0);
+            let size = egui::vec2(x.1 - x.0, y.1 - y.0);
+            p.image(PlotImage::new("boundary", tex.id(), center, size));
+            if let Targets::Labels(labels) = &data.test.targets {
+                for class in 0..2u32 {
+                    let pts: PlotPoints = (0..labels.len())
+                        .filter(|&i| labels[i] == class)
+                        .map(|i| {
+                            let v = data.test_input(i);
+                            [f64::from(v[0]), f64::from(v[1])]
+                        })
+                        .collect();
+                    let c = if class == 1 { CLASS1 } else { CLASS0 };
+                    p.points(
+                        Points::new(format!("class {class}"), pts)
+                            .radius(2.5)
+                            .color(egui::Color32::from_rgb(c[0], c[1], c[2])),
+                    );
+                }
+            }
+        });
+}
+
+fn fit_ui(ui: &mut egui::Ui, view: &TaskView, data: &Dataset) {
+    ui.label("Function fit: target, network, training points");
+    let Targets::Values(test_y) = &data.test.targets else {
+        return;
+    };
+    let target: PlotPoints = data
+        .test
+        .x
+        .iter()
+        .zip(test_y)
+        .map(|(x, y)| [f64::from(*x), f64::from(*y)])
+        .collect();
+    let train: PlotPoints = match &data.train.targets {
+        Targets::Values(v) => data
+            .train
+            .x
+            .iter()
+            .zip(v)
+            .map(|(x, y)| [f64::from(*x), f64::from(*y)])
+            .collect(),
+        Targets::Labels(_) => PlotPoints::default(),
+    };
+    Plot::new("fit")
+        .height(200.0)
+        .allow_scroll(false)
+        .show(ui, |p| {
+            p.line(
+                Line::new("target", target)
+                    .color(egui::Color32::from_gray(160))
+                    .width(1.5),
+            );
+            p.line(
+                Line::new("network", PlotPoints::from(view.fit.clone()))
+                    .color(egui::Color32::from_rgb(255, 140, 40))
+                    .width(2.5),
+            );
+            p.points(
+                Points::new("training points", train)
+                    .radius(1.8)
+                    .color(egui::Color32::from_rgb(80, 160, 255)),
+            );
+            if let Some(region) = &data.train_region
+                && let Some((lo, hi)) = region.first()
+            {
+                for edge in [lo, hi] {
+                    p.vline(
+                        VLine::new("training range", f64::from(*edge))
+                            .color(egui::Color32::from_rgb(80, 160, 255)),
+                    );
+                }
+            }
+        });
+}

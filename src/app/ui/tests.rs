@@ -1,0 +1,205 @@
+//! The control panel driven headless with egui_kittest: clicks become trainer commands.
+
+use bevy_egui::egui;
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT, Queryable};
+
+use crate::app::bridge::TrainingState;
+use crate::app::ui::controls::{ControlsEdit, controls_ui};
+use crate::app::visual::VisualSettings;
+use crate::lab::model::Activation;
+use crate::lab::runner::Speed;
+use crate::lab::scene::OptimizerKind;
+use crate::lab::{Scene, TrainerCommand};
+
+/// What the panel shows and what it has sent.
+struct Panel {
+    state: TrainingState,
+    scene: Scene,
+    edit: ControlsEdit,
+    visual: VisualSettings,
+    sent: Vec<TrainerCommand>,
+}
+
+fn harness(state: TrainingState) -> Harness<'static, Panel> {
+    let scene = Scene::parse(
+        "Scene(name: \"t\", seed: 42, data: Xor(samples: 50), model: (hidden: [8, 4], activation: Tanh),
+               train: (optimizer: Adam, learning_rate: 0.01, batch_size: 16))",
+        std::path::Path::new("t.ron"),
+    )
+    .unwrap();
+    Harness::builder()
+        .with_size(egui::vec2(360.0, 900.0))
+        .build_ui_state(
+            |ui, p: &mut Panel| {
+                controls_ui(
+                    ui,
+                    p.state,
+                    Some(&p.scene),
+                    &mut p.edit,
+                    &mut p.visual,
+                    &mut p.sent,
+                )
+            },
+            Panel {
+                state,
+                scene,
+                edit: ControlsEdit::default(),
+                visual: VisualSettings::default(),
+                sent: Vec::new(),
+            },
+        )
+}
+
+#[test]
+fn pause_and_play_reach_the_trainer() {
+    let mut h = harness(TrainingState::Running);
+    h.run();
+    h.get_by_label("⏸ Pause").click();
+    h.run();
+    assert_eq!(h.state().sent, vec![TrainerCommand::Pause]);
+    h.state_mut().state = TrainingState::Paused;
+    h.run();
+    h.get_by_label("▶ Play").click();
+    h.run();
+    assert_eq!(h.state().sent.last(), Some(&TrainerCommand::Resume));
+}
+
+#[test]
+fn step_works_only_when_paused() {
+    let mut h = harness(TrainingState::Paused);
+    h.run();
+    h.get_by_label("⏭ Step").click();
+    h.run();
+    assert_eq!(h.state().sent, vec![TrainerCommand::Step(1)]);
+    h.state_mut().state = TrainingState::Running;
+    h.state_mut().sent.clear();
+    h.run();
+    h.get_by_label("⏭ Step").click();
+    h.run();
+    assert!(
+        h.state().sent.is_empty(),
+        "stepping while running does nothing"
+    );
+}
+
+#[test]
+fn seed_buttons_and_typing_reseed() {
+    let mut h = harness(TrainingState::Paused);
+    h.run();
+    h.get_by_label("▶").click();
+    h.run();
+    assert_eq!(h.state().sent, vec![TrainerCommand::Reseed(43)]);
+    h.get_by_label("◀").click();
+    h.run();
+    assert_eq!(h.state().sent.last(), Some(&TrainerCommand::Reseed(42)));
+    h.get_by_label("🎲").click();
+    h.run();
+    let Some(TrainerCommand::Reseed(random)) = h.state().sent.last().cloned() else {
+        panic!("{:?}", h.state().sent)
+    };
+    assert_ne!(random, 42);
+    // Type a seed: it applies when the edit ends, once.
+    h.state_mut().sent.clear();
+    h.get_by(|n| n.role() == Role::SpinButton && n.numeric_value() == Some(random as f64))
+        .focus();
+    h.run();
+    h.get_by(|n| n.is_focused()).type_text("1234");
+    h.key_press(egui::Key::Enter);
+    h.run();
+    assert_eq!(h.state().sent, vec![TrainerCommand::Reseed(1234)]);
+}
+
+#[test]
+fn learning_rate_batch_size_and_optimizer_reach_the_trainer() {
+    let mut h = harness(TrainingState::Running);
+    h.run();
+    h.get_by_role_and_label(Role::Slider, "learning rate")
+        .focus();
+    h.run();
+    h.key_press(egui::Key::ArrowRight);
+    h.run();
+    let lr = h.state().sent.iter().find_map(|c| match c {
+        TrainerCommand::SetLearningRate(lr) => Some(*lr),
+        _ => None,
+    });
+    assert!(lr.is_some_and(|lr| lr > 0.01), "{:?}", h.state().sent);
+    h.state_mut().sent.clear();
+    h.get_by_role_and_label(Role::Slider, "batch size").focus();
+    h.run();
+    h.key_press(egui::Key::ArrowLeft);
+    h.run();
+    assert!(
+        matches!(h.state().sent.last(), Some(TrainerCommand::SetBatchSize(b)) if *b < 16),
+        "{:?}",
+        h.state().sent
+    );
+    h.get_by_role_and_label(Role::ComboBox, "optimizer").click();
+    h.run();
+    h.get_by_role_and_label(Role::Button, "SGD").click();
+    h.run();
+    assert_eq!(
+        h.state().sent.last(),
+        Some(&TrainerCommand::SetOptimizer(OptimizerKind::Sgd))
+    );
+    h.get_by_role_and_label(Role::ComboBox, "activation")
+        .click();
+    h.run();
+    h.get_by_role_and_label(Role::Button, "relu").click();
+    h.run();
+    assert_eq!(
+        h.state().sent.last(),
+        Some(&TrainerCommand::SetActivation(Activation::Relu))
+    );
+}
+
+#[test]
+fn the_architecture_editor_adds_removes_and_applies_layers() {
+    let mut h = harness(TrainingState::Running);
+    h.run();
+    assert!(
+        h.get_by_label("Apply architecture")
+            .accesskit_node()
+            .is_disabled(),
+        "nothing to apply yet"
+    );
+    h.get_by_label("+ layer").click();
+    h.run();
+    h.get_all_by_label("−")
+        .next()
+        .expect("a remove button per layer")
+        .click();
+    h.run();
+    h.get_by_label("Apply architecture").click();
+    h.run();
+    // [8, 4] + a copy of the last (4), minus the first: [4, 4].
+    assert_eq!(h.state().sent, vec![TrainerCommand::SetHidden(vec![4, 4])]);
+}
+
+#[test]
+fn full_speed_toggle_sets_the_pace() {
+    let mut h = harness(TrainingState::Running);
+    h.run();
+    h.get_by_label("full speed").click();
+    h.run();
+    assert_eq!(
+        h.state().sent,
+        vec![TrainerCommand::SetSpeed(Speed::StepsPerSecond(60.0))]
+    );
+}
+
+#[test]
+fn visual_sliders_change_the_settings_without_commands() {
+    let mut h = harness(TrainingState::Running);
+    h.run();
+    h.get_by_label("particles").click();
+    h.run();
+    assert!(!h.state().visual.particles);
+    h.get_by_role_and_label(Role::Slider, "glow").focus();
+    h.run();
+    h.key_press(egui::Key::ArrowRight);
+    h.run();
+    assert!(h.state().visual.glow_intensity > 1.0);
+    assert!(h.state().sent.is_empty());
+}

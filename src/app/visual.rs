@@ -1,0 +1,288 @@
+//! The visual mapping: activations to glow, weights to lines, gradients to halos.
+
+use bevy::prelude::*;
+
+use crate::app::AppSystems;
+use crate::app::network::{NetworkView, Neuron, Selection, Synapse};
+use crate::app::quads::{QuadBatch, QuadInstance};
+
+/// Hue of positive weights (cool blue).
+pub const POSITIVE: [f32; 3] = [0.25, 0.55, 1.0];
+/// Hue of negative weights (warm orange).
+pub const NEGATIVE: [f32; 3] = [1.0, 0.42, 0.08];
+/// Glow of a positive activation (white-cyan).
+const GLOW_POSITIVE: [f32; 3] = [0.6, 0.9, 1.0];
+/// Glow of a negative activation (magenta).
+const GLOW_NEGATIVE: [f32; 3] = [1.0, 0.35, 0.85];
+/// The warm halo of a large gradient.
+const HALO: [f32; 3] = [1.0, 0.45, 0.12];
+/// The ring marking the selected neuron.
+const SELECTED: [f32; 3] = [0.3, 1.0, 0.4];
+
+/// Settings of the visual mapping, changed from the UI.
+#[derive(Resource, Debug, Clone, PartialEq)]
+pub struct VisualSettings {
+    /// Brightness of neuron glow (0.5 to 3).
+    pub glow_intensity: f32,
+    /// Speed of the forward/backward particle flow (0.25 to 3).
+    pub flow_speed: f32,
+    /// Opacity of synapse lines (0 to 1).
+    pub synapse_opacity: f32,
+    /// At most this many synapses are drawn; the strongest are kept.
+    pub synapse_budget: usize,
+    /// Glow with the mini-batch mean activation instead of the probe sample's.
+    pub show_batch_mean: bool,
+    /// Draw particles.
+    pub particles: bool,
+}
+
+impl Default for VisualSettings {
+    fn default() -> Self {
+        VisualSettings {
+            glow_intensity: 1.0,
+            flow_speed: 1.0,
+            synapse_opacity: 0.6,
+            synapse_budget: 150_000,
+            show_batch_mean: false,
+            particles: true,
+        }
+    }
+}
+
+/// How brightly a neuron glows, 0 to 1, and how strong its gradient halo is.
+#[derive(Component, Debug, Clone, Copy, Default, PartialEq)]
+pub struct Glow {
+    /// Log-scaled |activation|, normalised within the layer.
+    pub level: f32,
+    /// Log-scaled |∂L/∂z|, normalised within the layer.
+    pub halo: f32,
+}
+
+/// How many synapses are drawn, out of how many.
+#[derive(Resource, Debug, Clone, Copy, Default, PartialEq)]
+pub struct SynapseStats {
+    /// Drawn.
+    pub shown: usize,
+    /// In the network.
+    pub total: usize,
+}
+
+/// Marks the batch of synapse lines.
+#[derive(Component)]
+pub struct SynapseBatch;
+
+/// Marks the batch of neuron bulbs.
+#[derive(Component)]
+pub struct NeuronBatch;
+
+/// Maps components to what is drawn.
+pub struct VisualPlugin;
+
+impl Plugin for VisualPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<VisualSettings>()
+            .init_resource::<SynapseStats>()
+            .add_systems(Startup, spawn_batches)
+            .add_systems(
+                Update,
+                (add_glow, neuron_glow, neuron_bulbs, synapse_lines)
+                    .chain()
+                    .in_set(AppSystems::Visualize),
+            );
+    }
+}
+
+fn spawn_batches(mut commands: Commands) {
+    // Lines are drawn first, then bulbs over them.
+    commands.spawn((
+        SynapseBatch,
+        QuadBatch {
+            order: 1000.0,
+            ..default()
+        },
+    ));
+    commands.spawn((NeuronBatch, QuadBatch::default()));
+}
+
+/// Hermite step from 0 at `lo` to 1 at `hi`.
+fn smoothstep(lo: f32, hi: f32, x: f32) -> f32 {
+    let t = ((x - lo) / (hi - lo)).clamp(0.0, 1.0);
+    t * t * (3.0 - 2.0 * t)
+}
+
+/// Log scale: small values stay visible next to large ones. `x` in [0, max].
+pub fn log_level(x: f32, max: f32) -> f32 {
+    if max <= f32::EPSILON || !x.is_finite() {
+        return 0.0;
+    }
+    ((1.0 + 9.0 * (x / max).clamp(0.0, 1.0)).ln() / 10f32.ln()).clamp(0.0, 1.0)
+}
+
+fn add_glow(mut commands: Commands, new: Query<Entity, (With<Neuron>, Without<Glow>)>) {
+    for e in &new {
+        commands.entity(e).insert(Glow::default());
+    }
+}
+
+/// Per-layer normalised glow and halo for every neuron.
+fn neuron_glow(
+    view: Res<NetworkView>,
+    settings: Res<VisualSettings>,
+    mut neurons: Query<(&Neuron, &mut Glow)>,
+) {
+    if !view.is_changed() && !settings.is_changed() {
+        return;
+    }
+    let layers = view.neurons.len();
+    let mut max_act = vec![0.0f32; layers];
+    let mut max_grad = vec![0.0f32; layers];
+    let activation = |n: &Neuron| {
+        if settings.show_batch_mean && n.layer > 0 {
+            n.mean_activation
+        } else {
+            n.activation
+        }
+    };
+    for (n, _) in &neurons {
+        if let (Some(a), Some(g)) = (max_act.get_mut(n.layer), max_grad.get_mut(n.layer)) {
+            *a = a.max(activation(n).abs());
+            *g = g.max(n.gradient.abs());
+        }
+    }
+    for (n, mut glow) in &mut neurons {
+        let (ma, mg) = (
+            max_act.get(n.layer).copied().unwrap_or(0.0),
+            max_grad.get(n.layer).copied().unwrap_or(0.0),
+        );
+        let new = Glow {
+            level: log_level(activation(n).abs(), ma),
+            // Only the largest gradients of a layer get a halo worth noticing.
+            halo: smoothstep(0.45, 1.0, log_level(n.gradient.abs(), mg)),
+        };
+        if *glow != new {
+            *glow = new;
+        }
+    }
+}
+
+fn neuron_bulbs(
+    view: Res<NetworkView>,
+    settings: Res<VisualSettings>,
+    selection: Res<Selection>,
+    neurons: Query<(&Neuron, &Glow, &Transform)>,
+    changed: Query<(), Changed<Glow>>,
+    mut batch: Single<&mut QuadBatch, With<NeuronBatch>>,
+) {
+    if changed.is_empty() && !view.is_changed() && !settings.is_changed() && !selection.is_changed()
+    {
+        return;
+    }
+    let Some(layout) = &view.layout else { return };
+    let mut out = Vec::with_capacity(neurons.iter().len());
+    for (n, glow, t) in &neurons {
+        let Some(layer) = layout.layers.get(n.layer) else {
+            continue;
+        };
+        let hue = if n.activation < 0.0 {
+            GLOW_NEGATIVE
+        } else {
+            GLOW_POSITIVE
+        };
+        // Inputs are many and often saturated (pixels): keep them dimmer than neurons.
+        let layer_gain = if n.layer == 0 { 2.0 } else { 5.0 };
+        let strength = glow.level * settings.glow_intensity * layer_gain;
+        let color = [hue[0] * strength, hue[1] * strength, hue[2] * strength, 1.0];
+        let halo = if selection.neuron == Some((n.layer, n.index)) {
+            [SELECTED[0] * 4.0, SELECTED[1] * 4.0, SELECTED[2] * 4.0, 1.0]
+        } else {
+            [HALO[0] * 3.0, HALO[1] * 3.0, HALO[2] * 3.0, glow.halo]
+        };
+        out.push(QuadInstance::bulb(
+            t.translation,
+            2.0 * layer.radius,
+            color,
+            halo,
+        ));
+    }
+    batch.instances = out;
+}
+
+/// The width of a synapse line for a weight of relative strength `rel` (0 to 1)
+/// in a layer whose strongest line is `max_width` wide.
+pub fn synapse_width(rel: f32, max_width: f32) -> f32 {
+    max_width * (0.12 + 0.88 * rel.clamp(0.0, 1.0))
+}
+
+/// Opacity of a synapse line: strong weights stand out, and crowded layers
+/// fade so that a hundred thousand additive lines do not wash out to white.
+pub fn synapse_alpha(rel: f32, count: usize, opacity: f32) -> f32 {
+    let density = (3_000.0 / count.max(1) as f32).sqrt().min(1.0);
+    opacity * density * (0.04 + 0.96 * rel.clamp(0.0, 1.0).powf(1.5))
+}
+
+/// Widest line of a weight layer with `count` synapses: thinner when crowded.
+pub fn layer_max_width(count: usize) -> f32 {
+    0.01 + 0.1 * (200.0 / count.max(1) as f32).sqrt().min(1.0)
+}
+
+fn synapse_lines(
+    view: Res<NetworkView>,
+    settings: Res<VisualSettings>,
+    synapses: Query<&Synapse>,
+    changed: Query<(), Changed<Synapse>>,
+    mut stats: ResMut<SynapseStats>,
+    mut batch: Single<&mut QuadBatch, With<SynapseBatch>>,
+) {
+    if changed.is_empty() && !view.is_changed() && !settings.is_changed() {
+        return;
+    }
+    let Some(layout) = &view.layout else { return };
+    let weight_layers = layout.layers.len().saturating_sub(1);
+    let mut max_w = vec![0.0f32; weight_layers];
+    let mut counts = vec![0usize; weight_layers];
+    for s in &synapses {
+        if let Some(m) = max_w.get_mut(s.layer) {
+            *m = m.max(s.weight.abs());
+            counts[s.layer] += 1;
+        }
+    }
+    // (relative strength, synapse) for every drawable synapse.
+    let mut ranked: Vec<(f32, &Synapse)> = synapses
+        .iter()
+        .filter(|s| s.layer < weight_layers)
+        .map(|s| {
+            let m = max_w[s.layer];
+            let rel = if m > 0.0 { s.weight.abs() / m } else { 0.0 };
+            (rel, s)
+        })
+        .collect();
+    let total = ranked.len();
+    if total > settings.synapse_budget {
+        let keep = settings.synapse_budget;
+        ranked.select_nth_unstable_by(keep, |a, b| b.0.total_cmp(&a.0));
+        ranked.truncate(keep);
+    }
+    let mut out = Vec::with_capacity(ranked.len());
+    for (rel, s) in &ranked {
+        let (Some(a), Some(b)) = (
+            layout.layers[s.layer].positions.get(s.from),
+            layout.layers[s.layer + 1].positions.get(s.to),
+        ) else {
+            continue;
+        };
+        let hue = if s.weight >= 0.0 { POSITIVE } else { NEGATIVE };
+        let alpha = synapse_alpha(*rel, counts[s.layer], settings.synapse_opacity);
+        let width = synapse_width(*rel, layer_max_width(counts[s.layer]));
+        out.push(QuadInstance::line(
+            *a,
+            *b,
+            width,
+            [hue[0], hue[1], hue[2], alpha],
+        ));
+    }
+    *stats = SynapseStats {
+        shown: out.len(),
+        total,
+    };
+    batch.instances = out;
+}

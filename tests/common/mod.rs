@@ -1,0 +1,170 @@
+//! Helpers shared by the integration tests: temp folders, lavapipe + Xvfb, PNG checks.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+
+/// Rendering is slow on a software driver; one at a time keeps each run's timing sane.
+static RENDER_LOCK: Mutex<()> = Mutex::new(());
+
+/// A fresh temporary folder for one test.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nnm-it-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn lavapipe_icd() -> Option<PathBuf> {
+    std::fs::read_dir("/usr/share/vulkan/icd.d")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("lvp_icd"))
+        })
+}
+
+fn has(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// Makes sure lavapipe and Xvfb are installed, installing them as root if needed.
+pub fn ensure_software_gpu() -> PathBuf {
+    static INSTALL: Mutex<()> = Mutex::new(());
+    let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    if lavapipe_icd().is_none() || !has("xvfb-run") || !has("xauth") {
+        let hint = "rendering tests need Mesa's software Vulkan driver and Xvfb: \
+                    `apt-get install mesa-vulkan-drivers xvfb xauth`";
+        assert!(
+            is_root() && has("apt-get"),
+            "{hint} (not root, or no apt-get: install them first)"
+        );
+        let status = Command::new("sh")
+            .args([
+                "-c",
+                "export DEBIAN_FRONTEND=noninteractive; \
+                 apt-get install -y -q mesa-vulkan-drivers xvfb xauth >/dev/null 2>&1 || \
+                 (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q mesa-vulkan-drivers xvfb xauth >/dev/null)",
+            ])
+            .status()
+            .expect("apt-get runs");
+        assert!(status.success(), "{hint}: installing them failed");
+    }
+    lavapipe_icd().expect("lavapipe's ICD file after installing mesa-vulkan-drivers")
+}
+
+/// Runs `nnm` with `args` on lavapipe under a fresh Xvfb display.
+pub fn nnm_under_xvfb(args: &[&str]) -> Output {
+    let icd = ensure_software_gpu();
+    let icd = icd.to_string_lossy();
+    // Force the software driver, so the test means the same on machines with GPUs.
+    nnm_under_xvfb_with(
+        args,
+        &[
+            ("VK_DRIVER_FILES", &icd),
+            ("VK_ICD_FILENAMES", &icd),
+            ("WGPU_BACKEND", "vulkan"),
+        ],
+    )
+}
+
+/// Runs `nnm` under a fresh Xvfb display with extra environment variables.
+pub fn nnm_under_xvfb_with(args: &[&str], env: &[(&str, &str)]) -> Output {
+    ensure_software_gpu();
+    let _guard = RENDER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let runtime = temp_dir("xdg");
+    let mut cmd = Command::new("xvfb-run");
+    cmd.args(["-a", "-s", "-screen 0 1920x1080x24"])
+        .arg(env!("CARGO_BIN_EXE_nnm"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("XDG_RUNTIME_DIR", &runtime);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("xvfb-run runs")
+}
+
+/// A decoded RGB image.
+pub struct Image {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// RGB bytes, row-major.
+    pub rgb: Vec<u8>,
+}
+
+impl Image {
+    /// Decodes a PNG file.
+    pub fn load(path: &Path) -> Image {
+        let img = image::open(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .to_rgb8();
+        Image {
+            width: img.width(),
+            height: img.height(),
+            rgb: img.into_raw(),
+        }
+    }
+
+    /// The pixel at (x, y).
+    pub fn pixel(&self, x: u32, y: u32) -> [u8; 3] {
+        let i = ((y * self.width + x) * 3) as usize;
+        [self.rgb[i], self.rgb[i + 1], self.rgb[i + 2]]
+    }
+
+    /// Number of distinct colours.
+    pub fn distinct_colours(&self) -> usize {
+        let mut seen: Vec<u32> = self
+            .rgb
+            .chunks_exact(3)
+            .map(|p| u32::from(p[0]) << 16 | u32::from(p[1]) << 8 | u32::from(p[2]))
+            .collect();
+        seen.sort_unstable();
+        seen.dedup();
+        seen.len()
+    }
+
+    /// Pixels in the box (x0, y0, x1, y1) for which `f` holds.
+    pub fn count(
+        &self,
+        (x0, y0, x1, y1): (u32, u32, u32, u32),
+        f: impl Fn([u8; 3]) -> bool,
+    ) -> usize {
+        let mut n = 0;
+        for y in y0..y1.min(self.height) {
+            for x in x0..x1.min(self.width) {
+                if f(self.pixel(x, y)) {
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
+    /// Mean absolute difference per channel with another image of the same size.
+    pub fn mean_difference(&self, other: &Image) -> f64 {
+        assert_eq!((self.width, self.height), (other.width, other.height));
+        let sum: u64 = self
+            .rgb
+            .iter()
+            .zip(&other.rgb)
+            .map(|(a, b)| u64::from(a.abs_diff(*b)))
+            .sum();
+        sum as f64 / self.rgb.len() as f64
+    }
+}
