@@ -12,6 +12,7 @@ use crate::app::AppSystems;
 use crate::app::bridge::{Live, SendCommand, TrainingState};
 use crate::app::network::{NetworkView, Neuron, Selection};
 use crate::app::ui::OverlayRects;
+use crate::app::visual::VisualSettings;
 use crate::lab::TrainerCommand;
 
 /// Vertical field of view of the camera, in radians.
@@ -45,6 +46,8 @@ impl Plugin for CameraPlugin {
                     gate_camera,
                     hotkeys,
                     pick,
+                    apply_msaa,
+                    fit_viewport,
                     frame_on_new_network,
                     apply_frame_target,
                 )
@@ -54,7 +57,28 @@ impl Plugin for CameraPlugin {
     }
 }
 
+/// Marks the camera that draws only the egui overlay, over the whole window.
+#[derive(Component)]
+pub struct OverlayCamera;
+
 fn spawn_camera(mut commands: Commands) {
+    // The overlay has its own camera, so that the 3D camera can be narrowed to
+    // the area between the panels while egui still covers the whole window.
+    commands.spawn((
+        OverlayCamera,
+        bevy_egui::PrimaryEguiContext,
+        Camera2d,
+        bevy::camera::visibility::RenderLayers::none(),
+        Camera {
+            order: 1,
+            output_mode: bevy::camera::CameraOutputMode::Write {
+                blend_state: Some(bevy::render::render_resource::BlendState::ALPHA_BLENDING),
+                clear_color: ClearColorConfig::None,
+            },
+            clear_color: ClearColorConfig::Custom(Color::NONE),
+            ..default()
+        },
+    ));
     commands.spawn((
         MainCamera,
         Camera3d::default(),
@@ -222,9 +246,12 @@ fn pick(
     let Ok((camera, cam_transform)) = camera.single() else {
         return;
     };
-    let Ok(ray) = camera.viewport_to_world(cam_transform, end) else {
+    // Rays are cast from viewport coordinates, and the viewport may not start at the window's corner.
+    let origin = camera.logical_viewport_rect().map_or(Vec2::ZERO, |r| r.min);
+    let Ok(ray) = camera.viewport_to_world(cam_transform, end - origin) else {
         return;
     };
+
     let Some(layout) = &view.layout else { return };
     if let Some(hit) = nearest_hit(
         ray,
@@ -258,13 +285,17 @@ pub fn nearest_hit(
 }
 
 /// Frames the whole network when a new one appears.
+/// Frames the whole network when a new one appears, and once more when the
+/// panels first narrow the view.
 fn frame_on_new_network(
     view: Res<NetworkView>,
-    mut built: Local<u64>,
+    cameras: Query<&Camera, With<MainCamera>>,
+    mut seen: Local<(u64, bool)>,
     mut targets: MessageWriter<FrameTarget>,
 ) {
-    if view.layout.is_some() && *built != view.built_for {
-        *built = view.built_for;
+    let has_viewport = cameras.iter().any(|c| c.viewport.is_some());
+    if view.layout.is_some() && (seen.0 != view.built_for || (has_viewport && !seen.1)) {
+        *seen = (view.built_for, has_viewport);
         targets.write(FrameTarget::All);
     }
 }
@@ -273,7 +304,7 @@ fn apply_frame_target(
     mut targets: MessageReader<FrameTarget>,
     view: Res<NetworkView>,
     selection: Res<Selection>,
-    mut cameras: Query<&mut PanOrbitCamera, With<MainCamera>>,
+    mut cameras: Query<(&mut PanOrbitCamera, &Camera), With<MainCamera>>,
 ) {
     let Some(layout) = &view.layout else { return };
     for target in targets.read() {
@@ -301,11 +332,64 @@ fn apply_frame_target(
             }
         };
         let extent = half.length().max(0.5);
-        for mut cam in &mut cameras {
+        for (mut cam, camera) in &mut cameras {
+            // Fit both ways: a tall, narrow view is limited by its width.
+            let aspect = camera
+                .logical_viewport_size()
+                .map_or(1.0, |s| s.x / s.y.max(1.0));
+            let tan_half = (FOV / 2.0).tan() * aspect.min(1.0);
             cam.target_focus = center;
-            cam.target_radius = extent / (FOV / 2.0).tan() * 1.1;
+            cam.target_radius = extent / tan_half * 1.05;
             cam.force_update = true;
         }
+    }
+}
+
+/// Draws the 3D view in the area the panels leave free, so that the network is
+/// framed where it can be seen.
+fn fit_viewport(
+    overlay: Option<Res<OverlayRects>>,
+    window: Query<&Window, With<PrimaryWindow>>,
+    mut cameras: Query<&mut Camera, With<MainCamera>>,
+) {
+    let Some(overlay) = overlay else { return };
+    if !overlay.is_changed() {
+        return;
+    }
+    let Ok(window) = window.single() else { return };
+    let scale = window.scale_factor();
+    let physical = UVec2::new(window.physical_width(), window.physical_height());
+    let viewport = overlay.free.and_then(|(lo, hi)| {
+        let position = (lo * scale).round().as_uvec2().min(physical);
+        let size = ((hi - lo) * scale)
+            .round()
+            .as_uvec2()
+            .min(physical - position);
+        (size.x > 0 && size.y > 0).then(|| bevy::camera::Viewport {
+            physical_position: position,
+            physical_size: size,
+            ..default()
+        })
+    });
+    let key = |v: &Option<bevy::camera::Viewport>| {
+        v.as_ref().map(|v| (v.physical_position, v.physical_size))
+    };
+    for mut camera in &mut cameras {
+        if key(&camera.viewport) != key(&viewport) {
+            camera.viewport = viewport.clone();
+        }
+    }
+}
+
+/// Follows the antialiasing setting.
+fn apply_msaa(settings: Res<VisualSettings>, mut cameras: Query<&mut Msaa, With<MainCamera>>) {
+    let want = if settings.msaa {
+        Msaa::Sample4
+    } else {
+        Msaa::Off
+    };
+    for mut msaa in &mut cameras {
+        msaa.set_if_neq(want);
     }
 }
 

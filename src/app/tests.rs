@@ -230,7 +230,7 @@ fn a_synapse_budget_keeps_the_strongest() {
     app.update();
     app.update();
     let stats = *app.world().resource::<crate::app::visual::SynapseStats>();
-    assert_eq!((stats.shown, stats.total), (3, 20));
+    assert_eq!((stats.shown, stats.total, stats.over_budget), (3, 20, 17));
     let mut q = app
         .world_mut()
         .query_filtered::<&QuadBatch, With<SynapseBatch>>();

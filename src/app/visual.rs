@@ -34,6 +34,9 @@ pub struct VisualSettings {
     pub show_batch_mean: bool,
     /// Draw particles.
     pub particles: bool,
+    /// Multisample antialiasing (4x). Off by default on software renderers,
+    /// where it costs more than it gives.
+    pub msaa: bool,
 }
 
 impl Default for VisualSettings {
@@ -45,6 +48,7 @@ impl Default for VisualSettings {
             synapse_budget: 150_000,
             show_batch_mean: false,
             particles: true,
+            msaa: true,
         }
     }
 }
@@ -65,6 +69,10 @@ pub struct SynapseStats {
     pub shown: usize,
     /// In the network.
     pub total: usize,
+    /// Left out because the budget keeps only the strongest.
+    pub over_budget: usize,
+    /// Left out because they would be invisible (too faint).
+    pub faint: usize,
 }
 
 /// Marks the batch of synapse lines.
@@ -83,12 +91,29 @@ impl Plugin for VisualPlugin {
         app.init_resource::<VisualSettings>()
             .init_resource::<SynapseStats>()
             .add_systems(Startup, spawn_batches)
+            .add_systems(Update, adapt_to_renderer.in_set(AppSystems::Input))
             .add_systems(
                 Update,
                 (add_glow, neuron_glow, neuron_bulbs, synapse_lines)
                     .chain()
                     .in_set(AppSystems::Visualize),
             );
+    }
+}
+
+/// Once the renderer is known: a software rasteriser gets cheaper defaults.
+fn adapt_to_renderer(
+    adapter: Option<Res<bevy::render::renderer::RenderAdapterInfo>>,
+    mut settings: ResMut<VisualSettings>,
+    mut done: Local<bool>,
+) {
+    let Some(adapter) = adapter else { return };
+    if *done {
+        return;
+    }
+    *done = true;
+    if adapter.device_type == wgpu::DeviceType::Cpu {
+        settings.msaa = false;
     }
 }
 
@@ -213,6 +238,9 @@ pub fn synapse_width(rel: f32, max_width: f32) -> f32 {
     max_width * (0.12 + 0.88 * rel.clamp(0.0, 1.0))
 }
 
+/// Lines fainter than this are not drawn at all.
+pub const MIN_VISIBLE_ALPHA: f32 = 0.012;
+
 /// Opacity of a synapse line: strong weights stand out, and crowded layers
 /// fade so that a hundred thousand additive lines do not wash out to white.
 pub fn synapse_alpha(rel: f32, count: usize, opacity: f32) -> f32 {
@@ -257,6 +285,7 @@ fn synapse_lines(
         })
         .collect();
     let total = ranked.len();
+    let over_budget = total.saturating_sub(settings.synapse_budget);
     if total > settings.synapse_budget {
         let keep = settings.synapse_budget;
         ranked.select_nth_unstable_by(keep, |a, b| b.0.total_cmp(&a.0));
@@ -272,6 +301,10 @@ fn synapse_lines(
         };
         let hue = if s.weight >= 0.0 { POSITIVE } else { NEGATIVE };
         let alpha = synapse_alpha(*rel, counts[s.layer], settings.synapse_opacity);
+        if alpha < MIN_VISIBLE_ALPHA {
+            // Invisible, but it would still cost fragments on every frame.
+            continue;
+        }
         let width = synapse_width(*rel, layer_max_width(counts[s.layer]));
         out.push(QuadInstance::line(
             *a,
@@ -283,6 +316,8 @@ fn synapse_lines(
     *stats = SynapseStats {
         shown: out.len(),
         total,
+        over_budget,
+        faint: total - over_budget - out.len(),
     };
     batch.instances = out;
 }

@@ -290,5 +290,7 @@ fn visuals_ui(ui: &mut egui::Ui, visual: &mut VisualSettings) {
             .text("synapse budget"),
     );
     ui.checkbox(&mut visual.particles, "particles");
+    ui.checkbox(&mut visual.msaa, "antialiasing (MSAA 4x)")
+        .on_hover_text("off by default on software renderers, where it is slow");
     ui.checkbox(&mut visual.show_batch_mean, "glow with batch mean");
 }

@@ -23,6 +23,8 @@ use task_view::{TaskView, task_view_ui};
 pub struct OverlayRects {
     /// (min, max) corners of each panel.
     pub rects: Vec<(Vec2, Vec2)>,
+    /// The area the panels leave free for the 3D view, if they take any.
+    pub free: Option<(Vec2, Vec2)>,
 }
 
 impl OverlayRects {
@@ -56,6 +58,11 @@ impl Plugin for UiPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<UiState>()
             .init_resource::<OverlayRects>()
+            // The overlay camera (see the camera plugin) carries the egui context.
+            .insert_resource(bevy_egui::EguiGlobalSettings {
+                auto_create_primary_context: false,
+                ..default()
+            })
             .add_systems(EguiPrimaryContextPass, overlay_ui);
     }
 }
@@ -64,7 +71,7 @@ fn style(ctx: &egui::Context) {
     ctx.set_theme(egui::Theme::Dark);
     ctx.all_styles_mut(|s| {
         s.visuals = egui::Visuals::dark();
-        s.visuals.panel_fill = egui::Color32::from_rgba_unmultiplied(12, 14, 22, 225);
+        s.visuals.panel_fill = egui::Color32::from_rgb(12, 14, 22);
         s.visuals.window_fill = egui::Color32::from_rgba_unmultiplied(12, 14, 22, 235);
         s.spacing.item_spacing = egui::vec2(6.0, 5.0);
     });
@@ -153,16 +160,19 @@ fn overlay_ui(
                     ui.label(format!("test accuracy {:.1}%", a * 100.0));
                 }
             }
-            if stats.total > stats.shown {
+            if stats.over_budget > 0 {
                 ui.separator();
                 ui.colored_label(
                     egui::Color32::from_rgb(240, 200, 90),
                     format!(
-                        "showing the strongest {} of {} synapses",
-                        stats.shown, stats.total
+                        "synapse budget: showing the strongest {} of {} synapses",
+                        stats.total - stats.over_budget,
+                        stats.total
                     ),
-                );
+                )
+                .on_hover_text("raise the synapse budget in Visuals to see more");
             }
+
             if let Some(dir) = &live.run_dir {
                 ui.separator();
                 ui.small(format!("recording to {}", dir.display()));
@@ -258,10 +268,15 @@ fn overlay_ui(
     for c in out {
         send.write(SendCommand(c));
     }
-    rects.rects = panel_rects
-        .iter()
-        .map(|r| (Vec2::new(r.min.x, r.min.y), Vec2::new(r.max.x, r.max.y)))
-        .collect();
+    let corners = |r: egui::Rect| (Vec2::new(r.min.x, r.min.y), Vec2::new(r.max.x, r.max.y));
+    let free = root.available_rect_before_wrap();
+    let new = OverlayRects {
+        rects: panel_rects.into_iter().map(corners).collect(),
+        free: (free.width() > 50.0 && free.height() > 50.0).then(|| corners(free)),
+    };
+    if rects.rects != new.rects || rects.free != new.free {
+        *rects = new;
+    }
     Ok(())
 }
 

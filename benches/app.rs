@@ -1,0 +1,83 @@
+//! The app's per-frame cost of ingesting a frame and mapping it to what is drawn
+//! (bridge, components, glow, lines, particles), without a renderer.
+//!
+//! `cargo bench --bench app`. Frames come from the real presets' trainers.
+
+use std::path::Path;
+use std::time::Duration;
+
+use bevy::prelude::*;
+use bevy::time::TimeUpdateStrategy;
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use nn_microscope::app::AppSystemsPlugin;
+use nn_microscope::app::bridge::{BridgePlugin, TrainerLink};
+use nn_microscope::app::network::NetworkPlugin;
+use nn_microscope::app::particles::ParticlesPlugin;
+use nn_microscope::app::visual::VisualPlugin;
+use nn_microscope::lab::{Scene, Trainer, TrainerEvent, TrainerHandle};
+
+type Backend = burn::backend::Autodiff<burn::backend::Flex>;
+
+fn bench_net(c: &mut Criterion, preset: &str, label: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scenes/{preset}.ron"));
+    let scene = Scene::load(path).expect("preset loads");
+    let mut trainer = Trainer::<Backend>::new(&scene, &Default::default()).expect("trainer");
+    let frames: Vec<_> = (0..2)
+        .map(|_| {
+            trainer.step(false);
+            trainer.peek().expect("a frame")
+        })
+        .collect();
+    let (handle, events, _commands) = TrainerHandle::detached(8);
+    let mut app = App::new();
+    app.add_plugins(MinimalPlugins)
+        .add_plugins((
+            AppSystemsPlugin,
+            BridgePlugin,
+            NetworkPlugin,
+            VisualPlugin,
+            ParticlesPlugin,
+        ))
+        .insert_resource(TrainerLink::new(handle))
+        .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(
+            16,
+        )));
+    events
+        .send(TrainerEvent::Started {
+            topology: trainer.topology(),
+            scene: Box::new(trainer.scene().clone()),
+            data: trainer.data().clone(),
+            run_dir: None,
+        })
+        .expect("channel open");
+    app.update();
+    app.update();
+    let mut i = 0usize;
+    c.bench_function(&format!("ingest_and_map/{label}"), |b| {
+        b.iter_batched(
+            || {
+                i += 1;
+                Box::new(frames[i % 2].clone())
+            },
+            |frame| {
+                events
+                    .send(TrainerEvent::Frame(frame))
+                    .expect("channel open");
+                app.update();
+            },
+            BatchSize::SmallInput,
+        )
+    });
+}
+
+fn benches(c: &mut Criterion) {
+    bench_net(c, "circles-vs-squares", "64-16-2");
+    bench_net(c, "mnist", "784-128-64-10");
+}
+
+criterion_group! {
+    name = app;
+    config = Criterion::default().sample_size(30);
+    targets = benches
+}
+criterion_main!(app);
