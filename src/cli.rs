@@ -68,6 +68,9 @@ struct ViewArgs {
     /// Save a PNG of the window, overlay included, after the last frame.
     #[arg(long, requires = "frames")]
     screenshot: Option<PathBuf>,
+    /// Select a neuron at start, as LAYER:INDEX (layer 0 is the inputs).
+    #[arg(long, value_parser = parse_neuron)]
+    select: Option<(usize, usize)>,
     /// Print frame-time statistics at exit (with --frames).
     #[arg(long, requires = "frames")]
     bench: bool,
@@ -152,6 +155,19 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
     Ok((dim(w)?, dim(h)?))
 }
 
+/// Parses `LAYER:INDEX`, such as `1:3`.
+fn parse_neuron(s: &str) -> Result<(usize, usize), String> {
+    let (l, i) = s
+        .split_once(':')
+        .ok_or_else(|| format!("`{s}` is not LAYER:INDEX, such as 1:3"))?;
+    let num = |v: &str| {
+        v.trim()
+            .parse::<usize>()
+            .map_err(|_| format!("`{v}` in `{s}` is not a number"))
+    };
+    Ok((num(l)?, num(i)?))
+}
+
 /// The headless commands, named in messages when no window can be opened.
 const HEADLESS: &str = "headless commands work without one: `nnm train SCENE`, `nnm scenes`";
 
@@ -189,6 +205,7 @@ fn view(args: ViewArgs) -> Result<ExitCode> {
             frames: args.frames,
             screenshot: args.screenshot,
             window: args.window,
+            select: args.select,
             bench: args.bench,
         },
     );

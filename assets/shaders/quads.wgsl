@@ -27,11 +27,12 @@ struct VertexOut {
     @location(0) color: vec4<f32>,
     @location(1) extra: vec4<f32>,
     @location(2) local: vec2<f32>,
-    @location(3) kind: f32,
+    // Flat: an interpolated float need not equal the value at every vertex.
+    @location(3) @interpolate(flat) kind: u32,
 };
 
-const KIND_LINE: f32 = 0.0;
-const KIND_BULB: f32 = 1.0;
+const KIND_LINE: u32 = 0u;
+const KIND_BULB: u32 = 1u;
 // Bulb quads are larger than the bulb so that the glow and halo fit.
 const BULB_QUAD_SCALE: f32 = 2.2;
 
@@ -44,18 +45,19 @@ fn pixels(w: f32, c: vec4<f32>) -> f32 {
 fn vertex(v: VertexIn) -> VertexOut {
     let q = quads[u32(v.uv.x + 0.5)];
     let corner = u32(v.uv.y + 0.5);
+    let kind = u32(q.kind + 0.5);
     let along = f32(corner >> 1u);
     let side = f32(corner & 1u) * 2.0 - 1.0;
     var out: VertexOut;
     out.color = q.color;
     out.extra = q.extra;
-    out.kind = q.kind;
+    out.kind = kind;
     if q.width <= 0.0 {
         // An unused slot: a degenerate quad outside the view.
         out.clip = vec4<f32>(0.0, 0.0, -2.0, 1.0);
         return out;
     }
-    if q.kind == KIND_LINE {
+    if kind == KIND_LINE {
         let c0 = view.clip_from_world * vec4<f32>(q.start, 1.0);
         let c1 = view.clip_from_world * vec4<f32>(q.end, 1.0);
         var c = select(c0, c1, along > 0.5);
@@ -79,7 +81,7 @@ fn vertex(v: VertexIn) -> VertexOut {
         // Bulbs and particles face the camera.
         let right = view.world_from_view[0].xyz;
         let up = view.world_from_view[1].xyz;
-        let scale = select(1.0, BULB_QUAD_SCALE, q.kind == KIND_BULB);
+        let scale = select(1.0, BULB_QUAD_SCALE, kind == KIND_BULB);
         let r = 0.5 * q.width * scale;
         let u = along * 2.0 - 1.0;
         let p = q.start + (right * u + up * side) * r;
@@ -104,8 +106,12 @@ fn fragment(in: VertexOut) -> @location(0) vec4<f32> {
         let body = 1.0 - smoothstep(0.92, 1.0, d);
         let shade = 0.55 + 0.45 * sqrt(max(1.0 - d * d, 0.0));
         let core = in.color.rgb * shade * body;
-        let glow = in.color.rgb * 0.45 * exp(-5.0 * max(d - 1.0, 0.0)) * (1.0 - body);
-        let ring = in.extra.rgb * in.extra.a * exp(-pow((d - 1.45) / 0.18, 2.0));
+        // The glow fades to nothing before the quad's edge, so no square shows.
+        let edge_fade = 1.0 - smoothstep(0.6 * BULB_QUAD_SCALE, BULB_QUAD_SCALE, d);
+        let glow = in.color.rgb * 0.45 * exp(-5.0 * max(d - 1.0, 0.0)) * (1.0 - body) * edge_fade;
+        // (x·x, not pow: pow of a negative base is undefined in WGSL.)
+        let r = (d - 1.45) / 0.18;
+        let ring = in.extra.rgb * in.extra.a * exp(-r * r);
         let base = vec3<f32>(0.035, 0.04, 0.05) * body;
         let rgb = base + core + glow + ring;
         let alpha = 0.85 * body;

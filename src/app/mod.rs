@@ -76,6 +76,8 @@ pub struct ViewOptions {
     pub bench: bool,
     /// Window size in logical pixels.
     pub window: (u32, u32),
+    /// A neuron to select at start: (layer, index).
+    pub select: Option<(usize, usize)>,
 }
 
 /// Everything the live app adds on top of `DefaultPlugins`.
@@ -160,7 +162,11 @@ pub fn run_view(trainer: TrainerHandle, options: ViewOptions) -> AppExit {
     .add_plugins(bevy_panorbit_camera::PanOrbitCameraPlugin)
     .add_plugins(MicroscopePlugins)
     .insert_resource(bridge::TrainerLink::new(trainer))
-    .insert_resource(ClearColor(Color::srgb(0.01, 0.012, 0.02)));
+    .insert_resource(ClearColor(Color::srgb(0.01, 0.012, 0.02)))
+    .insert_resource(network::Selection {
+        neuron: options.select,
+    });
+
     capture::add_automation(&mut app, &options);
     app.run()
 }

@@ -196,9 +196,16 @@ fn neuron_bulbs(
     selection: Res<Selection>,
     neurons: Query<(&Neuron, &Glow, &Transform)>,
     changed: Query<(), Changed<Glow>>,
+    camera: Query<Ref<GlobalTransform>, With<Camera3d>>,
     mut batch: Single<&mut QuadBatch, With<NeuronBatch>>,
 ) {
-    if changed.is_empty() && !view.is_changed() && !settings.is_changed() && !selection.is_changed()
+    let eye = camera.iter().next();
+    let moved = eye.as_ref().is_some_and(|t| t.is_changed());
+    if changed.is_empty()
+        && !view.is_changed()
+        && !settings.is_changed()
+        && !selection.is_changed()
+        && !moved
     {
         return;
     }
@@ -228,6 +235,14 @@ fn neuron_bulbs(
             color,
             halo,
         ));
+    }
+    // Bulbs partly hide what is behind them, so draw the farthest first.
+    if let Some(eye) = eye {
+        let eye = eye.translation();
+        out.sort_by(|a, b| {
+            let d = |q: &QuadInstance| Vec3::from(q.start).distance_squared(eye);
+            d(b).total_cmp(&d(a))
+        });
     }
     batch.instances = out;
 }
