@@ -165,14 +165,17 @@ impl Plugin for BridgePlugin {
     }
 }
 
-/// Sends the commands written since the last frame to the trainer.
+/// Sends the commands written since the last frame to the trainer, then a
+/// frame tick (which paces a trainer set to so many steps per frame).
 fn forward_commands(mut commands: MessageReader<SendCommand>, link: Option<Res<TrainerLink>>) {
-    let handle = link.as_ref().and_then(|l| l.handle.as_ref());
+    let Some(handle) = link.as_ref().and_then(|l| l.handle.as_ref()) else {
+        commands.clear();
+        return;
+    };
     for SendCommand(c) in commands.read() {
-        if let Some(h) = handle {
-            h.send(c.clone());
-        }
+        handle.send(c.clone());
     }
+    handle.send(TrainerCommand::FrameTick);
 }
 
 /// Drains trainer events until the channel is empty or the budget is spent.

@@ -4,6 +4,7 @@
 use bevy::prelude::*;
 
 use crate::app::AppSystems;
+use crate::app::bridge::{Live, TrainingState};
 use crate::app::network::{NetworkView, Neuron, Synapse};
 use crate::app::quads::{QuadBatch, QuadInstance};
 use crate::app::visual::VisualSettings;
@@ -37,6 +38,8 @@ pub struct FlowPhase {
     pub layer: usize,
     /// 0..1 through that layer's window.
     pub within: f32,
+    /// False while training is paused and the last cycle has played out.
+    pub active: bool,
 }
 
 impl Default for FlowPhase {
@@ -46,6 +49,7 @@ impl Default for FlowPhase {
             direction: Direction::Forward,
             layer: 0,
             within: 0.0,
+            active: true,
         }
     }
 }
@@ -71,6 +75,7 @@ impl FlowPhase {
             direction,
             layer,
             within: pos - step as f32,
+            active: true,
         }
     }
 }
@@ -106,6 +111,8 @@ pub struct Particles {
     pub emitted: Vec<Vec<u32>>,
     /// Frame serial the rates were built from.
     built_from: u64,
+    /// Set when new rates arrive: a paused view plays one cycle for them.
+    fresh: bool,
 }
 
 /// Animates the flow.
@@ -192,13 +199,19 @@ fn rebuild_rates(
     particles.forward = forward;
     particles.backward = backward;
     particles.built_from = view.applied_frame;
+    particles.fresh = true;
 }
 
 /// Advances the cycle, emits along the active layer and moves particles.
+///
+/// The flow follows the trainer: while it runs, forward and backward waves
+/// alternate; while it is paused, each new frame (a single step) plays one
+/// forward + backward cycle and the flow then rests.
 pub fn advance_flow(
     time: Res<Time>,
     settings: Res<VisualSettings>,
     view: Res<NetworkView>,
+    live: Res<Live>,
     mut phase: ResMut<FlowPhase>,
     mut particles: ResMut<Particles>,
 ) {
@@ -208,7 +221,20 @@ pub fn advance_flow(
         particles.live.clear();
         return;
     }
-    let now = FlowPhase::at(phase.cycle + dt / CYCLE_SECONDS, layers);
+    let running = live.state == TrainingState::Running;
+    let fresh = std::mem::take(&mut particles.fresh);
+    let mut cycle = phase.cycle;
+    let mut active = phase.active;
+    if fresh && !running {
+        cycle = 0.0;
+        active = true;
+    }
+    let next = cycle + dt / CYCLE_SECONDS;
+    if !running && active && next >= 1.0 {
+        active = false;
+    }
+    let mut now = FlowPhase::at(if active || running { next } else { 0.0 }, layers);
+    now.active = active || running;
     *phase = now;
     let Some(layout) = &view.layout else { return };
     let speed = dt / TRAVEL_SECONDS;
@@ -224,6 +250,9 @@ pub fn advance_flow(
         live,
         ..
     } = &mut *particles;
+    if !now.active {
+        return;
+    }
     let l = now.layer;
     let rates = match now.direction {
         Direction::Forward => &forward[l],

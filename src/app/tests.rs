@@ -312,3 +312,54 @@ fn ingest_never_blocks_and_keeps_the_newest_frame() {
     assert_eq!(live.step(), 39);
     assert_eq!(live.batch_losses.len(), 40);
 }
+
+#[test]
+fn paused_training_plays_one_flow_cycle_per_step() {
+    let (mut app, events) = test_app();
+    let sizes = vec![2, 2];
+    start(&events, sizes.clone());
+    events.send(TrainerEvent::Running(false)).unwrap();
+    let mut f = frame(&sizes, 0);
+    f.layers[0].weight_grads = vec![1.0, 1.0, 1.0, 1.0];
+    events
+        .send(TrainerEvent::Frame(Box::new(f.clone())))
+        .unwrap();
+    let total = |app: &App| {
+        app.world().resource::<Particles>().emitted[0]
+            .iter()
+            .sum::<u32>()
+    };
+    // One cycle is 3 s: 250 updates of 16 ms play it out, and then the flow rests.
+    for _ in 0..250 {
+        app.update();
+    }
+    let after_one = total(&app);
+    assert!(after_one > 0);
+    assert!(!app.world().resource::<FlowPhase>().active);
+    for _ in 0..100 {
+        app.update();
+    }
+    assert_eq!(
+        total(&app),
+        after_one,
+        "no emission while paused between steps"
+    );
+    // A single step brings a new frame: one more cycle.
+    f.step = 1;
+    events.send(TrainerEvent::Frame(Box::new(f))).unwrap();
+    for _ in 0..250 {
+        app.update();
+    }
+    let after_two = total(&app);
+    assert!(
+        after_two > after_one && after_two <= 2 * after_one + 2,
+        "{after_one} then {after_two}"
+    );
+    // Running: the flow never rests.
+    events.send(TrainerEvent::Running(true)).unwrap();
+    for _ in 0..400 {
+        app.update();
+    }
+    assert!(app.world().resource::<FlowPhase>().active);
+    assert!(total(&app) > after_two + after_one);
+}

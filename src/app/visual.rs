@@ -260,7 +260,9 @@ pub const MIN_VISIBLE_ALPHA: f32 = 0.012;
 /// fade so that a hundred thousand additive lines do not wash out to white.
 pub fn synapse_alpha(rel: f32, count: usize, opacity: f32) -> f32 {
     let density = (3_000.0 / count.max(1) as f32).sqrt().min(1.0);
-    opacity * density * (0.04 + 0.96 * rel.clamp(0.0, 1.0).powf(1.5))
+    let rel = rel.clamp(0.0, 1.0);
+    // rel^1.5, written with sqrt: this runs for every synapse of every frame.
+    opacity * density * (0.04 + 0.96 * rel * rel.sqrt())
 }
 
 /// Widest line of a weight layer with `count` synapses: thinner when crowded.
@@ -289,25 +291,38 @@ fn synapse_lines(
             counts[s.layer] += 1;
         }
     }
-    // (relative strength, synapse) for every drawable synapse.
-    let mut ranked: Vec<(f32, &Synapse)> = synapses
-        .iter()
-        .filter(|s| s.layer < weight_layers)
-        .map(|s| {
-            let m = max_w[s.layer];
-            let rel = if m > 0.0 { s.weight.abs() / m } else { 0.0 };
-            (rel, s)
-        })
-        .collect();
-    let total = ranked.len();
+    let rel_of = |s: &Synapse| {
+        let m = max_w[s.layer];
+        if m > 0.0 { s.weight.abs() / m } else { 0.0 }
+    };
+    let drawable = || synapses.iter().filter(|s| s.layer < weight_layers);
+    let total = counts.iter().sum::<usize>();
     let over_budget = total.saturating_sub(settings.synapse_budget);
-    if total > settings.synapse_budget {
+    // Over budget, only synapses at least as strong as the budget's weakest are drawn.
+    let cutoff = if over_budget > 0 {
+        let mut rels: Vec<f32> = drawable().map(rel_of).collect();
         let keep = settings.synapse_budget;
-        ranked.select_nth_unstable_by(keep, |a, b| b.0.total_cmp(&a.0));
-        ranked.truncate(keep);
-    }
-    let mut out = Vec::with_capacity(ranked.len());
-    for (rel, s) in &ranked {
+        if keep == 0 {
+            f32::INFINITY
+        } else {
+            *rels
+                .select_nth_unstable_by(keep - 1, |a, b| b.total_cmp(a))
+                .1
+        }
+    } else {
+        f32::NEG_INFINITY
+    };
+    let mut out = Vec::with_capacity(total.min(settings.synapse_budget));
+    for s in drawable() {
+        let rel = rel_of(s);
+        if rel < cutoff || out.len() >= settings.synapse_budget {
+            continue;
+        }
+        let alpha = synapse_alpha(rel, counts[s.layer], settings.synapse_opacity);
+        if alpha < MIN_VISIBLE_ALPHA {
+            // Invisible, but it would still cost fragments on every frame.
+            continue;
+        }
         let (Some(a), Some(b)) = (
             layout.layers[s.layer].positions.get(s.from),
             layout.layers[s.layer + 1].positions.get(s.to),
@@ -315,12 +330,7 @@ fn synapse_lines(
             continue;
         };
         let hue = if s.weight >= 0.0 { POSITIVE } else { NEGATIVE };
-        let alpha = synapse_alpha(*rel, counts[s.layer], settings.synapse_opacity);
-        if alpha < MIN_VISIBLE_ALPHA {
-            // Invisible, but it would still cost fragments on every frame.
-            continue;
-        }
-        let width = synapse_width(*rel, layer_max_width(counts[s.layer]));
+        let width = synapse_width(rel, layer_max_width(counts[s.layer]));
         out.push(QuadInstance::line(
             *a,
             *b,

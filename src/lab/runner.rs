@@ -201,6 +201,8 @@ pub enum Speed {
     Max,
     /// At most this many steps per second.
     StepsPerSecond(f32),
+    /// Exactly this many steps for each frame the app draws (see `FrameTick`).
+    StepsPerFrame(u32),
 }
 
 /// A change asked of the trainer thread (from the UI or a lesson).
@@ -230,6 +232,8 @@ pub enum TrainerCommand {
     SetSpeed(Speed),
     /// Send frames at most this often.
     SetFrameInterval(Duration),
+    /// The app drew a frame: with `Speed::StepsPerFrame(k)`, allows k more steps.
+    FrameTick,
     /// Replace the whole scene (training restarts).
     LoadScene(Box<Scene>),
     /// End the thread.
@@ -377,6 +381,8 @@ struct Runner<B: AutodiffBackend> {
     events: Sender<TrainerEvent>,
     running: bool,
     pending_steps: u32,
+    /// Steps allowed by the latest frame tick (`Speed::StepsPerFrame`).
+    frame_budget: u32,
     finished: bool,
     last_frame_at: Option<Instant>,
     next_step_at: Instant,
@@ -401,13 +407,18 @@ fn run<B: AutodiffBackend>(
         options,
         events,
         pending_steps: 0,
+        frame_budget: 0,
         finished: false,
         last_frame_at: None,
         next_step_at: Instant::now(),
     };
     r.start();
     loop {
-        let idle = r.session.is_none() || !(r.running || r.pending_steps > 0);
+        let waiting_for_frame =
+            matches!(r.options.speed, Speed::StepsPerFrame(_)) && r.frame_budget == 0;
+        let idle = r.session.is_none()
+            || !(r.running || r.pending_steps > 0)
+            || (r.pending_steps == 0 && waiting_for_frame);
         let command = if idle {
             match commands.recv_timeout(Duration::from_millis(50)) {
                 Ok(c) => Some(c),
@@ -522,6 +533,14 @@ impl<B: AutodiffBackend> Runner<B> {
                 self.next_step_at = Instant::now();
             }
             TrainerCommand::SetFrameInterval(d) => self.options.frame_interval = d,
+            TrainerCommand::FrameTick => {
+                if let Speed::StepsPerFrame(k) = self.options.speed
+                    && self.running
+                {
+                    // No backlog: a slow trainer does k steps per tick it sees.
+                    self.frame_budget = k;
+                }
+            }
             TrainerCommand::Shutdown => {}
         }
     }
@@ -550,10 +569,22 @@ impl<B: AutodiffBackend> Runner<B> {
             return;
         };
         let single = self.pending_steps > 0;
+        let mut last_of_frame = false;
+        if !single && let Speed::StepsPerFrame(_) = self.options.speed {
+            if self.frame_budget == 0 {
+                return;
+            }
+            self.frame_budget -= 1;
+            last_of_frame = self.frame_budget == 0;
+        }
+        let per_frame = matches!(self.options.speed, Speed::StepsPerFrame(_));
+        // Per-frame pacing sends exactly the frame of each tick's last step.
         let capture = single
-            || self
-                .last_frame_at
-                .is_none_or(|t| t.elapsed() >= self.options.frame_interval);
+            || last_of_frame
+            || (!per_frame
+                && self
+                    .last_frame_at
+                    .is_none_or(|t| t.elapsed() >= self.options.frame_interval));
         let advance = match session.advance(capture) {
             Ok(a) => a,
             Err(e) => {

@@ -28,10 +28,12 @@ pub struct ControlsEdit {
     pub learning_rate: f32,
     /// Batch size on the slider.
     pub batch_size: usize,
-    /// Steps per second when not at full speed.
+    /// How the pace is set.
+    pub pace: Pace,
+    /// Steps per second, for `Pace::PerSecond`.
     pub steps_per_second: f32,
-    /// Train as fast as possible.
-    pub max_speed: bool,
+    /// Steps per drawn frame, for `Pace::PerFrame`.
+    pub steps_per_frame: u32,
     /// The scene these edits were initialised from (to notice a restart).
     pub synced_to: Option<Scene>,
     /// The last seed asked for, so that one edit sends one command.
@@ -45,8 +47,9 @@ impl Default for ControlsEdit {
             hidden: Vec::new(),
             learning_rate: 0.01,
             batch_size: 32,
+            pace: Pace::Max,
             steps_per_second: 60.0,
-            max_speed: true,
+            steps_per_frame: 1,
             synced_to: None,
             requested_seed: None,
         }
@@ -64,7 +67,7 @@ impl ControlsEdit {
         self.learning_rate = scene.train.learning_rate;
         self.batch_size = scene.train.batch_size;
         if let Some(rate) = scene.view.steps_per_second {
-            self.max_speed = false;
+            self.pace = Pace::PerSecond;
             self.steps_per_second = rate;
         }
         self.synced_to = Some(scene.clone());
@@ -126,22 +129,60 @@ fn transport_ui(
             out.push(TrainerCommand::Reset);
         }
     });
-    ui.horizontal(|ui| {
-        let max = ui.checkbox(&mut edit.max_speed, "full speed");
-        let slider = ui.add_enabled(
-            !edit.max_speed,
-            egui::Slider::new(&mut edit.steps_per_second, 0.5..=2000.0)
-                .logarithmic(true)
-                .text("steps/s"),
-        );
-        if max.changed() || slider.changed() {
-            out.push(TrainerCommand::SetSpeed(if edit.max_speed {
-                Speed::Max
-            } else {
-                Speed::StepsPerSecond(edit.steps_per_second)
-            }));
+    let before = edit.pace;
+    egui::ComboBox::from_label("pace")
+        .selected_text(edit.pace.label())
+        .show_ui(ui, |ui| {
+            for pace in [Pace::Max, Pace::PerSecond, Pace::PerFrame] {
+                ui.selectable_value(&mut edit.pace, pace, pace.label());
+            }
+        });
+    let slider = match edit.pace {
+        Pace::Max => None,
+        Pace::PerSecond => Some(
+            ui.add(
+                egui::Slider::new(&mut edit.steps_per_second, 0.5..=2000.0)
+                    .logarithmic(true)
+                    .text("steps/s"),
+            ),
+        ),
+        Pace::PerFrame => Some(
+            ui.add(
+                egui::Slider::new(&mut edit.steps_per_frame, 1..=1000)
+                    .logarithmic(true)
+                    .text("steps/frame"),
+            ),
+        ),
+    };
+    if edit.pace != before || slider.is_some_and(|s| s.changed()) {
+        out.push(TrainerCommand::SetSpeed(match edit.pace {
+            Pace::Max => Speed::Max,
+            Pace::PerSecond => Speed::StepsPerSecond(edit.steps_per_second),
+            Pace::PerFrame => Speed::StepsPerFrame(edit.steps_per_frame),
+        }));
+    }
+}
+
+/// How the training pace is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pace {
+    /// As fast as the machine allows.
+    Max,
+    /// So many steps per second.
+    PerSecond,
+    /// So many steps per drawn frame.
+    PerFrame,
+}
+
+impl Pace {
+    /// The name in the menu.
+    pub fn label(self) -> &'static str {
+        match self {
+            Pace::Max => "full speed",
+            Pace::PerSecond => "steps per second",
+            Pace::PerFrame => "steps per frame",
         }
-    });
+    }
 }
 
 fn seed_ui(

@@ -178,14 +178,35 @@ fn the_architecture_editor_adds_removes_and_applies_layers() {
 }
 
 #[test]
-fn full_speed_toggle_sets_the_pace() {
+fn the_pace_menu_sets_steps_per_second_or_per_frame() {
     let mut h = harness(TrainingState::Running);
     h.run();
-    h.get_by_label("full speed").click();
+    h.get_by_role_and_label(Role::ComboBox, "pace").click();
+    h.run();
+    h.get_by_role_and_label(Role::Button, "steps per second")
+        .click();
     h.run();
     assert_eq!(
         h.state().sent,
         vec![TrainerCommand::SetSpeed(Speed::StepsPerSecond(60.0))]
+    );
+    h.get_by_role_and_label(Role::ComboBox, "pace").click();
+    h.run();
+    h.get_by_role_and_label(Role::Button, "steps per frame")
+        .click();
+    h.run();
+    assert_eq!(
+        h.state().sent.last(),
+        Some(&TrainerCommand::SetSpeed(Speed::StepsPerFrame(1)))
+    );
+    h.get_by_role_and_label(Role::Slider, "steps/frame").focus();
+    h.run();
+    h.key_press(egui::Key::ArrowRight);
+    h.run();
+    assert!(
+        matches!(h.state().sent.last(), Some(TrainerCommand::SetSpeed(Speed::StepsPerFrame(k))) if *k > 1),
+        "{:?}",
+        h.state().sent
     );
 }
 

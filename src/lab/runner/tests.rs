@@ -174,3 +174,31 @@ fn a_session_records_its_run_directory() {
     );
     std::fs::remove_dir_all(root).ok();
 }
+
+#[test]
+fn steps_per_frame_follow_the_apps_frame_ticks() {
+    let h = spawn(scene(1000), false);
+    wait_for(&h, |e| {
+        matches!(e, TrainerEvent::Running(true)).then_some(())
+    });
+    h.send(TrainerCommand::SetSpeed(Speed::StepsPerFrame(5)));
+    // Drain what ran at full speed before the change took hold.
+    std::thread::sleep(Duration::from_millis(100));
+    let _ = h.events().try_iter().count();
+    h.send(TrainerCommand::FrameTick);
+    let first = wait_for(&h, frame_of).step;
+    // Without ticks nothing moves.
+    std::thread::sleep(Duration::from_millis(150));
+    assert!(
+        h.events()
+            .try_iter()
+            .all(|e| !matches!(e, TrainerEvent::Frame(_)))
+    );
+    h.send(TrainerCommand::FrameTick);
+    let second = wait_for(&h, frame_of).step;
+    assert_eq!(
+        second - first,
+        5,
+        "one tick, five steps, one frame at the last"
+    );
+}
