@@ -9,11 +9,9 @@ use std::time::Duration;
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use nn_microscope::app::AppSystemsPlugin;
-use nn_microscope::app::bridge::{BridgePlugin, TrainerLink};
-use nn_microscope::app::network::NetworkPlugin;
-use nn_microscope::app::particles::ParticlesPlugin;
-use nn_microscope::app::visual::VisualPlugin;
+use nn_microscope::app::CorePlugins;
+use nn_microscope::app::bridge::TrainerLink;
+use nn_microscope::lab::runner::RunInfo;
 use nn_microscope::lab::{Scene, Trainer, TrainerEvent, TrainerHandle};
 
 type Backend = burn::backend::Autodiff<burn::backend::Flex>;
@@ -31,24 +29,19 @@ fn bench_net(c: &mut Criterion, preset: &str, label: &str) {
     let (handle, events, _commands) = TrainerHandle::detached(8);
     let mut app = App::new();
     app.add_plugins(MinimalPlugins)
-        .add_plugins((
-            AppSystemsPlugin,
-            BridgePlugin,
-            NetworkPlugin,
-            VisualPlugin,
-            ParticlesPlugin,
-        ))
+        .add_plugins(CorePlugins)
         .insert_resource(TrainerLink::new(handle))
         .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(
             16,
         )));
     events
-        .send(TrainerEvent::Started {
+        .send(TrainerEvent::Started(Box::new(RunInfo {
             topology: trainer.topology(),
-            scene: Box::new(trainer.scene().clone()),
-            data: trainer.data().clone(),
+            scene: trainer.scene().clone(),
+            data: Some(trainer.data().clone()),
             run_dir: None,
-        })
+            replay: false,
+        })))
         .expect("channel open");
     app.update();
     app.update();

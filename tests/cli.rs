@@ -322,3 +322,161 @@ fn without_a_display_view_explains_what_it_needs() {
         "{err}"
     );
 }
+
+/// Trains `scene` for `steps` into a fresh folder; returns the run directory.
+fn trained_run(tag: &str, scene: &str, steps: u64) -> PathBuf {
+    let out_dir = temp_dir(tag);
+    let o = nnm(&[
+        "train",
+        scene,
+        "--steps",
+        &steps.to_string(),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    PathBuf::from(field(&final_fields(&stdout(&o)), "run"))
+}
+
+#[test]
+fn runs_lists_shows_prints_frames_and_exports() {
+    let run = trained_run("runs", "xor", 40);
+    let root = run.parent().unwrap().to_str().unwrap().to_string();
+    let o = nnm(&["runs", "--dir", &root]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let line = stdout(&o)
+        .lines()
+        .find(|l| l.starts_with("xor_001"))
+        .map(str::to_string)
+        .expect("listed");
+    assert!(
+        line.contains(" xor ") && line.contains(" 40 ") && line.ends_with("ok"),
+        "{line}"
+    );
+
+    let o = nnm(&["runs", "show", run.to_str().unwrap(), "--verify"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let show = stdout(&o);
+    assert!(show.contains("40 recorded, steps 0..=39"), "{show}");
+    assert!(
+        show.contains("damage     none (every checksum verified)"),
+        "{show}"
+    );
+    assert!(show.contains("final      step 40"), "{show}");
+
+    let o = nnm(&["runs", "frame", run.to_str().unwrap(), "--step", "17"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+    assert_eq!(v["step"], 17);
+    assert_eq!(v["layers"].as_array().unwrap().len(), 2);
+    assert_eq!(v["layers"][0]["weights"].as_array().unwrap().len(), 2 * 8);
+    for key in [
+        "biases",
+        "weight_grads",
+        "bias_grads",
+        "activations",
+        "pre_activations",
+        "mean_activations",
+    ] {
+        assert!(v["layers"][0][key].is_array(), "{key}");
+    }
+    assert!(v["metrics"]["batch_loss"].is_number());
+
+    let json = run.join("m.json");
+    let csv = run.join("m.csv");
+    for f in [&json, &csv] {
+        let o = nnm(&[
+            "runs",
+            "export",
+            run.to_str().unwrap(),
+            "--metrics",
+            f.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let rows: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 5);
+    assert_eq!(rows[4]["step"], 40);
+    assert_eq!(
+        std::fs::read_to_string(&csv).unwrap(),
+        std::fs::read_to_string(run.join("metrics.csv")).unwrap()
+    );
+    let bad = nnm(&[
+        "runs",
+        "export",
+        run.to_str().unwrap(),
+        "--metrics",
+        "/tmp/m.txt",
+    ]);
+    assert!(!bad.status.success() && stderr(&bad).contains(".csv or .json"));
+    let missing = nnm(&["runs", "show", "/no/such/run"]);
+    assert!(!missing.status.success() && stderr(&missing).contains("/no/such/run"));
+    std::fs::remove_dir_all(run.parent().unwrap()).ok();
+}
+
+#[test]
+fn a_killed_run_keeps_every_complete_record() {
+    let out_dir = temp_dir("kill");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nnm"))
+        .args([
+            "train",
+            "mnist",
+            "--steps",
+            "100000",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let run = out_dir.join("mnist_001");
+    // Let it record for a while, then kill it without warning (SIGKILL).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::metadata(run.join("frames.nnmr")).map_or(0, |m| m.len()) < 8 << 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run did not record"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let o = nnm(&["runs", "show", run.to_str().unwrap(), "--verify"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let show = stdout(&o);
+    let recorded: u64 = show
+        .lines()
+        .find_map(|l| l.strip_prefix("frames     "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("a frames line");
+    assert!(recorded >= 10, "{show}");
+    // Every complete record reads back; the metrics file is cut at most mid-row.
+    let o = nnm(&[
+        "runs",
+        "frame",
+        run.to_str().unwrap(),
+        "--step",
+        &(recorded - 1).to_string(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["step"], recorded - 1);
+    // Cutting the recording anywhere keeps the records before the cut.
+    let bytes = std::fs::read(run.join("frames.nnmr")).unwrap();
+    for fraction in [0.31, 0.57, 0.83] {
+        let cut = (bytes.len() as f64 * fraction) as usize;
+        std::fs::write(run.join("frames.nnmr"), &bytes[..cut]).unwrap();
+        let o = nnm(&["runs", "show", run.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let show = stdout(&o);
+        assert!(
+            show.contains("damage     from byte"),
+            "a cut mid-record is reported:\n{show}"
+        );
+    }
+    std::fs::remove_dir_all(out_dir).ok();
+}

@@ -120,3 +120,51 @@ fn without_a_gpu_adapter_view_explains_what_it_needs() {
         "{err}"
     );
 }
+
+#[test]
+fn a_replay_renders_its_history_with_the_timeline() {
+    let dir = temp_dir("replay");
+    let train = std::process::Command::new(env!("CARGO_BIN_EXE_nnm"))
+        .args([
+            "train",
+            "xor",
+            "--steps",
+            "120",
+            "--out",
+            dir.to_str().unwrap(),
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(
+        train.status.success(),
+        "{}",
+        String::from_utf8_lossy(&train.stderr)
+    );
+    let run = dir.join("xor_001");
+    let png = dir.join("replay.png");
+    let out = nnm_under_xvfb(&[
+        "replay",
+        run.to_str().unwrap(),
+        "--play",
+        "4",
+        "--frames",
+        "30",
+        "--screenshot",
+        png.to_str().unwrap(),
+        "--window",
+        "1280x720",
+    ]);
+    assert!(
+        out.status.success(),
+        "nnm replay failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let img = Image::load(&png);
+    assert_real_content(&img, "replay");
+    // The timeline along the bottom: text on the dark panel.
+    let text = img.count((8, 640, 1270, 715), |[r, g, b]| {
+        r > 150 && r.abs_diff(g) < 20 && g.abs_diff(b) < 20
+    });
+    assert!(text > 300, "{text} text pixels in the timeline");
+}

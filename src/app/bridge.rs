@@ -81,22 +81,21 @@ pub struct Live {
     pub messages: Vec<String>,
     /// Events drained in the last frame (for diagnostics).
     pub drained_last_frame: usize,
+    /// True when the frames come from a recorded run, not a trainer.
+    pub replay: bool,
 }
 
 impl Live {
     /// Applies one trainer event.
     pub fn apply(&mut self, event: TrainerEvent) {
         match event {
-            TrainerEvent::Started {
-                topology,
-                scene,
-                data,
-                run_dir,
-            } => {
-                self.topology = Some(topology);
-                self.scene = Some(*scene);
-                self.data = Some(data);
-                self.run_dir = run_dir;
+            TrainerEvent::Started(info) => {
+                let info = *info;
+                self.topology = Some(info.topology);
+                self.scene = Some(info.scene);
+                self.data = info.data;
+                self.run_dir = info.run_dir;
+                self.replay = info.replay;
                 self.frame = None;
                 self.evaluations.clear();
                 self.batch_losses.clear();

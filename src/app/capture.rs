@@ -88,6 +88,19 @@ fn drive(
     }
 }
 
+/// Peak resident memory of this process so far, in MiB (Linux; NaN elsewhere).
+pub fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
 impl Automation {
     /// Frame-time statistics, warm-up frames left out.
     pub fn report(&self) -> String {
@@ -106,6 +119,10 @@ impl Automation {
                 s.len()
             )
         };
-        format!("frame_ms: {}", stats(&self.frame_ms))
+        format!(
+            "frame_ms: {}\npeak_memory_mib: {:.0}",
+            stats(&self.frame_ms),
+            peak_rss_mib()
+        )
     }
 }

@@ -3,6 +3,7 @@
 pub mod bridge;
 pub mod camera;
 pub mod capture;
+pub mod history;
 pub mod layout;
 pub mod network;
 pub mod particles;
@@ -24,10 +25,12 @@ use crate::lab::TrainerHandle;
 ///    fighting over the pointer;
 /// 2. `Ingest`: send UI commands, then drain the trainer's channel under a
 ///    time budget (never blocks);
-/// 3. `Apply`: respawn entities when the network's shape changed, then write
-///    the newest frame into `Neuron`/`Synapse` components;
-/// 4. `Visualize`: map components to glow, lines and particles;
-/// 5. `Upload`: write what is drawn into the GPU buffers (one write per batch).
+/// 3. `Playback`: keep the history and move the VCR cursor, which picks the
+///    frame to show (the newest when following live);
+/// 4. `Apply`: respawn entities when the network's shape changed, then write
+///    the shown frame into `Neuron`/`Synapse` components;
+/// 5. `Visualize`: map components to glow, lines and particles;
+/// 6. `Upload`: write what is drawn into the GPU buffers (one write per batch).
 ///
 /// The egui overlay runs afterwards, in bevy_egui's `EguiPrimaryContextPass`.
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -36,6 +39,8 @@ pub enum AppSystems {
     Input,
     /// Trainer commands out, events in.
     Ingest,
+    /// History and the VCR cursor.
+    Playback,
     /// Frame data into components.
     Apply,
     /// Components into what is drawn.
@@ -54,6 +59,7 @@ impl Plugin for AppSystemsPlugin {
             (
                 AppSystems::Input,
                 AppSystems::Ingest,
+                AppSystems::Playback,
                 AppSystems::Apply,
                 AppSystems::Visualize,
                 AppSystems::Upload,
@@ -78,6 +84,24 @@ pub struct ViewOptions {
     pub window: (u32, u32),
     /// A neuron to select at start: (layer, index).
     pub select: Option<(usize, usize)>,
+    /// Start playing the history from its first step at this speed.
+    pub play: Option<f32>,
+}
+
+/// The instrument without window, renderer or UI: frames in, components and
+/// what to draw out. Tests and benchmarks run it on `MinimalPlugins`.
+pub struct CorePlugins;
+
+impl PluginGroup for CorePlugins {
+    fn build(self) -> bevy::app::PluginGroupBuilder {
+        bevy::app::PluginGroupBuilder::start::<Self>()
+            .add(AppSystemsPlugin)
+            .add(bridge::BridgePlugin)
+            .add(history::HistoryPlugin)
+            .add(network::NetworkPlugin)
+            .add(visual::VisualPlugin)
+            .add(particles::ParticlesPlugin)
+    }
 }
 
 /// Everything the live app adds on top of `DefaultPlugins`.
@@ -86,12 +110,8 @@ pub struct MicroscopePlugins;
 impl PluginGroup for MicroscopePlugins {
     fn build(self) -> bevy::app::PluginGroupBuilder {
         bevy::app::PluginGroupBuilder::start::<Self>()
-            .add(AppSystemsPlugin)
-            .add(bridge::BridgePlugin)
-            .add(network::NetworkPlugin)
+            .add_group(CorePlugins)
             .add(quads::QuadsPlugin)
-            .add(visual::VisualPlugin)
-            .add(particles::ParticlesPlugin)
             .add(camera::CameraPlugin)
             .add(ui::UiPlugin)
     }
@@ -167,6 +187,9 @@ pub fn run_view(trainer: TrainerHandle, options: ViewOptions) -> AppExit {
         neuron: options.select,
     });
 
+    if let Some(speed) = options.play {
+        app.insert_resource(history::StartPlaying(speed));
+    }
     capture::add_automation(&mut app, &options);
     app.run()
 }

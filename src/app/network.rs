@@ -4,6 +4,7 @@ use bevy::prelude::*;
 
 use crate::app::AppSystems;
 use crate::app::bridge::Live;
+use crate::app::history::Shown;
 use crate::app::layout::NetworkLayout;
 use crate::lab::Frame;
 
@@ -159,17 +160,19 @@ fn fits(frame: &Frame, sizes: &[usize]) -> bool {
     frame.sizes() == sizes
 }
 
-/// Writes the newest frame's values into the components.
+/// Writes the shown frame's values (the newest, or the one the VCR picked)
+/// into the components.
 fn apply_frame(
     live: Res<Live>,
+    shown: Res<Shown>,
     mut view: ResMut<NetworkView>,
     mut neurons: Query<&mut Neuron>,
     mut synapses: Query<&mut Synapse>,
 ) {
-    if view.applied_frame == live.frame_serial || view.built_for != live.topology_serial {
+    if view.applied_frame == shown.serial || view.built_for != live.topology_serial {
         return;
     }
-    let (Some(frame), Some(topology)) = (&live.frame, &live.topology) else {
+    let (Some(frame), Some(topology)) = (&shown.frame, &live.topology) else {
         return;
     };
     if !fits(frame, &topology.sizes) {
@@ -196,5 +199,5 @@ fn apply_frame(
         s.weight = layer.weights.get(k).copied().unwrap_or(0.0);
         s.gradient = layer.weight_grads.get(k).copied().unwrap_or(0.0);
     }
-    view.applied_frame = live.frame_serial;
+    view.applied_frame = shown.serial;
 }

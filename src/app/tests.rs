@@ -7,16 +7,17 @@ use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
 use crossbeam_channel::Sender;
 
-use crate::app::AppSystemsPlugin;
-use crate::app::bridge::{BridgePlugin, TrainerLink};
+use crate::app::CorePlugins;
+use crate::app::bridge::TrainerLink;
 use crate::app::layout::NetworkLayout;
-use crate::app::network::{NetworkPlugin, Neuron, Synapse};
-use crate::app::particles::{Direction, FlowPhase, Particles, ParticlesPlugin};
+use crate::app::network::{Neuron, Synapse};
+use crate::app::particles::{Direction, FlowPhase, Particles};
 use crate::app::quads::QuadBatch;
-use crate::app::visual::{Glow, SynapseBatch, VisualPlugin, VisualSettings};
+use crate::app::visual::{Glow, SynapseBatch, VisualSettings};
 use crate::lab::data::{DataSpec, Toy2dSpec};
 use crate::lab::frame::LayoutKind;
 use crate::lab::model::{Activation, OutputKind};
+use crate::lab::runner::RunInfo;
 use crate::lab::{Frame, LayerFrame, Scene, Topology, TrainerEvent, TrainerHandle};
 
 /// An app with the instrument's data plugins but no window or renderer.
@@ -24,13 +25,7 @@ fn test_app() -> (App, Sender<TrainerEvent>) {
     let (handle, events, _commands) = TrainerHandle::detached(64);
     let mut app = App::new();
     app.add_plugins(MinimalPlugins)
-        .add_plugins((
-            AppSystemsPlugin,
-            BridgePlugin,
-            NetworkPlugin,
-            VisualPlugin,
-            ParticlesPlugin,
-        ))
+        .add_plugins(CorePlugins)
         .insert_resource(TrainerLink::new(handle))
         .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(
             16,
@@ -64,12 +59,13 @@ fn start(events: &Sender<TrainerEvent>, sizes: Vec<usize>) {
     .load()
     .unwrap();
     events
-        .send(TrainerEvent::Started {
+        .send(TrainerEvent::Started(Box::new(RunInfo {
             topology: topology(sizes),
-            scene: Box::new(scene),
-            data: Arc::new(data),
+            scene,
+            data: Some(Arc::new(data)),
             run_dir: None,
-        })
+            replay: false,
+        })))
         .unwrap();
 }
 
@@ -362,4 +358,89 @@ fn paused_training_plays_one_flow_cycle_per_step() {
     }
     assert!(app.world().resource::<FlowPhase>().active);
     assert!(total(&app) > after_two + after_one);
+}
+
+#[test]
+fn scrubbing_a_replay_shows_that_step_everywhere() {
+    use crate::app::history::{History, PlayMode, Playback, Shown};
+    use crate::lab::record::FrameReader;
+    use crate::lab::runner::Session;
+    type B = burn::backend::Autodiff<burn::backend::Flex>;
+
+    let root = std::env::temp_dir().join(format!("nnm-scrub-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let scene = Scene::parse(
+        "Scene(name: \"s\", data: Xor(samples: 80), model: (hidden: [5]), train: (steps: 40, eval_every: 10))",
+        std::path::Path::new("s.ron"),
+    )
+    .unwrap();
+    let mut session = Session::<B>::start(&scene, &Default::default(), Some(&root)).unwrap();
+    for _ in 0..40 {
+        session.advance(false).unwrap();
+    }
+    let dir = session.run_dir().unwrap().to_path_buf();
+    let mut reader = FrameReader::open(&dir.join("frames.nnmr")).unwrap();
+
+    let mut app = App::new();
+    app.add_plugins(MinimalPlugins)
+        .add_plugins(CorePlugins)
+        .insert_resource(TrainerLink::new(
+            crate::lab::replay::spawn_replay(&dir).unwrap(),
+        ))
+        .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(
+            16,
+        )));
+    // Wait for the replay to arrive and the recording to be opened.
+    for _ in 0..400 {
+        app.update();
+        let ready = app.world().resource::<History>().last_step() == Some(39);
+        if ready && app.world().resource::<Shown>().step() == Some(39) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(
+        app.world().resource::<Shown>().step(),
+        Some(39),
+        "following shows the newest"
+    );
+    for step in [7u64, 0, 23] {
+        app.world_mut().resource_mut::<Playback>().seek(step);
+        app.update();
+        app.update();
+        assert_eq!(app.world().resource::<Shown>().step(), Some(step));
+        let expected = reader.read_step(step).unwrap();
+        let (n, _) = neuron(&mut app, 1, 2);
+        assert_eq!(
+            n.activation, expected.layers[0].activations[2],
+            "step {step}"
+        );
+        assert_eq!(n.bias, expected.layers[0].biases[2]);
+        let mut q = app.world_mut().query::<&Synapse>();
+        let s = q
+            .iter(app.world())
+            .find(|s| s.layer == 1 && s.from == 4 && s.to == 1)
+            .unwrap()
+            .clone();
+        let w = expected.layers[1].weight(4, 1);
+        assert!(
+            (s.weight - w).abs() < 1e-3,
+            "step {step}: {} vs {w}",
+            s.weight
+        );
+    }
+    // Playing moves forward through the history and stops at its end.
+    {
+        let mut p = app.world_mut().resource_mut::<Playback>();
+        p.seek(30);
+        p.mode = PlayMode::Playing;
+        p.speed = 16.0;
+    }
+    for _ in 0..60 {
+        app.update();
+    }
+    let p = app.world().resource::<Playback>();
+    assert_eq!(p.mode, PlayMode::Paused, "a replay stops at its last step");
+    assert_eq!(app.world().resource::<Shown>().step(), Some(39));
+    std::fs::remove_dir_all(root).ok();
 }

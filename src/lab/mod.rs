@@ -5,6 +5,7 @@ pub mod error;
 pub mod frame;
 pub mod model;
 pub mod record;
+pub mod replay;
 pub mod rng;
 pub mod runner;
 pub mod scene;

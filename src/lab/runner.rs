@@ -243,17 +243,8 @@ pub enum TrainerCommand {
 /// What the trainer thread reports.
 #[derive(Debug, Clone)]
 pub enum TrainerEvent {
-    /// A run (re)started: the network's shape and the scene in force.
-    Started {
-        /// The network's shape.
-        topology: Topology,
-        /// The resolved scene.
-        scene: Box<Scene>,
-        /// The data set (shared, read-only): for plotting points and test samples.
-        data: Arc<Dataset>,
-        /// Where the run is recorded, if anywhere.
-        run_dir: Option<PathBuf>,
-    },
+    /// A run (re)started, or a replay opened.
+    Started(Box<RunInfo>),
     /// The state at a step (frames may be dropped when the app falls behind).
     Frame(Box<Frame>),
     /// A full-set evaluation (never dropped).
@@ -274,6 +265,22 @@ pub enum TrainerEvent {
     },
     /// Something went wrong; the thread keeps the last good run.
     Error(String),
+}
+
+/// What a frame source says about the run it serves.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    /// The network's shape.
+    pub topology: Topology,
+    /// The resolved scene.
+    pub scene: Scene,
+    /// The data set (shared, read-only), for plotting points and test samples;
+    /// absent when a replay cannot load it.
+    pub data: Option<Arc<Dataset>>,
+    /// Where the run is recorded, if anywhere.
+    pub run_dir: Option<PathBuf>,
+    /// True for a replay of a recorded run (no trainer behind it).
+    pub replay: bool,
 }
 
 /// Settings of the trainer thread.
@@ -460,12 +467,13 @@ impl<B: AutodiffBackend> Runner<B> {
                 self.pending_steps = 0;
                 if let Some(s) = &self.session {
                     self.scene = s.trainer().scene().clone();
-                    self.emit(TrainerEvent::Started {
+                    self.emit(TrainerEvent::Started(Box::new(RunInfo {
                         topology: s.trainer().topology(),
-                        scene: Box::new(self.scene.clone()),
-                        data: s.trainer().data().clone(),
+                        scene: self.scene.clone(),
+                        data: Some(s.trainer().data().clone()),
                         run_dir: s.run_dir().map(Path::to_path_buf),
-                    });
+                        replay: false,
+                    })));
                     self.emit(TrainerEvent::Running(self.running));
                 }
                 self.show_current();

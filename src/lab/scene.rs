@@ -171,16 +171,23 @@ pub struct ViewSpec {
 pub struct RecordSpec {
     /// Record frames at all.
     pub frames: bool,
-    /// Record a frame every this many steps; by default chosen from the
-    /// network's size so that a frame stream stays near 64 KiB per step.
-    pub frame_every: Option<u64>,
+    /// Record a frame every this many steps (1: every step).
+    pub frame_every: u64,
+    /// A full-precision keyframe every this many recorded frames; the others
+    /// are compact deltas against it.
+    pub keyframe_every: u32,
+    /// Byte budget of the recording: past it, the recorded stride doubles
+    /// (and doubles again), so the file never passes twice this size.
+    pub max_bytes: u64,
 }
 
 impl Default for RecordSpec {
     fn default() -> Self {
         RecordSpec {
             frames: true,
-            frame_every: None,
+            frame_every: 1,
+            keyframe_every: crate::lab::record::frames::DEFAULT_KEYFRAME_EVERY,
+            max_bytes: 4 << 30,
         }
     }
 }
@@ -303,7 +310,13 @@ impl Scene {
                 "must be a positive number",
             ));
         }
-        if self.record.frame_every == Some(0) {
+        if self.record.keyframe_every == 0 || self.record.max_bytes == 0 {
+            return Err(LabError::setting(
+                "record.keyframe_every",
+                "keyframe_every and max_bytes must be at least 1",
+            ));
+        }
+        if self.record.frame_every == 0 {
             return Err(LabError::setting(
                 "record.frame_every",
                 "must be at least 1",

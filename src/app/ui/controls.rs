@@ -320,7 +320,8 @@ fn architecture_ui(
     });
 }
 
-fn visuals_ui(ui: &mut egui::Ui, visual: &mut VisualSettings) {
+/// The visual settings (glow, flow, synapses, antialiasing).
+pub fn visuals_ui(ui: &mut egui::Ui, visual: &mut VisualSettings) {
     ui.label("Visuals");
     ui.add(egui::Slider::new(&mut visual.glow_intensity, 0.5..=3.0).text("glow"));
     ui.add(egui::Slider::new(&mut visual.flow_speed, 0.25..=3.0).text("flow speed"));

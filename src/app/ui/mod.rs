@@ -4,18 +4,22 @@ pub mod controls;
 pub mod inspector;
 pub mod plots;
 pub mod task_view;
+pub mod timeline;
 
+use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 
 use crate::app::bridge::{Live, SendCommand, TrainingState};
 use crate::app::camera::FrameTarget;
+use crate::app::history::{History, Playback, Shown};
 use crate::app::network::Selection;
 use crate::app::visual::{SynapseStats, VisualSettings};
 use controls::{ControlsEdit, controls_ui};
 use inspector::{Inspector, inspector_ui, layer_name};
 use plots::{PlotSettings, metrics_ui};
 use task_view::{TaskView, task_view_ui};
+use timeline::{TimelineAction, TimelineView, timeline_ui};
 
 /// Where the overlay's panels are on screen (logical pixels), so that the
 /// camera and picking leave them alone.
@@ -49,6 +53,8 @@ pub struct UiState {
     pub inspector: Inspector,
     /// Hide every panel (H).
     pub hidden: bool,
+    /// The latest notice for the user (where an export went, say).
+    pub notice: Option<String>,
 }
 
 /// Draws the overlay.
@@ -100,10 +106,19 @@ pub fn status_text(state: TrainingState, step: u64) -> (String, egui::Color32) {
     }
 }
 
+/// The VCR's state, as the overlay reads and drives it.
+#[derive(SystemParam)]
+struct Vcr<'w> {
+    history: ResMut<'w, History>,
+    playback: ResMut<'w, Playback>,
+    shown: Res<'w, Shown>,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn overlay_ui(
     mut contexts: EguiContexts,
     live: Res<Live>,
+    mut vcr: Vcr,
     mut visual: ResMut<VisualSettings>,
     selection: Res<Selection>,
     stats: Res<SynapseStats>,
@@ -123,9 +138,8 @@ fn overlay_ui(
     if keys.just_pressed(KeyCode::KeyH) && !ctx.egui_wants_keyboard_input() {
         state.hidden = !state.hidden;
     }
-    state
-        .inspector
-        .observe(selection.neuron, live.frame.as_deref());
+    let shown = vcr.shown.frame.clone();
+    state.inspector.observe(selection.neuron, shown.as_deref());
     let mut root = egui::Ui::new(
         ctx.clone(),
         "overlay".into(),
@@ -137,52 +151,27 @@ fn overlay_ui(
     let mut out = Vec::new();
 
     let top = egui::Panel::top("status").show(&mut root, |ui| {
-        ui.horizontal(|ui| {
-            let title = live
-                .scene
-                .as_ref()
-                .map(|s| {
-                    if s.title.is_empty() {
-                        s.name.clone()
-                    } else {
-                        s.title.clone()
-                    }
-                })
-                .unwrap_or_else(|| "NN Microscope".into());
-            ui.strong(format!("NN Microscope · {title}"));
-            ui.separator();
-            let (text, color) = status_text(live.state, live.step());
-            ui.colored_label(color, text);
-            if let Some(m) = live.frame.as_ref().map(|f| &f.metrics) {
-                ui.separator();
-                ui.label(format!("batch loss {:.4}", m.batch_loss));
-                if let Some(a) = m.test_accuracy {
-                    ui.label(format!("test accuracy {:.1}%", a * 100.0));
-                }
-            }
-            if stats.over_budget > 0 {
-                ui.separator();
-                ui.colored_label(
-                    egui::Color32::from_rgb(240, 200, 90),
-                    format!(
-                        "synapse budget: showing the strongest {} of {} synapses",
-                        stats.total - stats.over_budget,
-                        stats.total
-                    ),
-                )
-                .on_hover_text("raise the synapse budget in Visuals to see more");
-            }
-
-            if let Some(dir) = &live.run_dir {
-                ui.separator();
-                ui.small(format!("recording to {}", dir.display()));
-            }
-        });
-        if let Some(message) = live.messages.last() {
-            ui.colored_label(egui::Color32::from_rgb(255, 120, 100), message);
+        status_bar_ui(ui, &live, &stats);
+        if let Some(message) = state.notice.as_ref().or(live.messages.last()) {
+            ui.colored_label(egui::Color32::from_rgb(255, 170, 110), message);
         }
     });
     panel_rects.push(top.response.rect);
+
+    let mut actions = Vec::new();
+    let timeline_view = TimelineView {
+        first: vcr.history.first_step(),
+        last: vcr.history.last_step(),
+        live: live.frame.as_ref().map(|f| f.step),
+        shown: vcr.shown.step(),
+        recorded: vcr.history.reader().map_or(0, |r| r.len()),
+        bytes: vcr.history.reader().map_or(0, |r| r.bytes()),
+        replay: live.replay,
+    };
+    let bottom = egui::Panel::bottom("timeline").show(&mut root, |ui| {
+        timeline_ui(ui, &timeline_view, &mut vcr.playback, &mut actions);
+    });
+    panel_rects.push(bottom.response.rect);
 
     if !state.hidden {
         let mut v = (*visual).clone();
@@ -191,41 +180,15 @@ fn overlay_ui(
             .default_size(300.0)
             .show(&mut root, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| {
-                    controls_ui(
-                        ui,
-                        live.state,
-                        live.scene.as_ref(),
-                        &mut state.controls,
-                        &mut v,
-                        &mut out,
-                    );
+                    if live.replay {
+                        ui.label("Replay of a recorded run: there is no trainer; the timeline below moves through its history.");
+                        ui.separator();
+                        controls::visuals_ui(ui, &mut v);
+                    } else {
+                        controls_ui(ui, live.state, live.scene.as_ref(), &mut state.controls, &mut v, &mut out);
+                    }
                     ui.separator();
-                    ui.label("Camera (drag to orbit, right-drag to pan, scroll to zoom)");
-                    ui.horizontal_wrapped(|ui| {
-                        if ui.button("Frame all (F)").clicked() {
-                            targets.write(FrameTarget::All);
-                        }
-                        if ui
-                            .add_enabled(
-                                selection.neuron.is_some(),
-                                egui::Button::new("Selected (G)"),
-                            )
-                            .clicked()
-                        {
-                            targets.write(FrameTarget::Selected);
-                        }
-                        let layers = live.topology.as_ref().map_or(0, |t| t.sizes.len());
-                        for l in 0..layers.min(10) {
-                            if ui
-                                .small_button(format!("{l}"))
-                                .on_hover_text(layer_name(l, layers))
-                                .clicked()
-                            {
-                                targets.write(FrameTarget::Layer(l));
-                            }
-                        }
-                    });
-                    ui.small("Space play/pause · . step · H hide panels");
+                    camera_ui(ui, &live, selection.neuron.is_some(), &mut targets);
                 });
             });
         panel_rects.push(left.response.rect);
@@ -236,28 +199,29 @@ fn overlay_ui(
             .default_size(390.0)
             .show(&mut root, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| {
-                    let cursor = live.frame.as_ref().map(|f| f.step);
+                    let recorded_losses = vcr.history.batch_losses();
+                    let losses = recorded_losses.as_deref().unwrap_or(&live.batch_losses);
                     metrics_ui(
                         ui,
                         &live.evaluations,
-                        &live.batch_losses,
-                        cursor,
+                        losses,
+                        vcr.shown.step(),
                         &mut state.plots,
                     );
                     ui.separator();
-                    if let (Some(data), Some(frame), Some(topology)) =
-                        (&live.data, &live.frame, &live.topology)
-                    {
-                        task_view_ui(
-                            ui,
-                            &mut state.task,
-                            data,
-                            frame,
-                            topology.activation,
-                            topology.output,
-                            &topology.output_names,
-                        );
-                        ui.separator();
+                    if let (Some(frame), Some(topology)) = (&shown, &live.topology) {
+                        if let Some(data) = &live.data {
+                            task_view_ui(
+                                ui,
+                                &mut state.task,
+                                data,
+                                frame,
+                                topology.activation,
+                                topology.output,
+                                &topology.output_names,
+                            );
+                            ui.separator();
+                        }
                         inspector_ui(ui, &mut state.inspector, frame, topology);
                     }
                 });
@@ -265,6 +229,9 @@ fn overlay_ui(
         panel_rects.push(right.response.rect);
     }
 
+    for action in actions {
+        handle_timeline_action(action, &live, &mut vcr, state);
+    }
     for c in out {
         send.write(SendCommand(c));
     }
@@ -278,6 +245,163 @@ fn overlay_ui(
         *rects = new;
     }
     Ok(())
+}
+
+/// The status bar: title, training state, the newest metrics, notices.
+fn status_bar_ui(ui: &mut egui::Ui, live: &Live, stats: &SynapseStats) {
+    ui.horizontal(|ui| {
+        let title = live
+            .scene
+            .as_ref()
+            .map(|s| {
+                if s.title.is_empty() {
+                    s.name.clone()
+                } else {
+                    s.title.clone()
+                }
+            })
+            .unwrap_or_else(|| "NN Microscope".into());
+        ui.strong(format!("NN Microscope · {title}"));
+        ui.separator();
+        if live.replay {
+            ui.colored_label(
+                egui::Color32::from_rgb(140, 180, 255),
+                format!("replay · {} steps", live.step()),
+            );
+        } else {
+            let (text, color) = status_text(live.state, live.step());
+            ui.colored_label(color, text);
+        }
+        if let Some(m) = live.frame.as_ref().map(|f| &f.metrics) {
+            ui.separator();
+            ui.label(format!("batch loss {:.4}", m.batch_loss));
+            if let Some(a) = m.test_accuracy {
+                ui.label(format!("test accuracy {:.1}%", a * 100.0));
+            }
+        }
+        if stats.over_budget > 0 {
+            ui.separator();
+            ui.colored_label(
+                egui::Color32::from_rgb(240, 200, 90),
+                format!(
+                    "synapse budget: showing the strongest {} of {} synapses",
+                    stats.total - stats.over_budget,
+                    stats.total
+                ),
+            )
+            .on_hover_text("raise the synapse budget in Visuals to see more");
+        }
+        if let Some(dir) = &live.run_dir {
+            ui.separator();
+            let verb = if live.replay { "run" } else { "recording to" };
+            ui.small(format!("{verb} {}", dir.display()));
+        }
+    });
+}
+
+/// Buttons that frame the camera.
+fn camera_ui(
+    ui: &mut egui::Ui,
+    live: &Live,
+    has_selection: bool,
+    targets: &mut MessageWriter<FrameTarget>,
+) {
+    ui.label("Camera (drag to orbit, right-drag to pan, scroll to zoom)");
+    ui.horizontal_wrapped(|ui| {
+        if ui.button("Frame all (F)").clicked() {
+            targets.write(FrameTarget::All);
+        }
+        if ui
+            .add_enabled(has_selection, egui::Button::new("Selected (G)"))
+            .clicked()
+        {
+            targets.write(FrameTarget::Selected);
+        }
+        let layers = live.topology.as_ref().map_or(0, |t| t.sizes.len());
+        for l in 0..layers.min(10) {
+            if ui
+                .small_button(format!("{l}"))
+                .on_hover_text(layer_name(l, layers))
+                .clicked()
+            {
+                targets.write(FrameTarget::Layer(l));
+            }
+        }
+    });
+    ui.small("Space play/pause · . step · H hide panels");
+}
+
+/// Carries out what the timeline asked for: stepping and exports.
+fn handle_timeline_action(action: TimelineAction, live: &Live, vcr: &mut Vcr, state: &mut UiState) {
+    let shown_step = vcr.shown.step().unwrap_or(0);
+    match action {
+        TimelineAction::StepBack => {
+            if let Some(s) = vcr.history.previous(shown_step) {
+                vcr.playback.seek(s);
+            }
+        }
+        TimelineAction::StepForward => {
+            if let Some(s) = vcr.history.next(shown_step) {
+                vcr.playback.seek(s);
+            }
+        }
+        TimelineAction::ExportMetricsCsv
+        | TimelineAction::ExportMetricsJson
+        | TimelineAction::ExportFrameJson => {
+            state.notice = Some(match export(action, live, vcr.shown.frame.as_deref()) {
+                Ok(path) => format!("exported to {}", path.display()),
+                Err(e) => format!("export failed: {e}"),
+            });
+        }
+    }
+}
+
+/// Writes an export into the run directory's `exports/` (or `./exports`).
+fn export(
+    action: TimelineAction,
+    live: &Live,
+    frame: Option<&crate::lab::Frame>,
+) -> Result<std::path::PathBuf, String> {
+    use crate::lab::record::{METRICS_FILE, MetricsRow, export, read_metrics};
+    let dir = live
+        .run_dir
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from("."))
+        .join("exports");
+    let rows = || -> Vec<MetricsRow> {
+        live.run_dir
+            .as_ref()
+            .and_then(|d| read_metrics(&d.join(METRICS_FILE)).ok())
+            .unwrap_or_else(|| {
+                let lr = live
+                    .scene
+                    .as_ref()
+                    .map_or(f32::NAN, |s| s.train.learning_rate);
+                live.evaluations
+                    .iter()
+                    .map(|e| MetricsRow::from_eval(e, f32::NAN, lr))
+                    .collect()
+            })
+    };
+    let (name, text) = match action {
+        TimelineAction::ExportMetricsCsv => {
+            ("metrics.csv".to_string(), export::metrics_csv(&rows()))
+        }
+        TimelineAction::ExportMetricsJson => {
+            ("metrics.json".to_string(), export::metrics_json(&rows()))
+        }
+        TimelineAction::ExportFrameJson => {
+            let frame = frame.ok_or("no frame to export")?;
+            (
+                format!("frame_{:06}.json", frame.step),
+                export::frame_json(frame),
+            )
+        }
+        TimelineAction::StepBack | TimelineAction::StepForward => {
+            return Err("not an export".into());
+        }
+    };
+    export::write_export(&dir, &name, &text).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -224,3 +224,109 @@ fn visual_sliders_change_the_settings_without_commands() {
     assert!(h.state().visual.glow_intensity > 1.0);
     assert!(h.state().sent.is_empty());
 }
+
+mod timeline {
+    use super::*;
+    use crate::app::history::{PlayMode, Playback};
+    use crate::app::ui::timeline::{TimelineAction, TimelineView, timeline_ui};
+
+    struct Vcr {
+        view: TimelineView,
+        playback: Playback,
+        actions: Vec<TimelineAction>,
+    }
+
+    fn harness() -> Harness<'static, Vcr> {
+        Harness::builder()
+            .with_size(egui::vec2(1200.0, 200.0))
+            .build_ui_state(
+                |ui, v: &mut Vcr| timeline_ui(ui, &v.view, &mut v.playback, &mut v.actions),
+                Vcr {
+                    view: TimelineView {
+                        first: Some(0),
+                        last: Some(500),
+                        live: Some(500),
+                        shown: Some(500),
+                        recorded: 501,
+                        bytes: 1 << 20,
+                        replay: false,
+                    },
+                    playback: Playback {
+                        cursor: 500,
+                        position: 500.0,
+                        ..Default::default()
+                    },
+                    actions: Vec::new(),
+                },
+            )
+    }
+
+    #[test]
+    fn play_pause_step_and_jump() {
+        let mut h = harness();
+        h.run();
+        h.get_by_label("⏮").click();
+        h.run();
+        assert_eq!(
+            (h.state().playback.mode, h.state().playback.cursor),
+            (PlayMode::Paused, 0)
+        );
+        h.get_by_label("▶ replay").click();
+        h.run();
+        assert_eq!(h.state().playback.mode, PlayMode::Playing);
+        h.get_by_label("⏸ replay").click();
+        h.run();
+        assert_eq!(h.state().playback.mode, PlayMode::Paused);
+        h.get_by_label("|▶").click();
+        h.get_by_label("◀|").click();
+        h.run();
+        assert_eq!(
+            h.state().actions,
+            vec![TimelineAction::StepForward, TimelineAction::StepBack]
+        );
+        // Jump to a step by typing it.
+        h.get_by(|n| n.role() == Role::SpinButton && n.numeric_value() == Some(0.0))
+            .focus();
+        h.run();
+        h.get_by(|n| n.is_focused()).type_text("321");
+        h.key_press(egui::Key::Enter);
+        h.run();
+        assert_eq!(h.state().playback.cursor, 321);
+        assert_eq!(h.state().playback.mode, PlayMode::Paused);
+        h.get_by_label("● follow live").click();
+        h.run();
+        assert_eq!(h.state().playback.mode, PlayMode::Follow);
+    }
+
+    #[test]
+    fn speed_loop_and_exports() {
+        let mut h = harness();
+        h.run();
+        h.get_by_role_and_label(Role::ComboBox, "speed").click();
+        h.run();
+        h.get_by_role_and_label(Role::Button, "16x").click();
+        h.run();
+        assert_eq!(h.state().playback.speed, 16.0);
+        h.get_by_label("loop").click();
+        h.run();
+        assert!(h.state().playback.looping);
+        h.get_by_label("Export").click();
+        h.run();
+        h.get_by_label("shown frame → JSON").click();
+        h.run();
+        assert_eq!(h.state().actions, vec![TimelineAction::ExportFrameJson]);
+    }
+
+    #[test]
+    fn the_scrubber_seeks() {
+        let mut h = harness();
+        h.run();
+        h.get_by_role_and_label(Role::Slider, "history").focus();
+        h.run();
+        h.key_press(egui::Key::ArrowLeft);
+        h.run();
+        let p = &h.state().playback;
+        assert_eq!(p.mode, PlayMode::Paused);
+        assert!(p.cursor < 500, "{}", p.cursor);
+    }
+}

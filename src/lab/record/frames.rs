@@ -1,14 +1,20 @@
-//! The frame recording: an append-only, versioned, checksummed file of frames.
+//! The frame recording: an append-only, versioned, checksummed file of every
+//! step's frame, with an index for seeking.
 //!
-//! Layout (all integers little-endian):
+//! `frames.nnmr` (all integers little-endian):
 //! - header: `NNMREC` magic, `u16` version, `u32` length and `u32` CRC-32 of a
 //!   RON [`RecordingHeader`], then the header itself;
 //! - records, each `u32` payload length, `u32` CRC-32 of the payload, payload.
-//!   A payload is a `u8` kind, a `u64` step and the encoded frame.
+//!   A payload is a `u8` kind (keyframe or delta), a `u64` step and the frame
+//!   as [`codec`](super::codec) encodes it. A delta is relative to the nearest
+//!   keyframe before it.
 //!
-//! A writer flushes every record, so a killed process loses at most the record
-//! it was writing. A reader stops at the first incomplete or corrupt record and
-//! reports where the damage begins.
+//! `frames.idx` holds one 32-byte entry per record (step, offset, length,
+//! kind, batch loss and the entry's own CRC-32), so opening a recording reads
+//! the index, not the recording. Both files are flushed after every record: a
+//! killed process loses at most the record it was writing. A reader keeps every
+//! complete record before a damaged or truncated tail, rebuilds what the index
+//! lacks, and says where the damage begins.
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
@@ -16,15 +22,23 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::codec;
 use crate::lab::error::{LabError, LabResult};
-use crate::lab::frame::{Frame, LayerFrame, Metrics, Probe, Topology};
+use crate::lab::frame::{Frame, Topology};
 
 const MAGIC: &[u8; 6] = b"NNMREC";
+const INDEX_MAGIC: &[u8; 8] = b"NNMIDX\x02\x00";
 /// Version of the format this build writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
-const KIND_FULL: u8 = 1;
+pub const FORMAT_VERSION: u16 = 2;
+const KIND_KEY: u8 = 1;
+const KIND_DELTA: u8 = 2;
+const ENTRY_BYTES: usize = 32;
+/// Bytes before a payload: length and CRC.
+const RECORD_HEAD: u64 = 8;
 /// Records larger than this are treated as corruption rather than allocated.
 const MAX_RECORD_BYTES: u32 = 1 << 30;
+/// A keyframe every this many records unless the header says otherwise.
+pub const DEFAULT_KEYFRAME_EVERY: u32 = 64;
 
 /// What a recording is about, written once at its start.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,25 +47,87 @@ pub struct RecordingHeader {
     pub scene: String,
     /// The network the frames describe.
     pub topology: Topology,
+    /// A keyframe every this many records.
+    pub keyframe_every: u32,
 }
 
-/// Appends frames to a recording.
+/// The path of the index beside a recording.
+pub fn index_path(recording: &Path) -> PathBuf {
+    recording.with_extension("idx")
+}
+
+/// One record, as the index describes it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IndexEntry {
+    /// The frame's step.
+    pub step: u64,
+    /// Byte offset of the record (its length field).
+    pub offset: u64,
+    /// Payload length in bytes.
+    pub len: u32,
+    /// True for a keyframe.
+    pub key: bool,
+    /// The frame's mini-batch loss, for plotting without decoding frames.
+    pub batch_loss: f32,
+}
+
+impl IndexEntry {
+    fn to_bytes(self) -> [u8; ENTRY_BYTES] {
+        let mut b = [0u8; ENTRY_BYTES];
+        b[0..8].copy_from_slice(&self.step.to_le_bytes());
+        b[8..16].copy_from_slice(&self.offset.to_le_bytes());
+        b[16..20].copy_from_slice(&self.len.to_le_bytes());
+        b[20] = if self.key { KIND_KEY } else { KIND_DELTA };
+        b[24..28].copy_from_slice(&self.batch_loss.to_le_bytes());
+        let crc = crc32fast::hash(&b[0..28]);
+        b[28..32].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    fn from_bytes(b: &[u8]) -> Option<Self> {
+        let crc = u32::from_le_bytes(b[28..32].try_into().ok()?);
+        if crc32fast::hash(&b[0..28]) != crc {
+            return None;
+        }
+        Some(IndexEntry {
+            step: u64::from_le_bytes(b[0..8].try_into().ok()?),
+            offset: u64::from_le_bytes(b[8..16].try_into().ok()?),
+            len: u32::from_le_bytes(b[16..20].try_into().ok()?),
+            key: b[20] == KIND_KEY,
+            batch_loss: f32::from_le_bytes(b[24..28].try_into().ok()?),
+        })
+    }
+
+    /// Where the record after this one starts.
+    fn end(&self) -> u64 {
+        self.offset + RECORD_HEAD + u64::from(self.len)
+    }
+}
+
+/// Appends frames to a recording and its index.
 pub struct FrameWriter {
     path: PathBuf,
     out: BufWriter<File>,
+    index: BufWriter<File>,
     bytes: u64,
     records: u64,
+    keyframe_every: u32,
+    key: Option<Frame>,
+    scratch: Vec<u8>,
 }
 
 impl FrameWriter {
-    /// Creates a new recording at `path` (it must not exist).
+    /// Creates a new recording at `path` (it must not exist), and its index.
     pub fn create(path: &Path, header: &RecordingHeader) -> LabResult<Self> {
-        let file = File::options()
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .map_err(|e| LabError::run(path, format!("cannot create recording: {e}")))?;
-        let mut out = BufWriter::new(file);
+        let create = |p: &Path| {
+            File::options()
+                .write(true)
+                .create_new(true)
+                .open(p)
+                .map_err(|e| LabError::run(p, format!("cannot create recording: {e}")))
+        };
+        let mut out = BufWriter::new(create(path)?);
+        let mut index = BufWriter::new(create(&index_path(path))?);
         let text = ron::to_string(header).map_err(|e| LabError::run(path, e.to_string()))?;
         let mut head = Vec::with_capacity(16 + text.len());
         head.extend_from_slice(MAGIC);
@@ -61,31 +137,54 @@ impl FrameWriter {
         head.extend_from_slice(text.as_bytes());
         out.write_all(&head)
             .and_then(|_| out.flush())
+            .and_then(|_| index.write_all(INDEX_MAGIC))
+            .and_then(|_| index.flush())
             .map_err(|e| LabError::run(path, format!("cannot write recording: {e}")))?;
         Ok(FrameWriter {
             path: path.to_path_buf(),
             out,
+            index,
             bytes: head.len() as u64,
             records: 0,
+            keyframe_every: header.keyframe_every.max(1),
+            key: None,
+            scratch: Vec::new(),
         })
     }
 
-    /// Appends one frame and flushes it to the operating system.
+    /// Appends one frame (a keyframe when one is due) and flushes it.
     pub fn append(&mut self, frame: &Frame) -> LabResult<()> {
-        let mut payload = Vec::with_capacity(16 + frame.value_count() * 4);
-        payload.push(KIND_FULL);
+        let key = self.records.is_multiple_of(u64::from(self.keyframe_every))
+            || self.key.as_ref().is_none_or(|k| k.sizes() != frame.sizes());
+        let payload = &mut self.scratch;
+        payload.clear();
+        payload.push(if key { KIND_KEY } else { KIND_DELTA });
         payload.extend_from_slice(&frame.step.to_le_bytes());
-        encode_frame(frame, &mut payload);
-        let mut head = [0u8; 8];
+        codec::encode(frame, if key { None } else { self.key.as_ref() }, payload);
+        let entry = IndexEntry {
+            step: frame.step,
+            offset: self.bytes,
+            len: payload.len() as u32,
+            key,
+            batch_loss: frame.metrics.batch_loss,
+        };
+        let mut head = [0u8; RECORD_HEAD as usize];
         head[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
-        head[4..].copy_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        head[4..].copy_from_slice(&crc32fast::hash(payload).to_le_bytes());
         self.out
             .write_all(&head)
-            .and_then(|_| self.out.write_all(&payload))
+            .and_then(|_| self.out.write_all(payload))
             .and_then(|_| self.out.flush())
+            // The index follows the record: a crash in between leaves a record
+            // that readers find by scanning.
+            .and_then(|_| self.index.write_all(&entry.to_bytes()))
+            .and_then(|_| self.index.flush())
             .map_err(|e| LabError::run(&self.path, format!("cannot append frame: {e}")))?;
-        self.bytes += (head.len() + payload.len()) as u64;
+        self.bytes = entry.end();
         self.records += 1;
+        if key {
+            self.key = Some(frame.clone());
+        }
         Ok(())
     }
 
@@ -109,33 +208,25 @@ pub struct Damage {
     pub reason: String,
 }
 
-/// One readable record of a recording.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct IndexEntry {
-    /// The frame's step.
-    pub step: u64,
-    /// Byte offset of the record's payload.
-    pub offset: u64,
-    /// Payload length in bytes.
-    pub len: u32,
-}
-
-/// Reads a recording, accepting a damaged tail.
+/// Reads a recording, accepting a damaged tail; follows a growing one.
 pub struct FrameReader {
     path: PathBuf,
     file: File,
     header: RecordingHeader,
+    data_start: u64,
     index: Vec<IndexEntry>,
     damage: Option<Damage>,
     bytes: u64,
+    index_read: u64,
+    key_cache: Option<(usize, Frame)>,
 }
 
 impl FrameReader {
-    /// Opens a recording and indexes every complete record.
+    /// Opens a recording: reads the header and index, and recovers complete
+    /// records the index does not list.
     pub fn open(path: &Path) -> LabResult<Self> {
         let mut file = File::open(path)
             .map_err(|e| LabError::run(path, format!("cannot open recording: {e}")))?;
-        let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
         let mut fixed = [0u8; 16];
         file.read_exact(&mut fixed)
             .map_err(|_| LabError::run(path, "not a frame recording: too short for a header"))?;
@@ -151,15 +242,12 @@ impl FrameReader {
                 ),
             ));
         }
-        let len = u32::from_le_bytes(fixed[8..12].try_into().unwrap_or_default()) as usize;
-        let crc = u32::from_le_bytes(fixed[12..16].try_into().unwrap_or_default());
-        if len as u64 > bytes {
-            return Err(LabError::run(path, "recording header is truncated"));
-        }
-        let mut text = vec![0u8; len];
+        let len = u32::from_le_bytes([fixed[8], fixed[9], fixed[10], fixed[11]]) as usize;
+        let crc = u32::from_le_bytes([fixed[12], fixed[13], fixed[14], fixed[15]]);
+        let mut text = vec![0u8; len.min(1 << 20)];
         file.read_exact(&mut text)
             .map_err(|_| LabError::run(path, "recording header is truncated"))?;
-        if crc32fast::hash(&text) != crc {
+        if text.len() != len || crc32fast::hash(&text) != crc {
             return Err(LabError::run(
                 path,
                 "recording header is corrupt (checksum mismatch)",
@@ -173,57 +261,139 @@ impl FrameReader {
             path: path.to_path_buf(),
             file,
             header,
+            data_start: 16 + len as u64,
             index: Vec::new(),
             damage: None,
-            bytes,
+            bytes: 0,
+            index_read: INDEX_MAGIC.len() as u64,
+            key_cache: None,
         };
-        reader.scan(16 + len as u64)?;
+        reader.refresh()?;
         Ok(reader)
     }
 
-    fn scan(&mut self, mut offset: u64) -> LabResult<()> {
-        let mut data = Vec::new();
-        self.file
-            .seek(SeekFrom::Start(offset))
-            .and_then(|_| self.file.read_to_end(&mut data))
-            .map_err(|e| LabError::run(&self.path, format!("cannot read recording: {e}")))?;
-        let mut at = 0usize;
-        while at < data.len() {
+    /// Picks up records appended since the last look (for a run still training).
+    pub fn refresh(&mut self) -> LabResult<usize> {
+        let before = self.index.len();
+        self.bytes = self.file.metadata().map(|m| m.len()).unwrap_or(0);
+        self.damage = None;
+        self.read_index();
+        self.scan_tail()?;
+        Ok(self.index.len() - before)
+    }
+
+    /// Reads new, valid index entries that point inside the recording.
+    fn read_index(&mut self) {
+        let Ok(mut f) = File::open(index_path(&self.path)) else {
+            return;
+        };
+        let mut magic = [0u8; 8];
+        if f.read_exact(&mut magic).is_err() || &magic != INDEX_MAGIC {
+            return;
+        }
+        let mut rest = Vec::new();
+        if f.seek(SeekFrom::Start(self.index_read)).is_err() || f.read_to_end(&mut rest).is_err() {
+            return;
+        }
+        let mut expected = self.index.last().map_or(self.data_start, IndexEntry::end);
+        for chunk in rest.chunks_exact(ENTRY_BYTES) {
+            match IndexEntry::from_bytes(chunk) {
+                // Entries must chain and fit in the file; anything else ends the index.
+                Some(e)
+                    if e.offset == expected
+                        && e.end() <= self.bytes
+                        && e.len <= MAX_RECORD_BYTES =>
+                {
+                    expected = e.end();
+                    self.index.push(e);
+                    self.index_read += ENTRY_BYTES as u64;
+                }
+                _ => break,
+            }
+        }
+    }
+
+    /// Scans records after the last indexed one, checking each checksum.
+    fn scan_tail(&mut self) -> LabResult<()> {
+        let mut offset = self.index.last().map_or(self.data_start, IndexEntry::end);
+        // The last indexed record is checked too: its index entry may have
+        // survived a crash that its payload did not.
+        if let Some(last) = self.index.last().copied()
+            && self.payload_at(last.offset, last.len).is_err()
+        {
+            self.index.pop();
+            offset = last.offset;
+        }
+        while offset < self.bytes {
             let damage = |reason: &str| Damage {
                 offset,
                 reason: reason.to_string(),
             };
-            if data.len() - at < 8 {
+            if self.bytes - offset < RECORD_HEAD {
                 self.damage = Some(damage("truncated record header"));
                 break;
             }
-            let len = u32::from_le_bytes(data[at..at + 4].try_into().unwrap_or_default());
-            let crc = u32::from_le_bytes(data[at + 4..at + 8].try_into().unwrap_or_default());
+            let mut head = [0u8; RECORD_HEAD as usize];
+            self.file
+                .seek(SeekFrom::Start(offset))
+                .and_then(|_| self.file.read_exact(&mut head))
+                .map_err(|e| LabError::run(&self.path, format!("cannot read recording: {e}")))?;
+            let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
             if !(9..=MAX_RECORD_BYTES).contains(&len) {
                 self.damage = Some(damage("corrupt record length"));
                 break;
             }
-            let start = at + 8;
-            let end = start + len as usize;
-            if end > data.len() {
+            if offset + RECORD_HEAD + u64::from(len) > self.bytes {
                 self.damage = Some(damage("truncated record"));
                 break;
             }
-            let payload = &data[start..end];
-            if crc32fast::hash(payload) != crc {
-                self.damage = Some(damage("checksum mismatch"));
-                break;
-            }
+            let payload = match self.payload_at(offset, len) {
+                Ok(p) => p,
+                Err(reason) => {
+                    self.damage = Some(damage(&reason));
+                    break;
+                }
+            };
             let step = u64::from_le_bytes(payload[1..9].try_into().unwrap_or_default());
-            self.index.push(IndexEntry {
+            // A frame's encoding begins with its batch loss.
+            let batch_loss = payload
+                .get(9..13)
+                .and_then(|b| b.try_into().ok())
+                .map_or(f32::NAN, f32::from_le_bytes);
+            let entry = IndexEntry {
                 step,
-                offset: offset + 8,
+                offset,
                 len,
-            });
-            offset += 8 + u64::from(len);
-            at = end;
+                key: payload[0] == KIND_KEY,
+                batch_loss,
+            };
+            offset = entry.end();
+            self.index.push(entry);
         }
         Ok(())
+    }
+
+    /// The payload of the record at `offset`, checksum verified.
+    fn payload_at(&mut self, offset: u64, len: u32) -> Result<Vec<u8>, String> {
+        let mut head = [0u8; RECORD_HEAD as usize];
+        let mut payload = vec![0u8; len as usize];
+        self.file
+            .seek(SeekFrom::Start(offset))
+            .and_then(|_| self.file.read_exact(&mut head))
+            .and_then(|_| self.file.read_exact(&mut payload))
+            .map_err(|_| "truncated record".to_string())?;
+        let stored_len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+        let crc = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+        if stored_len != len {
+            return Err("record length disagrees with the index".into());
+        }
+        if crc32fast::hash(&payload) != crc {
+            return Err("checksum mismatch".into());
+        }
+        if payload.len() < 9 || !(payload[0] == KIND_KEY || payload[0] == KIND_DELTA) {
+            return Err("unknown record kind".into());
+        }
+        Ok(payload)
     }
 
     /// What the recording is about.
@@ -241,7 +411,7 @@ impl FrameReader {
         self.damage.as_ref()
     }
 
-    /// Size of the file in bytes.
+    /// Size of the recording in bytes.
     pub fn bytes(&self) -> u64 {
         self.bytes
     }
@@ -262,211 +432,66 @@ impl FrameReader {
             .index
             .get(i)
             .ok_or_else(|| LabError::run(&self.path, format!("no frame number {i}")))?;
-        let mut payload = vec![0u8; entry.len as usize];
-        self.file
-            .seek(SeekFrom::Start(entry.offset))
-            .and_then(|_| self.file.read_exact(&mut payload))
-            .map_err(|e| LabError::run(&self.path, format!("cannot read frame: {e}")))?;
-        if payload[0] != KIND_FULL {
-            return Err(LabError::run(
-                &self.path,
-                format!("unknown record kind {}", payload[0]),
-            ));
+        let key = if entry.key {
+            None
+        } else {
+            let k = self.index[..i].iter().rposition(|e| e.key).ok_or_else(|| {
+                LabError::run(&self.path, format!("frame {i} has no keyframe before it"))
+            })?;
+            if self.key_cache.as_ref().is_none_or(|(at, _)| *at != k) {
+                let frame = self.decode_entry(k, None)?;
+                self.key_cache = Some((k, frame));
+            }
+            self.key_cache.as_ref().map(|(_, f)| f.clone())
+        };
+        let frame = self.decode_entry(i, key.as_ref())?;
+        if entry.key {
+            self.key_cache = Some((i, frame.clone()));
         }
-        let mut cur = Cursor { buf: &payload[9..] };
-        decode_frame(&mut cur, entry.step).ok_or_else(|| {
+        Ok(frame)
+    }
+
+    fn decode_entry(&mut self, i: usize, key: Option<&Frame>) -> LabResult<Frame> {
+        let e = self.index[i];
+        let payload = self.payload_at(e.offset, e.len).map_err(|reason| {
+            LabError::run(&self.path, format!("record at byte {}: {reason}", e.offset))
+        })?;
+        codec::decode(&payload[9..], e.step, key).ok_or_else(|| {
             LabError::run(
                 &self.path,
-                format!("frame at byte {} does not decode", entry.offset),
+                format!("record at byte {} does not decode", e.offset),
             )
         })
     }
 
+    /// The position of the frame recorded for `step`, or of the last one before it.
+    pub fn position_of(&self, step: u64) -> Option<usize> {
+        match self.index.binary_search_by_key(&step, |e| e.step) {
+            Ok(i) => Some(i),
+            Err(0) => None,
+            Err(i) => Some(i - 1),
+        }
+    }
+
     /// Reads the frame recorded for `step`, or the last one before it.
     pub fn read_step(&mut self, step: u64) -> LabResult<Frame> {
-        let i = match self.index.binary_search_by_key(&step, |e| e.step) {
-            Ok(i) => i,
-            Err(0) => {
-                return Err(LabError::run(
-                    &self.path,
-                    format!("no frame at or before step {step}"),
-                ));
-            }
-            Err(i) => i - 1,
-        };
+        let i = self.position_of(step).ok_or_else(|| {
+            LabError::run(&self.path, format!("no frame at or before step {step}"))
+        })?;
         self.read(i)
     }
-}
 
-fn put_f32s(out: &mut Vec<u8>, v: &[f32]) {
-    out.extend_from_slice(&(v.len() as u32).to_le_bytes());
-    for x in v {
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-}
-
-fn put_opt(out: &mut Vec<u8>, v: Option<f32>) {
-    match v {
-        Some(x) => {
-            out.push(1);
-            out.extend_from_slice(&x.to_le_bytes());
+    /// Checks every record's checksum; returns the first damage, if any.
+    pub fn verify(&mut self) -> Option<Damage> {
+        for i in 0..self.index.len() {
+            let e = self.index[i];
+            if let Err(reason) = self.payload_at(e.offset, e.len) {
+                return Some(Damage {
+                    offset: e.offset,
+                    reason,
+                });
+            }
         }
-        None => out.push(0),
+        self.damage.clone()
     }
-}
-
-fn encode_frame(f: &Frame, out: &mut Vec<u8>) {
-    let m = &f.metrics;
-    out.extend_from_slice(&m.batch_loss.to_le_bytes());
-    match m.eval_step {
-        Some(s) => {
-            out.push(1);
-            out.extend_from_slice(&s.to_le_bytes());
-        }
-        None => out.push(0),
-    }
-    for v in [
-        m.train_loss,
-        m.test_loss,
-        m.train_accuracy,
-        m.test_accuracy,
-        m.generalization_error,
-    ] {
-        put_opt(out, v);
-    }
-    out.extend_from_slice(&m.learning_rate.to_le_bytes());
-    out.extend_from_slice(&(m.batch_size as u64).to_le_bytes());
-    out.extend_from_slice(&m.grad_norm.to_le_bytes());
-    let p = &f.probe;
-    out.extend_from_slice(&(p.index as u64).to_le_bytes());
-    put_f32s(out, &p.input);
-    put_f32s(out, &p.target);
-    match p.label {
-        Some(l) => {
-            out.push(1);
-            out.extend_from_slice(&l.to_le_bytes());
-        }
-        None => out.push(0),
-    }
-    put_f32s(out, &p.output);
-    out.extend_from_slice(&p.loss.to_le_bytes());
-    out.extend_from_slice(&(f.layers.len() as u32).to_le_bytes());
-    for l in &f.layers {
-        out.extend_from_slice(&(l.inputs as u32).to_le_bytes());
-        out.extend_from_slice(&(l.outputs as u32).to_le_bytes());
-        for v in [
-            &l.weights,
-            &l.biases,
-            &l.weight_grads,
-            &l.bias_grads,
-            &l.pre_activations,
-            &l.activations,
-            &l.mean_activations,
-            &l.probe_grads,
-        ] {
-            put_f32s(out, v);
-        }
-    }
-}
-
-struct Cursor<'a> {
-    buf: &'a [u8],
-}
-
-impl Cursor<'_> {
-    fn take(&mut self, n: usize) -> Option<&[u8]> {
-        if self.buf.len() < n {
-            return None;
-        }
-        let (a, b) = self.buf.split_at(n);
-        self.buf = b;
-        Some(a)
-    }
-    fn u8(&mut self) -> Option<u8> {
-        self.take(1).map(|b| b[0])
-    }
-    fn u32(&mut self) -> Option<u32> {
-        self.take(4)
-            .and_then(|b| b.try_into().ok())
-            .map(u32::from_le_bytes)
-    }
-    fn u64(&mut self) -> Option<u64> {
-        self.take(8)
-            .and_then(|b| b.try_into().ok())
-            .map(u64::from_le_bytes)
-    }
-    fn f32(&mut self) -> Option<f32> {
-        self.take(4)
-            .and_then(|b| b.try_into().ok())
-            .map(f32::from_le_bytes)
-    }
-    fn opt_f32(&mut self) -> Option<Option<f32>> {
-        match self.u8()? {
-            0 => Some(None),
-            _ => self.f32().map(Some),
-        }
-    }
-    fn f32s(&mut self) -> Option<Vec<f32>> {
-        let n = self.u32()? as usize;
-        let bytes = self.take(n.checked_mul(4)?)?;
-        Some(
-            bytes
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-        )
-    }
-}
-
-fn decode_frame(c: &mut Cursor<'_>, step: u64) -> Option<Frame> {
-    let batch_loss = c.f32()?;
-    let eval_step = match c.u8()? {
-        0 => None,
-        _ => Some(c.u64()?),
-    };
-    let metrics = Metrics {
-        batch_loss,
-        eval_step,
-        train_loss: c.opt_f32()?,
-        test_loss: c.opt_f32()?,
-        train_accuracy: c.opt_f32()?,
-        test_accuracy: c.opt_f32()?,
-        generalization_error: c.opt_f32()?,
-        learning_rate: c.f32()?,
-        batch_size: c.u64()? as usize,
-        grad_norm: c.f32()?,
-    };
-    let probe = Probe {
-        index: c.u64()? as usize,
-        input: c.f32s()?,
-        target: c.f32s()?,
-        label: match c.u8()? {
-            0 => None,
-            _ => Some(c.u32()?),
-        },
-        output: c.f32s()?,
-        loss: c.f32()?,
-    };
-    let n_layers = c.u32()? as usize;
-    let mut layers = Vec::with_capacity(n_layers.min(1024));
-    for _ in 0..n_layers {
-        layers.push(LayerFrame {
-            inputs: c.u32()? as usize,
-            outputs: c.u32()? as usize,
-            weights: c.f32s()?,
-            biases: c.f32s()?,
-            weight_grads: c.f32s()?,
-            bias_grads: c.f32s()?,
-            pre_activations: c.f32s()?,
-            activations: c.f32s()?,
-            mean_activations: c.f32s()?,
-            probe_grads: c.f32s()?,
-        });
-    }
-    Some(Frame {
-        step,
-        metrics,
-        probe,
-        layers,
-    })
 }

@@ -86,7 +86,8 @@ impl MetricsRow {
         }
     }
 
-    fn to_csv(&self) -> String {
+    /// The row as a line of `metrics.csv` (without the newline).
+    pub fn to_csv(&self) -> String {
         format!(
             "{},{},{},{},{},{},{},{},{}",
             self.step,

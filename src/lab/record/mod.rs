@@ -1,11 +1,13 @@
 //! Run directories: `runs/<scene>_<NNN>/` with the resolved scene, metrics and frames.
 
+pub mod codec;
+pub mod export;
 pub mod frames;
 pub mod metrics;
 
 use std::path::{Path, PathBuf};
 
-pub use frames::{Damage, FrameReader, FrameWriter, RecordingHeader};
+pub use frames::{Damage, FrameReader, FrameWriter, IndexEntry, RecordingHeader};
 pub use metrics::{MetricsRow, MetricsWriter, RunStatus, read_metrics};
 
 use crate::lab::error::{LabError, LabResult};
@@ -20,9 +22,6 @@ pub const METRICS_FILE: &str = "metrics.csv";
 pub const FRAMES_FILE: &str = "frames.nnmr";
 /// Screenshots and films taken in this run.
 pub const CAPTURES_DIR: &str = "captures";
-
-/// Aim for recordings of about this many bytes per step when the scene does not say.
-const AUTO_BYTES_PER_STEP: usize = 64 * 1024;
 
 /// A run directory on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,7 +113,47 @@ pub struct RunRecorder {
     dir: RunDir,
     metrics: MetricsWriter,
     frames: Option<FrameWriter>,
-    frame_every: u64,
+    thinning: Thinning,
+}
+
+/// Which steps are recorded: every `frame_every`-th, and, once the recording
+/// passes its byte budget, every other one of those, then every fourth...,
+/// so that the file never grows past twice the budget.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thinning {
+    /// Record every this many steps now.
+    pub stride: u64,
+    /// When the recording reaches this many bytes, the stride doubles.
+    pub next_limit: u64,
+    /// The budget.
+    pub max_bytes: u64,
+}
+
+impl Thinning {
+    /// Starts at `frame_every` with a budget of `max_bytes`.
+    pub fn new(frame_every: u64, max_bytes: u64) -> Self {
+        Thinning {
+            stride: frame_every.max(1),
+            next_limit: max_bytes,
+            max_bytes,
+        }
+    }
+
+    /// Notes the recording's size; doubles the stride past each limit.
+    pub fn observe(&mut self, bytes: u64) {
+        while bytes >= self.next_limit && self.stride < u64::MAX {
+            self.stride = self.stride.saturating_mul(2);
+            // Each halving of the rate gets half the remaining room (past the
+            // room, every record halves it again: the file stops growing).
+            let room = (2 * self.max_bytes).saturating_sub(self.next_limit);
+            self.next_limit += (room / 2).max(1);
+        }
+    }
+
+    /// True when `step` is recorded.
+    pub fn wants(&self, step: u64) -> bool {
+        step.is_multiple_of(self.stride)
+    }
 }
 
 impl RunRecorder {
@@ -129,20 +168,17 @@ impl RunRecorder {
             let header = RecordingHeader {
                 scene: scene.name.clone(),
                 topology: topology.clone(),
+                keyframe_every: scene.record.keyframe_every,
             };
             Some(FrameWriter::create(&dir.frames_path(), &header)?)
         } else {
             None
         };
-        let frame_every = scene
-            .record
-            .frame_every
-            .unwrap_or_else(|| auto_frame_every(topology));
         Ok(RunRecorder {
             dir,
             metrics,
             frames,
-            frame_every,
+            thinning: Thinning::new(scene.record.frame_every, scene.record.max_bytes),
         })
     }
 
@@ -153,7 +189,7 @@ impl RunRecorder {
 
     /// True when the frame of `step` should be recorded.
     pub fn wants_frame(&self, step: u64) -> bool {
-        self.frames.is_some() && step.is_multiple_of(self.frame_every)
+        self.frames.is_some() && self.thinning.wants(step)
     }
 
     /// Records a frame if its step is due.
@@ -161,10 +197,12 @@ impl RunRecorder {
         if !self.wants_frame(frame.step) {
             return Ok(());
         }
-        match &mut self.frames {
-            Some(w) => w.append(frame),
-            None => Ok(()),
-        }
+        let Some(w) = &mut self.frames else {
+            return Ok(());
+        };
+        w.append(frame)?;
+        self.thinning.observe(w.bytes());
+        Ok(())
     }
 
     /// Appends a metrics row and flushes it.
@@ -176,14 +214,11 @@ impl RunRecorder {
     pub fn frame_bytes(&self) -> u64 {
         self.frames.as_ref().map_or(0, FrameWriter::bytes)
     }
-}
 
-/// One frame every so many steps, keeping about [`AUTO_BYTES_PER_STEP`] per step.
-pub fn auto_frame_every(topology: &Topology) -> u64 {
-    let params: usize = topology.sizes.windows(2).map(|w| w[0] * w[1] + w[1]).sum();
-    // Weights and gradients dominate: two f32 per parameter.
-    let frame_bytes = params * 8;
-    frame_bytes.div_ceil(AUTO_BYTES_PER_STEP).max(1) as u64
+    /// Which steps are being recorded.
+    pub fn thinning(&self) -> Thinning {
+        self.thinning
+    }
 }
 
 /// A summary of a run directory, for `nnm runs`.

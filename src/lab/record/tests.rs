@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use super::*;
 use crate::lab::frame::{LayerFrame, LayoutKind, Metrics, Probe};
 use crate::lab::model::{Activation, OutputKind};
+use crate::lab::record::codec;
 
 fn temp_dir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("nnm-record-{tag}-{}", std::process::id()));
@@ -68,6 +69,48 @@ fn same(a: &Frame, b: &Frame) -> bool {
     format!("{a:?}") == format!("{b:?}")
 }
 
+fn header(keyframe_every: u32) -> RecordingHeader {
+    RecordingHeader {
+        scene: "t".into(),
+        topology: topology(),
+        keyframe_every,
+    }
+}
+
+/// True when `read` matches `written` within the delta coding's bounds
+/// (exactly, for keyframes and for everything but weights and gradients).
+fn matches_within_bounds(read: &Frame, written: &Frame, key: &Frame) -> bool {
+    let (mut r, mut w) = (read.clone(), written.clone());
+    for ((rl, wl), kl) in r.layers.iter_mut().zip(&mut w.layers).zip(&key.layers) {
+        let max_change = wl
+            .weights
+            .iter()
+            .zip(&kl.weights)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        let bound = codec::weight_error_bound(max_change) + 1e-6;
+        if rl
+            .weights
+            .iter()
+            .zip(&wl.weights)
+            .any(|(a, b)| (a - b).abs() > bound)
+        {
+            return false;
+        }
+        let max_g = wl.weight_grads.iter().fold(0.0f32, |m, g| m.max(g.abs()));
+        let floor = max_g * (-codec::GRAD_OCTAVES).exp2();
+        if rl.weight_grads.iter().zip(&wl.weight_grads).any(|(a, b)| {
+            (a - b).abs() > codec::GRAD_RELATIVE_ERROR * b.abs()
+                && (a.abs() > floor || b.abs() > floor)
+        }) {
+            return false;
+        }
+        rl.weights.clone_from(&wl.weights);
+        rl.weight_grads.clone_from(&wl.weight_grads);
+    }
+    same(&r, &w)
+}
+
 #[test]
 fn run_directories_count_up_and_never_overwrite() {
     let root = temp_dir("numbering");
@@ -84,28 +127,35 @@ fn run_directories_count_up_and_never_overwrite() {
 }
 
 #[test]
-fn recorded_frames_read_back_exactly() {
+fn recorded_frames_read_back_within_the_stated_error() {
     let root = temp_dir("roundtrip");
     let path = root.join(FRAMES_FILE);
-    let header = RecordingHeader {
-        scene: "t".into(),
-        topology: topology(),
-    };
-    let mut w = FrameWriter::create(&path, &header).unwrap();
+    let mut w = FrameWriter::create(&path, &header(4)).unwrap();
     let frames: Vec<Frame> = (0..20).map(frame).collect();
     for f in &frames {
         w.append(f).unwrap();
     }
     let mut r = FrameReader::open(&path).unwrap();
-    assert_eq!(r.header(), &header);
+    assert_eq!(r.header(), &header(4));
     assert_eq!(r.len(), 20);
     assert!(r.damage().is_none());
     for (i, f) in frames.iter().enumerate() {
-        assert!(same(&r.read(i).unwrap(), f), "frame {i}");
+        let back = r.read(i).unwrap();
+        if i % 4 == 0 {
+            assert!(r.index()[i].key);
+            assert!(same(&back, f), "keyframe {i} must be exact");
+        } else {
+            assert!(!r.index()[i].key);
+            assert!(
+                matches_within_bounds(&back, f, &frames[i - i % 4]),
+                "delta {i}"
+            );
+        }
+        assert_eq!(r.index()[i].batch_loss, f.metrics.batch_loss);
     }
     assert_eq!(r.read_step(13).unwrap().step, 13);
     assert!(
-        FrameWriter::create(&path, &header).is_err(),
+        FrameWriter::create(&path, &header(4)).is_err(),
         "an existing recording is never overwritten"
     );
     std::fs::remove_dir_all(root).ok();
@@ -115,11 +165,8 @@ fn recorded_frames_read_back_exactly() {
 fn truncated_or_corrupt_tails_keep_every_complete_record() {
     let root = temp_dir("truncate");
     let path = root.join(FRAMES_FILE);
-    let header = RecordingHeader {
-        scene: "t".into(),
-        topology: topology(),
-    };
-    let mut w = FrameWriter::create(&path, &header).unwrap();
+    let idx = frames::index_path(&path);
+    let mut w = FrameWriter::create(&path, &header(3)).unwrap();
     let header_end = w.bytes();
     let mut ends = Vec::new();
     for s in 0..10 {
@@ -127,14 +174,13 @@ fn truncated_or_corrupt_tails_keep_every_complete_record() {
         ends.push(w.bytes());
     }
     let full = std::fs::read(&path).unwrap();
-    // Cut at every offset past the header: the reader keeps exactly the records that fit.
-    for cut in header_end..full.len() as u64 {
-        std::fs::write(&path, &full[..cut as usize]).unwrap();
+    let full_index = std::fs::read(&idx).unwrap();
+    let check = |cut: u64, what: &str| {
         let mut r = FrameReader::open(&path).unwrap();
         let complete = ends.iter().filter(|&&e| e <= cut).count();
-        assert_eq!(r.len(), complete, "cut at {cut}");
+        assert_eq!(r.len(), complete, "{what}: cut at {cut}");
         let clean_cut = ends.contains(&cut) || cut == header_end;
-        assert_eq!(r.damage().is_some(), !clean_cut, "cut at {cut}");
+        assert_eq!(r.damage().is_some(), !clean_cut, "{what}: cut at {cut}");
         if let Some(d) = r.damage() {
             let start = if complete == 0 {
                 header_end
@@ -143,23 +189,76 @@ fn truncated_or_corrupt_tails_keep_every_complete_record() {
             };
             assert_eq!(
                 d.offset, start,
-                "damage should start at the first incomplete record"
+                "{what}: damage starts at the first incomplete record"
             );
         }
         for i in 0..complete {
-            assert!(same(&r.read(i).unwrap(), &frame(i as u64)));
+            assert_eq!(r.read(i).unwrap().step, i as u64, "{what}");
         }
+    };
+    // A kill can cut the recording anywhere; the index may list records it lost.
+    for cut in header_end..full.len() as u64 {
+        std::fs::write(&path, &full[..cut as usize]).unwrap();
+        check(cut, "full index");
     }
-    // A flipped byte in record 6 keeps records 0..6 and reports a checksum mismatch.
+    // Without its index (or with one cut short) the recording is scanned.
+    std::fs::write(&path, &full).unwrap();
+    std::fs::remove_file(&idx).unwrap();
+    check(full.len() as u64, "no index");
+    std::fs::write(&idx, &full_index[..full_index.len() - 40]).unwrap();
+    check(full.len() as u64, "short index");
+    // A damaged index entry is where the index stops; the rest is scanned.
+    let mut bad_index = full_index.clone();
+    bad_index[8 + 32 * 4 + 3] ^= 0xff;
+    std::fs::write(&idx, &bad_index).unwrap();
+    check(full.len() as u64, "corrupt index");
+    // A flipped byte in record 6 is found by a full check.
+    std::fs::write(&idx, &full_index).unwrap();
     let mut bad = full.clone();
     bad[ends[6] as usize - 3] ^= 0xff;
     std::fs::write(&path, &bad).unwrap();
-    let r = FrameReader::open(&path).unwrap();
-    assert_eq!(r.len(), 6);
-    let d = r.damage().unwrap();
+    let mut r = FrameReader::open(&path).unwrap();
+    let d = r.verify().expect("the flipped byte is found");
     assert_eq!(d.offset, ends[5]);
     assert!(d.reason.contains("checksum"), "{}", d.reason);
+    assert!(r.read(6).is_err() && r.read(5).is_ok());
     std::fs::remove_dir_all(root).ok();
+}
+
+#[test]
+fn a_growing_recording_is_followed() {
+    let root = temp_dir("follow");
+    let path = root.join(FRAMES_FILE);
+    let mut w = FrameWriter::create(&path, &header(4)).unwrap();
+    w.append(&frame(0)).unwrap();
+    let mut r = FrameReader::open(&path).unwrap();
+    assert_eq!(r.len(), 1);
+    for s in 1..6 {
+        w.append(&frame(s)).unwrap();
+    }
+    assert_eq!(r.refresh().unwrap(), 5);
+    assert_eq!(r.read(5).unwrap().step, 5);
+    std::fs::remove_dir_all(root).ok();
+}
+
+#[test]
+fn thinning_keeps_the_file_under_twice_its_budget() {
+    let mut t = Thinning::new(1, 1000);
+    let mut bytes = 0u64;
+    let mut recorded = 0u64;
+    for step in 0..1_000_000u64 {
+        if t.wants(step) {
+            bytes += 10;
+            recorded += 1;
+            t.observe(bytes);
+        }
+    }
+    assert!(bytes <= 2000 + 30, "{bytes}");
+    assert!(recorded >= 100, "every step until the budget");
+    assert!(t.stride > 1);
+    let mut every = Thinning::new(1, u64::MAX / 4);
+    every.observe(1 << 40);
+    assert_eq!(every.stride, 1, "under budget, every step");
 }
 
 #[test]

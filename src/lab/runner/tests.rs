@@ -53,7 +53,7 @@ fn frame_of(e: TrainerEvent) -> Option<Box<Frame>> {
 fn starts_paused_and_steps_on_command() {
     let h = spawn(scene(100), true);
     let topology = wait_for(&h, |e| match e {
-        TrainerEvent::Started { topology, .. } => Some(topology),
+        TrainerEvent::Started(info) => Some(info.topology),
         _ => None,
     });
     assert_eq!(topology.sizes, vec![2, 4, 2]);
@@ -100,14 +100,12 @@ fn settings_reach_the_trainer() {
 #[test]
 fn reseed_and_architecture_changes_restart_the_run() {
     let h = spawn(scene(100), true);
-    wait_for(&h, |e| {
-        matches!(e, TrainerEvent::Started { .. }).then_some(())
-    });
+    wait_for(&h, |e| matches!(e, TrainerEvent::Started(_)).then_some(()));
     h.send(TrainerCommand::Step(2));
     let first = wait_for(&h, frame_of);
     h.send(TrainerCommand::Reseed(77));
     let seed = wait_for(&h, |e| match e {
-        TrainerEvent::Started { scene, .. } => Some(scene.seed),
+        TrainerEvent::Started(info) => Some(info.scene.seed),
         _ => None,
     });
     assert_eq!(seed, 77);
@@ -116,7 +114,7 @@ fn reseed_and_architecture_changes_restart_the_run() {
     assert_ne!(after.layers[0].weights, first.layers[0].weights);
     h.send(TrainerCommand::SetHidden(vec![3, 5]));
     let sizes = wait_for(&h, |e| match e {
-        TrainerEvent::Started { topology, .. } => Some(topology.sizes),
+        TrainerEvent::Started(info) => Some(info.topology.sizes),
         _ => None,
     });
     assert_eq!(sizes, vec![2, 3, 5, 2]);
@@ -201,4 +199,63 @@ fn steps_per_frame_follow_the_apps_frame_ticks() {
         5,
         "one tick, five steps, one frame at the last"
     );
+}
+
+#[test]
+fn every_step_of_a_real_run_reads_back_within_the_stated_error() {
+    use crate::lab::record::{FrameReader, codec};
+    let root = std::env::temp_dir().join(format!("nnm-fidelity-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let mut s = Scene::parse(
+        "Scene(name: \"f\", data: CirclesVsSquares(train: 240), model: (hidden: [16], activation: Relu),
+               train: (optimizer: Adam, learning_rate: 0.01, batch_size: 16, steps: 120, eval_every: 20),
+               record: (keyframe_every: 16))",
+        Path::new("f.ron"),
+    )
+    .unwrap();
+    s.seed = 3;
+    let mut session = Session::<TestBackend>::start(&s, &Default::default(), Some(&root)).unwrap();
+    let frames: Vec<Frame> = (0..120)
+        .map(|_| *session.advance(true).unwrap().frame.unwrap())
+        .collect();
+    let dir = session.run_dir().unwrap().to_path_buf();
+    let mut r = FrameReader::open(&dir.join("frames.nnmr")).unwrap();
+    assert_eq!(r.len(), 120, "every step is recorded");
+    for (i, written) in frames.iter().enumerate() {
+        let read = r.read(i).unwrap();
+        assert_eq!(read.step, written.step);
+        if r.index()[i].key {
+            assert_eq!(&read, written, "keyframe {i} is exact");
+            continue;
+        }
+        let key = &frames[i - i % 16];
+        for ((rl, wl), kl) in read.layers.iter().zip(&written.layers).zip(&key.layers) {
+            let moved = wl
+                .weights
+                .iter()
+                .zip(&kl.weights)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            let bound = codec::weight_error_bound(moved) + 1e-6;
+            for (a, b) in rl.weights.iter().zip(&wl.weights) {
+                assert!(
+                    (a - b).abs() <= bound,
+                    "step {i}: weight {a} vs {b} (bound {bound})"
+                );
+            }
+            let max_g = wl.weight_grads.iter().fold(0.0f32, |m, g| m.max(g.abs()));
+            let floor = max_g * (-codec::GRAD_OCTAVES).exp2();
+            for (a, b) in rl.weight_grads.iter().zip(&wl.weight_grads) {
+                let ok = (a - b).abs() <= codec::GRAD_RELATIVE_ERROR * b.abs()
+                    || (a.abs() <= floor && b.abs() <= floor);
+                assert!(ok, "step {i}: gradient {a} vs {b}");
+            }
+            // Everything at neuron level is exact.
+            assert_eq!(rl.biases, wl.biases);
+            assert_eq!(rl.activations, wl.activations);
+            assert_eq!(rl.probe_grads, wl.probe_grads);
+        }
+        assert_eq!(read.metrics, written.metrics);
+    }
+    std::fs::remove_dir_all(root).ok();
 }

@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
+mod runs;
+
 use nn_microscope::app::ViewOptions;
 use nn_microscope::lab::runner::{RunnerOptions, Session};
 use nn_microscope::lab::{Scene, TrainerHandle};
@@ -40,6 +42,24 @@ enum Command {
         #[arg(long, default_value = "runs")]
         out: PathBuf,
     },
+    /// Open a recorded run in the instrument (no trainer); follows it if it is still training.
+    Replay {
+        /// The run directory, such as runs/xor_001.
+        run: PathBuf,
+        /// Start playing the history from its first step at this speed (0.25 to 16).
+        #[arg(long)]
+        play: Option<f32>,
+        #[command(flatten)]
+        window: WindowArgs,
+    },
+    /// List run directories, or inspect and export one.
+    Runs {
+        #[command(subcommand)]
+        action: Option<runs::RunsCommand>,
+        /// Folder of run directories.
+        #[arg(long, default_value = "runs")]
+        dir: PathBuf,
+    },
     /// List the scene presets, or check them all.
     Scenes {
         /// Parse, validate and load the data of every preset.
@@ -62,27 +82,48 @@ struct ViewArgs {
     /// Start paused, showing the untrained network.
     #[arg(long)]
     paused: bool,
-    /// Draw this many frames, then exit (for tests and scripts).
-    #[arg(long)]
-    frames: Option<u32>,
-    /// Save a PNG of the window, overlay included, after the last frame.
-    #[arg(long, requires = "frames")]
-    screenshot: Option<PathBuf>,
-    /// Select a neuron at start, as LAYER:INDEX (layer 0 is the inputs).
-    #[arg(long, value_parser = parse_neuron)]
-    select: Option<(usize, usize)>,
-    /// Print frame-time statistics at exit (with --frames).
-    #[arg(long, requires = "frames")]
-    bench: bool,
-    /// Window size in logical pixels, such as 1280x720.
-    #[arg(long, value_parser = parse_size, default_value = "1600x900")]
-    window: (u32, u32),
     /// Folder that receives run directories.
     #[arg(long, default_value = "runs")]
     runs: PathBuf,
     /// Record nothing.
     #[arg(long)]
     no_record: bool,
+    #[command(flatten)]
+    window: WindowArgs,
+}
+
+/// Window options shared by `nnm view` and `nnm replay`.
+#[derive(Debug, clap::Args)]
+struct WindowArgs {
+    /// Window size in logical pixels, such as 1280x720.
+    #[arg(long, value_parser = parse_size, default_value = "1600x900")]
+    window: (u32, u32),
+    /// Select a neuron at start, as LAYER:INDEX (layer 0 is the inputs).
+    #[arg(long, value_parser = parse_neuron)]
+    select: Option<(usize, usize)>,
+    /// Draw this many frames, then exit (for tests and scripts).
+    #[arg(long)]
+    frames: Option<u32>,
+    /// Save a PNG of the window, overlay included, after the last frame.
+    #[arg(long, requires = "frames")]
+    screenshot: Option<PathBuf>,
+    /// Print frame-time and memory statistics at exit (with --frames).
+    #[arg(long, requires = "frames")]
+    bench: bool,
+}
+
+impl WindowArgs {
+    fn options(self, title: String, play: Option<f32>) -> ViewOptions {
+        ViewOptions {
+            title,
+            frames: self.frames,
+            screenshot: self.screenshot,
+            bench: self.bench,
+            window: self.window,
+            select: self.select,
+            play,
+        }
+    }
 }
 
 /// Parses the command line and runs the command.
@@ -98,6 +139,8 @@ pub fn run() -> Result<ExitCode> {
             out,
         }) => train(&scene, steps, seed, &out),
         Some(Command::Scenes { check, dir }) => scenes(check, dir),
+        Some(Command::Replay { run, play, window }) => replay(&run, play, window),
+        Some(Command::Runs { action, dir }) => runs::run(action, &dir),
     }
 }
 
@@ -169,7 +212,8 @@ fn parse_neuron(s: &str) -> Result<(usize, usize), String> {
 }
 
 /// The headless commands, named in messages when no window can be opened.
-const HEADLESS: &str = "headless commands work without one: `nnm train SCENE`, `nnm scenes`";
+const HEADLESS: &str =
+    "headless commands work without one: `nnm train SCENE`, `nnm runs`, `nnm scenes`";
 
 fn view(args: ViewArgs) -> Result<ExitCode> {
     let path = find_scene(args.scene.as_deref().unwrap_or("default"))?;
@@ -198,21 +242,31 @@ fn view(args: ViewArgs) -> Result<ExitCode> {
             ..Default::default()
         },
     );
-    let exit = nn_microscope::app::run_view(
-        trainer,
-        ViewOptions {
-            title,
-            frames: args.frames,
-            screenshot: args.screenshot,
-            window: args.window,
-            select: args.select,
-            bench: args.bench,
-        },
-    );
-    Ok(match exit {
+    let exit = nn_microscope::app::run_view(trainer, args.window.options(title, None));
+    Ok(exit_code(exit))
+}
+
+fn exit_code(exit: bevy::app::AppExit) -> ExitCode {
+    match exit {
         bevy::app::AppExit::Success => ExitCode::SUCCESS,
         bevy::app::AppExit::Error(code) => ExitCode::from(code.get()),
-    })
+    }
+}
+
+fn replay(run: &Path, play: Option<f32>, window: WindowArgs) -> Result<ExitCode> {
+    if let Some(speed) = play
+        && !(0.25..=16.0).contains(&speed)
+    {
+        bail!("--play {speed}: the speed must be between 0.25 and 16");
+    }
+    let source = nn_microscope::lab::replay::spawn_replay(run)?;
+    if let Err(why) = nn_microscope::app::check_can_open_window() {
+        eprintln!("nnm replay: {why}.\n{HEADLESS}.");
+        return Ok(ExitCode::from(2));
+    }
+    let title = format!("NN Microscope · replay of {}", run.display());
+    let exit = nn_microscope::app::run_view(source, window.options(title, play));
+    Ok(exit_code(exit))
 }
 
 fn train(scene: &str, steps: Option<u64>, seed: Option<u64>, out: &Path) -> Result<ExitCode> {

@@ -1,0 +1,143 @@
+//! Recording costs: bytes per step, time to encode a frame, and seek time to a
+//! random step of a 100,000-step MNIST recording.
+//!
+//! `cargo bench --bench record`. The long recording (about 23 GB) is built once
+//! under `target/bench-recording` (or `NNM_BENCH_DIR`) and reused; set
+//! `NNM_BENCH_STEPS` for a shorter one.
+
+use std::path::{Path, PathBuf};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use nn_microscope::lab::record::frames::{FrameReader, FrameWriter, RecordingHeader, index_path};
+use nn_microscope::lab::runner::Session;
+use nn_microscope::lab::{Frame, Scene, Trainer};
+use rand::{RngExt, SeedableRng};
+
+type Backend = burn::backend::Autodiff<burn::backend::Flex>;
+
+fn preset(name: &str) -> Scene {
+    Scene::load(Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scenes/{name}.ron")))
+        .expect("preset")
+}
+
+/// Records `steps` real training steps of `name` and reports bytes per step.
+fn bytes_per_step(name: &str, steps: u64) {
+    let root = std::env::temp_dir().join(format!("nnm-bench-bytes-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let scene = preset(name);
+    let mut session =
+        Session::<Backend>::start(&scene, &Default::default(), Some(&root)).expect("session");
+    let start = std::time::Instant::now();
+    for _ in 0..steps {
+        session.advance(false).expect("step");
+    }
+    let elapsed = start.elapsed();
+    let dir = session.run_dir().expect("recorded").to_path_buf();
+    let frames = std::fs::metadata(dir.join("frames.nnmr")).map_or(0, |m| m.len());
+    let index = std::fs::metadata(dir.join("frames.idx")).map_or(0, |m| m.len());
+    println!(
+        "record/{name}: {steps} steps, {:.0} bytes per step ({:.0} recording + {:.0} index), {:.2} ms per recorded step",
+        (frames + index) as f64 / steps as f64,
+        frames as f64 / steps as f64,
+        index as f64 / steps as f64,
+        elapsed.as_secs_f64() * 1e3 / steps as f64,
+    );
+    std::fs::remove_dir_all(root).ok();
+}
+
+/// A long MNIST-shaped recording: a real frame, drifting a little each step.
+fn long_recording(steps: u64) -> PathBuf {
+    let dir = std::env::var_os("NNM_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-recording"));
+    let path = dir.join(format!("mnist-{steps}.nnmr"));
+    if let Ok(r) = FrameReader::open(&path)
+        && r.len() as u64 == steps
+    {
+        return path;
+    }
+    std::fs::create_dir_all(&dir).expect("bench dir");
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(index_path(&path));
+    let scene = preset("mnist");
+    let mut trainer = Trainer::<Backend>::new(&scene, &Default::default()).expect("trainer");
+    let mut frame: Frame = trainer.peek().expect("frame");
+    let header = RecordingHeader {
+        scene: "mnist".into(),
+        topology: trainer.topology(),
+        keyframe_every: scene.record.keyframe_every,
+    };
+    let mut w = FrameWriter::create(&path, &header).expect("writer");
+    let mut r = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(1);
+    eprintln!(
+        "building a {steps}-step MNIST recording at {} (once)...",
+        path.display()
+    );
+    for step in 0..steps {
+        frame.step = step;
+        for layer in &mut frame.layers {
+            for (w, g) in layer.weights.iter_mut().zip(&mut layer.weight_grads) {
+                *g = r.random_range(-1e-2f32..1e-2);
+                *w -= 1e-3 * *g;
+            }
+        }
+        frame.metrics.batch_loss = 1.0 / (1.0 + step as f32 * 1e-3);
+        w.append(&frame).expect("append");
+    }
+    path
+}
+
+fn benches(c: &mut Criterion) {
+    bytes_per_step("circles-vs-squares", 1500);
+    bytes_per_step("mnist", 300);
+
+    // Encoding cost of one MNIST frame, keyframe and delta.
+    let scene = preset("mnist");
+    let mut trainer = Trainer::<Backend>::new(&scene, &Default::default()).expect("trainer");
+    let frame = trainer.peek().expect("frame");
+    let mut buf = Vec::new();
+    c.bench_function("encode/784-128-64-10/keyframe", |b| {
+        b.iter(|| {
+            buf.clear();
+            nn_microscope::lab::record::codec::encode(&frame, None, &mut buf);
+        })
+    });
+    c.bench_function("encode/784-128-64-10/delta", |b| {
+        b.iter(|| {
+            buf.clear();
+            nn_microscope::lab::record::codec::encode(&frame, Some(&frame), &mut buf);
+        })
+    });
+
+    let steps: u64 = std::env::var("NNM_BENCH_STEPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000);
+    let path = long_recording(steps);
+    let open = std::time::Instant::now();
+    let mut reader = FrameReader::open(&path).expect("open");
+    println!(
+        "record/open: {} frames, {:.1} GB, opened in {:.1} ms",
+        reader.len(),
+        reader.bytes() as f64 / 1e9,
+        open.elapsed().as_secs_f64() * 1e3
+    );
+    let mut r = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(7);
+    c.bench_function(&format!("seek/784-128-64-10/random_step_of_{steps}"), |b| {
+        b.iter(|| {
+            let step = r.random_range(0..steps);
+            reader.read_step(step).expect("frame")
+        })
+    });
+    println!(
+        "record/peak_rss: {:.0} MiB after seeking",
+        nn_microscope::app::capture::peak_rss_mib()
+    );
+}
+
+criterion_group! {
+    name = record;
+    config = Criterion::default().sample_size(30);
+    targets = benches
+}
+criterion_main!(record);

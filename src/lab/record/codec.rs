@@ -1,0 +1,426 @@
+//! Binary encoding of frames: exact keyframes, and compact deltas against a keyframe.
+//!
+//! A delta keeps everything exact except the two arrays that are as large as
+//! the network (weights and their gradients):
+//! - weights are stored as their change since the keyframe, quantised per
+//!   layer to `i8`: the error is at most `max|ΔW| / 254` for that layer;
+//! - weight gradients are stored on a logarithmic `u8` scale per layer: the
+//!   relative error is at most 4.5%, and values below `max|g| · 2⁻¹⁶` read back
+//!   as zero.
+
+use crate::lab::frame::{Frame, LayerFrame, Metrics, Probe};
+
+/// Octaves below a layer's largest gradient that the log scale covers.
+pub const GRAD_OCTAVES: f32 = 16.0;
+/// Largest relative error of a quantised gradient (half a log step).
+pub const GRAD_RELATIVE_ERROR: f32 = 0.045;
+
+/// How the big arrays of a record are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coding {
+    /// Every value as `f32`.
+    Exact,
+    /// Weights as `i8` changes since a keyframe, gradients on a `u8` log scale.
+    Delta,
+}
+
+struct Writer<'a> {
+    out: &'a mut Vec<u8>,
+}
+
+impl Writer<'_> {
+    fn u8(&mut self, v: u8) {
+        self.out.push(v);
+    }
+    fn u32(&mut self, v: u32) {
+        self.out.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.out.extend_from_slice(&v.to_le_bytes());
+    }
+    fn f32(&mut self, v: f32) {
+        self.out.extend_from_slice(&v.to_le_bytes());
+    }
+    fn opt_f32(&mut self, v: Option<f32>) {
+        match v {
+            Some(x) => {
+                self.u8(1);
+                self.f32(x);
+            }
+            None => self.u8(0),
+        }
+    }
+    fn f32s(&mut self, v: &[f32]) {
+        self.u32(v.len() as u32);
+        self.out.reserve(v.len() * 4);
+        for x in v {
+            self.out.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+}
+
+/// Reads what [`Writer`] wrote; every read fails softly at the end of the buffer.
+struct Reader<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn new(buf: &'a [u8]) -> Self {
+        Reader { buf }
+    }
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.buf.len() < n {
+            return None;
+        }
+        let (a, b) = self.buf.split_at(n);
+        self.buf = b;
+        Some(a)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+    fn u32(&mut self) -> Option<u32> {
+        self.take(4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+    }
+    fn u64(&mut self) -> Option<u64> {
+        self.take(8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+    }
+    fn f32(&mut self) -> Option<f32> {
+        self.take(4)
+            .and_then(|b| b.try_into().ok())
+            .map(f32::from_le_bytes)
+    }
+    fn opt_f32(&mut self) -> Option<Option<f32>> {
+        match self.u8()? {
+            0 => Some(None),
+            _ => self.f32().map(Some),
+        }
+    }
+    fn f32s(&mut self) -> Option<Vec<f32>> {
+        let n = self.u32()? as usize;
+        let bytes = self.take(n.checked_mul(4)?)?;
+        Some(
+            bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        )
+    }
+    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+        self.take(n)
+    }
+}
+
+fn write_metrics(w: &mut Writer<'_>, m: &Metrics) {
+    w.f32(m.batch_loss);
+    match m.eval_step {
+        Some(s) => {
+            w.u8(1);
+            w.u64(s);
+        }
+        None => w.u8(0),
+    }
+    for v in [
+        m.train_loss,
+        m.test_loss,
+        m.train_accuracy,
+        m.test_accuracy,
+        m.generalization_error,
+    ] {
+        w.opt_f32(v);
+    }
+    w.f32(m.learning_rate);
+    w.u64(m.batch_size as u64);
+    w.f32(m.grad_norm);
+}
+
+fn read_metrics(r: &mut Reader<'_>) -> Option<Metrics> {
+    let batch_loss = r.f32()?;
+    let eval_step = match r.u8()? {
+        0 => None,
+        _ => Some(r.u64()?),
+    };
+    Some(Metrics {
+        batch_loss,
+        eval_step,
+        train_loss: r.opt_f32()?,
+        test_loss: r.opt_f32()?,
+        train_accuracy: r.opt_f32()?,
+        test_accuracy: r.opt_f32()?,
+        generalization_error: r.opt_f32()?,
+        learning_rate: r.f32()?,
+        batch_size: r.u64()? as usize,
+        grad_norm: r.f32()?,
+    })
+}
+
+fn write_probe(w: &mut Writer<'_>, p: &Probe) {
+    w.u64(p.index as u64);
+    w.f32s(&p.input);
+    w.f32s(&p.target);
+    match p.label {
+        Some(l) => {
+            w.u8(1);
+            w.u32(l);
+        }
+        None => w.u8(0),
+    }
+    w.f32s(&p.output);
+    w.f32(p.loss);
+}
+
+fn read_probe(r: &mut Reader<'_>) -> Option<Probe> {
+    Some(Probe {
+        index: r.u64()? as usize,
+        input: r.f32s()?,
+        target: r.f32s()?,
+        label: match r.u8()? {
+            0 => None,
+            _ => Some(r.u32()?),
+        },
+        output: r.f32s()?,
+        loss: r.f32()?,
+    })
+}
+
+/// Encodes `frame`; a delta needs the keyframe it is relative to.
+pub fn encode(frame: &Frame, key: Option<&Frame>, out: &mut Vec<u8>) {
+    let mut w = Writer { out };
+    write_metrics(&mut w, &frame.metrics);
+    write_probe(&mut w, &frame.probe);
+    w.u32(frame.layers.len() as u32);
+    for (l, layer) in frame.layers.iter().enumerate() {
+        w.u32(layer.inputs as u32);
+        w.u32(layer.outputs as u32);
+        let key_weights = key.and_then(|k| k.layers.get(l)).map(|k| &k.weights);
+        match key_weights {
+            Some(kw) if kw.len() == layer.weights.len() => {
+                w.u8(Coding::Delta as u8);
+                encode_weight_delta(&mut w, &layer.weights, kw);
+                encode_log(&mut w, &layer.weight_grads);
+            }
+            _ => {
+                w.u8(Coding::Exact as u8);
+                w.f32s(&layer.weights);
+                w.f32s(&layer.weight_grads);
+            }
+        }
+        for v in [
+            &layer.biases,
+            &layer.bias_grads,
+            &layer.pre_activations,
+            &layer.activations,
+            &layer.mean_activations,
+            &layer.probe_grads,
+        ] {
+            w.f32s(v);
+        }
+    }
+}
+
+/// Decodes a frame of `step`; a delta needs its keyframe.
+pub fn decode(buf: &[u8], step: u64, key: Option<&Frame>) -> Option<Frame> {
+    let mut r = Reader::new(buf);
+    let metrics = read_metrics(&mut r)?;
+    let probe = read_probe(&mut r)?;
+    let n_layers = r.u32()? as usize;
+    let mut layers = Vec::with_capacity(n_layers.min(1024));
+    for l in 0..n_layers {
+        let inputs = r.u32()? as usize;
+        let outputs = r.u32()? as usize;
+        let (weights, weight_grads) = match r.u8()? {
+            0 => (r.f32s()?, r.f32s()?),
+            1 => {
+                let kw = &key?.layers.get(l)?.weights;
+                (decode_weight_delta(&mut r, kw)?, decode_log(&mut r)?)
+            }
+            _ => return None,
+        };
+        layers.push(LayerFrame {
+            inputs,
+            outputs,
+            weights,
+            weight_grads,
+            biases: r.f32s()?,
+            bias_grads: r.f32s()?,
+            pre_activations: r.f32s()?,
+            activations: r.f32s()?,
+            mean_activations: r.f32s()?,
+            probe_grads: r.f32s()?,
+        });
+    }
+    Some(Frame {
+        step,
+        metrics,
+        probe,
+        layers,
+    })
+}
+
+fn encode_weight_delta(w: &mut Writer<'_>, weights: &[f32], key: &[f32]) {
+    let max = weights
+        .iter()
+        .zip(key)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, |m, d| if d.is_finite() { m.max(d) } else { m });
+    let scale = max / 127.0;
+    w.f32(scale);
+    w.u32(weights.len() as u32);
+    let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
+    w.out.extend(
+        weights
+            .iter()
+            .zip(key)
+            .map(|(a, b)| ((a - b) * inv).round().clamp(-127.0, 127.0) as i8 as u8),
+    );
+}
+
+fn decode_weight_delta(r: &mut Reader<'_>, key: &[f32]) -> Option<Vec<f32>> {
+    let scale = r.f32()?;
+    let n = r.u32()? as usize;
+    if n != key.len() {
+        return None;
+    }
+    let q = r.bytes(n)?;
+    Some(
+        key.iter()
+            .zip(q)
+            .map(|(k, &q)| k + f32::from(q as i8) * scale)
+            .collect(),
+    )
+}
+
+/// The largest error a delta allows for a layer whose weights moved at most
+/// `max_change` since its keyframe.
+pub fn weight_error_bound(max_change: f32) -> f32 {
+    max_change / 254.0
+}
+
+fn encode_log(w: &mut Writer<'_>, values: &[f32]) {
+    let max = values
+        .iter()
+        .map(|v| v.abs())
+        .fold(0.0f32, |m, v| if v.is_finite() { m.max(v) } else { m });
+    w.f32(max);
+    w.u32(values.len() as u32);
+    let steps = 126.0 / GRAD_OCTAVES;
+    w.out.extend(values.iter().map(|&v| {
+        if max <= 0.0 || v == 0.0 || !v.is_finite() {
+            return 0u8;
+        }
+        let octave = (v.abs() / max).log2();
+        if octave < -GRAD_OCTAVES {
+            return 0u8;
+        }
+        let level = ((octave + GRAD_OCTAVES) * steps).round() as u8 + 1;
+        level.min(127) | if v < 0.0 { 0x80 } else { 0 }
+    }));
+}
+
+fn decode_log(r: &mut Reader<'_>) -> Option<Vec<f32>> {
+    let max = r.f32()?;
+    let n = r.u32()? as usize;
+    let codes = r.bytes(n)?;
+    let steps = 126.0 / GRAD_OCTAVES;
+    Some(
+        codes
+            .iter()
+            .map(|&c| {
+                let level = c & 0x7f;
+                if level == 0 {
+                    return 0.0;
+                }
+                let magnitude = max * ((f32::from(level - 1) / steps) - GRAD_OCTAVES).exp2();
+                if c & 0x80 != 0 { -magnitude } else { magnitude }
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(weights: Vec<f32>, grads: Vec<f32>) -> LayerFrame {
+        LayerFrame {
+            inputs: weights.len(),
+            outputs: 1,
+            weights,
+            weight_grads: grads,
+            biases: vec![0.5],
+            bias_grads: vec![-0.25],
+            pre_activations: vec![1.0],
+            activations: vec![0.7],
+            mean_activations: vec![0.6],
+            probe_grads: vec![0.01],
+        }
+    }
+
+    fn frame(weights: Vec<f32>, grads: Vec<f32>) -> Frame {
+        Frame {
+            step: 3,
+            layers: vec![layer(weights, grads)],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn exact_frames_round_trip_bit_for_bit() {
+        let f = frame(vec![0.1, -0.2, 3.0e-7], vec![1e-9, -5.0, 0.0]);
+        let mut buf = Vec::new();
+        encode(&f, None, &mut buf);
+        assert_eq!(decode(&buf, 3, None).unwrap(), f);
+    }
+
+    #[test]
+    fn deltas_stay_within_their_bounds() {
+        let key = frame(vec![0.5, -0.5, 0.25, 0.0], vec![0.0; 4]);
+        let weights = vec![0.51, -0.53, 0.25, -0.002];
+        let grads = vec![0.8, -0.004, 1e-7, -0.3];
+        let f = frame(weights.clone(), grads.clone());
+        let mut buf = Vec::new();
+        encode(&f, Some(&key), &mut buf);
+        let back = decode(&buf, 3, Some(&key)).unwrap();
+        let max_change = weights
+            .iter()
+            .zip(&key.layers[0].weights)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        for (a, b) in back.layers[0].weights.iter().zip(&weights) {
+            assert!(
+                (a - b).abs() <= weight_error_bound(max_change) + 1e-7,
+                "{a} vs {b}"
+            );
+        }
+        let max_g = 0.8f32;
+        for (a, b) in back.layers[0].weight_grads.iter().zip(&grads) {
+            let floor = max_g * (-GRAD_OCTAVES).exp2();
+            if b.abs() < floor {
+                assert!(a.abs() <= floor);
+            } else {
+                assert_eq!(a.signum(), b.signum());
+                assert!((a - b).abs() <= GRAD_RELATIVE_ERROR * b.abs(), "{a} vs {b}");
+            }
+        }
+        // Everything else is exact.
+        assert_eq!(back.layers[0].biases, f.layers[0].biases);
+        assert_eq!(back.layers[0].probe_grads, f.layers[0].probe_grads);
+        // A delta is about a quarter of the exact size for its big arrays.
+        let mut exact = Vec::new();
+        encode(&f, None, &mut exact);
+        assert!(buf.len() < exact.len());
+    }
+
+    #[test]
+    fn a_delta_without_its_keyframe_does_not_decode() {
+        let key = frame(vec![0.5; 4], vec![0.0; 4]);
+        let mut buf = Vec::new();
+        encode(&frame(vec![0.6; 4], vec![0.1; 4]), Some(&key), &mut buf);
+        assert!(decode(&buf, 3, None).is_none());
+        assert!(decode(&buf[..buf.len() - 3], 3, Some(&key)).is_none());
+    }
+}
