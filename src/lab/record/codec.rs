@@ -275,7 +275,7 @@ fn encode_weight_delta(w: &mut Writer<'_>, weights: &[f32], key: &[f32]) {
         weights
             .iter()
             .zip(key)
-            .map(|(a, b)| ((a - b) * inv).round().clamp(-127.0, 127.0) as i8 as u8),
+            .map(|(a, b)| round_i32(((a - b) * inv).clamp(-127.0, 127.0)) as i8 as u8),
     );
 }
 
@@ -307,18 +307,42 @@ fn encode_log(w: &mut Writer<'_>, values: &[f32]) {
         .fold(0.0f32, |m, v| if v.is_finite() { m.max(v) } else { m });
     w.f32(max);
     w.u32(values.len() as u32);
+    // Level k (1..=127) stands for max·2^((k-1)/steps − OCTAVES); a value takes
+    // the nearest level in log scale.
     let steps = 126.0 / GRAD_OCTAVES;
+    let floor = max * (-GRAD_OCTAVES).exp2();
+    let inv = if max > 0.0 { 1.0 / max } else { 0.0 };
+    let table = log2_table();
     w.out.extend(values.iter().map(|&v| {
-        if max <= 0.0 || v == 0.0 || !v.is_finite() {
+        let a = v.abs();
+        if !(a >= floor && a.is_finite()) || max <= 0.0 {
             return 0u8;
         }
-        let octave = (v.abs() / max).log2();
-        if octave < -GRAD_OCTAVES {
-            return 0u8;
-        }
-        let level = ((octave + GRAD_OCTAVES) * steps).round() as u8 + 1;
-        level.min(127) | if v < 0.0 { 0x80 } else { 0 }
+        let level = round_i32((fast_log2(a * inv, &table) + GRAD_OCTAVES) * steps) + 1;
+        level.clamp(1, 127) as u8 | if v < 0.0 { 0x80 } else { 0 }
     }));
+}
+
+/// Rounds half away from zero without a libm call (`f32::round` is one on
+/// baseline x86-64, and this runs for every weight of every recorded step).
+fn round_i32(x: f32) -> i32 {
+    (x + 0.5f32.copysign(x)) as i32
+}
+
+/// log2(1 + k/128) for k in 0..=128.
+fn log2_table() -> [f32; 129] {
+    std::array::from_fn(|k| (1.0 + k as f32 / 128.0).log2())
+}
+
+/// log2 of a positive normal float, within 2e-5: the exponent from the bits,
+/// the mantissa from a table with linear interpolation (this runs for every
+/// gradient of every recorded step, where `f32::log2` is the bottleneck).
+fn fast_log2(x: f32, table: &[f32; 129]) -> f32 {
+    let bits = x.to_bits();
+    let exponent = ((bits >> 23) & 0xff) as i32 - 127;
+    let k = ((bits >> 16) & 0x7f) as usize;
+    let frac = (bits & 0xffff) as f32 / 65536.0;
+    exponent as f32 + table[k] + (table[k + 1] - table[k]) * frac
 }
 
 fn decode_log(r: &mut Reader<'_>) -> Option<Vec<f32>> {
@@ -366,6 +390,18 @@ mod tests {
             layers: vec![layer(weights, grads)],
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn fast_log2_is_close_to_log2() {
+        let table = log2_table();
+        let mut worst = 0.0f32;
+        let mut x = 1e-6f32;
+        while x < 4.0 {
+            worst = worst.max((fast_log2(x, &table) - x.log2()).abs());
+            x *= 1.0007;
+        }
+        assert!(worst < 2e-5, "{worst}");
     }
 
     #[test]
