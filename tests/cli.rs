@@ -279,6 +279,7 @@ fn scenes_lists_and_checks_the_presets() {
         "digits8x8",
         "mnist",
         "sine-1d",
+        "exhibition",
     ] {
         assert!(
             out.lines().any(|l| l.starts_with(preset)),
@@ -479,4 +480,68 @@ fn a_killed_run_keeps_every_complete_record() {
         );
     }
     std::fs::remove_dir_all(out_dir).ok();
+}
+
+#[test]
+fn capture_refuses_bad_flags_and_camera_paths_clearly() {
+    let dir = temp_dir("capture-bad");
+    let out = dir.join("film.mp4");
+    let out = out.to_str().unwrap();
+    let refuse = |args: &[&str], says: &[&str]| {
+        let o = nnm(args);
+        assert!(!o.status.success(), "{args:?} should fail");
+        let err = stderr(&o);
+        for s in says {
+            assert!(err.contains(s), "{args:?}: want {s:?} in {err}");
+        }
+        assert!(!err.contains("panicked"), "{err}");
+    };
+    refuse(
+        &["capture", "xor", "--out", out, "--size", "7680x4320"],
+        &["--size", "3840x2160"],
+    );
+    refuse(
+        &["capture", "xor", "--out", "film.avi"],
+        &["film.avi", ".mp4", ".gif"],
+    );
+    refuse(&["capture", "xor", "--out", out, "--fps", "0"], &["--fps"]);
+    refuse(
+        &["capture", "xor", "--out", out, "--steps-per-frame", "0"],
+        &["--steps-per-frame"],
+    );
+    refuse(
+        &["capture", "no-such-scene", "--out", out],
+        &["no-such-scene"],
+    );
+    let p = write_scene(
+        &dir,
+        "path.ron",
+        "Scene(\n    data: Xor(samples: 100),\n    model: (hidden: [4]),\n    view: (camera: Still(focus: Layer(5))),\n)\n",
+    );
+    refuse(
+        &["capture", p.to_str().unwrap(), "--out", out],
+        &[
+            "path.ron",
+            "view.camera.focus",
+            "layer 5",
+            "0 (inputs) to 2",
+        ],
+    );
+    let run = trained_run("capture-bad-run", "xor", 10);
+    refuse(
+        &[
+            "capture",
+            run.to_str().unwrap(),
+            "--out",
+            out,
+            "--seed",
+            "3",
+        ],
+        &["--seed", "recorded"],
+    );
+    assert!(
+        !Path::new(out).exists(),
+        "nothing is written when the flags are wrong"
+    );
+    std::fs::remove_dir_all(dir).ok();
 }

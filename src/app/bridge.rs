@@ -144,6 +144,35 @@ impl Live {
     }
 }
 
+/// Lockstep with the trainer, for films: each drawn frame waits for the
+/// trainer's frame of its step, so the film does not depend on the machine's
+/// speed. (Interactive use never waits: nothing blocks a frame there.)
+#[derive(Resource, Debug, Clone)]
+pub struct Lockstep {
+    /// Training steps between two drawn frames.
+    pub steps_per_frame: u32,
+    /// The drawn frame wanted next (0: the untrained network); its owner moves it on.
+    pub wanted: u64,
+    /// The drawn frame whose trainer frame has arrived.
+    pub delivered: Option<u64>,
+    /// Longest wait for the trainer before giving up.
+    pub timeout: Duration,
+    /// Set when the trainer did not answer in time, or stopped.
+    pub failed: Option<String>,
+}
+
+impl Lockstep {
+    /// The step whose frame drawn frame `i` shows: the untrained network
+    /// first, then the state before the last update of each batch of steps.
+    pub fn step_of(&self, i: u64) -> u64 {
+        if i == 0 {
+            0
+        } else {
+            i * u64::from(self.steps_per_frame) - 1
+        }
+    }
+}
+
 /// A command for the trainer, from the UI, hotkeys or lessons.
 #[derive(Message, Debug, Clone, PartialEq)]
 pub struct SendCommand(pub TrainerCommand);
@@ -166,7 +195,11 @@ impl Plugin for BridgePlugin {
 
 /// Sends the commands written since the last frame to the trainer, then a
 /// frame tick (which paces a trainer set to so many steps per frame).
-fn forward_commands(mut commands: MessageReader<SendCommand>, link: Option<Res<TrainerLink>>) {
+fn forward_commands(
+    mut commands: MessageReader<SendCommand>,
+    link: Option<Res<TrainerLink>>,
+    lockstep: Option<Res<Lockstep>>,
+) {
     let Some(handle) = link.as_ref().and_then(|l| l.handle.as_ref()) else {
         commands.clear();
         return;
@@ -174,14 +207,28 @@ fn forward_commands(mut commands: MessageReader<SendCommand>, link: Option<Res<T
     for SendCommand(c) in commands.read() {
         handle.send(c.clone());
     }
-    handle.send(TrainerCommand::FrameTick);
+    // In lockstep, ticks go out with each frame's wait (see `ingest_events`).
+    if lockstep.is_none() {
+        handle.send(TrainerCommand::FrameTick);
+    }
 }
 
-/// Drains trainer events until the channel is empty or the budget is spent.
-pub fn ingest_events(link: Option<Res<TrainerLink>>, mut live: ResMut<Live>) {
+/// Drains trainer events until the channel is empty or the budget is spent;
+/// in lockstep, waits for the frame this drawn frame must show instead.
+pub fn ingest_events(
+    link: Option<Res<TrainerLink>>,
+    mut live: ResMut<Live>,
+    lockstep: Option<ResMut<Lockstep>>,
+) {
     let Some(handle) = link.as_ref().and_then(|l| l.handle.as_ref()) else {
         return;
     };
+    if let Some(mut lockstep) = lockstep
+        && !live.replay
+    {
+        lockstep_ingest(handle, &mut live, &mut lockstep);
+        return;
+    }
     let start = Instant::now();
     let mut drained = 0;
     for event in handle.events().try_iter() {
@@ -192,4 +239,46 @@ pub fn ingest_events(link: Option<Res<TrainerLink>>, mut live: ResMut<Live>) {
         }
     }
     live.drained_last_frame = drained;
+}
+
+fn lockstep_ingest(handle: &TrainerHandle, live: &mut Live, lockstep: &mut Lockstep) {
+    if lockstep.failed.is_some() || lockstep.delivered == Some(lockstep.wanted) {
+        return;
+    }
+    let want = lockstep.step_of(lockstep.wanted);
+    if lockstep.wanted > 0 {
+        handle.send(TrainerCommand::FrameTick);
+    }
+    let deadline = Instant::now() + lockstep.timeout;
+    let mut drained = 0;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let event = match handle.events().recv_timeout(left) {
+            Ok(e) => e,
+            Err(_) => {
+                lockstep.failed =
+                    Some(format!("the trainer sent no frame for step {want} in time"));
+                break;
+            }
+        };
+        let reached = matches!(&event, TrainerEvent::Frame(f) if f.step >= want);
+        let stopped = match &event {
+            TrainerEvent::Diverged { step, .. } => {
+                Some(format!("training diverged at step {step}"))
+            }
+            TrainerEvent::Error(e) => Some(e.clone()),
+            _ => None,
+        };
+        live.apply(event);
+        drained += 1;
+        if reached {
+            break;
+        }
+        if let Some(why) = stopped {
+            lockstep.failed = Some(why);
+            break;
+        }
+    }
+    live.drained_last_frame = drained;
+    lockstep.delivered = Some(lockstep.wanted);
 }

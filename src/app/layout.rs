@@ -103,6 +103,71 @@ impl NetworkLayout {
     }
 }
 
+/// Where a pose puts the camera: the point it looks at, and its position.
+pub fn pose_placement(
+    layout: &NetworkLayout,
+    pose: &crate::lab::film::Pose,
+    vertical_fov: f32,
+    aspect: f32,
+) -> (Vec3, Vec3) {
+    use crate::lab::film::Focus;
+    let (focus, half) = match pose.focus {
+        Focus::Network => {
+            let (lo, hi) = layout.bounds();
+            ((lo + hi) / 2.0, (hi - lo) / 2.0)
+        }
+        Focus::Layer(l) => layout
+            .layers
+            .get(l)
+            .map_or((Vec3::ZERO, Vec3::ONE), |layer| {
+                (layer.center, layer.half_extent)
+            }),
+        Focus::Neuron(l, i) => layout
+            .layers
+            .get(l)
+            .and_then(|layer| {
+                layer
+                    .positions
+                    .get(i)
+                    .map(|p| (*p, Vec3::splat(layer.radius * 6.0)))
+            })
+            .unwrap_or((Vec3::ZERO, Vec3::ONE)),
+        Focus::Point(x, y, z) => (Vec3::new(x, y, z), Vec3::ONE),
+    };
+    let distance = pose.distance.unwrap_or_else(|| {
+        let tan_half = (vertical_fov / 2.0).tan() * aspect.min(1.0);
+        half.length().max(0.5) / tan_half * 1.05
+    });
+    let (yaw, pitch) = (pose.yaw.to_radians(), pose.pitch.to_radians());
+    let offset = Vec3::new(
+        pitch.cos() * yaw.sin(),
+        pitch.sin(),
+        pitch.cos() * yaw.cos(),
+    ) * distance;
+    (focus, focus + offset)
+}
+
+/// The camera placement between two poses, `t` of the way (focus and
+/// position blended, so that a dive glides rather than jumps).
+pub fn blend_placement(
+    layout: &NetworkLayout,
+    blend: &crate::lab::film::PoseBlend,
+    vertical_fov: f32,
+    aspect: f32,
+) -> (Vec3, Vec3) {
+    let (f0, p0) = pose_placement(layout, &blend.from, vertical_fov, aspect);
+    let (f1, p1) = pose_placement(layout, &blend.to, vertical_fov, aspect);
+    // Blend in orbit terms (around a moving focus) so the camera swings instead of cutting across.
+    let focus = f0.lerp(f1, blend.t);
+    let d0 = p0 - f0;
+    let d1 = p1 - f1;
+    let dir = d0
+        .normalize_or_zero()
+        .slerp(d1.normalize_or_zero(), blend.t);
+    let distance = d0.length() + (d1.length() - d0.length()) * blend.t;
+    (focus, focus + dir * distance)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,5 +223,49 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_pose_looks_at_its_focus_from_its_angle_and_a_dive_glides() {
+        use crate::lab::film::{Focus, Pose, PoseBlend};
+        let t = topology(
+            vec![64, 16, 2],
+            LayoutKind::Image {
+                width: 8,
+                height: 8,
+            },
+        );
+        let l = NetworkLayout::new(&t);
+        let fov = 0.8;
+        let side = Pose {
+            focus: Focus::Layer(1),
+            yaw: 90.0,
+            pitch: 0.0,
+            distance: Some(5.0),
+        };
+        let (focus, eye) = pose_placement(&l, &side, fov, 16.0 / 9.0);
+        assert!(focus.distance(l.layers[1].center) < 1e-5);
+        // Yaw 90 at no height: straight out along +x, at the distance asked for.
+        assert!((eye - focus - Vec3::new(5.0, 0.0, 0.0)).length() < 1e-4);
+        // Framing the whole network backs off further than framing one layer.
+        let whole = Pose::default();
+        let one = Pose {
+            focus: Focus::Layer(2),
+            ..Pose::default()
+        };
+        let far = |p: &Pose| {
+            let (f, e) = pose_placement(&l, p, fov, 16.0 / 9.0);
+            f.distance(e)
+        };
+        assert!(far(&whole) > far(&one));
+        // Halfway through a dive the camera is between the two, never past them.
+        let blend = PoseBlend {
+            from: whole,
+            to: side,
+            t: 0.5,
+        };
+        let (f, e) = blend_placement(&l, &blend, fov, 16.0 / 9.0);
+        let d = f.distance(e);
+        assert!(d < far(&whole) && d > 5.0, "{d}");
     }
 }

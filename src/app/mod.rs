@@ -3,11 +3,14 @@
 pub mod bridge;
 pub mod camera;
 pub mod capture;
+pub mod film;
+pub mod film_sink;
 pub mod history;
 pub mod layout;
 pub mod network;
 pub mod particles;
 pub mod quads;
+pub mod snapshots;
 pub mod ui;
 pub mod visual;
 
@@ -113,6 +116,7 @@ impl PluginGroup for MicroscopePlugins {
             .add_group(CorePlugins)
             .add(quads::QuadsPlugin)
             .add(camera::CameraPlugin)
+            .add(snapshots::SnapshotsPlugin)
             .add(ui::UiPlugin)
     }
 }
@@ -139,6 +143,11 @@ pub fn check_can_open_window() -> Result<String, String> {
                 .into(),
         );
     }
+    check_gpu()
+}
+
+/// The GPU adapter rendering would use, or why there is none.
+pub fn check_gpu() -> Result<String, String> {
     let instance =
         wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
     match bevy::tasks::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default())) {

@@ -444,3 +444,84 @@ fn scrubbing_a_replay_shows_that_step_everywhere() {
     assert_eq!(app.world().resource::<Shown>().step(), Some(39));
     std::fs::remove_dir_all(root).ok();
 }
+
+/// The notices written in the last update.
+fn notices(app: &App) -> Vec<String> {
+    app.world()
+        .resource::<Messages<crate::app::snapshots::Notice>>()
+        .iter_current_update_messages()
+        .map(|n| n.0.clone())
+        .collect()
+}
+
+#[test]
+fn f12_and_the_record_toggle_save_into_the_runs_captures() {
+    use crate::app::snapshots::{SnapshotRequest, Snapshots, SnapshotsPlugin};
+    use bevy::render::view::screenshot::Screenshot;
+
+    let run_dir = std::env::temp_dir().join(format!("nnm-captures-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&run_dir);
+    let (mut app, _events) = test_app();
+    app.add_plugins(SnapshotsPlugin)
+        .init_resource::<ButtonInput<KeyCode>>();
+    app.world_mut()
+        .resource_mut::<crate::app::bridge::Live>()
+        .run_dir = Some(run_dir.clone());
+    app.update();
+    let screenshots = |app: &mut App| {
+        app.world_mut()
+            .query::<&Screenshot>()
+            .iter(app.world())
+            .count()
+    };
+    assert_eq!(screenshots(&mut app), 0);
+
+    app.world_mut()
+        .resource_mut::<ButtonInput<KeyCode>>()
+        .press(KeyCode::F12);
+    app.update();
+    app.world_mut()
+        .resource_mut::<ButtonInput<KeyCode>>()
+        .clear();
+    assert_eq!(screenshots(&mut app), 1, "F12 asks for one screenshot");
+    let shot = run_dir.join("captures/screenshot_step000000_001.png");
+    assert_eq!(
+        notices(&app),
+        vec![format!("screenshot saved to {}", shot.display())],
+        "the UI is told where it went"
+    );
+    assert!(run_dir.join("captures").is_dir());
+
+    app.world_mut()
+        .write_message(SnapshotRequest::ToggleRecording);
+    app.update();
+    let session = run_dir.join("captures/session_001");
+    assert_eq!(
+        notices(&app),
+        vec![format!("recording frames to {}", session.display())]
+    );
+    assert!(session.is_dir());
+    app.update();
+    app.update();
+    assert_eq!(
+        app.world()
+            .resource::<Snapshots>()
+            .recording
+            .as_ref()
+            .map(|s| s.frames),
+        Some(3),
+        "one frame saved per app frame"
+    );
+    assert_eq!(screenshots(&mut app), 4);
+    app.world_mut()
+        .write_message(SnapshotRequest::ToggleRecording);
+    app.update();
+    assert_eq!(
+        notices(&app),
+        vec![format!("recorded 3 frames to {}", session.display())]
+    );
+    assert!(app.world().resource::<Snapshots>().recording.is_none());
+    app.update();
+    assert_eq!(screenshots(&mut app), 4, "stopped: no more frames");
+    std::fs::remove_dir_all(run_dir).ok();
+}

@@ -42,6 +42,8 @@ enum Command {
         #[arg(long, default_value = "runs")]
         out: PathBuf,
     },
+    /// Film a scene (training it) or a recorded run, off-screen: PNG frames, MP4 or GIF.
+    Capture(CaptureArgs),
     /// Open a recorded run in the instrument (no trainer); follows it if it is still training.
     Replay {
         /// The run directory, such as runs/xor_001.
@@ -92,6 +94,53 @@ struct ViewArgs {
     window: WindowArgs,
 }
 
+/// Options of `nnm capture`.
+#[derive(Debug, clap::Args)]
+struct CaptureArgs {
+    /// A scene file, a preset name, or a run directory to film its recording.
+    source: String,
+    /// The film: `NAME.mp4` (through ffmpeg), `NAME.gif`, or a folder name
+    /// without an extension for numbered PNG frames.
+    #[arg(long)]
+    out: PathBuf,
+    /// Frame size in pixels, up to 3840x2160.
+    #[arg(long, value_parser = parse_size, default_value = "1920x1080")]
+    size: (u32, u32),
+    /// Frames per second (default: the scene's film settings).
+    #[arg(long)]
+    fps: Option<f32>,
+    /// Length in seconds (default: the scene's film settings).
+    #[arg(long, conflicts_with = "frames")]
+    seconds: Option<f32>,
+    /// Length in frames.
+    #[arg(long)]
+    frames: Option<u32>,
+    /// Training steps between two frames (default: the scene's film settings).
+    #[arg(long)]
+    steps_per_frame: Option<u32>,
+    /// Use this seed instead of the scene's.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Draw the interactive panels into the film too.
+    #[arg(long)]
+    panels: bool,
+    /// Leave out the title card.
+    #[arg(long)]
+    no_title: bool,
+    /// Leave out the captions.
+    #[arg(long)]
+    no_captions: bool,
+    /// Leave out the metrics strip.
+    #[arg(long)]
+    no_metrics: bool,
+    /// Folder that receives the run directory of a filmed scene.
+    #[arg(long, default_value = "runs")]
+    runs: PathBuf,
+    /// Record no run directory.
+    #[arg(long)]
+    no_record: bool,
+}
+
 /// Window options shared by `nnm view` and `nnm replay`.
 #[derive(Debug, clap::Args)]
 struct WindowArgs {
@@ -140,6 +189,7 @@ pub fn run() -> Result<ExitCode> {
         }) => train(&scene, steps, seed, &out),
         Some(Command::Scenes { check, dir }) => scenes(check, dir),
         Some(Command::Replay { run, play, window }) => replay(&run, play, window),
+        Some(Command::Capture(args)) => capture(args),
         Some(Command::Runs { action, dir }) => runs::run(action, &dir),
     }
 }
@@ -253,6 +303,126 @@ fn exit_code(exit: bevy::app::AppExit) -> ExitCode {
     }
 }
 
+/// Largest film frame: 4K UHD.
+const MAX_FILM_SIZE: (u32, u32) = (3840, 2160);
+
+fn capture(args: CaptureArgs) -> Result<ExitCode> {
+    use nn_microscope::app::film::{CaptureOptions, run_capture};
+    use nn_microscope::app::film_sink::{FrameSink, OutputKind, ffmpeg_available};
+
+    if args.size.0 > MAX_FILM_SIZE.0 || args.size.1 > MAX_FILM_SIZE.1 {
+        bail!(
+            "--size {}x{}: films go up to 3840x2160",
+            args.size.0,
+            args.size.1
+        );
+    }
+    let run_dir = Path::new(&args.source);
+    let from_recording = run_dir
+        .join(nn_microscope::lab::record::SCENE_FILE)
+        .is_file();
+    let mut scene = if from_recording {
+        nn_microscope::lab::record::RunDir::open(run_dir)?.scene()?
+    } else {
+        Scene::load(find_scene(&args.source)?)?
+    };
+    if let Some(s) = args.seed {
+        if from_recording {
+            bail!("--seed: a recorded run keeps the seed it was trained with");
+        }
+        scene.seed = s;
+    }
+    let film = scene.view.film.clone();
+    let fps = args.fps.unwrap_or(film.fps);
+    if !(fps.is_finite() && fps > 0.0 && fps <= 240.0) {
+        bail!("--fps {fps}: must be between 0 and 240");
+    }
+    let frames = match (args.frames, args.seconds) {
+        (Some(n), _) => n,
+        (None, Some(s)) => (s * fps).round() as u32,
+        (None, None) => (film.seconds * fps).round() as u32,
+    };
+    if frames == 0 {
+        bail!("the film would have no frames (check --frames or --seconds)");
+    }
+    let steps_per_frame = args.steps_per_frame.unwrap_or(film.steps_per_frame);
+    if steps_per_frame == 0 {
+        bail!("--steps-per-frame must be at least 1");
+    }
+    let mut kind = OutputKind::from_path(&args.out).map_err(anyhow::Error::msg)?;
+    if let OutputKind::Mp4(path) = &kind
+        && !ffmpeg_available()
+    {
+        let gif = path.with_extension("gif");
+        eprintln!(
+            "ffmpeg was not found, so no MP4 can be written: writing a GIF beside it instead, {}",
+            gif.display()
+        );
+        kind = OutputKind::Gif(gif);
+    }
+    if let Err(why) = nn_microscope::app::check_gpu() {
+        eprintln!(
+            "nnm capture: {why}.\n`nnm capture` renders off-screen and needs no display, but it needs a GPU adapter."
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let source = if from_recording {
+        nn_microscope::lab::replay::spawn_replay(run_dir)?
+    } else {
+        // The film is the point: train for as long as it lasts.
+        let needed = u64::from(frames) * u64::from(steps_per_frame) + 1;
+        scene.train.steps = scene.train.steps.max(needed);
+        TrainerHandle::spawn::<CpuBackend>(
+            scene.clone(),
+            Default::default(),
+            RunnerOptions {
+                runs_root: (!args.no_record).then_some(args.runs),
+                speed: nn_microscope::lab::runner::Speed::StepsPerFrame(steps_per_frame),
+                ..Default::default()
+            },
+        )
+    };
+    let encoder = match &kind {
+        OutputKind::Pngs(_) => "PNG frames",
+        OutputKind::Mp4(_) => "ffmpeg (H.264 MP4)",
+        OutputKind::Gif(_) => "GIF",
+    };
+    let bar = progress_bar(u64::from(frames), "frames");
+    let sink = FrameSink::new(&kind, args.size, fps)
+        .map_err(anyhow::Error::msg)?
+        .with_progress(bar.clone());
+    let report = run_capture(
+        source,
+        CaptureOptions {
+            scene,
+            size: args.size,
+            fps,
+            frames,
+            steps_per_frame,
+            from_recording,
+            panels: args.panels,
+            title: !args.no_title,
+            captions: !args.no_captions,
+            metrics: !args.no_metrics,
+        },
+        sink,
+    )
+    .map_err(anyhow::Error::msg)?;
+    bar.finish_and_clear();
+    let out = match &kind {
+        OutputKind::Pngs(p) | OutputKind::Mp4(p) | OutputKind::Gif(p) => p.clone(),
+    };
+    println!(
+        "captured {} frames ({}x{}, {fps} fps) to {} with {encoder}, {:.3} s per frame",
+        report.frames,
+        args.size.0,
+        args.size.1,
+        out.display(),
+        report.seconds_per_frame
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn replay(run: &Path, play: Option<f32>, window: WindowArgs) -> Result<ExitCode> {
     if let Some(speed) = play
         && !(0.25..=16.0).contains(&speed)
@@ -285,7 +455,7 @@ fn train(scene: &str, steps: Option<u64>, seed: Option<u64>, out: &Path) -> Resu
         .map(|p| p.display().to_string())
         .unwrap_or_default();
     let total = scene.train.steps;
-    let bar = progress_bar(total);
+    let bar = progress_bar(total, "steps");
     let mut diverged = None;
     for _ in 0..total {
         let advance = session.advance(false)?;
@@ -347,14 +517,15 @@ fn num(v: f32) -> String {
     }
 }
 
-fn progress_bar(total: u64) -> indicatif::ProgressBar {
+/// A progress bar on standard error counting `unit`s, hidden when it is not a terminal.
+fn progress_bar(total: u64, unit: &str) -> indicatif::ProgressBar {
     if !std::io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(total);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} steps ({per_sec}, eta {eta}) {msg}",
-    ) {
+    if let Ok(style) = indicatif::ProgressStyle::with_template(&format!(
+        "{{spinner}} [{{elapsed_precise}}] {{bar:40}} {{pos}}/{{len}} {unit} ({{per_sec}}, eta {{eta}}) {{msg}}"
+    )) {
         bar.set_style(style);
     }
     bar

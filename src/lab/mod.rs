@@ -2,6 +2,7 @@
 
 pub mod data;
 pub mod error;
+pub mod film;
 pub mod frame;
 pub mod model;
 pub mod record;

@@ -403,7 +403,10 @@ fn run<B: AutodiffBackend>(
     events: Sender<TrainerEvent>,
 ) {
     let mut options = options;
-    if let Some(rate) = scene.view.steps_per_second {
+    // The scene's pace applies unless the caller chose one.
+    if options.speed == Speed::Max
+        && let Some(rate) = scene.view.steps_per_second
+    {
         options.speed = Speed::StepsPerSecond(rate);
     }
     let mut r = Runner::<B> {

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::lab::data::DataSpec;
 use crate::lab::error::{LabError, LabResult};
+use crate::lab::film::{CameraPath, FilmSpec};
 use crate::lab::model::{Activation, InitScheme, MlpConfig, OutputKind};
 
 /// A whole scene file: data, network, training, view and recording.
@@ -163,6 +164,10 @@ pub struct ViewSpec {
     pub probe: usize,
     /// Training pace in the app, in steps per second (`None`: as fast as possible).
     pub steps_per_second: Option<f32>,
+    /// A camera path for films (and, on request, the app).
+    pub camera: Option<CameraPath>,
+    /// Pace, length and overlays of a film of this scene.
+    pub film: FilmSpec,
 }
 
 /// What the run directory keeps.
@@ -310,6 +315,11 @@ impl Scene {
                 "must be a positive number",
             ));
         }
+        if let Some(path) = &self.view.camera {
+            // Inputs, the hidden layers, outputs.
+            path.validate(self.model.hidden.len() + 2)?;
+        }
+        self.view.film.validate()?;
         if self.record.keyframe_every == 0 || self.record.max_bytes == 0 {
             return Err(LabError::setting(
                 "record.keyframe_every",

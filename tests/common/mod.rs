@@ -1,4 +1,4 @@
-//! Helpers shared by the integration tests: temp folders, lavapipe + Xvfb, PNG checks.
+//! Helpers shared by the integration tests: temp folders, lavapipe + Xvfb, ffmpeg, PNG checks.
 
 #![allow(dead_code)]
 
@@ -96,6 +96,54 @@ pub fn nnm_under_xvfb_with(args: &[&str], env: &[(&str, &str)]) -> Output {
         cmd.env(k, v);
     }
     cmd.output().expect("xvfb-run runs")
+}
+
+/// Runs `nnm` on lavapipe with no display at all: no X, no Wayland.
+pub fn nnm_offscreen(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let icd = ensure_software_gpu();
+    let icd = icd.to_string_lossy().into_owned();
+    let _guard = RENDER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let runtime = temp_dir("xdg-offscreen");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nnm"));
+    cmd.args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .env("VK_DRIVER_FILES", &icd)
+        .env("VK_ICD_FILENAMES", &icd)
+        .env("WGPU_BACKEND", "vulkan");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("nnm runs")
+}
+
+/// Makes sure `ffmpeg` and `ffprobe` are installed, installing them as root if needed.
+pub fn ensure_ffmpeg() {
+    static INSTALL: Mutex<()> = Mutex::new(());
+    let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    if has("ffmpeg") && has("ffprobe") {
+        return;
+    }
+    let hint = "the MP4 capture test needs ffmpeg and ffprobe: `apt-get install ffmpeg`";
+    assert!(
+        is_root() && has("apt-get"),
+        "{hint} (not root, or no apt-get: install it first)"
+    );
+    let status = Command::new("sh")
+        .args([
+            "-c",
+            "export DEBIAN_FRONTEND=noninteractive; \
+             apt-get install -y -q --no-install-recommends ffmpeg >/dev/null 2>&1 || \
+             (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends ffmpeg >/dev/null)",
+        ])
+        .status()
+        .expect("apt-get runs");
+    assert!(
+        status.success() && has("ffmpeg") && has("ffprobe"),
+        "{hint}: installing it failed"
+    );
 }
 
 /// A decoded RGB image.

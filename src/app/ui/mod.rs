@@ -14,6 +14,7 @@ use crate::app::bridge::{Live, SendCommand, TrainingState};
 use crate::app::camera::FrameTarget;
 use crate::app::history::{History, Playback, Shown};
 use crate::app::network::Selection;
+use crate::app::snapshots::{Notice, SnapshotRequest, Snapshots};
 use crate::app::visual::{SynapseStats, VisualSettings};
 use controls::{ControlsEdit, controls_ui};
 use inspector::{Inspector, inspector_ui, layer_name};
@@ -64,6 +65,9 @@ impl Plugin for UiPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<UiState>()
             .init_resource::<OverlayRects>()
+            .add_message::<Notice>()
+            .add_message::<SnapshotRequest>()
+            .add_message::<FrameTarget>()
             // The overlay camera (see the camera plugin) carries the egui context.
             .insert_resource(bevy_egui::EguiGlobalSettings {
                 auto_create_primary_context: false,
@@ -108,10 +112,13 @@ pub fn status_text(state: TrainingState, step: u64) -> (String, egui::Color32) {
 
 /// The VCR's state, as the overlay reads and drives it.
 #[derive(SystemParam)]
-struct Vcr<'w> {
+struct Vcr<'w, 's> {
     history: ResMut<'w, History>,
     playback: ResMut<'w, Playback>,
     shown: Res<'w, Shown>,
+    snapshots: Option<Res<'w, Snapshots>>,
+    requests: MessageWriter<'w, SnapshotRequest>,
+    notices: MessageReader<'w, 's, Notice>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -137,6 +144,9 @@ fn overlay_ui(
     let state = &mut *state;
     if keys.just_pressed(KeyCode::KeyH) && !ctx.egui_wants_keyboard_input() {
         state.hidden = !state.hidden;
+    }
+    if let Some(Notice(n)) = vcr.notices.read().last() {
+        state.notice = Some(n.clone());
     }
     let shown = vcr.shown.frame.clone();
     state.inspector.observe(selection.neuron, shown.as_deref());
@@ -167,6 +177,10 @@ fn overlay_ui(
         recorded: vcr.history.reader().map_or(0, |r| r.len()),
         bytes: vcr.history.reader().map_or(0, |r| r.bytes()),
         replay: live.replay,
+        recording: vcr
+            .snapshots
+            .as_ref()
+            .is_some_and(|s| s.recording.is_some()),
     };
     let bottom = egui::Panel::bottom("timeline").show(&mut root, |ui| {
         timeline_ui(ui, &timeline_view, &mut vcr.playback, &mut actions);
@@ -345,6 +359,12 @@ fn handle_timeline_action(action: TimelineAction, live: &Live, vcr: &mut Vcr, st
                 vcr.playback.seek(s);
             }
         }
+        TimelineAction::Screenshot => {
+            vcr.requests.write(SnapshotRequest::Screenshot);
+        }
+        TimelineAction::ToggleRecording => {
+            vcr.requests.write(SnapshotRequest::ToggleRecording);
+        }
         TimelineAction::ExportMetricsCsv
         | TimelineAction::ExportMetricsJson
         | TimelineAction::ExportFrameJson => {
@@ -397,9 +417,7 @@ fn export(
                 export::frame_json(frame),
             )
         }
-        TimelineAction::StepBack | TimelineAction::StepForward => {
-            return Err("not an export".into());
-        }
+        _ => return Err("not an export".into()),
     };
     export::write_export(&dir, &name, &text).map_err(|e| e.to_string())
 }

@@ -250,6 +250,7 @@ mod timeline {
                         recorded: 501,
                         bytes: 1 << 20,
                         replay: false,
+                        recording: false,
                     },
                     playback: Playback {
                         cursor: 500,
@@ -315,6 +316,26 @@ mod timeline {
         h.get_by_label("shown frame → JSON").click();
         h.run();
         assert_eq!(h.state().actions, vec![TimelineAction::ExportFrameJson]);
+    }
+
+    #[test]
+    fn screenshot_and_record_buttons() {
+        let mut h = harness();
+        h.run();
+        h.get_by_label("📷").click();
+        h.get_by_label("⏺ record").click();
+        h.run();
+        assert_eq!(
+            h.state().actions,
+            vec![TimelineAction::Screenshot, TimelineAction::ToggleRecording]
+        );
+        // While recording, the same button says how to stop.
+        h.state_mut().view.recording = true;
+        h.state_mut().actions.clear();
+        h.run();
+        h.get_by_label("⏹ stop recording").click();
+        h.run();
+        assert_eq!(h.state().actions, vec![TimelineAction::ToggleRecording]);
     }
 
     #[test]

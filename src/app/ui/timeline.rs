@@ -22,6 +22,8 @@ pub struct TimelineView {
     pub bytes: u64,
     /// True for a replay (no trainer).
     pub replay: bool,
+    /// True while the window's frames are being saved.
+    pub recording: bool,
 }
 
 /// Requests the timeline cannot carry out itself.
@@ -37,6 +39,10 @@ pub enum TimelineAction {
     ExportMetricsJson,
     /// Write the shown frame as JSON.
     ExportFrameJson,
+    /// Save the window as a PNG.
+    Screenshot,
+    /// Start or stop saving every frame of the window.
+    ToggleRecording,
 }
 
 /// Draws the timeline; changes go to `playback`, other requests to `actions`.
@@ -112,6 +118,25 @@ pub fn timeline_ui(
             playback.seek(jump);
         }
         ui.separator();
+        if ui
+            .button("📷")
+            .on_hover_text("save a screenshot into the run's captures (F12)")
+            .clicked()
+        {
+            actions.push(TimelineAction::Screenshot);
+        }
+        let rec = if view.recording {
+            "⏹ stop recording"
+        } else {
+            "⏺ record"
+        };
+        if ui
+            .selectable_label(view.recording, rec)
+            .on_hover_text("save every frame of the window into the run's captures")
+            .clicked()
+        {
+            actions.push(TimelineAction::ToggleRecording);
+        }
         ui.menu_button("Export", |ui| {
             if ui.button("metrics → CSV").clicked() {
                 actions.push(TimelineAction::ExportMetricsCsv);
