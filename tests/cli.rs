@@ -545,3 +545,39 @@ fn capture_refuses_bad_flags_and_camera_paths_clearly() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn every_preset_trains_its_first_200_steps_headless() {
+    let dir = temp_dir("presets-200");
+    let mut presets: Vec<PathBuf> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenes"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "ron"))
+            .collect();
+    presets.sort();
+    let lessons = presets
+        .iter()
+        .filter(|p| std::fs::read_to_string(p).unwrap().contains("lesson:"))
+        .count();
+    assert!(lessons >= 8, "{lessons} lesson presets");
+    for preset in &presets {
+        let o = nnm(&[
+            "train",
+            preset.to_str().unwrap(),
+            "--steps",
+            "200",
+            "--out",
+            dir.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{preset:?}: {}", stderr(&o));
+        let fields = final_fields(&stdout(&o));
+        assert_eq!(field(&fields, "step"), "200", "{preset:?}");
+        assert!(
+            !stdout(&o).contains("diverged"),
+            "{preset:?} diverged: {}",
+            stdout(&o)
+        );
+    }
+    std::fs::remove_dir_all(dir).ok();
+}

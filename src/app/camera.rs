@@ -10,6 +10,7 @@ use bevy_panorbit_camera::PanOrbitCamera;
 
 use crate::app::AppSystems;
 use crate::app::bridge::{Live, SendCommand, TrainingState};
+use crate::app::lesson::CameraPose;
 use crate::app::network::{NetworkView, Neuron, Selection};
 use crate::app::ui::OverlayRects;
 use crate::app::visual::VisualSettings;
@@ -39,6 +40,7 @@ pub struct CameraPlugin;
 impl Plugin for CameraPlugin {
     fn build(&self, app: &mut App) {
         app.add_message::<FrameTarget>()
+            .add_message::<CameraPose>()
             .add_systems(Startup, spawn_camera)
             .add_systems(
                 Update,
@@ -50,6 +52,7 @@ impl Plugin for CameraPlugin {
                     fit_viewport,
                     frame_on_new_network,
                     apply_frame_target,
+                    apply_camera_pose,
                 )
                     .chain()
                     .in_set(AppSystems::Input),
@@ -340,6 +343,29 @@ fn apply_frame_target(
             let tan_half = (FOV / 2.0).tan() * aspect.min(1.0);
             cam.target_focus = center;
             cam.target_radius = extent / tan_half * 1.05;
+            cam.force_update = true;
+        }
+    }
+}
+
+/// Glides the camera to a pose asked for by a lesson.
+fn apply_camera_pose(
+    mut poses: MessageReader<CameraPose>,
+    view: Res<NetworkView>,
+    mut cameras: Query<(&mut PanOrbitCamera, &Camera), With<MainCamera>>,
+) {
+    let Some(layout) = &view.layout else { return };
+    for CameraPose(pose) in poses.read() {
+        for (mut cam, camera) in &mut cameras {
+            let aspect = camera
+                .logical_viewport_size()
+                .map_or(1.0, |s| s.x / s.y.max(1.0));
+            let (focus, eye) = crate::app::layout::pose_placement(layout, pose, FOV, aspect);
+            // The orbit camera's yaw and pitch are the pose's, in radians.
+            cam.target_focus = focus;
+            cam.target_radius = focus.distance(eye);
+            cam.target_yaw = pose.yaw.to_radians();
+            cam.target_pitch = pose.pitch.to_radians();
             cam.force_update = true;
         }
     }

@@ -3,13 +3,16 @@
 pub mod bridge;
 pub mod camera;
 pub mod capture;
+pub mod drawing;
 pub mod film;
 pub mod film_sink;
 pub mod history;
 pub mod layout;
+pub mod lesson;
 pub mod network;
 pub mod particles;
 pub mod quads;
+pub mod scene_file;
 pub mod snapshots;
 pub mod ui;
 pub mod visual;
@@ -30,10 +33,12 @@ use crate::lab::TrainerHandle;
 ///    time budget (never blocks);
 /// 3. `Playback`: keep the history and move the VCR cursor, which picks the
 ///    frame to show (the newest when following live);
-/// 4. `Apply`: respawn entities when the network's shape changed, then write
+/// 4. `Probe`: a drawn input, if any, takes the probe sample's place in the
+///    shown frame;
+/// 5. `Apply`: respawn entities when the network's shape changed, then write
 ///    the shown frame into `Neuron`/`Synapse` components;
-/// 5. `Visualize`: map components to glow, lines and particles;
-/// 6. `Upload`: write what is drawn into the GPU buffers (one write per batch).
+/// 6. `Visualize`: map components to glow, lines and particles;
+/// 7. `Upload`: write what is drawn into the GPU buffers (one write per batch).
 ///
 /// The egui overlay runs afterwards, in bevy_egui's `EguiPrimaryContextPass`.
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -44,6 +49,8 @@ pub enum AppSystems {
     Ingest,
     /// History and the VCR cursor.
     Playback,
+    /// A drawing in place of the probe sample.
+    Probe,
     /// Frame data into components.
     Apply,
     /// Components into what is drawn.
@@ -63,6 +70,7 @@ impl Plugin for AppSystemsPlugin {
                 AppSystems::Input,
                 AppSystems::Ingest,
                 AppSystems::Playback,
+                AppSystems::Probe,
                 AppSystems::Apply,
                 AppSystems::Visualize,
                 AppSystems::Upload,
@@ -89,6 +97,9 @@ pub struct ViewOptions {
     pub select: Option<(usize, usize)>,
     /// Start playing the history from its first step at this speed.
     pub play: Option<f32>,
+    /// The scene file to follow (hot reload) and the presets folder the picker lists,
+    /// with a seed given on the command line.
+    pub scene_file: Option<(PathBuf, PathBuf, Option<u64>)>,
 }
 
 /// The instrument without window, renderer or UI: frames in, components and
@@ -104,6 +115,7 @@ impl PluginGroup for CorePlugins {
             .add(network::NetworkPlugin)
             .add(visual::VisualPlugin)
             .add(particles::ParticlesPlugin)
+            .add(drawing::DrawingPlugin)
     }
 }
 
@@ -117,6 +129,7 @@ impl PluginGroup for MicroscopePlugins {
             .add(quads::QuadsPlugin)
             .add(camera::CameraPlugin)
             .add(snapshots::SnapshotsPlugin)
+            .add(lesson::LessonPlugin)
             .add(ui::UiPlugin)
     }
 }
@@ -165,6 +178,14 @@ pub fn check_gpu() -> Result<String, String> {
 /// (or `options.frames` have been drawn).
 pub fn run_view(trainer: TrainerHandle, options: ViewOptions) -> AppExit {
     let mut app = App::new();
+    if let Some((file, presets, seed)) = &options.scene_file {
+        let folder = file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        scene_file::register_scene_sources(&mut app, folder, presets);
+        app.insert_resource(scene_file::SceneFile::open(file, presets, *seed));
+    }
     app.add_plugins(
         DefaultPlugins
             .set(WindowPlugin {
@@ -196,6 +217,9 @@ pub fn run_view(trainer: TrainerHandle, options: ViewOptions) -> AppExit {
         neuron: options.select,
     });
 
+    if options.scene_file.is_some() {
+        app.add_plugins(scene_file::SceneFilePlugin);
+    }
     if let Some(speed) = options.play {
         app.insert_resource(history::StartPlaying(speed));
     }

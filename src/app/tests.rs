@@ -525,3 +525,423 @@ fn f12_and_the_record_toggle_save_into_the_runs_captures() {
     assert_eq!(screenshots(&mut app), 4, "stopped: no more frames");
     std::fs::remove_dir_all(run_dir).ok();
 }
+
+/// Updates `app` (16 ms of virtual time each, a little real time for the
+/// trainer thread) until `done` holds; panics after 60 s.
+fn update_until(app: &mut App, what: &str, done: impl Fn(&mut App) -> bool) {
+    let start = std::time::Instant::now();
+    while !done(app) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        app.update();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn a_lesson_pauses_and_captions_at_the_right_steps() {
+    use crate::app::bridge::{Live, TrainingState};
+    use crate::app::lesson::{HighlightState, LessonControl, LessonPlayer, LessonPlugin};
+    use crate::lab::lesson::Highlight;
+    use crate::lab::runner::RunnerOptions;
+
+    let scene = Scene::parse(
+        r#"Scene(
+            name: "lesson-test", seed: 3,
+            data: Xor(samples: 400),
+            model: (hidden: [8], activation: Tanh),
+            train: (optimizer: Adam, learning_rate: 0.03, batch_size: 16, steps: 4000, eval_every: 10),
+            lesson: (steps: [
+                (caption: "hello", trigger: Start),
+                (caption: "forward", trigger: FirstForward),
+                (caption: "backward", trigger: FirstBackward),
+                (caption: "stop at 40", trigger: Step(40), pause: true, highlight: Some(Layer(1))),
+                (caption: "it has learned", trigger: AccuracyAbove(0.9), pause: true),
+            ]),
+        )"#,
+        std::path::Path::new("lesson-test.ron"),
+    )
+    .unwrap();
+    let handle = TrainerHandle::spawn::<crate::lab::TestBackend>(
+        scene,
+        Default::default(),
+        RunnerOptions {
+            runs_root: None,
+            lesson_pauses: true,
+            ..Default::default()
+        },
+    );
+    let mut app = App::new();
+    app.add_plugins(MinimalPlugins)
+        .add_plugins(CorePlugins)
+        .add_plugins(LessonPlugin)
+        .insert_resource(TrainerLink::new(handle))
+        .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(
+            16,
+        )));
+    let reached = |app: &mut App| app.world().resource::<LessonPlayer>().progress.reached;
+
+    update_until(&mut app, "the pause at step 40", |app| reached(app) >= 4);
+    let paused_at_40 = |app: &mut App| {
+        let live = app.world().resource::<Live>();
+        live.state == TrainingState::Paused && live.step() == 40
+    };
+    update_until(&mut app, "training to stop at step 40", paused_at_40);
+    {
+        let player = app.world().resource::<LessonPlayer>();
+        let fired = &player.progress.fired_at;
+        assert_eq!(fired[3], Some(40), "the pausing step fires exactly at 40");
+        assert!(player.progress.waiting);
+        assert_eq!(
+            player.current().map(|(_, s)| s.caption.as_str()),
+            Some("stop at 40")
+        );
+        assert!(fired[0] <= fired[1] && fired[1] <= fired[2] && fired[2] <= Some(40));
+    }
+    assert_eq!(
+        app.world().resource::<HighlightState>().0,
+        Some(Highlight::Layer(1))
+    );
+    // It stays paused until the class continues.
+    for _ in 0..30 {
+        app.update();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(paused_at_40(&mut app), "still paused at 40");
+
+    app.world_mut().write_message(LessonControl::Next);
+    update_until(&mut app, "accuracy to reach 90%", |app| reached(app) >= 5);
+    update_until(&mut app, "training to pause again", |app| {
+        app.world().resource::<Live>().state == TrainingState::Paused
+    });
+    let player = app.world().resource::<LessonPlayer>();
+    let fired = player.progress.fired_at[4].expect("fired at a step");
+    let live = app.world().resource::<Live>();
+    let first_good = live
+        .evaluations
+        .iter()
+        .find(|e| e.test_accuracy.is_some_and(|a| a >= 0.9))
+        .map(|e| e.step)
+        .expect("an evaluation reached 90%");
+    assert!(first_good > 40);
+    assert_eq!(
+        fired, first_good,
+        "the caption shows at the first evaluation that reached 90%"
+    );
+    assert_eq!(
+        player.current().map(|(_, s)| s.caption.as_str()),
+        Some("it has learned")
+    );
+    // The trainer stopped within a few steps of it (the app reacts to what it sees).
+    assert!(
+        live.step() >= fired && live.step() < fired + 200,
+        "{}",
+        live.step()
+    );
+}
+
+#[test]
+fn editing_the_scene_file_reloads_it_and_a_broken_edit_keeps_the_last_good_one() {
+    use crate::app::bridge::Live;
+    use crate::app::scene_file::{SceneFile, SceneFilePlugin, register_scene_sources};
+    use crate::lab::TrainerCommand;
+
+    let dir = std::env::temp_dir().join(format!("nnm-hot-reload-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("edit.ron");
+    let text = |steps_per_second: f32, hidden: usize| {
+        format!(
+            "Scene(\n    data: Xor(samples: 100),\n    model: (hidden: [{hidden}]),\n    view: (steps_per_second: {steps_per_second}),\n)\n"
+        )
+    };
+    std::fs::write(&path, text(10.0, 4)).unwrap();
+
+    let (handle, events, commands) = TrainerHandle::detached(64);
+    let mut app = App::new();
+    register_scene_sources(&mut app, &dir, &dir);
+    app.add_plugins(MinimalPlugins)
+        .add_plugins(bevy::asset::AssetPlugin::default())
+        .add_plugins(CorePlugins)
+        .insert_resource(TrainerLink::new(handle))
+        .insert_resource(SceneFile::open(&path, &dir, None))
+        .add_plugins(SceneFilePlugin)
+        .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(
+            16,
+        )));
+    // The run was started from the file.
+    let scene = Scene::load(&path).unwrap();
+    let data = scene.data.load().unwrap();
+    events
+        .send(TrainerEvent::Started(Box::new(RunInfo {
+            topology: topology(vec![2, 4, 2]),
+            scene,
+            data: Some(Arc::new(data)),
+            run_dir: None,
+            replay: false,
+        })))
+        .unwrap();
+    update_until(&mut app, "the scene asset to load", |app| {
+        app.world().resource::<SceneFile>().loaded.is_some()
+    });
+    let scene_commands = || {
+        commands
+            .try_iter()
+            .filter(|c| {
+                matches!(
+                    c,
+                    TrainerCommand::LoadScene(_) | TrainerCommand::SetPresentation(_)
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(scene_commands().is_empty(), "opening changes nothing");
+
+    // A change to the view applies at once, without restarting training.
+    std::fs::write(&path, text(25.0, 4)).unwrap();
+    update_until(&mut app, "the new view", |app| {
+        let live = app.world().resource::<Live>();
+        live.scene.as_ref().and_then(|s| s.view.steps_per_second) == Some(25.0)
+    });
+    let sent = scene_commands();
+    assert!(
+        matches!(sent.as_slice(), [TrainerCommand::SetPresentation(s)] if s.view.steps_per_second == Some(25.0)),
+        "{sent:?}"
+    );
+
+    // A change to the model restarts training with it.
+    std::fs::write(&path, text(25.0, 6)).unwrap();
+    let restarted = std::cell::RefCell::new(Vec::new());
+    update_until(&mut app, "a restart", |_| {
+        restarted.borrow_mut().extend(scene_commands());
+        !restarted.borrow().is_empty()
+    });
+    assert!(
+        matches!(restarted.borrow().as_slice(), [TrainerCommand::LoadScene(s)] if s.model.hidden == vec![6]),
+        "{:?}",
+        restarted.borrow()
+    );
+
+    // A broken edit shows where it is broken and keeps the last good scene.
+    std::fs::write(
+        &path,
+        "Scene(\n    data: Xor(samples: 100),\n    model: (hidden: [\"wide\"]),\n)\n",
+    )
+    .unwrap();
+    update_until(&mut app, "the error", |app| {
+        app.world().resource::<SceneFile>().error.is_some()
+    });
+    let file = app.world().resource::<SceneFile>();
+    let error = file.error.clone().unwrap();
+    assert!(
+        error.contains(&format!("{}:3:", path.display())) && error.contains("model.hidden"),
+        "{error}"
+    );
+    assert_eq!(
+        file.loaded.as_ref().map(|s| s.model.hidden.clone()),
+        Some(vec![6]),
+        "the last good scene stays"
+    );
+    assert!(
+        scene_commands().is_empty(),
+        "nothing restarts on a broken edit"
+    );
+    assert_eq!(
+        app.world()
+            .resource::<Live>()
+            .scene
+            .as_ref()
+            .and_then(|s| s.view.steps_per_second),
+        Some(25.0)
+    );
+
+    // Fixing it clears the error.
+    std::fs::write(&path, text(25.0, 6)).unwrap();
+    update_until(&mut app, "the error to clear", |app| {
+        app.world().resource::<SceneFile>().error.is_none()
+    });
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn a_drawing_lights_the_network_with_the_models_forward_pass() {
+    use crate::app::drawing::DrawnInput;
+    use crate::app::history::Shown;
+    use crate::app::ui::draw::{DrawAction, DrawPad, draw_ui};
+    use bevy_egui::egui;
+    use burn::tensor::{Tensor, TensorData};
+    use egui_kittest::Harness;
+
+    // A real network, trained a little on the 8x8 digits.
+    let scene = Scene::parse(
+        "Scene(seed: 2, data: Digits8x8(), model: (hidden: [16]), train: (optimizer: Adam, learning_rate: 0.01))",
+        std::path::Path::new("digits.ron"),
+    )
+    .unwrap();
+    let mut trainer =
+        crate::lab::Trainer::<crate::lab::TestBackend>::new(&scene, &Default::default()).unwrap();
+    for _ in 0..60 {
+        trainer.step(false);
+    }
+    let frame = trainer.peek().unwrap();
+    let topology = trainer.topology();
+
+    // Draw a "1": a vertical stroke down the pad, as a mouse would.
+    struct Pad {
+        pad: DrawPad,
+        input: Option<Vec<f32>>,
+    }
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(300.0, 600.0))
+        .build_ui_state(
+            |ui, s: &mut Pad| {
+                if let Some(DrawAction::Input(i)) =
+                    draw_ui(ui, &mut s.pad, ("digits8x8", 8, 8), None)
+                {
+                    s.input = Some(i);
+                }
+            },
+            Pad {
+                pad: DrawPad::default(),
+                input: None,
+            },
+        );
+    h.run();
+    assert!(h.state().pad.is_blank());
+    h.drag_at(egui::pos2(130.0, 80.0));
+    h.run();
+    for y in (90..=220).step_by(10) {
+        h.hover_at(egui::pos2(130.0, y as f32));
+        h.run();
+    }
+    h.drop_at(egui::pos2(130.0, 220.0));
+    h.run();
+    let input = h.state().input.clone().expect("the stroke became an input");
+    assert_eq!(input.len(), 64);
+    // Preprocessed like the UCI digits: a tall bar fitted to the 8x8 grid.
+    let inked_rows = (0..8)
+        .filter(|r| input[r * 8..r * 8 + 8].iter().any(|&v| v > 0.2))
+        .count();
+    assert!(
+        inked_rows >= 7,
+        "a vertical stroke spans the rows: {input:?}"
+    );
+
+    // The app shows the drawing through the shown frame's weights.
+    let (mut app, events) = test_app();
+    events
+        .send(TrainerEvent::Started(Box::new(RunInfo {
+            topology: topology.clone(),
+            scene,
+            data: Some(trainer.data().clone()),
+            run_dir: None,
+            replay: false,
+        })))
+        .unwrap();
+    events
+        .send(TrainerEvent::Frame(Box::new(frame.clone())))
+        .unwrap();
+    app.update();
+    app.world_mut()
+        .resource_mut::<DrawnInput>()
+        .set(Some(input.clone()));
+    app.update();
+    app.update();
+    let shown = app.world().resource::<Shown>().frame.clone().unwrap();
+    assert_eq!(shown.probe.input, input, "the drawing replaced the probe");
+    assert_eq!(shown.step, frame.step);
+
+    // The answer is the model's own forward pass (burn, on the same weights).
+    let x = Tensor::<crate::lab::TestBackend, 2>::from_data(
+        TensorData::new(input.clone(), [1, 64]),
+        &Default::default(),
+    );
+    let burn: Vec<f32> = trainer.model().predict(x).into_data().to_vec().unwrap();
+    let drawn = app.world().resource::<DrawnInput>();
+    let prediction = drawn.prediction.clone().unwrap();
+    let shown_output = &shown.layers.last().unwrap().activations;
+    for ((p, s), b) in prediction.iter().zip(shown_output).zip(&burn) {
+        assert!((*p as f32 - b).abs() < 1e-5, "{prediction:?} vs {burn:?}");
+        assert!((s - b).abs() < 1e-5);
+    }
+    assert!((prediction.iter().sum::<f64>() - 1.0).abs() < 1e-6);
+
+    // Clearing the pad gives the probe sample back.
+    app.world_mut().resource_mut::<DrawnInput>().set(None);
+    app.update();
+    app.update();
+    let shown = app.world().resource::<Shown>().frame.clone().unwrap();
+    assert_eq!(shown.probe.input, frame.probe.input);
+}
+
+#[test]
+fn the_math_view_recomputes_the_frames_numbers() {
+    use crate::app::particles::Direction;
+    use crate::app::ui::math::math_ui;
+    use bevy_egui::egui;
+    use egui_kittest::Harness;
+    use egui_kittest::kittest::{NodeT, Queryable};
+
+    let scene = Scene::parse(
+        "Scene(seed: 4, data: Xor(samples: 200), model: (hidden: [5], activation: Tanh), train: (optimizer: Sgd, learning_rate: 0.1))",
+        std::path::Path::new("xor.ron"),
+    )
+    .unwrap();
+    let mut trainer =
+        crate::lab::Trainer::<crate::lab::TestBackend>::new(&scene, &Default::default()).unwrap();
+    for _ in 0..20 {
+        trainer.step(false);
+    }
+    let frame = trainer.peek().unwrap();
+    let topology = trainer.topology();
+    // egui puts a label's text in the accessibility label or value.
+    fn text_of(n: &egui_kittest::kittest::AccessKitNode<'_>) -> Option<String> {
+        n.label().or_else(|| n.value())
+    }
+    for neuron in [Some((1, 2)), None] {
+        let mut h = Harness::builder()
+            .with_size(egui::vec2(900.0, 500.0))
+            .build_ui(|ui| math_ui(ui, &frame, &topology, neuron, Some(Direction::Backward)));
+        h.run();
+        // "= z   (the frame says z)": the view's own sum agrees with the trainer.
+        let line = h
+            .query_all_by(|n| text_of(n).is_some_and(|l| l.contains("the frame says")))
+            .next()
+            .and_then(|n| text_of(&n.accesskit_node()))
+            .expect("the forward line");
+        let numbers: Vec<f64> = line
+            .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == 'e'))
+            .filter_map(|t| t.parse().ok())
+            .collect();
+        assert!(
+            numbers.len() >= 2 && (numbers[0] - numbers[1]).abs() < 2e-3,
+            "{line}"
+        );
+        // Backward: the error signal recomputed by the chain rule matches the frame's.
+        let delta = h
+            .query_all_by(|n| {
+                text_of(n).is_some_and(|l| l.contains("∂L/∂z") && l.contains("(frame:"))
+            })
+            .next()
+            .and_then(|n| text_of(&n.accesskit_node()))
+            .expect("the backward line");
+        let tail: Vec<f64> = delta
+            .rsplit('=')
+            .next()
+            .unwrap()
+            .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == 'e'))
+            .filter_map(|t| t.parse().ok())
+            .collect();
+        assert!(
+            tail.len() >= 2 && (tail[0] - tail[1]).abs() < 2e-3,
+            "{delta}"
+        );
+        assert!(
+            h.query_all_by(|n| text_of(n).is_some_and(|l| l.starts_with("update: w ← w − η·∇w")))
+                .next()
+                .is_some()
+        );
+    }
+}

@@ -3,9 +3,12 @@
 use bevy::prelude::*;
 
 use crate::app::AppSystems;
+use crate::app::lesson::HighlightState;
 use crate::app::network::{NetworkView, Neuron, Selection, Synapse};
 use crate::app::quads::{QuadBatch, QuadInstance};
 
+/// How much of its light a part of the network keeps while a lesson highlights another.
+const DIMMED: f32 = 0.2;
 /// Hue of positive weights (cool blue).
 pub const POSITIVE: [f32; 3] = [0.25, 0.55, 1.0];
 /// Hue of negative weights (warm orange).
@@ -90,6 +93,7 @@ impl Plugin for VisualPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<VisualSettings>()
             .init_resource::<SynapseStats>()
+            .init_resource::<HighlightState>()
             .add_systems(Startup, spawn_batches)
             .add_systems(Update, adapt_to_renderer.in_set(AppSystems::Input))
             .add_systems(
@@ -190,10 +194,12 @@ fn neuron_glow(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn neuron_bulbs(
     view: Res<NetworkView>,
     settings: Res<VisualSettings>,
     selection: Res<Selection>,
+    highlight: Res<HighlightState>,
     neurons: Query<(&Neuron, &Glow, &Transform)>,
     changed: Query<(), Changed<Glow>>,
     camera: Query<Ref<GlobalTransform>, With<Camera3d>>,
@@ -205,6 +211,7 @@ fn neuron_bulbs(
         && !view.is_changed()
         && !settings.is_changed()
         && !selection.is_changed()
+        && !highlight.is_changed()
         && !moved
     {
         return;
@@ -222,9 +229,13 @@ fn neuron_bulbs(
         };
         // Inputs are many and often saturated (pixels): keep them dimmer than neurons.
         let layer_gain = if n.layer == 0 { 2.0 } else { 5.0 };
-        let strength = glow.level * settings.glow_intensity * layer_gain;
+        let mut strength = glow.level * settings.glow_intensity * layer_gain;
+        let lit = highlight.0.as_ref().map(|h| h.has_neuron(n.layer, n.index));
+        if lit == Some(false) {
+            strength *= DIMMED;
+        }
         let color = [hue[0] * strength, hue[1] * strength, hue[2] * strength, 1.0];
-        let halo = if selection.neuron == Some((n.layer, n.index)) {
+        let halo = if selection.neuron == Some((n.layer, n.index)) || lit == Some(true) {
             [SELECTED[0] * 4.0, SELECTED[1] * 4.0, SELECTED[2] * 4.0, 1.0]
         } else {
             [HALO[0] * 3.0, HALO[1] * 3.0, HALO[2] * 3.0, glow.halo]
@@ -273,12 +284,14 @@ pub fn layer_max_width(count: usize) -> f32 {
 fn synapse_lines(
     view: Res<NetworkView>,
     settings: Res<VisualSettings>,
+    highlight: Res<HighlightState>,
     synapses: Query<&Synapse>,
     changed: Query<(), Changed<Synapse>>,
     mut stats: ResMut<SynapseStats>,
     mut batch: Single<&mut QuadBatch, With<SynapseBatch>>,
 ) {
-    if changed.is_empty() && !view.is_changed() && !settings.is_changed() {
+    if changed.is_empty() && !view.is_changed() && !settings.is_changed() && !highlight.is_changed()
+    {
         return;
     }
     let Some(layout) = &view.layout else { return };
@@ -318,7 +331,13 @@ fn synapse_lines(
         if rel < cutoff || out.len() >= settings.synapse_budget {
             continue;
         }
-        let alpha = synapse_alpha(rel, counts[s.layer], settings.synapse_opacity);
+        let mut alpha = synapse_alpha(rel, counts[s.layer], settings.synapse_opacity);
+        match highlight.0.as_ref().map(|h| h.has_synapse(s.layer, s.to)) {
+            // Highlighted synapses stand out even when weak.
+            Some(true) => alpha = alpha.max(0.25 + 0.5 * rel),
+            Some(false) => alpha *= DIMMED,
+            None => {}
+        }
         if alpha < MIN_VISIBLE_ALPHA {
             // Invisible, but it would still cost fragments on every frame.
             continue;

@@ -171,6 +171,7 @@ impl WindowArgs {
             window: self.window,
             select: self.select,
             play,
+            scene_file: None,
         }
     }
 }
@@ -289,10 +290,13 @@ fn view(args: ViewArgs) -> Result<ExitCode> {
         RunnerOptions {
             runs_root: (!args.no_record).then_some(args.runs),
             start_paused: args.paused,
+            lesson_pauses: true,
             ..Default::default()
         },
     );
-    let exit = nn_microscope::app::run_view(trainer, args.window.options(title, None));
+    let mut options = args.window.options(title, None);
+    options.scene_file = Some((path, scenes_dir(), args.seed));
+    let exit = nn_microscope::app::run_view(trainer, options);
     Ok(exit_code(exit))
 }
 

@@ -4,6 +4,7 @@ pub mod data;
 pub mod error;
 pub mod film;
 pub mod frame;
+pub mod lesson;
 pub mod model;
 pub mod record;
 pub mod replay;

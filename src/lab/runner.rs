@@ -11,6 +11,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use crate::lab::data::Dataset;
 use crate::lab::error::LabResult;
 use crate::lab::frame::{Frame, Topology};
+use crate::lab::lesson::LessonProgress;
 use crate::lab::model::Activation;
 use crate::lab::record::{MetricsRow, RunRecorder};
 use crate::lab::scene::{OptimizerKind, Scene};
@@ -236,6 +237,10 @@ pub enum TrainerCommand {
     FrameTick,
     /// Replace the whole scene (training restarts).
     LoadScene(Box<Scene>),
+    /// Take the title, description, view and lesson of this scene (training goes on).
+    SetPresentation(Box<Scene>),
+    /// Pause when training reaches this step, showing exactly its frame (`None`: never).
+    PauseAt(Option<u64>),
     /// End the thread.
     Shutdown,
 }
@@ -292,6 +297,8 @@ pub struct RunnerOptions {
     pub frame_interval: Duration,
     /// Begin paused.
     pub start_paused: bool,
+    /// Pause where the scene's lesson pauses at a step (interactive runs).
+    pub lesson_pauses: bool,
     /// Initial speed.
     pub speed: Speed,
     /// Capacity of the event channel; frames beyond it are dropped, not queued.
@@ -304,6 +311,7 @@ impl Default for RunnerOptions {
             runs_root: Some(PathBuf::from("runs")),
             frame_interval: Duration::from_millis(16),
             start_paused: false,
+            lesson_pauses: false,
             speed: Speed::Max,
             channel_capacity: 16,
         }
@@ -393,6 +401,7 @@ struct Runner<B: AutodiffBackend> {
     finished: bool,
     last_frame_at: Option<Instant>,
     next_step_at: Instant,
+    pause_at: Option<u64>,
 }
 
 fn run<B: AutodiffBackend>(
@@ -421,6 +430,7 @@ fn run<B: AutodiffBackend>(
         finished: false,
         last_frame_at: None,
         next_step_at: Instant::now(),
+        pause_at: None,
     };
     r.start();
     loop {
@@ -468,6 +478,12 @@ impl<B: AutodiffBackend> Runner<B> {
             Ok(()) => {
                 self.finished = false;
                 self.pending_steps = 0;
+                // The trainer runs ahead of the view: it must know the lesson's first stop itself.
+                self.pause_at = if self.options.lesson_pauses {
+                    LessonProgress::default().pause_due(&self.scene.lesson)
+                } else {
+                    None
+                };
                 if let Some(s) = &self.session {
                     self.scene = s.trainer().scene().clone();
                     self.emit(TrainerEvent::Started(Box::new(RunInfo {
@@ -513,6 +529,10 @@ impl<B: AutodiffBackend> Runner<B> {
             TrainerCommand::Pause => {
                 self.running = false;
                 self.pending_steps = 0;
+                // Frames are thinned while running: show exactly where training stopped.
+                if let Some(frame) = self.session.as_mut().and_then(Session::peek) {
+                    self.emit(TrainerEvent::Frame(frame));
+                }
                 self.emit(TrainerEvent::Running(false));
             }
             TrainerCommand::Resume => {
@@ -544,6 +564,26 @@ impl<B: AutodiffBackend> Runner<B> {
                 self.next_step_at = Instant::now();
             }
             TrainerCommand::SetFrameInterval(d) => self.options.frame_interval = d,
+            TrainerCommand::SetPresentation(scene) => {
+                let Scene {
+                    title,
+                    description,
+                    view,
+                    lesson,
+                    ..
+                } = *scene;
+                self.scene.title = title;
+                self.scene.description = description;
+                self.scene.view = view;
+                self.scene.lesson = lesson;
+                if let Some(s) = &mut self.session {
+                    s.trainer_mut().set_presentation(&self.scene);
+                }
+            }
+            TrainerCommand::PauseAt(at) => {
+                self.pause_at = at;
+                self.pause_if_due();
+            }
             TrainerCommand::FrameTick => {
                 if let Speed::StepsPerFrame(k) = self.options.speed
                     && self.running
@@ -554,6 +594,29 @@ impl<B: AutodiffBackend> Runner<B> {
             }
             TrainerCommand::Shutdown => {}
         }
+    }
+
+    /// Pauses at the step asked for by [`TrainerCommand::PauseAt`], sending its
+    /// exact frame; true when it paused.
+    fn pause_if_due(&mut self) -> bool {
+        let Some(session) = &mut self.session else {
+            return false;
+        };
+        let step = session.trainer().step_count();
+        if self.pause_at.is_none_or(|at| step < at) {
+            return false;
+        }
+        self.pause_at = None;
+        let was_moving = self.running || self.pending_steps > 0;
+        self.running = false;
+        self.pending_steps = 0;
+        if let Some(frame) = session.peek() {
+            self.emit(TrainerEvent::Frame(frame));
+        }
+        if was_moving {
+            self.emit(TrainerEvent::Running(false));
+        }
+        true
     }
 
     /// Applies a setting that does not restart training.
@@ -631,6 +694,9 @@ impl<B: AutodiffBackend> Runner<B> {
             if self.pending_steps == 0 {
                 self.emit(TrainerEvent::Running(false));
             }
+        }
+        if self.pause_if_due() {
+            return;
         }
         if step >= total && !self.finished {
             self.finished = true;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::lab::data::DataSpec;
 use crate::lab::error::{LabError, LabResult};
 use crate::lab::film::{CameraPath, FilmSpec};
+use crate::lab::lesson::Lesson;
 use crate::lab::model::{Activation, InitScheme, MlpConfig, OutputKind};
 
 /// A whole scene file: data, network, training, view and recording.
@@ -40,6 +41,9 @@ pub struct Scene {
     /// What the run directory keeps.
     #[serde(default)]
     pub record: RecordSpec,
+    /// A lesson: captions, camera moves and highlights shown as training goes.
+    #[serde(default, skip_serializing_if = "Lesson::is_empty")]
+    pub lesson: Lesson,
 }
 
 /// The network's hidden layers and non-linearities.
@@ -319,6 +323,7 @@ impl Scene {
             // Inputs, the hidden layers, outputs.
             path.validate(self.model.hidden.len() + 2)?;
         }
+        self.lesson.validate(self.model.hidden.len() + 2)?;
         self.view.film.validate()?;
         if self.record.keyframe_every == 0 || self.record.max_bytes == 0 {
             return Err(LabError::setting(

@@ -231,6 +231,14 @@ impl<B: AutodiffBackend> Trainer<B> {
         Ok(())
     }
 
+    /// Takes the title, description, view and lesson of `scene`; training is unchanged.
+    pub fn set_presentation(&mut self, scene: &Scene) {
+        self.scene.title = scene.title.clone();
+        self.scene.description = scene.description.clone();
+        self.scene.view = scene.view.clone();
+        self.scene.lesson = scene.lesson.clone();
+    }
+
     /// Changes the learning rate from the next step on.
     pub fn set_learning_rate(&mut self, lr: f32) -> LabResult<()> {
         let mut scene = self.scene.clone();

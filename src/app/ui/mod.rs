@@ -1,7 +1,10 @@
 //! The egui overlay: status bar, control panel, plots, task view and inspector.
 
 pub mod controls;
+pub mod draw;
 pub mod inspector;
+pub mod lesson;
+pub mod math;
 pub mod plots;
 pub mod task_view;
 pub mod timeline;
@@ -12,8 +15,11 @@ use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 
 use crate::app::bridge::{Live, SendCommand, TrainingState};
 use crate::app::camera::FrameTarget;
+use crate::app::drawing::DrawnInput;
 use crate::app::history::{History, Playback, Shown};
+use crate::app::lesson::{LessonControl, LessonPlayer};
 use crate::app::network::Selection;
+use crate::app::scene_file::{PickScene, SceneFile};
 use crate::app::snapshots::{Notice, SnapshotRequest, Snapshots};
 use crate::app::visual::{SynapseStats, VisualSettings};
 use controls::{ControlsEdit, controls_ui};
@@ -56,6 +62,8 @@ pub struct UiState {
     pub hidden: bool,
     /// The latest notice for the user (where an export went, say).
     pub notice: Option<String>,
+    /// The drawing pad of image tasks.
+    pub draw: draw::DrawPad,
 }
 
 /// Draws the overlay.
@@ -68,6 +76,8 @@ impl Plugin for UiPlugin {
             .add_message::<Notice>()
             .add_message::<SnapshotRequest>()
             .add_message::<FrameTarget>()
+            .add_message::<LessonControl>()
+            .add_message::<PickScene>()
             // The overlay camera (see the camera plugin) carries the egui context.
             .insert_resource(bevy_egui::EguiGlobalSettings {
                 auto_create_primary_context: false,
@@ -110,6 +120,17 @@ pub fn status_text(state: TrainingState, step: u64) -> (String, egui::Color32) {
     }
 }
 
+/// The lesson, as the overlay shows and drives it.
+#[derive(SystemParam)]
+struct Teaching<'w> {
+    player: Option<Res<'w, LessonPlayer>>,
+    controls: MessageWriter<'w, LessonControl>,
+    scene_file: Option<Res<'w, SceneFile>>,
+    picks: MessageWriter<'w, PickScene>,
+    drawn: Option<ResMut<'w, DrawnInput>>,
+    flow: Option<Res<'w, crate::app::particles::FlowPhase>>,
+}
+
 /// The VCR's state, as the overlay reads and drives it.
 #[derive(SystemParam)]
 struct Vcr<'w, 's> {
@@ -134,6 +155,7 @@ fn overlay_ui(
     mut rects: ResMut<OverlayRects>,
     mut send: MessageWriter<SendCommand>,
     mut targets: MessageWriter<FrameTarget>,
+    mut teaching: Teaching,
     mut styled: Local<bool>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?.clone();
@@ -168,6 +190,18 @@ fn overlay_ui(
     });
     panel_rects.push(top.response.rect);
 
+    if let Some(player) = teaching
+        .player
+        .as_ref()
+        .filter(|p| !p.lesson.is_empty() && !live.replay)
+    {
+        let lesson = egui::Panel::top("lesson").show(&mut root, |ui| lesson::lesson_ui(ui, player));
+        if let Some(control) = lesson.inner {
+            teaching.controls.write(control);
+        }
+        panel_rects.push(lesson.response.rect);
+    }
+
     let mut actions = Vec::new();
     let timeline_view = TimelineView {
         first: vcr.history.first_step(),
@@ -194,6 +228,11 @@ fn overlay_ui(
             .default_size(300.0)
             .show(&mut root, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| {
+                    if let Some(file) = &teaching.scene_file
+                        && let Some(pick) = scene_picker_ui(ui, file)
+                    {
+                        teaching.picks.write(pick);
+                    }
                     if live.replay {
                         ui.label("Replay of a recorded run: there is no trainer; the timeline below moves through its history.");
                         ui.separator();
@@ -224,6 +263,32 @@ fn overlay_ui(
                     );
                     ui.separator();
                     if let (Some(frame), Some(topology)) = (&shown, &live.topology) {
+                        if let (Some(data), Some(drawn)) = (&live.data, teaching.drawn.as_mut())
+                            && let crate::lab::data::InputLayout::Image { width, height } =
+                                data.layout
+                        {
+                            egui::CollapsingHeader::new("Draw")
+                                .default_open(false)
+                                .show(ui, |ui| {
+                                    let prediction = drawn
+                                        .prediction
+                                        .as_deref()
+                                        .map(|p| (p, topology.output_names.as_slice(), drawn.step));
+                                    match draw::draw_ui(
+                                        ui,
+                                        &mut state.draw,
+                                        (&data.name, width, height),
+                                        prediction,
+                                    ) {
+                                        Some(draw::DrawAction::Input(input)) => {
+                                            drawn.set(Some(input))
+                                        }
+                                        Some(draw::DrawAction::Clear) => drawn.set(None),
+                                        None => {}
+                                    }
+                                });
+                            ui.separator();
+                        }
                         if let Some(data) = &live.data {
                             task_view_ui(
                                 ui,
@@ -237,6 +302,17 @@ fn overlay_ui(
                             ui.separator();
                         }
                         inspector_ui(ui, &mut state.inspector, frame, topology);
+                        ui.separator();
+                        egui::CollapsingHeader::new("Math (the probe's real numbers)")
+                            .default_open(false)
+                            .show(ui, |ui| {
+                                let phase = teaching
+                                    .flow
+                                    .as_ref()
+                                    .filter(|f| f.active)
+                                    .map(|f| f.direction);
+                                math::math_ui(ui, frame, topology, selection.neuron, phase);
+                            });
                     }
                 });
             });
@@ -311,6 +387,38 @@ fn status_bar_ui(ui: &mut egui::Ui, live: &Live, stats: &SynapseStats) {
             ui.small(format!("{verb} {}", dir.display()));
         }
     });
+}
+
+/// The scene picker, and the error of a broken edit of the open file.
+fn scene_picker_ui(ui: &mut egui::Ui, file: &SceneFile) -> Option<PickScene> {
+    let mut pick = None;
+    let stem = |p: &std::path::Path| {
+        p.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    ui.horizontal(|ui| {
+        ui.label("Scene");
+        let current = file.path.as_deref().map(stem).unwrap_or_default();
+        egui::ComboBox::from_id_salt("scene-picker")
+            .selected_text(&current)
+            .show_ui(ui, |ui| {
+                for path in file.presets() {
+                    let name = stem(&path);
+                    if ui.selectable_label(name == current, &name).clicked() && name != current {
+                        pick = Some(PickScene(path));
+                    }
+                }
+            })
+            .response
+            .on_hover_text("the presets in scenes/; editing the open file reloads it");
+    });
+    if let Some(error) = &file.error {
+        ui.colored_label(egui::Color32::from_rgb(255, 90, 80), format!("⚠ {error}"));
+        ui.small("Fix the file and save it: the last good scene keeps running.");
+    }
+    ui.separator();
+    pick
 }
 
 /// Buttons that frame the camera.

@@ -1,6 +1,7 @@
 //! Data sets ("arenas"): seeded generators and file loaders, each with a train/test split.
 
 mod digits;
+pub mod drawing;
 mod functions;
 mod shapes;
 mod toy;

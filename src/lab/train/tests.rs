@@ -30,6 +30,7 @@ fn scene(data: DataSpec, activation: Activation, loss: LossKind, output: OutputK
         },
         view: Default::default(),
         record: Default::default(),
+        lesson: Default::default(),
     }
 }
 
