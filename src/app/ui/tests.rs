@@ -322,7 +322,7 @@ mod timeline {
     fn screenshot_and_record_buttons() {
         let mut h = harness();
         h.run();
-        h.get_by_label("📷").click();
+        h.get_by_label("screenshot").click();
         h.get_by_label("⏺ record").click();
         h.run();
         assert_eq!(

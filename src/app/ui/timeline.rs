@@ -119,7 +119,7 @@ pub fn timeline_ui(
         }
         ui.separator();
         if ui
-            .button("📷")
+            .button("screenshot")
             .on_hover_text("save a screenshot into the run's captures (F12)")
             .clicked()
         {
