@@ -64,26 +64,9 @@ impl Plugin for CameraPlugin {
 #[derive(Component)]
 pub struct OverlayCamera;
 
-fn spawn_camera(mut commands: Commands) {
-    // The overlay has its own camera, so that the 3D camera can be narrowed to
-    // the area between the panels while egui still covers the whole window.
-    commands.spawn((
-        OverlayCamera,
-        bevy_egui::PrimaryEguiContext,
-        Camera2d,
-        bevy::camera::visibility::RenderLayers::none(),
-        Camera {
-            order: 1,
-            output_mode: bevy::camera::CameraOutputMode::Write {
-                blend_state: Some(bevy::render::render_resource::BlendState::ALPHA_BLENDING),
-                clear_color: ClearColorConfig::None,
-            },
-            clear_color: ClearColorConfig::Custom(Color::NONE),
-            ..default()
-        },
-    ));
-    commands.spawn((
-        MainCamera,
+/// The 3D camera's lens, shared by the app and films: HDR look, bloom, MSAA.
+pub fn lens() -> impl Bundle {
+    (
         Camera3d::default(),
         Projection::Perspective(PerspectiveProjection {
             fov: FOV,
@@ -96,6 +79,34 @@ fn spawn_camera(mut commands: Commands) {
         },
         Msaa::Sample4,
         Transform::from_xyz(-12.0, 6.0, 24.0).looking_at(Vec3::ZERO, Vec3::Y),
+    )
+}
+
+/// A camera that draws only egui, over what the 3D camera drew.
+pub fn egui_overlay() -> impl Bundle {
+    (
+        bevy_egui::PrimaryEguiContext,
+        Camera2d,
+        bevy::camera::visibility::RenderLayers::none(),
+        Camera {
+            order: 1,
+            output_mode: bevy::camera::CameraOutputMode::Write {
+                blend_state: Some(bevy::render::render_resource::BlendState::ALPHA_BLENDING),
+                clear_color: ClearColorConfig::None,
+            },
+            clear_color: ClearColorConfig::Custom(Color::NONE),
+            ..default()
+        },
+    )
+}
+
+fn spawn_camera(mut commands: Commands) {
+    // The overlay has its own camera, so that the 3D camera can be narrowed to
+    // the area between the panels while egui still covers the whole window.
+    commands.spawn((OverlayCamera, egui_overlay()));
+    commands.spawn((
+        MainCamera,
+        lens(),
         PanOrbitCamera {
             yaw: Some(-0.9),
             pitch: Some(0.3),

@@ -12,8 +12,6 @@ use std::time::{Duration, Instant};
 use bevy::app::ScheduleRunnerPlugin;
 use bevy::asset::RenderAssetUsages;
 use bevy::camera::RenderTarget;
-use bevy::core_pipeline::tonemapping::Tonemapping;
-use bevy::post_process::bloom::Bloom;
 use bevy::prelude::*;
 use bevy::render::RenderPlugin;
 use bevy::render::render_resource::{Extent3d, TextureDimension, TextureFormat, TextureUsages};
@@ -231,35 +229,13 @@ fn render_target((w, h): (u32, u32)) -> Image {
 fn spawn_cameras(mut commands: Commands, film: Res<Film>) {
     commands.spawn((
         FilmCamera,
-        Camera3d::default(),
+        crate::app::camera::lens(),
         RenderTarget::Image(film.target.clone().into()),
-        Projection::Perspective(PerspectiveProjection {
-            fov: FOV,
-            ..default()
-        }),
-        Tonemapping::TonyMcMapface,
-        Bloom {
-            intensity: 0.25,
-            ..Bloom::NATURAL
-        },
-        Msaa::Sample4,
-        Transform::from_xyz(-12.0, 6.0, 24.0).looking_at(Vec3::ZERO, Vec3::Y),
     ));
     // The overlays (and panels, if asked for) are drawn by egui over the same image.
     commands.spawn((
-        bevy_egui::PrimaryEguiContext,
-        Camera2d,
+        crate::app::camera::egui_overlay(),
         RenderTarget::Image(film.target.clone().into()),
-        bevy::camera::visibility::RenderLayers::none(),
-        Camera {
-            order: 1,
-            output_mode: bevy::camera::CameraOutputMode::Write {
-                blend_state: Some(bevy::render::render_resource::BlendState::ALPHA_BLENDING),
-                clear_color: ClearColorConfig::None,
-            },
-            clear_color: ClearColorConfig::Custom(Color::NONE),
-            ..default()
-        },
     ));
 }
 

@@ -64,21 +64,9 @@ impl AssetLoader for SceneLoader {
         let result = match reader.read_to_end(&mut bytes).await {
             Ok(_) => match String::from_utf8(bytes) {
                 Ok(text) => Scene::parse(&text, &file),
-                Err(_) => Err(LabError::Scene {
-                    path: file.clone(),
-                    line: 0,
-                    column: 0,
-                    field: "(file)".into(),
-                    message: "is not UTF-8 text".into(),
-                }),
+                Err(_) => Err(LabError::scene_file(&file, "is not UTF-8 text")),
             },
-            Err(e) => Err(LabError::Scene {
-                path: file.clone(),
-                line: 0,
-                column: 0,
-                field: "(file)".into(),
-                message: format!("cannot read: {e}"),
-            }),
+            Err(e) => Err(LabError::scene_file(&file, format!("cannot read: {e}"))),
         };
         if let (Err(e), Ok(mut slot)) = (&result, self.last_error.lock()) {
             *slot = Some(e.to_string());

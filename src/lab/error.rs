@@ -62,6 +62,17 @@ impl LabError {
         }
     }
 
+    /// A scene file that cannot be read as a whole (no position to point at).
+    pub fn scene_file(path: impl AsRef<Path>, message: impl Into<String>) -> Self {
+        LabError::Scene {
+            path: path.as_ref().to_path_buf(),
+            line: 0,
+            column: 0,
+            field: "(file)".into(),
+            message: message.into(),
+        }
+    }
+
     /// An invalid setting.
     pub fn setting(field: impl Into<String>, message: impl Into<String>) -> Self {
         LabError::Setting {

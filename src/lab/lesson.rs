@@ -396,11 +396,6 @@ impl LessonProgress {
         }
         events
     }
-
-    /// True once the first forward and backward passes have been seen.
-    pub fn passes_seen(&self) -> (bool, bool) {
-        (self.forward_seen, self.backward_seen)
-    }
 }
 
 #[cfg(test)]

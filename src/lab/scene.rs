@@ -211,13 +211,8 @@ impl Scene {
     /// Reads and validates a scene file.
     pub fn load(path: impl AsRef<Path>) -> LabResult<Scene> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| LabError::Scene {
-            path: path.to_path_buf(),
-            line: 0,
-            column: 0,
-            field: "(file)".into(),
-            message: format!("cannot read: {e}"),
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| LabError::scene_file(path, format!("cannot read: {e}")))?;
         Scene::parse(&text, path)
     }
 
