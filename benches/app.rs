@@ -3,7 +3,6 @@
 //!
 //! `cargo bench --bench app`. Frames come from the real presets' trainers.
 
-use std::path::Path;
 use std::time::Duration;
 
 use bevy::prelude::*;
@@ -12,18 +11,21 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use nn_microscope::app::CorePlugins;
 use nn_microscope::app::bridge::TrainerLink;
 use nn_microscope::lab::runner::RunInfo;
-use nn_microscope::lab::{Scene, Trainer, TrainerEvent, TrainerHandle};
+use nn_microscope::lab::{Trainer, TrainerEvent, TrainerHandle};
 
-type Backend = burn::backend::Autodiff<burn::backend::Flex>;
+use nn_microscope::lab::CpuBackend as Backend;
+use nn_microscope::lab::presets::Presets;
 
 fn bench_net(c: &mut Criterion, preset: &str, label: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scenes/{preset}.ron"));
-    let scene = Scene::load(path).expect("preset loads");
+    let scene = Presets::built_in()
+        .find(preset)
+        .and_then(|p| p.load())
+        .expect("preset loads");
     let mut trainer = Trainer::<Backend>::new(&scene, &Default::default()).expect("trainer");
     let frames: Vec<_> = (0..2)
         .map(|_| {
-            trainer.step(false);
-            trainer.peek().expect("a frame")
+            trainer.step(false).expect("a step");
+            trainer.peek().expect("a frame").expect("not diverged")
         })
         .collect();
     let (handle, events, _commands) = TrainerHandle::detached(8);

@@ -13,10 +13,13 @@ use nn_microscope::lab::runner::Session;
 use nn_microscope::lab::{Frame, Scene, Trainer};
 use rand::{RngExt, SeedableRng};
 
-type Backend = burn::backend::Autodiff<burn::backend::Flex>;
+use nn_microscope::lab::CpuBackend as Backend;
+use nn_microscope::lab::presets::Presets;
 
 fn preset(name: &str) -> Scene {
-    Scene::load(Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scenes/{name}.ron")))
+    Presets::built_in()
+        .find(name)
+        .and_then(|p| p.load())
         .expect("preset")
 }
 
@@ -61,7 +64,7 @@ fn long_recording(steps: u64) -> PathBuf {
     let _ = std::fs::remove_file(index_path(&path));
     let scene = preset("mnist");
     let mut trainer = Trainer::<Backend>::new(&scene, &Default::default()).expect("trainer");
-    let mut frame: Frame = trainer.peek().expect("frame");
+    let mut frame: Frame = trainer.peek().expect("frame").expect("not diverged");
     let header = RecordingHeader {
         scene: "mnist".into(),
         topology: trainer.topology(),
@@ -81,7 +84,7 @@ fn long_recording(steps: u64) -> PathBuf {
                 *w -= 1e-3 * *g;
             }
         }
-        frame.metrics.batch_loss = 1.0 / (1.0 + step as f32 * 1e-3);
+        frame.metrics.batch_loss = Some(1.0 / (1.0 + step as f32 * 1e-3));
         w.append(&frame).expect("append");
     }
     path
@@ -94,7 +97,7 @@ fn benches(c: &mut Criterion) {
     // Encoding cost of one MNIST frame, keyframe and delta.
     let scene = preset("mnist");
     let mut trainer = Trainer::<Backend>::new(&scene, &Default::default()).expect("trainer");
-    let frame = trainer.peek().expect("frame");
+    let frame = trainer.peek().expect("frame").expect("not diverged");
     let mut buf = Vec::new();
     c.bench_function("encode/784-128-64-10/keyframe", |b| {
         b.iter(|| {
@@ -131,7 +134,7 @@ fn benches(c: &mut Criterion) {
     });
     println!(
         "record/peak_rss: {:.0} MiB after seeking",
-        nn_microscope::app::capture::peak_rss_mib()
+        nn_microscope::lab::peak_rss_mib()
     );
 }
 

@@ -1,7 +1,9 @@
 //! NN Microscope: watch neural networks learn.
 //!
 //! [`lab`] trains, measures and records networks with burn and never touches
-//! Bevy; [`app`] is the Bevy instrument. They meet in [`lab::Frame`].
+//! Bevy; `app` (the cargo feature of that name, on by default) is the Bevy
+//! instrument. They meet in [`lab::Frame`].
 
+#[cfg(feature = "app")]
 pub mod app;
 pub mod lab;

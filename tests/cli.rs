@@ -296,13 +296,14 @@ fn scenes_lists_and_checks_the_presets() {
     // A broken preset fails the check with a non-zero exit.
     let dir = temp_dir("check");
     write_scene(&dir, "broken.ron", "Scene(data: Xor(samples: 5))");
-    let o = nnm(&["scenes", "--check", "--dir", dir.to_str().unwrap()]);
+    let o = nnm(&["scenes", "--check", "--scenes", dir.to_str().unwrap()]);
     assert!(!o.status.success());
     assert!(stdout(&o).contains("data.samples"), "{}", stdout(&o));
     std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]
+#[cfg(feature = "app")]
 fn without_a_display_view_explains_what_it_needs() {
     let o = Command::new(env!("CARGO_BIN_EXE_nnm"))
         .args(["view", "xor"])
@@ -483,6 +484,7 @@ fn a_killed_run_keeps_every_complete_record() {
 }
 
 #[test]
+#[cfg(feature = "app")]
 fn capture_refuses_bad_flags_and_camera_paths_clearly() {
     let dir = temp_dir("capture-bad");
     let out = dir.join("film.mp4");

@@ -4,67 +4,163 @@
 //! The test installs lavapipe and Xvfb (Debian packages `mesa-vulkan-drivers`,
 //! `xvfb`, `xauth`) when they are missing and it runs as root; otherwise it
 //! fails, saying what to install.
+//!
+//! Where the panels and the network are comes from the app itself: with
+//! `--screenshot`, `nnm` prints a `layout:` line (window pixels), so a change
+//! of layout moves the boxes the checks look in, not the checks.
 
 mod common;
 
+use std::collections::BTreeMap;
+use std::process::Output;
+
 use common::{Image, nnm_under_xvfb, temp_dir};
 
-/// Renders `scene` for `frames` frames and returns the screenshot.
-fn screenshot(scene: &str, frames: u32, tag: &str) -> Image {
+/// A box in window pixels: (x0, y0, x1, y1).
+type Area = (u32, u32, u32, u32);
+
+/// Where things were in the screenshot, as the app reported them.
+#[derive(Debug)]
+struct Layout {
+    panels: BTreeMap<String, Area>,
+    view: Area,
+    network: Area,
+    /// The selected neuron: (layer, index).
+    selected: Option<(u64, u64)>,
+}
+
+impl Layout {
+    /// Reads the `layout: {json}` line of `nnm`'s output.
+    fn from_output(out: &Output) -> Layout {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let line = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("layout: "))
+            .unwrap_or_else(|| panic!("no layout line in:\n{stdout}"));
+        let v: serde_json::Value = serde_json::from_str(line).expect("layout is JSON");
+        let area = |v: &serde_json::Value| -> Area {
+            let n = |i: usize| v[i].as_f64().unwrap_or_else(|| panic!("{line}")).max(0.0) as u32;
+            (n(0), n(1), n(2), n(3))
+        };
+        Layout {
+            panels: v["panels"]
+                .as_object()
+                .expect("panels")
+                .iter()
+                .map(|(k, a)| (k.clone(), area(a)))
+                .collect(),
+            view: area(&v["view"]),
+            network: area(&v["network"]),
+            selected: v["selected"]
+                .as_array()
+                .map(|a| (a[0].as_u64().unwrap(), a[1].as_u64().unwrap())),
+        }
+    }
+
+    fn panel(&self, name: &str) -> Area {
+        *self
+            .panels
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name} panel in {self:?}"))
+    }
+
+    /// The network's box, grown by `margin` (bulbs and lines reach past the
+    /// neurons' centres), within the 3D view.
+    fn network_area(&self, margin: u32) -> Area {
+        let (x0, y0, x1, y1) = self.network;
+        let (v0, w0, v1, w1) = self.view;
+        (
+            x0.saturating_sub(margin).max(v0),
+            y0.saturating_sub(margin).max(w0),
+            (x1 + margin).min(v1),
+            (y1 + margin).min(w1),
+        )
+    }
+}
+
+/// Renders `scene` for `frames` frames and returns the screenshot and its layout.
+fn screenshot(scene: &str, frames: u32, tag: &str) -> (Image, Layout) {
+    screenshot_with(scene, frames, tag, &[])
+}
+
+/// Like [`screenshot`], with more options for `nnm view`.
+fn screenshot_with(scene: &str, frames: u32, tag: &str, more: &[&str]) -> (Image, Layout) {
     let dir = temp_dir(tag);
     let png = dir.join("shot.png");
     let frames = frames.to_string();
-    let out = nnm_under_xvfb(&[
-        "view",
-        scene,
-        "--frames",
-        &frames,
-        "--screenshot",
-        png.to_str().unwrap(),
-        "--window",
-        "1280x720",
-        "--runs",
-        dir.join("runs").to_str().unwrap(),
-    ]);
+    let out = nnm_under_xvfb(
+        &[
+            "view",
+            scene,
+            "--frames",
+            &frames,
+            "--screenshot",
+            png.to_str().unwrap(),
+            "--window",
+            "1280x720",
+            "--runs",
+            dir.join("runs").to_str().unwrap(),
+        ]
+        .into_iter()
+        .chain(more.iter().copied())
+        .collect::<Vec<_>>(),
+    );
     assert!(
         out.status.success(),
         "nnm view failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    Image::load(&png)
+    (Image::load(&png), Layout::from_output(&out))
 }
 
 /// The checks every screenshot must pass: a real, lit network and the overlay.
-fn assert_real_content(img: &Image, what: &str) {
+fn assert_real_content(img: &Image, layout: &Layout, what: &str) {
     assert_eq!((img.width, img.height), (1280, 720), "{what}: window size");
     let colours = img.distinct_colours();
     assert!(
         colours > 2_000,
         "{what}: only {colours} distinct colours, the frame looks blank"
     );
-    // The 3D view is the middle of the window, between the panels.
-    let view = (330, 60, 930, 700);
-    let glowing = img.count(view, |[r, g, b]| r.min(g).min(b) > 200);
+    // The network sits in the 3D view, between the panels.
+    let (v0, w0, v1, w1) = layout.view;
+    let (x0, y0, x1, y1) = layout.network;
+    assert!(
+        v1 > v0 + 200 && w1 > w0 + 200,
+        "{what}: the 3D view is too small: {layout:?}"
+    );
+    assert!(
+        x0 >= v0 && y0 >= w0 && x1 <= v1 && y1 <= w1 && x1 > x0 + 50 && y1 > y0 + 50,
+        "{what}: the network is not framed in the 3D view: {layout:?}"
+    );
+    let network = layout.network_area(24);
+    let glowing = img.count(network, |[r, g, b]| r.min(g).min(b) > 200);
     assert!(
         glowing > 300,
-        "{what}: {glowing} glowing pixels in the 3D view; neurons should glow"
+        "{what}: {glowing} glowing pixels on the network; neurons should glow"
     );
-    let blue_lines = img.count(view, |[r, _g, b]| b > 90 && b > r + 40);
-    let warm_lines = img.count(view, |[r, _g, b]| r > 90 && r > b + 40);
+    let blue_lines = img.count(network, |[r, _g, b]| b > 90 && b > r + 40);
+    let warm_lines = img.count(network, |[r, _g, b]| r > 90 && r > b + 40);
     assert!(
         blue_lines > 500 && warm_lines > 300,
         "{what}: synapses of both signs should show ({blue_lines} blue, {warm_lines} warm)"
     );
-    // The left panel holds text: light, grey pixels on the dark panel.
-    let text = img.count((8, 40, 260, 400), |[r, g, b]| {
+    // The box the app reports is where the light is: nearly all of the 3D
+    // view's glow falls inside it.
+    let glowing_in_view = img.count(layout.view, |[r, g, b]| r.min(g).min(b) > 200);
+    assert!(
+        glowing * 10 >= glowing_in_view * 9,
+        "{what}: only {glowing} of {glowing_in_view} glowing pixels are on the reported network"
+    );
+    // The control panel holds text: light, grey pixels on the dark panel.
+    let text = img.count(layout.panel("controls"), |[r, g, b]| {
         r > 150 && r.abs_diff(g) < 20 && g.abs_diff(b) < 20
     });
     assert!(
         text > 800,
         "{what}: {text} text pixels in the control panel; the overlay should be drawn"
     );
-    // The right panel's plots draw train (blue) and test (orange) curves.
-    let plot_orange = img.count((1000, 40, 1280, 400), |[r, g, b]| {
+    // The metrics panel's plots draw train (blue) and test (orange) curves.
+    let plot_orange = img.count(layout.panel("metrics"), |[r, g, b]| {
         r > 200 && (100..180).contains(&g) && b < 90
     });
     assert!(
@@ -75,14 +171,35 @@ fn assert_real_content(img: &Image, what: &str) {
 
 #[test]
 fn default_scene_renders_a_lit_network_and_the_overlay() {
-    let img = screenshot("default", 45, "default");
-    assert_real_content(&img, "default scene");
+    let (img, layout) = screenshot("default", 45, "default");
+    assert_real_content(&img, &layout, "default scene");
+}
+
+#[test]
+fn clicking_a_neuron_selects_it() {
+    // The click goes through the mouse input where the neuron is drawn, with
+    // the control panel pushing the 3D view to the right.
+    for neuron in ["2:1", "1:5"] {
+        let (_, layout) = screenshot_with(
+            "default",
+            40,
+            &format!("click-{}", neuron.replace(':', "-")),
+            &["--click-neuron", neuron],
+        );
+        let (l, i) = neuron.split_once(':').unwrap();
+        assert_eq!(
+            layout.selected,
+            Some((l.parse().unwrap(), i.parse().unwrap())),
+            "clicked {neuron}: {layout:?}"
+        );
+        assert!(layout.view.0 > 0, "the view starts right of a panel");
+    }
 }
 
 #[test]
 fn mnist_scene_renders_110k_synapses() {
-    let img = screenshot("mnist", 30, "mnist");
-    assert_real_content(&img, "mnist scene");
+    let (img, layout) = screenshot("mnist", 30, "mnist");
+    assert_real_content(&img, &layout, "mnist scene");
 }
 
 #[test]
@@ -161,9 +278,10 @@ fn a_replay_renders_its_history_with_the_timeline() {
         String::from_utf8_lossy(&out.stderr)
     );
     let img = Image::load(&png);
-    assert_real_content(&img, "replay");
+    let layout = Layout::from_output(&out);
+    assert_real_content(&img, &layout, "replay");
     // The timeline along the bottom: text on the dark panel.
-    let text = img.count((8, 640, 1270, 715), |[r, g, b]| {
+    let text = img.count(layout.panel("timeline"), |[r, g, b]| {
         r > 150 && r.abs_diff(g) < 20 && g.abs_diff(b) < 20
     });
     assert!(text > 300, "{text} text pixels in the timeline");

@@ -7,11 +7,23 @@ use std::time::{Duration, Instant};
 use bevy::prelude::*;
 
 use crate::app::AppSystems;
+use crate::app::messages::SendCommand;
 use crate::lab::data::Dataset;
-use crate::lab::{Evaluation, Frame, Scene, Topology, TrainerCommand, TrainerEvent, TrainerHandle};
+use crate::lab::{Frame, Metrics, Scene, Topology, TrainerCommand, TrainerEvent, TrainerHandle};
 
-/// Longest time a frame spends draining trainer events.
+/// Longest time a frame spends draining trainer events, by default.
 pub const INGEST_BUDGET: Duration = Duration::from_millis(2);
+
+/// How long a frame may spend draining trainer events; what does not fit
+/// waits for the next frame.
+#[derive(Resource, Debug, Clone, Copy, PartialEq)]
+pub struct IngestBudget(pub Duration);
+
+impl Default for IngestBudget {
+    fn default() -> Self {
+        IngestBudget(INGEST_BUDGET)
+    }
+}
 
 /// The trainer thread's handle (absent when nothing trains, as in a replay).
 #[derive(Resource)]
@@ -52,6 +64,8 @@ pub enum TrainingState {
         /// The loss.
         loss: f32,
     },
+    /// The trainer (or replay) thread ended on a failure; the newest message says why.
+    Stopped,
 }
 
 /// Everything the trainer has told the app: the shape, the newest frame and the history.
@@ -72,7 +86,7 @@ pub struct Live {
     /// Bumped whenever the topology (re)starts: entities must be respawned.
     pub topology_serial: u64,
     /// Every evaluation of the current run, oldest first.
-    pub evaluations: Vec<Evaluation>,
+    pub evaluations: Vec<Metrics>,
     /// Mini-batch loss of every frame received: (step, loss).
     pub batch_losses: Vec<(u64, f32)>,
     /// Stepping, paused, finished or diverged.
@@ -105,7 +119,7 @@ impl Live {
             }
             TrainerEvent::Frame(frame) => {
                 self.batch_losses
-                    .push((frame.step, frame.metrics.batch_loss));
+                    .push((frame.step, frame.metrics.batch_loss.unwrap_or(f32::NAN)));
                 self.frame = Some(Arc::from(frame));
                 self.frame_serial += 1;
             }
@@ -135,6 +149,10 @@ impl Live {
             }
             TrainerEvent::Finished { .. } => self.state = TrainingState::Finished,
             TrainerEvent::Error(message) => self.messages.push(message),
+            TrainerEvent::Stopped(message) => {
+                self.state = TrainingState::Stopped;
+                self.messages.push(message);
+            }
         }
     }
 
@@ -173,17 +191,13 @@ impl Lockstep {
     }
 }
 
-/// A command for the trainer, from the UI, hotkeys or lessons.
-#[derive(Message, Debug, Clone, PartialEq)]
-pub struct SendCommand(pub TrainerCommand);
-
 /// Connects the app to the trainer thread.
 pub struct BridgePlugin;
 
 impl Plugin for BridgePlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<Live>()
-            .add_message::<SendCommand>()
+            .init_resource::<IngestBudget>()
             .add_systems(
                 Update,
                 (forward_commands, ingest_events)
@@ -217,6 +231,7 @@ fn forward_commands(
 /// in lockstep, waits for the frame this drawn frame must show instead.
 pub fn ingest_events(
     link: Option<Res<TrainerLink>>,
+    budget: Res<IngestBudget>,
     mut live: ResMut<Live>,
     lockstep: Option<ResMut<Lockstep>>,
 ) {
@@ -234,7 +249,7 @@ pub fn ingest_events(
     for event in handle.events().try_iter() {
         live.apply(event);
         drained += 1;
-        if start.elapsed() >= INGEST_BUDGET {
+        if start.elapsed() >= budget.0 {
             break;
         }
     }
@@ -266,7 +281,7 @@ fn lockstep_ingest(handle: &TrainerHandle, live: &mut Live, lockstep: &mut Locks
             TrainerEvent::Diverged { step, .. } => {
                 Some(format!("training diverged at step {step}"))
             }
-            TrainerEvent::Error(e) => Some(e.clone()),
+            TrainerEvent::Error(e) | TrainerEvent::Stopped(e) => Some(e.clone()),
             _ => None,
         };
         live.apply(event);

@@ -9,10 +9,9 @@ use bevy_egui::input::EguiWantsInput;
 use bevy_panorbit_camera::PanOrbitCamera;
 
 use crate::app::AppSystems;
-use crate::app::bridge::{Live, SendCommand, TrainingState};
-use crate::app::lesson::CameraPose;
+use crate::app::bridge::{Live, TrainingState};
+use crate::app::messages::{CameraPose, FrameTarget, SendCommand};
 use crate::app::network::{NetworkView, Neuron, Selection};
-use crate::app::ui::OverlayRects;
 use crate::app::visual::VisualSettings;
 use crate::lab::TrainerCommand;
 
@@ -23,15 +22,23 @@ const FOV: f32 = std::f32::consts::FRAC_PI_4;
 #[derive(Component)]
 pub struct MainCamera;
 
-/// Where the camera should look, set by hotkeys and the UI.
-#[derive(Message, Debug, Clone, Copy, PartialEq)]
-pub enum FrameTarget {
-    /// The whole network.
-    All,
-    /// One layer of neurons (0 = inputs).
-    Layer(usize),
-    /// The selected neuron.
-    Selected,
+/// Where the overlay's panels are on screen (logical pixels), so that the
+/// camera and picking leave them alone. The overlay (`UiPlugin`) keeps it.
+#[derive(Resource, Debug, Default, Clone)]
+pub struct OverlayRects {
+    /// Each panel's name and (min, max) corners.
+    pub rects: Vec<(&'static str, Vec2, Vec2)>,
+    /// The area the panels leave free for the 3D view, if they take any.
+    pub free: Option<(Vec2, Vec2)>,
+}
+
+impl OverlayRects {
+    /// True when `p` lies on a panel.
+    pub fn contains(&self, p: Vec2) -> bool {
+        self.rects
+            .iter()
+            .any(|(_, lo, hi)| p.x >= lo.x && p.y >= lo.y && p.x <= hi.x && p.y <= hi.y)
+    }
 }
 
 /// Camera, hotkeys and picking.
@@ -39,24 +46,27 @@ pub struct CameraPlugin;
 
 impl Plugin for CameraPlugin {
     fn build(&self, app: &mut App) {
-        app.add_message::<FrameTarget>()
-            .add_message::<CameraPose>()
-            .add_systems(Startup, spawn_camera)
-            .add_systems(
-                Update,
-                (
-                    gate_camera,
-                    hotkeys,
-                    pick,
-                    apply_msaa,
-                    fit_viewport,
-                    frame_on_new_network,
-                    apply_frame_target,
-                    apply_camera_pose,
-                )
-                    .chain()
-                    .in_set(AppSystems::Input),
-            );
+        // The overlay camera carries the egui context: egui must not make its own.
+        app.insert_resource(bevy_egui::EguiGlobalSettings {
+            auto_create_primary_context: false,
+            ..default()
+        })
+        .add_systems(Startup, spawn_camera)
+        .add_systems(
+            Update,
+            (
+                gate_camera,
+                hotkeys,
+                pick,
+                apply_msaa,
+                fit_viewport,
+                frame_on_new_network,
+                apply_frame_target,
+                apply_camera_pose,
+            )
+                .chain()
+                .in_set(AppSystems::Input),
+        );
     }
 }
 
@@ -260,9 +270,9 @@ fn pick(
     let Ok((camera, cam_transform)) = camera.single() else {
         return;
     };
-    // Rays are cast from viewport coordinates, and the viewport may not start at the window's corner.
-    let origin = camera.logical_viewport_rect().map_or(Vec2::ZERO, |r| r.min);
-    let Ok(ray) = camera.viewport_to_world(cam_transform, end - origin) else {
+    // Bevy takes window coordinates here and subtracts the viewport's corner
+    // itself (the 3D view starts right of the control panel).
+    let Ok(ray) = camera.viewport_to_world(cam_transform, end) else {
         return;
     };
 

@@ -1,16 +1,28 @@
 //! Automated runs: draw N frames, save a screenshot, measure frame times, exit.
+//!
+//! With a screenshot, the run also prints where things are in it, in window
+//! pixels, as one `layout: {json}` line: the panels, the 3D view between them,
+//! the box the network's neurons fill on screen and the selected neuron.
+//! Scripts and the rendering tests read it instead of guessing where the
+//! layout puts things. `--click-neuron` clicks a neuron through the mouse
+//! input, as a user would, a few frames before the end.
 
 use std::path::PathBuf;
 
 use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
+use bevy::window::PrimaryWindow;
 
-use crate::app::ViewOptions;
+use crate::app::camera::{MainCamera, OverlayRects};
+use crate::app::network::{Neuron, Selection};
+use crate::app::{AppSystems, ViewOptions};
 
 /// Frames ignored by the frame-time statistics (shader compilation, first uploads).
 const WARMUP_FRAMES: usize = 30;
 /// Frames to wait for a screenshot before giving up.
 const SCREENSHOT_PATIENCE: u32 = 240;
+/// A scripted click happens this many frames before the last one.
+const CLICK_BEFORE_END: u32 = 6;
 
 /// What an automated run does and what it has measured.
 #[derive(Resource, Debug, Default)]
@@ -29,6 +41,12 @@ pub struct Automation {
     pub shot_saved: bool,
     /// Time between frames, ms.
     pub frame_ms: Vec<f32>,
+    /// Where things were on screen when the screenshot was taken.
+    pub layout: Option<serde_json::Value>,
+    /// A neuron to click near the end: (layer, index).
+    pub click: Option<(usize, usize)>,
+    /// Where the scripted click went down, in window coordinates, once it has.
+    pub clicked_at: Option<Vec2>,
 }
 
 /// Adds the automation systems when `options` ask for frames, a screenshot or a benchmark.
@@ -40,16 +58,61 @@ pub fn add_automation(app: &mut App, options: &ViewOptions) {
         frames: options.frames,
         screenshot: options.screenshot.clone(),
         bench: options.bench,
+        click: options.click,
         ..default()
     })
+    .add_systems(Update, click_neuron.in_set(AppSystems::Script))
     // After everything else of the frame, so that the whole frame is counted.
     .add_systems(Last, drive);
+}
+
+/// Clicks the neuron asked for where it is on screen: the cursor moves there,
+/// the left button goes down, and up on the next frame, through the same
+/// input the mouse drives.
+fn click_neuron(
+    mut auto: ResMut<Automation>,
+    mut windows: Query<&mut Window, With<PrimaryWindow>>,
+    mut buttons: ResMut<ButtonInput<MouseButton>>,
+    camera: Query<(&Camera, &GlobalTransform), With<MainCamera>>,
+    neurons: Query<(&Neuron, &GlobalTransform)>,
+) {
+    let (Some((layer, index)), Some(frames)) = (auto.click, auto.frames) else {
+        return;
+    };
+    let Ok(mut window) = windows.single_mut() else {
+        return;
+    };
+    if let Some(at) = auto.clicked_at {
+        if buttons.pressed(MouseButton::Left) {
+            window.set_cursor_position(Some(at));
+            buttons.release(MouseButton::Left);
+        }
+        return;
+    }
+    if auto.frame + CLICK_BEFORE_END < frames {
+        return;
+    }
+    let (Ok((camera, eye)), Some((_, neuron))) = (
+        camera.single(),
+        neurons
+            .iter()
+            .find(|(n, _)| (n.layer, n.index) == (layer, index)),
+    ) else {
+        return;
+    };
+    if let Ok(at) = camera.world_to_viewport(eye, neuron.translation()) {
+        window.set_cursor_position(Some(at));
+        buttons.press(MouseButton::Left);
+        auto.clicked_at = Some(at);
+    }
 }
 
 fn drive(
     mut commands: Commands,
     mut auto: ResMut<Automation>,
     time: Res<Time<Real>>,
+    screen: ScreenLayout,
+    selection: Res<Selection>,
     mut exit: MessageWriter<AppExit>,
 ) {
     auto.frame += 1;
@@ -63,6 +126,7 @@ fn drive(
         (Some(path), None) => {
             let path = path.clone();
             auto.shot_at = Some(auto.frame);
+            auto.layout = Some(screen.report(selection.neuron));
             commands
                 .spawn(Screenshot::primary_window())
                 .observe(save_to_disk(path))
@@ -80,6 +144,9 @@ fn drive(
             }
         }
         _ => {
+            if let Some(layout) = &auto.layout {
+                println!("layout: {layout}");
+            }
             if auto.bench {
                 println!("{}", auto.report());
             }
@@ -88,17 +155,56 @@ fn drive(
     }
 }
 
-/// Peak resident memory of this process so far, in MiB (Linux; NaN elsewhere).
-pub fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
+/// What is where on screen: the window, the panels, the camera and the neurons.
+#[derive(bevy::ecs::system::SystemParam)]
+struct ScreenLayout<'w, 's> {
+    window: Query<'w, 's, &'static Window, With<PrimaryWindow>>,
+    overlay: Option<Res<'w, OverlayRects>>,
+    camera: Query<'w, 's, (&'static Camera, &'static GlobalTransform), With<MainCamera>>,
+    neurons: Query<'w, 's, &'static GlobalTransform, With<Neuron>>,
+}
+
+impl ScreenLayout<'_, '_> {
+    /// The layout in physical window pixels, as JSON: `window` [w, h],
+    /// `panels` {name: [x0, y0, x1, y1]}, `view` (the 3D view's box) and
+    /// `network` (the box of every neuron's centre on screen).
+    fn report(&self, selected: Option<(usize, usize)>) -> serde_json::Value {
+        let scale = self.window.single().map_or(1.0, Window::scale_factor);
+        let size = self
+            .window
+            .single()
+            .map_or([0, 0], |w| [w.physical_width(), w.physical_height()]);
+        let rect = |lo: Vec2, hi: Vec2| {
+            let (lo, hi) = (lo * scale, hi * scale);
+            serde_json::json!([lo.x.round(), lo.y.round(), hi.x.round(), hi.y.round()])
+        };
+        let mut panels = serde_json::Map::new();
+        let mut view = None;
+        if let Some(o) = &self.overlay {
+            for (name, lo, hi) in &o.rects {
+                panels.insert((*name).to_string(), rect(*lo, *hi));
+            }
+            view = o.free.map(|(lo, hi)| rect(lo, hi));
+        }
+        let network = self.camera.single().ok().and_then(|(camera, eye)| {
+            // Bevy's viewport coordinates are window coordinates.
+            let points: Vec<Vec2> = self
+                .neurons
+                .iter()
+                .filter_map(|t| camera.world_to_viewport(eye, t.translation()).ok())
+                .collect();
+            let lo = points.iter().copied().reduce(Vec2::min)?;
+            let hi = points.iter().copied().reduce(Vec2::max)?;
+            Some(rect(lo, hi))
+        });
+        serde_json::json!({
+            "window": size,
+            "panels": panels,
+            "view": view,
+            "network": network,
+            "selected": selected.map(|(l, i)| [l, i]),
         })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
+    }
 }
 
 impl Automation {
@@ -122,7 +228,7 @@ impl Automation {
         format!(
             "frame_ms: {}\npeak_memory_mib: {:.0}",
             stats(&self.frame_ms),
-            peak_rss_mib()
+            crate::lab::peak_rss_mib()
         )
     }
 }

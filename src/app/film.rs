@@ -6,6 +6,7 @@
 //! advances by exactly one frame per update and the trainer runs in lockstep,
 //! so the film does not depend on the machine's speed.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,14 +22,18 @@ use bevy::window::ExitCondition;
 use bevy::winit::WinitPlugin;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 
+use crate::app::AppSystems;
 use crate::app::bridge::{Live, Lockstep, TrainerLink};
-use crate::app::film_sink::FrameSink;
-use crate::app::history::{History, Playback, Shown};
+use crate::app::error::{AppError, AppResult};
+use crate::app::film_sink::{FrameSink, OutputKind, ffmpeg_available};
+use crate::app::history::{History, PlayMode, Playback, Shown};
 use crate::app::layout::blend_placement;
 use crate::app::network::NetworkView;
-use crate::app::{AppSystems, CorePlugins, assets_dir, quads, ui};
+use crate::app::{CorePlugins, quads, ui};
 use crate::lab::film::{CameraPath, FilmSpec, Pose};
-use crate::lab::{Scene, TrainerHandle};
+use crate::lab::replay::spawn_replay;
+use crate::lab::runner::{RunnerOptions, Speed};
+use crate::lab::{CpuBackend, Scene, TrainerHandle};
 
 /// Vertical field of view of the film camera, radians.
 const FOV: f32 = std::f32::consts::FRAC_PI_4;
@@ -39,9 +44,182 @@ const WARMUP_LIMIT: u32 = 2_000;
 /// Updates drawn, unfilmed, once everything is ready: uploads and the font
 /// atlas settle before the first frame.
 const SETTLE_UPDATES: u32 = 4;
+/// Largest film frame: 4K UHD.
+pub const MAX_SIZE: (u32, u32) = (3840, 2160);
+
+/// What to film: a scene (trained as it is filmed) or a recorded run.
+#[derive(Debug, Clone)]
+pub enum FilmSource {
+    /// Train this scene, in lock-step with the film.
+    Scene(Scene),
+    /// Replay the recording of this run directory (its scene given).
+    Recording {
+        /// The run directory.
+        dir: PathBuf,
+        /// The scene it was made with.
+        scene: Scene,
+    },
+}
+
+/// A film as the user asked for it; `None` takes the scene's film settings.
+#[derive(Debug, Clone)]
+pub struct FilmRequest {
+    /// What to film.
+    pub source: FilmSource,
+    /// Where: `NAME.mp4`, `NAME.gif`, or a folder for PNG frames.
+    pub out: PathBuf,
+    /// Frame size in pixels.
+    pub size: (u32, u32),
+    /// Frames per second.
+    pub fps: Option<f32>,
+    /// Length in seconds.
+    pub seconds: Option<f32>,
+    /// Length in frames (wins over `seconds`).
+    pub frames: Option<u32>,
+    /// Training steps between two frames.
+    pub steps_per_frame: Option<u32>,
+    /// Another seed than the scene's.
+    pub seed: Option<u64>,
+    /// Draw the interactive panels too.
+    pub panels: bool,
+    /// Show the title card.
+    pub title: bool,
+    /// Show the captions.
+    pub captions: bool,
+    /// Show the metrics strip.
+    pub metrics: bool,
+    /// Record the filmed training run under this folder (`None`: record nothing).
+    pub runs: Option<PathBuf>,
+}
+
+/// A film ready to be made: every setting resolved and checked.
+#[derive(Debug, Clone)]
+pub struct FilmPlan {
+    /// What is filmed and how.
+    pub options: CaptureOptions,
+    /// Where the frames go.
+    pub output: OutputKind,
+    /// True when an MP4 was asked for and, without ffmpeg, a GIF is written instead.
+    pub gif_instead_of_mp4: bool,
+    /// The recording to replay, when filming a run directory.
+    recording: Option<PathBuf>,
+    /// Where the filmed training run is recorded.
+    runs: Option<PathBuf>,
+}
+
+impl FilmRequest {
+    /// Resolves and checks the settings; an MP4 without `ffmpeg` becomes a GIF
+    /// beside it (the plan says so).
+    pub fn plan(self) -> AppResult<FilmPlan> {
+        if self.size.0 > MAX_SIZE.0 || self.size.1 > MAX_SIZE.1 {
+            return Err(AppError::flag(
+                format!("--size {}x{}", self.size.0, self.size.1),
+                "films go up to 3840x2160",
+            ));
+        }
+        let (mut scene, recording) = match self.source {
+            FilmSource::Scene(scene) => (scene, None),
+            FilmSource::Recording { dir, scene } => (scene, Some(dir)),
+        };
+        if let Some(seed) = self.seed {
+            if recording.is_some() {
+                return Err(AppError::flag(
+                    "--seed",
+                    "a recorded run keeps the seed it was trained with",
+                ));
+            }
+            scene.seed = seed;
+        }
+        let film = scene.view.film.clone();
+        let fps = self.fps.unwrap_or(film.fps);
+        if !(fps.is_finite() && fps > 0.0 && fps <= 240.0) {
+            return Err(AppError::flag(
+                format!("--fps {fps}"),
+                "must be between 0 and 240",
+            ));
+        }
+        let frames = match (self.frames, self.seconds) {
+            (Some(n), _) => n,
+            (None, Some(s)) => (s * fps).round() as u32,
+            (None, None) => (film.seconds * fps).round() as u32,
+        };
+        if frames == 0 {
+            return Err(AppError::flag(
+                "--frames",
+                "the film would have no frames (check --frames or --seconds)",
+            ));
+        }
+        let steps_per_frame = self.steps_per_frame.unwrap_or(film.steps_per_frame);
+        if steps_per_frame == 0 {
+            return Err(AppError::flag("--steps-per-frame", "must be at least 1"));
+        }
+        let mut output = OutputKind::from_path(&self.out)?;
+        let mut gif_instead_of_mp4 = false;
+        if let OutputKind::Mp4(path) = &output
+            && !ffmpeg_available()
+        {
+            output = OutputKind::Gif(path.with_extension("gif"));
+            gif_instead_of_mp4 = true;
+        }
+        if recording.is_none() {
+            // The film is the point: train for as long as it lasts.
+            let needed = u64::from(frames) * u64::from(steps_per_frame) + 1;
+            scene.train.steps = scene.train.steps.max(needed);
+        }
+        Ok(FilmPlan {
+            options: CaptureOptions {
+                scene,
+                size: self.size,
+                fps,
+                frames,
+                steps_per_frame,
+                from_recording: recording.is_some(),
+                panels: self.panels,
+                title: self.title,
+                captions: self.captions,
+                metrics: self.metrics,
+            },
+            output,
+            gif_instead_of_mp4,
+            recording,
+            runs: self.runs,
+        })
+    }
+}
+
+impl FilmPlan {
+    /// The encoder, in words.
+    pub fn encoder(&self) -> &'static str {
+        match &self.output {
+            OutputKind::Pngs(_) => "PNG frames",
+            OutputKind::Mp4(_) => "ffmpeg (H.264 MP4)",
+            OutputKind::Gif(_) => "GIF",
+        }
+    }
+
+    /// Makes the film: starts the trainer (or the replay), renders every frame
+    /// off-screen and writes them, showing progress on `bar`.
+    pub fn film(self, bar: indicatif::ProgressBar) -> AppResult<CaptureReport> {
+        let o = &self.options;
+        let source = match &self.recording {
+            Some(dir) => spawn_replay(dir)?,
+            None => TrainerHandle::spawn::<CpuBackend>(
+                o.scene.clone(),
+                Default::default(),
+                RunnerOptions {
+                    runs_root: self.runs.clone(),
+                    speed: Speed::StepsPerFrame(o.steps_per_frame),
+                    ..Default::default()
+                },
+            )?,
+        };
+        let sink = FrameSink::new(&self.output, o.size, o.fps)?.with_progress(bar);
+        run_capture(source, self.options, sink)
+    }
+}
 
 /// What to film and how.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct CaptureOptions {
     /// The scene (for its camera path, captions and title).
     pub scene: Scene,
@@ -74,6 +252,42 @@ pub struct CaptureReport {
     pub seconds_per_frame: f64,
 }
 
+/// Where the film is: the frame being drawn, and how film time maps to
+/// training steps. Systems that follow film time read it.
+#[derive(Resource, Debug, Clone, PartialEq)]
+pub struct FilmClock {
+    /// The frame being drawn (0 first); it moves on when its screenshot is asked for.
+    pub frame: u32,
+    /// Frames per second.
+    pub fps: f32,
+    /// Training steps between two frames.
+    pub steps_per_frame: u32,
+    /// True when the frames come from a recording (the cursor follows the film).
+    pub from_recording: bool,
+}
+
+impl FilmClock {
+    /// Seconds of film at the frame being drawn.
+    pub fn seconds(&self) -> f32 {
+        self.frame as f32 / self.fps
+    }
+
+    /// The recorded step shown by the frame being drawn, when filming a recording.
+    pub fn recorded_step(&self) -> u64 {
+        u64::from(self.frame) * u64::from(self.steps_per_frame)
+    }
+}
+
+/// Moves the VCR with the film when it films a recording (ordered in
+/// [`AppSystems::Seek`], between keeping the history and showing the cursor's frame).
+pub struct FilmCursorPlugin;
+
+impl Plugin for FilmCursorPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_systems(Update, seek_recording.in_set(AppSystems::Seek));
+    }
+}
+
 /// The film being made: settings, progress and the sink frames go to.
 #[derive(Resource)]
 struct Film {
@@ -81,8 +295,6 @@ struct Film {
     spec: FilmSpec,
     target: Handle<Image>,
     sink: Arc<Mutex<FrameSink>>,
-    /// Frames requested so far (a screenshot spawned).
-    requested: u32,
     /// Updates spent before the first frame.
     warmup: u32,
     /// Updates in a row with everything ready.
@@ -95,11 +307,11 @@ struct Film {
 #[derive(Default)]
 struct Outcome {
     started: Option<Instant>,
-    error: Option<String>,
+    error: Option<AppError>,
 }
 
 impl Film {
-    fn fail(&self, why: String) {
+    fn fail(&self, why: AppError) {
         if let Ok(mut o) = self.outcome.lock() {
             o.error.get_or_insert(why);
         }
@@ -115,7 +327,7 @@ pub fn run_capture(
     source: TrainerHandle,
     options: CaptureOptions,
     sink: FrameSink,
-) -> Result<CaptureReport, String> {
+) -> AppResult<CaptureReport> {
     let mut spec = options.scene.view.film.clone();
     spec.fps = options.fps;
     spec.steps_per_frame = options.steps_per_frame;
@@ -131,10 +343,6 @@ pub fn run_capture(
             })
             .set(RenderPlugin {
                 synchronous_pipeline_compilation: true,
-                ..default()
-            })
-            .set(AssetPlugin {
-                file_path: assets_dir().to_string_lossy().into_owned(),
                 ..default()
             })
             .set(bevy::log::LogPlugin {
@@ -174,33 +382,31 @@ pub fn run_capture(
         .world_mut()
         .resource_mut::<Assets<Image>>()
         .add(render_target(options.size));
-    app.insert_resource(Film {
+    app.insert_resource(FilmClock {
+        frame: 0,
+        fps: options.fps,
+        steps_per_frame: options.steps_per_frame,
+        from_recording: options.from_recording,
+    })
+    .insert_resource(Film {
         spec,
         target,
         sink: sink.clone(),
-        requested: 0,
         warmup: 0,
         settled: 0,
         outcome: outcome.clone(),
         options,
     })
+    .add_plugins(FilmCursorPlugin)
     .add_systems(Startup, spawn_cameras)
-    .add_systems(
-        Update,
-        (seek_recording, place_camera)
-            .chain()
-            .in_set(AppSystems::Playback),
-    )
+    .add_systems(Update, place_camera.in_set(AppSystems::Visualize))
     .add_systems(Last, drive);
     app.run();
-    let mut sink = sink
-        .lock()
-        .map_err(|_| "the frame writer failed".to_string())?;
-    let outcome = outcome
-        .lock()
-        .map_err(|_| "the capture failed".to_string())?;
-    if let Some(e) = &outcome.error {
-        return Err(e.clone());
+    let poisoned = || AppError::Capture("the film's writer thread panicked".into());
+    let mut sink = sink.lock().map_err(|_| poisoned())?;
+    let mut outcome = outcome.lock().map_err(|_| poisoned())?;
+    if let Some(e) = outcome.error.take() {
+        return Err(e);
     }
     let frames = sink.written();
     sink.finish()?;
@@ -239,16 +445,11 @@ fn spawn_cameras(mut commands: Commands, film: Res<Film>) {
     ));
 }
 
-/// Seconds of film at the frame being drawn.
-fn film_seconds(film: &Film) -> f32 {
-    film.requested as f32 / film.spec.fps
-}
-
 /// When filming a recording, shows the frame's step.
-fn seek_recording(film: Res<Film>, mut playback: ResMut<Playback>) {
-    if film.options.from_recording {
-        let step = u64::from(film.requested) * u64::from(film.options.steps_per_frame);
-        if playback.cursor != step || playback.mode != crate::app::history::PlayMode::Paused {
+fn seek_recording(clock: Res<FilmClock>, mut playback: ResMut<Playback>) {
+    if clock.from_recording {
+        let step = clock.recorded_step();
+        if playback.cursor != step || playback.mode != PlayMode::Paused {
             playback.seek(step);
         }
     }
@@ -257,6 +458,7 @@ fn seek_recording(film: Res<Film>, mut playback: ResMut<Playback>) {
 /// Places the camera where the scene's path says (a slow orbit by default).
 fn place_camera(
     film: Res<Film>,
+    clock: Res<FilmClock>,
     view: Res<NetworkView>,
     mut cameras: Query<&mut Transform, With<FilmCamera>>,
 ) {
@@ -271,7 +473,7 @@ fn place_camera(
             pose: Pose::default(),
             degrees_per_second: 6.0,
         });
-    let blend = path.pose_at(film_seconds(&film), film.spec.steps_per_second());
+    let blend = path.pose_at(clock.seconds(), film.spec.steps_per_second());
     let aspect = film.options.size.0 as f32 / film.options.size.1 as f32;
     let (focus, position) = blend_placement(layout, &blend, FOV, aspect);
     for mut t in &mut cameras {
@@ -285,6 +487,7 @@ fn place_camera(
 fn drive(
     mut commands: Commands,
     mut film: ResMut<Film>,
+    mut clock: ResMut<FilmClock>,
     live: Res<Live>,
     shown: Res<Shown>,
     history: Res<History>,
@@ -293,11 +496,11 @@ fn drive(
     mut exit: MessageWriter<AppExit>,
 ) {
     if let Some(why) = lockstep.as_ref().and_then(|l| l.failed.clone()) {
-        film.fail(why);
+        film.fail(AppError::Capture(why));
         exit.write(AppExit::error());
         return;
     }
-    let sink_error = film.sink.lock().ok().and_then(|s| s.error());
+    let sink_error = film.sink.lock().ok().and_then(|mut s| s.take_error());
     if let Some(e) = sink_error {
         film.fail(e);
         exit.write(AppExit::error());
@@ -309,7 +512,7 @@ fn drive(
         exit.write(AppExit::Success);
         return;
     }
-    if film.requested >= total {
+    if clock.frame >= total {
         return;
     }
     // Something to film: the network is built and showing the frame's step.
@@ -320,18 +523,18 @@ fn drive(
     // The trainer's frame for this drawn frame must have arrived.
     let delivered = lockstep
         .as_ref()
-        .is_none_or(|l| l.delivered == Some(u64::from(film.requested)));
-    if ready && delivered && film.requested == 0 && film.settled < SETTLE_UPDATES {
+        .is_none_or(|l| l.delivered == Some(u64::from(clock.frame)));
+    if ready && delivered && clock.frame == 0 && film.settled < SETTLE_UPDATES {
         film.settled += 1;
         return;
     }
     if !(ready && delivered) {
         film.warmup += 1;
         if film.warmup > WARMUP_LIMIT {
-            film.fail(match live.messages.last() {
+            film.fail(AppError::Capture(match live.messages.last() {
                 Some(m) => format!("nothing to film: {m}"),
                 None => "nothing to film: the network never appeared".into(),
-            });
+            }));
             exit.write(AppExit::error());
         }
         return;
@@ -340,16 +543,15 @@ fn drive(
         && let Some(last) = history.last_step()
     {
         // A recording shorter than the film ends the film.
-        let step = u64::from(film.requested) * u64::from(film.options.steps_per_frame);
-        if step > last {
-            film.options.frames = film.requested;
+        if clock.recorded_step() > last {
+            film.options.frames = clock.frame;
             return;
         }
     }
     if let Ok(mut o) = film.outcome.lock() {
         o.started.get_or_insert_with(Instant::now);
     }
-    let index = film.requested;
+    let index = clock.frame;
     let sink = film.sink.clone();
     commands
         .spawn(Screenshot::image(film.target.clone()))
@@ -358,9 +560,9 @@ fn drive(
                 s.accept(index, &captured.image);
             }
         });
-    film.requested += 1;
+    clock.frame += 1;
     if let Some(mut l) = lockstep {
-        l.wanted = u64::from(film.requested);
+        l.wanted = u64::from(clock.frame);
     }
 }
 
@@ -388,10 +590,15 @@ fn warm_font_atlas(ctx: &egui::Context) {
 }
 
 /// The film's own overlays: a title card, captions and a metrics strip.
-fn film_overlay_ui(mut contexts: EguiContexts, film: Res<Film>, shown: Res<Shown>) -> Result {
+fn film_overlay_ui(
+    mut contexts: EguiContexts,
+    film: Res<Film>,
+    clock: Res<FilmClock>,
+    shown: Res<Shown>,
+) -> Result {
     let ctx = contexts.ctx_mut()?.clone();
     warm_font_atlas(&ctx);
-    let t = film_seconds(&film);
+    let t = clock.seconds();
     let scene = &film.options.scene;
     let screen = ctx.viewport_rect();
     let scale = (screen.height() / 720.0).max(0.5);
@@ -404,13 +611,8 @@ fn film_overlay_ui(mut contexts: EguiContexts, film: Res<Film>, shown: Res<Shown
                 screen.bottom() - 200.0 * scale,
             ))
             .show(&ctx, |ui| {
-                let title = if scene.title.is_empty() {
-                    &scene.name
-                } else {
-                    &scene.title
-                };
                 ui.label(
-                    egui::RichText::new(title)
+                    egui::RichText::new(scene.display_title())
                         .size(44.0 * scale)
                         .strong()
                         .color(egui::Color32::from_white_alpha(alpha)),
@@ -451,12 +653,15 @@ fn film_overlay_ui(mut contexts: EguiContexts, film: Res<Film>, shown: Res<Shown
         && film.spec.metrics
         && let Some(frame) = &shown.frame
     {
-        let m = &frame.metrics;
-        let mut text = format!("step {}   loss {:.4}", frame.step, m.batch_loss);
-        if let Some(a) = m.test_accuracy {
+        let mut text = format!(
+            "step {}   loss {}",
+            frame.step,
+            crate::lab::format_value(frame.metrics.batch_loss, Some(4))
+        );
+        if let Some(a) = frame.evaluation.and_then(|e| e.test_accuracy) {
             text.push_str(&format!("   test accuracy {:.1}%", a * 100.0));
         }
-        if let Some(g) = m.generalization_error {
+        if let Some(g) = frame.evaluation.and_then(|e| e.generalization_error) {
             text.push_str(&format!("   outside the training range {g:.4}"));
         }
         egui::Area::new("metrics".into())

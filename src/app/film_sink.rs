@@ -8,6 +8,8 @@ use std::process::{Child, Command, Stdio};
 use bevy::image::Image;
 use bevy::render::render_resource::TextureFormat;
 
+use crate::app::error::{AppError, AppResult};
+
 /// GIFs wider than this are scaled down: full-size GIFs are huge and slow to quantise.
 const GIF_MAX_WIDTH: u32 = 720;
 
@@ -23,8 +25,15 @@ pub enum OutputKind {
 }
 
 impl OutputKind {
+    /// The file or folder written.
+    pub fn path(&self) -> &Path {
+        match self {
+            OutputKind::Pngs(p) | OutputKind::Mp4(p) | OutputKind::Gif(p) => p,
+        }
+    }
+
     /// `.mp4` and `.gif` by extension; anything without an extension is a folder of PNGs.
-    pub fn from_path(path: &Path) -> Result<Self, String> {
+    pub fn from_path(path: &Path) -> AppResult<Self> {
         match path
             .extension()
             .and_then(|e| e.to_str())
@@ -34,9 +43,11 @@ impl OutputKind {
             Some("mp4") => Ok(OutputKind::Mp4(path.to_path_buf())),
             Some("gif") => Ok(OutputKind::Gif(path.to_path_buf())),
             None => Ok(OutputKind::Pngs(path.to_path_buf())),
-            Some(other) => Err(format!(
-                "--out {}: `.{other}` is not an output kind; use .mp4, .gif, or a folder name without an extension for PNG frames",
-                path.display()
+            Some(other) => Err(AppError::flag(
+                format!("--out {}", path.display()),
+                format!(
+                    "`.{other}` is not an output kind; use .mp4, .gif, or a folder name without an extension for PNG frames"
+                ),
             )),
         }
     }
@@ -71,18 +82,17 @@ pub struct FrameSink {
     fps: f32,
     pending: BTreeMap<u32, Vec<u8>>,
     next: u32,
-    error: Option<String>,
+    error: Option<AppError>,
     progress: Option<indicatif::ProgressBar>,
 }
 
 impl FrameSink {
     /// A sink for `kind`, at `size` and `fps`. An MP4 without `ffmpeg` is an error
     /// here; the caller decides on a fallback.
-    pub fn new(kind: &OutputKind, size: (u32, u32), fps: f32) -> Result<Self, String> {
+    pub fn new(kind: &OutputKind, size: (u32, u32), fps: f32) -> AppResult<Self> {
         let encoder = match kind {
             OutputKind::Pngs(dir) => {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
+                std::fs::create_dir_all(dir).map_err(|e| AppError::io(dir, "cannot create", e))?;
                 Encoder::Pngs(dir.clone())
             }
             OutputKind::Mp4(path) => {
@@ -120,7 +130,7 @@ impl FrameSink {
                     .stdout(Stdio::null())
                     .stderr(Stdio::inherit())
                     .spawn()
-                    .map_err(|e| format!("cannot run ffmpeg: {e}"))?;
+                    .map_err(|e| AppError::encoder("cannot run ffmpeg", e))?;
                 Encoder::Ffmpeg {
                     path: path.clone(),
                     child,
@@ -128,11 +138,11 @@ impl FrameSink {
             }
             OutputKind::Gif(path) => {
                 let file = std::fs::File::create(path)
-                    .map_err(|e| format!("{}: cannot create: {e}", path.display()))?;
+                    .map_err(|e| AppError::io(path, "cannot create", e))?;
                 let mut encoder = image::codecs::gif::GifEncoder::new_with_speed(file, 10);
                 encoder
                     .set_repeat(image::codecs::gif::Repeat::Infinite)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                    .map_err(|e| AppError::encoder(format!("GIF {}", path.display()), e))?;
                 Encoder::Gif {
                     path: path.clone(),
                     encoder: Box::new(encoder),
@@ -162,8 +172,13 @@ impl FrameSink {
     }
 
     /// The first error met, if any.
-    pub fn error(&self) -> Option<String> {
-        self.error.clone()
+    pub fn error(&self) -> Option<&AppError> {
+        self.error.as_ref()
+    }
+
+    /// Takes the first error met, if any.
+    pub fn take_error(&mut self) -> Option<AppError> {
+        self.error.take()
     }
 
     /// Takes frame `index` (a read-back of the render target) and writes every
@@ -173,7 +188,9 @@ impl FrameSink {
             Ok(rgba) => {
                 self.pending.insert(index, rgba);
             }
-            Err(e) => self.error = Some(e),
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
         }
         while let Some(rgba) = self.pending.remove(&self.next) {
             if let Err(e) = self.write(self.next, &rgba) {
@@ -186,23 +203,27 @@ impl FrameSink {
         }
     }
 
-    fn write(&mut self, index: u32, rgba: &[u8]) -> Result<(), String> {
+    fn write(&mut self, index: u32, rgba: &[u8]) -> AppResult<()> {
         let (w, h) = self.size;
         match self.encoder.as_mut() {
             Some(Encoder::Pngs(dir)) => {
                 let path = dir.join(format!("frame_{index:05}.png"));
                 image::save_buffer(&path, rgba, w, h, image::ExtendedColorType::Rgba8)
-                    .map_err(|e| format!("{}: {e}", path.display()))
+                    .map_err(|e| AppError::encoder(format!("PNG {}", path.display()), e))
             }
-            Some(Encoder::Ffmpeg { child, .. }) => child
-                .stdin
-                .as_mut()
-                .ok_or("ffmpeg's input is closed")?
-                .write_all(rgba)
-                .map_err(|e| format!("ffmpeg stopped taking frames: {e}")),
+            Some(Encoder::Ffmpeg { path, child }) => {
+                let what = || format!("ffmpeg writing {}", path.display());
+                child
+                    .stdin
+                    .as_mut()
+                    .ok_or_else(|| AppError::encoder(what(), "its input is closed"))?
+                    .write_all(rgba)
+                    .map_err(|e| AppError::encoder(what(), format!("stopped taking frames: {e}")))
+            }
             Some(Encoder::Gif { path, encoder }) => {
+                let what = || format!("GIF {}", path.display());
                 let img = image::RgbaImage::from_raw(w, h, rgba.to_vec())
-                    .ok_or("frame of the wrong size")?;
+                    .ok_or_else(|| AppError::encoder(what(), "a frame of the wrong size"))?;
                 let img = if w > GIF_MAX_WIDTH {
                     let nh = (h as f32 * GIF_MAX_WIDTH as f32 / w as f32).round() as u32;
                     image::imageops::resize(
@@ -218,59 +239,62 @@ impl FrameSink {
                     image::Delay::from_numer_denom_ms(1000, self.fps.round().max(1.0) as u32);
                 encoder
                     .encode_frame(image::Frame::from_parts(img, 0, 0, delay))
-                    .map_err(|e| format!("{}: {e}", path.display()))
+                    .map_err(|e| AppError::encoder(what(), e))
             }
-            None => Err("the film is already finished".into()),
+            None => Err(AppError::Capture("the film is already finished".into())),
         }
     }
 
     /// Closes the output (waits for ffmpeg); returns what was written.
-    pub fn finish(&mut self) -> Result<PathBuf, String> {
-        if let Some(e) = &self.error {
-            return Err(e.clone());
+    pub fn finish(&mut self) -> AppResult<PathBuf> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
         }
         match self.encoder.take() {
             Some(Encoder::Pngs(dir)) => Ok(dir),
             Some(Encoder::Ffmpeg { path, mut child }) => {
                 drop(child.stdin.take());
-                let status = child.wait().map_err(|e| format!("ffmpeg: {e}"))?;
+                let what = format!("ffmpeg writing {}", path.display());
+                let status = child.wait().map_err(|e| AppError::encoder(&what, e))?;
                 if status.success() {
                     Ok(path)
                 } else {
-                    Err(format!(
-                        "ffmpeg failed ({status}) writing {}",
-                        path.display()
-                    ))
+                    Err(AppError::encoder(what, format!("failed ({status})")))
                 }
             }
             Some(Encoder::Gif { path, encoder }) => {
                 drop(encoder);
                 Ok(path)
             }
-            None => Err("the film is already finished".into()),
+            None => Err(AppError::Capture("the film is already finished".into())),
         }
     }
 }
 
 /// The image's pixels as tightly packed RGBA8.
-fn rgba_pixels(image: &Image, size: (u32, u32)) -> Result<Vec<u8>, String> {
+fn rgba_pixels(image: &Image, size: (u32, u32)) -> AppResult<Vec<u8>> {
     if (image.width(), image.height()) != size {
-        return Err(format!(
+        return Err(AppError::Capture(format!(
             "a frame came back {}x{}, not {}x{}",
             image.width(),
             image.height(),
             size.0,
             size.1
-        ));
+        )));
     }
-    let data = image.data.as_ref().ok_or("a frame came back empty")?;
+    let data = image
+        .data
+        .as_ref()
+        .ok_or_else(|| AppError::Capture("a frame came back empty".into()))?;
     match image.texture_descriptor.format {
         TextureFormat::Rgba8UnormSrgb | TextureFormat::Rgba8Unorm => Ok(data.clone()),
         TextureFormat::Bgra8UnormSrgb | TextureFormat::Bgra8Unorm => Ok(data
             .chunks_exact(4)
             .flat_map(|p| [p[2], p[1], p[0], p[3]])
             .collect()),
-        other => Err(format!("frames in {other:?} are not supported")),
+        other => Err(AppError::Capture(format!(
+            "frames in {other:?} are not supported"
+        ))),
     }
 }
 
@@ -281,18 +305,20 @@ mod tests {
     #[test]
     fn the_output_kind_follows_the_path() {
         assert_eq!(
-            OutputKind::from_path(Path::new("a/film.mp4")),
-            Ok(OutputKind::Mp4("a/film.mp4".into()))
+            OutputKind::from_path(Path::new("a/film.mp4")).unwrap(),
+            OutputKind::Mp4("a/film.mp4".into())
         );
         assert_eq!(
-            OutputKind::from_path(Path::new("film.GIF")),
-            Ok(OutputKind::Gif("film.GIF".into()))
+            OutputKind::from_path(Path::new("film.GIF")).unwrap(),
+            OutputKind::Gif("film.GIF".into())
         );
         assert_eq!(
-            OutputKind::from_path(Path::new("frames")),
-            Ok(OutputKind::Pngs("frames".into()))
+            OutputKind::from_path(Path::new("frames")).unwrap(),
+            OutputKind::Pngs("frames".into())
         );
-        let err = OutputKind::from_path(Path::new("film.avi")).unwrap_err();
+        let err = OutputKind::from_path(Path::new("film.avi"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(".avi") && err.contains(".mp4"), "{err}");
     }
 }

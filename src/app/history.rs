@@ -260,10 +260,8 @@ impl Plugin for HistoryPlugin {
         app.init_resource::<History>()
             .init_resource::<Playback>()
             .init_resource::<Shown>()
-            .add_systems(
-                Update,
-                (track_history, play).chain().in_set(AppSystems::Playback),
-            );
+            .add_systems(Update, track_history.in_set(AppSystems::History))
+            .add_systems(Update, play.in_set(AppSystems::Playback));
     }
 }
 

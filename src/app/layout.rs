@@ -3,7 +3,7 @@
 use bevy::math::Vec3;
 
 use crate::lab::Topology;
-use crate::lab::frame::LayoutKind;
+use crate::lab::data::InputLayout;
 
 /// Layers of at most this many neurons are drawn as a column; larger ones as a square grid.
 const COLUMN_MAX: usize = 24;
@@ -37,7 +37,7 @@ impl NetworkLayout {
             .iter()
             .enumerate()
             .map(|(l, &n)| match (&topology.layout, l) {
-                (LayoutKind::Image { width, height }, 0) => (
+                (InputLayout::Image { width, height }, 0) => (
                     *width,
                     *height,
                     (6.0 / (*width).max(*height) as f32).clamp(0.2, 0.8),
@@ -173,7 +173,7 @@ mod tests {
     use super::*;
     use crate::lab::model::{Activation, OutputKind};
 
-    fn topology(sizes: Vec<usize>, layout: LayoutKind) -> Topology {
+    fn topology(sizes: Vec<usize>, layout: InputLayout) -> Topology {
         Topology {
             sizes,
             activation: Activation::Relu,
@@ -187,7 +187,7 @@ mod tests {
     fn image_inputs_form_a_grid_and_layers_go_along_x() {
         let t = topology(
             vec![784, 128, 64, 10],
-            LayoutKind::Image {
+            InputLayout::Image {
                 width: 28,
                 height: 28,
             },
@@ -211,7 +211,7 @@ mod tests {
     fn neurons_do_not_overlap() {
         let t = topology(
             vec![2, 16, 100, 2],
-            LayoutKind::Plane {
+            InputLayout::Plane {
                 x: (-1.0, 1.0),
                 y: (-1.0, 1.0),
             },
@@ -230,7 +230,7 @@ mod tests {
         use crate::lab::film::{Focus, Pose, PoseBlend};
         let t = topology(
             vec![64, 16, 2],
-            LayoutKind::Image {
+            InputLayout::Image {
                 width: 8,
                 height: 8,
             },

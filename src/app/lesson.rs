@@ -3,28 +3,12 @@
 use bevy::prelude::*;
 
 use crate::app::AppSystems;
-use crate::app::bridge::{Live, SendCommand};
+use crate::app::bridge::Live;
+use crate::app::messages::{CameraPose, LessonControl, SendCommand};
 use crate::app::particles::{Direction, FlowPhase};
+use crate::app::visual::HighlightState;
 use crate::lab::TrainerCommand;
-use crate::lab::film::Pose;
-use crate::lab::lesson::{Highlight, Lesson, LessonEvent, LessonProgress, Signal};
-
-/// The user's hand on the lesson.
-#[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LessonControl {
-    /// Continue, or go to the next step.
-    Next,
-    /// Show the previous step again.
-    Back,
-}
-
-/// Asks the camera to move to a pose (lessons and scripts).
-#[derive(Message, Debug, Clone, Copy, PartialEq)]
-pub struct CameraPose(pub Pose);
-
-/// What stands out in the 3D view (the rest dims); set by lesson steps.
-#[derive(Resource, Debug, Default, Clone, PartialEq)]
-pub struct HighlightState(pub Option<Highlight>);
+use crate::lab::lesson::{Lesson, LessonEvent, LessonProgress, Signal};
 
 /// The lesson in force and where the class is in it.
 #[derive(Resource, Debug, Default)]
@@ -54,10 +38,6 @@ pub struct LessonPlugin;
 impl Plugin for LessonPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<LessonPlayer>()
-            .init_resource::<HighlightState>()
-            .add_message::<LessonControl>()
-            .add_message::<CameraPose>()
-            .add_message::<SendCommand>()
             .add_systems(Update, play_lesson.in_set(AppSystems::Playback));
     }
 }
@@ -115,12 +95,7 @@ fn play_lesson(
         live.evaluations
             .iter()
             .skip(p.seen_evaluations)
-            .map(|e| Signal::Evaluation {
-                step: e.step,
-                train_loss: e.train_loss,
-                test_loss: e.test_loss,
-                test_accuracy: e.test_accuracy,
-            }),
+            .map(|e| Signal::Evaluation(*e)),
     );
     p.seen_evaluations = live.evaluations.len();
     // The particles show the passes: a lesson about them waits for them.

@@ -4,11 +4,14 @@ pub mod bridge;
 pub mod camera;
 pub mod capture;
 pub mod drawing;
+pub mod error;
+pub mod exports;
 pub mod film;
 pub mod film_sink;
 pub mod history;
 pub mod layout;
 pub mod lesson;
+pub mod messages;
 pub mod network;
 pub mod particles;
 pub mod quads;
@@ -21,33 +24,48 @@ use std::path::PathBuf;
 
 use bevy::prelude::*;
 
+use crate::app::error::{AppError, AppResult};
 use crate::lab::TrainerHandle;
+use crate::lab::presets::{Preset, Presets};
 
 /// The order of the app's per-frame work, in one place.
 ///
 /// Each feature is a plugin that puts its systems in one of these sets, run in
 /// this order in `Update`:
+/// 0. `Script`: input played by a script (`--click-neuron`), as if by the user;
 /// 1. `Input`: hotkeys, picking, and keeping the camera and egui from
 ///    fighting over the pointer;
 /// 2. `Ingest`: send UI commands, then drain the trainer's channel under a
 ///    time budget (never blocks);
-/// 3. `Playback`: keep the history and move the VCR cursor, which picks the
-///    frame to show (the newest when following live);
-/// 4. `Probe`: a drawn input, if any, takes the probe sample's place in the
+/// 3. `History`: keep the history within reach (the recording, recent frames);
+/// 4. `Seek`: move the VCR cursor from outside (a film of a recording);
+/// 5. `Playback`: move the cursor while playing and pick the frame to show
+///    (the newest when following live); the lesson reacts to what arrived;
+/// 6. `Probe`: a drawn input, if any, takes the probe sample's place in the
 ///    shown frame;
-/// 5. `Apply`: respawn entities when the network's shape changed, then write
+/// 7. `Apply`: respawn entities when the network's shape changed, then write
 ///    the shown frame into `Neuron`/`Synapse` components;
-/// 6. `Visualize`: map components to glow, lines and particles;
-/// 7. `Upload`: write what is drawn into the GPU buffers (one write per batch).
+/// 8. `Visualize`: map components to glow, lines and particles, and place a
+///    film's camera;
+/// 9. `Upload`: write what is drawn into the GPU buffers (one write per batch).
 ///
 /// The egui overlay runs afterwards, in bevy_egui's `EguiPrimaryContextPass`.
+/// Then, in `Last`, once the frame is complete:
+/// 10. `Snapshot`: screenshots and recordings of the window;
+/// 11. `Export`: files written from the run's data.
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AppSystems {
+    /// Scripted input, for tests and scripts.
+    Script,
     /// Keyboard, mouse and camera gating.
     Input,
     /// Trainer commands out, events in.
     Ingest,
-    /// History and the VCR cursor.
+    /// The recording and recent frames.
+    History,
+    /// The VCR cursor, moved from outside.
+    Seek,
+    /// Playing, and the frame to show.
     Playback,
     /// A drawing in place of the probe sample.
     Probe,
@@ -57,6 +75,10 @@ pub enum AppSystems {
     Visualize,
     /// What is drawn into GPU buffers.
     Upload,
+    /// Screenshots and recordings of the window (in `Last`).
+    Snapshot,
+    /// Exports of metrics and frames (in `Last`).
+    Export,
 }
 
 /// Orders the [`AppSystems`] sets in `Update`.
@@ -67,8 +89,11 @@ impl Plugin for AppSystemsPlugin {
         app.configure_sets(
             Update,
             (
+                AppSystems::Script,
                 AppSystems::Input,
                 AppSystems::Ingest,
+                AppSystems::History,
+                AppSystems::Seek,
                 AppSystems::Playback,
                 AppSystems::Probe,
                 AppSystems::Apply,
@@ -76,7 +101,8 @@ impl Plugin for AppSystemsPlugin {
                 AppSystems::Upload,
             )
                 .chain(),
-        );
+        )
+        .configure_sets(Last, (AppSystems::Snapshot, AppSystems::Export).chain());
     }
 }
 
@@ -95,11 +121,13 @@ pub struct ViewOptions {
     pub window: (u32, u32),
     /// A neuron to select at start: (layer, index).
     pub select: Option<(usize, usize)>,
+    /// A neuron to click, as the user would, near the last frame: (layer, index).
+    pub click: Option<(usize, usize)>,
     /// Start playing the history from its first step at this speed.
     pub play: Option<f32>,
-    /// The scene file to follow (hot reload) and the presets folder the picker lists,
-    /// with a seed given on the command line.
-    pub scene_file: Option<(PathBuf, PathBuf, Option<u64>)>,
+    /// The scene the run was started from (followed for hot reload when it is
+    /// a file), the presets the picker lists, and a seed given on the command line.
+    pub scene: Option<(Preset, Presets, Option<u64>)>,
 }
 
 /// The instrument without window, renderer or UI: frames in, components and
@@ -110,6 +138,7 @@ impl PluginGroup for CorePlugins {
     fn build(self) -> bevy::app::PluginGroupBuilder {
         bevy::app::PluginGroupBuilder::start::<Self>()
             .add(AppSystemsPlugin)
+            .add(messages::MessagesPlugin)
             .add(bridge::BridgePlugin)
             .add(history::HistoryPlugin)
             .add(network::NetworkPlugin)
@@ -129,38 +158,23 @@ impl PluginGroup for MicroscopePlugins {
             .add(quads::QuadsPlugin)
             .add(camera::CameraPlugin)
             .add(snapshots::SnapshotsPlugin)
+            .add(exports::ExportsPlugin)
             .add(lesson::LessonPlugin)
             .add(ui::UiPlugin)
     }
 }
 
-/// The `assets` folder: the working directory's, else the one beside the sources.
-pub fn assets_dir() -> PathBuf {
-    let local = std::env::current_dir()
-        .map(|d| d.join("assets"))
-        .unwrap_or_default();
-    if local.is_dir() {
-        local
-    } else {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets")
-    }
-}
-
-/// Why the app cannot open a window here, if it cannot: no display, or no GPU adapter.
-pub fn check_can_open_window() -> Result<String, String> {
+/// Checks that the app can open a window here: a display, and a GPU adapter.
+pub fn check_can_open_window() -> AppResult<String> {
     let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
     if !set("DISPLAY") {
-        return Err(
-            "no display: `nnm view` opens a window and needs an X11 display \
-             (DISPLAY is not set; on a server, run it under `xvfb-run`)"
-                .into(),
-        );
+        return Err(AppError::NoDisplay);
     }
     check_gpu()
 }
 
-/// The GPU adapter rendering would use, or why there is none.
-pub fn check_gpu() -> Result<String, String> {
+/// The GPU adapter rendering would use, in words, or why there is none.
+pub fn check_gpu() -> AppResult<String> {
     let instance =
         wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
     match bevy::tasks::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default())) {
@@ -168,9 +182,7 @@ pub fn check_gpu() -> Result<String, String> {
             let info = adapter.get_info();
             Ok(format!("{} ({:?})", info.name, info.backend))
         }
-        Err(_) => Err("no GPU adapter: the app needs a Vulkan or OpenGL driver \
-             (without a GPU, install Mesa's software driver: `apt-get install mesa-vulkan-drivers`)"
-            .into()),
+        Err(_) => Err(AppError::NoGpu),
     }
 }
 
@@ -178,13 +190,14 @@ pub fn check_gpu() -> Result<String, String> {
 /// (or `options.frames` have been drawn).
 pub fn run_view(trainer: TrainerHandle, options: ViewOptions) -> AppExit {
     let mut app = App::new();
-    if let Some((file, presets, seed)) = &options.scene_file {
-        let folder = file
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(std::path::Path::new("."));
-        scene_file::register_scene_sources(&mut app, folder, presets);
-        app.insert_resource(scene_file::SceneFile::open(file, presets, *seed));
+    if let Some((preset, presets, seed)) = &options.scene {
+        let folder = preset.path().map(|file| {
+            file.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."))
+        });
+        scene_file::register_scene_sources(&mut app, folder, presets.dir.as_deref());
+        app.insert_resource(scene_file::SceneFile::open(preset, presets.clone(), *seed));
     }
     app.add_plugins(
         DefaultPlugins
@@ -197,10 +210,6 @@ pub fn run_view(trainer: TrainerHandle, options: ViewOptions) -> AppExit {
                     ),
                     ..default()
                 }),
-                ..default()
-            })
-            .set(AssetPlugin {
-                file_path: assets_dir().to_string_lossy().into_owned(),
                 ..default()
             })
             .set(bevy::log::LogPlugin {
@@ -217,7 +226,7 @@ pub fn run_view(trainer: TrainerHandle, options: ViewOptions) -> AppExit {
         neuron: options.select,
     });
 
-    if options.scene_file.is_some() {
+    if options.scene.is_some() {
         app.add_plugins(scene_file::SceneFilePlugin);
     }
     if let Some(speed) = options.play {

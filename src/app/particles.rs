@@ -115,6 +115,14 @@ pub struct Particles {
     fresh: bool,
 }
 
+/// The particle batch and no other: Bevy then knows that drawing particles
+/// never touches the neuron and synapse batches, and needs no order with them.
+type OnlyParticles = (
+    With<ParticleBatch>,
+    Without<crate::app::visual::NeuronBatch>,
+    Without<crate::app::visual::SynapseBatch>,
+);
+
 /// Animates the flow.
 pub struct ParticlesPlugin;
 
@@ -294,10 +302,7 @@ pub fn advance_flow(
     }
 }
 
-fn draw_particles(
-    particles: Res<Particles>,
-    mut batch: Single<&mut QuadBatch, With<ParticleBatch>>,
-) {
+fn draw_particles(particles: Res<Particles>, mut batch: Single<&mut QuadBatch, OnlyParticles>) {
     if !particles.is_changed() {
         return;
     }

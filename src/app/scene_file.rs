@@ -1,14 +1,19 @@
 //! Scenes as Bevy assets: a RON loader, hot reload of the open scene file, and the scene picker.
 //!
-//! The open file is watched by polling its modification time (cheap, and it
-//! works on every file system, without Bevy's `file_watcher` feature). An
-//! edit reloads it through the asset server: a change to the view or lesson
-//! applies at once, a change to anything that shapes training restarts it, and
-//! a broken edit keeps the last good scene running and shows the error.
+//! The open file is polled about every quarter second and compared by its
+//! contents, not its modification time: file systems with one-second
+//! timestamps would hide a quick second save. (Bevy's `file_watcher` is not
+//! built in: it brings a watcher crate for one file.) An edit reloads it
+//! through the asset server: a change to the presentation applies at once, a
+//! change to anything that shapes training restarts it, and a broken edit
+//! keeps the last good scene running and shows the error.
+//!
+//! The picker lists every preset: those built into the binary (which have no
+//! file to follow) and the scene files of the presets folder.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use bevy::asset::io::file::FileAssetReader;
 use bevy::asset::io::{AssetSourceBuilder, Reader};
@@ -16,8 +21,9 @@ use bevy::asset::{AssetLoadFailedEvent, AssetLoader, LoadContext};
 use bevy::prelude::*;
 
 use crate::app::AppSystems;
-use crate::app::bridge::{Live, SendCommand};
-use crate::app::snapshots::Notice;
+use crate::app::bridge::Live;
+use crate::app::messages::{Notice, PickScene, SendCommand};
+use crate::lab::presets::{Preset, Presets};
 use crate::lab::{LabError, Scene, TrainerCommand};
 
 /// The asset source of the open scene file's folder.
@@ -79,11 +85,16 @@ impl AssetLoader for SceneLoader {
     }
 }
 
-/// Registers the asset sources for the open scene's folder and the presets.
-/// Must run before `AssetPlugin` is added.
-pub fn register_scene_sources(app: &mut App, opened_dir: &Path, presets_dir: &Path) {
+/// Registers the asset sources for the open scene's folder and the presets
+/// folder, when there are such folders. Must run before `AssetPlugin` is added.
+pub fn register_scene_sources(
+    app: &mut App,
+    opened_dir: Option<&Path>,
+    presets_dir: Option<&Path>,
+) {
     let mut roots = Vec::new();
     for (name, dir) in [(OPENED_SOURCE, opened_dir), (PRESETS_SOURCE, presets_dir)] {
+        let Some(dir) = dir else { continue };
         let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
         roots.push((name.to_string(), dir.clone()));
         app.register_asset_source(
@@ -98,13 +109,15 @@ pub fn register_scene_sources(app: &mut App, opened_dir: &Path, presets_dir: &Pa
 #[derive(Resource, Debug, Clone, Default)]
 pub struct SceneRoots(Vec<(String, PathBuf)>);
 
-/// The scene file the app follows.
-#[derive(Resource, Debug, Default)]
+/// The scene the app follows: its preset, and its file when it has one.
+#[derive(Resource, Debug)]
 pub struct SceneFile {
-    /// The file on disk.
+    /// The name of the preset shown in the picker.
+    pub current: String,
+    /// The file on disk that is followed (none for a built-in preset).
     pub path: Option<PathBuf>,
-    /// The folder the picker lists.
-    pub presets_dir: PathBuf,
+    /// The presets the picker lists.
+    pub presets: Presets,
     /// The file's last good content.
     pub loaded: Option<Scene>,
     /// The error of the last edit, if it was broken.
@@ -112,40 +125,42 @@ pub struct SceneFile {
     /// A seed given on the command line, kept while the file's own seed is unchanged.
     pub seed_override: Option<u64>,
     handle: Option<Handle<SceneAsset>>,
-    modified: Option<SystemTime>,
+    /// The file's bytes as last seen: a change of contents is a change.
+    seen: Option<Vec<u8>>,
     checked_at: Option<Instant>,
     /// True while a newly picked file loads: it replaces the run whatever it holds.
     switching: bool,
 }
 
 impl SceneFile {
-    /// Follows `path`, which the run in progress was started from.
-    pub fn open(path: &Path, presets_dir: &Path, seed_override: Option<u64>) -> Self {
+    /// Follows `preset`, which the run in progress was started from.
+    pub fn open(preset: &Preset, presets: Presets, seed_override: Option<u64>) -> Self {
         SceneFile {
-            path: Some(path.to_path_buf()),
-            presets_dir: presets_dir.to_path_buf(),
+            current: preset.name.clone(),
+            path: preset.path().map(Path::to_path_buf),
+            presets,
+            loaded: None,
+            error: None,
             seed_override,
-            ..Default::default()
+            handle: None,
+            seen: None,
+            checked_at: None,
+            switching: false,
         }
     }
 
-    /// The `.ron` files of the presets folder, sorted.
-    pub fn presets(&self) -> Vec<PathBuf> {
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(&self.presets_dir)
-            .map(|dir| {
-                dir.filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|e| e == "ron"))
-                    .collect()
-            })
-            .unwrap_or_default();
-        paths.sort();
-        paths
+    /// Every preset the picker offers, sorted by name. When the presets
+    /// folder cannot be read, the built-in presets and the reason.
+    pub fn choices(&self) -> (Vec<Preset>, Option<String>) {
+        match self.presets.list() {
+            Ok(list) => (list, None),
+            Err(e) => (
+                Presets::built_in().list().unwrap_or_default(),
+                Some(e.to_string()),
+            ),
+        }
     }
 }
-
-/// Asks to switch to another scene file of the presets folder.
-#[derive(Message, Debug, Clone, PartialEq, Eq)]
-pub struct PickScene(pub PathBuf);
 
 /// Loads, watches and applies the open scene file.
 pub struct SceneFilePlugin;
@@ -158,16 +173,12 @@ impl Plugin for SceneFilePlugin {
             .map(|r| r.0.clone())
             .unwrap_or_default();
         let last_error = Arc::new(Mutex::new(None));
-        app.init_resource::<SceneFile>()
-            .init_asset::<SceneAsset>()
+        app.init_asset::<SceneAsset>()
             .register_asset_loader(SceneLoader {
                 roots,
                 last_error: last_error.clone(),
             })
             .insert_resource(LoaderErrors(last_error))
-            .add_message::<PickScene>()
-            .add_message::<Notice>()
-            .add_message::<SendCommand>()
             .add_systems(
                 Update,
                 (pick_scene, watch_scene_file, apply_scene_file)
@@ -180,10 +191,11 @@ impl Plugin for SceneFilePlugin {
 #[derive(Resource)]
 struct LoaderErrors(Arc<Mutex<Option<String>>>);
 
+/// The asset path of a scene file: in the presets folder's source, or the open file's.
 fn asset_path_of(file: &SceneFile, path: &Path) -> Option<String> {
     let name = path.file_name()?.to_string_lossy().into_owned();
-    let in_presets = path.parent().is_some_and(|dir| {
-        std::path::absolute(dir).ok() == std::path::absolute(&file.presets_dir).ok()
+    let in_presets = file.presets.dir.as_ref().is_some_and(|dir| {
+        path.parent().and_then(|p| std::path::absolute(p).ok()) == std::path::absolute(dir).ok()
     });
     let source = if in_presets {
         PRESETS_SOURCE
@@ -193,30 +205,49 @@ fn asset_path_of(file: &SceneFile, path: &Path) -> Option<String> {
     Some(format!("{source}://{name}"))
 }
 
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
-}
-
 fn pick_scene(
     mut picks: MessageReader<PickScene>,
     server: Res<AssetServer>,
     mut file: ResMut<SceneFile>,
+    mut send: MessageWriter<SendCommand>,
+    mut notices: MessageWriter<Notice>,
 ) {
-    for PickScene(path) in picks.read() {
-        let Some(asset_path) = asset_path_of(&file, path) else {
+    for PickScene(name) in picks.read() {
+        let Some(preset) = file.choices().0.into_iter().find(|p| &p.name == name) else {
+            notices.write(Notice(format!("no preset called {name}")));
             continue;
         };
-        file.handle = Some(server.load(asset_path));
-        file.path = Some(path.clone());
-        file.modified = modified(path);
+        file.current = preset.name.clone();
         file.loaded = None;
         file.error = None;
         file.seed_override = None;
-        file.switching = true;
+        file.seen = None;
+        match preset.path() {
+            Some(path) => {
+                file.path = Some(path.to_path_buf());
+                file.handle = asset_path_of(&file, path).map(|p| server.load(p));
+                file.switching = true;
+            }
+            // A built-in preset has no file to follow: it loads at once.
+            None => {
+                file.path = None;
+                file.handle = None;
+                match preset.load() {
+                    Ok(scene) => {
+                        file.loaded = Some(scene.clone());
+                        send.write(SendCommand(TrainerCommand::LoadScene(Box::new(scene))));
+                        notices.write(Notice(format!(
+                            "opened the built-in preset {name}: training restarted"
+                        )));
+                    }
+                    Err(e) => file.error = Some(e.to_string()),
+                }
+            }
+        }
     }
 }
 
-/// Starts loading the file, and reloads it when it changes on disk.
+/// Starts loading the file, and reloads it when its contents change on disk.
 fn watch_scene_file(server: Res<AssetServer>, mut file: ResMut<SceneFile>) {
     let Some(path) = file.path.clone() else {
         return;
@@ -225,7 +256,7 @@ fn watch_scene_file(server: Res<AssetServer>, mut file: ResMut<SceneFile>) {
         return;
     };
     if file.handle.is_none() {
-        file.modified = modified(&path);
+        file.seen = std::fs::read(&path).ok();
         file.handle = Some(server.load(asset_path));
         return;
     }
@@ -233,21 +264,14 @@ fn watch_scene_file(server: Res<AssetServer>, mut file: ResMut<SceneFile>) {
         return;
     }
     file.checked_at = Some(Instant::now());
-    let now = modified(&path);
-    if now.is_some() && now != file.modified {
-        file.modified = now;
+    // A file being rewritten may be missing for a moment: wait for it.
+    let Ok(now) = std::fs::read(&path) else {
+        return;
+    };
+    if file.seen.as_ref() != Some(&now) {
+        file.seen = Some(now);
         server.reload(asset_path);
     }
-}
-
-/// True when going from `a` to `b` changes how the network trains.
-fn changes_training(a: &Scene, b: &Scene) -> bool {
-    a.name != b.name
-        || a.seed != b.seed
-        || a.data != b.data
-        || a.model != b.model
-        || a.train != b.train
-        || a.record != b.record
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -314,21 +338,18 @@ fn apply_scene_file(
         }
         // The first load is the file the run started from.
         let Some(previous) = previous else { continue };
-        if changes_training(&previous, &new) {
+        if previous.changes_training(&new) {
             send.write(SendCommand(TrainerCommand::LoadScene(Box::new(apply))));
             notices.write(Notice(format!(
                 "{shown} changed its data, model or training: training restarted"
             )));
         } else if previous != new {
-            send.write(SendCommand(TrainerCommand::SetPresentation(Box::new(
-                apply.clone(),
-            ))));
             if let Some(scene) = live.scene.as_mut() {
-                scene.title = apply.title;
-                scene.description = apply.description;
-                scene.view = apply.view;
-                scene.lesson = apply.lesson;
+                scene.take_presentation(&apply);
             }
+            send.write(SendCommand(TrainerCommand::SetPresentation(Box::new(
+                apply,
+            ))));
             notices.write(Notice(format!("{shown} changed: view and lesson updated")));
         }
     }

@@ -8,16 +8,8 @@ use bevy::render::view::screenshot::{Screenshot, save_to_disk};
 use crate::app::AppSystems;
 use crate::app::bridge::Live;
 use crate::app::history::Shown;
+use crate::app::messages::{Notice, SnapshotRequest};
 use crate::lab::record::CAPTURES_DIR;
-
-/// A request from a hotkey or the UI.
-#[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SnapshotRequest {
-    /// Save the window as a PNG.
-    Screenshot,
-    /// Start or stop saving every frame.
-    ToggleRecording,
-}
 
 /// A recording of the window in progress.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,10 +19,6 @@ pub struct Session {
     /// Frames saved so far.
     pub frames: u32,
 }
-
-/// A sentence for the user, such as where a file went (the overlay shows the latest).
-#[derive(Message, Debug, Clone, PartialEq, Eq)]
-pub struct Notice(pub String);
 
 /// The session recording in progress, if any.
 #[derive(Resource, Debug, Default)]
@@ -45,11 +33,14 @@ pub struct SnapshotsPlugin;
 impl Plugin for SnapshotsPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<Snapshots>()
-            .add_message::<SnapshotRequest>()
-            .add_message::<Notice>()
             .add_systems(Update, f12.in_set(AppSystems::Input))
             // Last: the frame is complete when its screenshot is asked for.
-            .add_systems(Last, (handle_requests, record_frame).chain());
+            .add_systems(
+                Last,
+                (handle_requests, record_frame)
+                    .chain()
+                    .in_set(AppSystems::Snapshot),
+            );
     }
 }
 

@@ -14,11 +14,25 @@ use crate::app::network::{Neuron, Synapse};
 use crate::app::particles::{Direction, FlowPhase, Particles};
 use crate::app::quads::QuadBatch;
 use crate::app::visual::{Glow, SynapseBatch, VisualSettings};
+use crate::lab::data::InputLayout;
 use crate::lab::data::{DataSpec, Toy2dSpec};
-use crate::lab::frame::LayoutKind;
 use crate::lab::model::{Activation, OutputKind};
 use crate::lab::runner::RunInfo;
 use crate::lab::{Frame, LayerFrame, Scene, Topology, TrainerEvent, TrainerHandle};
+
+/// Makes systems that touch the same data without an order between them an
+/// error: the schedule panics on its first run. Every ECS test app uses it.
+fn strict_order(app: &mut App) {
+    use bevy::ecs::schedule::{LogLevel, ScheduleBuildSettings, ScheduleLabel};
+    for label in [Update.intern(), Last.intern()] {
+        app.edit_schedule(label, |schedule| {
+            schedule.set_build_settings(ScheduleBuildSettings {
+                ambiguity_detection: LogLevel::Error,
+                ..default()
+            });
+        });
+    }
+}
 
 /// An app with the instrument's data plugins but no window or renderer.
 fn test_app() -> (App, Sender<TrainerEvent>) {
@@ -30,7 +44,43 @@ fn test_app() -> (App, Sender<TrainerEvent>) {
         .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(
             16,
         )));
+    strict_order(&mut app);
     (app, events)
+}
+
+#[test]
+fn every_plugin_without_a_renderer_runs_in_a_fixed_order() {
+    use crate::app::exports::ExportsPlugin;
+    use crate::app::film::{FilmClock, FilmCursorPlugin};
+    use crate::app::lesson::LessonPlugin;
+    use crate::app::snapshots::SnapshotsPlugin;
+
+    let (mut app, events) = test_app();
+    app.add_plugins((
+        LessonPlugin,
+        SnapshotsPlugin,
+        ExportsPlugin,
+        FilmCursorPlugin,
+    ))
+    .init_resource::<ButtonInput<KeyCode>>()
+    .insert_resource(FilmClock {
+        frame: 3,
+        fps: 30.0,
+        steps_per_frame: 2,
+        from_recording: true,
+    });
+    strict_order(&mut app);
+    start(&events, vec![2, 3, 2]);
+    // The first update builds the schedules: an ambiguity panics here.
+    app.update();
+    app.update();
+    assert_eq!(
+        app.world()
+            .resource::<crate::app::history::Playback>()
+            .cursor,
+        6,
+        "a film of a recording moves the cursor to its frame's step"
+    );
 }
 
 fn topology(sizes: Vec<usize>) -> Topology {
@@ -38,7 +88,7 @@ fn topology(sizes: Vec<usize>) -> Topology {
         sizes,
         activation: Activation::Tanh,
         output: OutputKind::Softmax,
-        layout: LayoutKind::Plane {
+        layout: InputLayout::Plane {
             x: (-1.0, 1.0),
             y: (-1.0, 1.0),
         },
@@ -293,20 +343,47 @@ fn changing_the_architecture_respawns_the_right_counts() {
 
 #[test]
 fn ingest_never_blocks_and_keeps_the_newest_frame() {
+    use crate::app::bridge::{INGEST_BUDGET, IngestBudget, Live};
+    use crossbeam_channel::TrySendError;
+
     let (mut app, events) = test_app();
     let sizes = vec![2, 2];
     start(&events, sizes.clone());
-    for step in 0..40 {
-        events
-            .send(TrainerEvent::Frame(Box::new(frame(&sizes, step))))
-            .unwrap();
-    }
     app.update();
+    // The trainer floods the channel until it is full: the sender is refused, never blocked.
+    let mut sent = 0u64;
+    loop {
+        match events.try_send(TrainerEvent::Frame(Box::new(frame(&sizes, sent)))) {
+            Ok(()) => sent += 1,
+            Err(TrySendError::Full(_)) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(sent as usize, events.capacity().unwrap());
+    // A spent budget: the app takes what fits in this frame and leaves the rest.
+    app.insert_resource(IngestBudget(Duration::ZERO));
+    app.update();
+    {
+        let live = app.world().resource::<Live>();
+        assert_eq!(live.drained_last_frame, 1, "a spent budget stops the drain");
+        assert_eq!(live.step(), 0);
+    }
+    assert_eq!(
+        events.len(),
+        sent as usize - 1,
+        "the rest waits for the next frames"
+    );
+    // With its budget back, the app catches up and shows the newest frame.
+    app.insert_resource(IngestBudget(INGEST_BUDGET));
+    app.update();
+    let live = app.world().resource::<Live>();
+    assert_eq!(live.step(), sent - 1);
+    assert_eq!(live.batch_losses.len(), sent as usize);
+    assert!(events.is_empty());
     // With nothing waiting, an update drains nothing and keeps what it has.
     app.update();
-    let live = app.world().resource::<crate::app::bridge::Live>();
-    assert_eq!(live.step(), 39);
-    assert_eq!(live.batch_losses.len(), 40);
+    let live = app.world().resource::<Live>();
+    assert_eq!((live.drained_last_frame, live.step()), (0, sent - 1));
 }
 
 #[test]
@@ -365,7 +442,7 @@ fn scrubbing_a_replay_shows_that_step_everywhere() {
     use crate::app::history::{History, PlayMode, Playback, Shown};
     use crate::lab::record::FrameReader;
     use crate::lab::runner::Session;
-    type B = burn::backend::Autodiff<burn::backend::Flex>;
+    type B = crate::lab::CpuBackend;
 
     let root = std::env::temp_dir().join(format!("nnm-scrub-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
@@ -448,7 +525,7 @@ fn scrubbing_a_replay_shows_that_step_everywhere() {
 /// The notices written in the last update.
 fn notices(app: &App) -> Vec<String> {
     app.world()
-        .resource::<Messages<crate::app::snapshots::Notice>>()
+        .resource::<Messages<crate::app::messages::Notice>>()
         .iter_current_update_messages()
         .map(|n| n.0.clone())
         .collect()
@@ -456,7 +533,8 @@ fn notices(app: &App) -> Vec<String> {
 
 #[test]
 fn f12_and_the_record_toggle_save_into_the_runs_captures() {
-    use crate::app::snapshots::{SnapshotRequest, Snapshots, SnapshotsPlugin};
+    use crate::app::messages::SnapshotRequest;
+    use crate::app::snapshots::{Snapshots, SnapshotsPlugin};
     use bevy::render::view::screenshot::Screenshot;
 
     let run_dir = std::env::temp_dir().join(format!("nnm-captures-{}", std::process::id()));
@@ -543,7 +621,9 @@ fn update_until(app: &mut App, what: &str, done: impl Fn(&mut App) -> bool) {
 #[test]
 fn a_lesson_pauses_and_captions_at_the_right_steps() {
     use crate::app::bridge::{Live, TrainingState};
-    use crate::app::lesson::{HighlightState, LessonControl, LessonPlayer, LessonPlugin};
+    use crate::app::lesson::{LessonPlayer, LessonPlugin};
+    use crate::app::messages::LessonControl;
+    use crate::app::visual::HighlightState;
     use crate::lab::lesson::Highlight;
     use crate::lab::runner::RunnerOptions;
 
@@ -564,7 +644,7 @@ fn a_lesson_pauses_and_captions_at_the_right_steps() {
         std::path::Path::new("lesson-test.ron"),
     )
     .unwrap();
-    let handle = TrainerHandle::spawn::<crate::lab::TestBackend>(
+    let handle = TrainerHandle::spawn::<crate::lab::CpuBackend>(
         scene,
         Default::default(),
         RunnerOptions {
@@ -572,7 +652,8 @@ fn a_lesson_pauses_and_captions_at_the_right_steps() {
             lesson_pauses: true,
             ..Default::default()
         },
-    );
+    )
+    .unwrap();
     let mut app = App::new();
     app.add_plugins(MinimalPlugins)
         .add_plugins(CorePlugins)
@@ -661,12 +742,18 @@ fn editing_the_scene_file_reloads_it_and_a_broken_edit_keeps_the_last_good_one()
 
     let (handle, events, commands) = TrainerHandle::detached(64);
     let mut app = App::new();
-    register_scene_sources(&mut app, &dir, &dir);
+    register_scene_sources(&mut app, Some(&dir), Some(&dir));
     app.add_plugins(MinimalPlugins)
         .add_plugins(bevy::asset::AssetPlugin::default())
         .add_plugins(CorePlugins)
         .insert_resource(TrainerLink::new(handle))
-        .insert_resource(SceneFile::open(&path, &dir, None))
+        .insert_resource(SceneFile::open(
+            &crate::lab::presets::Presets::new(Some(dir.clone()))
+                .find("edit")
+                .unwrap(),
+            crate::lab::presets::Presets::new(Some(dir.clone())),
+            None,
+        ))
         .add_plugins(SceneFilePlugin)
         .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(
             16,
@@ -762,6 +849,24 @@ fn editing_the_scene_file_reloads_it_and_a_broken_edit_keeps_the_last_good_one()
     update_until(&mut app, "the error to clear", |app| {
         app.world().resource::<SceneFile>().error.is_none()
     });
+
+    // A quick second save within the file system's timestamp resolution: the
+    // modification time does not change, the contents do.
+    let stamp = std::fs::metadata(&path).unwrap().modified().unwrap();
+    for _ in 0..20 {
+        app.update();
+    }
+    std::fs::write(&path, text(30.0, 6)).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(stamp)
+        .unwrap();
+    update_until(&mut app, "the quick save", |app| {
+        let live = app.world().resource::<Live>();
+        live.scene.as_ref().and_then(|s| s.view.steps_per_second) == Some(30.0)
+    });
     std::fs::remove_dir_all(dir).ok();
 }
 
@@ -781,11 +886,11 @@ fn a_drawing_lights_the_network_with_the_models_forward_pass() {
     )
     .unwrap();
     let mut trainer =
-        crate::lab::Trainer::<crate::lab::TestBackend>::new(&scene, &Default::default()).unwrap();
+        crate::lab::Trainer::<crate::lab::CpuBackend>::new(&scene, &Default::default()).unwrap();
     for _ in 0..60 {
-        trainer.step(false);
+        trainer.step(false).unwrap();
     }
-    let frame = trainer.peek().unwrap();
+    let frame = trainer.peek().unwrap().unwrap();
     let topology = trainer.topology();
 
     // Draw a "1": a vertical stroke down the pad, as a mouse would.
@@ -854,7 +959,7 @@ fn a_drawing_lights_the_network_with_the_models_forward_pass() {
     assert_eq!(shown.step, frame.step);
 
     // The answer is the model's own forward pass (burn, on the same weights).
-    let x = Tensor::<crate::lab::TestBackend, 2>::from_data(
+    let x = Tensor::<crate::lab::CpuBackend, 2>::from_data(
         TensorData::new(input.clone(), [1, 64]),
         &Default::default(),
     );
@@ -890,11 +995,11 @@ fn the_math_view_recomputes_the_frames_numbers() {
     )
     .unwrap();
     let mut trainer =
-        crate::lab::Trainer::<crate::lab::TestBackend>::new(&scene, &Default::default()).unwrap();
+        crate::lab::Trainer::<crate::lab::CpuBackend>::new(&scene, &Default::default()).unwrap();
     for _ in 0..20 {
-        trainer.step(false);
+        trainer.step(false).unwrap();
     }
-    let frame = trainer.peek().unwrap();
+    let frame = trainer.peek().unwrap().unwrap();
     let topology = trainer.topology();
     // egui puts a label's text in the accessibility label or value.
     fn text_of(n: &egui_kittest::kittest::AccessKitNode<'_>) -> Option<String> {

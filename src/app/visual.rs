@@ -3,9 +3,9 @@
 use bevy::prelude::*;
 
 use crate::app::AppSystems;
-use crate::app::lesson::HighlightState;
 use crate::app::network::{NetworkView, Neuron, Selection, Synapse};
 use crate::app::quads::{QuadBatch, QuadInstance};
+use crate::lab::lesson::Highlight;
 
 /// How much of its light a part of the network keeps while a lesson highlights another.
 const DIMMED: f32 = 0.2;
@@ -77,6 +77,10 @@ pub struct SynapseStats {
     /// Left out because they would be invisible (too faint).
     pub faint: usize,
 }
+
+/// What stands out in the 3D view (the rest dims); set by lesson steps.
+#[derive(Resource, Debug, Default, Clone, PartialEq)]
+pub struct HighlightState(pub Option<Highlight>);
 
 /// Marks the batch of synapse lines.
 #[derive(Component)]

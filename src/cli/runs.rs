@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 
-use nn_microscope::lab::record::{self, FrameReader, RunDir, RunStatus, export, read_metrics};
+use nn_microscope::lab::record::{self, FrameReader, RunDir, export, read_metrics};
+use nn_microscope::lab::{RunStatus, format_value};
 
 /// What `nnm runs` does to one run.
 #[derive(Debug, Subcommand)]
@@ -61,12 +62,8 @@ fn size(bytes: u64) -> String {
     }
 }
 
-fn num(v: f32) -> String {
-    if v.is_finite() {
-        format!("{v:.4}")
-    } else {
-        "-".into()
-    }
+fn num(v: Option<f32>) -> String {
+    format_value(v, Some(4))
 }
 
 fn list(root: &Path) -> Result<ExitCode> {
@@ -86,10 +83,7 @@ fn list(root: &Path) -> Result<ExitCode> {
                 num(m.train_loss),
                 num(m.test_loss),
                 num(m.test_accuracy),
-                match m.status {
-                    RunStatus::Ok => "ok",
-                    RunStatus::Diverged => "diverged",
-                },
+                m.status.as_str(),
             ),
             None => ("-".into(), "-".into(), "-".into(), "-".into(), "empty"),
         };
@@ -110,7 +104,7 @@ fn list(root: &Path) -> Result<ExitCode> {
 fn show(run: &Path, verify: bool) -> Result<ExitCode> {
     let dir = RunDir::open(run)?;
     let scene = dir.scene()?;
-    let rows = read_metrics(&dir.metrics_path()).unwrap_or_default();
+    let rows = read_metrics(&dir.metrics_path());
     println!("run        {}", dir.path.display());
     println!("scene      {} ({})", scene.name, scene.data.name());
     println!("seed       {}", scene.seed);
@@ -149,6 +143,13 @@ fn show(run: &Path, verify: bool) -> Result<ExitCode> {
         None if verify => println!("damage     none (every checksum verified)"),
         None => println!("damage     none at the tail (--verify checks every record)"),
     }
+    let rows = match rows {
+        Ok(rows) => rows,
+        Err(e) => {
+            println!("metrics    unreadable: {e}");
+            Vec::new()
+        }
+    };
     println!("metrics    {} rows", rows.len());
     if let Some(m) = rows.last() {
         println!(
@@ -171,7 +172,7 @@ fn frame(run: &Path, step: u64, out: Option<&Path>) -> Result<ExitCode> {
     let dir = RunDir::open(run)?;
     let mut reader = FrameReader::open(&dir.frames_path())?;
     let frame = reader.read_step(step)?;
-    let json = export::frame_json(&frame);
+    let json = export::frame_json(&frame)?;
     match out {
         Some(path) => {
             std::fs::write(path, json)
@@ -188,7 +189,7 @@ fn export_metrics(run: &Path, out: &Path) -> Result<ExitCode> {
     let rows = read_metrics(&dir.metrics_path())?;
     let text = match out.extension().and_then(|e| e.to_str()) {
         Some("csv") => export::metrics_csv(&rows),
-        Some("json") => export::metrics_json(&rows),
+        Some("json") => export::metrics_json(&rows)?,
         _ => bail!(
             "--metrics {}: the file must end in .csv or .json",
             out.display()

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 /// Everything that can go wrong in the lab, with enough context to fix it.
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
-    /// A scene file that does not parse or does not validate.
+    /// A scene file that does not parse or does not validate, at a known place.
     #[error("{}:{line}:{column}: {field}: {message}", path.display())]
     Scene {
         /// The scene file.
@@ -17,6 +17,14 @@ pub enum LabError {
         /// Dotted path of the field, such as `train.optimizer.lr`.
         field: String,
         /// What was wrong and what was expected.
+        message: String,
+    },
+    /// A scene file that is wrong as a whole (unreadable, not text).
+    #[error("{}: {message}", path.display())]
+    SceneFile {
+        /// The scene file.
+        path: PathBuf,
+        /// What was wrong.
         message: String,
     },
     /// A data file that is missing, unreadable or malformed.
@@ -35,12 +43,39 @@ pub enum LabError {
         /// What was wrong.
         message: String,
     },
+    /// An operating-system error on a file, with what was being done.
+    #[error("{}: {action}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What was being done, such as `cannot read`.
+        action: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A setting that makes no sense (an empty layer, a zero batch size...).
     #[error("invalid setting `{field}`: {message}")]
     Setting {
         /// Dotted path of the setting.
         field: String,
         /// What was wrong.
+        message: String,
+    },
+    /// Values that could not be read back from the tensor backend.
+    #[error("cannot read {what} back from the tensor backend: {message}")]
+    Tensor {
+        /// What was being read, such as `the mini-batch loss`.
+        what: String,
+        /// The backend's reason.
+        message: String,
+    },
+    /// A background thread that could not start, or stopped on a failure.
+    #[error("the {name} thread {message}")]
+    Thread {
+        /// The thread's name, such as `trainer`.
+        name: String,
+        /// What happened to it.
         message: String,
     },
 }
@@ -62,13 +97,10 @@ impl LabError {
         }
     }
 
-    /// A scene file that cannot be read as a whole (no position to point at).
+    /// A scene file that is wrong as a whole (there is no position to point at).
     pub fn scene_file(path: impl AsRef<Path>, message: impl Into<String>) -> Self {
-        LabError::Scene {
+        LabError::SceneFile {
             path: path.as_ref().to_path_buf(),
-            line: 0,
-            column: 0,
-            field: "(file)".into(),
             message: message.into(),
         }
     }
@@ -81,19 +113,48 @@ impl LabError {
         }
     }
 
-    /// An I/O error on `path`, phrased for people.
-    pub fn io(path: impl AsRef<Path>, err: std::io::Error) -> Self {
-        let path = path.as_ref();
-        let message = match err.kind() {
-            std::io::ErrorKind::NotFound => format!("not found: {err}"),
-            _ => err.to_string(),
-        };
-        LabError::Data {
-            path: path.to_path_buf(),
-            message,
+    /// An I/O error on `path` while doing `action` (such as `cannot read`); the
+    /// operating system's error is kept as the source.
+    pub fn io(path: impl AsRef<Path>, action: impl Into<String>, source: std::io::Error) -> Self {
+        LabError::Io {
+            path: path.as_ref().to_path_buf(),
+            action: action.into(),
+            source,
+        }
+    }
+
+    /// A tensor whose values could not be read back.
+    pub fn tensor(what: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        LabError::Tensor {
+            what: what.into(),
+            message: message.to_string(),
         }
     }
 }
 
 /// The lab's result type.
 pub type LabResult<T> = Result<T, LabError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_io_error_keeps_its_cause() {
+        use std::error::Error;
+        let missing = std::fs::read("/no/such/file.csv").unwrap_err();
+        let err = LabError::io("/no/such/file.csv", "cannot read", missing);
+        assert!(err.source().is_some(), "the OS error is the source");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("/no/such/file.csv: cannot read: ") && text.contains("No such file"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_whole_file_scene_error_has_no_fake_position() {
+        let err = LabError::scene_file("scenes/x.ron", "is not UTF-8 text").to_string();
+        assert_eq!(err, "scenes/x.ron: is not UTF-8 text");
+    }
+}

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::lab::data::{Dataset, InputLayout};
+use crate::lab::metrics::Metrics;
 use crate::lab::model::{Activation, DenseRef, OutputKind};
 
 /// The shape of the network a frame stream describes.
@@ -15,43 +16,9 @@ pub struct Topology {
     /// Output non-linearity.
     pub output: OutputKind,
     /// How inputs are arranged (image grid, plane, line).
-    pub layout: LayoutKind,
+    pub layout: InputLayout,
     /// Names of the outputs (classes, or the regressed value).
     pub output_names: Vec<String>,
-}
-
-/// A plain copy of [`InputLayout`] that can be serialized into recordings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum LayoutKind {
-    /// Points of a plane with axis ranges.
-    Plane {
-        /// Range of the first input.
-        x: (f32, f32),
-        /// Range of the second input.
-        y: (f32, f32),
-    },
-    /// One real input with its range.
-    Line {
-        /// Range of the input.
-        x: (f32, f32),
-    },
-    /// A grey image.
-    Image {
-        /// Width in pixels.
-        width: usize,
-        /// Height in pixels.
-        height: usize,
-    },
-}
-
-impl From<&InputLayout> for LayoutKind {
-    fn from(l: &InputLayout) -> Self {
-        match *l {
-            InputLayout::Plane { x, y } => LayoutKind::Plane { x, y },
-            InputLayout::Line { x } => LayoutKind::Line { x },
-            InputLayout::Image { width, height } => LayoutKind::Image { width, height },
-        }
-    }
 }
 
 impl Topology {
@@ -66,7 +33,7 @@ impl Topology {
             sizes,
             activation,
             output,
-            layout: LayoutKind::from(&data.layout),
+            layout: data.layout.clone(),
             output_names: data.class_names.clone(),
         }
     }
@@ -85,32 +52,6 @@ impl Topology {
     pub fn neuron_count(&self) -> usize {
         self.sizes.iter().sum()
     }
-}
-
-/// Measurements at one step. Evaluation fields are those of the latest
-/// evaluation (`eval_step`), which may be a few steps old.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-pub struct Metrics {
-    /// Loss of this step's mini-batch, penalties included.
-    pub batch_loss: f32,
-    /// Step of the latest evaluation on the full sets.
-    pub eval_step: Option<u64>,
-    /// Data loss on the whole training set.
-    pub train_loss: Option<f32>,
-    /// Data loss on the test set.
-    pub test_loss: Option<f32>,
-    /// Accuracy on the training set (classification).
-    pub train_accuracy: Option<f32>,
-    /// Accuracy on the test set (classification).
-    pub test_accuracy: Option<f32>,
-    /// Loss on test points outside the training region (regression).
-    pub generalization_error: Option<f32>,
-    /// Learning rate used for this step.
-    pub learning_rate: f32,
-    /// Mini-batch size used for this step.
-    pub batch_size: usize,
-    /// L2 norm of the full gradient (penalties included).
-    pub grad_norm: f32,
 }
 
 /// The sample the frame follows through the network.
@@ -178,8 +119,11 @@ impl LayerFrame {
 pub struct Frame {
     /// Updates applied before this frame (0 for the initial network).
     pub step: u64,
-    /// Measurements.
+    /// This step's own measures: its mini-batch loss, learning rate, batch
+    /// size and gradient norm.
     pub metrics: Metrics,
+    /// The latest full-set evaluation at or before this step, if any.
+    pub evaluation: Option<Metrics>,
     /// The probe sample and its output.
     pub probe: Probe,
     /// Weight layers, input side first.

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::lab::error::{LabError, LabResult};
 use crate::lab::film::{Focus, Pose};
+use crate::lab::metrics::Metrics;
 
 /// A lesson: steps shown one after the other as their triggers fire.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -202,17 +203,8 @@ pub enum Signal {
         /// Mini-batch loss.
         batch_loss: f32,
     },
-    /// A full evaluation at `step`.
-    Evaluation {
-        /// Training step.
-        step: u64,
-        /// Loss on the training set.
-        train_loss: f32,
-        /// Loss on the test set.
-        test_loss: f32,
-        /// Test accuracy (classification).
-        test_accuracy: Option<f32>,
-    },
+    /// A full evaluation, at its step.
+    Evaluation(Metrics),
     /// A forward pass started flowing through the view.
     Forward,
     /// A backward pass started flowing back.
@@ -301,28 +293,16 @@ impl LessonProgress {
                         .loss_average
                         .is_some_and(|avg| batch_loss.is_nan() || batch_loss > f * avg)
             }
-            (
-                Trigger::AccuracyAbove(a),
-                Signal::Evaluation {
-                    test_accuracy: Some(acc),
-                    ..
-                },
-            ) => acc >= a,
-            (
-                Trigger::AccuracyBelow(a),
-                Signal::Evaluation {
-                    test_accuracy: Some(acc),
-                    ..
-                },
-            ) => acc < a,
-            (
-                Trigger::GapAbove(g),
-                Signal::Evaluation {
-                    train_loss,
-                    test_loss,
-                    ..
-                },
-            ) => test_loss - train_loss > g,
+            (Trigger::AccuracyAbove(a), Signal::Evaluation(m)) => {
+                m.test_accuracy.is_some_and(|acc| acc >= a)
+            }
+            (Trigger::AccuracyBelow(a), Signal::Evaluation(m)) => {
+                m.test_accuracy.is_some_and(|acc| acc < a)
+            }
+            (Trigger::GapAbove(g), Signal::Evaluation(m)) => match (m.train_loss, m.test_loss) {
+                (Some(train), Some(test)) => test - train > g,
+                _ => false,
+            },
             _ => false,
         }
     }
@@ -345,7 +325,7 @@ impl LessonProgress {
     pub fn observe(&mut self, lesson: &Lesson, signal: Signal) -> Vec<LessonEvent> {
         let mut events = Vec::new();
         match signal {
-            Signal::Frame { step, .. } | Signal::Evaluation { step, .. } => {
+            Signal::Frame { step, .. } | Signal::Evaluation(Metrics { step, .. }) => {
                 self.step = Some(self.step.map_or(step, |s| s.max(step)));
             }
             Signal::Forward => self.forward_seen = true,
@@ -418,12 +398,12 @@ mod tests {
     }
 
     fn eval(step: u64, train_loss: f32, test_loss: f32, acc: f32) -> Signal {
-        Signal::Evaluation {
-            step,
-            train_loss,
-            test_loss,
+        Signal::Evaluation(Metrics {
+            train_loss: Some(train_loss),
+            test_loss: Some(test_loss),
             test_accuracy: Some(acc),
-        }
+            ..Metrics::at(step)
+        })
     }
 
     fn shown(events: &[LessonEvent]) -> Vec<(usize, Option<u64>, bool)> {

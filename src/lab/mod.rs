@@ -1,11 +1,14 @@
-//! The lab: data sets, networks, training, frames and run directories. No Bevy here.
+//! The lab: data sets, networks, training, frames and run directories. No Bevy
+//! here: the headless build (`--no-default-features`) compiles the lab alone.
 
 pub mod data;
 pub mod error;
 pub mod film;
 pub mod frame;
 pub mod lesson;
+pub mod metrics;
 pub mod model;
+pub mod presets;
 pub mod record;
 pub mod replay;
 pub mod rng;
@@ -14,41 +17,52 @@ pub mod scene;
 pub mod train;
 
 pub use error::{LabError, LabResult};
-pub use frame::{Frame, LayerFrame, Metrics, Probe, Topology};
+pub use frame::{Frame, LayerFrame, Probe, Topology};
+pub use metrics::{Metrics, RunStatus};
 pub use runner::{TrainerCommand, TrainerEvent, TrainerHandle};
 pub use scene::Scene;
-pub use train::{Evaluation, StepOutcome, Trainer};
+pub use train::{StepOutcome, Trainer};
 
-/// The backend the lab's own tests train on: burn's CPU backend with autodiff.
-#[cfg(test)]
-pub(crate) type TestBackend = burn::backend::Autodiff<burn::backend::Flex>;
+/// The backend `nnm` trains on: burn's CPU backend (`flex`) with autodiff.
+pub type CpuBackend = burn::backend::Autodiff<burn::backend::Flex>;
+
+/// A number as `nnm` prints it: `decimals` places, or the shortest exact text
+/// with `None`; missing and NaN values as `nan`, infinities as `inf` and `-inf`.
+pub fn format_value(v: Option<f32>, decimals: Option<usize>) -> String {
+    match v {
+        None => "nan".into(),
+        Some(v) if v.is_nan() => "nan".into(),
+        Some(v) if v.is_infinite() => if v > 0.0 { "inf" } else { "-inf" }.into(),
+        Some(v) => match decimals {
+            Some(d) => format!("{v:.d$}"),
+            None => v.to_string(),
+        },
+    }
+}
+
+/// Peak resident memory of this process so far, in MiB (Linux; NaN elsewhere).
+pub fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
 
 #[cfg(test)]
 mod tests {
-    /// The house rule: the lab trains without Bevy, so it can run headless anywhere.
+    use super::format_value;
+
     #[test]
-    fn the_lab_never_imports_bevy() {
-        fn visit(dir: &std::path::Path, offenders: &mut Vec<String>) {
-            for entry in std::fs::read_dir(dir).unwrap().flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    visit(&path, offenders);
-                } else if path.extension().is_some_and(|e| e == "rs") {
-                    let text = std::fs::read_to_string(&path).unwrap();
-                    // Built at run time so that this check does not flag itself.
-                    let path_use = ["bevy", "::"].concat();
-                    let crate_use = ["use ", "bevy"].concat();
-                    if text.contains(&path_use) || text.contains(&crate_use) {
-                        offenders.push(path.display().to_string());
-                    }
-                }
-            }
-        }
-        let mut offenders = Vec::new();
-        visit(
-            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lab"),
-            &mut offenders,
-        );
-        assert!(offenders.is_empty(), "Bevy used in the lab: {offenders:?}");
+    fn values_print_the_same_everywhere() {
+        assert_eq!(format_value(Some(0.5), Some(3)), "0.500");
+        assert_eq!(format_value(Some(0.1), None), "0.1");
+        assert_eq!(format_value(None, Some(2)), "nan");
+        assert_eq!(format_value(Some(f32::NAN), None), "nan");
+        assert_eq!(format_value(Some(f32::NEG_INFINITY), Some(4)), "-inf");
     }
 }

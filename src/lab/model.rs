@@ -377,7 +377,7 @@ pub fn softmax(z: &[f64]) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lab::TestBackend;
+    use crate::lab::CpuBackend;
 
     fn config() -> MlpConfig {
         MlpConfig::new(3, vec![5, 4], 2).with_seed(11)
@@ -387,7 +387,7 @@ mod tests {
     fn init_is_deterministic_and_seeded() {
         let device = Default::default();
         let weights = |c: &MlpConfig| {
-            c.init::<TestBackend>(&device).layers[0]
+            c.init::<CpuBackend>(&device).layers[0]
                 .weight
                 .val()
                 .into_data()
@@ -404,7 +404,7 @@ mod tests {
         let spread = |init| {
             let m = MlpConfig::new(400, vec![], 300)
                 .with_init(init)
-                .init::<TestBackend>(&device);
+                .init::<CpuBackend>(&device);
             let w = m.layers[0]
                 .weight
                 .val()
@@ -437,9 +437,9 @@ mod tests {
                 let m = config()
                     .with_activation(act)
                     .with_output(output)
-                    .init::<TestBackend>(&device);
+                    .init::<CpuBackend>(&device);
                 let x = [0.3f32, -1.2, 0.7];
-                let input = Tensor::<TestBackend, 2>::from_data(
+                let input = Tensor::<CpuBackend, 2>::from_data(
                     TensorData::new(x.to_vec(), [1, 3]),
                     &device,
                 );
@@ -498,7 +498,7 @@ mod tests {
 
     #[test]
     fn sizes_and_parameter_count() {
-        let m = MlpConfig::new(64, vec![16], 2).init::<TestBackend>(&Default::default());
+        let m = MlpConfig::new(64, vec![16], 2).init::<CpuBackend>(&Default::default());
         assert_eq!(m.sizes(), vec![64, 16, 2]);
         assert_eq!(m.parameter_count(), 64 * 16 + 16 + 16 * 2 + 2);
     }

@@ -3,14 +3,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::RecvTimeoutError;
 
-use crate::lab::error::{LabError, LabResult};
-use crate::lab::record::{FrameReader, MetricsRow, RunDir, RunStatus, read_metrics};
-use crate::lab::runner::{RunInfo, TrainerCommand, TrainerEvent, TrainerHandle};
-use crate::lab::train::Evaluation;
+use crate::lab::error::LabResult;
+use crate::lab::metrics::RunStatus;
+use crate::lab::record::{FrameReader, RunDir, read_metrics};
+use crate::lab::runner::{RunInfo, ThreadEnds, TrainerCommand, TrainerEvent, TrainerHandle};
 
 /// How often a replay looks for new records of a run still being written.
 const POLL: Duration = Duration::from_millis(250);
@@ -19,6 +19,8 @@ const POLL: Duration = Duration::from_millis(250);
 /// evaluation, the last frame, and then whatever the run adds while it goes on.
 ///
 /// Fails at once (naming the file) when the directory is not a readable run.
+/// Later failures (a damaged metrics file, a recording that cannot be read)
+/// come as error events naming the file; the replay goes on with what it has.
 pub fn spawn_replay(dir: &Path) -> LabResult<TrainerHandle> {
     let run = RunDir::open(dir)?;
     let scene = run.scene()?;
@@ -32,87 +34,99 @@ pub fn spawn_replay(dir: &Path) -> LabResult<TrainerHandle> {
         run_dir: Some(run.path.clone()),
         replay: true,
     };
-    let (handle, events, commands) = TrainerHandle::detached(64);
     let metrics = run.metrics_path();
-    std::thread::Builder::new()
-        .name("nnm-replay".into())
-        .spawn(move || serve(info, reader, metrics, events, commands))
-        .map_err(|e| LabError::run(dir, format!("cannot start the replay thread: {e}")))?;
-    Ok(handle)
+    TrainerHandle::spawn_thread("replay", 64, move |ends| serve(info, reader, metrics, ends))
 }
 
-/// An evaluation as a metrics row recorded it.
-pub fn evaluation_of(row: &MetricsRow) -> Evaluation {
-    let opt = |v: f32| (!v.is_nan()).then_some(v);
-    Evaluation {
-        step: row.step,
-        train_loss: row.train_loss,
-        test_loss: row.test_loss,
-        train_accuracy: opt(row.train_accuracy),
-        test_accuracy: opt(row.test_accuracy),
-        generalization_error: opt(row.generalization_error),
+/// What the replay has sent so far, and the last problem it reported.
+struct Served {
+    rows: usize,
+    frames: usize,
+    problem: Option<String>,
+}
+
+impl Served {
+    /// Reports `problem` once (a replay polls; the same damage is not news).
+    fn report(&mut self, problem: String, send: &impl Fn(TrainerEvent) -> bool) -> bool {
+        if self.problem.as_ref() == Some(&problem) {
+            return true;
+        }
+        self.problem = Some(problem.clone());
+        send(TrainerEvent::Error(problem))
     }
 }
 
-fn serve(
-    info: RunInfo,
-    mut reader: FrameReader,
-    metrics: PathBuf,
-    events: Sender<TrainerEvent>,
-    commands: Receiver<TrainerCommand>,
-) {
+fn serve(info: RunInfo, mut reader: FrameReader, metrics: PathBuf, ends: ThreadEnds) {
+    let ThreadEnds { commands, events } = ends;
     let send = |e: TrainerEvent| events.send(e).is_ok();
     if !send(TrainerEvent::Started(Box::new(info))) || !send(TrainerEvent::Running(false)) {
         return;
     }
-    let mut rows_sent = 0;
-    let mut frames_sent = 0;
-    let mut next_poll = std::time::Instant::now();
+    let mut served = Served {
+        rows: 0,
+        frames: 0,
+        problem: None,
+    };
+    let mut next_poll = Instant::now();
     loop {
         // Commands (the app's frame ticks among them) arrive often; the run is
         // looked at only every POLL.
-        let wait = next_poll.saturating_duration_since(std::time::Instant::now());
+        let wait = next_poll.saturating_duration_since(Instant::now());
         match commands.recv_timeout(wait) {
             Ok(TrainerCommand::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
             // A replay has no trainer: other commands have nothing to act on.
             Ok(_) => continue,
             Err(RecvTimeoutError::Timeout) => {}
         }
-        next_poll = std::time::Instant::now() + POLL;
-        // New metrics rows; a row cut short by a running writer is read next time.
-        let rows = read_metrics(&metrics).unwrap_or_default();
-        for row in rows.iter().skip(rows_sent) {
-            let event = match row.status {
-                RunStatus::Diverged if row.train_loss.is_nan() => TrainerEvent::Diverged {
-                    step: row.step,
-                    loss: row.batch_loss,
-                },
-                _ => TrainerEvent::Evaluated(evaluation_of(row)),
-            };
-            if !send(event) {
-                return;
-            }
-        }
-        rows_sent = rows_sent.max(rows.len());
-        if reader.refresh().is_err() {
+        next_poll = Instant::now() + POLL;
+        if !poll(&mut reader, &metrics, &mut served, &send) {
             return;
         }
-        if reader.len() > frames_sent {
-            frames_sent = reader.len();
-            match reader.read(frames_sent - 1) {
-                Ok(frame) => {
-                    if !send(TrainerEvent::Frame(Box::new(frame))) {
-                        return;
-                    }
+    }
+}
+
+/// Sends what the run added since the last look; false when the app has gone.
+fn poll(
+    reader: &mut FrameReader,
+    metrics: &Path,
+    served: &mut Served,
+    send: &impl Fn(TrainerEvent) -> bool,
+) -> bool {
+    // New metrics rows; a row cut short by a running writer is read next time.
+    match read_metrics(metrics) {
+        Ok(rows) => {
+            for row in rows.iter().skip(served.rows) {
+                let event = match row.status {
+                    RunStatus::Diverged if row.train_loss.is_none() => TrainerEvent::Diverged {
+                        step: row.step,
+                        loss: row.batch_loss.unwrap_or(f32::NAN),
+                    },
+                    _ => TrainerEvent::Evaluated(*row),
+                };
+                if !send(event) {
+                    return false;
                 }
-                Err(e) => {
-                    if !send(TrainerEvent::Error(e.to_string())) {
-                        return;
-                    }
-                }
+            }
+            served.rows = served.rows.max(rows.len());
+        }
+        Err(e) => {
+            if !served.report(format!("replay: {e}"), send) {
+                return false;
             }
         }
     }
+    if let Err(e) = reader.refresh() {
+        return served.report(format!("replay: {e}"), send);
+    }
+    if reader.len() > served.frames {
+        served.frames = reader.len();
+        let event = match reader.read(served.frames - 1) {
+            Ok(frame) => TrainerEvent::Frame(Box::new(frame)),
+            Err(e) => TrainerEvent::Error(format!("replay: {e}")),
+        };
+        return send(event);
+    }
+    true
 }
 
 #[cfg(test)]
@@ -120,27 +134,37 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::lab::TestBackend;
+    use crate::lab::CpuBackend;
+    use crate::lab::Frame;
     use crate::lab::runner::Session;
     use crate::lab::scene::Scene;
 
-    #[test]
-    fn a_replay_serves_the_recorded_run_as_trainer_events() {
-        let root = std::env::temp_dir().join(format!("nnm-replay-{}", std::process::id()));
+    /// Trains `steps` steps of a small xor net, evaluating every 10, into a
+    /// fresh folder; returns the folder, the run directory and the last frame.
+    fn recorded_run(tag: &str, steps: u64) -> (PathBuf, PathBuf, Frame) {
+        let root = std::env::temp_dir().join(format!("nnm-replay-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         let scene = Scene::parse(
-            "Scene(name: \"r\", data: Xor(samples: 60), model: (hidden: [4]), train: (steps: 30, eval_every: 10))",
+            &format!(
+                "Scene(name: \"{tag}\", data: Xor(samples: 60), model: (hidden: [4]), train: (steps: {steps}, eval_every: 10))"
+            ),
             Path::new("r.ron"),
         )
         .unwrap();
         let mut session =
-            Session::<TestBackend>::start(&scene, &Default::default(), Some(&root)).unwrap();
+            Session::<CpuBackend>::start(&scene, &Default::default(), Some(&root)).unwrap();
         let mut last = None;
-        for _ in 0..30 {
+        for _ in 0..steps {
             last = session.advance(true).unwrap().frame;
         }
         session.finish().unwrap();
         let dir = session.run_dir().unwrap().to_path_buf();
+        (root, dir, *last.unwrap())
+    }
+
+    #[test]
+    fn a_replay_serves_the_recorded_run_as_trainer_events() {
+        let (root, dir, recorded) = recorded_run("r", 30);
         let handle = spawn_replay(&dir).unwrap();
         let mut events = Vec::new();
         while let Ok(e) = handle.events().recv_timeout(Duration::from_secs(5)) {
@@ -168,7 +192,6 @@ mod tests {
             panic!()
         };
         assert_eq!(f.step, 29);
-        let recorded = last.unwrap();
         assert_eq!(f.layers[0].biases, recorded.layers[0].biases);
         drop(handle);
         std::fs::remove_dir_all(root).ok();
@@ -184,5 +207,30 @@ mod tests {
             err.contains("/no/such/run_001") && err.contains("not a run directory"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_replay_says_when_its_metrics_file_is_damaged() {
+        let (root, dir, _) = recorded_run("b", 20);
+        // A row in the middle is garbled: the replay must say so, not go quiet.
+        let metrics = dir.join("metrics.csv");
+        let text = std::fs::read_to_string(&metrics).unwrap();
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines[2] = "10,garbage";
+        std::fs::write(&metrics, lines.join("\n") + "\n").unwrap();
+        let handle = spawn_replay(&dir).unwrap();
+        let error = loop {
+            match handle.events().recv_timeout(Duration::from_secs(10)) {
+                Ok(TrainerEvent::Error(e)) => break e,
+                Ok(_) => continue,
+                Err(e) => panic!("no error event: {e}"),
+            }
+        };
+        assert!(
+            error.contains("metrics.csv") && error.contains("line 3"),
+            "{error}"
+        );
+        drop(handle);
+        std::fs::remove_dir_all(root).ok();
     }
 }

@@ -211,8 +211,8 @@ impl Scene {
     /// Reads and validates a scene file.
     pub fn load(path: impl AsRef<Path>) -> LabResult<Scene> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| LabError::scene_file(path, format!("cannot read: {e}")))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| LabError::io(path, "cannot read", e))?;
         Scene::parse(&text, path)
     }
 
@@ -394,12 +394,40 @@ impl Scene {
     }
 
     /// The scene as RON text, in the form [`Scene::parse`] reads.
-    pub fn to_ron(&self) -> String {
+    pub fn to_ron(&self) -> LabResult<String> {
         let pretty = ron::ser::PrettyConfig::new()
             .extensions(ron_extensions())
             .struct_names(true);
-        // Serialising plain data to a string cannot fail.
-        ron::ser::to_string_pretty(self, pretty).unwrap_or_default()
+        ron::ser::to_string_pretty(self, pretty).map_err(|e| {
+            LabError::setting("scene", format!("cannot write `{}` as RON: {e}", self.name))
+        })
+    }
+
+    /// The title people see: the title, or the name when there is none.
+    pub fn display_title(&self) -> &str {
+        if self.title.is_empty() {
+            &self.name
+        } else {
+            &self.title
+        }
+    }
+
+    /// Takes `other`'s presentation: what changes how a run is shown and
+    /// taught, not how it trains. This is the one list of those fields; every
+    /// other field of a scene shapes training (see [`Scene::changes_training`]).
+    pub fn take_presentation(&mut self, other: &Scene) {
+        self.title.clone_from(&other.title);
+        self.description.clone_from(&other.description);
+        self.view.clone_from(&other.view);
+        self.lesson.clone_from(&other.lesson);
+    }
+
+    /// True when going from `self` to `other` changes how the network trains:
+    /// they differ in more than their presentation.
+    pub fn changes_training(&self, other: &Scene) -> bool {
+        let mut presented = self.clone();
+        presented.take_presentation(other);
+        presented != *other
     }
 }
 
@@ -473,9 +501,27 @@ Scene(
     }
 
     #[test]
+    fn presentation_changes_do_not_change_training() {
+        let a = parse(XOR).unwrap();
+        let mut b = a.clone();
+        b.title = "Another title".into();
+        b.view.probe = 7;
+        assert!(!a.changes_training(&b));
+        b.seed += 1;
+        assert!(a.changes_training(&b));
+        let mut c = a.clone();
+        c.record.frame_every = 4;
+        assert!(
+            a.changes_training(&c),
+            "fields outside the presentation shape training"
+        );
+        assert_eq!(c.display_title(), "xor");
+    }
+
+    #[test]
     fn resolved_scene_round_trips() {
         let s = parse(XOR).unwrap().resolved();
-        let again = parse(&s.to_ron()).unwrap();
+        let again = parse(&s.to_ron().unwrap()).unwrap();
         assert_eq!(s, again);
         assert_eq!(again.model.output, Some(OutputKind::Softmax));
     }

@@ -10,38 +10,15 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData, activation};
 
 use crate::lab::data::{Dataset, Split, Targets};
-use crate::lab::error::LabResult;
-use crate::lab::frame::{Frame, LayerFrame, Metrics, Probe, Topology};
+use crate::lab::error::{LabError, LabResult};
+use crate::lab::frame::{Frame, LayerFrame, Probe, Topology};
+use crate::lab::metrics::Metrics;
 use crate::lab::model::{Mlp, OutputKind};
 use crate::lab::rng::{self, LabRng, Stream};
 use crate::lab::scene::{LossKind, OptimizerKind, Scene};
 
 /// Largest number of samples pushed through the network at once during evaluation.
 const EVAL_CHUNK: usize = 2048;
-
-/// The full-set measurements of one evaluation.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Evaluation {
-    /// Updates applied before the evaluation.
-    pub step: u64,
-    /// Data loss on the training set.
-    pub train_loss: f32,
-    /// Data loss on the test set.
-    pub test_loss: f32,
-    /// Training accuracy (classification).
-    pub train_accuracy: Option<f32>,
-    /// Test accuracy (classification).
-    pub test_accuracy: Option<f32>,
-    /// Loss on test points outside the training region (regression).
-    pub generalization_error: Option<f32>,
-}
-
-impl Evaluation {
-    /// True when a loss is NaN or infinite.
-    pub fn is_diverged(&self) -> bool {
-        !(self.train_loss.is_finite() && self.test_loss.is_finite())
-    }
-}
 
 /// What one call to [`Trainer::step`] did.
 #[derive(Debug, Clone)]
@@ -231,12 +208,10 @@ impl<B: AutodiffBackend> Trainer<B> {
         Ok(())
     }
 
-    /// Takes the title, description, view and lesson of `scene`; training is unchanged.
+    /// Takes the presentation of `scene` (see [`Scene::take_presentation`]);
+    /// training is unchanged.
     pub fn set_presentation(&mut self, scene: &Scene) {
-        self.scene.title = scene.title.clone();
-        self.scene.description = scene.description.clone();
-        self.scene.view = scene.view.clone();
-        self.scene.lesson = scene.lesson.clone();
+        self.scene.take_presentation(scene);
     }
 
     /// Changes the learning rate from the next step on.
@@ -272,28 +247,31 @@ impl<B: AutodiffBackend> Trainer<B> {
 
     /// Applies one update. With `capture`, also returns the frame of the state
     /// before the update (weights, gradients, activations).
-    pub fn step(&mut self, capture: bool) -> StepOutcome {
+    ///
+    /// A loss that is NaN or infinite is [`StepOutcome::Diverged`]; an error
+    /// means that values could not be read back from the backend.
+    pub fn step(&mut self, capture: bool) -> LabResult<StepOutcome> {
         self.pass(capture, true)
     }
 
     /// The frame the next step would capture, without applying its update or
-    /// consuming its batch: what a paused view shows.
-    pub fn peek(&mut self) -> Option<Frame> {
+    /// consuming its batch: what a paused view shows. `None` once diverged.
+    pub fn peek(&mut self) -> LabResult<Option<Frame>> {
         let sampler = self.sampler.clone();
         let outcome = self.pass(true, false);
         self.sampler = sampler;
-        match outcome {
+        Ok(match outcome? {
             StepOutcome::Stepped { frame, .. } => frame.map(|f| *f),
             StepOutcome::Diverged { .. } => None,
-        }
+        })
     }
 
-    fn pass(&mut self, capture: bool, apply: bool) -> StepOutcome {
+    fn pass(&mut self, capture: bool, apply: bool) -> LabResult<StepOutcome> {
         if self.diverged {
-            return StepOutcome::Diverged {
+            return Ok(StepOutcome::Diverged {
                 step: self.step,
                 loss: f32::NAN,
-            };
+            });
         }
         let batch_size = self.batch_size();
         let (x, targets) = match self.sampler.next(batch_size) {
@@ -316,25 +294,29 @@ impl<B: AutodiffBackend> Trainer<B> {
         };
         let loss = per_sample_loss(self.scene.loss(), self.model.output, z, targets).mean()
             + self.penalty();
-        let batch_loss = scalar(loss.clone());
+        let batch_loss = scalar(loss.clone(), "the mini-batch loss")?;
         if !batch_loss.is_finite() {
             self.diverged = true;
-            return StepOutcome::Diverged {
+            return Ok(StepOutcome::Diverged {
                 step: self.step,
                 loss: batch_loss,
-            };
+            });
         }
         let grads = loss.backward();
-        let frame =
-            trace.map(|trace| Box::new(self.capture(&grads, &trace, batch_loss, batch_size)));
+        let frame = match trace {
+            Some(trace) => Some(Box::new(
+                self.capture(&grads, &trace, batch_loss, batch_size)?,
+            )),
+            None => None,
+        };
         if !apply {
-            return StepOutcome::Stepped { batch_loss, frame };
+            return Ok(StepOutcome::Stepped { batch_loss, frame });
         }
         let params = GradientsParams::from_grads(grads, &self.model);
         let lr = f64::from(self.scene.train.learning_rate);
         self.model = self.optim.step(lr, self.model.clone(), params);
         self.step += 1;
-        StepOutcome::Stepped { batch_loss, frame }
+        Ok(StepOutcome::Stepped { batch_loss, frame })
     }
 
     fn penalty(&self) -> Tensor<B, 1> {
@@ -358,63 +340,62 @@ impl<B: AutodiffBackend> Trainer<B> {
         trace: &[crate::lab::model::LayerTrace<B>],
         batch_loss: f32,
         batch_size: usize,
-    ) -> Frame {
-        let probe = self.probe_pass();
+    ) -> LabResult<Frame> {
+        let probe = self.probe_pass()?;
         let mut grad_sq = 0.0f64;
-        let layers = self
-            .model
-            .layers
-            .iter()
-            .enumerate()
-            .map(|(l, layer)| {
-                let [inputs, outputs] = layer.weight.dims();
-                let weight_grads = layer
-                    .weight
-                    .grad(grads)
-                    .map(values)
-                    .unwrap_or_else(|| vec![0.0; inputs * outputs]);
-                let bias = layer.bias.as_ref();
-                let bias_grads = bias
-                    .and_then(|b| b.grad(grads))
-                    .map(values)
-                    .unwrap_or_else(|| vec![0.0; outputs]);
-                grad_sq += weight_grads
-                    .iter()
-                    .chain(&bias_grads)
-                    .map(|g| f64::from(*g).powi(2))
-                    .sum::<f64>();
-                LayerFrame {
-                    inputs,
-                    outputs,
-                    weights: values(layer.weight.val().inner()),
-                    biases: bias
-                        .map(|b| values(b.val().inner()))
-                        .unwrap_or_else(|| vec![0.0; outputs]),
-                    weight_grads,
-                    bias_grads,
-                    pre_activations: probe.pre[l].clone(),
-                    activations: probe.post[l].clone(),
-                    mean_activations: values(trace[l].post.clone().inner().mean_dim(0)),
-                    probe_grads: probe.dz[l].clone(),
-                }
-            })
-            .collect();
-        Frame {
+        let mut layers = Vec::with_capacity(self.model.layers.len());
+        for (l, layer) in self.model.layers.iter().enumerate() {
+            let [inputs, outputs] = layer.weight.dims();
+            let weight_grads = match layer.weight.grad(grads) {
+                Some(g) => values(g, "weight gradients")?,
+                None => vec![0.0; inputs * outputs],
+            };
+            let bias = layer.bias.as_ref();
+            let bias_grads = match bias.and_then(|b| b.grad(grads)) {
+                Some(g) => values(g, "bias gradients")?,
+                None => vec![0.0; outputs],
+            };
+            grad_sq += weight_grads
+                .iter()
+                .chain(&bias_grads)
+                .map(|g| f64::from(*g).powi(2))
+                .sum::<f64>();
+            layers.push(LayerFrame {
+                inputs,
+                outputs,
+                weights: values(layer.weight.val().inner(), "weights")?,
+                biases: match bias {
+                    Some(b) => values(b.val().inner(), "biases")?,
+                    None => vec![0.0; outputs],
+                },
+                weight_grads,
+                bias_grads,
+                pre_activations: probe.pre[l].clone(),
+                activations: probe.post[l].clone(),
+                mean_activations: values(
+                    trace[l].post.clone().inner().mean_dim(0),
+                    "mean activations",
+                )?,
+                probe_grads: probe.dz[l].clone(),
+            });
+        }
+        Ok(Frame {
             step: self.step,
             metrics: Metrics {
-                batch_loss,
-                learning_rate: self.scene.train.learning_rate,
-                batch_size,
-                grad_norm: grad_sq.sqrt() as f32,
-                ..Default::default()
+                batch_loss: Some(batch_loss),
+                learning_rate: Some(self.scene.train.learning_rate),
+                batch_size: Some(batch_size as f32),
+                grad_norm: Some(grad_sq.sqrt() as f32),
+                ..Metrics::at(self.step)
             },
+            evaluation: None,
             probe: probe.probe,
             layers,
-        }
+        })
     }
 
     /// Follows the probe sample through the network, forward and backward.
-    fn probe_pass(&self) -> ProbePass {
+    fn probe_pass(&self) -> LabResult<ProbePass> {
         let index = self
             .scene
             .view
@@ -433,32 +414,27 @@ impl<B: AutodiffBackend> Trainer<B> {
         let trace = self.model.forward_trace(x);
         let z = trace[trace.len() - 1].pre.clone();
         let loss = per_sample_loss(self.scene.loss(), self.model.output, z, t).mean();
-        let probe_loss = scalar(loss.clone());
+        let probe_loss = scalar(loss.clone(), "the probe's loss")?;
         let grads = loss.backward();
         // For one sample, ∂L/∂b equals ∂L/∂z: the bias gradients are the error signals.
-        let dz = self
-            .model
-            .layers
-            .iter()
-            .map(|layer| {
-                layer
-                    .bias
-                    .as_ref()
-                    .and_then(|b| b.grad(&grads))
-                    .map(values)
-                    .unwrap_or_default()
-            })
-            .collect();
-        let pre: Vec<Vec<f32>> = trace
-            .iter()
-            .map(|t| values(t.pre.clone().inner()))
-            .collect();
-        let post: Vec<Vec<f32>> = trace
-            .iter()
-            .map(|t| values(t.post.clone().inner()))
-            .collect();
+        let mut dz = Vec::with_capacity(self.model.layers.len());
+        for layer in &self.model.layers {
+            dz.push(match layer.bias.as_ref().and_then(|b| b.grad(&grads)) {
+                Some(g) => values(g, "the probe's error signals")?,
+                None => Vec::new(),
+            });
+        }
+        let mut pre = Vec::with_capacity(trace.len());
+        let mut post = Vec::with_capacity(trace.len());
+        for t in &trace {
+            pre.push(values(
+                t.pre.clone().inner(),
+                "the probe's pre-activations",
+            )?);
+            post.push(values(t.post.clone().inner(), "the probe's activations")?);
+        }
         let output = post.last().cloned().unwrap_or_default();
-        ProbePass {
+        Ok(ProbePass {
             probe: Probe {
                 index,
                 input,
@@ -470,15 +446,16 @@ impl<B: AutodiffBackend> Trainer<B> {
             pre,
             post,
             dz,
-        }
+        })
     }
 
-    /// Loss and accuracy on the full training and test sets.
-    pub fn evaluate(&self) -> Evaluation {
+    /// Loss and accuracy on the full training and test sets, with the
+    /// learning rate and batch size in force.
+    pub fn evaluate(&self) -> LabResult<Metrics> {
         let model = self.model.valid();
         let kind = self.scene.loss();
-        let train = eval_split(&model, kind, &self.train);
-        let test = eval_split(&model, kind, &self.test);
+        let train = eval_split(&model, kind, &self.train)?;
+        let test = eval_split(&model, kind, &self.test)?;
         let generalization_error = (!self.data.is_classification()).then(|| {
             if self.test_outside.is_empty() {
                 f32::NAN
@@ -487,14 +464,20 @@ impl<B: AutodiffBackend> Trainer<B> {
                 (sum / self.test_outside.len() as f64) as f32
             }
         });
-        Evaluation {
-            step: self.step,
-            train_loss: train.mean_loss,
-            test_loss: test.mean_loss,
+        let mut m = Metrics {
+            train_loss: Some(train.mean_loss),
+            test_loss: Some(test.mean_loss),
             train_accuracy: train.accuracy,
             test_accuracy: test.accuracy,
             generalization_error,
+            learning_rate: Some(self.scene.train.learning_rate),
+            batch_size: Some(self.batch_size() as f32),
+            ..Metrics::at(self.step)
+        };
+        if m.is_diverged() {
+            m.status = crate::lab::metrics::RunStatus::Diverged;
         }
+        Ok(m)
     }
 }
 
@@ -511,7 +494,11 @@ struct SplitEval {
     losses: Vec<f64>,
 }
 
-fn eval_split<B: Backend>(model: &Mlp<B>, kind: LossKind, split: &SplitTensors<B>) -> SplitEval {
+fn eval_split<B: Backend>(
+    model: &Mlp<B>,
+    kind: LossKind,
+    split: &SplitTensors<B>,
+) -> LabResult<SplitEval> {
     let mut losses = Vec::with_capacity(split.len);
     let mut correct = 0usize;
     let mut start = 0;
@@ -526,7 +513,13 @@ fn eval_split<B: Backend>(model: &Mlp<B>, kind: LossKind, split: &SplitTensors<B
                 .into_data()
                 .convert::<i64>()
                 .to_vec::<i64>()
-                .unwrap_or_default();
+                .map_err(|e| LabError::tensor("the predicted classes", format!("{e:?}")))?;
+            if predicted.len() != end - start {
+                return Err(LabError::tensor(
+                    "the predicted classes",
+                    format!("{} classes for {} samples", predicted.len(), end - start),
+                ));
+            }
             correct += predicted
                 .iter()
                 .zip(&labels[start..end])
@@ -534,18 +527,18 @@ fn eval_split<B: Backend>(model: &Mlp<B>, kind: LossKind, split: &SplitTensors<B
                 .count();
         }
         let l = per_sample_loss(kind, model.output, z, t);
-        losses.extend(values(l).into_iter().map(f64::from));
+        losses.extend(values(l, "per-sample losses")?.into_iter().map(f64::from));
         start = end;
     }
     let mean_loss = (losses.iter().sum::<f64>() / losses.len().max(1) as f64) as f32;
-    SplitEval {
+    Ok(SplitEval {
         mean_loss,
         accuracy: split
             .labels
             .as_ref()
             .map(|_| correct as f32 / split.len.max(1) as f32),
         losses,
-    }
+    })
 }
 
 /// Per-sample data loss.
@@ -629,16 +622,36 @@ fn targets_tensor<B: Backend>(
     Tensor::from_data(TensorData::new(rows, [idx.len(), outputs]), device)
 }
 
-/// A tensor's values as `f32`, whatever the backend's float type.
-fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-    t.into_data()
+/// A tensor's values as `f32`, whatever the backend's float type; `what`
+/// names them if they cannot be read back.
+pub(crate) fn values<B: Backend, const D: usize>(
+    t: Tensor<B, D>,
+    what: &str,
+) -> LabResult<Vec<f32>> {
+    let expected = t.shape().num_elements();
+    let v = t
+        .into_data()
         .convert::<f32>()
         .to_vec::<f32>()
-        .unwrap_or_default()
+        .map_err(|e| LabError::tensor(what, format!("{e:?}")))?;
+    if v.len() != expected {
+        return Err(LabError::tensor(
+            what,
+            format!("{} values where {expected} were expected", v.len()),
+        ));
+    }
+    Ok(v)
 }
 
-fn scalar<B: Backend>(t: Tensor<B, 1>) -> f32 {
-    values(t).first().copied().unwrap_or(f32::NAN)
+/// The one value of a one-element tensor (a loss).
+pub(crate) fn scalar<B: Backend>(t: Tensor<B, 1>, what: &str) -> LabResult<f32> {
+    match values(t, what)?.as_slice() {
+        [v] => Ok(*v),
+        other => Err(LabError::tensor(
+            what,
+            format!("{} values where one was expected", other.len()),
+        )),
+    }
 }
 
 #[cfg(test)]

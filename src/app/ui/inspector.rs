@@ -4,7 +4,7 @@ use bevy_egui::egui;
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 
 use crate::app::visual::{NEGATIVE, POSITIVE};
-use crate::lab::frame::LayoutKind;
+use crate::lab::data::InputLayout;
 use crate::lab::{Frame, Topology};
 
 /// Longest history kept for the selected neuron.
@@ -15,6 +15,8 @@ const HISTORY_MAX: usize = 5_000;
 pub struct Inspector {
     /// The neuron the history belongs to.
     neuron: Option<(usize, usize)>,
+    /// The run the history belongs to (the app's topology serial).
+    run: u64,
     /// (step, activation, ∂L/∂z) per frame seen.
     history: Vec<(u64, f32, f32)>,
     /// Incoming weights as an image.
@@ -82,29 +84,34 @@ pub fn weight_color(w: f32, max: f32) -> egui::Color32 {
 }
 
 impl Inspector {
-    /// Records the selected neuron's values for its history (once per step).
-    pub fn observe(&mut self, selected: Option<(usize, usize)>, frame: Option<&Frame>) {
-        if self.neuron != selected {
+    /// Records the selected neuron's values at the shown frame of run `run`
+    /// (the app's topology serial), once per step, in step order: scrubbing
+    /// back through the history adds to it, a new run starts it afresh.
+    pub fn observe(&mut self, selected: Option<(usize, usize)>, frame: Option<&Frame>, run: u64) {
+        if self.neuron != selected || self.run != run {
             self.neuron = selected;
+            self.run = run;
             self.history.clear();
             self.weights_step = None;
         }
         let (Some((l, i)), Some(f)) = (selected, frame) else {
             return;
         };
-        if self.history.last().is_some_and(|h| h.0 == f.step) {
+        let at = self.history.partition_point(|h| h.0 < f.step);
+        if self.history.get(at).is_some_and(|h| h.0 == f.step) {
             return;
         }
         if let Some(v) = neuron_values(f, l, i) {
-            if self.history.last().is_some_and(|h| h.0 > f.step) {
-                // A restart: the old history belongs to another run.
-                self.history.clear();
-            }
-            self.history.push((f.step, v.activation, v.gradient));
+            self.history.insert(at, (f.step, v.activation, v.gradient));
             if self.history.len() > HISTORY_MAX {
                 self.history.drain(..HISTORY_MAX / 2);
             }
         }
+    }
+
+    /// The steps of the history, oldest first.
+    pub fn history_steps(&self) -> impl Iterator<Item = u64> + '_ {
+        self.history.iter().map(|h| h.0)
     }
 }
 
@@ -185,7 +192,7 @@ fn incoming_weights_ui(
     let weights: Vec<f32> = (0..layer.inputs).map(|i| layer.weight(i, j)).collect();
     let max = weights.iter().fold(0.0f32, |m, w| m.max(w.abs()));
     let (w, h) = match (&topology.layout, l) {
-        (LayoutKind::Image { width, height }, 1) => (*width, *height),
+        (InputLayout::Image { width, height }, 1) => (*width, *height),
         _ => {
             let cols = (weights.len() as f32).sqrt().ceil() as usize;
             (cols, weights.len().div_ceil(cols))
@@ -259,5 +266,35 @@ mod tests {
         );
         assert!(neuron_values(&frame, 1, 3).is_none());
         assert!(neuron_values(&frame, 2, 0).is_none());
+    }
+
+    #[test]
+    fn scrubbing_back_keeps_the_history_and_a_new_run_clears_it() {
+        let at = |step: u64| Frame {
+            step,
+            layers: vec![LayerFrame {
+                inputs: 1,
+                outputs: 1,
+                activations: vec![step as f32],
+                pre_activations: vec![0.0],
+                biases: vec![0.0],
+                probe_grads: vec![0.0],
+                bias_grads: vec![0.0],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let mut inspector = Inspector::default();
+        for step in [10, 20, 30] {
+            inspector.observe(Some((1, 0)), Some(&at(step)), 1);
+        }
+        // The VCR goes back to step 5, then 20: the history only grows.
+        inspector.observe(Some((1, 0)), Some(&at(5)), 1);
+        inspector.observe(Some((1, 0)), Some(&at(20)), 1);
+        let steps: Vec<u64> = inspector.history_steps().collect();
+        assert_eq!(steps, vec![5, 10, 20, 30]);
+        // A restart (a new run) starts over, even at a later step.
+        inspector.observe(Some((1, 0)), Some(&at(40)), 2);
+        assert_eq!(inspector.history_steps().collect::<Vec<_>>(), vec![40]);
     }
 }

@@ -2,7 +2,8 @@
 
 use bevy_egui::egui;
 
-use crate::app::lesson::{LessonControl, LessonPlayer};
+use crate::app::lesson::LessonPlayer;
+use crate::app::messages::LessonControl;
 
 /// Draws `text` with the lesson's light markup: blank lines between
 /// paragraphs, `- ` bullets and `**bold**`.

@@ -241,7 +241,7 @@ pub fn math_ui(
         let w = f64::from(layer.weight(i, j));
         let g_probe = delta * inputs[i];
         let g_batch = f64::from(layer.weight_grads[i * layer.outputs + j]);
-        let eta = f64::from(frame.metrics.learning_rate);
+        let eta = f64::from(frame.metrics.learning_rate.unwrap_or(f32::NAN));
         row(
             ui,
             backward,

@@ -13,39 +13,26 @@ use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 
-use crate::app::bridge::{Live, SendCommand, TrainingState};
-use crate::app::camera::FrameTarget;
+use crate::app::bridge::{Live, TrainingState};
+use crate::app::camera::OverlayRects;
 use crate::app::drawing::DrawnInput;
 use crate::app::history::{History, Playback, Shown};
-use crate::app::lesson::{LessonControl, LessonPlayer};
+use crate::app::lesson::LessonPlayer;
+use crate::app::messages::{
+    ExportRequest, FrameTarget, LessonControl, Notice, PickScene, SendCommand, SnapshotRequest,
+};
 use crate::app::network::Selection;
-use crate::app::scene_file::{PickScene, SceneFile};
-use crate::app::snapshots::{Notice, SnapshotRequest, Snapshots};
+use crate::app::particles::FlowPhase;
+use crate::app::scene_file::SceneFile;
+use crate::app::snapshots::Snapshots;
 use crate::app::visual::{SynapseStats, VisualSettings};
+use crate::lab::data::InputLayout;
+use crate::lab::{Frame, Topology};
 use controls::{ControlsEdit, controls_ui};
 use inspector::{Inspector, inspector_ui, layer_name};
 use plots::{PlotSettings, metrics_ui};
-use task_view::{TaskView, task_view_ui};
+use task_view::{TaskInput, TaskView, ViewKey, task_view_ui};
 use timeline::{TimelineAction, TimelineView, timeline_ui};
-
-/// Where the overlay's panels are on screen (logical pixels), so that the
-/// camera and picking leave them alone.
-#[derive(Resource, Debug, Default, Clone)]
-pub struct OverlayRects {
-    /// (min, max) corners of each panel.
-    pub rects: Vec<(Vec2, Vec2)>,
-    /// The area the panels leave free for the 3D view, if they take any.
-    pub free: Option<(Vec2, Vec2)>,
-}
-
-impl OverlayRects {
-    /// True when `p` lies on a panel.
-    pub fn contains(&self, p: Vec2) -> bool {
-        self.rects
-            .iter()
-            .any(|(lo, hi)| p.x >= lo.x && p.y >= lo.y && p.x <= hi.x && p.y <= hi.y)
-    }
-}
 
 /// What the overlay remembers between frames.
 #[derive(Resource, Default)]
@@ -71,18 +58,10 @@ pub struct UiPlugin;
 
 impl Plugin for UiPlugin {
     fn build(&self, app: &mut App) {
+        // The egui context rides on an overlay camera that the app's (or a
+        // film's) camera setup spawns.
         app.init_resource::<UiState>()
             .init_resource::<OverlayRects>()
-            .add_message::<Notice>()
-            .add_message::<SnapshotRequest>()
-            .add_message::<FrameTarget>()
-            .add_message::<LessonControl>()
-            .add_message::<PickScene>()
-            // The overlay camera (see the camera plugin) carries the egui context.
-            .insert_resource(bevy_egui::EguiGlobalSettings {
-                auto_create_primary_context: false,
-                ..default()
-            })
             .add_systems(EguiPrimaryContextPass, overlay_ui);
     }
 }
@@ -97,10 +76,19 @@ fn style(ctx: &egui::Context) {
     });
 }
 
-/// A one-line description of the training state.
-pub fn status_text(state: TrainingState, step: u64) -> (String, egui::Color32) {
+/// A one-line description of the training state; `message` is the newest
+/// thing the trainer said (why it stopped, or why it has not started).
+pub fn status_text(
+    state: TrainingState,
+    step: u64,
+    message: Option<&str>,
+) -> (String, egui::Color32) {
+    let red = egui::Color32::from_rgb(255, 80, 70);
     match state {
-        TrainingState::Starting => ("starting…".into(), egui::Color32::GRAY),
+        TrainingState::Starting => match message {
+            Some(why) => (format!("not started: {why}"), red),
+            None => ("starting…".into(), egui::Color32::GRAY),
+        },
         TrainingState::Running => (
             format!("training · step {step}"),
             egui::Color32::from_rgb(120, 220, 140),
@@ -115,7 +103,14 @@ pub fn status_text(state: TrainingState, step: u64) -> (String, egui::Color32) {
         ),
         TrainingState::Diverged { step, loss } => (
             format!("DIVERGED at step {step} (loss {loss}): lower the learning rate and reset"),
-            egui::Color32::from_rgb(255, 80, 70),
+            red,
+        ),
+        TrainingState::Stopped => (
+            format!(
+                "stopped at step {step}: {}",
+                message.unwrap_or("no reason given")
+            ),
+            red,
         ),
     }
 }
@@ -128,50 +123,72 @@ struct Teaching<'w> {
     scene_file: Option<Res<'w, SceneFile>>,
     picks: MessageWriter<'w, PickScene>,
     drawn: Option<ResMut<'w, DrawnInput>>,
-    flow: Option<Res<'w, crate::app::particles::FlowPhase>>,
+    flow: Option<Res<'w, FlowPhase>>,
 }
 
 /// The VCR's state, as the overlay reads and drives it.
 #[derive(SystemParam)]
-struct Vcr<'w, 's> {
+struct Vcr<'w> {
     history: ResMut<'w, History>,
     playback: ResMut<'w, Playback>,
     shown: Res<'w, Shown>,
     snapshots: Option<Res<'w, Snapshots>>,
-    requests: MessageWriter<'w, SnapshotRequest>,
+}
+
+/// The 3D view, as the overlay reads and drives it.
+#[derive(SystemParam)]
+struct View<'w> {
+    visual: ResMut<'w, VisualSettings>,
+    selection: Res<'w, Selection>,
+    stats: Res<'w, SynapseStats>,
+    keys: Res<'w, ButtonInput<KeyCode>>,
+}
+
+/// The overlay's own state and where its panels are.
+#[derive(SystemParam)]
+struct Panels<'w, 's> {
+    state: ResMut<'w, UiState>,
+    rects: ResMut<'w, OverlayRects>,
+    styled: Local<'s, bool>,
+}
+
+/// What the overlay asks of other plugins.
+#[derive(SystemParam)]
+struct Requests<'w, 's> {
+    send: MessageWriter<'w, SendCommand>,
+    targets: MessageWriter<'w, FrameTarget>,
+    snapshots: MessageWriter<'w, SnapshotRequest>,
+    exports: MessageWriter<'w, ExportRequest>,
     notices: MessageReader<'w, 's, Notice>,
 }
 
-#[allow(clippy::too_many_arguments)]
 fn overlay_ui(
     mut contexts: EguiContexts,
     live: Res<Live>,
     mut vcr: Vcr,
-    mut visual: ResMut<VisualSettings>,
-    selection: Res<Selection>,
-    stats: Res<SynapseStats>,
-    keys: Res<ButtonInput<KeyCode>>,
-    mut state: ResMut<UiState>,
-    mut rects: ResMut<OverlayRects>,
-    mut send: MessageWriter<SendCommand>,
-    mut targets: MessageWriter<FrameTarget>,
+    mut view: View,
     mut teaching: Teaching,
-    mut styled: Local<bool>,
+    mut requests: Requests,
+    mut panels: Panels,
 ) -> Result {
     let ctx = contexts.ctx_mut()?.clone();
-    if !*styled {
+    if !*panels.styled {
         style(&ctx);
-        *styled = true;
+        *panels.styled = true;
     }
-    let state = &mut *state;
-    if keys.just_pressed(KeyCode::KeyH) && !ctx.egui_wants_keyboard_input() {
+    let state = &mut *panels.state;
+    if view.keys.just_pressed(KeyCode::KeyH) && !ctx.egui_wants_keyboard_input() {
         state.hidden = !state.hidden;
     }
-    if let Some(Notice(n)) = vcr.notices.read().last() {
+    if let Some(Notice(n)) = requests.notices.read().last() {
         state.notice = Some(n.clone());
     }
     let shown = vcr.shown.frame.clone();
-    state.inspector.observe(selection.neuron, shown.as_deref());
+    state.inspector.observe(
+        view.selection.neuron,
+        shown.as_deref(),
+        live.topology_serial,
+    );
     let mut root = egui::Ui::new(
         ctx.clone(),
         "overlay".into(),
@@ -179,16 +196,15 @@ fn overlay_ui(
             .layer_id(egui::LayerId::background())
             .max_rect(ctx.viewport_rect()),
     );
-    let mut panel_rects = Vec::new();
-    let mut out = Vec::new();
+    let mut drawn_panels = Vec::new();
 
     let top = egui::Panel::top("status").show(&mut root, |ui| {
-        status_bar_ui(ui, &live, &stats);
+        status_bar_ui(ui, &live, &view.stats);
         if let Some(message) = state.notice.as_ref().or(live.messages.last()) {
             ui.colored_label(egui::Color32::from_rgb(255, 170, 110), message);
         }
     });
-    panel_rects.push(top.response.rect);
+    drawn_panels.push(("status", top.response.rect));
 
     if let Some(player) = teaching
         .player
@@ -199,7 +215,7 @@ fn overlay_ui(
         if let Some(control) = lesson.inner {
             teaching.controls.write(control);
         }
-        panel_rects.push(lesson.response.rect);
+        drawn_panels.push(("lesson", lesson.response.rect));
     }
 
     let mut actions = Vec::new();
@@ -219,122 +235,189 @@ fn overlay_ui(
     let bottom = egui::Panel::bottom("timeline").show(&mut root, |ui| {
         timeline_ui(ui, &timeline_view, &mut vcr.playback, &mut actions);
     });
-    panel_rects.push(bottom.response.rect);
+    drawn_panels.push(("timeline", bottom.response.rect));
 
     if !state.hidden {
-        let mut v = (*visual).clone();
+        let mut visual = (*view.visual).clone();
+        let has_selection = view.selection.neuron.is_some();
         let left = egui::Panel::left("controls")
             .resizable(true)
             .default_size(300.0)
             .show(&mut root, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| {
-                    if let Some(file) = &teaching.scene_file
-                        && let Some(pick) = scene_picker_ui(ui, file)
-                    {
-                        teaching.picks.write(pick);
-                    }
-                    if live.replay {
-                        ui.label("Replay of a recorded run: there is no trainer; the timeline below moves through its history.");
-                        ui.separator();
-                        controls::visuals_ui(ui, &mut v);
-                    } else {
-                        controls_ui(ui, live.state, live.scene.as_ref(), &mut state.controls, &mut v, &mut out);
-                    }
-                    ui.separator();
-                    camera_ui(ui, &live, selection.neuron.is_some(), &mut targets);
+                    controls_panel_ui(
+                        ui,
+                        &live,
+                        state,
+                        &mut visual,
+                        &mut teaching,
+                        &mut requests,
+                        has_selection,
+                    );
                 });
             });
-        panel_rects.push(left.response.rect);
-        visual.set_if_neq(v);
+        drawn_panels.push(("controls", left.response.rect));
+        view.visual.set_if_neq(visual);
 
         let right = egui::Panel::right("metrics")
             .resizable(true)
             .default_size(390.0)
             .show(&mut root, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| {
-                    let recorded_losses = vcr.history.batch_losses();
-                    let losses = recorded_losses.as_deref().unwrap_or(&live.batch_losses);
-                    metrics_ui(
+                    insight_panel_ui(
                         ui,
-                        &live.evaluations,
-                        losses,
-                        vcr.shown.step(),
-                        &mut state.plots,
+                        &live,
+                        &vcr,
+                        shown.as_deref(),
+                        state,
+                        &mut teaching,
+                        view.selection.neuron,
                     );
-                    ui.separator();
-                    if let (Some(frame), Some(topology)) = (&shown, &live.topology) {
-                        if let (Some(data), Some(drawn)) = (&live.data, teaching.drawn.as_mut())
-                            && let crate::lab::data::InputLayout::Image { width, height } =
-                                data.layout
-                        {
-                            egui::CollapsingHeader::new("Draw")
-                                .default_open(false)
-                                .show(ui, |ui| {
-                                    let prediction = drawn
-                                        .prediction
-                                        .as_deref()
-                                        .map(|p| (p, topology.output_names.as_slice(), drawn.step));
-                                    match draw::draw_ui(
-                                        ui,
-                                        &mut state.draw,
-                                        (&data.name, width, height),
-                                        prediction,
-                                    ) {
-                                        Some(draw::DrawAction::Input(input)) => {
-                                            drawn.set(Some(input))
-                                        }
-                                        Some(draw::DrawAction::Clear) => drawn.set(None),
-                                        None => {}
-                                    }
-                                });
-                            ui.separator();
-                        }
-                        if let Some(data) = &live.data {
-                            task_view_ui(
-                                ui,
-                                &mut state.task,
-                                data,
-                                frame,
-                                topology.activation,
-                                topology.output,
-                                &topology.output_names,
-                            );
-                            ui.separator();
-                        }
-                        inspector_ui(ui, &mut state.inspector, frame, topology);
-                        ui.separator();
-                        egui::CollapsingHeader::new("Math (the probe's real numbers)")
-                            .default_open(false)
-                            .show(ui, |ui| {
-                                let phase = teaching
-                                    .flow
-                                    .as_ref()
-                                    .filter(|f| f.active)
-                                    .map(|f| f.direction);
-                                math::math_ui(ui, frame, topology, selection.neuron, phase);
-                            });
-                    }
                 });
             });
-        panel_rects.push(right.response.rect);
+        drawn_panels.push(("metrics", right.response.rect));
     }
 
     for action in actions {
-        handle_timeline_action(action, &live, &mut vcr, state);
-    }
-    for c in out {
-        send.write(SendCommand(c));
+        handle_timeline_action(action, &mut vcr, &mut requests);
     }
     let corners = |r: egui::Rect| (Vec2::new(r.min.x, r.min.y), Vec2::new(r.max.x, r.max.y));
     let free = root.available_rect_before_wrap();
     let new = OverlayRects {
-        rects: panel_rects.into_iter().map(corners).collect(),
+        rects: drawn_panels
+            .into_iter()
+            .map(|(name, r)| {
+                let (lo, hi) = corners(r);
+                (name, lo, hi)
+            })
+            .collect(),
         free: (free.width() > 50.0 && free.height() > 50.0).then(|| corners(free)),
     };
+    let rects = &mut panels.rects;
     if rects.rects != new.rects || rects.free != new.free {
-        *rects = new;
+        **rects = new;
     }
     Ok(())
+}
+
+/// The left panel: scene picker, controls (or a replay's note), camera buttons.
+fn controls_panel_ui(
+    ui: &mut egui::Ui,
+    live: &Live,
+    state: &mut UiState,
+    visual: &mut VisualSettings,
+    teaching: &mut Teaching,
+    requests: &mut Requests,
+    has_selection: bool,
+) {
+    if let Some(file) = &teaching.scene_file
+        && let Some(pick) = scene_picker_ui(ui, file)
+    {
+        teaching.picks.write(pick);
+    }
+    if live.replay {
+        ui.label(
+            "Replay of a recorded run: there is no trainer; the timeline below moves through its history.",
+        );
+        ui.separator();
+        controls::visuals_ui(ui, visual);
+    } else {
+        let mut commands = Vec::new();
+        controls_ui(
+            ui,
+            live.state,
+            live.scene.as_ref(),
+            &mut state.controls,
+            visual,
+            &mut commands,
+        );
+        for c in commands {
+            requests.send.write(SendCommand(c));
+        }
+    }
+    ui.separator();
+    camera_ui(ui, live, has_selection, &mut requests.targets);
+}
+
+/// The right panel: plots, drawing pad, task view, inspector and math view,
+/// all of the shown frame.
+fn insight_panel_ui(
+    ui: &mut egui::Ui,
+    live: &Live,
+    vcr: &Vcr,
+    shown: Option<&Frame>,
+    state: &mut UiState,
+    teaching: &mut Teaching,
+    selected: Option<(usize, usize)>,
+) {
+    let recorded_losses = vcr.history.batch_losses();
+    let losses = recorded_losses.as_deref().unwrap_or(&live.batch_losses);
+    metrics_ui(
+        ui,
+        &live.evaluations,
+        losses,
+        vcr.shown.step(),
+        &mut state.plots,
+    );
+    ui.separator();
+    let (Some(frame), Some(topology)) = (shown, &live.topology) else {
+        return;
+    };
+    if let (Some(data), Some(drawn)) = (&live.data, teaching.drawn.as_mut()) {
+        draw_panel_ui(ui, state, data, topology, drawn);
+    }
+    if let Some(data) = &live.data {
+        let input = TaskInput {
+            key: ViewKey {
+                run: live.topology_serial,
+                frame: vcr.shown.serial,
+            },
+            data,
+            frame,
+            topology,
+        };
+        task_view_ui(ui, &mut state.task, &input);
+        ui.separator();
+    }
+    inspector_ui(ui, &mut state.inspector, frame, topology);
+    ui.separator();
+    egui::CollapsingHeader::new("Math (the probe's real numbers)")
+        .default_open(false)
+        .show(ui, |ui| {
+            let phase = teaching
+                .flow
+                .as_ref()
+                .filter(|f| f.active)
+                .map(|f| f.direction);
+            math::math_ui(ui, frame, topology, selected, phase);
+        });
+}
+
+/// The drawing pad of image tasks; a drawing takes the probe's place.
+fn draw_panel_ui(
+    ui: &mut egui::Ui,
+    state: &mut UiState,
+    data: &crate::lab::data::Dataset,
+    topology: &Topology,
+    drawn: &mut DrawnInput,
+) {
+    let InputLayout::Image { width, height } = data.layout else {
+        return;
+    };
+    egui::CollapsingHeader::new("Draw")
+        .default_open(false)
+        .show(ui, |ui| {
+            let prediction = drawn
+                .prediction
+                .as_deref()
+                .map(|p| (p, topology.output_names.as_slice(), drawn.step));
+            match draw::draw_ui(ui, &mut state.draw, (&data.name, width, height), prediction) {
+                Some(draw::DrawAction::Input(input)) => drawn.set(Some(input)),
+                Some(draw::DrawAction::Clear) => drawn.set(None),
+                None => {}
+            }
+        });
+    ui.separator();
 }
 
 /// The status bar: title, training state, the newest metrics, notices.
@@ -343,29 +426,29 @@ fn status_bar_ui(ui: &mut egui::Ui, live: &Live, stats: &SynapseStats) {
         let title = live
             .scene
             .as_ref()
-            .map(|s| {
-                if s.title.is_empty() {
-                    s.name.clone()
-                } else {
-                    s.title.clone()
-                }
-            })
-            .unwrap_or_else(|| "NN Microscope".into());
+            .map_or("NN Microscope", |s| s.display_title());
         ui.strong(format!("NN Microscope · {title}"));
         ui.separator();
-        if live.replay {
+        if live.replay && live.state != TrainingState::Stopped {
             ui.colored_label(
                 egui::Color32::from_rgb(140, 180, 255),
                 format!("replay · {} steps", live.step()),
             );
         } else {
-            let (text, color) = status_text(live.state, live.step());
+            let (text, color) = status_text(
+                live.state,
+                live.step(),
+                live.messages.last().map(String::as_str),
+            );
             ui.colored_label(color, text);
         }
-        if let Some(m) = live.frame.as_ref().map(|f| &f.metrics) {
+        if let Some(frame) = &live.frame {
             ui.separator();
-            ui.label(format!("batch loss {:.4}", m.batch_loss));
-            if let Some(a) = m.test_accuracy {
+            ui.label(format!(
+                "batch loss {}",
+                crate::lab::format_value(frame.metrics.batch_loss, Some(4))
+            ));
+            if let Some(a) = frame.evaluation.and_then(|e| e.test_accuracy) {
                 ui.label(format!("test accuracy {:.1}%", a * 100.0));
             }
         }
@@ -389,33 +472,40 @@ fn status_bar_ui(ui: &mut egui::Ui, live: &Live, stats: &SynapseStats) {
     });
 }
 
-/// The scene picker, and the error of a broken edit of the open file.
+/// The scene picker (every preset, built in or from the presets folder), and
+/// the error of a broken edit of the open file.
 fn scene_picker_ui(ui: &mut egui::Ui, file: &SceneFile) -> Option<PickScene> {
     let mut pick = None;
-    let stem = |p: &std::path::Path| {
-        p.file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    };
+    let (choices, unreadable) = file.choices();
     ui.horizontal(|ui| {
         ui.label("Scene");
-        let current = file.path.as_deref().map(stem).unwrap_or_default();
         egui::ComboBox::from_id_salt("scene-picker")
-            .selected_text(&current)
+            .selected_text(&file.current)
             .show_ui(ui, |ui| {
-                for path in file.presets() {
-                    let name = stem(&path);
-                    if ui.selectable_label(name == current, &name).clicked() && name != current {
-                        pick = Some(PickScene(path));
+                for preset in choices {
+                    let label = if preset.is_built_in() {
+                        preset.name.clone()
+                    } else {
+                        format!("{} (file)", preset.name)
+                    };
+                    let current = preset.name == file.current;
+                    if ui.selectable_label(current, label).clicked() && !current {
+                        pick = Some(PickScene(preset.name));
                     }
                 }
             })
             .response
-            .on_hover_text("the presets in scenes/; editing the open file reloads it");
+            .on_hover_text("the presets; editing the open scene file reloads it");
     });
     if let Some(error) = &file.error {
         ui.colored_label(egui::Color32::from_rgb(255, 90, 80), format!("⚠ {error}"));
         ui.small("Fix the file and save it: the last good scene keeps running.");
+    }
+    if let Some(error) = unreadable {
+        ui.colored_label(
+            egui::Color32::from_rgb(255, 90, 80),
+            format!("⚠ {error} (only the built-in presets are listed)"),
+        );
     }
     ui.separator();
     pick
@@ -453,8 +543,8 @@ fn camera_ui(
     ui.small("Space play/pause · . step · H hide panels");
 }
 
-/// Carries out what the timeline asked for: stepping and exports.
-fn handle_timeline_action(action: TimelineAction, live: &Live, vcr: &mut Vcr, state: &mut UiState) {
+/// Carries out what the timeline asked for: stepping, snapshots and exports.
+fn handle_timeline_action(action: TimelineAction, vcr: &mut Vcr, requests: &mut Requests) {
     let shown_step = vcr.shown.step().unwrap_or(0);
     match action {
         TimelineAction::StepBack => {
@@ -467,67 +557,13 @@ fn handle_timeline_action(action: TimelineAction, live: &Live, vcr: &mut Vcr, st
                 vcr.playback.seek(s);
             }
         }
-        TimelineAction::Screenshot => {
-            vcr.requests.write(SnapshotRequest::Screenshot);
+        TimelineAction::Snapshot(request) => {
+            requests.snapshots.write(request);
         }
-        TimelineAction::ToggleRecording => {
-            vcr.requests.write(SnapshotRequest::ToggleRecording);
-        }
-        TimelineAction::ExportMetricsCsv
-        | TimelineAction::ExportMetricsJson
-        | TimelineAction::ExportFrameJson => {
-            state.notice = Some(match export(action, live, vcr.shown.frame.as_deref()) {
-                Ok(path) => format!("exported to {}", path.display()),
-                Err(e) => format!("export failed: {e}"),
-            });
+        TimelineAction::Export(request) => {
+            requests.exports.write(request);
         }
     }
-}
-
-/// Writes an export into the run directory's `exports/` (or `./exports`).
-fn export(
-    action: TimelineAction,
-    live: &Live,
-    frame: Option<&crate::lab::Frame>,
-) -> Result<std::path::PathBuf, String> {
-    use crate::lab::record::{METRICS_FILE, MetricsRow, export, read_metrics};
-    let dir = live
-        .run_dir
-        .clone()
-        .unwrap_or_else(|| std::path::PathBuf::from("."))
-        .join("exports");
-    let rows = || -> Vec<MetricsRow> {
-        live.run_dir
-            .as_ref()
-            .and_then(|d| read_metrics(&d.join(METRICS_FILE)).ok())
-            .unwrap_or_else(|| {
-                let lr = live
-                    .scene
-                    .as_ref()
-                    .map_or(f32::NAN, |s| s.train.learning_rate);
-                live.evaluations
-                    .iter()
-                    .map(|e| MetricsRow::from_eval(e, f32::NAN, lr))
-                    .collect()
-            })
-    };
-    let (name, text) = match action {
-        TimelineAction::ExportMetricsCsv => {
-            ("metrics.csv".to_string(), export::metrics_csv(&rows()))
-        }
-        TimelineAction::ExportMetricsJson => {
-            ("metrics.json".to_string(), export::metrics_json(&rows()))
-        }
-        TimelineAction::ExportFrameJson => {
-            let frame = frame.ok_or("no frame to export")?;
-            (
-                format!("frame_{:06}.json", frame.step),
-                export::frame_json(frame),
-            )
-        }
-        _ => return Err("not an export".into()),
-    };
-    export::write_export(&dir, &name, &text).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use bevy_egui::egui;
 use egui_plot::{Legend, Line, Plot, PlotPoints, VLine};
 
-use crate::lab::Evaluation;
+use crate::lab::Metrics;
 
 /// Plot options the user toggles.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -57,10 +57,20 @@ fn to_points(values: impl Iterator<Item = (u64, f32)>, log: bool) -> PlotPoints<
         .collect()
 }
 
+/// The (step, value) points of one measure, where it was measured.
+fn measured(
+    evaluations: &[Metrics],
+    measure: fn(&Metrics) -> Option<f32>,
+) -> impl Iterator<Item = (u64, f32)> + '_ {
+    evaluations
+        .iter()
+        .filter_map(move |e| measure(e).map(|v| (e.step, v)))
+}
+
 /// The loss and accuracy plots; `cursor` marks a step (the one being shown).
 pub fn metrics_ui(
     ui: &mut egui::Ui,
-    evaluations: &[Evaluation],
+    evaluations: &[Metrics],
     batch_losses: &[(u64, f32)],
     cursor: Option<u64>,
     settings: &mut PlotSettings,
@@ -85,7 +95,7 @@ pub fn metrics_ui(
         p.line(
             Line::new(
                 "train",
-                to_points(evaluations.iter().map(|e| (e.step, e.train_loss)), log),
+                to_points(measured(evaluations, |e| e.train_loss), log),
             )
             .color(egui::Color32::from_rgb(80, 160, 255))
             .width(2.0),
@@ -93,7 +103,7 @@ pub fn metrics_ui(
         p.line(
             Line::new(
                 "test",
-                to_points(evaluations.iter().map(|e| (e.step, e.test_loss)), log),
+                to_points(measured(evaluations, |e| e.test_loss), log),
             )
             .color(egui::Color32::from_rgb(255, 140, 40))
             .width(2.0),
@@ -113,7 +123,7 @@ pub fn metrics_ui(
             .include_y(1.0)
             .y_axis_label("accuracy")
             .show(ui, |p| {
-                let acc = |f: fn(&Evaluation) -> Option<f32>| {
+                let acc = |f: fn(&Metrics) -> Option<f32>| {
                     to_points(
                         evaluations
                             .iter()

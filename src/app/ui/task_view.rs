@@ -20,11 +20,23 @@ const BOUNDARY_RES: usize = 64;
 const CLASS0: [u8; 3] = [245, 147, 34];
 const CLASS1: [u8; 3] = [8, 119, 189];
 
+/// Which frame of which run a cached view belongs to: the app's topology
+/// serial (bumped by every start, restart, reseed or new architecture) and
+/// shown-frame serial (bumped by every frame shown). A step number alone does
+/// not say it: after a reset, step 0 is another network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ViewKey {
+    /// The run (topology serial).
+    pub run: u64,
+    /// The frame shown (its serial).
+    pub frame: u64,
+}
+
 /// Cached predictions and textures, rebuilt when the frame changes.
 #[derive(Default)]
 pub struct TaskView {
-    /// The frame step and data set the cache was computed for.
-    key: Option<(u64, usize)>,
+    /// The run and frame the cache was computed for.
+    key: Option<ViewKey>,
     /// Predicted class and its probability for each grid sample.
     predictions: Vec<(usize, f32)>,
     /// Textures of the grid samples (built once per data set).
@@ -37,25 +49,22 @@ pub struct TaskView {
     refreshed_at: Option<std::time::Instant>,
 }
 
-/// A stable identity for a data set (its allocation), to know when to rebuild textures.
-fn data_id(data: &Arc<Dataset>) -> usize {
-    Arc::as_ptr(data) as usize
-}
-
 impl TaskView {
     fn refresh(
         &mut self,
         ctx: &egui::Context,
+        key: ViewKey,
         data: &Arc<Dataset>,
         frame: &Frame,
         topology_activation: crate::lab::model::Activation,
         output: crate::lab::model::OutputKind,
     ) {
-        let key = (frame.step, data_id(data));
         if self.key == Some(key) {
             return;
         }
-        let new_data = self.key.is_none_or(|(_, id)| id != key.1);
+        // A new run (its data set may be another) is shown at once; frames of
+        // the same run at most every REFRESH_EVERY.
+        let new_data = self.key.is_none_or(|k| k.run != key.run);
         if !new_data
             && self
                 .refreshed_at
@@ -161,17 +170,35 @@ fn value_color(v: f32) -> [u8; 3] {
     class_color(0.5 + 0.5 * v.clamp(-1.0, 1.0))
 }
 
-/// Draws the task view for the current frame.
-pub fn task_view_ui(
-    ui: &mut egui::Ui,
-    view: &mut TaskView,
-    data: &Arc<Dataset>,
-    frame: &Frame,
-    activation: crate::lab::model::Activation,
-    output: crate::lab::model::OutputKind,
-    class_names: &[String],
-) {
-    view.refresh(ui.ctx(), data, frame, activation, output);
+/// What the task view draws: the shown frame of a run, and the run's data and shape.
+pub struct TaskInput<'a> {
+    /// Which frame of which run.
+    pub key: ViewKey,
+    /// The data set.
+    pub data: &'a Arc<Dataset>,
+    /// The frame shown.
+    pub frame: &'a Frame,
+    /// The network's shape and labels.
+    pub topology: &'a crate::lab::Topology,
+}
+
+/// Draws the task view for the shown frame.
+pub fn task_view_ui(ui: &mut egui::Ui, view: &mut TaskView, input: &TaskInput<'_>) {
+    let TaskInput {
+        key,
+        data,
+        frame,
+        topology,
+    } = *input;
+    view.refresh(
+        ui.ctx(),
+        key,
+        data,
+        frame,
+        topology.activation,
+        topology.output,
+    );
+    let class_names = &topology.output_names;
     match data.layout {
         InputLayout::Image { .. } => prediction_grid_ui(ui, view, data, class_names),
         InputLayout::Plane { x, y } => boundary_ui(ui, view, data, x, y),
@@ -304,4 +331,55 @@ fn fit_ui(ui: &mut egui::Ui, view: &TaskView, data: &Dataset) {
                 }
             }
         });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lab::LayerFrame;
+    use crate::lab::data::{DataSpec, Function1dSpec};
+
+    /// A 1-1 linear network y = w·x + b.
+    fn line(w: f32, b: f32) -> Frame {
+        Frame {
+            layers: vec![LayerFrame {
+                inputs: 1,
+                outputs: 1,
+                weights: vec![w],
+                biases: vec![b],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_restart_at_the_same_step_shows_the_new_network() {
+        let data = Arc::new(
+            DataSpec::Function1d(Function1dSpec::default())
+                .load()
+                .unwrap(),
+        );
+        let ctx = egui::Context::default();
+        let mut view = TaskView::default();
+        let (act, out) = (
+            crate::lab::model::Activation::Linear,
+            crate::lab::model::OutputKind::Linear,
+        );
+        let first = ViewKey { run: 1, frame: 1 };
+        view.refresh(&ctx, first, &data, &line(1.0, 0.0), act, out);
+        let y_at_end = |v: &TaskView| v.fit.last().map(|p| p[1]).unwrap();
+        let x_end = view.fit.last().unwrap()[0];
+        assert!((y_at_end(&view) - x_end).abs() < 1e-4);
+        // Reset: the same data set (the same Arc), step 0 again, another network.
+        let reset = ViewKey { run: 2, frame: 2 };
+        view.refresh(&ctx, reset, &data, &line(-2.0, 0.5), act, out);
+        assert!(
+            (y_at_end(&view) - (-2.0 * x_end + 0.5)).abs() < 1e-4,
+            "the view still shows the network from before the reset"
+        );
+        // The same frame again changes nothing.
+        view.refresh(&ctx, reset, &data, &line(5.0, 5.0), act, out);
+        assert!((y_at_end(&view) - (-2.0 * x_end + 0.5)).abs() < 1e-4);
+    }
 }

@@ -228,6 +228,7 @@ fn visual_sliders_change_the_settings_without_commands() {
 mod timeline {
     use super::*;
     use crate::app::history::{PlayMode, Playback};
+    use crate::app::messages::{ExportRequest, SnapshotRequest};
     use crate::app::ui::timeline::{TimelineAction, TimelineView, timeline_ui};
 
     struct Vcr {
@@ -315,7 +316,10 @@ mod timeline {
         h.run();
         h.get_by_label("shown frame → JSON").click();
         h.run();
-        assert_eq!(h.state().actions, vec![TimelineAction::ExportFrameJson]);
+        assert_eq!(
+            h.state().actions,
+            vec![TimelineAction::Export(ExportRequest::FrameJson)]
+        );
     }
 
     #[test]
@@ -327,7 +331,10 @@ mod timeline {
         h.run();
         assert_eq!(
             h.state().actions,
-            vec![TimelineAction::Screenshot, TimelineAction::ToggleRecording]
+            vec![
+                TimelineAction::Snapshot(SnapshotRequest::Screenshot),
+                TimelineAction::Snapshot(SnapshotRequest::ToggleRecording)
+            ]
         );
         // While recording, the same button says how to stop.
         h.state_mut().view.recording = true;
@@ -335,7 +342,10 @@ mod timeline {
         h.run();
         h.get_by_label("⏹ stop recording").click();
         h.run();
-        assert_eq!(h.state().actions, vec![TimelineAction::ToggleRecording]);
+        assert_eq!(
+            h.state().actions,
+            vec![TimelineAction::Snapshot(SnapshotRequest::ToggleRecording)]
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use bevy_egui::egui;
 
 use crate::app::history::{PlayMode, Playback, SPEEDS};
+use crate::app::messages::{ExportRequest, SnapshotRequest};
 
 /// What the timeline shows.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -33,16 +34,10 @@ pub enum TimelineAction {
     StepBack,
     /// Show the step after the shown one.
     StepForward,
-    /// Write the metrics as CSV.
-    ExportMetricsCsv,
-    /// Write the metrics as JSON.
-    ExportMetricsJson,
-    /// Write the shown frame as JSON.
-    ExportFrameJson,
-    /// Save the window as a PNG.
-    Screenshot,
-    /// Start or stop saving every frame of the window.
-    ToggleRecording,
+    /// Export metrics or the shown frame.
+    Export(ExportRequest),
+    /// A screenshot, or start or stop saving every frame of the window.
+    Snapshot(SnapshotRequest),
 }
 
 /// Draws the timeline; changes go to `playback`, other requests to `actions`.
@@ -123,7 +118,7 @@ pub fn timeline_ui(
             .on_hover_text("save a screenshot into the run's captures (F12)")
             .clicked()
         {
-            actions.push(TimelineAction::Screenshot);
+            actions.push(TimelineAction::Snapshot(SnapshotRequest::Screenshot));
         }
         let rec = if view.recording {
             "⏹ stop recording"
@@ -135,19 +130,19 @@ pub fn timeline_ui(
             .on_hover_text("save every frame of the window into the run's captures")
             .clicked()
         {
-            actions.push(TimelineAction::ToggleRecording);
+            actions.push(TimelineAction::Snapshot(SnapshotRequest::ToggleRecording));
         }
         ui.menu_button("Export", |ui| {
             if ui.button("metrics → CSV").clicked() {
-                actions.push(TimelineAction::ExportMetricsCsv);
+                actions.push(TimelineAction::Export(ExportRequest::MetricsCsv));
                 ui.close();
             }
             if ui.button("metrics → JSON").clicked() {
-                actions.push(TimelineAction::ExportMetricsJson);
+                actions.push(TimelineAction::Export(ExportRequest::MetricsJson));
                 ui.close();
             }
             if ui.button("shown frame → JSON").clicked() {
-                actions.push(TimelineAction::ExportFrameJson);
+                actions.push(TimelineAction::Export(ExportRequest::FrameJson));
                 ui.close();
             }
         });

@@ -1,17 +1,14 @@
 //! Real handwritten digits: the UCI 8x8 CSV and MNIST's IDX files.
 
-use std::path::Path;
-
 use super::{
-    Dataset, DigitsSpec, InputLayout, MnistSpec, Split, Targets, Task, digit_names, read_maybe_gz,
-    resolve_data_path, shuffled_split,
+    DataFile, Dataset, DigitsSpec, InputLayout, MnistSpec, Split, Targets, Task, digit_names,
+    read_data_file, shuffled_split,
 };
 use crate::lab::error::{LabError, LabResult};
 
 /// Loads the UCI digits: each line holds 64 values 0..16 and a label 0..9.
 pub(super) fn load_digits8x8(spec: &DigitsSpec) -> LabResult<Dataset> {
-    let path = resolve_data_path(&spec.path)?;
-    let bytes = read_maybe_gz(&path)?;
+    let DataFile { path, bytes } = read_data_file(&spec.path)?;
     let text =
         String::from_utf8(bytes).map_err(|_| LabError::data(&path, "not a text (CSV) file"))?;
     let mut x = Vec::new();
@@ -92,18 +89,22 @@ fn be_u32(bytes: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 
-fn read_idx_images(path: &Path) -> LabResult<IdxImages> {
-    let b = read_maybe_gz(path)?;
-    if b.len() < 16 || be_u32(&b, 0) != 0x0000_0803 {
+fn read_idx_images(file: &DataFile) -> LabResult<IdxImages> {
+    let (path, b) = (&file.path, &file.bytes);
+    if b.len() < 16 || be_u32(b, 0) != 0x0000_0803 {
         return Err(LabError::data(
             path,
             "not an IDX image file (expected magic 0x00000803, as in train-images-idx3-ubyte)",
         ));
     }
-    let count = be_u32(&b, 4) as usize;
-    let rows = be_u32(&b, 8) as usize;
-    let cols = be_u32(&b, 12) as usize;
-    let need = 16 + count * rows * cols;
+    let count = be_u32(b, 4) as usize;
+    let rows = be_u32(b, 8) as usize;
+    let cols = be_u32(b, 12) as usize;
+    let need = count
+        .checked_mul(rows)
+        .and_then(|n| n.checked_mul(cols))
+        .and_then(|n| n.checked_add(16))
+        .unwrap_or(usize::MAX);
     if b.len() < need {
         return Err(LabError::data(
             path,
@@ -120,16 +121,16 @@ fn read_idx_images(path: &Path) -> LabResult<IdxImages> {
     })
 }
 
-fn read_idx_labels(path: &Path) -> LabResult<Vec<u32>> {
-    let b = read_maybe_gz(path)?;
-    if b.len() < 8 || be_u32(&b, 0) != 0x0000_0801 {
+fn read_idx_labels(file: &DataFile) -> LabResult<Vec<u32>> {
+    let (path, b) = (&file.path, &file.bytes);
+    if b.len() < 8 || be_u32(b, 0) != 0x0000_0801 {
         return Err(LabError::data(
             path,
             "not an IDX label file (expected magic 0x00000801, as in train-labels-idx1-ubyte)",
         ));
     }
-    let count = be_u32(&b, 4) as usize;
-    if b.len() < 8 + count {
+    let count = be_u32(b, 4) as usize;
+    if b.len() - 8 < count {
         return Err(LabError::data(
             path,
             format!("truncated: the header promises {count} labels"),
@@ -144,10 +145,11 @@ fn read_idx_labels(path: &Path) -> LabResult<Vec<u32>> {
 
 /// Reads images and labels and checks that they agree; returns (pixels, labels, side).
 fn read_pair(images: &str, labels: &str) -> LabResult<(IdxImages, Vec<u32>)> {
-    let ipath = resolve_data_path(images)?;
-    let lpath = resolve_data_path(labels)?;
-    let imgs = read_idx_images(&ipath)?;
-    let labs = read_idx_labels(&lpath)?;
+    let ifile = read_data_file(images)?;
+    let lfile = read_data_file(labels)?;
+    let imgs = read_idx_images(&ifile)?;
+    let labs = read_idx_labels(&lfile)?;
+    let (ipath, lpath) = (ifile.path, lfile.path);
     let n_img = imgs.pixels.len() / (imgs.rows * imgs.cols).max(1);
     if n_img != labs.len() {
         return Err(LabError::data(
@@ -266,8 +268,23 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("nnm-idx-bad-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("i"), b"not an idx file at all").unwrap();
-        let err = read_idx_images(&dir.join("i")).err().unwrap().to_string();
+        let file = read_data_file(&dir.join("i").to_string_lossy()).unwrap();
+        let err = read_idx_images(&file).err().unwrap().to_string();
         assert!(err.contains("not an IDX image file"), "{err}");
         std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn an_absurd_image_count_is_an_error_not_a_crash() {
+        let mut img = vec![0, 0, 8, 3];
+        for n in [u32::MAX, 60_000, 60_000] {
+            img.extend(n.to_be_bytes());
+        }
+        let file = DataFile {
+            path: "huge-images-idx3-ubyte".into(),
+            bytes: img,
+        };
+        let err = read_idx_images(&file).err().unwrap().to_string();
+        assert!(err.contains("truncated"), "{err}");
     }
 }

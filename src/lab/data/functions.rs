@@ -3,7 +3,9 @@
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
-use super::{Dataset, Function1dSpec, Function2dSpec, InputLayout, Split, Targets, Task};
+use super::{
+    Dataset, Function1dSpec, Function2dSpec, InputLayout, Split, TargetFunction, Targets, Task,
+};
 use crate::lab::error::{LabError, LabResult};
 use crate::lab::rng::{self, Stream};
 
@@ -74,9 +76,12 @@ impl Function1d {
             }
         }
     }
+}
 
-    /// Checks the parameters.
-    pub fn validate(&self) -> LabResult<()> {
+impl TargetFunction for Function1d {
+    const MIN_TEST_SAMPLES: usize = 2;
+
+    fn validate(&self) -> LabResult<()> {
         match self {
             Function1d::Polynomial { coefficients } if coefficients.is_empty() => {
                 Err(LabError::setting(
@@ -134,6 +139,19 @@ impl Function2d {
         match self {
             Function2d::SinCos { fx, fy } => (fx * x).sin() * (fy * y).cos(),
             Function2d::Bump { width } => (-(x * x + y * y) / (2.0 * width * width)).exp(),
+        }
+    }
+}
+
+impl TargetFunction for Function2d {
+    const MIN_TEST_SAMPLES: usize = 4;
+
+    fn validate(&self) -> LabResult<()> {
+        match self {
+            Function2d::Bump { width } if !(width.is_finite() && *width > 0.0) => Err(
+                LabError::setting("data.function.width", "must be a positive number"),
+            ),
+            _ => Ok(()),
         }
     }
 }

@@ -149,15 +149,20 @@ impl Default for MnistSpec {
     }
 }
 
-/// Settings of 1D regression.
+/// Settings of function regression, of one variable ([`Function1dSpec`]) or
+/// two ([`Function2dSpec`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Function1dSpec {
+#[serde(
+    deny_unknown_fields,
+    default,
+    bound(deserialize = "F: Deserialize<'de>, FunctionSpec<F>: Default")
+)]
+pub struct FunctionSpec<F> {
     /// The target function.
-    pub function: Function1d,
-    /// Training points, drawn uniformly from `train_range`.
+    pub function: F,
+    /// Training points, drawn uniformly from `train_range` (each coordinate).
     pub samples: usize,
-    /// Test points, evenly spaced over `test_range`.
+    /// Test points, evenly spaced over `test_range` (on a grid in 2D).
     pub test_samples: usize,
     /// Where training points come from.
     pub train_range: (f32, f32),
@@ -169,9 +174,14 @@ pub struct Function1dSpec {
     pub seed: u64,
 }
 
+/// Settings of 1D regression.
+pub type Function1dSpec = FunctionSpec<Function1d>;
+/// Settings of 2D regression (both coordinates share the ranges).
+pub type Function2dSpec = FunctionSpec<Function2d>;
+
 impl Default for Function1dSpec {
     fn default() -> Self {
-        Function1dSpec {
+        FunctionSpec {
             function: Function1d::Sin {
                 frequency: 1.0,
                 amplitude: 1.0,
@@ -186,29 +196,9 @@ impl Default for Function1dSpec {
     }
 }
 
-/// Settings of 2D regression.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Function2dSpec {
-    /// The target function.
-    pub function: Function2d,
-    /// Training points, drawn uniformly from the square `train_range`².
-    pub samples: usize,
-    /// Test points, on a grid over the square `test_range`².
-    pub test_samples: usize,
-    /// Where training points come from (both coordinates).
-    pub train_range: (f32, f32),
-    /// Where test points come from (both coordinates).
-    pub test_range: (f32, f32),
-    /// Standard deviation of noise added to training targets.
-    pub noise: f32,
-    /// Seed of the points.
-    pub seed: u64,
-}
-
 impl Default for Function2dSpec {
     fn default() -> Self {
-        Function2dSpec {
+        FunctionSpec {
             function: Function2d::SinCos { fx: 1.0, fy: 1.0 },
             samples: 400,
             test_samples: 900,
@@ -217,6 +207,53 @@ impl Default for Function2dSpec {
             noise: 0.0,
             seed: 0,
         }
+    }
+}
+
+impl<F: TargetFunction> FunctionSpec<F> {
+    /// Checks the settings, naming the offending field.
+    fn validate(&self) -> LabResult<()> {
+        at_least(self.samples, 2, "samples")?;
+        at_least(self.test_samples, F::MIN_TEST_SAMPLES, "test_samples")?;
+        range(self.train_range, "train_range")?;
+        range(self.test_range, "test_range")?;
+        if !(self.noise.is_finite() && self.noise >= 0.0) {
+            return Err(LabError::setting(
+                "data.noise",
+                format!("must be zero or positive, got {}", self.noise),
+            ));
+        }
+        self.function.validate()
+    }
+}
+
+/// A target function of regression data.
+pub trait TargetFunction {
+    /// Fewest test points that make a test set.
+    const MIN_TEST_SAMPLES: usize;
+    /// Checks the function's parameters.
+    fn validate(&self) -> LabResult<()>;
+}
+
+fn at_least(n: usize, min: usize, field: &str) -> LabResult<()> {
+    if n >= min {
+        Ok(())
+    } else {
+        Err(LabError::setting(
+            format!("data.{field}"),
+            format!("must be at least {min}, got {n}"),
+        ))
+    }
+}
+
+fn range(r: (f32, f32), field: &str) -> LabResult<()> {
+    if r.0.is_finite() && r.1.is_finite() && r.0 < r.1 {
+        Ok(())
+    } else {
+        Err(LabError::setting(
+            format!("data.{field}"),
+            format!("must be (low, high) with low < high, got {r:?}"),
+        ))
     }
 }
 
@@ -236,7 +273,7 @@ pub enum Task {
 }
 
 /// How the inputs are arranged, so that the app can lay them out and plot them.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum InputLayout {
     /// Points of a plane, with the plotting range of each axis.
     Plane {
@@ -401,26 +438,6 @@ impl DataSpec {
                 ))
             }
         };
-        let at_least = |n: usize, min: usize, field: &str| {
-            if n >= min {
-                Ok(())
-            } else {
-                Err(LabError::setting(
-                    format!("data.{field}"),
-                    format!("must be at least {min}, got {n}"),
-                ))
-            }
-        };
-        let range = |r: (f32, f32), field: &str| {
-            if r.0.is_finite() && r.1.is_finite() && r.0 < r.1 {
-                Ok(())
-            } else {
-                Err(LabError::setting(
-                    format!("data.{field}"),
-                    format!("must be (low, high) with low < high, got {r:?}"),
-                ))
-            }
-        };
         match self {
             DataSpec::Circle(s)
             | DataSpec::Xor(s)
@@ -463,19 +480,8 @@ impl DataSpec {
                     ));
                 }
             }
-            DataSpec::Function1d(s) => {
-                at_least(s.samples, 2, "samples")?;
-                at_least(s.test_samples, 2, "test_samples")?;
-                range(s.train_range, "train_range")?;
-                range(s.test_range, "test_range")?;
-                s.function.validate()?;
-            }
-            DataSpec::Function2d(s) => {
-                at_least(s.samples, 2, "samples")?;
-                at_least(s.test_samples, 4, "test_samples")?;
-                range(s.train_range, "train_range")?;
-                range(s.test_range, "test_range")?;
-            }
+            DataSpec::Function1d(s) => s.validate()?,
+            DataSpec::Function2d(s) => s.validate()?,
         }
         Ok(())
     }
@@ -498,37 +504,73 @@ impl DataSpec {
     }
 }
 
-/// Finds a data file: as given, then relative to the project's own folder
-/// (so that bundled `assets/` work from any working directory).
-pub fn resolve_data_path(path: &str) -> LabResult<PathBuf> {
-    let given = PathBuf::from(path);
-    if given.exists() {
-        return Ok(given);
-    }
-    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
-    if given.is_relative() && bundled.exists() {
-        return Ok(bundled);
-    }
-    let mut message = "file not found".to_string();
-    if given.is_relative() {
-        message.push_str(&format!(" (also looked for {})", bundled.to_string_lossy()));
-    }
-    Err(LabError::data(given, message))
+/// The data sets bundled into the binary, under the paths scenes name them by.
+const BUNDLED: &[(&str, &[u8])] = &[
+    (
+        "assets/data/mnist10k-images-idx3-ubyte.gz",
+        include_bytes!("../../../assets/data/mnist10k-images-idx3-ubyte.gz"),
+    ),
+    (
+        "assets/data/mnist10k-labels-idx1-ubyte.gz",
+        include_bytes!("../../../assets/data/mnist10k-labels-idx1-ubyte.gz"),
+    ),
+    (
+        "assets/data/optdigits8x8.csv.gz",
+        include_bytes!("../../../assets/data/optdigits8x8.csv.gz"),
+    ),
+];
+
+/// A data file's contents (un-gzipped), and the path that errors name.
+#[derive(Debug)]
+pub(crate) struct DataFile {
+    /// The path as the scene gave it, or the file found.
+    pub path: PathBuf,
+    /// The bytes, un-gzipped.
+    pub bytes: Vec<u8>,
 }
 
-/// Reads a whole file, un-gzipping it when it starts with the gzip magic.
-pub(crate) fn read_maybe_gz(path: &Path) -> LabResult<Vec<u8>> {
+/// Reads a data file: from disk when it exists there, else one of the data sets
+/// bundled into the binary under that path (so that the presets work from any
+/// folder). Gzipped files are un-gzipped.
+pub(crate) fn read_data_file(path: &str) -> LabResult<DataFile> {
+    let given = PathBuf::from(path);
+    let raw = match std::fs::read(&given) {
+        Ok(raw) => raw,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let normalised = path.trim_start_matches("./");
+            match BUNDLED.iter().find(|(name, _)| *name == normalised) {
+                Some((_, bytes)) => bytes.to_vec(),
+                None => {
+                    let bundled: Vec<&str> = BUNDLED.iter().map(|(n, _)| *n).collect();
+                    return Err(LabError::data(
+                        &given,
+                        format!(
+                            "file not found, and no bundled data set has that path (bundled: {})",
+                            bundled.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        Err(e) => return Err(LabError::io(&given, "cannot read", e)),
+    };
+    Ok(DataFile {
+        bytes: gunzip_if_gzipped(raw, &given)?,
+        path: given,
+    })
+}
+
+/// Un-gzips `raw` when it starts with the gzip magic.
+fn gunzip_if_gzipped(raw: Vec<u8>, path: &Path) -> LabResult<Vec<u8>> {
     use std::io::Read;
-    let raw = std::fs::read(path).map_err(|e| LabError::io(path, e))?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|e| LabError::data(path, format!("bad gzip data: {e}")))?;
-        Ok(out)
-    } else {
-        Ok(raw)
+    if !raw.starts_with(&[0x1f, 0x8b]) {
+        return Ok(raw);
     }
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(raw.as_slice())
+        .read_to_end(&mut out)
+        .map_err(|e| LabError::data(path, format!("bad gzip data: {e}")))?;
+    Ok(out)
 }
 
 /// Splits samples into train and test by a seeded shuffle.

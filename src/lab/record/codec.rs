@@ -8,7 +8,8 @@
 //!   relative error is at most 4.5%, and values below `max|g| · 2⁻¹⁶` read back
 //!   as zero.
 
-use crate::lab::frame::{Frame, LayerFrame, Metrics, Probe};
+use crate::lab::frame::{Frame, LayerFrame, Probe};
+use crate::lab::metrics::{Metrics, RunStatus};
 
 /// Octaves below a layer's largest gradient that the log scale covers.
 pub const GRAD_OCTAVES: f32 = 16.0;
@@ -31,6 +32,9 @@ struct Writer<'a> {
 impl Writer<'_> {
     fn u8(&mut self, v: u8) {
         self.out.push(v);
+    }
+    fn u16(&mut self, v: u16) {
+        self.out.extend_from_slice(&v.to_le_bytes());
     }
     fn u32(&mut self, v: u32) {
         self.out.extend_from_slice(&v.to_le_bytes());
@@ -79,6 +83,11 @@ impl<'a> Reader<'a> {
     fn u8(&mut self) -> Option<u8> {
         self.take(1).map(|b| b[0])
     }
+    fn u16(&mut self) -> Option<u16> {
+        self.take(2)
+            .and_then(|b| b.try_into().ok())
+            .map(u16::from_le_bytes)
+    }
     fn u32(&mut self) -> Option<u32> {
         self.take(4)
             .and_then(|b| b.try_into().ok())
@@ -115,47 +124,86 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn write_metrics(w: &mut Writer<'_>, m: &Metrics) {
-    w.f32(m.batch_loss);
-    match m.eval_step {
-        Some(s) => {
+/// Writes a measurement: its status and every measure, by position in
+/// [`Metrics::MEASURES`] (the step is known to the reader).
+fn write_measures(w: &mut Writer<'_>, m: &Metrics) {
+    w.u8(match m.status {
+        RunStatus::Ok => 0,
+        RunStatus::Diverged => 1,
+    });
+    w.u16(Metrics::MEASURES.len() as u16);
+    for measure in Metrics::MEASURES {
+        w.opt_f32((measure.get)(m));
+    }
+}
+
+/// Reads what [`write_measures`] wrote; measures this build does not know are skipped.
+fn read_measures(r: &mut Reader<'_>, step: u64) -> Option<Metrics> {
+    let mut m = Metrics::at(step);
+    m.status = match r.u8()? {
+        0 => RunStatus::Ok,
+        _ => RunStatus::Diverged,
+    };
+    let count = usize::from(r.u16()?);
+    for i in 0..count {
+        let v = r.opt_f32()?;
+        if let Some(measure) = Metrics::MEASURES.get(i) {
+            (measure.set)(&mut m, v);
+        }
+    }
+    Some(m)
+}
+
+/// Writes a frame's own measures and its latest evaluation. The mini-batch
+/// loss comes first, so that a scan of the file finds it without decoding.
+fn write_metrics(w: &mut Writer<'_>, frame: &Frame) {
+    w.f32(frame.metrics.batch_loss.unwrap_or(f32::NAN));
+    write_measures(w, &frame.metrics);
+    match &frame.evaluation {
+        Some(e) => {
             w.u8(1);
-            w.u64(s);
+            w.u64(e.step);
+            write_measures(w, e);
         }
         None => w.u8(0),
     }
-    for v in [
-        m.train_loss,
-        m.test_loss,
-        m.train_accuracy,
-        m.test_accuracy,
-        m.generalization_error,
-    ] {
-        w.opt_f32(v);
-    }
-    w.f32(m.learning_rate);
-    w.u64(m.batch_size as u64);
-    w.f32(m.grad_norm);
 }
 
-fn read_metrics(r: &mut Reader<'_>) -> Option<Metrics> {
+fn read_metrics(r: &mut Reader<'_>, step: u64) -> Option<(Metrics, Option<Metrics>)> {
+    let _batch_loss = r.f32()?;
+    let metrics = read_measures(r, step)?;
+    let evaluation = match r.u8()? {
+        0 => None,
+        _ => {
+            let at = r.u64()?;
+            Some(read_measures(r, at)?)
+        }
+    };
+    Some((metrics, evaluation))
+}
+
+/// Reads the metrics of a version 2 recording: a fixed list of values, with
+/// the latest evaluation's fields mixed in.
+fn read_metrics_v2(r: &mut Reader<'_>, step: u64) -> Option<(Metrics, Option<Metrics>)> {
     let batch_loss = r.f32()?;
     let eval_step = match r.u8()? {
         0 => None,
         _ => Some(r.u64()?),
     };
-    Some(Metrics {
-        batch_loss,
-        eval_step,
-        train_loss: r.opt_f32()?,
-        test_loss: r.opt_f32()?,
-        train_accuracy: r.opt_f32()?,
-        test_accuracy: r.opt_f32()?,
-        generalization_error: r.opt_f32()?,
-        learning_rate: r.f32()?,
-        batch_size: r.u64()? as usize,
-        grad_norm: r.f32()?,
-    })
+    let mut eval = Metrics::at(eval_step.unwrap_or(step));
+    eval.train_loss = r.opt_f32()?;
+    eval.test_loss = r.opt_f32()?;
+    eval.train_accuracy = r.opt_f32()?;
+    eval.test_accuracy = r.opt_f32()?;
+    eval.generalization_error = r.opt_f32()?;
+    let metrics = Metrics {
+        batch_loss: Some(batch_loss),
+        learning_rate: Some(r.f32()?),
+        batch_size: Some(r.u64()? as f32),
+        grad_norm: Some(r.f32()?),
+        ..Metrics::at(step)
+    };
+    Some((metrics, eval_step.map(|_| eval)))
 }
 
 fn write_probe(w: &mut Writer<'_>, p: &Probe) {
@@ -190,7 +238,7 @@ fn read_probe(r: &mut Reader<'_>) -> Option<Probe> {
 /// Encodes `frame`; a delta needs the keyframe it is relative to.
 pub fn encode(frame: &Frame, key: Option<&Frame>, out: &mut Vec<u8>) {
     let mut w = Writer { out };
-    write_metrics(&mut w, &frame.metrics);
+    write_metrics(&mut w, frame);
     write_probe(&mut w, &frame.probe);
     w.u32(frame.layers.len() as u32);
     for (l, layer) in frame.layers.iter().enumerate() {
@@ -222,10 +270,15 @@ pub fn encode(frame: &Frame, key: Option<&Frame>, out: &mut Vec<u8>) {
     }
 }
 
-/// Decodes a frame of `step`; a delta needs its keyframe.
-pub fn decode(buf: &[u8], step: u64, key: Option<&Frame>) -> Option<Frame> {
+/// Decodes a frame of `step` written by recording format `version`; a delta
+/// needs its keyframe.
+pub fn decode(buf: &[u8], step: u64, key: Option<&Frame>, version: u16) -> Option<Frame> {
     let mut r = Reader::new(buf);
-    let metrics = read_metrics(&mut r)?;
+    let (metrics, evaluation) = if version <= 2 {
+        read_metrics_v2(&mut r, step)?
+    } else {
+        read_metrics(&mut r, step)?
+    };
     let probe = read_probe(&mut r)?;
     let n_layers = r.u32()? as usize;
     let mut layers = Vec::with_capacity(n_layers.min(1024));
@@ -256,6 +309,7 @@ pub fn decode(buf: &[u8], step: u64, key: Option<&Frame>) -> Option<Frame> {
     Some(Frame {
         step,
         metrics,
+        evaluation,
         probe,
         layers,
     })
@@ -369,6 +423,8 @@ fn decode_log(r: &mut Reader<'_>) -> Option<Vec<f32>> {
 mod tests {
     use super::*;
 
+    const V3: u16 = 3;
+
     fn layer(weights: Vec<f32>, grads: Vec<f32>) -> LayerFrame {
         LayerFrame {
             inputs: weights.len(),
@@ -387,6 +443,16 @@ mod tests {
     fn frame(weights: Vec<f32>, grads: Vec<f32>) -> Frame {
         Frame {
             step: 3,
+            metrics: Metrics {
+                batch_loss: Some(0.75),
+                learning_rate: Some(0.1),
+                ..Metrics::at(3)
+            },
+            evaluation: Some(Metrics {
+                test_loss: Some(0.5),
+                test_accuracy: Some(0.9),
+                ..Metrics::at(2)
+            }),
             layers: vec![layer(weights, grads)],
             ..Default::default()
         }
@@ -409,7 +475,7 @@ mod tests {
         let f = frame(vec![0.1, -0.2, 3.0e-7], vec![1e-9, -5.0, 0.0]);
         let mut buf = Vec::new();
         encode(&f, None, &mut buf);
-        assert_eq!(decode(&buf, 3, None).unwrap(), f);
+        assert_eq!(decode(&buf, 3, None, V3).unwrap(), f);
     }
 
     #[test]
@@ -420,7 +486,7 @@ mod tests {
         let f = frame(weights.clone(), grads.clone());
         let mut buf = Vec::new();
         encode(&f, Some(&key), &mut buf);
-        let back = decode(&buf, 3, Some(&key)).unwrap();
+        let back = decode(&buf, 3, Some(&key), V3).unwrap();
         let max_change = weights
             .iter()
             .zip(&key.layers[0].weights)
@@ -456,7 +522,40 @@ mod tests {
         let key = frame(vec![0.5; 4], vec![0.0; 4]);
         let mut buf = Vec::new();
         encode(&frame(vec![0.6; 4], vec![0.1; 4]), Some(&key), &mut buf);
-        assert!(decode(&buf, 3, None).is_none());
-        assert!(decode(&buf[..buf.len() - 3], 3, Some(&key)).is_none());
+        assert!(decode(&buf, 3, None, V3).is_none());
+        assert!(decode(&buf[..buf.len() - 3], 3, Some(&key), V3).is_none());
+    }
+
+    #[test]
+    fn version_2_recordings_still_read() {
+        let f = frame(vec![0.1, -0.2], vec![0.01, 0.02]);
+        let mut v3 = Vec::new();
+        encode(&f, None, &mut v3);
+        let mut v3_metrics = Vec::new();
+        write_metrics(
+            &mut Writer {
+                out: &mut v3_metrics,
+            },
+            &f,
+        );
+        // The same frame as version 2 wrote it: a fixed list of metrics.
+        let mut v2 = Vec::new();
+        let mut w = Writer { out: &mut v2 };
+        w.f32(0.75);
+        w.u8(1);
+        w.u64(2);
+        for v in [None, Some(0.5), None, Some(0.9), None] {
+            w.opt_f32(v);
+        }
+        w.f32(0.1);
+        w.u64(16);
+        w.f32(2.5);
+        v2.extend_from_slice(&v3[v3_metrics.len()..]);
+        let back = decode(&v2, 3, None, 2).unwrap();
+        assert_eq!(back.layers, f.layers);
+        assert_eq!(back.evaluation, f.evaluation);
+        assert_eq!(back.metrics.batch_loss, Some(0.75));
+        assert_eq!(back.metrics.batch_size, Some(16.0));
+        assert_eq!(back.metrics.grad_norm, Some(2.5));
     }
 }

@@ -2,71 +2,61 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-
-use super::metrics::{HEADER, MetricsRow, RunStatus};
+use super::metrics::{csv_row, header};
 use crate::lab::error::{LabError, LabResult};
 use crate::lab::frame::Frame;
+use crate::lab::metrics::Metrics;
 
 /// Metrics rows as CSV, with the header of `metrics.csv`.
-pub fn metrics_csv(rows: &[MetricsRow]) -> String {
-    let mut out = String::from(HEADER);
+pub fn metrics_csv(rows: &[Metrics]) -> String {
+    let mut out = header();
     out.push('\n');
     for r in rows {
-        out.push_str(&r.to_csv());
+        out.push_str(&csv_row(r));
         out.push('\n');
     }
     out
 }
 
-/// One metrics row as JSON sees it: missing values are `null`.
-#[derive(Serialize)]
-struct JsonRow {
-    step: u64,
-    train_loss: Option<f32>,
-    test_loss: Option<f32>,
-    train_accuracy: Option<f32>,
-    test_accuracy: Option<f32>,
-    generalization_error: Option<f32>,
-    batch_loss: Option<f32>,
-    learning_rate: f32,
-    status: &'static str,
-}
-
-/// Metrics rows as a JSON array of objects (NaN and infinities as `null`).
-pub fn metrics_json(rows: &[MetricsRow]) -> String {
-    let finite = |v: f32| v.is_finite().then_some(v);
-    let rows: Vec<JsonRow> = rows
+/// Metrics rows as a JSON array of objects, one key per column (missing
+/// values, NaN and infinities as `null`).
+pub fn metrics_json(rows: &[Metrics]) -> LabResult<String> {
+    let objects: Vec<serde_json::Map<String, serde_json::Value>> = rows
         .iter()
-        .map(|r| JsonRow {
-            step: r.step,
-            train_loss: finite(r.train_loss),
-            test_loss: finite(r.test_loss),
-            train_accuracy: finite(r.train_accuracy),
-            test_accuracy: finite(r.test_accuracy),
-            generalization_error: finite(r.generalization_error),
-            batch_loss: finite(r.batch_loss),
-            learning_rate: r.learning_rate,
-            status: match r.status {
-                RunStatus::Ok => "ok",
-                RunStatus::Diverged => "diverged",
-            },
+        .map(|m| {
+            let mut o = serde_json::Map::new();
+            o.insert("step".into(), m.step.into());
+            for measure in Metrics::MEASURES {
+                let v = (measure.get)(m).filter(|v| v.is_finite());
+                o.insert(
+                    measure.name.into(),
+                    v.map_or(serde_json::Value::Null, Into::into),
+                );
+            }
+            o.insert("status".into(), m.status.as_str().into());
+            o
         })
         .collect();
-    serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".into())
+    serde_json::to_string_pretty(&objects)
+        .map_err(|e| LabError::setting("metrics", format!("cannot write JSON: {e}")))
 }
 
 /// A frame as JSON: metrics, the probe sample and, per layer, weights,
 /// biases, gradients and activations (NaN as `null`).
-pub fn frame_json(frame: &Frame) -> String {
-    serde_json::to_string_pretty(frame).unwrap_or_else(|_| "{}".into())
+pub fn frame_json(frame: &Frame) -> LabResult<String> {
+    serde_json::to_string_pretty(frame).map_err(|e| {
+        LabError::setting(
+            "frame",
+            format!("cannot write step {} as JSON: {e}", frame.step),
+        )
+    })
 }
 
 /// Writes `text` to `dir/name`, creating `dir`; returns the path.
 pub fn write_export(dir: &Path, name: &str, text: &str) -> LabResult<PathBuf> {
-    std::fs::create_dir_all(dir).map_err(|e| LabError::run(dir, format!("cannot create: {e}")))?;
+    std::fs::create_dir_all(dir).map_err(|e| LabError::io(dir, "cannot create", e))?;
     let path = dir.join(name);
-    std::fs::write(&path, text).map_err(|e| LabError::run(&path, format!("cannot write: {e}")))?;
+    std::fs::write(&path, text).map_err(|e| LabError::io(&path, "cannot write", e))?;
     Ok(path)
 }
 
@@ -76,12 +66,13 @@ mod tests {
 
     #[test]
     fn json_metrics_spell_missing_values_as_null() {
-        let rows = vec![MetricsRow::diverged(4, f32::INFINITY, 0.5)];
-        let v: serde_json::Value = serde_json::from_str(&metrics_json(&rows)).unwrap();
+        let rows = vec![Metrics::diverged(4, f32::INFINITY, 0.5)];
+        let v: serde_json::Value = serde_json::from_str(&metrics_json(&rows).unwrap()).unwrap();
         assert_eq!(v[0]["step"], 4);
         assert!(v[0]["train_loss"].is_null() && v[0]["batch_loss"].is_null());
+        assert_eq!(v[0]["learning_rate"], 0.5);
         assert_eq!(v[0]["status"], "diverged");
-        assert!(metrics_csv(&rows).starts_with(HEADER));
+        assert!(metrics_csv(&rows).starts_with(&header()));
     }
 
     #[test]
@@ -96,7 +87,7 @@ mod tests {
             }],
             ..Default::default()
         };
-        let v: serde_json::Value = serde_json::from_str(&frame_json(&frame)).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&frame_json(&frame).unwrap()).unwrap();
         assert_eq!(v["step"], 9);
         assert_eq!(v["layers"][0]["weights"][1], -0.25);
     }

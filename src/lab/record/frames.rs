@@ -28,8 +28,10 @@ use crate::lab::frame::{Frame, Topology};
 
 const MAGIC: &[u8; 6] = b"NNMREC";
 const INDEX_MAGIC: &[u8; 8] = b"NNMIDX\x02\x00";
-/// Version of the format this build writes and reads.
-pub const FORMAT_VERSION: u16 = 2;
+/// Version of the format this build writes.
+pub const FORMAT_VERSION: u16 = 3;
+/// The oldest version this build reads.
+const OLDEST_VERSION: u16 = 2;
 const KIND_KEY: u8 = 1;
 const KIND_DELTA: u8 = 2;
 const ENTRY_BYTES: usize = 32;
@@ -124,7 +126,7 @@ impl FrameWriter {
                 .write(true)
                 .create_new(true)
                 .open(p)
-                .map_err(|e| LabError::run(p, format!("cannot create recording: {e}")))
+                .map_err(|e| LabError::io(p, "cannot create recording", e))
         };
         let mut out = BufWriter::new(create(path)?);
         let mut index = BufWriter::new(create(&index_path(path))?);
@@ -139,7 +141,7 @@ impl FrameWriter {
             .and_then(|_| out.flush())
             .and_then(|_| index.write_all(INDEX_MAGIC))
             .and_then(|_| index.flush())
-            .map_err(|e| LabError::run(path, format!("cannot write recording: {e}")))?;
+            .map_err(|e| LabError::io(path, "cannot write recording", e))?;
         Ok(FrameWriter {
             path: path.to_path_buf(),
             out,
@@ -166,7 +168,7 @@ impl FrameWriter {
             offset: self.bytes,
             len: payload.len() as u32,
             key,
-            batch_loss: frame.metrics.batch_loss,
+            batch_loss: frame.metrics.batch_loss.unwrap_or(f32::NAN),
         };
         let mut head = [0u8; RECORD_HEAD as usize];
         head[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
@@ -179,7 +181,7 @@ impl FrameWriter {
             // that readers find by scanning.
             .and_then(|_| self.index.write_all(&entry.to_bytes()))
             .and_then(|_| self.index.flush())
-            .map_err(|e| LabError::run(&self.path, format!("cannot append frame: {e}")))?;
+            .map_err(|e| LabError::io(&self.path, "cannot append frame", e))?;
         self.bytes = entry.end();
         self.records += 1;
         if key {
@@ -212,6 +214,7 @@ pub struct Damage {
 pub struct FrameReader {
     path: PathBuf,
     file: File,
+    version: u16,
     header: RecordingHeader,
     data_start: u64,
     index: Vec<IndexEntry>,
@@ -225,8 +228,8 @@ impl FrameReader {
     /// Opens a recording: reads the header and index, and recovers complete
     /// records the index does not list.
     pub fn open(path: &Path) -> LabResult<Self> {
-        let mut file = File::open(path)
-            .map_err(|e| LabError::run(path, format!("cannot open recording: {e}")))?;
+        let mut file =
+            File::open(path).map_err(|e| LabError::io(path, "cannot open recording", e))?;
         let mut fixed = [0u8; 16];
         file.read_exact(&mut fixed)
             .map_err(|_| LabError::run(path, "not a frame recording: too short for a header"))?;
@@ -234,11 +237,11 @@ impl FrameReader {
             return Err(LabError::run(path, "not a frame recording (bad magic)"));
         }
         let version = u16::from_le_bytes([fixed[6], fixed[7]]);
-        if version != FORMAT_VERSION {
+        if !(OLDEST_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(LabError::run(
                 path,
                 format!(
-                    "recording format version {version}; this build reads version {FORMAT_VERSION}"
+                    "recording format version {version}; this build reads versions {OLDEST_VERSION} to {FORMAT_VERSION}"
                 ),
             ));
         }
@@ -260,6 +263,7 @@ impl FrameReader {
         let mut reader = FrameReader {
             path: path.to_path_buf(),
             file,
+            version,
             header,
             data_start: 16 + len as u64,
             index: Vec::new(),
@@ -337,7 +341,7 @@ impl FrameReader {
             self.file
                 .seek(SeekFrom::Start(offset))
                 .and_then(|_| self.file.read_exact(&mut head))
-                .map_err(|e| LabError::run(&self.path, format!("cannot read recording: {e}")))?;
+                .map_err(|e| LabError::io(&self.path, "cannot read recording", e))?;
             let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
             if !(9..=MAX_RECORD_BYTES).contains(&len) {
                 self.damage = Some(damage("corrupt record length"));
@@ -456,7 +460,7 @@ impl FrameReader {
         let payload = self.payload_at(e.offset, e.len).map_err(|reason| {
             LabError::run(&self.path, format!("record at byte {}: {reason}", e.offset))
         })?;
-        codec::decode(&payload[9..], e.step, key).ok_or_else(|| {
+        codec::decode(&payload[9..], e.step, key, self.version).ok_or_else(|| {
             LabError::run(
                 &self.path,
                 format!("record at byte {} does not decode", e.offset),

@@ -8,10 +8,11 @@ pub mod metrics;
 use std::path::{Path, PathBuf};
 
 pub use frames::{Damage, FrameReader, FrameWriter, IndexEntry, RecordingHeader};
-pub use metrics::{MetricsRow, MetricsWriter, RunStatus, read_metrics};
+pub use metrics::{MetricsWriter, read_metrics};
 
 use crate::lab::error::{LabError, LabResult};
 use crate::lab::frame::{Frame, Topology};
+use crate::lab::metrics::Metrics;
 use crate::lab::scene::Scene;
 
 /// File names inside a run directory.
@@ -34,10 +35,10 @@ impl RunDir {
     /// Creates `root/<name>_<NNN>` with the next free number; never reuses one.
     pub fn create(root: &Path, name: &str) -> LabResult<RunDir> {
         std::fs::create_dir_all(root)
-            .map_err(|e| LabError::run(root, format!("cannot create the runs folder: {e}")))?;
+            .map_err(|e| LabError::io(root, "cannot create the runs folder", e))?;
         let prefix = format!("{name}_");
         let mut next = std::fs::read_dir(root)
-            .map_err(|e| LabError::run(root, format!("cannot list: {e}")))?
+            .map_err(|e| LabError::io(root, "cannot list", e))?
             .filter_map(|e| e.ok())
             .filter_map(|e| {
                 let n = e.file_name().to_string_lossy().into_owned();
@@ -51,12 +52,7 @@ impl RunDir {
                 Ok(()) => return Ok(RunDir { path }),
                 // Another process took this number: try the next one.
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => next += 1,
-                Err(e) => {
-                    return Err(LabError::run(
-                        &path,
-                        format!("cannot create run directory: {e}"),
-                    ));
-                }
+                Err(e) => return Err(LabError::io(&path, "cannot create run directory", e)),
             }
         }
     }
@@ -160,9 +156,34 @@ impl RunRecorder {
     /// Creates the run directory under `root` and writes the resolved scene.
     pub fn start(root: &Path, scene: &Scene, topology: &Topology) -> LabResult<RunRecorder> {
         let scene = scene.resolved();
+        let text = scene.to_ron()?;
+        // The run repeats only if its scene.ron reads back as this very scene:
+        // read back and written again, it must give the same text.
+        let again = Scene::parse(&text, Path::new(SCENE_FILE)).and_then(|back| back.to_ron());
+        match again {
+            Ok(again) if again == text => {}
+            Ok(_) => {
+                return Err(LabError::run(
+                    root,
+                    format!(
+                        "scene `{}` cannot be written so that it repeats the run: it reads back as another scene",
+                        scene.name
+                    ),
+                ));
+            }
+            Err(e) => {
+                return Err(LabError::run(
+                    root,
+                    format!(
+                        "scene `{}` cannot be written so that it repeats the run: {e}",
+                        scene.name
+                    ),
+                ));
+            }
+        }
         let dir = RunDir::create(root, &scene.name)?;
-        std::fs::write(dir.scene_path(), scene.to_ron())
-            .map_err(|e| LabError::run(dir.scene_path(), format!("cannot write: {e}")))?;
+        std::fs::write(dir.scene_path(), text)
+            .map_err(|e| LabError::io(dir.scene_path(), "cannot write", e))?;
         let metrics = MetricsWriter::create(&dir.metrics_path())?;
         let frames = if scene.record.frames {
             let header = RecordingHeader {
@@ -206,7 +227,7 @@ impl RunRecorder {
     }
 
     /// Appends a metrics row and flushes it.
-    pub fn record_metrics(&mut self, row: &MetricsRow) -> LabResult<()> {
+    pub fn record_metrics(&mut self, row: &Metrics) -> LabResult<()> {
         self.metrics.append(row)
     }
 
@@ -229,7 +250,7 @@ pub struct RunSummary {
     /// The scene's name.
     pub scene: String,
     /// Last metrics row, if any.
-    pub last: Option<MetricsRow>,
+    pub last: Option<Metrics>,
     /// Size of everything in the directory.
     pub bytes: u64,
 }
@@ -240,9 +261,7 @@ pub fn list_runs(root: &Path) -> LabResult<Vec<RunSummary>> {
         return Ok(Vec::new());
     }
     let mut out = Vec::new();
-    for entry in
-        std::fs::read_dir(root).map_err(|e| LabError::run(root, format!("cannot list: {e}")))?
-    {
+    for entry in std::fs::read_dir(root).map_err(|e| LabError::io(root, "cannot list", e))? {
         let Ok(entry) = entry else { continue };
         let Ok(dir) = RunDir::open(&entry.path()) else {
             continue;

@@ -1,7 +1,9 @@
 use std::path::PathBuf;
 
 use super::*;
-use crate::lab::frame::{LayerFrame, LayoutKind, Metrics, Probe};
+use crate::lab::data::InputLayout;
+use crate::lab::frame::{LayerFrame, Probe};
+use crate::lab::metrics::Metrics;
 use crate::lab::model::{Activation, OutputKind};
 use crate::lab::record::codec;
 
@@ -17,7 +19,7 @@ fn topology() -> Topology {
         sizes: vec![3, 2],
         activation: Activation::Tanh,
         output: OutputKind::Softmax,
-        layout: LayoutKind::Plane {
+        layout: InputLayout::Plane {
             x: (-1.0, 1.0),
             y: (-1.0, 1.0),
         },
@@ -30,17 +32,18 @@ fn frame(step: u64) -> Frame {
     Frame {
         step,
         metrics: Metrics {
-            batch_loss: 1.0 / (1.0 + s),
-            eval_step: step.is_multiple_of(2).then_some(step),
-            train_loss: Some(0.5),
-            test_loss: None,
-            train_accuracy: Some(f32::NAN),
-            test_accuracy: Some(0.75),
-            generalization_error: None,
-            learning_rate: 0.1,
-            batch_size: 8,
-            grad_norm: 2.5,
+            batch_loss: Some(1.0 / (1.0 + s)),
+            learning_rate: Some(0.1),
+            batch_size: Some(8.0),
+            grad_norm: Some(2.5),
+            ..Metrics::at(step)
         },
+        evaluation: step.is_multiple_of(2).then_some(Metrics {
+            train_loss: Some(0.5),
+            train_accuracy: Some(f32::INFINITY),
+            test_accuracy: Some(0.75),
+            ..Metrics::at(step.saturating_sub(2))
+        }),
         probe: Probe {
             index: 3,
             input: vec![0.1, 0.2, 0.3],
@@ -151,7 +154,7 @@ fn recorded_frames_read_back_within_the_stated_error() {
                 "delta {i}"
             );
         }
-        assert_eq!(r.index()[i].batch_loss, f.metrics.batch_loss);
+        assert_eq!(Some(r.index()[i].batch_loss), f.metrics.batch_loss);
     }
     assert_eq!(r.read_step(13).unwrap().step, 13);
     assert!(
@@ -267,24 +270,23 @@ fn metrics_rows_round_trip_and_a_cut_last_line_is_ignored() {
     let path = root.join(METRICS_FILE);
     let mut w = MetricsWriter::create(&path).unwrap();
     let rows = vec![
-        MetricsRow {
-            step: 0,
-            train_loss: 0.69,
-            test_loss: 0.7,
-            train_accuracy: 0.5,
-            test_accuracy: 0.45,
-            generalization_error: f32::NAN,
-            batch_loss: f32::NAN,
-            learning_rate: 0.01,
-            status: RunStatus::Ok,
+        Metrics {
+            train_loss: Some(0.69),
+            test_loss: Some(0.7),
+            train_accuracy: Some(0.5),
+            test_accuracy: Some(0.45),
+            learning_rate: Some(0.01),
+            batch_size: Some(16.0),
+            grad_norm: Some(1.25),
+            ..Metrics::at(0)
         },
-        MetricsRow::diverged(7, f32::INFINITY, 10.0),
+        Metrics::diverged(7, f32::INFINITY, 10.0),
     ];
     for r in &rows {
         w.append(r).unwrap();
     }
     let back = read_metrics(&path).unwrap();
-    assert_eq!(format!("{back:?}"), format!("{rows:?}"));
+    assert_eq!(back, rows);
     let mut text = std::fs::read_to_string(&path).unwrap();
     text.push_str("8,0.5,0.");
     std::fs::write(&path, &text).unwrap();
@@ -297,5 +299,43 @@ fn metrics_rows_round_trip_and_a_cut_last_line_is_ignored() {
         err.contains("line 2") && err.contains("train_loss"),
         "{err}"
     );
+    std::fs::remove_dir_all(root).ok();
+}
+
+#[test]
+fn metrics_files_are_read_by_their_header() {
+    let path = Path::new("runs/old_001/metrics.csv");
+    // Written before batch_size and grad_norm existed, with a column from the future.
+    let old = "step,train_loss,test_loss,train_accuracy,test_accuracy,generalization_error,batch_loss,learning_rate,status,sharpness_2050\n\
+               10,0.5,0.6,0.75,0.7,nan,0.55,0.01,ok,3.5\n";
+    let rows = crate::lab::record::metrics::parse_metrics(old, path).unwrap();
+    assert_eq!(rows.len(), 1);
+    let m = rows[0];
+    assert_eq!(
+        (m.step, m.train_loss, m.test_accuracy),
+        (10, Some(0.5), Some(0.7))
+    );
+    assert_eq!((m.generalization_error, m.batch_size), (None, None));
+    assert_eq!(m.learning_rate, Some(0.01));
+    let err = crate::lab::record::metrics::parse_metrics("loss,acc\n1,2\n", path)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("runs/old_001/metrics.csv") && err.contains("line 1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_presets_scene_ron_reads_back_as_the_scene_it_ran() {
+    let root = temp_dir("scene-ron");
+    for preset in crate::lab::presets::Presets::built_in().list().unwrap() {
+        let scene = preset.load().unwrap();
+        let recorder = RunRecorder::start(&root, &scene, &topology()).unwrap();
+        let written = std::fs::read_to_string(recorder.dir().scene_path()).unwrap();
+        assert!(!written.is_empty(), "{}: an empty scene.ron", preset.name);
+        let back = Scene::parse(&written, &recorder.dir().scene_path()).unwrap();
+        assert_eq!(back, scene.resolved(), "{}", preset.name);
+    }
     std::fs::remove_dir_all(root).ok();
 }

@@ -1,8 +1,11 @@
+use std::path::Path;
 use std::time::Duration;
 
 use super::*;
-use crate::lab::TestBackend;
+use crate::lab::CpuBackend;
 use crate::lab::data::DataSpec;
+use crate::lab::frame::Frame;
+use crate::lab::scene::{OptimizerKind, Scene};
 
 fn scene(steps: u64) -> Scene {
     let mut s = Scene::parse(
@@ -15,16 +18,39 @@ fn scene(steps: u64) -> Scene {
 }
 
 fn spawn(scene: Scene, paused: bool) -> TrainerHandle {
-    TrainerHandle::spawn::<TestBackend>(
+    spawn_with(scene, paused, Speed::Max)
+}
+
+fn spawn_with(scene: Scene, paused: bool, speed: Speed) -> TrainerHandle {
+    TrainerHandle::spawn::<CpuBackend>(
         scene,
         Default::default(),
         RunnerOptions {
             runs_root: None,
             start_paused: paused,
             frame_interval: Duration::ZERO,
+            speed,
             ..Default::default()
         },
     )
+    .unwrap()
+}
+
+/// Pauses the trainer and returns the step it stands at: the trainer answers a
+/// pause with the exact frame of where it stopped, after everything it sent
+/// before, so no sleeping is needed to know that nothing else moved.
+fn pause_and_read_step(h: &TrainerHandle) -> u64 {
+    h.send(TrainerCommand::Pause);
+    let mut last = None;
+    wait_for(h, |e| match e {
+        TrainerEvent::Frame(f) => {
+            last = Some(f.step);
+            None
+        }
+        TrainerEvent::Running(false) => Some(()),
+        _ => None,
+    });
+    last.expect("a paused trainer shows where it stopped")
 }
 
 /// Waits for the first event that `pick` accepts, failing after a few seconds.
@@ -60,20 +86,15 @@ fn starts_paused_and_steps_on_command() {
     // A paused trainer shows its untrained state first, without stepping.
     let shown = wait_for(&h, frame_of);
     assert_eq!(shown.step, 0);
-    assert!(shown.metrics.eval_step == Some(0));
+    assert_eq!(shown.evaluation.map(|e| e.step), Some(0));
     h.send(TrainerCommand::Step(3));
     let steps: Vec<u64> = (0..3).map(|_| wait_for(&h, frame_of).step).collect();
     assert_eq!(steps, vec![0, 1, 2]);
     wait_for(&h, |e| {
         matches!(e, TrainerEvent::Running(false)).then_some(())
     });
-    // Paused: nothing more comes.
-    std::thread::sleep(Duration::from_millis(100));
-    assert!(
-        h.events()
-            .try_iter()
-            .all(|e| !matches!(e, TrainerEvent::Frame(_)))
-    );
+    // Paused after three steps, it stands at step 3 and nothing moved since.
+    assert_eq!(pause_and_read_step(&h), 3);
 }
 
 #[test]
@@ -84,8 +105,8 @@ fn settings_reach_the_trainer() {
     h.send(TrainerCommand::SetBatchSize(7));
     h.send(TrainerCommand::Step(1));
     let f = wait_for(&h, frame_of);
-    assert_eq!(f.metrics.learning_rate, 0.25);
-    assert_eq!(f.metrics.batch_size, 7);
+    assert_eq!(f.metrics.learning_rate, Some(0.25));
+    assert_eq!(f.metrics.batch_size, Some(7.0));
     // An invalid setting is refused with a message, and training goes on.
     h.send(TrainerCommand::SetBatchSize(0));
     let msg = wait_for(&h, |e| match e {
@@ -94,7 +115,7 @@ fn settings_reach_the_trainer() {
     });
     assert!(msg.contains("train.batch_size"), "{msg}");
     h.send(TrainerCommand::Step(1));
-    assert_eq!(wait_for(&h, frame_of).metrics.batch_size, 7);
+    assert_eq!(wait_for(&h, frame_of).metrics.batch_size, Some(7.0));
 }
 
 #[test]
@@ -151,8 +172,7 @@ fn divergence_is_reported_not_a_crash() {
 fn a_session_records_its_run_directory() {
     let root = std::env::temp_dir().join(format!("nnm-session-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
-    let mut s =
-        Session::<TestBackend>::start(&scene(10), &Default::default(), Some(&root)).unwrap();
+    let mut s = Session::<CpuBackend>::start(&scene(10), &Default::default(), Some(&root)).unwrap();
     for _ in 0..10 {
         s.advance(false).unwrap();
     }
@@ -163,6 +183,13 @@ fn a_session_records_its_run_directory() {
     assert_eq!(
         rows.iter().map(|r| r.step).collect::<Vec<_>>(),
         vec![0, 5, 10]
+    );
+    // Each row carries the measures of the step before it.
+    assert!(rows[1].batch_loss.is_some() && rows[1].learning_rate.is_some());
+    assert_eq!(
+        rows[1].batch_size,
+        Some(32.0),
+        "Adam on 42 samples, batches of 32"
     );
     let reader = crate::lab::record::FrameReader::open(&dir.join("frames.nnmr")).unwrap();
     assert_eq!(
@@ -175,30 +202,29 @@ fn a_session_records_its_run_directory() {
 
 #[test]
 fn steps_per_frame_follow_the_apps_frame_ticks() {
-    let h = spawn(scene(1000), false);
+    let h = spawn_with(scene(1000), true, Speed::StepsPerFrame(5));
+    assert_eq!(
+        wait_for(&h, frame_of).step,
+        0,
+        "the untrained network first"
+    );
+    h.send(TrainerCommand::Resume);
     wait_for(&h, |e| {
         matches!(e, TrainerEvent::Running(true)).then_some(())
     });
-    h.send(TrainerCommand::SetSpeed(Speed::StepsPerFrame(5)));
-    // Drain what ran at full speed before the change took hold.
-    std::thread::sleep(Duration::from_millis(100));
-    let _ = h.events().try_iter().count();
+    // Running, but without a tick nothing moves.
+    assert_eq!(pause_and_read_step(&h), 0);
+    h.send(TrainerCommand::Resume);
     h.send(TrainerCommand::FrameTick);
-    let first = wait_for(&h, frame_of).step;
-    // Without ticks nothing moves.
-    std::thread::sleep(Duration::from_millis(150));
-    assert!(
-        h.events()
-            .try_iter()
-            .all(|e| !matches!(e, TrainerEvent::Frame(_)))
-    );
-    h.send(TrainerCommand::FrameTick);
-    let second = wait_for(&h, frame_of).step;
     assert_eq!(
-        second - first,
-        5,
-        "one tick, five steps, one frame at the last"
+        wait_for(&h, frame_of).step,
+        4,
+        "one tick, five steps, one frame of the last"
     );
+    assert_eq!(pause_and_read_step(&h), 5, "and no more than five");
+    h.send(TrainerCommand::Resume);
+    h.send(TrainerCommand::FrameTick);
+    assert_eq!(wait_for(&h, frame_of).step, 9);
 }
 
 #[test]
@@ -214,7 +240,7 @@ fn every_step_of_a_real_run_reads_back_within_the_stated_error() {
     )
     .unwrap();
     s.seed = 3;
-    let mut session = Session::<TestBackend>::start(&s, &Default::default(), Some(&root)).unwrap();
+    let mut session = Session::<CpuBackend>::start(&s, &Default::default(), Some(&root)).unwrap();
     let frames: Vec<Frame> = (0..120)
         .map(|_| *session.advance(true).unwrap().frame.unwrap())
         .collect();
@@ -256,6 +282,7 @@ fn every_step_of_a_real_run_reads_back_within_the_stated_error() {
             assert_eq!(rl.probe_grads, wl.probe_grads);
         }
         assert_eq!(read.metrics, written.metrics);
+        assert_eq!(read.evaluation, written.evaluation);
     }
     std::fs::remove_dir_all(root).ok();
 }

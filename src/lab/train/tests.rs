@@ -1,5 +1,5 @@
 use super::*;
-use crate::lab::TestBackend;
+use crate::lab::CpuBackend;
 use crate::lab::data::{DataSpec, Function1dSpec, Toy2dSpec};
 use crate::lab::model::{Activation, DenseRef, plain_forward};
 use crate::lab::scene::{ModelSpec, TrainSpec};
@@ -160,11 +160,11 @@ fn gradients_match_finite_differences_for_every_activation_and_loss() {
     for (data, loss, output) in cases {
         for activation in Activation::ALL {
             let s = scene(data.clone(), activation, loss, output);
-            let mut t = Trainer::<TestBackend>::new(&s, &Default::default()).unwrap();
+            let mut t = Trainer::<CpuBackend>::new(&s, &Default::default()).unwrap();
             let StepOutcome::Stepped {
                 frame: Some(frame),
                 batch_loss,
-            } = t.step(true)
+            } = t.step(true).unwrap()
             else {
                 panic!("no frame")
             };
@@ -195,10 +195,10 @@ fn probe_error_signals_match_finite_differences() {
             LossKind::CrossEntropy,
             OutputKind::Softmax,
         );
-        let mut t = Trainer::<TestBackend>::new(&s, &Default::default()).unwrap();
+        let mut t = Trainer::<CpuBackend>::new(&s, &Default::default()).unwrap();
         let StepOutcome::Stepped {
             frame: Some(frame), ..
-        } = t.step(true)
+        } = t.step(true).unwrap()
         else {
             panic!()
         };
@@ -241,16 +241,16 @@ fn frame_holds_the_state_before_the_update() {
         LossKind::CrossEntropy,
         OutputKind::Softmax,
     );
-    let mut t = Trainer::<TestBackend>::new(&s, &Default::default()).unwrap();
+    let mut t = Trainer::<CpuBackend>::new(&s, &Default::default()).unwrap();
     let StepOutcome::Stepped {
         frame: Some(f0), ..
-    } = t.step(true)
+    } = t.step(true).unwrap()
     else {
         panic!()
     };
     let StepOutcome::Stepped {
         frame: Some(f1), ..
-    } = t.step(true)
+    } = t.step(true).unwrap()
     else {
         panic!()
     };
@@ -274,7 +274,7 @@ fn frame_holds_the_state_before_the_update() {
             assert!((f64::from(*a) - b).abs() < 1e-5);
         }
     }
-    assert!(f0.metrics.grad_norm > 0.0);
+    assert!(f0.metrics.grad_norm.is_some_and(|g| g > 0.0));
 }
 
 #[test]
@@ -288,14 +288,14 @@ fn same_scene_and_seed_give_the_same_numbers() {
     s.train.optimizer = OptimizerKind::Adam;
     s.train.batch_size = 16;
     let run = |s: &Scene| {
-        let mut t = Trainer::<TestBackend>::new(s, &Default::default()).unwrap();
+        let mut t = Trainer::<CpuBackend>::new(s, &Default::default()).unwrap();
         let frames: Vec<Frame> = (0..30)
-            .filter_map(|_| match t.step(true) {
+            .filter_map(|_| match t.step(true).unwrap() {
                 StepOutcome::Stepped { frame, .. } => frame.map(|f| *f),
                 StepOutcome::Diverged { .. } => None,
             })
             .collect();
-        (frames, t.evaluate())
+        (frames, t.evaluate().unwrap())
     };
     let (fa, ea) = run(&s);
     let (fb, eb) = run(&s);
@@ -323,12 +323,12 @@ fn every_optimizer_lowers_the_loss() {
         };
         s.train.l1 = 0.0;
         s.train.l2 = 0.0;
-        let mut t = Trainer::<TestBackend>::new(&s, &Default::default()).unwrap();
-        let before = t.evaluate().train_loss;
+        let mut t = Trainer::<CpuBackend>::new(&s, &Default::default()).unwrap();
+        let before = t.evaluate().unwrap().train_loss.unwrap();
         for _ in 0..150 {
-            t.step(false);
+            t.step(false).unwrap();
         }
-        let after = t.evaluate().train_loss;
+        let after = t.evaluate().unwrap().train_loss.unwrap();
         assert!(after < 0.7 * before, "{kind:?}: {before} -> {after}");
     }
 }
@@ -342,10 +342,10 @@ fn a_huge_learning_rate_diverges_without_panicking() {
         OutputKind::Linear,
     );
     s.train.learning_rate = 1e6;
-    let mut t = Trainer::<TestBackend>::new(&s, &Default::default()).unwrap();
+    let mut t = Trainer::<CpuBackend>::new(&s, &Default::default()).unwrap();
     let mut diverged_at = None;
     for _ in 0..100 {
-        if let StepOutcome::Diverged { step, loss } = t.step(false) {
+        if let StepOutcome::Diverged { step, loss } = t.step(false).unwrap() {
             assert!(!loss.is_finite());
             diverged_at = Some(step);
             break;
@@ -354,7 +354,10 @@ fn a_huge_learning_rate_diverges_without_panicking() {
     let at = diverged_at.expect("a learning rate of 1e6 must diverge");
     assert!(t.is_diverged());
     // Once diverged, stepping does nothing.
-    assert!(matches!(t.step(false), StepOutcome::Diverged { .. }));
+    assert!(matches!(
+        t.step(false).unwrap(),
+        StepOutcome::Diverged { .. }
+    ));
     assert_eq!(t.step_count(), at);
 }
 
@@ -378,8 +381,8 @@ fn regression_reports_generalization_error() {
         LossKind::Mse,
         OutputKind::Linear,
     );
-    let t = Trainer::<TestBackend>::new(&s, &Default::default()).unwrap();
-    let e = t.evaluate();
+    let t = Trainer::<CpuBackend>::new(&s, &Default::default()).unwrap();
+    let e = t.evaluate().unwrap();
     assert!(e.test_accuracy.is_none());
     let g = e
         .generalization_error
@@ -397,14 +400,14 @@ fn peek_shows_the_next_step_without_taking_it() {
     );
     s.train.optimizer = OptimizerKind::Sgd;
     s.train.batch_size = 8;
-    let mut t = Trainer::<TestBackend>::new(&s, &Default::default()).unwrap();
-    t.step(false);
-    let peeked = t.peek().unwrap();
+    let mut t = Trainer::<CpuBackend>::new(&s, &Default::default()).unwrap();
+    t.step(false).unwrap();
+    let peeked = t.peek().unwrap().unwrap();
     assert_eq!(t.step_count(), 1, "peek applies no update");
     let StepOutcome::Stepped {
         frame: Some(stepped),
         ..
-    } = t.step(true)
+    } = t.step(true).unwrap()
     else {
         panic!()
     };
@@ -412,4 +415,17 @@ fn peek_shows_the_next_step_without_taking_it() {
         peeked, *stepped,
         "the peeked frame is the one the next step captures"
     );
+}
+
+#[test]
+fn a_value_that_cannot_be_read_back_is_an_error_not_a_divergence() {
+    use burn::tensor::Tensor;
+    // An empty "loss": reading it back yields no value. It used to become NaN,
+    // which reported a healthy run as diverged.
+    let empty = Tensor::<CpuBackend, 1>::zeros([0], &Default::default());
+    let err = super::scalar(empty, "the mini-batch loss").unwrap_err();
+    assert!(matches!(err, crate::lab::LabError::Tensor { .. }), "{err}");
+    assert!(err.to_string().contains("the mini-batch loss"), "{err}");
+    let two = Tensor::<CpuBackend, 1>::ones([2], &Default::default());
+    assert!(super::scalar(two, "a loss").is_err());
 }

@@ -1,0 +1,82 @@
+//! Exports from the app: the run's metrics (CSV or JSON) and the shown frame
+//! (JSON), written into the run directory's `exports/` when asked for.
+
+use std::path::PathBuf;
+
+use bevy::prelude::*;
+
+use crate::app::AppSystems;
+use crate::app::bridge::Live;
+use crate::app::history::Shown;
+use crate::app::messages::{ExportRequest, Notice};
+use crate::lab::record::{METRICS_FILE, export, read_metrics};
+use crate::lab::{LabError, LabResult, Metrics};
+
+/// The folder exports go to, inside the run directory.
+pub const EXPORTS_DIR: &str = "exports";
+
+/// Writes exports when the UI asks for them.
+pub struct ExportsPlugin;
+
+impl Plugin for ExportsPlugin {
+    fn build(&self, app: &mut App) {
+        // Last: the frame shown is the one the user saw when asking.
+        app.add_systems(Last, write_exports.in_set(AppSystems::Export));
+    }
+}
+
+fn write_exports(
+    mut requests: MessageReader<ExportRequest>,
+    live: Res<Live>,
+    shown: Res<Shown>,
+    mut notices: MessageWriter<Notice>,
+) {
+    for request in requests.read() {
+        notices.write(Notice(
+            match export_one(*request, &live, shown.frame.as_deref()) {
+                Ok(path) => format!("exported to {}", path.display()),
+                Err(e) => format!("export failed: {e}"),
+            },
+        ));
+    }
+}
+
+/// The metrics of the run: its `metrics.csv` when it has one, else what the
+/// trainer reported.
+fn metrics_rows(live: &Live) -> LabResult<Vec<Metrics>> {
+    match &live.run_dir {
+        Some(dir) => read_metrics(&dir.join(METRICS_FILE)),
+        None => Ok(live.evaluations.clone()),
+    }
+}
+
+/// Writes one export into the run directory's `exports/` (or `./exports`).
+fn export_one(
+    request: ExportRequest,
+    live: &Live,
+    frame: Option<&crate::lab::Frame>,
+) -> LabResult<PathBuf> {
+    let dir = live
+        .run_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(EXPORTS_DIR);
+    let (name, text) = match request {
+        ExportRequest::MetricsCsv => (
+            "metrics.csv".to_string(),
+            export::metrics_csv(&metrics_rows(live)?),
+        ),
+        ExportRequest::MetricsJson => (
+            "metrics.json".to_string(),
+            export::metrics_json(&metrics_rows(live)?)?,
+        ),
+        ExportRequest::FrameJson => {
+            let frame = frame.ok_or_else(|| LabError::setting("frame", "no frame is shown yet"))?;
+            (
+                format!("frame_{:06}.json", frame.step),
+                export::frame_json(frame)?,
+            )
+        }
+    };
+    export::write_export(&dir, &name, &text)
+}

@@ -1,0 +1,80 @@
+//! The messages the app's plugins send each other, declared and registered in
+//! one place, so that each has one owner and any plugin can write one without
+//! depending on the plugin that acts on it.
+
+use bevy::prelude::*;
+
+use crate::lab::TrainerCommand;
+use crate::lab::film::Pose;
+
+/// A command for the trainer, from the UI, hotkeys or lessons (the bridge sends it).
+#[derive(Message, Debug, Clone, PartialEq)]
+pub struct SendCommand(pub TrainerCommand);
+
+/// A sentence for the user, such as where a file went (the overlay shows the latest).
+#[derive(Message, Debug, Clone, PartialEq, Eq)]
+pub struct Notice(pub String);
+
+/// Where the camera should look, set by hotkeys and the UI.
+#[derive(Message, Debug, Clone, Copy, PartialEq)]
+pub enum FrameTarget {
+    /// The whole network.
+    All,
+    /// One layer of neurons (0 = inputs).
+    Layer(usize),
+    /// The selected neuron.
+    Selected,
+}
+
+/// Asks the camera to move to a pose (lessons and scripts).
+#[derive(Message, Debug, Clone, Copy, PartialEq)]
+pub struct CameraPose(pub Pose);
+
+/// A screenshot or recording of the window, from a hotkey or the UI.
+#[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotRequest {
+    /// Save the window as a PNG.
+    Screenshot,
+    /// Start or stop saving every frame.
+    ToggleRecording,
+}
+
+/// What to export into the run directory's `exports/`.
+#[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportRequest {
+    /// Every metrics row, as CSV.
+    MetricsCsv,
+    /// Every metrics row, as JSON.
+    MetricsJson,
+    /// The shown frame, as JSON.
+    FrameJson,
+}
+
+/// The user's hand on the lesson.
+#[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LessonControl {
+    /// Continue, or go to the next step.
+    Next,
+    /// Show the previous step again.
+    Back,
+}
+
+/// Asks to switch to the preset of this name.
+#[derive(Message, Debug, Clone, PartialEq, Eq)]
+pub struct PickScene(pub String);
+
+/// Registers every message above.
+pub struct MessagesPlugin;
+
+impl Plugin for MessagesPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_message::<SendCommand>()
+            .add_message::<Notice>()
+            .add_message::<FrameTarget>()
+            .add_message::<CameraPose>()
+            .add_message::<SnapshotRequest>()
+            .add_message::<ExportRequest>()
+            .add_message::<LessonControl>()
+            .add_message::<PickScene>();
+    }
+}

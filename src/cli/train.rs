@@ -1,0 +1,86 @@
+//! `nnm train`: train a scene headless, record its run directory, print one final line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use nn_microscope::lab::presets::Presets;
+use nn_microscope::lab::runner::Session;
+use nn_microscope::lab::{CpuBackend, format_value};
+
+/// Options of `nnm train`.
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// A scene file, or the name of a preset (such as `xor`).
+    scene: String,
+    /// Train for this many steps instead of the scene's.
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Use this seed instead of the scene's.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Folder that receives the run directory.
+    #[arg(long, default_value = "runs")]
+    out: PathBuf,
+}
+
+/// Trains the scene and prints `final: step=... run=...`.
+pub fn train(args: TrainArgs, presets: &Presets) -> Result<ExitCode> {
+    let mut scene = presets.find(&args.scene)?.load()?;
+    if let Some(s) = args.steps {
+        scene.train.steps = s;
+    }
+    if let Some(s) = args.seed {
+        scene.seed = s;
+    }
+    let device = Default::default();
+    let mut session = Session::<CpuBackend>::start(&scene, &device, Some(&args.out))?;
+    let run_dir = session
+        .run_dir()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let total = scene.train.steps;
+    let bar = super::progress_bar(total, "steps");
+    let mut diverged = None;
+    for _ in 0..total {
+        let advance = session.advance(false)?;
+        if let Some(e) = advance.evaluation {
+            bar.set_message(format!("loss {}", format_value(e.train_loss, Some(4))));
+        }
+        if let Some(d) = advance.diverged {
+            diverged = Some(d);
+            break;
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let step = session.trainer().step_count();
+    let last = match diverged {
+        Some(_) => Default::default(),
+        None => session.finish()?,
+    };
+    let num = |v: Option<f32>| format_value(v, Some(6));
+    let mut line = format!(
+        "final: step={step} train_loss={} test_loss={} test_accuracy={} run={run_dir}",
+        num(last.train_loss),
+        num(last.test_loss),
+        num(last.test_accuracy),
+    );
+    if !session.trainer().data().is_classification() {
+        line.push_str(&format!(
+            " generalization_error={}",
+            num(last.generalization_error)
+        ));
+    }
+    if let Some((at, loss)) = diverged {
+        line.push_str(" status=diverged");
+        eprintln!(
+            "diverged: the loss became {} at step {at} (learning rate {}); the run stopped there and is recorded as diverged",
+            num(Some(loss)),
+            scene.train.learning_rate
+        );
+    }
+    println!("{line}");
+    Ok(ExitCode::SUCCESS)
+}

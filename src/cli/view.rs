@@ -1,0 +1,149 @@
+//! `nnm view`, `nnm replay` and `nnm capture`: the commands that need the 3D instrument.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use nn_microscope::app::error::AppError;
+use nn_microscope::app::film::{FilmRequest, FilmSource};
+use nn_microscope::app::{ViewOptions, check_can_open_window, check_gpu, run_view};
+use nn_microscope::lab::presets::Presets;
+use nn_microscope::lab::record::{RunDir, SCENE_FILE};
+use nn_microscope::lab::replay::spawn_replay;
+use nn_microscope::lab::runner::RunnerOptions;
+use nn_microscope::lab::{CpuBackend, TrainerHandle};
+
+use super::{CaptureArgs, HEADLESS, ReplayArgs, WindowArgs, WindowedScene};
+
+impl WindowArgs {
+    fn options(self, title: String, play: Option<f32>) -> ViewOptions {
+        ViewOptions {
+            title,
+            frames: self.frames,
+            screenshot: self.screenshot,
+            bench: self.bench,
+            window: self.window,
+            select: self.select,
+            click: self.click_neuron,
+            play,
+            scene: None,
+        }
+    }
+}
+
+/// Says why no window can be opened here, and exits with code 2.
+fn cannot_open(command: &str, why: &AppError) -> ExitCode {
+    eprintln!("nnm {command}: {why}.\n{HEADLESS}.");
+    ExitCode::from(2)
+}
+
+fn exit_code(exit: bevy::app::AppExit) -> ExitCode {
+    match exit {
+        bevy::app::AppExit::Success => ExitCode::SUCCESS,
+        bevy::app::AppExit::Error(code) => ExitCode::from(code.get()),
+    }
+}
+
+/// `nnm view`: the instrument on a live run.
+pub fn view(args: WindowedScene, presets: &Presets) -> Result<ExitCode> {
+    let preset = presets.find(args.scene.as_deref().unwrap_or("default"))?;
+    let mut scene = preset.load()?;
+    if let Some(s) = args.seed {
+        scene.seed = s;
+    }
+    if let Err(why) = check_can_open_window() {
+        return Ok(cannot_open("view", &why));
+    }
+    let title = format!("NN Microscope · {}", scene.display_title());
+    let trainer = TrainerHandle::spawn::<CpuBackend>(
+        scene,
+        Default::default(),
+        RunnerOptions {
+            runs_root: (!args.no_record).then_some(args.runs),
+            start_paused: args.paused,
+            lesson_pauses: true,
+            ..Default::default()
+        },
+    )?;
+    let mut options = args.window.options(title, None);
+    options.scene = Some((preset, presets.clone(), args.seed));
+    Ok(exit_code(run_view(trainer, options)))
+}
+
+/// `nnm replay`: the instrument on a recorded run.
+pub fn replay(args: ReplayArgs) -> Result<ExitCode> {
+    if let Some(speed) = args.play
+        && !(0.25..=16.0).contains(&speed)
+    {
+        anyhow::bail!("--play {speed}: the speed must be between 0.25 and 16");
+    }
+    let source = spawn_replay(&args.run)?;
+    if let Err(why) = check_can_open_window() {
+        return Ok(cannot_open("replay", &why));
+    }
+    let title = format!("NN Microscope · replay of {}", args.run.display());
+    Ok(exit_code(run_view(
+        source,
+        args.window.options(title, args.play),
+    )))
+}
+
+/// `nnm capture`: a film, off-screen.
+pub fn capture(args: CaptureArgs, presets: &Presets) -> Result<ExitCode> {
+    let run_dir = Path::new(&args.source);
+    let source = if run_dir.join(SCENE_FILE).is_file() {
+        FilmSource::Recording {
+            dir: run_dir.to_path_buf(),
+            scene: RunDir::open(run_dir)?.scene()?,
+        }
+    } else {
+        FilmSource::Scene(presets.find(&args.source)?.load()?)
+    };
+    let plan = FilmRequest {
+        source,
+        out: args.out,
+        size: args.size,
+        fps: args.fps,
+        seconds: args.seconds,
+        frames: args.frames,
+        steps_per_frame: args.steps_per_frame,
+        seed: args.seed,
+        panels: args.panels,
+        title: !args.no_title,
+        captions: !args.no_captions,
+        metrics: !args.no_metrics,
+        runs: (!args.no_record).then_some(args.runs),
+    }
+    .plan()?;
+    if plan.gif_instead_of_mp4 {
+        eprintln!(
+            "ffmpeg was not found, so no MP4 can be written: writing a GIF beside it instead, {}",
+            plan.output.path().display()
+        );
+    }
+    if let Err(why) = check_gpu() {
+        eprintln!(
+            "nnm capture: {why}.\n`nnm capture` renders off-screen and needs no display, but it needs a GPU adapter."
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let (encoder, out, size, fps) = (
+        plan.encoder(),
+        plan.output.path().to_path_buf(),
+        plan.options.size,
+        plan.options.fps,
+    );
+    let bar = super::progress_bar(u64::from(plan.options.frames), "frames");
+    let report = plan.film(bar.clone())?;
+    bar.finish_and_clear();
+    println!(
+        "captured {} frames ({}x{}, {fps} fps) to {} with {encoder}, {:.3} s per frame",
+        report.frames,
+        size.0,
+        size.1,
+        out.display(),
+        report.seconds_per_frame
+    );
+    Ok(ExitCode::SUCCESS)
+}

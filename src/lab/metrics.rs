@@ -1,0 +1,193 @@
+//! Measurements: one type for what an evaluation finds, what a frame carries,
+//! what `metrics.csv` and the exports hold, and what a replay sends back.
+//!
+//! Every measured quantity is declared once, in the `measures!` list below: it
+//! becomes a field of [`Metrics`], a column of `metrics.csv` (named as the
+//! field), a key of the JSON exports and a value of the frame recording.
+
+use serde::{Deserialize, Serialize};
+
+/// Whether the run was healthy when it was measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Training normally.
+    #[default]
+    Ok,
+    /// The loss became NaN or infinite; training stopped.
+    Diverged,
+}
+
+impl RunStatus {
+    /// The word `metrics.csv` uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Ok => "ok",
+            RunStatus::Diverged => "diverged",
+        }
+    }
+
+    /// Reads the word `metrics.csv` uses.
+    pub fn parse(word: &str) -> Option<Self> {
+        match word {
+            "ok" => Some(RunStatus::Ok),
+            "diverged" => Some(RunStatus::Diverged),
+            _ => None,
+        }
+    }
+}
+
+/// One measured quantity: its name (the CSV column and JSON key) and how to
+/// read and write it in a [`Metrics`].
+#[derive(Clone, Copy)]
+pub struct Measure {
+    /// The name, such as `test_loss`.
+    pub name: &'static str,
+    /// Reads it.
+    pub get: fn(&Metrics) -> Option<f32>,
+    /// Writes it.
+    pub set: fn(&mut Metrics, Option<f32>),
+}
+
+impl std::fmt::Debug for Measure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+/// Declares the measures: each becomes an `Option<f32>` field of [`Metrics`]
+/// and an entry of [`Metrics::MEASURES`], in this order. New measures go at
+/// the end (recordings store them by position).
+macro_rules! measures {
+    ($($(#[doc = $doc:literal])+ $field:ident,)+) => {
+        /// One measurement of a run at a step. Missing values (the accuracy of
+        /// a regression, a loss not yet evaluated) are `None`.
+        #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+        pub struct Metrics {
+            /// Updates applied before the measurement.
+            pub step: u64,
+            /// Healthy or diverged.
+            pub status: RunStatus,
+            $($(#[doc = $doc])+ pub $field: Option<f32>,)+
+        }
+
+        impl Metrics {
+            /// Every measure, in column order.
+            pub const MEASURES: &'static [Measure] = &[$(Measure {
+                name: stringify!($field),
+                get: |m| m.$field,
+                set: |m, v| m.$field = v,
+            }),+];
+        }
+    };
+}
+
+measures! {
+    /// Data loss on the whole training set.
+    train_loss,
+    /// Data loss on the test set.
+    test_loss,
+    /// Accuracy on the training set (classification).
+    train_accuracy,
+    /// Accuracy on the test set (classification).
+    test_accuracy,
+    /// Loss on test points outside the training region (regression).
+    generalization_error,
+    /// Loss of the latest mini-batch, penalties included.
+    batch_loss,
+    /// Learning rate in use.
+    learning_rate,
+    /// Mini-batch size in use.
+    batch_size,
+    /// L2 norm of the latest mini-batch gradient (penalties included).
+    grad_norm,
+}
+
+impl Metrics {
+    /// A measurement at `step`, with nothing measured yet.
+    pub fn at(step: u64) -> Self {
+        Metrics {
+            step,
+            ..Default::default()
+        }
+    }
+
+    /// The row marking divergence at `step`, with the loss that blew up.
+    pub fn diverged(step: u64, batch_loss: f32, learning_rate: f32) -> Self {
+        Metrics {
+            step,
+            status: RunStatus::Diverged,
+            batch_loss: Some(batch_loss),
+            learning_rate: Some(learning_rate),
+            ..Default::default()
+        }
+    }
+
+    /// The measure called `name`.
+    pub fn measure(name: &str) -> Option<Measure> {
+        Self::MEASURES.iter().copied().find(|m| m.name == name)
+    }
+
+    /// The names of `metrics.csv`'s columns, in order.
+    pub fn columns() -> impl Iterator<Item = &'static str> {
+        std::iter::once("step")
+            .chain(Self::MEASURES.iter().map(|m| m.name))
+            .chain(std::iter::once("status"))
+    }
+
+    /// True when a full-set loss is NaN or infinite.
+    pub fn is_diverged(&self) -> bool {
+        self.status == RunStatus::Diverged
+            || [self.train_loss, self.test_loss]
+                .iter()
+                .any(|l| l.is_some_and(|v| !v.is_finite()))
+    }
+
+    /// Copies every measure that `other` has into `self` (the step and status stay).
+    pub fn fill_from(&mut self, other: &Metrics) {
+        for m in Self::MEASURES {
+            if let Some(v) = (m.get)(other) {
+                (m.set)(self, Some(v));
+            }
+        }
+    }
+
+    /// The first of the evaluation's losses that is not finite, if any.
+    pub fn blown_up_loss(&self) -> Option<f32> {
+        [self.train_loss, self.test_loss]
+            .into_iter()
+            .flatten()
+            .find(|v| !v.is_finite())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_measure_reads_and_writes_its_own_field() {
+        let mut m = Metrics::at(3);
+        for (i, measure) in Metrics::MEASURES.iter().enumerate() {
+            (measure.set)(&mut m, Some(i as f32 + 0.5));
+        }
+        for (i, measure) in Metrics::MEASURES.iter().enumerate() {
+            assert_eq!((measure.get)(&m), Some(i as f32 + 0.5), "{}", measure.name);
+        }
+        assert_eq!(m.test_loss, Some(1.5));
+        assert_eq!(m.grad_norm, Some(8.5));
+        let names: Vec<&str> = Metrics::columns().collect();
+        assert_eq!(names.first(), Some(&"step"));
+        assert_eq!(names.last(), Some(&"status"));
+        assert_eq!(names.len(), Metrics::MEASURES.len() + 2);
+    }
+
+    #[test]
+    fn a_non_finite_loss_is_divergence() {
+        let mut m = Metrics::at(0);
+        assert!(!m.is_diverged());
+        m.test_loss = Some(f32::INFINITY);
+        assert!(m.is_diverged());
+        assert_eq!(m.blown_up_loss(), Some(f32::INFINITY));
+    }
+}

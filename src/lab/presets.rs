@@ -1,0 +1,274 @@
+//! Scene presets: those built into the binary, and a folder of scene files that
+//! adds to them and overrides them by name.
+//!
+//! An installed `nnm` carries every preset of the project's `scenes/` folder,
+//! so `nnm train xor` works from any folder on any machine. A `scenes/`
+//! folder in the working directory (or one given with `--scenes DIR`) is read
+//! as well: its files add presets, and a file named like a built-in one
+//! replaces it.
+
+use std::path::{Path, PathBuf};
+
+use crate::lab::error::{LabError, LabResult};
+use crate::lab::scene::Scene;
+
+/// Every preset of the project's `scenes/` folder, as text, by name.
+const BUILT_IN: &[(&str, &str)] = &[
+    (
+        "circles-vs-squares",
+        include_str!("../../scenes/circles-vs-squares.ron"),
+    ),
+    ("default", include_str!("../../scenes/default.ron")),
+    ("digits8x8", include_str!("../../scenes/digits8x8.ron")),
+    ("exhibition", include_str!("../../scenes/exhibition.ron")),
+    (
+        "lesson-1-perceptron",
+        include_str!("../../scenes/lesson-1-perceptron.ron"),
+    ),
+    (
+        "lesson-2-xor",
+        include_str!("../../scenes/lesson-2-xor.ron"),
+    ),
+    (
+        "lesson-3-spiral-depth",
+        include_str!("../../scenes/lesson-3-spiral-depth.ron"),
+    ),
+    (
+        "lesson-4-learning-rate",
+        include_str!("../../scenes/lesson-4-learning-rate.ron"),
+    ),
+    (
+        "lesson-5-overfitting",
+        include_str!("../../scenes/lesson-5-overfitting.ron"),
+    ),
+    (
+        "lesson-6-circles-vs-squares",
+        include_str!("../../scenes/lesson-6-circles-vs-squares.ron"),
+    ),
+    (
+        "lesson-7-draw-digits",
+        include_str!("../../scenes/lesson-7-draw-digits.ron"),
+    ),
+    (
+        "lesson-8-extrapolation",
+        include_str!("../../scenes/lesson-8-extrapolation.ron"),
+    ),
+    ("mnist", include_str!("../../scenes/mnist.ron")),
+    ("sine-1d", include_str!("../../scenes/sine-1d.ron")),
+    ("spiral", include_str!("../../scenes/spiral.ron")),
+    ("xor", include_str!("../../scenes/xor.ron")),
+];
+
+/// The folder that the names of built-in presets are shown in, in messages.
+const BUILT_IN_DIR: &str = "(built-in)";
+
+/// The folder of local presets that `nnm` reads unless told another: `./scenes`.
+pub const LOCAL_DIR: &str = "scenes";
+
+/// Where a preset's text comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PresetSource {
+    /// Built into the binary.
+    BuiltIn(&'static str),
+    /// A scene file on disk.
+    File(PathBuf),
+}
+
+/// One preset: a name and where its scene is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preset {
+    /// The name users type, such as `xor`.
+    pub name: String,
+    /// Its text, built in or on disk.
+    pub source: PresetSource,
+}
+
+impl Preset {
+    /// The file behind the preset, if it is not built in.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.source {
+            PresetSource::File(p) => Some(p),
+            PresetSource::BuiltIn(_) => None,
+        }
+    }
+
+    /// The path errors name: the file, or `(built-in)/<name>.ron`.
+    pub fn shown_path(&self) -> PathBuf {
+        match &self.source {
+            PresetSource::File(p) => p.clone(),
+            PresetSource::BuiltIn(_) => Path::new(BUILT_IN_DIR).join(format!("{}.ron", self.name)),
+        }
+    }
+
+    /// Reads, parses and validates the scene.
+    pub fn load(&self) -> LabResult<Scene> {
+        match &self.source {
+            PresetSource::File(p) => Scene::load(p),
+            PresetSource::BuiltIn(text) => Scene::parse(text, &self.shown_path()),
+        }
+    }
+
+    /// True when the preset is built into the binary.
+    pub fn is_built_in(&self) -> bool {
+        matches!(self.source, PresetSource::BuiltIn(_))
+    }
+}
+
+/// The presets in reach: the built-in ones, overridden and extended by a folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presets {
+    /// The folder of local scene files, if any.
+    pub dir: Option<PathBuf>,
+}
+
+impl Presets {
+    /// Built-in presets plus `dir`; without `dir`, plus `./scenes` when it exists.
+    pub fn new(dir: Option<PathBuf>) -> Self {
+        let dir = dir.or_else(|| {
+            let local = PathBuf::from(LOCAL_DIR);
+            local.is_dir().then_some(local)
+        });
+        Presets { dir }
+    }
+
+    /// Only the presets built into the binary.
+    pub fn built_in() -> Self {
+        Presets { dir: None }
+    }
+
+    /// Every preset, sorted by name; a local file replaces a built-in one of its name.
+    pub fn list(&self) -> LabResult<Vec<Preset>> {
+        let mut out: Vec<Preset> = BUILT_IN
+            .iter()
+            .map(|(name, text)| Preset {
+                name: (*name).to_string(),
+                source: PresetSource::BuiltIn(text),
+            })
+            .collect();
+        if let Some(dir) = &self.dir {
+            for path in scene_files(dir)? {
+                let Some(name) = path.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
+                    continue;
+                };
+                out.retain(|p| p.name != name);
+                out.push(Preset {
+                    name,
+                    source: PresetSource::File(path),
+                });
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// The preset called `name`.
+    pub fn get(&self, name: &str) -> LabResult<Option<Preset>> {
+        Ok(self.list()?.into_iter().find(|p| p.name == name))
+    }
+
+    /// A scene by path or preset name: a file that exists is read as it is,
+    /// anything else names a preset. The error lists the presets.
+    pub fn find(&self, name_or_path: &str) -> LabResult<Preset> {
+        let given = Path::new(name_or_path);
+        if given.is_file() {
+            let name = given
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            return Ok(Preset {
+                name,
+                source: PresetSource::File(given.to_path_buf()),
+            });
+        }
+        if let Some(p) = self.get(name_or_path)? {
+            return Ok(p);
+        }
+        let names: Vec<String> = self.list()?.into_iter().map(|p| p.name).collect();
+        Err(LabError::setting(
+            "scene",
+            format!(
+                "no scene file `{name_or_path}` and no preset of that name (presets: {})",
+                names.join(", ")
+            ),
+        ))
+    }
+}
+
+/// The `.ron` files of `dir`, sorted.
+fn scene_files(dir: &Path) -> LabResult<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| LabError::io(dir, "cannot list", e))?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "ron"))
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_scene_file_of_the_project_is_built_in() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(LOCAL_DIR);
+        let on_disk: Vec<String> = scene_files(&dir)
+            .unwrap()
+            .iter()
+            .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+            .collect();
+        let built_in: Vec<&str> = BUILT_IN.iter().map(|(n, _)| *n).collect();
+        assert_eq!(on_disk, built_in, "add new presets to BUILT_IN");
+        for (name, text) in BUILT_IN {
+            let file = std::fs::read_to_string(dir.join(format!("{name}.ron"))).unwrap();
+            assert_eq!(&file, text);
+        }
+    }
+
+    #[test]
+    fn built_in_presets_load_without_any_folder() {
+        let presets = Presets::built_in();
+        let list = presets.list().unwrap();
+        assert_eq!(list.len(), BUILT_IN.len());
+        for p in &list {
+            let scene = p.load().unwrap_or_else(|e| panic!("{}: {e}", p.name));
+            assert!(!scene.name.is_empty());
+        }
+        let err = presets.find("no-such-preset").unwrap_err().to_string();
+        assert!(
+            err.contains("no-such-preset") && err.contains("xor"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_local_folder_adds_presets_and_overrides_by_name() {
+        let dir = std::env::temp_dir().join(format!("nnm-presets-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("xor.ron"),
+            "Scene(name: \"my-xor\", data: Xor(samples: 40))",
+        )
+        .unwrap();
+        std::fs::write(dir.join("mine.ron"), "Scene(data: Circle(samples: 40))").unwrap();
+        let presets = Presets::new(Some(dir.clone()));
+        let xor = presets.find("xor").unwrap();
+        assert_eq!(xor.path(), Some(dir.join("xor.ron").as_path()));
+        assert_eq!(xor.load().unwrap().name, "my-xor");
+        assert_eq!(presets.find("mine").unwrap().load().unwrap().name, "mine");
+        assert!(presets.find("mnist").unwrap().is_built_in());
+        assert_eq!(presets.list().unwrap().len(), BUILT_IN.len() + 1);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn a_broken_built_in_name_shows_in_errors() {
+        let p = Preset {
+            name: "broken".into(),
+            source: PresetSource::BuiltIn("Scene(data: Xorr())"),
+        };
+        let err = p.load().unwrap_err().to_string();
+        assert!(err.starts_with("(built-in)/broken.ron:1:"), "{err}");
+    }
+}

@@ -1,0 +1,16 @@
+//! Running training: the session (trainer, run directory, evaluation
+//! schedule), the protocol the app speaks with a frame source, the handle that
+//! starts and stops its thread, and the trainer thread itself.
+
+mod handle;
+mod protocol;
+mod session;
+mod thread;
+
+pub use handle::{ThreadEnds, TrainerHandle};
+pub use protocol::{RunInfo, Speed, TrainerCommand, TrainerEvent};
+pub use session::{Advance, Session};
+pub use thread::RunnerOptions;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,108 @@
+//! The protocol between the app and a frame source (a trainer or a replay):
+//! commands in, events out.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::lab::data::Dataset;
+use crate::lab::frame::{Frame, Topology};
+use crate::lab::metrics::Metrics;
+use crate::lab::model::Activation;
+use crate::lab::scene::{OptimizerKind, Scene};
+
+/// How fast the trainer thread steps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Speed {
+    /// As fast as the machine allows.
+    Max,
+    /// At most this many steps per second.
+    StepsPerSecond(f32),
+    /// Exactly this many steps for each frame the app draws (see `FrameTick`).
+    StepsPerFrame(u32),
+}
+
+/// A change asked of the trainer thread (from the UI or a lesson).
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrainerCommand {
+    /// Stop stepping.
+    Pause,
+    /// Step continuously.
+    Resume,
+    /// Apply this many updates, then pause (each sends a frame).
+    Step(u32),
+    /// Change the learning rate.
+    SetLearningRate(f32),
+    /// Change the mini-batch size.
+    SetBatchSize(usize),
+    /// Switch optimiser (its state restarts).
+    SetOptimizer(OptimizerKind),
+    /// Change the hidden activation (training restarts).
+    SetActivation(Activation),
+    /// Change the hidden layer widths (training restarts).
+    SetHidden(Vec<usize>),
+    /// Restart with another seed.
+    Reseed(u64),
+    /// Restart with the same settings.
+    Reset,
+    /// Change the stepping speed.
+    SetSpeed(Speed),
+    /// Send frames at most this often.
+    SetFrameInterval(Duration),
+    /// The app drew a frame: with `Speed::StepsPerFrame(k)`, allows k more steps.
+    FrameTick,
+    /// Replace the whole scene (training restarts).
+    LoadScene(Box<Scene>),
+    /// Take the presentation of this scene (see [`Scene::take_presentation`]);
+    /// training goes on.
+    SetPresentation(Box<Scene>),
+    /// Pause when training reaches this step, showing exactly its frame (`None`: never).
+    PauseAt(Option<u64>),
+    /// End the thread.
+    Shutdown,
+}
+
+/// What the trainer thread reports.
+#[derive(Debug, Clone)]
+pub enum TrainerEvent {
+    /// A run (re)started, or a replay opened.
+    Started(Box<RunInfo>),
+    /// The state at a step (frames may be dropped when the app falls behind).
+    Frame(Box<Frame>),
+    /// A full-set evaluation (never dropped).
+    Evaluated(Metrics),
+    /// Stepping paused or resumed.
+    Running(bool),
+    /// The loss became NaN or infinite; training stopped.
+    Diverged {
+        /// Step at which it happened.
+        step: u64,
+        /// The loss.
+        loss: f32,
+    },
+    /// The scene's step count was reached (training pauses; resuming goes on).
+    Finished {
+        /// Steps done.
+        step: u64,
+    },
+    /// Something went wrong; the thread keeps the last good run.
+    Error(String),
+    /// The thread has ended on a failure and will send nothing more.
+    Stopped(String),
+}
+
+/// What a frame source says about the run it serves.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    /// The network's shape.
+    pub topology: Topology,
+    /// The resolved scene.
+    pub scene: Scene,
+    /// The data set (shared, read-only), for plotting points and test samples;
+    /// absent when a replay cannot load it.
+    pub data: Option<Arc<Dataset>>,
+    /// Where the run is recorded, if anywhere.
+    pub run_dir: Option<PathBuf>,
+    /// True for a replay of a recorded run (no trainer behind it).
+    pub replay: bool,
+}

@@ -1,0 +1,192 @@
+//! A session: a trainer with its run directory and evaluation schedule, which
+//! `nnm train` and the trainer thread both drive.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use burn::tensor::backend::AutodiffBackend;
+
+use crate::lab::data::Dataset;
+use crate::lab::error::LabResult;
+use crate::lab::frame::Frame;
+use crate::lab::metrics::Metrics;
+use crate::lab::record::RunRecorder;
+use crate::lab::scene::Scene;
+use crate::lab::train::{StepOutcome, Trainer};
+
+/// What one [`Session::advance`] produced.
+#[derive(Debug, Default)]
+pub struct Advance {
+    /// The frame of the state before the update, when one was captured.
+    pub frame: Option<Box<Frame>>,
+    /// The evaluation made before the update, when one was due.
+    pub evaluation: Option<Metrics>,
+    /// Set when the loss blew up: (step, loss).
+    pub diverged: Option<(u64, f32)>,
+}
+
+/// A trainer with its run directory and evaluation schedule.
+pub struct Session<B: AutodiffBackend> {
+    trainer: Trainer<B>,
+    recorder: Option<RunRecorder>,
+    runs_root: Option<PathBuf>,
+    last_eval: Option<Metrics>,
+    /// The latest step's own measures (mini-batch loss, gradient norm...).
+    last_step: Metrics,
+}
+
+impl<B: AutodiffBackend> Session<B> {
+    /// Loads the data, builds the network and, with `runs_root`, creates the run directory.
+    pub fn start(scene: &Scene, device: &B::Device, runs_root: Option<&Path>) -> LabResult<Self> {
+        let trainer = Trainer::new(scene, device)?;
+        Self::from_trainer(trainer, runs_root)
+    }
+
+    /// Like [`Session::start`], for data that is already loaded.
+    pub fn with_data(
+        scene: &Scene,
+        data: Arc<Dataset>,
+        device: &B::Device,
+        runs_root: Option<&Path>,
+    ) -> LabResult<Self> {
+        Self::from_trainer(Trainer::with_data(scene, data, device)?, runs_root)
+    }
+
+    fn from_trainer(trainer: Trainer<B>, runs_root: Option<&Path>) -> LabResult<Self> {
+        let recorder = match runs_root {
+            Some(root) => Some(RunRecorder::start(
+                root,
+                trainer.scene(),
+                &trainer.topology(),
+            )?),
+            None => None,
+        };
+        Ok(Session {
+            trainer,
+            recorder,
+            runs_root: runs_root.map(Path::to_path_buf),
+            last_eval: None,
+            last_step: Metrics::default(),
+        })
+    }
+
+    /// The trainer.
+    pub fn trainer(&self) -> &Trainer<B> {
+        &self.trainer
+    }
+
+    /// The trainer, for changing settings between steps.
+    pub fn trainer_mut(&mut self) -> &mut Trainer<B> {
+        &mut self.trainer
+    }
+
+    /// The run directory being written, if any.
+    pub fn run_dir(&self) -> Option<&Path> {
+        self.recorder.as_ref().map(|r| r.dir().path.as_path())
+    }
+
+    /// The latest evaluation.
+    pub fn last_evaluation(&self) -> Option<&Metrics> {
+        self.last_eval.as_ref()
+    }
+
+    /// Bytes of frames recorded so far.
+    pub fn frame_bytes(&self) -> u64 {
+        self.recorder.as_ref().map_or(0, RunRecorder::frame_bytes)
+    }
+
+    /// Starts a new run (new network, new run directory) with `scene`'s settings.
+    pub fn restart(&mut self, scene: &Scene) -> LabResult<()> {
+        self.trainer.restart(scene)?;
+        self.recorder = match &self.runs_root {
+            Some(root) => Some(RunRecorder::start(
+                root,
+                self.trainer.scene(),
+                &self.trainer.topology(),
+            )?),
+            None => None,
+        };
+        self.last_eval = None;
+        self.last_step = Metrics::default();
+        Ok(())
+    }
+
+    /// Evaluates, if due, then applies one update; records what is due.
+    pub fn advance(&mut self, capture: bool) -> LabResult<Advance> {
+        let mut out = Advance::default();
+        let step = self.trainer.step_count();
+        if self.trainer.is_diverged() {
+            out.diverged = Some((step, self.last_step.batch_loss.unwrap_or(f32::NAN)));
+            return Ok(out);
+        }
+        let evaluated = self.last_eval.is_some_and(|e| e.step == step);
+        if step.is_multiple_of(self.trainer.scene().train.eval_every) && !evaluated {
+            let eval = self.evaluate_now()?;
+            out.evaluation = Some(eval);
+            if let Some(loss) = eval.blown_up_loss() {
+                out.diverged = Some((step, loss));
+                return Ok(out);
+            }
+        }
+        let record = self.recorder.as_ref().is_some_and(|r| r.wants_frame(step));
+        match self.trainer.step(capture || record)? {
+            StepOutcome::Stepped { batch_loss, frame } => {
+                self.last_step = Metrics {
+                    batch_loss: Some(batch_loss),
+                    ..Metrics::at(step)
+                };
+                if let Some(mut frame) = frame {
+                    self.last_step = frame.metrics;
+                    frame.evaluation = self.last_eval;
+                    if let Some(r) = &mut self.recorder {
+                        r.record_frame(&frame)?;
+                    }
+                    out.frame = capture.then_some(frame);
+                }
+            }
+            StepOutcome::Diverged { step, loss } => {
+                self.last_step = Metrics {
+                    batch_loss: Some(loss),
+                    ..Metrics::at(step)
+                };
+                let lr = self.trainer.scene().train.learning_rate;
+                if let Some(r) = &mut self.recorder {
+                    r.record_metrics(&Metrics::diverged(step, loss, lr))?;
+                }
+                out.diverged = Some((step, loss));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The frame of the current state without training (for a paused view),
+    /// with the latest evaluation attached. `None` once diverged.
+    pub fn peek(&mut self) -> LabResult<Option<Box<Frame>>> {
+        let Some(mut frame) = self.trainer.peek()? else {
+            return Ok(None);
+        };
+        frame.evaluation = self.last_eval;
+        Ok(Some(Box::new(frame)))
+    }
+
+    /// Evaluates the current network and records the row, unless this step was
+    /// already evaluated.
+    pub fn finish(&mut self) -> LabResult<Metrics> {
+        match self.last_eval {
+            Some(e) if e.step == self.trainer.step_count() => Ok(e),
+            _ => self.evaluate_now(),
+        }
+    }
+
+    fn evaluate_now(&mut self) -> LabResult<Metrics> {
+        let mut eval = self.trainer.evaluate()?;
+        // The latest step's own measures ride along: its mini-batch loss, its gradient.
+        eval.batch_loss = self.last_step.batch_loss;
+        eval.grad_norm = self.last_step.grad_norm;
+        if let Some(r) = &mut self.recorder {
+            r.record_metrics(&eval)?;
+        }
+        self.last_eval = Some(eval);
+        Ok(eval)
+    }
+}

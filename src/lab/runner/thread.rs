@@ -1,0 +1,392 @@
+//! The trainer thread: it owns the session, steps it at the asked pace and
+//! answers commands between steps.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use burn::tensor::backend::AutodiffBackend;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+
+use super::handle::{ThreadEnds, TrainerHandle};
+use super::protocol::{RunInfo, Speed, TrainerCommand, TrainerEvent};
+use super::session::Session;
+use crate::lab::error::LabResult;
+use crate::lab::lesson::LessonProgress;
+use crate::lab::scene::Scene;
+use crate::lab::train::Trainer;
+
+/// Settings of the trainer thread.
+#[derive(Debug, Clone)]
+pub struct RunnerOptions {
+    /// Record runs under this folder (`None`: record nothing).
+    pub runs_root: Option<PathBuf>,
+    /// Send frames at most this often while running.
+    pub frame_interval: Duration,
+    /// Begin paused.
+    pub start_paused: bool,
+    /// Pause where the scene's lesson pauses at a step (interactive runs).
+    pub lesson_pauses: bool,
+    /// Initial speed.
+    pub speed: Speed,
+    /// Capacity of the event channel; frames beyond it are dropped, not queued.
+    pub channel_capacity: usize,
+}
+
+impl Default for RunnerOptions {
+    fn default() -> Self {
+        RunnerOptions {
+            runs_root: Some(PathBuf::from("runs")),
+            frame_interval: Duration::from_millis(16),
+            start_paused: false,
+            lesson_pauses: false,
+            speed: Speed::Max,
+            channel_capacity: 16,
+        }
+    }
+}
+
+impl TrainerHandle {
+    /// Starts a trainer thread for `scene` on `device`.
+    pub fn spawn<B: AutodiffBackend>(
+        scene: Scene,
+        device: B::Device,
+        options: RunnerOptions,
+    ) -> LabResult<Self> {
+        let capacity = options.channel_capacity;
+        Self::spawn_thread("trainer", capacity, move |ends| {
+            run::<B>(scene, device, options, ends)
+        })
+    }
+}
+
+/// The trainer thread's state between commands.
+struct Runner<B: AutodiffBackend> {
+    session: Option<Session<B>>,
+    scene: Scene,
+    device: B::Device,
+    options: RunnerOptions,
+    events: Sender<TrainerEvent>,
+    running: bool,
+    pending_steps: u32,
+    /// Steps allowed by the latest frame tick (`Speed::StepsPerFrame`).
+    frame_budget: u32,
+    finished: bool,
+    last_frame_at: Option<Instant>,
+    next_step_at: Instant,
+    pause_at: Option<u64>,
+}
+
+fn run<B: AutodiffBackend>(
+    scene: Scene,
+    device: B::Device,
+    options: RunnerOptions,
+    ends: ThreadEnds,
+) {
+    let ThreadEnds { commands, events } = ends;
+    let mut options = options;
+    // The scene's pace applies unless the caller chose one.
+    if options.speed == Speed::Max
+        && let Some(rate) = scene.view.steps_per_second
+    {
+        options.speed = Speed::StepsPerSecond(rate);
+    }
+    let mut r = Runner::<B> {
+        session: None,
+        scene: scene.resolved(),
+        running: !options.start_paused,
+        device,
+        options,
+        events,
+        pending_steps: 0,
+        frame_budget: 0,
+        finished: false,
+        last_frame_at: None,
+        next_step_at: Instant::now(),
+        pause_at: None,
+    };
+    r.start();
+    serve(&mut r, &commands);
+}
+
+fn serve<B: AutodiffBackend>(r: &mut Runner<B>, commands: &Receiver<TrainerCommand>) {
+    loop {
+        let waiting_for_frame =
+            matches!(r.options.speed, Speed::StepsPerFrame(_)) && r.frame_budget == 0;
+        let idle = r.session.is_none()
+            || !(r.running || r.pending_steps > 0)
+            || (r.pending_steps == 0 && waiting_for_frame);
+        let command = if idle {
+            match commands.recv_timeout(Duration::from_millis(50)) {
+                Ok(c) => Some(c),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        } else {
+            commands.try_recv().ok()
+        };
+        if let Some(c) = command {
+            if c == TrainerCommand::Shutdown {
+                return;
+            }
+            r.handle(c);
+            continue;
+        }
+        if !idle {
+            r.tick();
+        }
+    }
+}
+
+impl<B: AutodiffBackend> Runner<B> {
+    fn emit(&self, event: TrainerEvent) {
+        // The app has gone when the channel is closed; the loop ends on Shutdown.
+        let _ = self.events.send(event);
+    }
+
+    fn fail(&mut self, error: impl std::fmt::Display) {
+        let was_moving = self.running || self.pending_steps > 0;
+        self.running = false;
+        self.pending_steps = 0;
+        self.emit(TrainerEvent::Error(error.to_string()));
+        if was_moving {
+            self.emit(TrainerEvent::Running(false));
+        }
+    }
+
+    /// Sends the exact frame of the current state, if there is one.
+    fn show_frame(&mut self) {
+        let Some(s) = &mut self.session else { return };
+        match s.peek() {
+            Ok(Some(frame)) => self.emit(TrainerEvent::Frame(frame)),
+            Ok(None) => {}
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// (Re)starts a run from `self.scene`; on failure keeps the old one.
+    fn start(&mut self) {
+        let result = match &mut self.session {
+            Some(s) => s.restart(&self.scene),
+            None => Session::start(&self.scene, &self.device, self.options.runs_root.as_deref())
+                .map(|s| self.session = Some(s)),
+        };
+        match result {
+            Ok(()) => {
+                self.finished = false;
+                self.pending_steps = 0;
+                // The trainer runs ahead of the view: it must know the lesson's first stop itself.
+                self.pause_at = if self.options.lesson_pauses {
+                    LessonProgress::default().pause_due(&self.scene.lesson)
+                } else {
+                    None
+                };
+                if let Some(s) = &self.session {
+                    self.scene = s.trainer().scene().clone();
+                    self.emit(TrainerEvent::Started(Box::new(RunInfo {
+                        topology: s.trainer().topology(),
+                        scene: self.scene.clone(),
+                        data: Some(s.trainer().data().clone()),
+                        run_dir: s.run_dir().map(Path::to_path_buf),
+                        replay: false,
+                    })));
+                    self.emit(TrainerEvent::Running(self.running));
+                }
+                self.show_current();
+            }
+            Err(e) => self.emit(TrainerEvent::Error(e.to_string())),
+        }
+    }
+
+    /// Sends the evaluation and frame of the current state, so that a paused
+    /// view shows the network before it trains.
+    fn show_current(&mut self) {
+        let Some(s) = &mut self.session else { return };
+        match s.finish() {
+            Ok(eval) => self.emit(TrainerEvent::Evaluated(eval)),
+            Err(e) => return self.fail(e),
+        }
+        self.show_frame();
+    }
+
+    fn restart_with(&mut self, change: impl FnOnce(&mut Scene)) {
+        let previous = self.scene.clone();
+        change(&mut self.scene);
+        if let Err(e) = self.scene.validate() {
+            self.scene = previous;
+            self.emit(TrainerEvent::Error(e.to_string()));
+            return;
+        }
+        self.start();
+    }
+
+    fn handle(&mut self, command: TrainerCommand) {
+        match command {
+            TrainerCommand::Pause => {
+                self.running = false;
+                self.pending_steps = 0;
+                // Frames are thinned while running: show exactly where training stopped.
+                self.show_frame();
+                self.emit(TrainerEvent::Running(false));
+            }
+            TrainerCommand::Resume => {
+                self.running = true;
+                self.next_step_at = Instant::now();
+                self.emit(TrainerEvent::Running(true));
+            }
+            TrainerCommand::Step(n) => {
+                self.running = false;
+                self.pending_steps = self.pending_steps.saturating_add(n);
+            }
+            TrainerCommand::SetLearningRate(lr) => self.change(|t| t.set_learning_rate(lr)),
+            TrainerCommand::SetBatchSize(b) => self.change(|t| t.set_batch_size(b)),
+            TrainerCommand::SetOptimizer(kind) => self.change(|t| {
+                t.set_optimizer(kind);
+                Ok(())
+            }),
+            TrainerCommand::SetActivation(a) => self.restart_with(|s| {
+                s.model.activation = a;
+                // Let the initialisation follow the activation again.
+                s.model.init = None;
+            }),
+            TrainerCommand::SetHidden(h) => self.restart_with(|s| s.model.hidden = h),
+            TrainerCommand::Reseed(seed) => self.restart_with(|s| s.seed = seed),
+            TrainerCommand::Reset => self.restart_with(|_| {}),
+            TrainerCommand::LoadScene(scene) => self.restart_with(|s| *s = scene.resolved()),
+            TrainerCommand::SetSpeed(speed) => {
+                self.options.speed = speed;
+                self.next_step_at = Instant::now();
+            }
+            TrainerCommand::SetFrameInterval(d) => self.options.frame_interval = d,
+            TrainerCommand::SetPresentation(scene) => {
+                self.scene.take_presentation(&scene);
+                if let Some(s) = &mut self.session {
+                    s.trainer_mut().set_presentation(&scene);
+                }
+            }
+            TrainerCommand::PauseAt(at) => {
+                self.pause_at = at;
+                self.pause_if_due();
+            }
+            TrainerCommand::FrameTick => {
+                if let Speed::StepsPerFrame(k) = self.options.speed
+                    && self.running
+                {
+                    // No backlog: a slow trainer does k steps per tick it sees.
+                    self.frame_budget = k;
+                }
+            }
+            TrainerCommand::Shutdown => {}
+        }
+    }
+
+    /// Pauses at the step asked for by [`TrainerCommand::PauseAt`], sending its
+    /// exact frame; true when it paused.
+    fn pause_if_due(&mut self) -> bool {
+        let Some(session) = &self.session else {
+            return false;
+        };
+        let step = session.trainer().step_count();
+        if self.pause_at.is_none_or(|at| step < at) {
+            return false;
+        }
+        self.pause_at = None;
+        let was_moving = self.running || self.pending_steps > 0;
+        self.running = false;
+        self.pending_steps = 0;
+        self.show_frame();
+        if was_moving {
+            self.emit(TrainerEvent::Running(false));
+        }
+        true
+    }
+
+    /// Applies a setting that does not restart training.
+    fn change(&mut self, f: impl FnOnce(&mut Trainer<B>) -> LabResult<()>) {
+        let Some(s) = &mut self.session else { return };
+        match f(s.trainer_mut()) {
+            Ok(()) => self.scene = s.trainer().scene().clone(),
+            Err(e) => self.emit(TrainerEvent::Error(e.to_string())),
+        }
+    }
+
+    fn tick(&mut self) {
+        if let Speed::StepsPerSecond(rate) = self.options.speed {
+            let now = Instant::now();
+            if now < self.next_step_at && self.pending_steps == 0 {
+                std::thread::sleep((self.next_step_at - now).min(Duration::from_millis(20)));
+                return;
+            }
+            let period = Duration::from_secs_f32(1.0 / rate.max(0.01));
+            // Do not try to catch up after a pause or a slow step.
+            self.next_step_at = (self.next_step_at + period).max(now);
+        }
+        let Some(session) = &mut self.session else {
+            return;
+        };
+        let single = self.pending_steps > 0;
+        let mut last_of_frame = false;
+        if !single && let Speed::StepsPerFrame(_) = self.options.speed {
+            if self.frame_budget == 0 {
+                return;
+            }
+            self.frame_budget -= 1;
+            last_of_frame = self.frame_budget == 0;
+        }
+        let per_frame = matches!(self.options.speed, Speed::StepsPerFrame(_));
+        // Per-frame pacing sends exactly the frame of each tick's last step.
+        let capture = single
+            || last_of_frame
+            || (!per_frame
+                && self
+                    .last_frame_at
+                    .is_none_or(|t| t.elapsed() >= self.options.frame_interval));
+        let advance = match session.advance(capture) {
+            Ok(a) => a,
+            Err(e) => return self.fail(e),
+        };
+        let step = session.trainer().step_count();
+        let total = session.trainer().scene().train.steps;
+        if let Some(e) = advance.evaluation {
+            self.emit(TrainerEvent::Evaluated(e));
+        }
+        if let Some(frame) = advance.frame {
+            self.last_frame_at = Some(Instant::now());
+            match self.events.try_send(TrainerEvent::Frame(frame)) {
+                // A full channel means the app is behind: it only wants the newest frame anyway.
+                Ok(()) | Err(TrySendError::Full(_)) => {}
+                Err(TrySendError::Disconnected(_)) => return,
+            }
+        }
+        if let Some((step, loss)) = advance.diverged {
+            self.running = false;
+            self.pending_steps = 0;
+            self.emit(TrainerEvent::Diverged { step, loss });
+            self.emit(TrainerEvent::Running(false));
+            return;
+        }
+        if single {
+            self.pending_steps -= 1;
+            if self.pending_steps == 0 {
+                self.emit(TrainerEvent::Running(false));
+            }
+        }
+        if self.pause_if_due() {
+            return;
+        }
+        if step >= total && !self.finished {
+            self.finished = true;
+            self.running = false;
+            self.pending_steps = 0;
+            if let Some(s) = &mut self.session {
+                match s.finish() {
+                    Ok(e) => self.emit(TrainerEvent::Evaluated(e)),
+                    Err(e) => self.emit(TrainerEvent::Error(e.to_string())),
+                }
+            }
+            // Show the final network, whatever frames were skipped on the way.
+            self.show_frame();
+            self.emit(TrainerEvent::Finished { step });
+            self.emit(TrainerEvent::Running(false));
+        }
+    }
+}
