@@ -583,3 +583,44 @@ fn every_preset_trains_its_first_200_steps_headless() {
     }
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn a_measured_run_writes_sharpness_everywhere() {
+    let dir = temp_dir("sharpness");
+    let o = nnm(&[
+        "train",
+        "edge-of-stability",
+        "--steps",
+        "40",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let fields = final_fields(&stdout(&o));
+    let lambda: f32 = field(&fields, "sharpness").parse().unwrap();
+    assert_eq!(field(&fields, "sharpness_threshold"), "50.000000");
+    assert!(lambda > 10.0 && lambda < 50.0, "{lambda}");
+    let run = PathBuf::from(field(&fields, "run"));
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let header: Vec<&str> = metrics.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|c| *c == name).unwrap();
+    for line in metrics.lines().skip(1) {
+        let cells: Vec<&str> = line.split(',').collect();
+        let lambda: f32 = cells[col("sharpness")].parse().unwrap();
+        let threshold: f32 = cells[col("sharpness_threshold")].parse().unwrap();
+        let ratio: f32 = cells[col("sharpness_ratio")].parse().unwrap();
+        assert!(lambda.is_finite() && threshold == 50.0, "{line}");
+        assert!((ratio - lambda / threshold).abs() < 1e-5, "{line}");
+    }
+    // Rows before the last carry the update that followed them.
+    let first: Vec<&str> = metrics.lines().nth(1).unwrap().split(',').collect();
+    assert!(first[col("update_projection")].parse::<f32>().unwrap() >= 0.0);
+    // Frames and their exports carry the projection of their update too.
+    let frame = nnm(&["runs", "frame", run.to_str().unwrap(), "--step", "15"]);
+    assert!(frame.status.success(), "{}", stderr(&frame));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&frame)).unwrap();
+    assert!(json["metrics"]["update_projection"].as_f64().is_some(), "{json}");
+    assert_eq!(json["evaluation"]["step"], 10);
+    assert!(json["evaluation"]["sharpness"].as_f64().is_some());
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -67,10 +67,20 @@ pub fn train(args: TrainArgs, presets: &Presets) -> Result<ExitCode> {
         num(last.test_loss),
         num(last.test_accuracy),
     );
-    if !session.trainer().data().is_classification() {
+    let data = session.trainer().data();
+    if data.pde.is_some() {
+        line.push_str(&format!(" solution_error={}", num(last.solution_error)));
+    } else if !data.is_classification() {
         line.push_str(&format!(
             " generalization_error={}",
             num(last.generalization_error)
+        ));
+    }
+    if last.sharpness.is_some() {
+        line.push_str(&format!(
+            " sharpness={} sharpness_threshold={}",
+            num(last.sharpness),
+            num(last.sharpness_threshold)
         ));
     }
     if let Some((at, loss)) = diverged {

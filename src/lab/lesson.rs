@@ -62,6 +62,9 @@ pub enum Trigger {
     AccuracyBelow(f32),
     /// When test loss exceeds train loss by more than this (overfitting).
     GapAbove(f32),
+    /// When the sharpness reaches this fraction of the stability threshold
+    /// (1.0: the edge of stability, λ_max = 2/η); needs `measure.sharpness_every`.
+    SharpnessAbove(f32),
     /// When the user presses Next.
     #[default]
     Next,
@@ -82,6 +85,9 @@ impl Trigger {
                 format!("when test accuracy falls below {:.0}%", a * 100.0)
             }
             Trigger::GapAbove(g) => format!("when test loss exceeds train loss by {g}"),
+            Trigger::SharpnessAbove(f) => {
+                format!("when the sharpness reaches {:.0}% of 2/η", f * 100.0)
+            }
             Trigger::Next => "when you press Next".into(),
         }
     }
@@ -179,13 +185,14 @@ impl Lesson {
             let bad = match step.trigger {
                 Trigger::LossAbove(v) | Trigger::GapAbove(v) => !v.is_finite(),
                 Trigger::LossSpike(f) => !(f.is_finite() && f > 1.0),
+                Trigger::SharpnessAbove(f) => !(f.is_finite() && f > 0.0),
                 Trigger::AccuracyAbove(a) | Trigger::AccuracyBelow(a) => !(0.0..=1.0).contains(&a),
                 _ => false,
             };
             if bad {
                 return Err(LabError::setting(
                     format!("{field}.trigger"),
-                    "thresholds must be finite; accuracies between 0 and 1; a spike factor above 1",
+                    "thresholds must be finite; accuracies between 0 and 1; a spike factor above 1; a sharpness fraction above 0",
                 ));
             }
         }
@@ -298,6 +305,9 @@ impl LessonProgress {
             }
             (Trigger::AccuracyBelow(a), Signal::Evaluation(m)) => {
                 m.test_accuracy.is_some_and(|acc| acc < a)
+            }
+            (Trigger::SharpnessAbove(f), Signal::Evaluation(m)) => {
+                m.sharpness_ratio.is_some_and(|r| r >= f)
             }
             (Trigger::GapAbove(g), Signal::Evaluation(m)) => match (m.train_loss, m.test_loss) {
                 (Some(train), Some(test)) => test - train > g,
@@ -524,5 +534,26 @@ mod tests {
         lesson.steps[0].trigger = Trigger::AccuracyAbove(90.0);
         let err = lesson.validate(3).unwrap_err().to_string();
         assert!(err.contains("lesson.steps[0].trigger"), "{err}");
+    }
+
+    #[test]
+    fn the_sharpness_trigger_fires_when_the_ratio_reaches_its_fraction() {
+        let lesson = Lesson {
+            steps: vec![step(Trigger::SharpnessAbove(0.95), true)],
+        };
+        let at = |step: u64, ratio: Option<f32>| {
+            Signal::Evaluation(Metrics {
+                sharpness_ratio: ratio,
+                ..Metrics::at(step)
+            })
+        };
+        let mut p = LessonProgress::default();
+        assert!(p.observe(&lesson, at(10, None)).is_empty());
+        assert!(p.observe(&lesson, at(20, Some(0.5))).is_empty());
+        assert!(p.observe(&lesson, at(30, Some(0.94))).is_empty());
+        assert_eq!(
+            shown(&p.observe(&lesson, at(40, Some(0.96)))),
+            vec![(0, Some(40), true)]
+        );
     }
 }

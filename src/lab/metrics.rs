@@ -101,6 +101,20 @@ measures! {
     batch_size,
     /// L2 norm of the latest mini-batch gradient (penalties included).
     grad_norm,
+    /// The top eigenvalue of the training loss's Hessian, λ_max.
+    sharpness,
+    /// The optimiser's stability threshold: 2/η for gradient descent, (2 + 2β)/η with momentum.
+    sharpness_threshold,
+    /// λ_max over the threshold: 1 is the edge of stability.
+    sharpness_ratio,
+    /// Lanczos iterations (Hessian-vector products) the sharpness took.
+    sharpness_iterations,
+    /// The sharpness's residual estimate ‖Hv − λv‖ / |λ|.
+    sharpness_residual,
+    /// |Δθ·v_max|: the length of the update projected onto the top eigenvector.
+    update_projection,
+    /// The largest error |u − u*| against the exact solution of a PDE (PINN data).
+    solution_error,
 }
 
 impl Metrics {

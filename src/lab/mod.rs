@@ -14,6 +14,7 @@ pub mod replay;
 pub mod rng;
 pub mod runner;
 pub mod scene;
+pub mod sharpness;
 pub mod train;
 
 pub use error::{LabError, LabResult};

@@ -44,6 +44,73 @@ impl Activation {
         }
     }
 
+    /// The first and second derivatives at `z`, as tensors: what the input
+    /// derivatives of a network (PINN losses) are made of.
+    ///
+    /// # Shapes
+    /// - `z`: any; both outputs have its shape
+    pub fn derivatives<B: Backend, const D: usize>(
+        self,
+        z: Tensor<B, D>,
+    ) -> (Tensor<B, D>, Tensor<B, D>) {
+        match self {
+            Activation::Relu => {
+                let step = z.clone().greater_elem(0.0).float();
+                (step, z.zeros_like())
+            }
+            Activation::Tanh => {
+                let t = activation::tanh(z);
+                let d1 = t.clone().powi_scalar(2).neg().add_scalar(1.0);
+                let d2 = t.mul(d1.clone()).mul_scalar(-2.0);
+                (d1, d2)
+            }
+            Activation::Sigmoid => {
+                let s = activation::sigmoid(z);
+                let d1 = s.clone().mul(s.clone().neg().add_scalar(1.0));
+                let d2 = d1.clone().mul(s.mul_scalar(-2.0).add_scalar(1.0));
+                (d1, d2)
+            }
+            Activation::Gelu => {
+                // Φ(z) + z·φ(z), and φ(z)·(2 − z²).
+                let pdf = z
+                    .clone()
+                    .powi_scalar(2)
+                    .mul_scalar(-0.5)
+                    .exp()
+                    .mul_scalar(1.0 / (2.0 * std::f64::consts::PI).sqrt());
+                let cdf = z
+                    .clone()
+                    .mul_scalar(std::f64::consts::FRAC_1_SQRT_2)
+                    .erf()
+                    .add_scalar(1.0)
+                    .mul_scalar(0.5);
+                let d1 = cdf + z.clone().mul(pdf.clone());
+                let d2 = pdf.mul(z.powi_scalar(2).neg().add_scalar(2.0));
+                (d1, d2)
+            }
+            Activation::Linear => (z.ones_like(), z.zeros_like()),
+        }
+    }
+
+    /// The second derivative at `z`, in double precision.
+    pub fn second_derivative(self, z: f64) -> f64 {
+        match self {
+            Activation::Relu | Activation::Linear => 0.0,
+            Activation::Tanh => {
+                let t = z.tanh();
+                -2.0 * t * (1.0 - t * t)
+            }
+            Activation::Sigmoid => {
+                let s = 1.0 / (1.0 + (-z).exp());
+                s * (1.0 - s) * (1.0 - 2.0 * s)
+            }
+            Activation::Gelu => {
+                let pdf = (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt();
+                pdf * (2.0 - z * z)
+            }
+        }
+    }
+
     /// The activation of one value, in double precision.
     pub fn eval(self, z: f64) -> f64 {
         match self {
@@ -219,6 +286,17 @@ pub struct Mlp<B: Backend> {
     pub output: OutputKind,
 }
 
+/// A network's output and its derivatives with respect to its inputs.
+#[derive(Debug, Clone)]
+pub struct InputDerivatives<B: Backend> {
+    /// The first output, `[batch, 1]`.
+    pub u: Tensor<B, 2>,
+    /// `∂u/∂x_d` for each input `d`, each `[batch, 1]`.
+    pub du: Vec<Tensor<B, 2>>,
+    /// `∂²u/∂x_d²` for each input `d`, each `[batch, 1]`.
+    pub d2u: Vec<Tensor<B, 2>>,
+}
+
 /// Pre- and post-activations of one layer.
 #[derive(Debug, Clone)]
 pub struct LayerTrace<B: Backend> {
@@ -289,6 +367,59 @@ impl<B: Backend> Mlp<B> {
         trace
     }
 
+    /// The first output and its exact first and second derivatives with
+    /// respect to each input, carried forward through the layers as ordinary
+    /// tensor operations (forward mode by hand), so that first-order autodiff
+    /// gives their parameter gradients. For a hidden layer with `z = h·W + b`
+    /// and `a = f(z)`: `z′ = h′·W`, `z″ = h″·W`, `a′ = f′(z)·z′` and
+    /// `a″ = f″(z)·z′² + f′(z)·z″`. The output layer is taken as linear.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, inputs]`
+    /// - output: `u` is `[batch, 1]`; `du[d]` and `d2u[d]` are `[batch, 1]`,
+    ///   the derivatives along input `d` (`∂u/∂x_d` and `∂²u/∂x_d²`)
+    pub fn forward_with_input_derivatives(&self, x: Tensor<B, 2>) -> InputDerivatives<B> {
+        let [batch, inputs] = x.dims();
+        let device = x.device();
+        let last = self.layers.len() - 1;
+        let mut h = x;
+        let mut d1: Vec<Tensor<B, 2>> = (0..inputs)
+            .map(|d| {
+                let mut unit = vec![0.0f32; inputs];
+                unit[d] = 1.0;
+                Tensor::<B, 1>::from_data(TensorData::new(unit, [inputs]), &device)
+                    .unsqueeze::<2>()
+                    .repeat_dim(0, batch)
+            })
+            .collect();
+        let mut d2: Vec<Tensor<B, 2>> = (0..inputs)
+            .map(|_| Tensor::zeros([batch, inputs], &device))
+            .collect();
+        for (i, layer) in self.layers.iter().enumerate() {
+            let w = layer.weight.val();
+            let z = layer.forward(h);
+            let z1: Vec<Tensor<B, 2>> = d1.iter().map(|t| t.clone().matmul(w.clone())).collect();
+            let z2: Vec<Tensor<B, 2>> = d2.iter().map(|t| t.clone().matmul(w.clone())).collect();
+            if i == last {
+                let first = |t: Tensor<B, 2>| t.narrow(1, 0, 1);
+                return InputDerivatives {
+                    u: first(z),
+                    du: z1.into_iter().map(first).collect(),
+                    d2u: z2.into_iter().map(first).collect(),
+                };
+            }
+            let (f1, f2) = self.activation.derivatives(z.clone());
+            d2 = z1
+                .iter()
+                .zip(z2)
+                .map(|(a, b)| f2.clone().mul(a.clone().powi_scalar(2)) + f1.clone().mul(b))
+                .collect();
+            d1 = z1.into_iter().map(|a| f1.clone().mul(a)).collect();
+            h = self.activation.apply(z);
+        }
+        unreachable!("an MLP has at least one layer")
+    }
+
     /// Layer widths from input to output.
     pub fn sizes(&self) -> Vec<usize> {
         let mut s = Vec::with_capacity(self.layers.len() + 1);
@@ -338,7 +469,19 @@ pub fn plain_forward(
     output: OutputKind,
     x: &[f32],
 ) -> PlainTrace {
-    let mut h: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+    let x: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+    plain_forward_f64(layers, activation, output, &x)
+}
+
+/// [`plain_forward`] of an input given in double precision (for finite
+/// differences in the inputs).
+pub fn plain_forward_f64(
+    layers: &[DenseRef<'_>],
+    activation: Activation,
+    output: OutputKind,
+    x: &[f64],
+) -> PlainTrace {
+    let mut h: Vec<f64> = x.to_vec();
     let mut trace = PlainTrace {
         pre: Vec::with_capacity(layers.len()),
         post: Vec::with_capacity(layers.len()),
@@ -501,5 +644,105 @@ mod tests {
         let m = MlpConfig::new(64, vec![16], 2).init::<CpuBackend>(&Default::default());
         assert_eq!(m.sizes(), vec![64, 16, 2]);
         assert_eq!(m.parameter_count(), 64 * 16 + 16 + 16 * 2 + 2);
+    }
+
+    /// The plain weights of a tensor network, for the f64 reference.
+    fn plain_layers<B: Backend>(m: &Mlp<B>) -> Vec<(usize, usize, Vec<f32>, Vec<f32>)> {
+        m.layers
+            .iter()
+            .map(|l| {
+                let [i, o] = l.weight.dims();
+                let w = l.weight.val().into_data().to_vec::<f32>().unwrap();
+                let b = l
+                    .bias
+                    .as_ref()
+                    .unwrap()
+                    .val()
+                    .into_data()
+                    .to_vec::<f32>()
+                    .unwrap();
+                (i, o, w, b)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn input_derivatives_match_finite_differences() {
+        let device = Default::default();
+        for act in Activation::ALL {
+            for inputs in [1usize, 2] {
+                let m = MlpConfig::new(inputs, vec![7, 5], 1)
+                    .with_activation(act)
+                    .with_output(OutputKind::Linear)
+                    .with_init(InitScheme::Xavier)
+                    .with_seed(3)
+                    .init::<CpuBackend>(&device);
+                let points: Vec<f32> = (0..4 * inputs).map(|k| 0.37 * k as f32 - 0.6).collect();
+                let x = Tensor::<CpuBackend, 2>::from_data(
+                    TensorData::new(points.clone(), [4, inputs]),
+                    &device,
+                );
+                let d = m.forward_with_input_derivatives(x);
+                let get =
+                    |t: &Tensor<CpuBackend, 2>| t.clone().into_data().to_vec::<f32>().unwrap();
+                let layers = plain_layers(&m);
+                let refs: Vec<DenseRef> = layers
+                    .iter()
+                    .map(|(i, o, w, b)| DenseRef {
+                        inputs: *i,
+                        outputs: *o,
+                        weights: w,
+                        biases: b,
+                    })
+                    .collect();
+                let u = |p: &[f64]| plain_forward_f64(&refs, act, OutputKind::Linear, p).post[2][0];
+                const H: f64 = 1e-4;
+                for k in 0..4 {
+                    let p: Vec<f64> = points[k * inputs..(k + 1) * inputs]
+                        .iter()
+                        .map(|v| f64::from(*v))
+                        .collect();
+                    assert!((f64::from(get(&d.u)[k]) - u(&p)).abs() < 1e-5);
+                    for dim in 0..inputs {
+                        let at = |h: f64| {
+                            let mut q = p.clone();
+                            q[dim] += h;
+                            u(&q)
+                        };
+                        let fd1 = (at(H) - at(-H)) / (2.0 * H);
+                        let fd2 = (at(H) - 2.0 * at(0.0) + at(-H)) / (H * H);
+                        let (d1, d2) = (
+                            f64::from(get(&d.du[dim])[k]),
+                            f64::from(get(&d.d2u[dim])[k]),
+                        );
+                        let close = |a: f64, b: f64| (a - b).abs() <= 1e-3 * b.abs().max(1e-2);
+                        assert!(
+                            close(d1, fd1),
+                            "{act:?} {inputs}D du/dx{dim}: {d1} vs {fd1}"
+                        );
+                        if act != Activation::Relu {
+                            assert!(
+                                close(d2, fd2),
+                                "{act:?} {inputs}D d2u/dx{dim}²: {d2} vs {fd2}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn second_derivatives_of_activations_match_finite_differences() {
+        for act in Activation::ALL {
+            for z in [-1.3, -0.2, 0.4, 2.1] {
+                let h = 1e-5;
+                let fd = (act.derivative(z + h) - act.derivative(z - h)) / (2.0 * h);
+                assert!(
+                    (act.second_derivative(z) - fd).abs() < 1e-6,
+                    "{act:?} at {z}"
+                );
+            }
+        }
     }
 }

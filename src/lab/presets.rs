@@ -15,11 +15,19 @@ use crate::lab::scene::Scene;
 /// Every preset of the project's `scenes/` folder, as text, by name.
 const BUILT_IN: &[(&str, &str)] = &[
     (
+        "below-the-edge",
+        include_str!("../../scenes/below-the-edge.ron"),
+    ),
+    (
         "circles-vs-squares",
         include_str!("../../scenes/circles-vs-squares.ron"),
     ),
     ("default", include_str!("../../scenes/default.ron")),
     ("digits8x8", include_str!("../../scenes/digits8x8.ron")),
+    (
+        "edge-of-stability",
+        include_str!("../../scenes/edge-of-stability.ron"),
+    ),
     ("exhibition", include_str!("../../scenes/exhibition.ron")),
     (
         "lesson-1-perceptron",
@@ -53,7 +61,20 @@ const BUILT_IN: &[(&str, &str)] = &[
         "lesson-8-extrapolation",
         include_str!("../../scenes/lesson-8-extrapolation.ron"),
     ),
+    (
+        "lesson-9-edge-of-stability",
+        include_str!("../../scenes/lesson-9-edge-of-stability.ron"),
+    ),
     ("mnist", include_str!("../../scenes/mnist.ron")),
+    (
+        "pinn-laplace-2d",
+        include_str!("../../scenes/pinn-laplace-2d.ron"),
+    ),
+    (
+        "pinn-poisson-1d",
+        include_str!("../../scenes/pinn-poisson-1d.ron"),
+    ),
+    ("sincos-2d", include_str!("../../scenes/sincos-2d.ron")),
     ("sine-1d", include_str!("../../scenes/sine-1d.ron")),
     ("spiral", include_str!("../../scenes/spiral.ron")),
     ("xor", include_str!("../../scenes/xor.ron")),

@@ -18,6 +18,8 @@ pub enum Stream {
     Batches = 3,
     /// Choice of the probe sample and other view-only randomness.
     View = 4,
+    /// Start vectors of the Hessian's eigenvalue iteration.
+    Sharpness = 5,
 }
 
 /// A generator for `stream` of `seed`.

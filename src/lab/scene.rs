@@ -41,6 +41,9 @@ pub struct Scene {
     /// What the run directory keeps.
     #[serde(default)]
     pub record: RecordSpec,
+    /// Measurements beyond the loss: the sharpness and its top eigenvector.
+    #[serde(default)]
+    pub measure: MeasureSpec,
     /// A lesson: captions, camera moves and highlights shown as training goes.
     #[serde(default, skip_serializing_if = "Lesson::is_empty")]
     pub lesson: Lesson,
@@ -113,11 +116,8 @@ pub enum LossKind {
     Mse,
     /// Mean absolute error.
     L1,
-}
-
-impl LossKind {
-    /// Every loss, for menus.
-    pub const ALL: [LossKind; 3] = [LossKind::CrossEntropy, LossKind::Mse, LossKind::L1];
+    /// A differential equation's residual plus its boundary term (PINN data only).
+    Residual,
 }
 
 /// How the network is trained.
@@ -198,6 +198,38 @@ impl Default for RecordSpec {
             keyframe_every: crate::lab::record::frames::DEFAULT_KEYFRAME_EVERY,
             max_bytes: 4 << 30,
         }
+    }
+}
+
+/// What is measured besides losses and accuracy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MeasureSpec {
+    /// Measure the sharpness (the top eigenvalue of the training loss's
+    /// Hessian) every this many steps, a multiple of `train.eval_every`
+    /// (`None`: never).
+    pub sharpness_every: Option<u64>,
+    /// Measure it on the first this many training samples (`None`: all of them).
+    pub sharpness_samples: Option<usize>,
+    /// How many of the top eigenvalues to find (the first is the sharpness).
+    pub top_k: usize,
+}
+
+impl Default for MeasureSpec {
+    fn default() -> Self {
+        MeasureSpec {
+            sharpness_every: None,
+            sharpness_samples: None,
+            top_k: 1,
+        }
+    }
+}
+
+impl MeasureSpec {
+    /// True when the sharpness is measured at `step`.
+    pub fn sharpness_due(&self, step: u64) -> bool {
+        self.sharpness_every
+            .is_some_and(|every| step.is_multiple_of(every))
     }
 }
 
@@ -326,6 +358,53 @@ impl Scene {
                 "keyframe_every and max_bytes must be at least 1",
             ));
         }
+        let m = &self.measure;
+        if let Some(every) = m.sharpness_every
+            && (every == 0 || !every.is_multiple_of(t.eval_every))
+        {
+            return Err(LabError::setting(
+                "measure.sharpness_every",
+                format!(
+                    "must be a positive multiple of train.eval_every ({}), got {every}",
+                    t.eval_every
+                ),
+            ));
+        }
+        for (i, step) in self.lesson.steps.iter().enumerate() {
+            if let crate::lab::lesson::Trigger::SharpnessAbove(_) = step.trigger {
+                let why = if m.sharpness_every.is_none() {
+                    Some("needs the sharpness measured: set measure.sharpness_every")
+                } else if t.optimizer == OptimizerKind::Adam {
+                    Some(
+                        "needs a stability threshold, which Adam does not have: use Gd, Sgd or Momentum",
+                    )
+                } else {
+                    None
+                };
+                if let Some(why) = why {
+                    return Err(LabError::setting(
+                        format!("lesson.steps[{i}].trigger"),
+                        format!("SharpnessAbove {why}"),
+                    ));
+                }
+            }
+        }
+        if m.sharpness_samples == Some(0) {
+            return Err(LabError::setting(
+                "measure.sharpness_samples",
+                "must be at least 1 (or None for the whole training set)",
+            ));
+        }
+        if !(1..=crate::lab::sharpness::MAX_TOP_K).contains(&m.top_k) {
+            return Err(LabError::setting(
+                "measure.top_k",
+                format!(
+                    "must be between 1 and {}, got {}",
+                    crate::lab::sharpness::MAX_TOP_K,
+                    m.top_k
+                ),
+            ));
+        }
         if self.record.frame_every == 0 {
             return Err(LabError::setting(
                 "record.frame_every",
@@ -346,12 +425,26 @@ impl Scene {
                 "a regression data set needs Mse or L1, not CrossEntropy",
             ));
         }
+        if self.data.is_pde() != (loss == LossKind::Residual) {
+            return Err(LabError::setting(
+                "train.loss",
+                "Residual is the loss of PDE data (Pde1d, Pde2d), and PDE data trains on Residual only",
+            ));
+        }
+        if self.data.is_pde() && output != OutputKind::Linear {
+            return Err(LabError::setting(
+                "model.output",
+                "a PDE's solution is a value: the output must be Linear",
+            ));
+        }
         Ok(())
     }
 
     /// The loss in use, defaults applied.
     pub fn loss(&self) -> LossKind {
-        self.train.loss.unwrap_or(if self.data.is_regression() {
+        self.train.loss.unwrap_or(if self.data.is_pde() {
+            LossKind::Residual
+        } else if self.data.is_regression() {
             LossKind::Mse
         } else {
             LossKind::CrossEntropy

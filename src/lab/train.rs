@@ -16,6 +16,7 @@ use crate::lab::metrics::Metrics;
 use crate::lab::model::{Mlp, OutputKind};
 use crate::lab::rng::{self, LabRng, Stream};
 use crate::lab::scene::{LossKind, OptimizerKind, Scene};
+use crate::lab::sharpness::{Spectrum, hessian_vector_product, lanczos};
 
 /// Largest number of samples pushed through the network at once during evaluation.
 const EVAL_CHUNK: usize = 2048;
@@ -124,6 +125,8 @@ pub struct Trainer<B: AutodiffBackend> {
     diverged: bool,
     train: SplitTensors<B::InnerBackend>,
     test: SplitTensors<B::InnerBackend>,
+    /// The fixed subset sharpness is measured on, when not the whole training set.
+    measure_set: Option<SplitTensors<B::InnerBackend>>,
     test_outside: Vec<usize>,
 }
 
@@ -143,6 +146,20 @@ impl<B: AutodiffBackend> Trainer<B> {
             .init::<B>(device);
         let train = split_tensors::<B::InnerBackend>(&data, &data.train, device);
         let test = split_tensors::<B::InnerBackend>(&data, &data.test, device);
+        // A PDE's boundary points come last: its Hessian is measured on every point.
+        let measure_set = scene
+            .measure
+            .sharpness_samples
+            .filter(|&n| n < data.train.len() && data.pde.is_none())
+            .map(|n| {
+                let idx: Vec<usize> = (0..n).collect();
+                SplitTensors {
+                    x: rows_tensor::<B::InnerBackend>(&data.train.x, data.inputs, &idx, device),
+                    targets: targets_tensor::<B::InnerBackend>(&data, &data.train, &idx, device),
+                    labels: None,
+                    len: n,
+                }
+            });
         let test_outside = (0..data.test.len())
             .filter(|&i| !data.in_train_region(data.test_input(i)))
             .collect();
@@ -157,6 +174,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             diverged: false,
             train,
             test,
+            measure_set,
             test_outside,
         })
     }
@@ -274,26 +292,39 @@ impl<B: AutodiffBackend> Trainer<B> {
             });
         }
         let batch_size = self.batch_size();
-        let (x, targets) = match self.sampler.next(batch_size) {
+        let batch = self.sampler.next(batch_size).map(<[usize]>::to_vec);
+        let (x, targets) = match &batch {
             None => (
                 Tensor::<B, 2>::from_inner(self.train.x.clone()),
                 Tensor::<B, 2>::from_inner(self.train.targets.clone()),
             ),
-            Some(idx) => {
-                let idx = idx.to_vec();
-                (
-                    rows_tensor::<B>(&self.data.train.x, self.data.inputs, &idx, &self.device),
-                    targets_tensor::<B>(&self.data, &self.data.train, &idx, &self.device),
-                )
-            }
+            Some(idx) => (
+                rows_tensor::<B>(&self.data.train.x, self.data.inputs, idx, &self.device),
+                targets_tensor::<B>(&self.data, &self.data.train, idx, &self.device),
+            ),
         };
         let trace = capture.then(|| self.model.forward_trace(x.clone()));
-        let z = match &trace {
-            Some(t) => t[t.len() - 1].pre.clone(),
-            None => self.model.forward(x),
+        let data_loss = match &self.data.pde {
+            Some(pde) => {
+                let all: Vec<usize>;
+                let idx = match &batch {
+                    Some(idx) => idx.as_slice(),
+                    None => {
+                        all = (0..self.data.train.len()).collect();
+                        &all
+                    }
+                };
+                pde_objective(&self.model, pde, x, targets, idx)
+            }
+            None => {
+                let z = match &trace {
+                    Some(t) => t[t.len() - 1].pre.clone(),
+                    None => self.model.forward(x),
+                };
+                per_sample_loss(self.scene.loss(), self.model.output, z, targets).mean()
+            }
         };
-        let loss = per_sample_loss(self.scene.loss(), self.model.output, z, targets).mean()
-            + self.penalty();
+        let loss = data_loss + penalty(&self.model, self.scene.train.l1, self.scene.train.l2);
         let batch_loss = scalar(loss.clone(), "the mini-batch loss")?;
         if !batch_loss.is_finite() {
             self.diverged = true;
@@ -319,19 +350,114 @@ impl<B: AutodiffBackend> Trainer<B> {
         Ok(StepOutcome::Stepped { batch_loss, frame })
     }
 
-    fn penalty(&self) -> Tensor<B, 1> {
-        let (l1, l2) = (self.scene.train.l1, self.scene.train.l2);
-        let mut total = Tensor::<B, 1>::zeros([1], &self.device);
+    /// The parameters as one flat vector: per layer, the weights
+    /// (`[inputs][outputs]`, row-major), then the biases.
+    pub fn parameters(&self) -> LabResult<Vec<f32>> {
+        let mut flat = Vec::with_capacity(self.model.parameter_count());
         for layer in &self.model.layers {
-            let w = layer.weight.val();
-            if l2 > 0.0 {
-                total = total + w.clone().powi_scalar(2).sum().mul_scalar(l2);
-            }
-            if l1 > 0.0 {
-                total = total + w.abs().sum().mul_scalar(l1);
+            flat.extend(values(layer.weight.val().inner(), "weights")?);
+            if let Some(b) = &layer.bias {
+                flat.extend(values(b.val().inner(), "biases")?);
             }
         }
-        total
+        Ok(flat)
+    }
+
+    /// The gradient of the training objective (data loss and penalties) at the
+    /// parameters `theta`, on the set sharpness is measured on: the whole
+    /// training set, or its first `measure.sharpness_samples` samples. Never a
+    /// mini-batch: the Hessian of a moving batch is not the loss's.
+    pub fn gradient_at(&self, theta: &[f32]) -> LabResult<Vec<f32>> {
+        let model = self.model_with(theta)?;
+        let set = self.measure_set.as_ref().unwrap_or(&self.train);
+        let x = Tensor::<B, 2>::from_inner(set.x.clone());
+        let targets = Tensor::<B, 2>::from_inner(set.targets.clone());
+        let data_loss = match &self.data.pde {
+            Some(pde) => {
+                let all: Vec<usize> = (0..set.len).collect();
+                pde_objective(&model, pde, x, targets, &all)
+            }
+            None => {
+                let z = model.forward(x);
+                per_sample_loss(self.scene.loss(), model.output, z, targets).mean()
+            }
+        };
+        let loss = data_loss + penalty(&model, self.scene.train.l1, self.scene.train.l2);
+        let grads = loss.backward();
+        let mut flat = Vec::with_capacity(theta.len());
+        for layer in &model.layers {
+            let [inputs, outputs] = layer.weight.dims();
+            match layer.weight.grad(&grads) {
+                Some(g) => flat.extend(values(g, "weight gradients")?),
+                None => flat.extend(std::iter::repeat_n(0.0, inputs * outputs)),
+            }
+            if let Some(b) = &layer.bias {
+                match b.grad(&grads) {
+                    Some(g) => flat.extend(values(g, "bias gradients")?),
+                    None => flat.extend(std::iter::repeat_n(0.0, outputs)),
+                }
+            }
+        }
+        Ok(flat)
+    }
+
+    /// A copy of the network with the parameters `theta` (laid out as
+    /// [`Trainer::parameters`] gives them).
+    fn model_with(&self, theta: &[f32]) -> LabResult<Mlp<B>> {
+        let mut at = 0;
+        let mut take = |n: usize| -> LabResult<Vec<f32>> {
+            let part = theta.get(at..at + n).ok_or_else(|| {
+                LabError::setting(
+                    "parameters",
+                    format!("{} values for a network of more", theta.len()),
+                )
+            })?;
+            at += n;
+            Ok(part.to_vec())
+        };
+        let mut layers = Vec::with_capacity(self.model.layers.len());
+        for layer in &self.model.layers {
+            let [inputs, outputs] = layer.weight.dims();
+            let weights = take(inputs * outputs)?;
+            let biases = match layer.bias {
+                Some(_) => take(outputs)?,
+                None => vec![0.0; outputs],
+            };
+            layers.push(crate::lab::model::linear_from(
+                inputs,
+                outputs,
+                weights,
+                biases,
+                &self.device,
+            ));
+        }
+        Ok(Mlp {
+            layers,
+            activation: self.model.activation,
+            output: self.model.output,
+        })
+    }
+
+    /// The top `k` eigenvalues of the training objective's Hessian at the
+    /// current parameters (see [`crate::lab::sharpness`]), warm-started from
+    /// `start` (the previous top eigenvector, if any).
+    pub fn sharpness(&self, k: usize, start: Option<&[f64]>) -> LabResult<Spectrum> {
+        let theta = self.parameters()?;
+        let mut gradient = |t: &[f32]| self.gradient_at(t);
+        let mut hvp = |v: &[f64]| hessian_vector_product(&theta, v, &mut gradient);
+        lanczos(theta.len(), k, start, self.scene.seed ^ self.step, &mut hvp)
+    }
+
+    /// The largest sharpness at which the optimiser is stable on a quadratic:
+    /// `2/η` for gradient descent, `(2 + 2β)/η` with heavy-ball momentum β.
+    /// Adam has none (its stability depends on its preconditioner).
+    pub fn stability_threshold(&self) -> Option<f32> {
+        let t = &self.scene.train;
+        match t.optimizer {
+            OptimizerKind::Gd | OptimizerKind::Sgd => Some(2.0 / t.learning_rate),
+            OptimizerKind::Momentum => Some((2.0 + 2.0 * t.momentum) / t.learning_rate),
+            OptimizerKind::Adam => None,
+        }
     }
 
     fn capture(
@@ -454,22 +580,40 @@ impl<B: AutodiffBackend> Trainer<B> {
     pub fn evaluate(&self) -> LabResult<Metrics> {
         let model = self.model.valid();
         let kind = self.scene.loss();
-        let train = eval_split(&model, kind, &self.train)?;
+        let mut train = eval_split(&model, kind, &self.train)?;
         let test = eval_split(&model, kind, &self.test)?;
-        let generalization_error = (!self.data.is_classification()).then(|| {
-            if self.test_outside.is_empty() {
-                f32::NAN
-            } else {
-                let sum: f64 = self.test_outside.iter().map(|&i| test.losses[i]).sum();
-                (sum / self.test_outside.len() as f64) as f32
-            }
-        });
+        let mut solution_error = None;
+        if let Some(pde) = &self.data.pde {
+            // The training loss of a PINN is its objective: residual and boundary terms.
+            let all: Vec<usize> = (0..self.train.len).collect();
+            let objective = pde_objective(
+                &model,
+                pde,
+                self.train.x.clone(),
+                self.train.targets.clone(),
+                &all,
+            );
+            train.mean_loss = scalar(objective, "the PDE residual")?;
+            // The test targets are the exact solution: its largest error.
+            let worst = test.losses.iter().fold(0.0f64, |m, l| m.max(*l));
+            solution_error = Some(worst.sqrt() as f32);
+        }
+        let generalization_error = (!self.data.is_classification() && self.data.pde.is_none())
+            .then(|| {
+                if self.test_outside.is_empty() {
+                    f32::NAN
+                } else {
+                    let sum: f64 = self.test_outside.iter().map(|&i| test.losses[i]).sum();
+                    (sum / self.test_outside.len() as f64) as f32
+                }
+            });
         let mut m = Metrics {
             train_loss: Some(train.mean_loss),
             test_loss: Some(test.mean_loss),
             train_accuracy: train.accuracy,
             test_accuracy: test.accuracy,
             generalization_error,
+            solution_error,
             learning_rate: Some(self.scene.train.learning_rate),
             batch_size: Some(self.batch_size() as f32),
             ..Metrics::at(self.step)
@@ -541,6 +685,74 @@ fn eval_split<B: Backend>(
     })
 }
 
+/// The physics-informed objective of a batch of a PDE's training points (their
+/// indices in `idx`): the mean squared residual `L[u] − f` over its
+/// collocation points plus `boundary_weight` times the mean squared error
+/// `u − g` over its boundary points (a batch without boundary points has no
+/// boundary term). `L[u]` uses the network's exact input derivatives.
+///
+/// # Shapes
+/// - `x`: `[batch, inputs]`
+/// - `targets`: `[batch, 1]`: `f` at collocation points, `g` at boundary points
+/// - output: `[1]`
+fn pde_objective<B: Backend>(
+    model: &Mlp<B>,
+    pde: &crate::lab::data::PdeTask,
+    x: Tensor<B, 2>,
+    targets: Tensor<B, 2>,
+    idx: &[usize],
+) -> Tensor<B, 1> {
+    use crate::lab::data::pde::Operator;
+    let device = x.device();
+    let d = model.forward_with_input_derivatives(x);
+    let lhs = match pde.operator {
+        Operator::Laplacian => d
+            .d2u
+            .iter()
+            .cloned()
+            .reduce(|a, b| a + b)
+            .unwrap_or_else(|| d.u.zeros_like()),
+        Operator::Decay { rate } => match d.du.first() {
+            Some(du) => du.clone() + d.u.clone().mul_scalar(rate),
+            None => d.u.zeros_like(),
+        },
+    };
+    let boundary: Vec<f32> = idx
+        .iter()
+        .map(|&i| if i >= pde.boundary_start { 1.0 } else { 0.0 })
+        .collect();
+    let n_boundary = boundary.iter().filter(|b| **b > 0.0).count();
+    let n_interior = idx.len() - n_boundary;
+    let on_boundary = Tensor::<B, 2>::from_data(TensorData::new(boundary, [idx.len(), 1]), &device);
+    let inside = on_boundary.clone().neg().add_scalar(1.0);
+    let residual = (lhs - targets.clone()).powi_scalar(2).mul(inside).sum();
+    let mut total = residual.div_scalar(n_interior.max(1) as f32);
+    if n_boundary > 0 {
+        let misfit = (d.u - targets).powi_scalar(2).mul(on_boundary).sum();
+        total = total
+            + misfit
+                .div_scalar(n_boundary as f32)
+                .mul_scalar(pde.boundary_weight);
+    }
+    total
+}
+
+/// The weight penalties of `model`: `l1 · Σ|w| + l2 · Σw²` (biases are free).
+fn penalty<B: Backend>(model: &Mlp<B>, l1: f32, l2: f32) -> Tensor<B, 1> {
+    let device = model.layers[0].weight.val().device();
+    let mut total = Tensor::<B, 1>::zeros([1], &device);
+    for layer in &model.layers {
+        let w = layer.weight.val();
+        if l2 > 0.0 {
+            total = total + w.clone().powi_scalar(2).sum().mul_scalar(l2);
+        }
+        if l1 > 0.0 {
+            total = total + w.abs().sum().mul_scalar(l1);
+        }
+    }
+    total
+}
+
 /// Per-sample data loss.
 ///
 /// # Shapes
@@ -561,7 +773,8 @@ pub fn per_sample_loss<B: Backend>(
         LossKind::CrossEntropy => (targets * activation::log_softmax(z.clone(), 1))
             .sum_dim(1)
             .neg(),
-        LossKind::Mse => (out() - targets).powi_scalar(2).mean_dim(1),
+        // A PDE's test targets are its exact solution: per sample, the squared error.
+        LossKind::Mse | LossKind::Residual => (out() - targets).powi_scalar(2).mean_dim(1),
         LossKind::L1 => (out() - targets).abs().mean_dim(1),
     }
 }

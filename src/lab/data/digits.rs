@@ -75,6 +75,7 @@ pub(super) fn load_digits8x8(spec: &DigitsSpec) -> LabResult<Dataset> {
         train,
         test,
         train_region: None,
+        pde: None,
     })
 }
 
@@ -222,6 +223,7 @@ pub(super) fn load_mnist(spec: &MnistSpec) -> LabResult<Dataset> {
         train,
         test,
         train_region: None,
+        pde: None,
     })
 }
 

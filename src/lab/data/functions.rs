@@ -188,6 +188,7 @@ pub(super) fn generate_1d(spec: &Function1dSpec) -> Dataset {
             targets: Targets::Values(test_y),
         },
         train_region: Some(vec![(lo, hi)]),
+        pde: None,
     }
 }
 
@@ -229,6 +230,7 @@ pub(super) fn generate_2d(spec: &Function2dSpec) -> Dataset {
             targets: Targets::Values(test_y),
         },
         train_region: Some(vec![(lo, hi), (lo, hi)]),
+        pde: None,
     }
 }
 

@@ -3,10 +3,12 @@
 mod digits;
 pub mod drawing;
 mod functions;
+pub mod pde;
 mod shapes;
 mod toy;
 
 pub use functions::{Function1d, Function2d};
+pub use pde::{Equation1d, Equation2d, Pde1dSpec, Pde2dSpec, PdeSpec, PdeTask};
 
 use std::path::{Path, PathBuf};
 
@@ -41,6 +43,12 @@ pub enum DataSpec {
     Function1d(Function1dSpec),
     /// Regression of a function of two variables.
     Function2d(Function2dSpec),
+    /// A differential equation in one variable, learnt from its residual
+    /// and boundary values (a physics-informed network).
+    Pde1d(Pde1dSpec),
+    /// A differential equation on a square, learnt from its residual and
+    /// boundary values.
+    Pde2d(Pde2dSpec),
 }
 
 /// Settings of the 2D point sets.
@@ -235,7 +243,7 @@ pub trait TargetFunction {
     fn validate(&self) -> LabResult<()>;
 }
 
-fn at_least(n: usize, min: usize, field: &str) -> LabResult<()> {
+pub(crate) fn at_least(n: usize, min: usize, field: &str) -> LabResult<()> {
     if n >= min {
         Ok(())
     } else {
@@ -246,7 +254,7 @@ fn at_least(n: usize, min: usize, field: &str) -> LabResult<()> {
     }
 }
 
-fn range(r: (f32, f32), field: &str) -> LabResult<()> {
+pub(crate) fn range(r: (f32, f32), field: &str) -> LabResult<()> {
     if r.0.is_finite() && r.1.is_finite() && r.0 < r.1 {
         Ok(())
     } else {
@@ -357,6 +365,9 @@ pub struct Dataset {
     /// For regression: the box training inputs come from, per input.
     /// Test points outside it measure the generalization error.
     pub train_region: Option<Vec<(f32, f32)>>,
+    /// For a differential equation: which training points are on the
+    /// boundary, and the residual to train. The test targets are its exact solution.
+    pub pde: Option<PdeTask>,
 }
 
 impl Dataset {
@@ -403,6 +414,8 @@ impl DataSpec {
         "Mnist",
         "Function1d",
         "Function2d",
+        "Pde1d",
+        "Pde2d",
     ];
 
     /// The short name of this data set.
@@ -418,12 +431,25 @@ impl DataSpec {
             DataSpec::Mnist(_) => "mnist",
             DataSpec::Function1d(_) => "function1d",
             DataSpec::Function2d(_) => "function2d",
+            DataSpec::Pde1d(_) => "pde1d",
+            DataSpec::Pde2d(_) => "pde2d",
         }
     }
 
     /// True when the data set is a regression task.
     pub fn is_regression(&self) -> bool {
-        matches!(self, DataSpec::Function1d(_) | DataSpec::Function2d(_))
+        matches!(
+            self,
+            DataSpec::Function1d(_)
+                | DataSpec::Function2d(_)
+                | DataSpec::Pde1d(_)
+                | DataSpec::Pde2d(_)
+        )
+    }
+
+    /// True when the data set is a differential equation (a PINN loss).
+    pub fn is_pde(&self) -> bool {
+        matches!(self, DataSpec::Pde1d(_) | DataSpec::Pde2d(_))
     }
 
     /// Checks the settings, naming the offending field.
@@ -482,6 +508,8 @@ impl DataSpec {
             }
             DataSpec::Function1d(s) => s.validate()?,
             DataSpec::Function2d(s) => s.validate()?,
+            DataSpec::Pde1d(s) => s.validate()?,
+            DataSpec::Pde2d(s) => s.validate()?,
         }
         Ok(())
     }
@@ -500,6 +528,8 @@ impl DataSpec {
             DataSpec::Mnist(s) => digits::load_mnist(s),
             DataSpec::Function1d(s) => Ok(functions::generate_1d(s)),
             DataSpec::Function2d(s) => Ok(functions::generate_2d(s)),
+            DataSpec::Pde1d(s) => Ok(pde::generate_1d(s)),
+            DataSpec::Pde2d(s) => Ok(pde::generate_2d(s)),
         }
     }
 }

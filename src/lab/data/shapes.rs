@@ -38,6 +38,7 @@ pub(super) fn generate(spec: &ShapesSpec) -> Dataset {
         train,
         test,
         train_region: None,
+        pde: None,
     }
 }
 

@@ -59,6 +59,7 @@ pub(super) fn generate(kind: Kind, spec: &Toy2dSpec) -> Dataset {
         train,
         test,
         train_region: None,
+        pde: None,
     }
 }
 

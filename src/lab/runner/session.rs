@@ -12,7 +12,19 @@ use crate::lab::frame::Frame;
 use crate::lab::metrics::Metrics;
 use crate::lab::record::RunRecorder;
 use crate::lab::scene::Scene;
+use crate::lab::sharpness::Spectrum;
 use crate::lab::train::{StepOutcome, Trainer};
+
+/// |Δθ·v|: the length of the update from `before` to `after` along the unit vector `v`.
+fn projection(before: &[f32], after: &[f32], v: &[f64]) -> f32 {
+    before
+        .iter()
+        .zip(after)
+        .zip(v)
+        .map(|((b, a), v)| (f64::from(*a) - f64::from(*b)) * v)
+        .sum::<f64>()
+        .abs() as f32
+}
 
 /// What one [`Session::advance`] produced.
 #[derive(Debug, Default)]
@@ -33,6 +45,9 @@ pub struct Session<B: AutodiffBackend> {
     last_eval: Option<Metrics>,
     /// The latest step's own measures (mini-batch loss, gradient norm...).
     last_step: Metrics,
+    /// The latest sharpness measurement: its eigenvector warm-starts the next
+    /// one, and every update is projected onto it.
+    spectrum: Option<Spectrum>,
 }
 
 impl<B: AutodiffBackend> Session<B> {
@@ -67,6 +82,7 @@ impl<B: AutodiffBackend> Session<B> {
             runs_root: runs_root.map(Path::to_path_buf),
             last_eval: None,
             last_step: Metrics::default(),
+            spectrum: None,
         })
     }
 
@@ -108,10 +124,19 @@ impl<B: AutodiffBackend> Session<B> {
         };
         self.last_eval = None;
         self.last_step = Metrics::default();
+        self.spectrum = None;
         Ok(())
     }
 
-    /// Evaluates, if due, then applies one update; records what is due.
+    /// The latest sharpness measurement, if the scene asks for them.
+    pub fn spectrum(&self) -> Option<&Spectrum> {
+        self.spectrum.as_ref()
+    }
+
+    /// Evaluates (and measures the sharpness), if due, then applies one
+    /// update; records what is due. The evaluation's row is written after the
+    /// update, so that it carries the update's projection onto the top
+    /// eigenvector measured before it.
     pub fn advance(&mut self, capture: bool) -> LabResult<Advance> {
         let mut out = Advance::default();
         let step = self.trainer.step_count();
@@ -120,22 +145,42 @@ impl<B: AutodiffBackend> Session<B> {
             return Ok(out);
         }
         let evaluated = self.last_eval.is_some_and(|e| e.step == step);
+        let mut eval = None;
         if step.is_multiple_of(self.trainer.scene().train.eval_every) && !evaluated {
-            let eval = self.evaluate_now()?;
-            out.evaluation = Some(eval);
-            if let Some(loss) = eval.blown_up_loss() {
+            let e = self.measure()?;
+            if let Some(loss) = e.blown_up_loss() {
+                self.write_row(&e)?;
+                out.evaluation = Some(e);
                 out.diverged = Some((step, loss));
                 return Ok(out);
             }
+            eval = Some(e);
         }
+        let before = match &self.spectrum {
+            Some(_) => Some(self.trainer.parameters()?),
+            None => None,
+        };
         let record = self.recorder.as_ref().is_some_and(|r| r.wants_frame(step));
-        match self.trainer.step(capture || record)? {
+        let outcome = self.trainer.step(capture || record)?;
+        let projection = match (&before, &self.spectrum) {
+            (Some(before), Some(s)) if matches!(outcome, StepOutcome::Stepped { .. }) => Some(
+                projection(before, &self.trainer.parameters()?, &s.eigenvector),
+            ),
+            _ => None,
+        };
+        if let Some(mut e) = eval {
+            e.update_projection = projection;
+            self.write_row(&e)?;
+            out.evaluation = Some(e);
+        }
+        match outcome {
             StepOutcome::Stepped { batch_loss, frame } => {
                 self.last_step = Metrics {
                     batch_loss: Some(batch_loss),
                     ..Metrics::at(step)
                 };
                 if let Some(mut frame) = frame {
+                    frame.metrics.update_projection = projection;
                     self.last_step = frame.metrics;
                     frame.evaluation = self.last_eval;
                     if let Some(r) = &mut self.recorder {
@@ -174,19 +219,41 @@ impl<B: AutodiffBackend> Session<B> {
     pub fn finish(&mut self) -> LabResult<Metrics> {
         match self.last_eval {
             Some(e) if e.step == self.trainer.step_count() => Ok(e),
-            _ => self.evaluate_now(),
+            _ => {
+                let e = self.measure()?;
+                self.write_row(&e)?;
+                Ok(e)
+            }
         }
     }
 
-    fn evaluate_now(&mut self) -> LabResult<Metrics> {
+    /// The evaluation of the current network, and its sharpness when due.
+    fn measure(&mut self) -> LabResult<Metrics> {
         let mut eval = self.trainer.evaluate()?;
         // The latest step's own measures ride along: its mini-batch loss, its gradient.
         eval.batch_loss = self.last_step.batch_loss;
         eval.grad_norm = self.last_step.grad_norm;
-        if let Some(r) = &mut self.recorder {
-            r.record_metrics(&eval)?;
+        let measure = &self.trainer.scene().measure;
+        if measure.sharpness_due(eval.step) && !eval.is_diverged() {
+            let start = self.spectrum.as_ref().map(|s| s.eigenvector.as_slice());
+            let spectrum = self.trainer.sharpness(measure.top_k, start)?;
+            let lambda = spectrum.top() as f32;
+            let threshold = self.trainer.stability_threshold();
+            eval.sharpness = Some(lambda);
+            eval.sharpness_threshold = threshold;
+            eval.sharpness_ratio = threshold.map(|t| lambda / t);
+            eval.sharpness_iterations = Some(spectrum.iterations as f32);
+            eval.sharpness_residual = Some(spectrum.residual as f32);
+            self.spectrum = Some(spectrum);
         }
         self.last_eval = Some(eval);
         Ok(eval)
+    }
+
+    fn write_row(&mut self, row: &Metrics) -> LabResult<()> {
+        match &mut self.recorder {
+            Some(r) => r.record_metrics(row),
+            None => Ok(()),
+        }
     }
 }

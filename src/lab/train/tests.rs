@@ -31,6 +31,7 @@ fn scene(data: DataSpec, activation: Activation, loss: LossKind, output: OutputK
         view: Default::default(),
         record: Default::default(),
         lesson: Default::default(),
+        measure: Default::default(),
     }
 }
 
@@ -90,7 +91,7 @@ fn plain_loss(kind: LossKind, trace: &crate::lab::model::PlainTrace, target: &[f
                 .map(|(t, zi)| f64::from(*t) * (zi - lse))
                 .sum::<f64>()
         }
-        LossKind::Mse => {
+        LossKind::Mse | LossKind::Residual => {
             out.iter()
                 .zip(target)
                 .map(|(o, t)| (o - f64::from(*t)).powi(2))
@@ -428,4 +429,196 @@ fn a_value_that_cannot_be_read_back_is_an_error_not_a_divergence() {
     assert!(err.to_string().contains("the mini-batch loss"), "{err}");
     let two = Tensor::<CpuBackend, 1>::ones([2], &Default::default());
     assert!(super::scalar(two, "a loss").is_err());
+}
+
+/// A network as plain f64 data: per layer (inputs, outputs), with the
+/// parameters flat in [`Trainer::parameters`]'s order.
+struct F64Net {
+    shapes: Vec<(usize, usize)>,
+    activation: Activation,
+}
+
+impl F64Net {
+    /// The objective (mean data loss + l2 penalty) and its exact gradient, by
+    /// hand-written backpropagation in f64.
+    fn gradient(&self, s: &Scene, data: &Dataset, theta: &[f64]) -> Vec<f64> {
+        let mut grad = vec![0.0; theta.len()];
+        let mut offsets = Vec::new();
+        let mut at = 0;
+        for &(i, o) in &self.shapes {
+            offsets.push(at);
+            at += i * o + o;
+        }
+        let n = data.train.len();
+        for k in 0..n {
+            let x: Vec<f64> = data.train.x[k * data.inputs..(k + 1) * data.inputs]
+                .iter()
+                .map(|v| f64::from(*v))
+                .collect();
+            let target: Vec<f64> = target_row(data, &data.train, k)
+                .iter()
+                .map(|v| f64::from(*v))
+                .collect();
+            let (mut hs, mut zs) = (vec![x], Vec::new());
+            for (l, &(i, o)) in self.shapes.iter().enumerate() {
+                let (w, b) = (&theta[offsets[l]..], &theta[offsets[l] + i * o..]);
+                let h = hs.last().unwrap();
+                let z: Vec<f64> = (0..o)
+                    .map(|j| b[j] + (0..i).map(|r| h[r] * w[r * o + j]).sum::<f64>())
+                    .collect();
+                let last = l + 1 == self.shapes.len();
+                hs.push(if last {
+                    z.clone()
+                } else {
+                    z.iter().map(|v| self.activation.eval(*v)).collect()
+                });
+                zs.push(z);
+            }
+            // dL/dz of the last layer.
+            let z = zs.last().unwrap();
+            let outs = z.len() as f64;
+            let mut delta: Vec<f64> = match (s.loss(), s.output()) {
+                (LossKind::CrossEntropy, _) => {
+                    let p = crate::lab::model::softmax(z);
+                    p.iter().zip(&target).map(|(p, t)| p - t).collect()
+                }
+                (LossKind::Mse, OutputKind::Linear) => z
+                    .iter()
+                    .zip(&target)
+                    .map(|(z, t)| 2.0 * (z - t) / outs)
+                    .collect(),
+                other => panic!("no f64 backprop for {other:?}"),
+            };
+            for l in (0..self.shapes.len()).rev() {
+                let (i, o) = self.shapes[l];
+                let h = &hs[l];
+                for r in 0..i {
+                    for j in 0..o {
+                        grad[offsets[l] + r * o + j] += h[r] * delta[j] / n as f64;
+                    }
+                }
+                for j in 0..o {
+                    grad[offsets[l] + i * o + j] += delta[j] / n as f64;
+                }
+                if l > 0 {
+                    let w = &theta[offsets[l]..];
+                    delta = (0..i)
+                        .map(|r| {
+                            let back: f64 = (0..o).map(|j| w[r * o + j] * delta[j]).sum();
+                            back * self.activation.derivative(zs[l - 1][r])
+                        })
+                        .collect();
+                }
+            }
+        }
+        let l2 = f64::from(s.train.l2);
+        for (l, &(i, o)) in self.shapes.iter().enumerate() {
+            for idx in offsets[l]..offsets[l] + i * o {
+                grad[idx] += 2.0 * l2 * theta[idx];
+            }
+        }
+        grad
+    }
+
+    /// The exact Hessian, column by column: central differences of the exact
+    /// gradient in f64 (error about h² ≈ 1e-10).
+    fn hessian(&self, s: &Scene, data: &Dataset, theta: &[f64]) -> Vec<f64> {
+        const H: f64 = 1e-5;
+        let p = theta.len();
+        let mut hess = vec![0.0; p * p];
+        for j in 0..p {
+            let mut plus = theta.to_vec();
+            plus[j] += H;
+            let mut minus = theta.to_vec();
+            minus[j] -= H;
+            let (gp, gm) = (
+                self.gradient(s, data, &plus),
+                self.gradient(s, data, &minus),
+            );
+            for i in 0..p {
+                hess[i * p + j] = (gp[i] - gm[i]) / (2.0 * H);
+            }
+        }
+        // Symmetric up to rounding.
+        for i in 0..p {
+            for j in 0..i {
+                let m = 0.5 * (hess[i * p + j] + hess[j * p + i]);
+                hess[i * p + j] = m;
+                hess[j * p + i] = m;
+            }
+        }
+        hess
+    }
+}
+
+#[test]
+fn sharpness_matches_the_exact_hessian_for_tanh_and_gelu_with_mse_and_cross_entropy() {
+    use crate::lab::sharpness::symmetric_eigen;
+    let cases = [
+        (sine(32), LossKind::Mse, OutputKind::Linear, vec![12, 10]),
+        (
+            xor(40),
+            LossKind::CrossEntropy,
+            OutputKind::Softmax,
+            vec![10, 10],
+        ),
+    ];
+    for (data, loss, output, hidden) in cases {
+        for activation in [Activation::Tanh, Activation::Gelu] {
+            let mut s = scene(data.clone(), activation, loss, output);
+            s.model.hidden = hidden.clone();
+            s.train.l1 = 0.0;
+            let what = format!("{activation:?}/{loss:?}");
+            let mut t = Trainer::<CpuBackend>::new(&s, &Default::default()).unwrap();
+            // Away from the initialisation, where the Hessian has structure.
+            for _ in 0..150 {
+                t.step(false).unwrap();
+            }
+            let theta: Vec<f64> = t
+                .parameters()
+                .unwrap()
+                .iter()
+                .map(|v| f64::from(*v))
+                .collect();
+            let p = theta.len();
+            assert!((150..=300).contains(&p), "{what}: {p} parameters");
+            let net = F64Net {
+                shapes: t.model().sizes().windows(2).map(|w| (w[0], w[1])).collect(),
+                activation,
+            };
+            // The exact gradient agrees with burn's: the f64 reference is right.
+            let exact_grad = net.gradient(t.scene(), t.data(), &theta);
+            let burn_grad = t.gradient_at(&t.parameters().unwrap()).unwrap();
+            for (e, b) in exact_grad.iter().zip(&burn_grad) {
+                assert!((e - f64::from(*b)).abs() < 1e-4 * (1.0 + e.abs()), "{what}");
+            }
+            let hessian = net.hessian(t.scene(), t.data(), &theta);
+            let (values, vectors) = symmetric_eigen(&hessian, p);
+            let top = (0..p)
+                .max_by(|a, b| values[*a].total_cmp(&values[*b]))
+                .unwrap();
+            let exact = values[top];
+            let exact_v = &vectors[top * p..(top + 1) * p];
+
+            let spectrum = t.sharpness(1, None).unwrap();
+            let lambda = spectrum.top();
+            assert!(
+                (lambda - exact).abs() <= 0.01 * exact.abs(),
+                "{what}: Lanczos {lambda} vs exact {exact}"
+            );
+            let cos: f64 = spectrum
+                .eigenvector
+                .iter()
+                .zip(exact_v)
+                .map(|(a, b)| a * b)
+                .sum::<f64>()
+                .abs();
+            assert!(cos >= 0.99, "{what}: |cos| {cos}");
+            eprintln!(
+                "{what}: {p} parameters, λ_max {lambda:.6} vs exact {exact:.6} ({:.2e} relative), |cos| {cos:.6}, {} iterations",
+                ((lambda - exact) / exact).abs(),
+                spectrum.iterations
+            );
+        }
+    }
 }
