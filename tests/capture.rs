@@ -323,3 +323,78 @@ fn without_a_gpu_adapter_capture_says_what_it_needs() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(!film.exists(), "no empty film is left behind");
 }
+
+#[test]
+fn the_edge_of_stability_dashboard_films_four_panels_repeatably() {
+    let dir = temp_dir("cap-dashboard");
+    let flags = [
+        "--layout",
+        "dashboard",
+        "--size",
+        "640x360",
+        "--frames",
+        "6",
+        "--steps-per-frame",
+        "300",
+        "--no-title",
+        "--no-record",
+    ];
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    capture("edge-of-stability", &a, &flags, &[]);
+    capture("edge-of-stability", &b, &flags, &[]);
+    let (fa, fb) = (png_frames(&a), png_frames(&b));
+    assert_eq!(fa.len(), 6);
+    for (x, y) in fa.iter().zip(&fb) {
+        assert!(
+            std::fs::read(x).unwrap() == std::fs::read(y).unwrap(),
+            "{x:?} and {y:?} differ"
+        );
+    }
+    // The last frame, 1,500 steps in: each quadrant holds its plot.
+    let img = Image::load(fa.last().unwrap());
+    let (w, h) = (img.width, img.height);
+    let quadrants = [
+        ("fit", (0, 0, w / 2, h / 2)),
+        ("loss", (w / 2, 0, w, h / 2)),
+        ("sharpness", (0, h / 2, w / 2, h)),
+        ("projection", (w / 2, h / 2, w, h)),
+    ];
+    for (name, area) in quadrants {
+        let text = img.count(area, |[r, g, b]| {
+            r > 150 && r.abs_diff(g) < 20 && g.abs_diff(b) < 20
+        });
+        assert!(text > 200, "{name}: {text} light pixels (title, axes)");
+    }
+    // The fit draws the network's curve in orange, the sharpness plot λ in yellow.
+    let orange = img.count(quadrants[0].1, |[r, g, b]| {
+        r > 200 && (100..180).contains(&g) && b < 90
+    });
+    assert!(orange > 100, "{orange} orange pixels of the fit");
+    let yellow = img.count(quadrants[2].1, |[r, g, b]| r > 200 && g > 160 && b < 100);
+    assert!(yellow > 100, "{yellow} yellow pixels of λ_max");
+    // An MP4 of it is written through ffmpeg, and is the same bytes twice.
+    common::ensure_ffmpeg();
+    let mp4 = |name: &str| {
+        let out = dir.join(name);
+        capture(
+            "edge-of-stability",
+            &out,
+            &[
+                "--layout",
+                "dashboard",
+                "--size",
+                "320x180",
+                "--frames",
+                "4",
+                "--steps-per-frame",
+                "100",
+                "--no-record",
+            ],
+            &[],
+        );
+        std::fs::read(&out).unwrap()
+    };
+    let (m1, m2) = (mp4("one.mp4"), mp4("two.mp4"));
+    assert!(m1.len() > 1000);
+    assert!(m1 == m2, "two MP4 films of one scene differ");
+}

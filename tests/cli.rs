@@ -619,7 +619,10 @@ fn a_measured_run_writes_sharpness_everywhere() {
     let frame = nnm(&["runs", "frame", run.to_str().unwrap(), "--step", "15"]);
     assert!(frame.status.success(), "{}", stderr(&frame));
     let json: serde_json::Value = serde_json::from_str(&stdout(&frame)).unwrap();
-    assert!(json["metrics"]["update_projection"].as_f64().is_some(), "{json}");
+    assert!(
+        json["metrics"]["update_projection"].as_f64().is_some(),
+        "{json}"
+    );
     assert_eq!(json["evaluation"]["step"], 10);
     assert!(json["evaluation"]["sharpness"].as_f64().is_some());
     std::fs::remove_dir_all(dir).ok();

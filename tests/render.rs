@@ -25,6 +25,8 @@ struct Layout {
     panels: BTreeMap<String, Area>,
     view: Area,
     network: Area,
+    /// The box of the output's surface, for a 2D regression.
+    surface: Option<Area>,
     /// The selected neuron: (layer, index).
     selected: Option<(u64, u64)>,
 }
@@ -51,6 +53,7 @@ impl Layout {
                 .collect(),
             view: area(&v["view"]),
             network: area(&v["network"]),
+            surface: (!v["surface"].is_null()).then(|| area(&v["surface"])),
             selected: v["selected"]
                 .as_array()
                 .map(|a| (a[0].as_u64().unwrap(), a[1].as_u64().unwrap())),
@@ -285,4 +288,49 @@ fn a_replay_renders_its_history_with_the_timeline() {
         r > 150 && r.abs_diff(g) < 20 && g.abs_diff(b) < 20
     });
     assert!(text > 300, "{text} text pixels in the timeline");
+}
+
+#[test]
+fn a_2d_regression_draws_its_surface_and_it_changes_as_it_trains() {
+    let (untrained, before) = screenshot_with("sincos-2d", 30, "surface-before", &["--paused"]);
+    let (trained, after) = screenshot_with("sincos-2d", 30, "surface-after", &[]);
+    let area = before.surface.expect("a 2D regression has a surface");
+    assert_eq!(
+        Some(area),
+        after.surface,
+        "the camera frames the same scene"
+    );
+    let (x0, y0, x1, y1) = area;
+    assert!(x1 > x0 + 40 && y1 > y0 + 20, "{area:?}");
+    // The sheet is lit: pale blue where it is right, red where it is off.
+    let sheet = |img: &Image| {
+        img.count(area, |[r, g, b]| {
+            u16::from(r) + u16::from(g) + u16::from(b) > 300
+        })
+    };
+    for (img, what) in [(&untrained, "untrained"), (&trained, "trained")] {
+        let lit = sheet(img);
+        assert!(lit > 400, "{what}: {lit} lit pixels on the surface");
+    }
+    // Training reshapes it: the two sheets differ.
+    let diff = region_difference(&untrained, &trained, area);
+    assert!(diff > 5.0, "the surface did not change: {diff}");
+}
+
+/// Mean absolute difference per channel of two images inside `area`.
+fn region_difference(a: &Image, b: &Image, (x0, y0, x1, y1): Area) -> f64 {
+    let mut sum = 0u64;
+    let mut n = 0u64;
+    for y in y0..y1.min(a.height) {
+        for x in x0..x1.min(a.width) {
+            let (p, q) = (a.pixel(x, y), b.pixel(x, y));
+            sum += p
+                .iter()
+                .zip(q)
+                .map(|(u, v)| u64::from(u.abs_diff(v)))
+                .sum::<u64>();
+            n += 3;
+        }
+    }
+    sum as f64 / n.max(1) as f64
 }

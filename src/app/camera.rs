@@ -22,6 +22,17 @@ const FOV: f32 = std::f32::consts::FRAC_PI_4;
 #[derive(Component)]
 pub struct MainCamera;
 
+/// What the camera frames when a network appears or the view changes shape:
+/// the whole network, or (in the dashboard) the surface.
+#[derive(Resource, Debug, Clone, Copy, PartialEq)]
+pub struct CameraHome(pub FrameTarget);
+
+impl Default for CameraHome {
+    fn default() -> Self {
+        CameraHome(FrameTarget::All)
+    }
+}
+
 /// Where the overlay's panels are on screen (logical pixels), so that the
 /// camera and picking leave them alone. The overlay (`UiPlugin`) keeps it.
 #[derive(Resource, Debug, Default, Clone)]
@@ -51,6 +62,7 @@ impl Plugin for CameraPlugin {
             auto_create_primary_context: false,
             ..default()
         })
+        .init_resource::<CameraHome>()
         .add_systems(Startup, spawn_camera)
         .add_systems(
             Update,
@@ -313,6 +325,7 @@ pub fn nearest_hit(
 /// panels first narrow the view.
 fn frame_on_new_network(
     view: Res<NetworkView>,
+    home: Res<CameraHome>,
     cameras: Query<&Camera, With<MainCamera>>,
     mut seen: Local<(u64, bool)>,
     mut targets: MessageWriter<FrameTarget>,
@@ -320,7 +333,7 @@ fn frame_on_new_network(
     let has_viewport = cameras.iter().any(|c| c.viewport.is_some());
     if view.layout.is_some() && (seen.0 != view.built_for || (has_viewport && !seen.1)) {
         *seen = (view.built_for, has_viewport);
-        targets.write(FrameTarget::All);
+        targets.write(home.0);
     }
 }
 
@@ -335,6 +348,12 @@ fn apply_frame_target(
         let (center, half) = match *target {
             FrameTarget::All => {
                 let (lo, hi) = layout.bounds();
+                ((lo + hi) / 2.0, (hi - lo) / 2.0)
+            }
+            FrameTarget::Surface => {
+                let (lo, hi) = layout
+                    .surface
+                    .map_or_else(|| layout.bounds(), |s| s.bounds());
                 ((lo + hi) / 2.0, (hi - lo) / 2.0)
             }
             FrameTarget::Layer(l) => match layout.layers.get(l) {

@@ -14,7 +14,7 @@ use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_dis
 use bevy::window::PrimaryWindow;
 
 use crate::app::camera::{MainCamera, OverlayRects};
-use crate::app::network::{Neuron, Selection};
+use crate::app::network::{NetworkView, Neuron, Selection};
 use crate::app::{AppSystems, ViewOptions};
 
 /// Frames ignored by the frame-time statistics (shader compilation, first uploads).
@@ -162,6 +162,7 @@ struct ScreenLayout<'w, 's> {
     overlay: Option<Res<'w, OverlayRects>>,
     camera: Query<'w, 's, (&'static Camera, &'static GlobalTransform), With<MainCamera>>,
     neurons: Query<'w, 's, &'static GlobalTransform, With<Neuron>>,
+    view: Res<'w, NetworkView>,
 }
 
 impl ScreenLayout<'_, '_> {
@@ -186,22 +187,38 @@ impl ScreenLayout<'_, '_> {
             }
             view = o.free.map(|(lo, hi)| rect(lo, hi));
         }
-        let network = self.camera.single().ok().and_then(|(camera, eye)| {
-            // Bevy's viewport coordinates are window coordinates.
-            let points: Vec<Vec2> = self
-                .neurons
-                .iter()
-                .filter_map(|t| camera.world_to_viewport(eye, t.translation()).ok())
+        // Bevy's viewport coordinates are window coordinates.
+        let on_screen = |points: &mut dyn Iterator<Item = Vec3>| {
+            let (camera, eye) = self.camera.single().ok()?;
+            let points: Vec<Vec2> = points
+                .filter_map(|p| camera.world_to_viewport(eye, p).ok())
                 .collect();
             let lo = points.iter().copied().reduce(Vec2::min)?;
             let hi = points.iter().copied().reduce(Vec2::max)?;
             Some(rect(lo, hi))
-        });
+        };
+        let network = on_screen(&mut self.neurons.iter().map(GlobalTransform::translation));
+        let surface = self
+            .view
+            .layout
+            .as_ref()
+            .and_then(|l| l.surface)
+            .and_then(|s| {
+                let (lo, hi) = s.bounds();
+                on_screen(&mut (0..8).map(|k| {
+                    Vec3::new(
+                        if k & 1 == 0 { lo.x } else { hi.x },
+                        if k & 2 == 0 { lo.y } else { hi.y },
+                        if k & 4 == 0 { lo.z } else { hi.z },
+                    )
+                }))
+            });
         serde_json::json!({
             "window": size,
             "panels": panels,
             "view": view,
             "network": network,
+            "surface": surface,
             "selected": selected.map(|(l, i)| [l, i]),
         })
     }

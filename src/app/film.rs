@@ -29,6 +29,9 @@ use crate::app::film_sink::{FrameSink, OutputKind, ffmpeg_available};
 use crate::app::history::{History, PlayMode, Playback, Shown};
 use crate::app::layout::blend_placement;
 use crate::app::network::NetworkView;
+use crate::app::ui::dashboard::{DashboardInput, dashboard_ui};
+use crate::app::ui::plots::PlotSettings;
+use crate::app::ui::task_view::{TaskInput, TaskView, ViewKey};
 use crate::app::{CorePlugins, quads, ui};
 use crate::lab::film::{CameraPath, FilmSpec, Pose};
 use crate::lab::replay::spawn_replay;
@@ -90,6 +93,8 @@ pub struct FilmRequest {
     pub metrics: bool,
     /// Record the filmed training run under this folder (`None`: record nothing).
     pub runs: Option<PathBuf>,
+    /// Film NeuroScope's four-panel dashboard instead of the network.
+    pub dashboard: bool,
 }
 
 /// A film ready to be made: every setting resolved and checked.
@@ -178,6 +183,7 @@ impl FilmRequest {
                 title: self.title,
                 captions: self.captions,
                 metrics: self.metrics,
+                dashboard: self.dashboard,
             },
             output,
             gif_instead_of_mp4,
@@ -241,6 +247,10 @@ pub struct CaptureOptions {
     pub captions: bool,
     /// Show the metrics strip.
     pub metrics: bool,
+    /// Film the four-panel dashboard: the fit (for a 2D regression, the
+    /// surface, which the camera films in its quadrant), the loss, the
+    /// sharpness against 2/η and the update's projection.
+    pub dashboard: bool,
 }
 
 /// What a capture did.
@@ -359,6 +369,7 @@ pub fn run_capture(
     })
     .add_plugins(CorePlugins)
     .add_plugins(quads::QuadsPlugin)
+    .add_plugins(crate::app::surface::SurfacePlugin)
     .insert_resource(TrainerLink::new(source))
     .insert_resource(ClearColor(Color::srgb(0.01, 0.012, 0.02)))
     .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_secs_f64(
@@ -456,28 +467,58 @@ fn seek_recording(clock: Res<FilmClock>, mut playback: ResMut<Playback>) {
 }
 
 /// Places the camera where the scene's path says (a slow orbit by default).
+///
+/// In the dashboard, the camera films only the surface of a 2D regression, in
+/// the fit's quadrant, orbiting slowly; without a surface it films nothing.
 fn place_camera(
     film: Res<Film>,
     clock: Res<FilmClock>,
     view: Res<NetworkView>,
-    mut cameras: Query<&mut Transform, With<FilmCamera>>,
+    mut cameras: Query<(&mut Transform, &mut Camera), With<FilmCamera>>,
 ) {
     let Some(layout) = &view.layout else { return };
-    let path = film
-        .options
-        .scene
-        .view
-        .camera
-        .clone()
-        .unwrap_or(CameraPath::Orbit {
-            pose: Pose::default(),
+    let (w, h) = film.options.size;
+    let path = if film.options.dashboard {
+        CameraPath::Orbit {
+            pose: Pose {
+                focus: crate::lab::film::Focus::Surface,
+                yaw: -30.0,
+                pitch: 35.0,
+                distance: None,
+            },
             degrees_per_second: 6.0,
-        });
+        }
+    } else {
+        film.options
+            .scene
+            .view
+            .camera
+            .clone()
+            .unwrap_or(CameraPath::Orbit {
+                pose: Pose::default(),
+                degrees_per_second: 6.0,
+            })
+    };
     let blend = path.pose_at(clock.seconds(), film.spec.steps_per_second());
-    let aspect = film.options.size.0 as f32 / film.options.size.1 as f32;
+    let aspect = w as f32 / h as f32;
     let (focus, position) = blend_placement(layout, &blend, FOV, aspect);
-    for mut t in &mut cameras {
+    let viewport = film.options.dashboard.then(|| bevy::camera::Viewport {
+        physical_position: UVec2::ZERO,
+        physical_size: UVec2::new((w / 2).max(1), (h / 2).max(1)),
+        ..default()
+    });
+    let active = !film.options.dashboard || layout.surface.is_some();
+    for (mut t, mut camera) in &mut cameras {
         *t = Transform::from_translation(position).looking_at(focus, Vec3::Y);
+        if camera.is_active != active {
+            camera.is_active = active;
+        }
+        let key = |v: &Option<bevy::camera::Viewport>| {
+            v.as_ref().map(|v| (v.physical_position, v.physical_size))
+        };
+        if key(&camera.viewport) != key(&viewport) {
+            camera.viewport = viewport.clone();
+        }
     }
 }
 
@@ -566,6 +607,50 @@ fn drive(
     }
 }
 
+/// The dashboard's four panels over the whole film.
+fn dashboard_film_ui(
+    ctx: &egui::Context,
+    live: &Live,
+    history: &History,
+    shown: &Shown,
+    task: &mut TaskView,
+) {
+    let area = ctx.viewport_rect();
+    let recorded_losses = history.batch_losses();
+    let losses = recorded_losses.as_deref().unwrap_or(&live.batch_losses);
+    let surface = live
+        .topology
+        .as_ref()
+        .is_some_and(|t| crate::app::layout::NetworkLayout::new(t).surface.is_some());
+    let task_input = match (shown.frame.as_deref(), &live.topology, &live.data) {
+        (Some(frame), Some(topology), Some(data)) => Some(TaskInput {
+            key: ViewKey {
+                run: live.topology_serial,
+                frame: shown.serial,
+            },
+            data,
+            frame,
+            topology,
+        }),
+        _ => None,
+    };
+    let input = DashboardInput {
+        evaluations: &live.evaluations,
+        batch_losses: losses,
+        cursor: shown.step(),
+        task: task_input,
+        surface,
+    };
+    let mut root = egui::Ui::new(
+        ctx.clone(),
+        "dashboard".into(),
+        egui::UiBuilder::new()
+            .layer_id(egui::LayerId::background())
+            .max_rect(area),
+    );
+    dashboard_ui(&mut root, area, &input, task, &PlotSettings::default());
+}
+
 /// Lays out every printable character at every size the overlays use, out of
 /// sight, so that the font atlas never grows (and re-uploads) mid-film.
 fn warm_font_atlas(ctx: &egui::Context) {
@@ -595,10 +680,16 @@ fn film_overlay_ui(
     film: Res<Film>,
     clock: Res<FilmClock>,
     shown: Res<Shown>,
+    live: Res<Live>,
+    history: Res<History>,
+    mut task: Local<TaskView>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?.clone();
     warm_font_atlas(&ctx);
     let t = clock.seconds();
+    if film.options.dashboard {
+        dashboard_film_ui(&ctx, &live, &history, &shown, &mut task);
+    }
     let scene = &film.options.scene;
     let screen = ctx.viewport_rect();
     let scale = (screen.height() / 720.0).max(0.5);
@@ -651,6 +742,7 @@ fn film_overlay_ui(
     }
     if film.options.metrics
         && film.spec.metrics
+        && !film.options.dashboard
         && let Some(frame) = &shown.frame
     {
         let mut text = format!(

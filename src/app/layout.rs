@@ -21,11 +21,35 @@ pub struct LayerLayout {
     pub center: Vec3,
 }
 
-/// The positions of every neuron, input layer first.
+/// Where the surface of a 2D regression's output stands: a square sheet
+/// beside the output layer, its height along y.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SurfaceLayout {
+    /// The centre of the sheet at height zero.
+    pub center: Vec3,
+    /// The side of the square, in world units.
+    pub side: f32,
+    /// The largest height above or below the centre.
+    pub height: f32,
+}
+
+impl SurfaceLayout {
+    /// The box the surface may fill: (min, max).
+    pub fn bounds(&self) -> (Vec3, Vec3) {
+        let half = Vec3::new(self.side / 2.0, self.height, self.side / 2.0);
+        (self.center - half, self.center + half)
+    }
+}
+
+/// The positions of every neuron, input layer first, and of the output's
+/// surface for 2D regression.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NetworkLayout {
     /// One entry per layer of neurons (inputs included).
     pub layers: Vec<LayerLayout>,
+    /// The surface of the network's output over its input plane, for a
+    /// regression on a plane (one output).
+    pub surface: Option<SurfaceLayout>,
 }
 
 impl NetworkLayout {
@@ -85,13 +109,25 @@ impl NetworkLayout {
                     center,
                 }
             })
-            .collect();
-        NetworkLayout { layers }
+            .collect::<Vec<LayerLayout>>();
+        let regression_on_plane = matches!(topology.layout, InputLayout::Plane { .. })
+            && topology.output == crate::lab::model::OutputKind::Linear
+            && topology.sizes.last() == Some(&1);
+        let surface = regression_on_plane.then(|| {
+            let last = layers.last().map_or(Vec3::ZERO, |l| l.center);
+            let side = 8.0;
+            SurfaceLayout {
+                center: last + Vec3::new(gap + side / 2.0, 0.0, 0.0),
+                side,
+                height: side / 4.0,
+            }
+        });
+        NetworkLayout { layers, surface }
     }
 
-    /// The smallest box holding every neuron: (min, max).
+    /// The smallest box holding every neuron and the surface: (min, max).
     pub fn bounds(&self) -> (Vec3, Vec3) {
-        self.layers.iter().fold(
+        let neurons = self.layers.iter().fold(
             (Vec3::splat(f32::INFINITY), Vec3::splat(f32::NEG_INFINITY)),
             |(lo, hi), l| {
                 (
@@ -99,7 +135,14 @@ impl NetworkLayout {
                     hi.max(l.center + l.half_extent),
                 )
             },
-        )
+        );
+        match &self.surface {
+            Some(s) => {
+                let (lo, hi) = s.bounds();
+                (neurons.0.min(lo), neurons.1.max(hi))
+            }
+            None => neurons,
+        }
     }
 }
 
@@ -133,6 +176,16 @@ pub fn pose_placement(
             })
             .unwrap_or((Vec3::ZERO, Vec3::ONE)),
         Focus::Point(x, y, z) => (Vec3::new(x, y, z), Vec3::ONE),
+        Focus::Surface => match &layout.surface {
+            Some(s) => {
+                let (lo, hi) = s.bounds();
+                ((lo + hi) / 2.0, (hi - lo) / 2.0)
+            }
+            None => {
+                let (lo, hi) = layout.bounds();
+                ((lo + hi) / 2.0, (hi - lo) / 2.0)
+            }
+        },
     };
     let distance = pose.distance.unwrap_or_else(|| {
         let tan_half = (vertical_fov / 2.0).tan() * aspect.min(1.0);

@@ -24,6 +24,8 @@ pub enum FrameTarget {
     Layer(usize),
     /// The selected neuron.
     Selected,
+    /// The surface of a 2D regression (the whole network without one).
+    Surface,
 }
 
 /// Asks the camera to move to a pose (lessons and scripts).

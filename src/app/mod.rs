@@ -17,6 +17,7 @@ pub mod particles;
 pub mod quads;
 pub mod scene_file;
 pub mod snapshots;
+pub mod surface;
 pub mod ui;
 pub mod visual;
 
@@ -123,6 +124,8 @@ pub struct ViewOptions {
     pub select: Option<(usize, usize)>,
     /// A neuron to click, as the user would, near the last frame: (layer, index).
     pub click: Option<(usize, usize)>,
+    /// Open in the dashboard layout.
+    pub dashboard: bool,
     /// Start playing the history from its first step at this speed.
     pub play: Option<f32>,
     /// The scene the run was started from (followed for hot reload when it is
@@ -156,6 +159,7 @@ impl PluginGroup for MicroscopePlugins {
         bevy::app::PluginGroupBuilder::start::<Self>()
             .add_group(CorePlugins)
             .add(quads::QuadsPlugin)
+            .add(surface::SurfacePlugin)
             .add(camera::CameraPlugin)
             .add(snapshots::SnapshotsPlugin)
             .add(exports::ExportsPlugin)
@@ -231,6 +235,12 @@ pub fn run_view(trainer: TrainerHandle, options: ViewOptions) -> AppExit {
     }
     if let Some(speed) = options.play {
         app.insert_resource(history::StartPlaying(speed));
+    }
+    if options.dashboard {
+        app.insert_resource(ui::UiState {
+            layout: ui::UiLayout::Dashboard,
+            ..default()
+        });
     }
     capture::add_automation(&mut app, &options);
     app.run()

@@ -132,6 +132,10 @@ struct CaptureArgs {
     /// Record no run directory.
     #[arg(long)]
     no_record: bool,
+    /// The film's layout: `microscope` (the network, with the film's
+    /// overlays) or `dashboard` (NeuroScope's four panels).
+    #[arg(long, value_enum, default_value = "microscope")]
+    layout: Layout,
 }
 
 /// Window options shared by `nnm view` and `nnm replay`.
@@ -157,6 +161,19 @@ struct WindowArgs {
     /// Print frame-time and memory statistics at exit (with --frames).
     #[arg(long, requires = "frames")]
     bench: bool,
+    /// The window's layout: `microscope` (the network and its panels) or
+    /// `dashboard` (the fit, loss, sharpness and projection; D switches).
+    #[arg(long, value_enum, default_value = "microscope")]
+    layout: Layout,
+}
+
+/// The layouts of the window and of films.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Layout {
+    /// The network in 3D with its control and insight panels.
+    Microscope,
+    /// Four panels: the fit, the loss, the sharpness against 2/η, the projection.
+    Dashboard,
 }
 
 /// Parses the command line and runs the command.

@@ -26,6 +26,7 @@ impl WindowArgs {
             window: self.window,
             select: self.select,
             click: self.click_neuron,
+            dashboard: self.layout == super::Layout::Dashboard,
             play,
             scene: None,
         }
@@ -114,6 +115,7 @@ pub fn capture(args: CaptureArgs, presets: &Presets) -> Result<ExitCode> {
         captions: !args.no_captions,
         metrics: !args.no_metrics,
         runs: (!args.no_record).then_some(args.runs),
+        dashboard: args.layout == super::Layout::Dashboard,
     }
     .plan()?;
     if plan.gif_instead_of_mp4 {

@@ -40,6 +40,9 @@ pub enum Focus {
     Neuron(usize, usize),
     /// A point in the scene.
     Point(f32, f32, f32),
+    /// The surface of a 2D regression's output, beside the network (the
+    /// whole network when there is none).
+    Surface,
 }
 
 /// A camera pose around a focus: yaw and pitch in degrees, and a distance

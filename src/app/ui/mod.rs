@@ -1,6 +1,7 @@
 //! The egui overlay: status bar, control panel, plots, task view and inspector.
 
 pub mod controls;
+pub mod dashboard;
 pub mod draw;
 pub mod inspector;
 pub mod lesson;
@@ -14,7 +15,7 @@ use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 
 use crate::app::bridge::{Live, TrainingState};
-use crate::app::camera::OverlayRects;
+use crate::app::camera::{CameraHome, OverlayRects};
 use crate::app::drawing::DrawnInput;
 use crate::app::history::{History, Playback, Shown};
 use crate::app::lesson::LessonPlayer;
@@ -34,6 +35,16 @@ use plots::{PlotSettings, metrics_ui};
 use task_view::{TaskInput, TaskView, ViewKey, task_view_ui};
 use timeline::{TimelineAction, TimelineView, timeline_ui};
 
+/// How the overlay arranges the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UiLayout {
+    /// The network in the middle, controls on the left, plots and views on the right.
+    #[default]
+    Microscope,
+    /// NeuroScope's four panels: the fit, the loss, the sharpness, the projection.
+    Dashboard,
+}
+
 /// What the overlay remembers between frames.
 #[derive(Resource, Default)]
 pub struct UiState {
@@ -47,6 +58,8 @@ pub struct UiState {
     pub inspector: Inspector,
     /// Hide every panel (H).
     pub hidden: bool,
+    /// The microscope's panels, or the dashboard (D).
+    pub layout: UiLayout,
     /// The latest notice for the user (where an export went, say).
     pub notice: Option<String>,
     /// The drawing pad of image tasks.
@@ -160,6 +173,7 @@ struct Requests<'w, 's> {
     snapshots: MessageWriter<'w, SnapshotRequest>,
     exports: MessageWriter<'w, ExportRequest>,
     notices: MessageReader<'w, 's, Notice>,
+    home: Option<ResMut<'w, CameraHome>>,
 }
 
 fn overlay_ui(
@@ -180,6 +194,13 @@ fn overlay_ui(
     if view.keys.just_pressed(KeyCode::KeyH) && !ctx.egui_wants_keyboard_input() {
         state.hidden = !state.hidden;
     }
+    let mut layout = state.layout;
+    if view.keys.just_pressed(KeyCode::KeyD) && !ctx.egui_wants_keyboard_input() {
+        layout = match layout {
+            UiLayout::Microscope => UiLayout::Dashboard,
+            UiLayout::Dashboard => UiLayout::Microscope,
+        };
+    }
     if let Some(Notice(n)) = requests.notices.read().last() {
         state.notice = Some(n.clone());
     }
@@ -199,7 +220,16 @@ fn overlay_ui(
     let mut drawn_panels = Vec::new();
 
     let top = egui::Panel::top("status").show(&mut root, |ui| {
-        status_bar_ui(ui, &live, &view.stats);
+        ui.horizontal(|ui| {
+            status_bar_ui(ui, &live, &view.stats);
+            let other = match layout {
+                UiLayout::Microscope => ("Dashboard (D)", UiLayout::Dashboard),
+                UiLayout::Dashboard => ("Microscope (D)", UiLayout::Microscope),
+            };
+            if ui.small_button(other.0).clicked() {
+                layout = other.1;
+            }
+        });
         if let Some(message) = state.notice.as_ref().or(live.messages.last()) {
             ui.colored_label(egui::Color32::from_rgb(255, 170, 110), message);
         }
@@ -237,7 +267,58 @@ fn overlay_ui(
     });
     drawn_panels.push(("timeline", bottom.response.rect));
 
-    if !state.hidden {
+    // The dashboard looks at the surface, the microscope at the whole network.
+    let home = match layout {
+        UiLayout::Dashboard => FrameTarget::Surface,
+        UiLayout::Microscope => FrameTarget::All,
+    };
+    if let Some(h) = requests.home.as_mut() {
+        h.set_if_neq(CameraHome(home));
+    }
+    if layout != state.layout {
+        state.layout = layout;
+        requests.targets.write(home);
+    }
+    let mut free = None;
+    if !state.hidden && state.layout == UiLayout::Dashboard {
+        let area = root.available_rect_before_wrap();
+        let recorded_losses = vcr.history.batch_losses();
+        let losses = recorded_losses.as_deref().unwrap_or(&live.batch_losses);
+        let surface = live
+            .topology
+            .as_ref()
+            .is_some_and(|t| crate::app::layout::NetworkLayout::new(t).surface.is_some());
+        let task = match (shown.as_deref(), &live.topology, &live.data) {
+            (Some(frame), Some(topology), Some(data)) => Some(TaskInput {
+                key: ViewKey {
+                    run: live.topology_serial,
+                    frame: vcr.shown.serial,
+                },
+                data,
+                frame,
+                topology,
+            }),
+            _ => None,
+        };
+        let input = dashboard::DashboardInput {
+            evaluations: &live.evaluations,
+            batch_losses: losses,
+            cursor: vcr.shown.step(),
+            task,
+            surface,
+        };
+        let three_d =
+            dashboard::dashboard_ui(&mut root, area, &input, &mut state.task, &state.plots);
+        let [fit, rest @ ..] = dashboard::quadrants(area);
+        for q in rest {
+            drawn_panels.push(("dashboard", q));
+        }
+        if three_d.is_none() {
+            drawn_panels.push(("dashboard", fit));
+        }
+        // The 3D view draws in the fit's quadrant (behind its panel when the fit is a curve).
+        free = Some(fit);
+    } else if !state.hidden {
         let mut visual = (*view.visual).clone();
         let has_selection = view.selection.neuron.is_some();
         let left = egui::Panel::left("controls")
@@ -282,7 +363,7 @@ fn overlay_ui(
         handle_timeline_action(action, &mut vcr, &mut requests);
     }
     let corners = |r: egui::Rect| (Vec2::new(r.min.x, r.min.y), Vec2::new(r.max.x, r.max.y));
-    let free = root.available_rect_before_wrap();
+    let free = free.unwrap_or_else(|| root.available_rect_before_wrap());
     let new = OverlayRects {
         rects: drawn_panels
             .into_iter()
@@ -376,7 +457,7 @@ fn insight_panel_ui(
             frame,
             topology,
         };
-        task_view_ui(ui, &mut state.task, &input);
+        task_view_ui(ui, &mut state.task, &input, 210.0);
         ui.separator();
     }
     inspector_ui(ui, &mut state.inspector, frame, topology);

@@ -57,17 +57,196 @@ fn to_points(values: impl Iterator<Item = (u64, f32)>, log: bool) -> PlotPoints<
         .collect()
 }
 
+/// Reads one measure of a measurement.
+type Reading = fn(&Metrics) -> Option<f32>;
+
 /// The (step, value) points of one measure, where it was measured.
-fn measured(
-    evaluations: &[Metrics],
-    measure: fn(&Metrics) -> Option<f32>,
-) -> impl Iterator<Item = (u64, f32)> + '_ {
+fn measured(evaluations: &[Metrics], measure: Reading) -> impl Iterator<Item = (u64, f32)> + '_ {
     evaluations
         .iter()
         .filter_map(move |e| measure(e).map(|v| (e.step, v)))
 }
 
-/// The loss and accuracy plots; `cursor` marks a step (the one being shown).
+/// The cursor's line, on a plot.
+fn cursor_line(p: &mut egui_plot::PlotUi<'_>, cursor: Option<u64>) {
+    if let Some(step) = cursor {
+        p.vline(VLine::new("now", step as f64).color(egui::Color32::from_gray(200)));
+    }
+}
+
+/// The loss plot: mini-batch (smoothed), train and test losses.
+pub fn loss_plot_ui(
+    ui: &mut egui::Ui,
+    evaluations: &[Metrics],
+    batch_losses: &[(u64, f32)],
+    cursor: Option<u64>,
+    settings: &PlotSettings,
+    height: f32,
+) {
+    let log = settings.log_scale;
+    Plot::new("loss")
+        .height(height)
+        .legend(Legend::default())
+        .allow_scroll(false)
+        .y_axis_label(if log { "loss (log10)" } else { "loss" })
+        .show(ui, |p| {
+            let smoothed = ema(batch_losses, settings.ema);
+            p.line(
+                Line::new("batch", to_points(smoothed.into_iter(), log))
+                    .color(egui::Color32::from_gray(120))
+                    .width(1.0),
+            );
+            p.line(
+                Line::new(
+                    "train",
+                    to_points(measured(evaluations, |e| e.train_loss), log),
+                )
+                .color(TRAIN)
+                .width(2.0),
+            );
+            p.line(
+                Line::new(
+                    "test",
+                    to_points(measured(evaluations, |e| e.test_loss), log),
+                )
+                .color(TEST)
+                .width(2.0),
+            );
+            cursor_line(p, cursor);
+        });
+}
+
+/// Blue for the training set.
+const TRAIN: egui::Color32 = egui::Color32::from_rgb(80, 160, 255);
+/// Orange for the test set.
+const TEST: egui::Color32 = egui::Color32::from_rgb(255, 140, 40);
+/// Magenta for errors outside the training data.
+const ERROR: egui::Color32 = egui::Color32::from_rgb(230, 90, 200);
+
+/// The second plot: accuracy for classification, the error outside the
+/// training range for regression, the error against the exact solution for a PDE.
+pub fn error_plot_ui(
+    ui: &mut egui::Ui,
+    evaluations: &[Metrics],
+    cursor: Option<u64>,
+    log: bool,
+    height: f32,
+) {
+    let has = |f: Reading| evaluations.iter().any(|e| f(e).is_some());
+    if has(|e| e.test_accuracy) {
+        Plot::new("accuracy")
+            .height(height)
+            .legend(Legend::default())
+            .allow_scroll(false)
+            .include_y(0.0)
+            .include_y(1.0)
+            .y_axis_label("accuracy")
+            .show(ui, |p| {
+                let acc =
+                    |f: fn(&Metrics) -> Option<f32>| to_points(measured(evaluations, f), false);
+                p.line(Line::new("train", acc(|e| e.train_accuracy)).color(TRAIN));
+                p.line(Line::new("test", acc(|e| e.test_accuracy)).color(TEST));
+                cursor_line(p, cursor);
+            });
+        return;
+    }
+    let (name, label, measure): (&str, &str, Reading) = if has(|e| e.solution_error) {
+        ("max |u − u*|", "error vs exact", |e| e.solution_error)
+    } else if has(|e| e.generalization_error) {
+        ("generalization error", "outside range", |e| {
+            e.generalization_error
+        })
+    } else {
+        return;
+    };
+    Plot::new("error")
+        .height(height)
+        .legend(Legend::default())
+        .allow_scroll(false)
+        .y_axis_label(if log {
+            format!("{label} (log10)")
+        } else {
+            label.to_string()
+        })
+        .show(ui, |p| {
+            p.line(Line::new(name, to_points(measured(evaluations, measure), log)).color(ERROR));
+            cursor_line(p, cursor);
+        });
+}
+
+/// True when the run measures its sharpness.
+pub fn has_sharpness(evaluations: &[Metrics]) -> bool {
+    evaluations.iter().any(|e| e.sharpness.is_some())
+}
+
+/// The sharpness λ_max against the stability threshold 2/η (which moves when
+/// η is changed during the run).
+pub fn sharpness_plot_ui(
+    ui: &mut egui::Ui,
+    evaluations: &[Metrics],
+    cursor: Option<u64>,
+    height: f32,
+) {
+    Plot::new("sharpness")
+        .height(height)
+        .legend(Legend::default())
+        .allow_scroll(false)
+        .include_y(0.0)
+        .y_axis_label("sharpness λ_max")
+        .show(ui, |p| {
+            p.line(
+                Line::new(
+                    "λ_max",
+                    to_points(measured(evaluations, |e| e.sharpness), false),
+                )
+                .color(egui::Color32::from_rgb(255, 200, 60))
+                .width(2.0),
+            );
+            p.line(
+                Line::new(
+                    "2/η",
+                    to_points(measured(evaluations, |e| e.sharpness_threshold), false),
+                )
+                .color(egui::Color32::from_gray(220))
+                .style(egui_plot::LineStyle::dashed_loose())
+                .width(1.5),
+            );
+            cursor_line(p, cursor);
+        });
+}
+
+/// |Δθ·v_max|: each update's length along the top eigenvector.
+pub fn projection_plot_ui(
+    ui: &mut egui::Ui,
+    evaluations: &[Metrics],
+    cursor: Option<u64>,
+    log: bool,
+    height: f32,
+) {
+    Plot::new("projection")
+        .height(height)
+        .legend(Legend::default())
+        .allow_scroll(false)
+        .y_axis_label(if log {
+            "|Δθ·v_max| (log10)"
+        } else {
+            "|Δθ·v_max|"
+        })
+        .show(ui, |p| {
+            p.line(
+                Line::new(
+                    "|Δθ·v_max|",
+                    to_points(measured(evaluations, |e| e.update_projection), log),
+                )
+                .color(egui::Color32::from_rgb(120, 230, 170))
+                .width(1.5),
+            );
+            cursor_line(p, cursor);
+        });
+}
+
+/// The plots of the right panel: loss, accuracy or error, and, when the run
+/// measures it, the sharpness against 2/η and the update's projection.
 pub fn metrics_ui(
     ui: &mut egui::Ui,
     evaluations: &[Metrics],
@@ -79,89 +258,11 @@ pub fn metrics_ui(
         ui.checkbox(&mut settings.log_scale, "log scale");
         ui.add(egui::Slider::new(&mut settings.ema, 0.0..=0.99).text("smoothing"));
     });
-    let log = settings.log_scale;
-    let loss_plot = Plot::new("loss")
-        .height(150.0)
-        .legend(Legend::default())
-        .allow_scroll(false)
-        .y_axis_label(if log { "loss (log10)" } else { "loss" });
-    loss_plot.show(ui, |p| {
-        let smoothed = ema(batch_losses, settings.ema);
-        p.line(
-            Line::new("batch", to_points(smoothed.into_iter(), log))
-                .color(egui::Color32::from_gray(120))
-                .width(1.0),
-        );
-        p.line(
-            Line::new(
-                "train",
-                to_points(measured(evaluations, |e| e.train_loss), log),
-            )
-            .color(egui::Color32::from_rgb(80, 160, 255))
-            .width(2.0),
-        );
-        p.line(
-            Line::new(
-                "test",
-                to_points(measured(evaluations, |e| e.test_loss), log),
-            )
-            .color(egui::Color32::from_rgb(255, 140, 40))
-            .width(2.0),
-        );
-        if let Some(step) = cursor {
-            p.vline(VLine::new("now", step as f64).color(egui::Color32::from_gray(200)));
-        }
-    });
-    let has_accuracy = evaluations.iter().any(|e| e.test_accuracy.is_some());
-    let has_generalization = evaluations.iter().any(|e| e.generalization_error.is_some());
-    if has_accuracy {
-        Plot::new("accuracy")
-            .height(110.0)
-            .legend(Legend::default())
-            .allow_scroll(false)
-            .include_y(0.0)
-            .include_y(1.0)
-            .y_axis_label("accuracy")
-            .show(ui, |p| {
-                let acc = |f: fn(&Metrics) -> Option<f32>| {
-                    to_points(
-                        evaluations
-                            .iter()
-                            .filter_map(move |e| f(e).map(|a| (e.step, a))),
-                        false,
-                    )
-                };
-                p.line(
-                    Line::new("train", acc(|e| e.train_accuracy))
-                        .color(egui::Color32::from_rgb(80, 160, 255)),
-                );
-                p.line(
-                    Line::new("test", acc(|e| e.test_accuracy))
-                        .color(egui::Color32::from_rgb(255, 140, 40)),
-                );
-                if let Some(step) = cursor {
-                    p.vline(VLine::new("now", step as f64).color(egui::Color32::from_gray(200)));
-                }
-            });
-    } else if has_generalization {
-        Plot::new("generalization")
-            .height(110.0)
-            .legend(Legend::default())
-            .allow_scroll(false)
-            .y_axis_label(if log {
-                "outside range (log10)"
-            } else {
-                "outside range"
-            })
-            .show(ui, |p| {
-                let g = evaluations
-                    .iter()
-                    .filter_map(|e| e.generalization_error.map(|g| (e.step, g)));
-                p.line(
-                    Line::new("generalization error", to_points(g, log))
-                        .color(egui::Color32::from_rgb(230, 90, 200)),
-                );
-            });
+    loss_plot_ui(ui, evaluations, batch_losses, cursor, settings, 150.0);
+    error_plot_ui(ui, evaluations, cursor, settings.log_scale, 110.0);
+    if has_sharpness(evaluations) {
+        sharpness_plot_ui(ui, evaluations, cursor, 120.0);
+        projection_plot_ui(ui, evaluations, cursor, settings.log_scale, 90.0);
     }
 }
 

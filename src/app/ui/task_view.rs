@@ -182,8 +182,8 @@ pub struct TaskInput<'a> {
     pub topology: &'a crate::lab::Topology,
 }
 
-/// Draws the task view for the shown frame.
-pub fn task_view_ui(ui: &mut egui::Ui, view: &mut TaskView, input: &TaskInput<'_>) {
+/// Draws the task view for the shown frame, its plot `height` points high.
+pub fn task_view_ui(ui: &mut egui::Ui, view: &mut TaskView, input: &TaskInput<'_>, height: f32) {
     let TaskInput {
         key,
         data,
@@ -201,8 +201,8 @@ pub fn task_view_ui(ui: &mut egui::Ui, view: &mut TaskView, input: &TaskInput<'_
     let class_names = &topology.output_names;
     match data.layout {
         InputLayout::Image { .. } => prediction_grid_ui(ui, view, data, class_names),
-        InputLayout::Plane { x, y } => boundary_ui(ui, view, data, x, y),
-        InputLayout::Line { .. } => fit_ui(ui, view, data),
+        InputLayout::Plane { x, y } => boundary_ui(ui, view, data, x, y, height),
+        InputLayout::Line { .. } => fit_ui(ui, view, data, height),
     }
 }
 
@@ -244,7 +244,14 @@ fn prediction_grid_ui(ui: &mut egui::Ui, view: &TaskView, data: &Dataset, class_
         });
 }
 
-fn boundary_ui(ui: &mut egui::Ui, view: &TaskView, data: &Dataset, x: (f32, f32), y: (f32, f32)) {
+fn boundary_ui(
+    ui: &mut egui::Ui,
+    view: &TaskView,
+    data: &Dataset,
+    x: (f32, f32),
+    y: (f32, f32),
+    height: f32,
+) {
     ui.label(if data.is_classification() {
         "Decision boundary (test points on top)"
     } else {
@@ -252,7 +259,7 @@ fn boundary_ui(ui: &mut egui::Ui, view: &TaskView, data: &Dataset, x: (f32, f32)
     });
     let Some(tex) = &view.boundary else { return };
     Plot::new("boundary")
-        .height(220.0)
+        .height(height)
         .data_aspect(1.0)
         .allow_scroll(false)
         .show(ui, |p| {
@@ -279,8 +286,15 @@ fn boundary_ui(ui: &mut egui::Ui, view: &TaskView, data: &Dataset, x: (f32, f32)
         });
 }
 
-fn fit_ui(ui: &mut egui::Ui, view: &TaskView, data: &Dataset) {
-    ui.label("Function fit: target, network, training points");
+fn fit_ui(ui: &mut egui::Ui, view: &TaskView, data: &Dataset, height: f32) {
+    // A PDE's training targets are its source term, not values of u: only its
+    // boundary points are values to show.
+    let first_value = data.pde.as_ref().map_or(0, |p| p.boundary_start);
+    ui.label(if data.pde.is_some() {
+        "Solution: exact u*, network, boundary values"
+    } else {
+        "Function fit: target, network, training points"
+    });
     let Targets::Values(test_y) = &data.test.targets else {
         return;
     };
@@ -297,12 +311,13 @@ fn fit_ui(ui: &mut egui::Ui, view: &TaskView, data: &Dataset) {
             .x
             .iter()
             .zip(v)
+            .skip(first_value)
             .map(|(x, y)| [f64::from(*x), f64::from(*y)])
             .collect(),
         Targets::Labels(_) => PlotPoints::default(),
     };
     Plot::new("fit")
-        .height(200.0)
+        .height(height)
         .allow_scroll(false)
         .show(ui, |p| {
             p.line(
@@ -317,7 +332,7 @@ fn fit_ui(ui: &mut egui::Ui, view: &TaskView, data: &Dataset) {
             );
             p.points(
                 Points::new("training points", train)
-                    .radius(1.8)
+                    .radius(if first_value > 0 { 4.0 } else { 1.8 })
                     .color(egui::Color32::from_rgb(80, 160, 255)),
             );
             if let Some(region) = &data.train_region

@@ -361,3 +361,88 @@ mod timeline {
         assert!(p.cursor < 500, "{}", p.cursor);
     }
 }
+
+mod dashboard {
+    use super::*;
+    use crate::app::ui::dashboard::{DashboardInput, dashboard_ui, quadrants};
+    use crate::app::ui::plots::PlotSettings;
+    use crate::app::ui::task_view::TaskView;
+    use crate::lab::Metrics;
+
+    fn evaluations(sharpness: bool) -> Vec<Metrics> {
+        (0..20)
+            .map(|k| Metrics {
+                train_loss: Some(1.0 / (1.0 + k as f32)),
+                test_loss: Some(1.2 / (1.0 + k as f32)),
+                generalization_error: Some(0.5),
+                sharpness: sharpness.then_some(10.0 + k as f32),
+                sharpness_threshold: sharpness.then_some(50.0),
+                update_projection: sharpness.then_some(1e-3),
+                ..Metrics::at(10 * k)
+            })
+            .collect()
+    }
+
+    /// The texts the dashboard shows, the quadrant it leaves to the camera and
+    /// the area it was given.
+    fn labels(sharpness: bool, surface: bool) -> (Vec<String>, Option<egui::Rect>, egui::Rect) {
+        let evals = evaluations(sharpness);
+        let mut left = None;
+        let mut given = egui::Rect::NOTHING;
+        let mut h = Harness::builder()
+            .with_size(egui::vec2(1000.0, 700.0))
+            .build_ui(|ui| {
+                let input = DashboardInput {
+                    evaluations: &evals,
+                    batch_losses: &[],
+                    cursor: Some(50),
+                    task: None,
+                    surface,
+                };
+                let area = ui.max_rect();
+                given = area;
+                left = dashboard_ui(
+                    ui,
+                    area,
+                    &input,
+                    &mut TaskView::default(),
+                    &PlotSettings::default(),
+                );
+            });
+        h.run();
+        let texts = h
+            .query_all_by(|n| n.label().is_some() || n.value().is_some())
+            .filter_map(|n| {
+                n.accesskit_node()
+                    .label()
+                    .or_else(|| n.accesskit_node().value())
+            })
+            .collect();
+        drop(h);
+        (texts, left, given)
+    }
+
+    #[test]
+    fn four_panels_and_the_surface_quadrant_left_to_the_camera() {
+        let (texts, left, area) = labels(true, true);
+        for title in [
+            "The fit",
+            "Loss, and the error outside the training range",
+            "Sharpness λ_max against 2/η",
+            "|Δθ·v_max|: each update along the sharpest direction",
+        ] {
+            assert!(
+                texts.iter().any(|t| t == title),
+                "{title} missing: {texts:?}"
+            );
+        }
+        assert!(!texts.iter().any(|t| t.starts_with("not measured")));
+        assert_eq!(left, Some(quadrants(area)[0]));
+        let (texts, left, _) = labels(false, false);
+        assert_eq!(left, None, "a curve fit keeps its quadrant");
+        assert!(
+            texts.iter().any(|t| t.starts_with("not measured")),
+            "{texts:?}"
+        );
+    }
+}
