@@ -31,7 +31,7 @@ use crate::app::layout::blend_placement;
 use crate::app::network::NetworkView;
 use crate::app::ui::dashboard::{DashboardInput, dashboard_ui};
 use crate::app::ui::plots::PlotSettings;
-use crate::app::ui::task_view::{TaskInput, TaskView, ViewKey};
+use crate::app::ui::task_view::TaskView;
 use crate::app::{CorePlugins, quads, ui};
 use crate::lab::film::{CameraPath, FilmSpec, Pose};
 use crate::lab::replay::spawn_replay;
@@ -617,30 +617,12 @@ fn dashboard_film_ui(
 ) {
     let area = ctx.viewport_rect();
     let recorded_losses = history.batch_losses();
-    let losses = recorded_losses.as_deref().unwrap_or(&live.batch_losses);
-    let surface = live
-        .topology
-        .as_ref()
-        .is_some_and(|t| crate::app::layout::NetworkLayout::new(t).surface.is_some());
-    let task_input = match (shown.frame.as_deref(), &live.topology, &live.data) {
-        (Some(frame), Some(topology), Some(data)) => Some(TaskInput {
-            key: ViewKey {
-                run: live.topology_serial,
-                frame: shown.serial,
-            },
-            data,
-            frame,
-            topology,
-        }),
-        _ => None,
-    };
-    let input = DashboardInput {
-        evaluations: &live.evaluations,
-        batch_losses: losses,
-        cursor: shown.step(),
-        task: task_input,
-        surface,
-    };
+    let input = DashboardInput::new(
+        live,
+        shown.frame.as_deref(),
+        shown.serial,
+        recorded_losses.as_deref(),
+    );
     let mut root = egui::Ui::new(
         ctx.clone(),
         "dashboard".into(),

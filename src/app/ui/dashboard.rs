@@ -5,11 +5,13 @@
 
 use bevy_egui::egui;
 
+use crate::app::bridge::Live;
+use crate::app::layout::NetworkLayout;
 use crate::app::ui::plots::{
     PlotSettings, error_plot_ui, has_sharpness, loss_plot_ui, projection_plot_ui, sharpness_plot_ui,
 };
-use crate::app::ui::task_view::{TaskInput, TaskView, task_view_ui};
-use crate::lab::Metrics;
+use crate::app::ui::task_view::{TaskInput, TaskView, ViewKey, task_view_ui};
+use crate::lab::{Frame, Metrics};
 
 /// What the dashboard shows.
 pub struct DashboardInput<'a> {
@@ -23,6 +25,49 @@ pub struct DashboardInput<'a> {
     pub task: Option<TaskInput<'a>>,
     /// True when the fit is the 3D surface: its quadrant is left to the camera.
     pub surface: bool,
+}
+
+impl<'a> DashboardInput<'a> {
+    /// The dashboard of the run `live` knows, showing `shown` (whose serial is
+    /// `shown_serial`); `recorded_losses` are the recording's mini-batch
+    /// losses, when there is a recording.
+    pub fn new(
+        live: &'a Live,
+        shown: Option<&'a Frame>,
+        shown_serial: u64,
+        recorded_losses: Option<&'a [(u64, f32)]>,
+    ) -> Self {
+        DashboardInput {
+            evaluations: &live.evaluations,
+            batch_losses: recorded_losses.unwrap_or(&live.batch_losses),
+            cursor: shown.map(|f| f.step),
+            task: task_input(live, shown, shown_serial),
+            surface: live
+                .topology
+                .as_ref()
+                .is_some_and(|t| NetworkLayout::new(t).surface.is_some()),
+        }
+    }
+}
+
+/// What the task view needs to draw `shown`, once the run's shape and data are known.
+pub fn task_input<'a>(
+    live: &'a Live,
+    shown: Option<&'a Frame>,
+    shown_serial: u64,
+) -> Option<TaskInput<'a>> {
+    match (shown, &live.topology, &live.data) {
+        (Some(frame), Some(topology), Some(data)) => Some(TaskInput {
+            key: ViewKey {
+                run: live.topology_serial,
+                frame: shown_serial,
+            },
+            data,
+            frame,
+            topology,
+        }),
+        _ => None,
+    }
 }
 
 /// The four quadrants of `area`: fit, loss, sharpness, projection.

@@ -32,7 +32,7 @@ use crate::lab::{Frame, Topology};
 use controls::{ControlsEdit, controls_ui};
 use inspector::{Inspector, inspector_ui, layer_name};
 use plots::{PlotSettings, metrics_ui};
-use task_view::{TaskInput, TaskView, ViewKey, task_view_ui};
+use task_view::{TaskView, task_view_ui};
 use timeline::{TimelineAction, TimelineView, timeline_ui};
 
 /// How the overlay arranges the window.
@@ -283,30 +283,12 @@ fn overlay_ui(
     if !state.hidden && state.layout == UiLayout::Dashboard {
         let area = root.available_rect_before_wrap();
         let recorded_losses = vcr.history.batch_losses();
-        let losses = recorded_losses.as_deref().unwrap_or(&live.batch_losses);
-        let surface = live
-            .topology
-            .as_ref()
-            .is_some_and(|t| crate::app::layout::NetworkLayout::new(t).surface.is_some());
-        let task = match (shown.as_deref(), &live.topology, &live.data) {
-            (Some(frame), Some(topology), Some(data)) => Some(TaskInput {
-                key: ViewKey {
-                    run: live.topology_serial,
-                    frame: vcr.shown.serial,
-                },
-                data,
-                frame,
-                topology,
-            }),
-            _ => None,
-        };
-        let input = dashboard::DashboardInput {
-            evaluations: &live.evaluations,
-            batch_losses: losses,
-            cursor: vcr.shown.step(),
-            task,
-            surface,
-        };
+        let input = dashboard::DashboardInput::new(
+            &live,
+            shown.as_deref(),
+            vcr.shown.serial,
+            recorded_losses.as_deref(),
+        );
         let three_d =
             dashboard::dashboard_ui(&mut root, area, &input, &mut state.task, &state.plots);
         let [fit, rest @ ..] = dashboard::quadrants(area);
@@ -447,16 +429,7 @@ fn insight_panel_ui(
     if let (Some(data), Some(drawn)) = (&live.data, teaching.drawn.as_mut()) {
         draw_panel_ui(ui, state, data, topology, drawn);
     }
-    if let Some(data) = &live.data {
-        let input = TaskInput {
-            key: ViewKey {
-                run: live.topology_serial,
-                frame: vcr.shown.serial,
-            },
-            data,
-            frame,
-            topology,
-        };
+    if let Some(input) = dashboard::task_input(live, Some(frame), vcr.shown.serial) {
         task_view_ui(ui, &mut state.task, &input, 210.0);
         ui.separator();
     }
