@@ -23,6 +23,9 @@ pub const METRICS_FILE: &str = "metrics.csv";
 pub const FRAMES_FILE: &str = "frames.nnmr";
 /// Screenshots and films taken in this run.
 pub const CAPTURES_DIR: &str = "captures";
+/// The Hessian's top eigenvalues at each sharpness measurement, when a scene
+/// asks for more than one (`measure.top_k`).
+pub const SPECTRUM_FILE: &str = "spectrum.csv";
 
 /// A run directory on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +113,7 @@ pub struct RunRecorder {
     metrics: MetricsWriter,
     frames: Option<FrameWriter>,
     thinning: Thinning,
+    spectrum: Option<std::io::BufWriter<std::fs::File>>,
 }
 
 /// Which steps are recorded: every `frame_every`-th, and, once the recording
@@ -200,7 +204,33 @@ impl RunRecorder {
             metrics,
             frames,
             thinning: Thinning::new(scene.record.frame_every, scene.record.max_bytes),
+            spectrum: None,
         })
+    }
+
+    /// Appends the top eigenvalues measured at `step` to `spectrum.csv`
+    /// (`step,lambda_1,...,lambda_k`), creating it at the first call; flushed.
+    pub fn record_spectrum(&mut self, step: u64, eigenvalues: &[f64]) -> LabResult<()> {
+        use std::io::Write;
+        let path = self.dir.path.join(SPECTRUM_FILE);
+        if self.spectrum.is_none() {
+            let file = std::fs::File::create(&path)
+                .map_err(|e| LabError::io(&path, "cannot create", e))?;
+            let mut out = std::io::BufWriter::new(file);
+            let names: Vec<String> = (1..=eigenvalues.len())
+                .map(|i| format!("lambda_{i}"))
+                .collect();
+            writeln!(out, "step,{}", names.join(","))
+                .map_err(|e| LabError::io(&path, "cannot write", e))?;
+            self.spectrum = Some(out);
+        }
+        let Some(out) = self.spectrum.as_mut() else {
+            return Ok(());
+        };
+        let values: Vec<String> = eigenvalues.iter().map(|v| v.to_string()).collect();
+        writeln!(out, "{step},{}", values.join(","))
+            .and_then(|_| out.flush())
+            .map_err(|e| LabError::io(&path, "cannot write", e))
     }
 
     /// The run directory.

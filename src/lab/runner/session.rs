@@ -244,6 +244,11 @@ impl<B: AutodiffBackend> Session<B> {
             eval.sharpness_ratio = threshold.map(|t| lambda / t);
             eval.sharpness_iterations = Some(spectrum.iterations as f32);
             eval.sharpness_residual = Some(spectrum.residual as f32);
+            if measure.top_k > 1
+                && let Some(r) = &mut self.recorder
+            {
+                r.record_spectrum(eval.step, &spectrum.eigenvalues)?;
+            }
             self.spectrum = Some(spectrum);
         }
         self.last_eval = Some(eval);

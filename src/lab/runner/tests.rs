@@ -286,3 +286,30 @@ fn every_step_of_a_real_run_reads_back_within_the_stated_error() {
     }
     std::fs::remove_dir_all(root).ok();
 }
+
+#[test]
+fn a_scene_asking_for_the_top_k_eigenvalues_gets_spectrum_csv() {
+    let root = std::env::temp_dir().join(format!("nnm-spectrum-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let mut s = scene(20);
+    s.train.optimizer = OptimizerKind::Gd;
+    s.measure.sharpness_every = Some(10);
+    s.measure.top_k = 3;
+    let mut session = Session::<CpuBackend>::start(&s, &Default::default(), Some(&root)).unwrap();
+    for _ in 0..20 {
+        session.advance(false).unwrap();
+    }
+    let last = session.finish().unwrap();
+    let text = std::fs::read_to_string(session.run_dir().unwrap().join("spectrum.csv")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "step,lambda_1,lambda_2,lambda_3");
+    assert_eq!(lines.len(), 1 + 3, "steps 0, 10 and 20");
+    let row: Vec<f64> = lines[3].split(',').map(|v| v.parse().unwrap()).collect();
+    assert_eq!(row[0], 20.0);
+    assert!(
+        row[1] >= row[2] && row[2] >= row[3],
+        "largest first: {row:?}"
+    );
+    assert!((row[1] as f32 - last.sharpness.unwrap()).abs() < 1e-4);
+    std::fs::remove_dir_all(root).ok();
+}
