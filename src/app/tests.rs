@@ -144,6 +144,7 @@ fn frame(sizes: &[usize], step: u64) -> Frame {
                 activations: per_neuron(&|j| l as f32 + 1.0 + j as f32 / 100.0),
                 mean_activations: per_neuron(&|_| 0.0),
                 probe_grads: per_neuron(&|j| 0.001 * j as f32),
+                scale: 1.0,
             }
         })
         .collect();

@@ -16,7 +16,7 @@ pub fn scenes(check: bool, presets: &Presets) -> Result<ExitCode> {
             None => "built in".into(),
         };
         match preset.load() {
-            Ok(scene) if check => match scene.data.load() {
+            Ok(scene) if check => match scene.load_data() {
                 Ok(d) => println!(
                     "ok    {name:<28} {} ({} train / {} test) [{origin}]",
                     scene.data.name(),

@@ -72,7 +72,7 @@ pub struct Probe {
 }
 
 /// One weight layer's state at a step.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayerFrame {
     /// Inputs of the layer.
     pub inputs: usize,
@@ -86,7 +86,7 @@ pub struct LayerFrame {
     pub weight_grads: Vec<f32>,
     /// ∂L/∂b of the mini-batch.
     pub bias_grads: Vec<f32>,
-    /// z = x·W + b for the probe sample.
+    /// z = s·(x·W + b) for the probe sample.
     pub pre_activations: Vec<f32>,
     /// The activation of z for the probe sample.
     pub activations: Vec<f32>,
@@ -94,6 +94,31 @@ pub struct LayerFrame {
     pub mean_activations: Vec<f32>,
     /// ∂L/∂z for the probe sample alone (its error signal).
     pub probe_grads: Vec<f32>,
+    /// The factor `s` of the pre-activation: 1, or a mean-field scale and gain.
+    #[serde(default = "one")]
+    pub scale: f32,
+}
+
+fn one() -> f32 {
+    1.0
+}
+
+impl Default for LayerFrame {
+    fn default() -> Self {
+        LayerFrame {
+            inputs: 0,
+            outputs: 0,
+            weights: Vec::new(),
+            biases: Vec::new(),
+            weight_grads: Vec::new(),
+            bias_grads: Vec::new(),
+            pre_activations: Vec::new(),
+            activations: Vec::new(),
+            mean_activations: Vec::new(),
+            probe_grads: Vec::new(),
+            scale: 1.0,
+        }
+    }
 }
 
 impl LayerFrame {
@@ -104,6 +129,7 @@ impl LayerFrame {
             outputs: self.outputs,
             weights: &self.weights,
             biases: &self.biases,
+            scale: self.scale,
         }
     }
 

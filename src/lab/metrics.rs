@@ -115,6 +115,33 @@ measures! {
     update_projection,
     /// The largest error |u − u*| against the exact solution of a PDE (PINN data).
     solution_error,
+    /// A signed summary of the run so far (see [`convergence_score`]):
+    /// positive when it converges, negative when it diverged.
+    convergence_score,
+}
+
+/// A signed summary of a run's convergence, in [−1, 1]. A run that diverged
+/// at step `t` of `steps` scores `−(1 − t/(steps + 1))`: the sooner, the
+/// closer to −1. Otherwise it scores `1 − mean(min(1, L_k / L_0))` over its
+/// training losses `L_k` after the first: near 1 when the loss falls fast and
+/// far, 0 when it does not fall. `losses` are the training losses at the
+/// evaluation steps, the first at step 0.
+pub fn convergence_score(losses: &[f32], diverged_at: Option<u64>, steps: u64) -> f32 {
+    if let Some(t) = diverged_at {
+        return -(1.0 - t as f64 / (steps as f64 + 1.0)) as f32;
+    }
+    let Some((&first, rest)) = losses.split_first() else {
+        return 0.0;
+    };
+    if rest.is_empty() || !(first.is_finite() && first > 0.0) {
+        return 0.0;
+    }
+    let mean = rest
+        .iter()
+        .map(|l| f64::from(l / first).min(1.0))
+        .sum::<f64>()
+        / rest.len() as f64;
+    (1.0 - mean) as f32
 }
 
 impl Metrics {
@@ -194,6 +221,19 @@ mod tests {
         assert_eq!(names.first(), Some(&"step"));
         assert_eq!(names.last(), Some(&"status"));
         assert_eq!(names.len(), Metrics::MEASURES.len() + 2);
+    }
+
+    #[test]
+    fn the_convergence_score_is_signed_and_says_how_fast() {
+        let fast = convergence_score(&[1.0, 0.1, 0.01, 0.001], None, 30);
+        let slow = convergence_score(&[1.0, 0.9, 0.8, 0.7], None, 30);
+        let stuck = convergence_score(&[1.0, 1.5, 2.0], None, 20);
+        assert!(fast > slow && slow > 0.0, "{fast} {slow}");
+        assert_eq!(stuck, 0.0);
+        let early = convergence_score(&[1.0, 10.0], Some(3), 100);
+        let late = convergence_score(&[1.0, 10.0], Some(90), 100);
+        assert!(early < late && late < 0.0, "{early} {late}");
+        assert!((-1.0..=1.0).contains(&early));
     }
 
     #[test]

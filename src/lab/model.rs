@@ -179,6 +179,11 @@ pub enum InitScheme {
         /// Half-width of the interval.
         scale: f32,
     },
+    /// N(0, std²), whatever the fan-in (mean-field networks use std 1).
+    Normal {
+        /// Standard deviation.
+        std: f32,
+    },
 }
 
 /// The shape and settings of a multi-layer perceptron.
@@ -202,6 +207,12 @@ pub struct MlpConfig {
     /// Seed of the initial weights.
     #[config(default = 0)]
     pub seed: u64,
+    /// Layers have biases.
+    #[config(default = true)]
+    pub bias: bool,
+    /// Factor of each layer's pre-activation (empty: 1 everywhere).
+    #[config(default = "Vec::new()")]
+    pub scales: Vec<f32>,
 }
 
 impl MlpConfig {
@@ -222,14 +233,20 @@ impl MlpConfig {
             .map(|w| {
                 let (fan_in, fan_out) = (w[0], w[1]);
                 let weights = draw_weights(&mut r, self.init, fan_in, fan_out);
-                let biases = vec![0.0; fan_out];
+                let biases = self.bias.then(|| vec![0.0; fan_out]);
                 linear_from(fan_in, fan_out, weights, biases, device)
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let scales = if self.scales.len() == layers.len() {
+            self.scales.clone()
+        } else {
+            vec![1.0; layers.len()]
+        };
         Mlp {
             layers,
             activation: self.activation,
             output: self.output,
+            scales,
         }
     }
 }
@@ -250,15 +267,17 @@ fn draw_weights(r: &mut LabRng, init: InitScheme, fan_in: usize, fan_out: usize)
             let a = scale.abs().max(f32::MIN_POSITIVE);
             (0..n).map(|_| r.random_range(-a..=a)).collect()
         }
+        InitScheme::Normal { std } => (0..n).map(|_| rng::normal(r) * std).collect(),
     }
 }
 
-/// A linear layer holding the given weights (`[inputs][outputs]`, row-major) and biases.
+/// A linear layer holding the given weights (`[inputs][outputs]`, row-major)
+/// and biases (`None`: a layer without bias).
 pub fn linear_from<B: Backend>(
     inputs: usize,
     outputs: usize,
     weights: Vec<f32>,
-    biases: Vec<f32>,
+    biases: Option<Vec<f32>>,
     device: &B::Device,
 ) -> Linear<B> {
     Linear {
@@ -266,10 +285,8 @@ pub fn linear_from<B: Backend>(
             TensorData::new(weights, [inputs, outputs]),
             device,
         )),
-        bias: Some(Param::from_tensor(Tensor::from_data(
-            TensorData::new(biases, [outputs]),
-            device,
-        ))),
+        bias: biases
+            .map(|b| Param::from_tensor(Tensor::from_data(TensorData::new(b, [outputs]), device))),
     }
 }
 
@@ -284,6 +301,9 @@ pub struct Mlp<B: Backend> {
     /// Output non-linearity.
     #[module(skip)]
     pub output: OutputKind,
+    /// The factor of each layer's pre-activation (mean-field scaling, gain).
+    #[module(skip)]
+    pub scales: Vec<f32>,
 }
 
 /// A network's output and its derivatives with respect to its inputs.
@@ -315,13 +335,27 @@ impl<B: Backend> Mlp<B> {
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
         let last = self.layers.len() - 1;
         self.layers.iter().enumerate().fold(x, |h, (i, layer)| {
-            let z = layer.forward(h);
+            let z = self.pre_activation(i, layer, h);
             if i == last {
                 z
             } else {
                 self.activation.apply(z)
             }
         })
+    }
+
+    /// Layer `i`'s pre-activation, scaled: `s_i · (h·W + b)`.
+    fn pre_activation(&self, i: usize, layer: &Linear<B>, h: Tensor<B, 2>) -> Tensor<B, 2> {
+        let z = layer.forward(h);
+        match self.scales.get(i) {
+            Some(&s) if s != 1.0 => z.mul_scalar(s),
+            _ => z,
+        }
+    }
+
+    /// The factor of layer `i`'s pre-activation.
+    pub fn scale(&self, i: usize) -> f32 {
+        self.scales.get(i).copied().unwrap_or(1.0)
     }
 
     /// The network's answer: class probabilities, or values for a linear output.
@@ -355,7 +389,7 @@ impl<B: Backend> Mlp<B> {
         let mut h = x;
         let mut trace = Vec::with_capacity(self.layers.len());
         for (i, layer) in self.layers.iter().enumerate() {
-            let pre = layer.forward(h);
+            let pre = self.pre_activation(i, layer, h);
             let post = if i == last {
                 self.output_activation(pre.clone())
             } else {
@@ -396,8 +430,9 @@ impl<B: Backend> Mlp<B> {
             .map(|_| Tensor::zeros([batch, inputs], &device))
             .collect();
         for (i, layer) in self.layers.iter().enumerate() {
-            let w = layer.weight.val();
-            let z = layer.forward(h);
+            let s = self.scale(i);
+            let w = layer.weight.val().mul_scalar(s);
+            let z = self.pre_activation(i, layer, h);
             let z1: Vec<Tensor<B, 2>> = d1.iter().map(|t| t.clone().matmul(w.clone())).collect();
             let z2: Vec<Tensor<B, 2>> = d2.iter().map(|t| t.clone().matmul(w.clone())).collect();
             if i == last {
@@ -450,6 +485,8 @@ pub struct DenseRef<'a> {
     pub weights: &'a [f32],
     /// One per output.
     pub biases: &'a [f32],
+    /// The factor of the pre-activation: `z = scale · (x·W + b)`.
+    pub scale: f32,
 }
 
 /// Pre- and post-activations of every layer for one sample, in double precision.
@@ -493,6 +530,10 @@ pub fn plain_forward_f64(
             for (zj, w) in z.iter_mut().zip(row) {
                 *zj += hi * f64::from(*w);
             }
+        }
+        if layer.scale != 1.0 {
+            let s = f64::from(layer.scale);
+            z.iter_mut().for_each(|v| *v *= s);
         }
         let post = if l + 1 == layers.len() {
             match output {
@@ -605,6 +646,7 @@ mod tests {
                         outputs: *o,
                         weights: w,
                         biases: b,
+                        scale: 1.0,
                     })
                     .collect();
                 let plain = plain_forward(&refs, act, output, &x);
@@ -693,6 +735,7 @@ mod tests {
                         outputs: *o,
                         weights: w,
                         biases: b,
+                        scale: 1.0,
                     })
                     .collect();
                 let u = |p: &[f64]| plain_forward_f64(&refs, act, OutputKind::Linear, p).post[2][0];

@@ -26,7 +26,7 @@ pub fn spawn_replay(dir: &Path) -> LabResult<TrainerHandle> {
     let scene = run.scene()?;
     let reader = FrameReader::open(&run.frames_path())?;
     // The data set is for plotting; a replay goes on without it (say, a moved MNIST file).
-    let data = scene.data.load().ok().map(Arc::new);
+    let data = scene.load_data().ok().map(Arc::new);
     let info = RunInfo {
         topology: reader.header().topology.clone(),
         scene,

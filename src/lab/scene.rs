@@ -61,6 +61,13 @@ pub struct ModelSpec {
     pub output: Option<OutputKind>,
     /// Initial weights; by default He for relu and gelu, Xavier otherwise.
     pub init: Option<InitScheme>,
+    /// Layers have biases.
+    pub bias: bool,
+    /// How pre-activations are scaled (see [`Parameterization`]).
+    pub parameterization: Parameterization,
+    /// The hidden activation is applied to `gain · z` (the trainability
+    /// fractal uses tanh of √2·z).
+    pub gain: f32,
 }
 
 impl Default for ModelSpec {
@@ -70,7 +77,44 @@ impl Default for ModelSpec {
             activation: Activation::Tanh,
             output: None,
             init: None,
+            bias: true,
+            parameterization: Parameterization::Standard,
+            gain: 1.0,
         }
+    }
+}
+
+/// How a layer's pre-activation is scaled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub enum Parameterization {
+    /// `z = x·W + b`.
+    #[default]
+    Standard,
+    /// Mean-field: each layer's `z = (x·W + b) / √fan_in`, and the output
+    /// once more divided by `√width` (its fan-in): with `Normal(std: 1.0)`
+    /// weights, the setting of the trainability fractal.
+    MeanField,
+}
+
+impl ModelSpec {
+    /// The factor each weight layer's pre-activation is multiplied by, for
+    /// layers of `sizes` (inputs first): the parameterisation's scale, times
+    /// the gain on hidden layers.
+    pub fn layer_scales(&self, sizes: &[usize]) -> Vec<f32> {
+        let last = sizes.len().saturating_sub(2);
+        sizes
+            .windows(2)
+            .enumerate()
+            .map(|(l, w)| {
+                let fan_in = w[0].max(1) as f32;
+                let param = match self.parameterization {
+                    Parameterization::Standard => 1.0,
+                    Parameterization::MeanField if l == last => 1.0 / fan_in,
+                    Parameterization::MeanField => 1.0 / fan_in.sqrt(),
+                };
+                if l == last { param } else { param * self.gain }
+            })
+            .collect()
     }
 }
 
@@ -128,6 +172,9 @@ pub struct TrainSpec {
     pub optimizer: OptimizerKind,
     /// Step size η.
     pub learning_rate: f32,
+    /// One step size per weight layer, input side first, in place of
+    /// `learning_rate` (gradient descent and momentum only).
+    pub learning_rates: Option<Vec<f32>>,
     /// Momentum coefficient (the `Momentum` optimiser).
     pub momentum: f32,
     /// Samples per step (ignored by full-batch `Gd`).
@@ -149,6 +196,7 @@ impl Default for TrainSpec {
         TrainSpec {
             optimizer: OptimizerKind::Adam,
             learning_rate: 0.01,
+            learning_rates: None,
             momentum: 0.9,
             batch_size: 32,
             loss: None,
@@ -323,6 +371,36 @@ impl Scene {
                 format!("must be a positive number, got {}", t.learning_rate),
             ));
         }
+        if let Some(rates) = &t.learning_rates {
+            let layers = self.model.hidden.len() + 1;
+            if rates.len() != layers {
+                return Err(LabError::setting(
+                    "train.learning_rates",
+                    format!(
+                        "needs one rate per weight layer: {layers}, got {}",
+                        rates.len()
+                    ),
+                ));
+            }
+            if let Some(bad) = rates.iter().find(|r| !(r.is_finite() && **r > 0.0)) {
+                return Err(LabError::setting(
+                    "train.learning_rates",
+                    format!("every rate must be a positive number, got {bad}"),
+                ));
+            }
+            if t.optimizer == OptimizerKind::Adam {
+                return Err(LabError::setting(
+                    "train.learning_rates",
+                    "per-layer rates need Gd, Sgd or Momentum (Adam rescales every step)",
+                ));
+            }
+        }
+        if !(self.model.gain.is_finite() && self.model.gain > 0.0) {
+            return Err(LabError::setting(
+                "model.gain",
+                format!("must be a positive number, got {}", self.model.gain),
+            ));
+        }
         if !(0.0..1.0).contains(&t.momentum) {
             return Err(LabError::setting("train.momentum", "must be in [0, 1)"));
         }
@@ -471,6 +549,12 @@ impl Scene {
     /// The scene with every default written out, so that it repeats the run exactly.
     pub fn resolved(&self) -> Scene {
         let mut s = self.clone();
+        if let DataSpec::RandomRegression(r) = &mut s.data
+            && r.samples == crate::lab::data::SampleCount::Auto
+        {
+            let n = self.parameter_count(r.inputs, r.outputs);
+            r.samples = crate::lab::data::SampleCount::Count(n);
+        }
         s.train.loss = Some(self.loss());
         s.model.output = Some(self.output());
         s.model.init = Some(self.init());
@@ -479,11 +563,39 @@ impl Scene {
 
     /// The network configuration for a data set with `inputs` and `outputs`.
     pub fn mlp_config(&self, inputs: usize, outputs: usize) -> MlpConfig {
-        MlpConfig::new(inputs, self.model.hidden.clone(), outputs)
+        let config = MlpConfig::new(inputs, self.model.hidden.clone(), outputs);
+        let scales = self.model.layer_scales(&config.sizes());
+        config
             .with_activation(self.model.activation)
             .with_output(self.output())
             .with_init(self.init())
             .with_seed(self.seed)
+            .with_bias(self.model.bias)
+            .with_scales(scales)
+    }
+
+    /// The number of parameters of the network on `inputs` and `outputs`.
+    pub fn parameter_count(&self, inputs: usize, outputs: usize) -> usize {
+        let config = MlpConfig::new(inputs, self.model.hidden.clone(), outputs);
+        config
+            .sizes()
+            .windows(2)
+            .map(|w| w[0] * w[1] + if self.model.bias { w[1] } else { 0 })
+            .sum()
+    }
+
+    /// The step size of each weight layer.
+    pub fn learning_rates(&self) -> Vec<f32> {
+        match &self.train.learning_rates {
+            Some(rates) => rates.clone(),
+            None => vec![self.train.learning_rate; self.model.hidden.len() + 1],
+        }
+    }
+
+    /// Loads the scene's data, resolved (a `RandomRegression` of `Auto`
+    /// samples gets as many samples as the network has parameters).
+    pub fn load_data(&self) -> LabResult<crate::lab::data::Dataset> {
+        self.resolved().data.load()
     }
 
     /// The scene as RON text, in the form [`Scene::parse`] reads.

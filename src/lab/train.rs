@@ -133,7 +133,7 @@ pub struct Trainer<B: AutodiffBackend> {
 impl<B: AutodiffBackend> Trainer<B> {
     /// Loads the scene's data and builds a fresh network.
     pub fn new(scene: &Scene, device: &B::Device) -> LabResult<Self> {
-        let data = Arc::new(scene.data.load()?);
+        let data = Arc::new(scene.load_data()?);
         Self::with_data(scene, data, device)
     }
 
@@ -220,7 +220,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         let data = if scene.data == self.scene.data {
             self.data.clone()
         } else {
-            Arc::new(scene.data.load()?)
+            Arc::new(scene.load_data()?)
         };
         *self = Self::with_data(scene, data, &self.device)?;
         Ok(())
@@ -343,8 +343,21 @@ impl<B: AutodiffBackend> Trainer<B> {
         if !apply {
             return Ok(StepOutcome::Stepped { batch_loss, frame });
         }
-        let params = GradientsParams::from_grads(grads, &self.model);
-        let lr = f64::from(self.scene.train.learning_rate);
+        let mut params = GradientsParams::from_grads(grads, &self.model);
+        let lr = match &self.scene.train.learning_rates {
+            // Per-layer rates: each layer's gradient is scaled by its rate and
+            // the step is taken with rate 1 (GD and momentum are linear in it).
+            Some(rates) => {
+                for (layer, rate) in self.model.layers.iter().zip(rates) {
+                    scale_gradient::<B, 2>(&mut params, layer.weight.id, *rate);
+                    if let Some(b) = &layer.bias {
+                        scale_gradient::<B, 1>(&mut params, b.id, *rate);
+                    }
+                }
+                1.0
+            }
+            None => f64::from(self.scene.train.learning_rate),
+        };
         self.model = self.optim.step(lr, self.model.clone(), params);
         self.step += 1;
         Ok(StepOutcome::Stepped { batch_loss, frame })
@@ -420,8 +433,8 @@ impl<B: AutodiffBackend> Trainer<B> {
             let [inputs, outputs] = layer.weight.dims();
             let weights = take(inputs * outputs)?;
             let biases = match layer.bias {
-                Some(_) => take(outputs)?,
-                None => vec![0.0; outputs],
+                Some(_) => Some(take(outputs)?),
+                None => None,
             };
             layers.push(crate::lab::model::linear_from(
                 inputs,
@@ -435,6 +448,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             layers,
             activation: self.model.activation,
             output: self.model.output,
+            scales: self.model.scales.clone(),
         })
     }
 
@@ -453,6 +467,10 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// Adam has none (its stability depends on its preconditioner).
     pub fn stability_threshold(&self) -> Option<f32> {
         let t = &self.scene.train;
+        if t.learning_rates.is_some() {
+            // One threshold per layer is no threshold for the whole.
+            return None;
+        }
         match t.optimizer {
             OptimizerKind::Gd | OptimizerKind::Sgd => Some(2.0 / t.learning_rate),
             OptimizerKind::Momentum => Some((2.0 + 2.0 * t.momentum) / t.learning_rate),
@@ -503,6 +521,7 @@ impl<B: AutodiffBackend> Trainer<B> {
                     "mean activations",
                 )?,
                 probe_grads: probe.dz[l].clone(),
+                scale: self.model.scale(l),
             });
         }
         Ok(Frame {
@@ -537,16 +556,29 @@ impl<B: AutodiffBackend> Trainer<B> {
             TensorData::new(target.clone(), [1, target.len()]),
             &self.device,
         );
-        let trace = self.model.forward_trace(x);
+        // A copy whose every layer has a bias (zero where the network has
+        // none): for one sample ∂L/∂b = s·∂L/∂z, so the bias gradients give
+        // the error signals.
+        let mut model = self.model.clone();
+        for layer in &mut model.layers {
+            if layer.bias.is_none() {
+                let [_, outputs] = layer.weight.dims();
+                layer.bias = Some(burn::module::Param::from_tensor(Tensor::zeros(
+                    [outputs],
+                    &self.device,
+                )));
+            }
+        }
+        let trace = model.forward_trace(x);
         let z = trace[trace.len() - 1].pre.clone();
-        let loss = per_sample_loss(self.scene.loss(), self.model.output, z, t).mean();
+        let loss = per_sample_loss(self.scene.loss(), model.output, z, t).mean();
         let probe_loss = scalar(loss.clone(), "the probe's loss")?;
         let grads = loss.backward();
-        // For one sample, ∂L/∂b equals ∂L/∂z: the bias gradients are the error signals.
-        let mut dz = Vec::with_capacity(self.model.layers.len());
-        for layer in &self.model.layers {
+        let mut dz = Vec::with_capacity(model.layers.len());
+        for (l, layer) in model.layers.iter().enumerate() {
+            let s = model.scale(l);
             dz.push(match layer.bias.as_ref().and_then(|b| b.grad(&grads)) {
-                Some(g) => values(g, "the probe's error signals")?,
+                Some(g) => values(g.div_scalar(s), "the probe's error signals")?,
                 None => Vec::new(),
             });
         }
@@ -598,7 +630,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             let worst = test.losses.iter().fold(0.0f64, |m, l| m.max(*l));
             solution_error = Some(worst.sqrt() as f32);
         }
-        let generalization_error = (!self.data.is_classification() && self.data.pde.is_none())
+        let generalization_error = (self.data.train_region.is_some() && self.data.pde.is_none())
             .then(|| {
                 if self.test_outside.is_empty() {
                     f32::NAN
@@ -683,6 +715,17 @@ fn eval_split<B: Backend>(
             .map(|_| correct as f32 / split.len.max(1) as f32),
         losses,
     })
+}
+
+/// Multiplies the gradient of parameter `id` by `factor`.
+fn scale_gradient<B: AutodiffBackend, const D: usize>(
+    grads: &mut GradientsParams,
+    id: burn::module::ParamId,
+    factor: f32,
+) {
+    if let Some(g) = grads.remove::<B::InnerBackend, D>(id) {
+        grads.register::<B::InnerBackend, D>(id, g.mul_scalar(factor));
+    }
 }
 
 /// The physics-informed objective of a batch of a PDE's training points (their

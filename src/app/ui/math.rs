@@ -110,11 +110,21 @@ pub fn math_ui(
         .collect();
     let (terms, sum) = sum_terms(&pairs);
     let b = f64::from(layer.biases[j]);
-    let z = sum + b;
+    let scale = f64::from(layer.scale);
+    let z = (sum + b) * scale;
     row(
         ui,
         forward,
-        format!("z = Σ w·x + b = {terms} + ({})", num(b)),
+        if scale == 1.0 {
+            format!("z = Σ w·x + b = {terms} + ({})", num(b))
+        } else {
+            // Mean-field scaling (and a gain) multiply the sum.
+            format!(
+                "z = s·(Σ w·x + b) = {}·({terms} + ({}))",
+                num(scale),
+                num(b)
+            )
+        },
     );
     row(
         ui,
@@ -209,8 +219,15 @@ pub fn math_ui(
     } else {
         // The chain rule: the error of the next layer, weighted back, times the slope here.
         let next = &frame.layers[l];
+        // The next layer's scale multiplies its weights on the way back.
+        let next_scale = f64::from(next.scale);
         let back: Vec<(f64, f64)> = (0..next.outputs)
-            .map(|k| (f64::from(next.weight(j, k)), f64::from(next.probe_grads[k])))
+            .map(|k| {
+                (
+                    f64::from(next.weight(j, k)) * next_scale,
+                    f64::from(next.probe_grads[k]),
+                )
+            })
             .collect();
         let (terms, sum) = sum_terms(&back);
         let slope = topology.activation.derivative(z);
@@ -239,19 +256,30 @@ pub fn math_ui(
             .total_cmp(&(pairs[b].0 * pairs[b].1).abs())
     }) {
         let w = f64::from(layer.weight(i, j));
-        let g_probe = delta * inputs[i];
+        let g_probe = scale * delta * inputs[i];
         let g_batch = f64::from(layer.weight_grads[i * layer.outputs + j]);
         let eta = f64::from(frame.metrics.learning_rate.unwrap_or(f32::NAN));
         row(
             ui,
             backward,
-            format!(
-                "∂L/∂w[{i}→{j}] = δ·x = {}·{} = {} for this sample; {} over the mini-batch",
-                num(delta),
-                num(inputs[i]),
-                num(g_probe),
-                num(g_batch)
-            ),
+            if scale == 1.0 {
+                format!(
+                    "∂L/∂w[{i}→{j}] = δ·x = {}·{} = {} for this sample; {} over the mini-batch",
+                    num(delta),
+                    num(inputs[i]),
+                    num(g_probe),
+                    num(g_batch)
+                )
+            } else {
+                format!(
+                    "∂L/∂w[{i}→{j}] = s·δ·x = {}·{}·{} = {} for this sample; {} over the mini-batch",
+                    num(scale),
+                    num(delta),
+                    num(inputs[i]),
+                    num(g_probe),
+                    num(g_batch)
+                )
+            },
         );
         row(
             ui,

@@ -129,6 +129,7 @@ impl TaskView {
                     }
                 }
             }
+            InputLayout::Features => {}
             InputLayout::Line { x } => {
                 const POINTS: usize = 200;
                 self.fit = (0..POINTS)
@@ -203,6 +204,9 @@ pub fn task_view_ui(ui: &mut egui::Ui, view: &mut TaskView, input: &TaskInput<'_
         InputLayout::Image { .. } => prediction_grid_ui(ui, view, data, class_names),
         InputLayout::Plane { x, y } => boundary_ui(ui, view, data, x, y, height),
         InputLayout::Line { .. } => fit_ui(ui, view, data, height),
+        InputLayout::Features => {
+            ui.label("No picture of this data: its inputs are plain features.");
+        }
     }
 }
 

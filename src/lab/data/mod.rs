@@ -49,6 +49,45 @@ pub enum DataSpec {
     /// A differential equation on a square, learnt from its residual and
     /// boundary values.
     Pde2d(Pde2dSpec),
+    /// Random regression: N(0, 1) inputs and targets (the trainability fractal's task).
+    RandomRegression(RandomRegressionSpec),
+}
+
+/// How many samples: a number, or as many as the network has parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SampleCount {
+    /// As many samples as the network has parameters (resolved with the scene).
+    Auto,
+    /// This many.
+    Count(usize),
+}
+
+/// Settings of random regression.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RandomRegressionSpec {
+    /// Inputs per sample.
+    pub inputs: usize,
+    /// Targets per sample.
+    pub outputs: usize,
+    /// Training samples.
+    pub samples: SampleCount,
+    /// Test samples, drawn the same way.
+    pub test_samples: usize,
+    /// Seed of the samples.
+    pub seed: u64,
+}
+
+impl Default for RandomRegressionSpec {
+    fn default() -> Self {
+        RandomRegressionSpec {
+            inputs: 16,
+            outputs: 1,
+            samples: SampleCount::Auto,
+            test_samples: 256,
+            seed: 0,
+        }
+    }
 }
 
 /// Settings of the 2D point sets.
@@ -302,6 +341,8 @@ pub enum InputLayout {
         /// Height in pixels.
         height: usize,
     },
+    /// A plain vector of features, with no picture to draw.
+    Features,
 }
 
 /// Targets of a split.
@@ -416,6 +457,7 @@ impl DataSpec {
         "Function2d",
         "Pde1d",
         "Pde2d",
+        "RandomRegression",
     ];
 
     /// The short name of this data set.
@@ -433,6 +475,7 @@ impl DataSpec {
             DataSpec::Function2d(_) => "function2d",
             DataSpec::Pde1d(_) => "pde1d",
             DataSpec::Pde2d(_) => "pde2d",
+            DataSpec::RandomRegression(_) => "random-regression",
         }
     }
 
@@ -444,6 +487,7 @@ impl DataSpec {
                 | DataSpec::Function2d(_)
                 | DataSpec::Pde1d(_)
                 | DataSpec::Pde2d(_)
+                | DataSpec::RandomRegression(_)
         )
     }
 
@@ -510,6 +554,14 @@ impl DataSpec {
             DataSpec::Function2d(s) => s.validate()?,
             DataSpec::Pde1d(s) => s.validate()?,
             DataSpec::Pde2d(s) => s.validate()?,
+            DataSpec::RandomRegression(s) => {
+                at_least(s.inputs, 1, "inputs")?;
+                at_least(s.outputs, 1, "outputs")?;
+                at_least(s.test_samples, 1, "test_samples")?;
+                if let SampleCount::Count(n) = s.samples {
+                    at_least(n, 1, "samples")?;
+                }
+            }
         }
         Ok(())
     }
@@ -530,6 +582,7 @@ impl DataSpec {
             DataSpec::Function2d(s) => Ok(functions::generate_2d(s)),
             DataSpec::Pde1d(s) => Ok(pde::generate_1d(s)),
             DataSpec::Pde2d(s) => Ok(pde::generate_2d(s)),
+            DataSpec::RandomRegression(s) => random_regression(s),
         }
     }
 }
@@ -601,6 +654,49 @@ fn gunzip_if_gzipped(raw: Vec<u8>, path: &Path) -> LabResult<Vec<u8>> {
         .read_to_end(&mut out)
         .map_err(|e| LabError::data(path, format!("bad gzip data: {e}")))?;
     Ok(out)
+}
+
+/// N(0, 1) inputs and targets; the test set is a second, independent draw.
+fn random_regression(spec: &RandomRegressionSpec) -> LabResult<Dataset> {
+    let SampleCount::Count(n) = spec.samples else {
+        return Err(LabError::setting(
+            "data.samples",
+            "Auto is resolved with the scene (as many samples as the network has parameters); load the data through the scene",
+        ));
+    };
+    let mut r = rng::rng(spec.seed, Stream::Data);
+    let mut draw = |count: usize| -> Vec<f32> { (0..count).map(|_| rng::normal(&mut r)).collect() };
+    let train_x = draw(n * spec.inputs);
+    let train_y = draw(n * spec.outputs);
+    let test_x = draw(spec.test_samples * spec.inputs);
+    let test_y = draw(spec.test_samples * spec.outputs);
+    Ok(Dataset {
+        name: "random-regression".into(),
+        inputs: spec.inputs,
+        layout: match spec.inputs {
+            1 => InputLayout::Line { x: (-3.0, 3.0) },
+            2 => InputLayout::Plane {
+                x: (-3.0, 3.0),
+                y: (-3.0, 3.0),
+            },
+            _ => InputLayout::Features,
+        },
+        task: Task::Regression {
+            outputs: spec.outputs,
+        },
+        class_names: (0..spec.outputs).map(|i| format!("y{i}")).collect(),
+        train: Split {
+            x: train_x,
+            targets: Targets::Values(train_y),
+        },
+        test: Split {
+            x: test_x,
+            targets: Targets::Values(test_y),
+        },
+        // Inputs are unbounded: there is no inside to measure outside of.
+        train_region: None,
+        pde: None,
+    })
 }
 
 /// Splits samples into train and test by a seeded shuffle.

@@ -244,6 +244,7 @@ pub fn encode(frame: &Frame, key: Option<&Frame>, out: &mut Vec<u8>) {
     for (l, layer) in frame.layers.iter().enumerate() {
         w.u32(layer.inputs as u32);
         w.u32(layer.outputs as u32);
+        w.f32(layer.scale);
         let key_weights = key.and_then(|k| k.layers.get(l)).map(|k| &k.weights);
         match key_weights {
             Some(kw) if kw.len() == layer.weights.len() => {
@@ -285,6 +286,7 @@ pub fn decode(buf: &[u8], step: u64, key: Option<&Frame>, version: u16) -> Optio
     for l in 0..n_layers {
         let inputs = r.u32()? as usize;
         let outputs = r.u32()? as usize;
+        let scale = if version <= 2 { 1.0 } else { r.f32()? };
         let (weights, weight_grads) = match r.u8()? {
             0 => (r.f32s()?, r.f32s()?),
             1 => {
@@ -304,6 +306,7 @@ pub fn decode(buf: &[u8], step: u64, key: Option<&Frame>, version: u16) -> Optio
             activations: r.f32s()?,
             mean_activations: r.f32s()?,
             probe_grads: r.f32s()?,
+            scale,
         });
     }
     Some(Frame {
@@ -437,6 +440,7 @@ mod tests {
             activations: vec![0.7],
             mean_activations: vec![0.6],
             probe_grads: vec![0.01],
+            scale: 0.25,
         }
     }
 
@@ -550,9 +554,17 @@ mod tests {
         w.f32(0.1);
         w.u64(16);
         w.f32(2.5);
-        v2.extend_from_slice(&v3[v3_metrics.len()..]);
+        // Then the probe and layers, as version 3 writes them less each layer's scale.
+        let mut probe = Vec::new();
+        write_probe(&mut Writer { out: &mut probe }, &f.probe);
+        let scale_at = v3_metrics.len() + probe.len() + 4 + 8;
+        v2.extend_from_slice(&v3[v3_metrics.len()..scale_at]);
+        v2.extend_from_slice(&v3[scale_at + 4..]);
         let back = decode(&v2, 3, None, 2).unwrap();
-        assert_eq!(back.layers, f.layers);
+        // Version 2 knew no scales: its layers read as unscaled.
+        let mut expected = f.layers.clone();
+        expected[0].scale = 1.0;
+        assert_eq!(back.layers, expected);
         assert_eq!(back.evaluation, f.evaluation);
         assert_eq!(back.metrics.batch_loss, Some(0.75));
         assert_eq!(back.metrics.batch_size, Some(16.0));

@@ -63,6 +63,7 @@ fn frame(step: u64) -> Frame {
             activations: vec![0.4, 0.6],
             mean_activations: vec![0.5, 0.5],
             probe_grads: vec![0.4, -0.4],
+            scale: 0.5,
         }],
     }
 }

@@ -48,6 +48,8 @@ pub struct Session<B: AutodiffBackend> {
     /// The latest sharpness measurement: its eigenvector warm-starts the next
     /// one, and every update is projected onto it.
     spectrum: Option<Spectrum>,
+    /// The training loss of every evaluation, for the convergence score.
+    train_losses: Vec<f32>,
 }
 
 impl<B: AutodiffBackend> Session<B> {
@@ -83,6 +85,7 @@ impl<B: AutodiffBackend> Session<B> {
             last_eval: None,
             last_step: Metrics::default(),
             spectrum: None,
+            train_losses: Vec::new(),
         })
     }
 
@@ -125,6 +128,7 @@ impl<B: AutodiffBackend> Session<B> {
         self.last_eval = None;
         self.last_step = Metrics::default();
         self.spectrum = None;
+        self.train_losses.clear();
         Ok(())
     }
 
@@ -195,8 +199,10 @@ impl<B: AutodiffBackend> Session<B> {
                     ..Metrics::at(step)
                 };
                 let lr = self.trainer.scene().train.learning_rate;
+                let mut row = Metrics::diverged(step, loss, lr);
+                row.convergence_score = Some(self.score(Some(step)));
                 if let Some(r) = &mut self.recorder {
-                    r.record_metrics(&Metrics::diverged(step, loss, lr))?;
+                    r.record_metrics(&row)?;
                 }
                 out.diverged = Some((step, loss));
             }
@@ -227,9 +233,27 @@ impl<B: AutodiffBackend> Session<B> {
         }
     }
 
+    /// The convergence score of the run so far (see
+    /// [`crate::lab::metrics::convergence_score`]).
+    fn score(&self, diverged_at: Option<u64>) -> f32 {
+        crate::lab::metrics::convergence_score(
+            &self.train_losses,
+            diverged_at,
+            self.trainer.scene().train.steps,
+        )
+    }
+
     /// The evaluation of the current network, and its sharpness when due.
     fn measure(&mut self) -> LabResult<Metrics> {
         let mut eval = self.trainer.evaluate()?;
+        if let Some(l) = eval.train_loss {
+            self.train_losses.push(l);
+        }
+        eval.convergence_score = Some(if eval.is_diverged() {
+            self.score(Some(eval.step))
+        } else {
+            self.score(None)
+        });
         // The latest step's own measures ride along: its mini-batch loss, its gradient.
         eval.batch_loss = self.last_step.batch_loss;
         eval.grad_norm = self.last_step.grad_norm;

@@ -19,6 +19,7 @@ fn scene(data: DataSpec, activation: Activation, loss: LossKind, output: OutputK
             activation,
             output: Some(output),
             init: None,
+            ..Default::default()
         },
         train: TrainSpec {
             optimizer: OptimizerKind::Gd,
@@ -58,6 +59,7 @@ fn plain_objective(s: &Scene, data: &Dataset, layers: &[Layer]) -> f64 {
             outputs: *o,
             weights: w,
             biases: b,
+            scale: 1.0,
         })
         .collect();
     let n = data.train.len();
@@ -214,6 +216,7 @@ fn probe_error_signals_match_finite_differences() {
                     outputs: *o,
                     weights: w,
                     biases: b,
+                    scale: 1.0,
                 })
                 .collect();
             let trace = plain_forward(&refs, activation, OutputKind::Softmax, &probe.input);
@@ -619,6 +622,113 @@ fn sharpness_matches_the_exact_hessian_for_tanh_and_gelu_with_mse_and_cross_entr
                 ((lambda - exact) / exact).abs(),
                 spectrum.iterations
             );
+        }
+    }
+}
+
+/// The trainability fractal's network: mean-field, no biases, tanh of √2·z,
+/// normal weights, on random regression with as many samples as parameters.
+fn fractal_scene(rates: [f32; 2]) -> Scene {
+    Scene::parse(
+        &format!(
+            "Scene(name: \"f\", seed: 3,
+                   data: RandomRegression(inputs: 16, samples: Auto),
+                   model: (hidden: [16], activation: Tanh, bias: false, parameterization: MeanField,
+                           gain: 1.4142135, init: Normal(std: 1.0)),
+                   train: (optimizer: Gd, learning_rate: 0.1, learning_rates: [{}, {}], steps: 10))",
+            rates[0], rates[1]
+        ),
+        std::path::Path::new("f.ron"),
+    )
+    .unwrap()
+}
+
+#[test]
+fn random_regression_has_as_many_samples_as_parameters() {
+    let s = fractal_scene([1.0, 1.0]);
+    let t = Trainer::<CpuBackend>::new(&s, &Default::default()).unwrap();
+    // 16·16 + 16·1 weights, no biases.
+    assert_eq!(t.data().train.len(), 272);
+    assert_eq!(t.parameters().unwrap().len(), 272);
+    assert_eq!(t.model().scales, vec![1.4142135 / 4.0, 1.0 / 16.0]);
+    let resolved = t.scene().to_ron().unwrap();
+    assert!(resolved.contains("Count(272)"), "{resolved}");
+}
+
+#[test]
+fn per_layer_rates_step_each_layer_by_its_own_rate() {
+    let s = fractal_scene([0.5, 3.0]);
+    let mut t = Trainer::<CpuBackend>::new(&s, &Default::default()).unwrap();
+    let StepOutcome::Stepped {
+        frame: Some(f0), ..
+    } = t.step(true).unwrap()
+    else {
+        panic!()
+    };
+    let StepOutcome::Stepped {
+        frame: Some(f1), ..
+    } = t.step(true).unwrap()
+    else {
+        panic!()
+    };
+    for ((a, b), rate) in f0.layers.iter().zip(&f1.layers).zip([0.5f32, 3.0]) {
+        for ((w0, g0), w1) in a.weights.iter().zip(&a.weight_grads).zip(&b.weights) {
+            assert!(
+                (w0 - rate * g0 - w1).abs() < 1e-5,
+                "{w0} - {rate}·{g0} vs {w1}"
+            );
+        }
+        assert!(a.biases.iter().all(|b| *b == 0.0), "no biases");
+    }
+    assert_eq!(
+        t.stability_threshold(),
+        None,
+        "no single 2/η with per-layer rates"
+    );
+}
+
+#[test]
+fn mean_field_gradients_match_finite_differences() {
+    let s = fractal_scene([1.0, 1.0]);
+    let mut t = Trainer::<CpuBackend>::new(&s, &Default::default()).unwrap();
+    let StepOutcome::Stepped {
+        frame: Some(frame),
+        batch_loss,
+    } = t.step(true).unwrap()
+    else {
+        panic!()
+    };
+    let resolved = t.scene().clone();
+    let base = layers_of(&frame);
+    let scales = [frame.layers[0].scale, frame.layers[1].scale];
+    let objective = |l: &[Layer]| {
+        let refs: Vec<DenseRef> = l
+            .iter()
+            .zip(scales)
+            .map(|((i, o, w, b), scale)| DenseRef {
+                inputs: *i,
+                outputs: *o,
+                weights: w,
+                biases: b,
+                scale,
+            })
+            .collect();
+        let data = t.data();
+        let n = data.train.len();
+        (0..n)
+            .map(|k| {
+                let x = &data.train.x[k * data.inputs..(k + 1) * data.inputs];
+                let trace = plain_forward(&refs, resolved.model.activation, resolved.output(), x);
+                plain_loss(resolved.loss(), &trace, &target_row(data, &data.train, k))
+            })
+            .sum::<f64>()
+            / n as f64
+    };
+    assert_close(batch_loss, objective(&base), "mean-field loss");
+    for (li, layer) in frame.layers.iter().enumerate() {
+        for (i, g) in layer.weight_grads.iter().enumerate().step_by(7) {
+            let fd = central_difference(&base, li, false, i, &objective);
+            assert_close(*g, fd, &format!("dL/dW layer {li} #{i}"));
         }
     }
 }
