@@ -634,9 +634,11 @@ fn fractal_scene(rates: [f32; 2]) -> Scene {
             "Scene(name: \"f\", seed: 3,
                    data: RandomRegression(inputs: 16, samples: Auto),
                    model: (hidden: [16], activation: Tanh, bias: false, parameterization: MeanField,
-                           gain: 1.4142135, init: Normal(std: 1.0)),
+                           gain: {}, init: Normal(std: 1.0)),
                    train: (optimizer: Gd, learning_rate: 0.1, learning_rates: [{}, {}], steps: 10))",
-            rates[0], rates[1]
+            std::f32::consts::SQRT_2,
+            rates[0],
+            rates[1]
         ),
         std::path::Path::new("f.ron"),
     )
@@ -650,7 +652,8 @@ fn random_regression_has_as_many_samples_as_parameters() {
     // 16·16 + 16·1 weights, no biases.
     assert_eq!(t.data().train.len(), 272);
     assert_eq!(t.parameters().unwrap().len(), 272);
-    assert_eq!(t.model().scales, vec![1.4142135 / 4.0, 1.0 / 16.0]);
+    let gain = std::f32::consts::SQRT_2;
+    assert_eq!(t.model().scales, vec![gain / 4.0, 1.0 / 16.0]);
     let resolved = t.scene().to_ron().unwrap();
     assert!(resolved.contains("Count(272)"), "{resolved}");
 }
