@@ -15,6 +15,7 @@ pub mod rng;
 pub mod runner;
 pub mod scene;
 pub mod sharpness;
+pub mod sweep;
 pub mod train;
 
 pub use error::{LabError, LabResult};

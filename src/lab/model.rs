@@ -224,18 +224,28 @@ impl MlpConfig {
         s
     }
 
-    /// Builds the network with weights drawn from `seed` (the same on every backend).
-    pub fn init<B: Backend>(&self, device: &B::Device) -> Mlp<B> {
+    /// The initial weights (`[inputs][outputs]`, row-major) and biases of each
+    /// layer, drawn from `seed`: what [`MlpConfig::init`] puts in tensors, for
+    /// code that trains without them.
+    pub fn initial_parameters(&self) -> Vec<(Vec<f32>, Option<Vec<f32>>)> {
         let mut r = rng::rng(self.seed, Stream::Init);
-        let sizes = self.sizes();
-        let layers = sizes
+        self.sizes()
             .windows(2)
             .map(|w| {
                 let (fan_in, fan_out) = (w[0], w[1]);
                 let weights = draw_weights(&mut r, self.init, fan_in, fan_out);
-                let biases = self.bias.then(|| vec![0.0; fan_out]);
-                linear_from(fan_in, fan_out, weights, biases, device)
+                (weights, self.bias.then(|| vec![0.0; fan_out]))
             })
+            .collect()
+    }
+
+    /// Builds the network with weights drawn from `seed` (the same on every backend).
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Mlp<B> {
+        let layers = self
+            .sizes()
+            .windows(2)
+            .zip(self.initial_parameters())
+            .map(|(w, (weights, biases))| linear_from(w[0], w[1], weights, biases, device))
             .collect::<Vec<_>>();
         let scales = if self.scales.len() == layers.len() {
             self.scales.clone()

@@ -73,14 +73,14 @@ impl<B: AutodiffBackend> Optim<B> {
 
 /// Seeded mini-batch order: a fresh shuffle each epoch.
 #[derive(Clone)]
-struct BatchSampler {
+pub(crate) struct BatchSampler {
     order: Vec<usize>,
     cursor: usize,
     rng: LabRng,
 }
 
 impl BatchSampler {
-    fn new(n: usize, seed: u64) -> Self {
+    pub(crate) fn new(n: usize, seed: u64) -> Self {
         BatchSampler {
             order: (0..n).collect(),
             cursor: n,
@@ -89,7 +89,7 @@ impl BatchSampler {
     }
 
     /// The next batch of indices, or `None` when the batch is the whole set.
-    fn next(&mut self, batch_size: usize) -> Option<&[usize]> {
+    pub(crate) fn next(&mut self, batch_size: usize) -> Option<&[usize]> {
         use rand::seq::SliceRandom;
         let n = self.order.len();
         if batch_size >= n {
