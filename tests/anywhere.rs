@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+
 fn temp_dir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("nnm-anywhere-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -150,24 +152,7 @@ fn the_headless_build_has_no_bevy_and_works_from_an_empty_folder() {
     assert!(ui.is_empty(), "the headless build pulls in {ui:?}");
     assert!(built.lines().any(|l| l.starts_with("burn ")), "{built}");
 
-    // Its own target folder: the tests run the default build's binary meanwhile.
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("headless");
-    let build = Command::new(&cargo)
-        .args([
-            "build",
-            "--offline",
-            "--release",
-            "--no-default-features",
-            "--bin",
-            "nnm",
-            "--target-dir",
-        ])
-        .arg(&target)
-        .current_dir(manifest)
-        .output()
-        .expect("cargo build runs");
-    assert!(build.status.success(), "{}", text(&build));
-    let (nnm, work) = install(&target.join("release/nnm"), "headless");
+    let (nnm, work) = install(&common::headless_nnm(), "headless");
     has_no_build_paths(&nnm);
     works_from_an_empty_folder(&nnm, &work);
     // The instrument is not there, and it says so.

@@ -1,5 +1,5 @@
 //! The command line: parsing, and the commands, one module each (`train`,
-//! `scenes`, `runs`, and with the `app` feature `view`, `replay`, `capture`).
+//! `sweep`, `scenes`, `runs`, and with the `app` feature `view`, `replay`, `capture`).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod runs;
 mod scenes;
+mod sweep;
 mod train;
 #[cfg(feature = "app")]
 mod view;
@@ -46,6 +47,8 @@ enum Command {
         #[arg(long, default_value = "runs")]
         dir: PathBuf,
     },
+    /// Train a sweep: many models over a grid of hyperparameters, batched.
+    Sweep(sweep::SweepArgs),
     /// List the scene presets (built in, and those of the scenes folder), or check them all.
     Scenes {
         /// Parse, validate and load the data of every preset.
@@ -184,6 +187,7 @@ pub fn run() -> Result<ExitCode> {
         None => view(WindowedScene::parse_from(["view"]), &presets),
         Some(Command::View(args)) => view(args, &presets),
         Some(Command::Train(args)) => train::train(args, &presets),
+        Some(Command::Sweep(args)) => sweep::sweep(args, &presets),
         Some(Command::Scenes { check }) => scenes::scenes(check, &presets),
         Some(Command::Replay(args)) => replay(args),
         Some(Command::Capture(args)) => capture(args, &presets),
@@ -233,8 +237,7 @@ fn capture(_: CaptureArgs, _: &Presets) -> Result<ExitCode> {
 }
 
 /// The headless commands, named in messages when no window can be opened.
-const HEADLESS: &str =
-    "headless commands work without one: `nnm train SCENE`, `nnm runs`, `nnm scenes`";
+const HEADLESS: &str = "headless commands work without one: `nnm train SCENE`, `nnm sweep SPEC`, `nnm runs`, `nnm scenes`";
 
 /// Parses `WxH`, such as `1920x1080`.
 fn parse_size(s: &str) -> Result<(u32, u32)> {

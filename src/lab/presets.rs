@@ -80,6 +80,35 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("xor", include_str!("../../scenes/xor.ron")),
 ];
 
+/// Every sweep file of the project's `scenes/sweeps/` folder, as text, by name.
+const BUILT_IN_SWEEPS: &[(&str, &str)] = &[
+    (
+        "trainability-fractal",
+        include_str!("../../scenes/sweeps/trainability-fractal.ron"),
+    ),
+    (
+        "trainability-fractal-quick",
+        include_str!("../../scenes/sweeps/trainability-fractal-quick.ron"),
+    ),
+];
+
+/// The subfolder of the scenes folder that holds sweep files.
+pub const SWEEPS_DIR: &str = "sweeps";
+
+/// A sweep file: its name, where it is (a made-up path under `(built-in)/` for
+/// a built-in one) and its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepFile {
+    /// The file's name without `.ron`.
+    pub name: String,
+    /// Its path, for messages and for a base scene given relative to it.
+    pub path: PathBuf,
+    /// Whether it is built into the binary.
+    pub built_in: bool,
+    /// Its text.
+    pub text: String,
+}
+
 /// The folder that the names of built-in presets are shown in, in messages.
 const BUILT_IN_DIR: &str = "(built-in)";
 
@@ -215,6 +244,76 @@ impl Presets {
     }
 }
 
+impl Presets {
+    /// Every sweep file, sorted by name: the built-in ones and those of
+    /// `<scenes>/sweeps/`, a local file replacing a built-in one of its name.
+    pub fn sweeps(&self) -> LabResult<Vec<SweepFile>> {
+        let mut out: Vec<SweepFile> = BUILT_IN_SWEEPS
+            .iter()
+            .map(|(name, text)| SweepFile {
+                name: (*name).to_string(),
+                path: Path::new(BUILT_IN_DIR)
+                    .join(SWEEPS_DIR)
+                    .join(format!("{name}.ron")),
+                built_in: true,
+                text: (*text).to_string(),
+            })
+            .collect();
+        if let Some(dir) = self.dir.as_ref().map(|d| d.join(SWEEPS_DIR))
+            && dir.is_dir()
+        {
+            for path in scene_files(&dir)? {
+                let Some(name) = path.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
+                    continue;
+                };
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| LabError::io(&path, "cannot read", e))?;
+                out.retain(|s| s.name != name);
+                out.push(SweepFile {
+                    name,
+                    path,
+                    built_in: false,
+                    text,
+                });
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// A sweep by path or name: a file that exists is read as it is, anything
+    /// else names a sweep of [`Presets::sweeps`]. The error lists them.
+    pub fn find_sweep(&self, name_or_path: &str) -> LabResult<SweepFile> {
+        let given = Path::new(name_or_path);
+        if given.is_file() {
+            let text = std::fs::read_to_string(given)
+                .map_err(|e| LabError::io(given, "cannot read", e))?;
+            return Ok(SweepFile {
+                name: given
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                path: given.to_path_buf(),
+                built_in: false,
+                text,
+            });
+        }
+        let all = self.sweeps()?;
+        let names: Vec<String> = all.iter().map(|s| s.name.clone()).collect();
+        all.into_iter()
+            .find(|s| s.name == name_or_path)
+            .ok_or_else(|| {
+                LabError::setting(
+                    "sweep",
+                    format!(
+                        "no sweep file `{name_or_path}` and no sweep of that name (sweeps: {})",
+                        names.join(", ")
+                    ),
+                )
+            })
+    }
+}
+
 /// The `.ron` files of `dir`, sorted.
 fn scene_files(dir: &Path) -> LabResult<Vec<PathBuf>> {
     let entries = std::fs::read_dir(dir).map_err(|e| LabError::io(dir, "cannot list", e))?;
@@ -244,6 +343,34 @@ mod tests {
             let file = std::fs::read_to_string(dir.join(format!("{name}.ron"))).unwrap();
             assert_eq!(&file, text);
         }
+    }
+
+    #[test]
+    fn every_sweep_file_of_the_project_is_built_in_and_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(LOCAL_DIR)
+            .join(SWEEPS_DIR);
+        let on_disk: Vec<String> = scene_files(&dir)
+            .unwrap()
+            .iter()
+            .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+            .collect();
+        let mut on_disk = on_disk;
+        on_disk.sort();
+        let built_in: Vec<&str> = BUILT_IN_SWEEPS.iter().map(|(n, _)| *n).collect();
+        assert_eq!(on_disk, built_in, "add new sweeps to BUILT_IN_SWEEPS");
+        let presets = Presets::built_in();
+        for (name, text) in BUILT_IN_SWEEPS {
+            let file = std::fs::read_to_string(dir.join(format!("{name}.ron"))).unwrap();
+            assert_eq!(&file, text);
+            let found = presets.find_sweep(name).unwrap();
+            let sweep = crate::lab::sweep::Sweep::parse(&found.text, &found.path, &presets)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(sweep.name(), *name);
+            assert!(sweep.count > 1);
+        }
+        let err = presets.find_sweep("no-such-sweep").unwrap_err().to_string();
+        assert!(err.contains("trainability-fractal-quick"), "{err}");
     }
 
     #[test]

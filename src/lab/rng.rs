@@ -20,6 +20,8 @@ pub enum Stream {
     View = 4,
     /// Start vectors of the Hessian's eigenvalue iteration.
     Sharpness = 5,
+    /// A random sweep's draws of each model's values.
+    Sweep = 6,
 }
 
 /// A generator for `stream` of `seed`.

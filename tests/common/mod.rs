@@ -119,6 +119,45 @@ pub fn nnm_offscreen(args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().expect("nnm runs")
 }
 
+/// The headless `nnm` (`--no-default-features`), built once into its own
+/// target folder (the tests run the default build's binary meanwhile).
+pub fn headless_nnm() -> PathBuf {
+    static BUILD: Mutex<()> = Mutex::new(());
+    let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("headless");
+    let build = Command::new(&cargo)
+        .args([
+            "build",
+            "--offline",
+            "--release",
+            "--no-default-features",
+            "--bin",
+            "nnm",
+            "--target-dir",
+        ])
+        .arg(&target)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo build runs");
+    assert!(
+        build.status.success(),
+        "building the headless nnm failed:\n{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    target.join("release/nnm")
+}
+
+/// Whether this process runs as root (tests install system packages only then).
+pub fn running_as_root() -> bool {
+    is_root()
+}
+
+/// Whether `program` is on the PATH.
+pub fn has_program(program: &str) -> bool {
+    has(program)
+}
+
 /// Makes sure `ffmpeg` and `ffprobe` are installed, installing them as root if needed.
 pub fn ensure_ffmpeg() {
     static INSTALL: Mutex<()> = Mutex::new(());

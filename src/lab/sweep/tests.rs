@@ -1,7 +1,9 @@
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
 
-use super::kernel::{Isa, ModelOutcome, ModelSetup, Schedule, Shape, train_models, train_models_on};
+use super::kernel::{
+    Isa, ModelOutcome, ModelSetup, Schedule, Shape, train_models, train_models_on,
+};
 use crate::lab::runner::Session;
 use crate::lab::{CpuBackend, Metrics, Scene};
 
@@ -111,16 +113,22 @@ fn each_model_of_the_kernel_trains_as_the_trainer_trains_it_alone() {
     }
 }
 
-
 /// Models of one SGD scene with their own seeds and learning rates, the
 /// last ones with rates that blow up.
-fn mixed_models(scene: &Scene, count: usize) -> (Shape, Schedule, crate::lab::data::Dataset, Vec<ModelSetup>) {
+fn mixed_models(
+    scene: &Scene,
+    count: usize,
+) -> (Shape, Schedule, crate::lab::data::Dataset, Vec<ModelSetup>) {
     let data = scene.load_data().unwrap();
     let models = (0..count)
         .map(|k| {
             let mut one = scene.clone();
             one.seed = 100 + (k % 7) as u64;
-            one.train.learning_rate = if k + 3 >= count { 50.0 } else { 0.005 * (1.0 + k as f32) };
+            one.train.learning_rate = if k + 3 >= count {
+                50.0
+            } else {
+                0.005 * (1.0 + k as f32)
+            };
             ModelSetup::of(&one, &data)
         })
         .collect();
@@ -136,7 +144,14 @@ fn a_model_trains_the_same_whatever_shares_its_tile_and_on_every_vector_width() 
     assert_eq!(all.len(), 21);
     // Alone, in another company, on one thread.
     for k in [0, 9, 20] {
-        let alone = train_models(&shape, &schedule, &data, &models[k..=k], 1, &AtomicU64::new(0));
+        let alone = train_models(
+            &shape,
+            &schedule,
+            &data,
+            &models[k..=k],
+            1,
+            &AtomicU64::new(0),
+        );
         assert_eq!(alone[0], all[k], "model {k} alone");
     }
     let reversed: Vec<ModelSetup> = models.iter().rev().cloned().collect();
@@ -161,7 +176,15 @@ fn a_model_trains_the_same_whatever_shares_its_tile_and_on_every_vector_width() 
         if isa == Isa::Avx512 && best != Isa::Avx512 || isa == Isa::Avx2 && best == Isa::Portable {
             continue;
         }
-        let other = train_models_on(isa, &shape, &schedule, &data, &models, 2, &AtomicU64::new(0));
+        let other = train_models_on(
+            isa,
+            &shape,
+            &schedule,
+            &data,
+            &models,
+            2,
+            &AtomicU64::new(0),
+        );
         if isa == Isa::Portable && best != Isa::Portable {
             for (a, b) in other.iter().zip(&all) {
                 assert_eq!(a.diverged_at.is_some(), b.diverged_at.is_some());
