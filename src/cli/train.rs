@@ -4,10 +4,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use burn::tensor::backend::AutodiffBackend;
 
 use nn_microscope::lab::presets::Presets;
 use nn_microscope::lab::runner::Session;
-use nn_microscope::lab::{CpuBackend, format_value};
+use nn_microscope::lab::{CpuBackend, Scene, format_value};
 
 /// Options of `nnm train`.
 #[derive(Debug, clap::Args)]
@@ -23,6 +24,19 @@ pub struct TrainArgs {
     /// Folder that receives the run directory.
     #[arg(long, default_value = "runs")]
     out: PathBuf,
+    /// Where the network trains: `cpu` (burn's flex backend) or `wgpu`
+    /// (burn's wgpu backend: a GPU through Vulkan, Metal or DX12).
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: TrainDevice,
+}
+
+/// `nnm train --device`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TrainDevice {
+    /// The CPU.
+    Cpu,
+    /// A GPU through burn's wgpu backend.
+    Wgpu,
 }
 
 /// Trains the scene and prints `final: step=... run=...`.
@@ -34,8 +48,26 @@ pub fn train(args: TrainArgs, presets: &Presets) -> Result<ExitCode> {
     if let Some(s) = args.seed {
         scene.seed = s;
     }
-    let device = Default::default();
-    let mut session = Session::<CpuBackend>::start(&scene, &device, Some(&args.out))?;
+    match args.device {
+        TrainDevice::Cpu => train_on::<CpuBackend>(&args, &scene, &Default::default()),
+        #[cfg(feature = "gpu")]
+        TrainDevice::Wgpu => {
+            train_on::<nn_microscope::lab::GpuBackend>(&args, &scene, &Default::default())
+        }
+        #[cfg(not(feature = "gpu"))]
+        TrainDevice::Wgpu => anyhow::bail!(
+            "--device wgpu: this nnm was built without the `gpu` feature; build it with `--features gpu`"
+        ),
+    }
+}
+
+/// Trains `scene` on backend `B` and prints the final line.
+fn train_on<B: AutodiffBackend>(
+    args: &TrainArgs,
+    scene: &Scene,
+    device: &B::Device,
+) -> Result<ExitCode> {
+    let mut session = Session::<B>::start(scene, device, Some(&args.out))?;
     let run_dir = session
         .run_dir()
         .map(|p| p.display().to_string())

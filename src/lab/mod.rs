@@ -28,6 +28,10 @@ pub use train::{StepOutcome, Trainer};
 /// The backend `nnm` trains on: burn's CPU backend (`flex`) with autodiff.
 pub type CpuBackend = burn::backend::Autodiff<burn::backend::Flex>;
 
+/// The GPU backend (`--device wgpu`): burn's wgpu backend with autodiff.
+#[cfg(feature = "gpu")]
+pub type GpuBackend = burn::backend::Autodiff<burn::backend::Wgpu>;
+
 /// A number as `nnm` prints it: `decimals` places, or the shortest exact text
 /// with `None`; missing and NaN values as `nan`, infinities as `inf` and `-inf`.
 pub fn format_value(v: Option<f32>, decimals: Option<usize>) -> String {

@@ -229,7 +229,10 @@ impl Plan {
                 kernel::train_models(&group.shape, &group.schedule, data, &setups, threads, done)
             }
             Device::Wgpu => {
-                return Err(LabError::setting("device", "wgpu sweeps are not built yet"));
+                return Err(LabError::setting(
+                    "device",
+                    "sweeps train on the CPU only for now (`nnm train --device wgpu` trains one scene on a GPU); leave out --device",
+                ));
             }
         };
         Ok(models
