@@ -81,3 +81,78 @@ fn wgpu_trains_as_the_cpu_does_on_lavapipe() {
         assert!(gpu.last().unwrap().1 < gpu[0].1, "{scene}: {gpu:?}");
     }
 }
+
+/// models.csv's rows as (status, diverged_at, train_loss).
+fn models(dir: &Path) -> Vec<(String, String, f32)> {
+    let text = std::fs::read_to_string(dir.join("models.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (status, at, loss) = (col("status"), col("diverged_at"), col("train_loss"));
+    lines
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            (
+                c[status].to_string(),
+                c[at].to_string(),
+                c[loss].parse().unwrap_or(f32::NAN),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_sweep_on_wgpu_trains_as_on_the_cpu_on_lavapipe() {
+    let work = common::temp_dir("gpu-sweep");
+    let quick = include_str!("../scenes/sweeps/trainability-fractal-quick.ron");
+    // Stable rates, and output-layer rates that blow up at once.
+    let spec = quick
+        .replace("Log(10.0, 100000.0, 64)", "Log(0.5, 8.0, 5)")
+        .replace("Log(40.0, 400.0, 64)", "[1.0, 4.0, 12.0, 3000.0, 10000.0]")
+        .replace("steps: 500", "steps: 150")
+        .replace("chunk: 512", "chunk: 16");
+    std::fs::write(work.join("g.ron"), spec).unwrap();
+    let icd = common::ensure_software_gpu();
+    for device in ["cpu", "wgpu"] {
+        let o = Command::new(env!("CARGO_BIN_EXE_nnm"))
+            .args(["sweep", "g.ron", "--device", device, "--out", device])
+            .current_dir(&work)
+            .env("VK_DRIVER_FILES", &icd)
+            .env("VK_ICD_FILENAMES", &icd)
+            .env("WGPU_BACKEND", "vulkan")
+            .env("XDG_RUNTIME_DIR", common::temp_dir("gpu-sweep-xdg"))
+            .env_remove("DISPLAY")
+            .output()
+            .expect("nnm runs");
+        assert!(o.status.success(), "{}", common::output_text(&o));
+    }
+    let (cpu, gpu) = (models(&work.join("cpu")), models(&work.join("wgpu")));
+    assert_eq!(cpu.len(), 25);
+    let mut worst = 0f32;
+    for (k, (c, g)) in cpu.iter().zip(&gpu).enumerate() {
+        assert_eq!(c.0, g.0, "model {k}: status");
+        // A blow-up multiplies the loss by 10² to 10⁴ a step and amplifies
+        // every float difference on the way: the step at which it passes
+        // f32's largest value may differ by one.
+        if c.0 == "diverged" {
+            let (a, b): (i64, i64) = (c.1.parse().unwrap(), g.1.parse().unwrap());
+            assert!(
+                (a - b).abs() <= 1,
+                "model {k}: diverged at {a} on the CPU, {b} on wgpu"
+            );
+        }
+        if c.0 == "ok" {
+            let off = (c.2 - g.2).abs() / c.2.abs().max(1e-6);
+            worst = worst.max(off);
+            assert!(
+                off < 1e-3,
+                "model {k}: train loss {} on the CPU, {} on wgpu",
+                c.2,
+                g.2
+            );
+        }
+    }
+    assert!(cpu.iter().any(|c| c.0 == "diverged") && cpu.iter().any(|c| c.0 == "ok"));
+    eprintln!("sweep on wgpu: final train losses within {worst:.2e} of the CPU kernel's");
+    assert!(work.join("wgpu/map.png").is_file());
+}

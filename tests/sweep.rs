@@ -10,16 +10,9 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{Image, temp_dir};
+use common::output_text as text;
 
-fn text(o: &Output) -> String {
-    format!(
-        "status {}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use common::{Image, temp_dir};
 
 /// Runs `nnm` (the given binary) in `work`; panics with its output when it fails.
 fn nnm_in(nnm: &Path, work: &Path, args: &[&str]) -> String {

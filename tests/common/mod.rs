@@ -119,6 +119,16 @@ pub fn nnm_offscreen(args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().expect("nnm runs")
 }
 
+/// A finished command's status, standard output and standard error, for messages.
+pub fn output_text(o: &Output) -> String {
+    format!(
+        "status {}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
 /// The headless `nnm` (`--no-default-features`), built once into its own
 /// target folder (the tests run the default build's binary meanwhile).
 pub fn headless_nnm() -> PathBuf {

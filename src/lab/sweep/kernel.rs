@@ -372,6 +372,27 @@ impl<'a> Group<'a> {
     }
 }
 
+/// The final metrics of models whose final parameters are in `finals`
+/// (`params`), with their kept curves and divergence steps: the kernel's one
+/// definition of every metric, for the tensor trainer.
+pub fn evaluate_models(
+    shape: &Shape,
+    schedule: &Schedule,
+    data: &Dataset,
+    finals: &[ModelSetup],
+    curves: &[Vec<(u64, f32)>],
+    diverged_at: &[Option<u64>],
+) -> Vec<Metrics> {
+    let group = Group::new(shape, schedule, data);
+    let mut out = Vec::with_capacity(finals.len());
+    for (i, tile) in finals.chunks(8).enumerate() {
+        let range = i * 8..i * 8 + tile.len();
+        let mut t = Tile::<8>::new(&group, tile);
+        out.extend(t.final_metrics::<false>(&curves[range.clone()], &diverged_at[range]));
+    }
+    out
+}
+
 /// Rows of values a layer reads: `[f32]` is shared by every model (the data
 /// set itself, broadcast), `[[f32; L]]` has one value per model.
 trait Rows<const L: usize> {

@@ -10,6 +10,7 @@ pub mod npy;
 pub mod plan;
 pub mod ronvalue;
 pub mod spec;
+pub mod tensor;
 
 pub use dir::{Report, SweepDir};
 pub use plan::{Device, ModelRow, Plan, Shard};

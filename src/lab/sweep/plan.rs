@@ -228,10 +228,20 @@ impl Plan {
             Device::Cpu => {
                 kernel::train_models(&group.shape, &group.schedule, data, &setups, threads, done)
             }
+            #[cfg(feature = "gpu")]
+            Device::Wgpu => super::tensor::train_models::<crate::lab::GpuBackend>(
+                &Default::default(),
+                &group.shape,
+                &group.schedule,
+                data,
+                &setups,
+                done,
+            )?,
+            #[cfg(not(feature = "gpu"))]
             Device::Wgpu => {
                 return Err(LabError::setting(
                     "device",
-                    "sweeps train on the CPU only for now (`nnm train --device wgpu` trains one scene on a GPU); leave out --device",
+                    "this nnm was built without the `gpu` feature: build it with `--features gpu`",
                 ));
             }
         };
