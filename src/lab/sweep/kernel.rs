@@ -372,6 +372,26 @@ impl<'a> Group<'a> {
     }
 }
 
+impl ModelOutcome {
+    /// Each model's outcome from its curve, divergence step and metrics.
+    pub(super) fn all(
+        curves: Vec<Vec<(u64, f32)>>,
+        diverged_at: Vec<Option<u64>>,
+        metrics: Vec<Metrics>,
+    ) -> Vec<ModelOutcome> {
+        curves
+            .into_iter()
+            .zip(diverged_at)
+            .zip(metrics)
+            .map(|((curve, diverged_at), metrics)| ModelOutcome {
+                curve,
+                diverged_at,
+                metrics,
+            })
+            .collect()
+    }
+}
+
 /// The final metrics of models whose final parameters are in `finals`
 /// (`params`), with their kept curves and divergence steps: the kernel's one
 /// definition of every metric, for the tensor trainer.
@@ -586,16 +606,7 @@ impl<'g, 'a, const L: usize> Tile<'g, 'a, L> {
             }
         }
         let metrics = self.final_metrics::<FMA>(&curves, &diverged_at);
-        curves
-            .into_iter()
-            .zip(diverged_at)
-            .zip(metrics)
-            .map(|((curve, diverged_at), metrics)| ModelOutcome {
-                curve,
-                diverged_at,
-                metrics,
-            })
-            .collect()
+        ModelOutcome::all(curves, diverged_at, metrics)
     }
 
     /// The next mini-batch, gathered from the training set.

@@ -273,16 +273,7 @@ pub fn train_models<B: AutodiffBackend>(
     }
     let metrics = evaluate_models(shape, schedule, data, &finals, &curves, &diverged_at);
     done.fetch_add(m as u64, Ordering::Relaxed);
-    Ok(curves
-        .into_iter()
-        .zip(diverged_at)
-        .zip(metrics)
-        .map(|((curve, diverged_at), metrics)| ModelOutcome {
-            curve,
-            diverged_at,
-            metrics,
-        })
-        .collect())
+    Ok(ModelOutcome::all(curves, diverged_at, metrics))
 }
 
 #[cfg(test)]
