@@ -248,13 +248,7 @@ fn train(
     }
     let report = dir.finish(sweep, &plan)?;
     print_report(sweep, &report);
-    println!(
-        "sweep: models={} converged={} diverged={} model_steps_per_s={model_steps_per_s} dir={}",
-        report.models,
-        report.converged,
-        report.diverged,
-        dir.path.display()
-    );
+    print_final_line(&report, Some(model_steps_per_s), &dir.path);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -284,6 +278,20 @@ fn show_progress(
         std::thread::sleep(Duration::from_millis(200));
     }
     bar.finish_and_clear();
+}
+
+/// The closing `sweep: ...` line (the rate only where this process trained).
+fn print_final_line(report: &Report, model_steps_per_s: Option<u64>, dir: &Path) {
+    let rate = model_steps_per_s
+        .map(|r| format!(" model_steps_per_s={r}"))
+        .unwrap_or_default();
+    println!(
+        "sweep: models={} converged={} diverged={}{rate} dir={}",
+        report.models,
+        report.converged,
+        report.diverged,
+        dir.display()
+    );
 }
 
 /// The best models' table.
@@ -356,13 +364,7 @@ fn merge(dirs: &[PathBuf], out: Option<&Path>, runs: &Path) -> Result<ExitCode> 
     let plan = Plan::new(sweep)?;
     let report = merged.finish(sweep, &plan)?;
     print_report(sweep, &report);
-    println!(
-        "sweep: models={} converged={} diverged={} dir={}",
-        report.models,
-        report.converged,
-        report.diverged,
-        merged.path.display()
-    );
+    print_final_line(&report, None, &merged.path);
     Ok(ExitCode::SUCCESS)
 }
 
