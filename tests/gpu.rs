@@ -101,16 +101,10 @@ fn models(dir: &Path) -> Vec<(String, String, f32)> {
         .collect()
 }
 
-#[test]
-fn a_sweep_on_wgpu_trains_as_on_the_cpu_on_lavapipe() {
-    let work = common::temp_dir("gpu-sweep");
-    let quick = include_str!("../scenes/sweeps/trainability-fractal-quick.ron");
-    // Stable rates, and output-layer rates that blow up at once.
-    let spec = quick
-        .replace("Log(10.0, 100000.0, 64)", "Log(0.5, 8.0, 5)")
-        .replace("Log(40.0, 400.0, 64)", "[1.0, 4.0, 12.0, 3000.0, 10000.0]")
-        .replace("steps: 500", "steps: 150")
-        .replace("chunk: 512", "chunk: 16");
+/// Runs the sweep file `spec` on the CPU kernel and on wgpu, and checks that
+/// every model ends the same; returns how many models diverged.
+fn sweep_agrees(name: &str, spec: &str) -> usize {
+    let work = common::temp_dir(name);
     std::fs::write(work.join("g.ron"), spec).unwrap();
     let icd = common::ensure_software_gpu();
     for device in ["cpu", "wgpu"] {
@@ -127,10 +121,10 @@ fn a_sweep_on_wgpu_trains_as_on_the_cpu_on_lavapipe() {
         assert!(o.status.success(), "{}", common::output_text(&o));
     }
     let (cpu, gpu) = (models(&work.join("cpu")), models(&work.join("wgpu")));
-    assert_eq!(cpu.len(), 25);
+    assert_eq!(cpu.len(), gpu.len());
     let mut worst = 0f32;
     for (k, (c, g)) in cpu.iter().zip(&gpu).enumerate() {
-        assert_eq!(c.0, g.0, "model {k}: status");
+        assert_eq!(c.0, g.0, "{name} model {k}: status");
         // A blow-up multiplies the loss by 10² to 10⁴ a step and amplifies
         // every float difference on the way: the step at which it passes
         // f32's largest value may differ by one.
@@ -138,7 +132,7 @@ fn a_sweep_on_wgpu_trains_as_on_the_cpu_on_lavapipe() {
             let (a, b): (i64, i64) = (c.1.parse().unwrap(), g.1.parse().unwrap());
             assert!(
                 (a - b).abs() <= 1,
-                "model {k}: diverged at {a} on the CPU, {b} on wgpu"
+                "{name} model {k}: diverged at {a} on the CPU, {b} on wgpu"
             );
         }
         if c.0 == "ok" {
@@ -146,13 +140,46 @@ fn a_sweep_on_wgpu_trains_as_on_the_cpu_on_lavapipe() {
             worst = worst.max(off);
             assert!(
                 off < 1e-3,
-                "model {k}: train loss {} on the CPU, {} on wgpu",
+                "{name} model {k}: train loss {} on the CPU, {} on wgpu",
                 c.2,
                 g.2
             );
         }
     }
-    assert!(cpu.iter().any(|c| c.0 == "diverged") && cpu.iter().any(|c| c.0 == "ok"));
-    eprintln!("sweep on wgpu: final train losses within {worst:.2e} of the CPU kernel's");
-    assert!(work.join("wgpu/map.png").is_file());
+    assert!(cpu.iter().any(|c| c.0 == "ok"), "{name}: none converged");
+    assert!(work.join("wgpu/models.csv").is_file());
+    eprintln!("{name} on wgpu: final train losses within {worst:.2e} of the CPU kernel's");
+    cpu.iter().filter(|c| c.0 == "diverged").count()
+}
+
+#[test]
+fn a_sweep_on_wgpu_trains_as_on_the_cpu_on_lavapipe() {
+    let quick = include_str!("../scenes/sweeps/trainability-fractal-quick.ron");
+    // Stable rates, and output-layer rates that blow up at once.
+    let spec = quick
+        .replace("Log(10.0, 100000.0, 64)", "Log(0.5, 8.0, 5)")
+        .replace("Log(40.0, 400.0, 64)", "[1.0, 4.0, 12.0, 3000.0, 10000.0]")
+        .replace("steps: 500", "steps: 150")
+        .replace("chunk: 512", "chunk: 16");
+    assert!(sweep_agrees("gpu-sweep", &spec) > 0, "none diverged");
+}
+
+#[test]
+fn mini_batch_sgd_momentum_and_adam_sweeps_on_wgpu_train_as_on_the_cpu() {
+    // Each seed draws its own batch order, which rides along on the device.
+    let spec = r#"Sweep(
+    title: "optimisers on wgpu",
+    base: Inline(
+        seed: 1,
+        data: Spiral(samples: 120, noise: 0.1),
+        model: (hidden: [8, 8], activation: Tanh),
+        train: (optimizer: Sgd, learning_rate: 0.1, batch_size: 16, l2: 0.0005, steps: 80, eval_every: 8),
+    ),
+    axes: [
+        (field: "train.optimizer", values: [Sgd, Momentum, Adam]),
+        (field: "train.learning_rate", values: Log(0.003, 0.3, 3)),
+        (field: "seed", values: Range(0, 2)),
+    ],
+)"#;
+    sweep_agrees("gpu-sweep-optimisers", spec);
 }
