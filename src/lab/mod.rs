@@ -1,6 +1,7 @@
 //! The lab: data sets, networks, training, frames and run directories. No Bevy
 //! here: the headless build (`--no-default-features`) compiles the lab alone.
 
+pub mod compare;
 pub mod data;
 pub mod error;
 pub mod film;

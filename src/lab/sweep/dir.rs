@@ -631,7 +631,7 @@ fn parse_opt<T: std::str::FromStr>(cell: &str) -> Result<Option<T>, T::Err> {
 }
 
 /// A CSV cell, quoted when it holds a comma, a quote or a line break.
-fn csv_cell(text: &str) -> String {
+pub fn csv_cell(text: &str) -> String {
     if text.contains([',', '"', '\n']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {

@@ -424,6 +424,11 @@ impl Sweep {
         }
     }
 
+    /// The base scene's value at the field path `path`, if it has one.
+    pub fn base_field(&self, path: &str) -> Option<Value> {
+        field(&self.base, path).ok().filter(|v| !v.is_null())
+    }
+
     /// Whether axis `axis` was written as `Log(...)`.
     pub fn axis_is_log(&self, axis: usize) -> bool {
         self.spec
@@ -653,6 +658,12 @@ pub fn display(v: &Value) -> String {
             format!("({})", inner.join(","))
         }
     }
+}
+
+/// `scene`'s value at the field path `path` (such as `train.learning_rate`), if it has one.
+pub fn scene_field(scene: &crate::lab::Scene, path: &str) -> Option<Value> {
+    let root = serde_json::to_value(scene).ok()?;
+    field(&root, path).ok().filter(|v| !v.is_null())
 }
 
 /// One step of a field path.
