@@ -276,6 +276,32 @@ fn the_quick_fractal_map_shows_both_regions_and_the_boundary() {
         "{listed}"
     );
     assert!(listed.contains("finished"), "{listed}");
+
+    // `nnm compare --csv` writes the browser's table: every model, its values
+    // and metrics as models.csv has them.
+    let said = nnm(&work, &["compare", "quick", "--csv", "table.csv"]);
+    assert!(said.contains("compare: rows=4096"), "{said}");
+    let table = std::fs::read_to_string(work.join("table.csv")).unwrap();
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (status_at, loss_at) = (col("status"), col("train_loss"));
+    let body: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(body.len(), 4096);
+    for (k, cells) in body.iter().enumerate() {
+        assert_eq!(cells[0], format!("quick#{k}"));
+        assert_eq!(cells[status_at], rows[k]["status"], "model {k}");
+        let (a, b) = (cells[loss_at], rows[k]["train_loss"].as_str());
+        // A diverged model's loss is NaN: an empty cell in either file.
+        let num = |s: &str| s.parse::<f32>().ok().filter(|v| !v.is_nan());
+        let same = a == b || num(a) == num(b);
+        assert!(same, "model {k}: {a} vs {b}");
+    }
+    let err = nnm_fails(&work, &["compare", "nowhere"]);
+    assert!(
+        err.contains("nowhere") && err.contains("no such directory"),
+        "{err}"
+    );
 }
 
 /// Picks `n` distinct models of `count` with a fixed linear congruential walk.

@@ -1,6 +1,7 @@
 //! The Bevy instrument: plugins that turn frames into entities, light and UI. No tensors here.
 
 pub mod bridge;
+pub mod browser;
 pub mod camera;
 pub mod capture;
 pub mod drawing;

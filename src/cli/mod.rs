@@ -49,6 +49,9 @@ enum Command {
     },
     /// Train a sweep: many models over a grid of hyperparameters, batched.
     Sweep(sweep::SweepArgs),
+    /// Compare runs: sweep directories, run directories, or folders of them,
+    /// in the Dimensions browser (or as one CSV table with --csv).
+    Compare(CompareArgs),
     /// List the scene presets (built in, and those of the scenes folder), or check them all.
     Scenes {
         /// Parse, validate and load the data of every preset.
@@ -86,6 +89,20 @@ struct ReplayArgs {
     /// Start playing the history from its first step at this speed (0.25 to 16).
     #[arg(long)]
     play: Option<f32>,
+    #[command(flatten)]
+    window: WindowArgs,
+}
+
+/// Options of `nnm compare`.
+#[derive(Debug, clap::Args)]
+struct CompareArgs {
+    /// Sweep directories, run directories, or folders of them (such as runs/).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Write the table (a row per model or run) to this CSV file and exit,
+    /// without a window.
+    #[arg(long)]
+    csv: Option<PathBuf>,
     #[command(flatten)]
     window: WindowArgs,
 }
@@ -192,12 +209,40 @@ pub fn run() -> Result<ExitCode> {
         Some(Command::Replay(args)) => replay(args),
         Some(Command::Capture(args)) => capture(args, &presets),
         Some(Command::Runs { action, dir }) => runs::run(action, &dir),
+        Some(Command::Compare(args)) => compare(args),
     }
 }
 
 #[cfg(feature = "app")]
 fn view(args: WindowedScene, presets: &Presets) -> Result<ExitCode> {
     view::view(args, presets)
+}
+
+/// `nnm compare`: the table as CSV, or the browser.
+fn compare(args: CompareArgs) -> Result<ExitCode> {
+    let table = nn_microscope::lab::compare::Table::load(&args.paths)?;
+    if let Some(path) = &args.csv {
+        let rows: Vec<u32> = (0..table.len() as u32).collect();
+        nn_microscope::lab::sweep::dir::write_atomic(path, table.to_csv(&rows).as_bytes())?;
+        println!(
+            "compare: rows={} columns={} csv={}",
+            table.len(),
+            table.columns.len(),
+            path.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    browse(table, args.window)
+}
+
+#[cfg(feature = "app")]
+fn browse(table: nn_microscope::lab::compare::Table, window: WindowArgs) -> Result<ExitCode> {
+    view::browse(table, window)
+}
+
+#[cfg(not(feature = "app"))]
+fn browse(_: nn_microscope::lab::compare::Table, _: WindowArgs) -> Result<ExitCode> {
+    without_app("compare")
 }
 
 #[cfg(feature = "app")]
@@ -216,7 +261,7 @@ fn without_app(command: &str) -> Result<ExitCode> {
     eprintln!(
         "nnm {command}: this nnm is the headless build (built with --no-default-features), \
          without the 3D instrument.\n{HEADLESS}.\n\
-         Build with the default features for `nnm view`, `nnm replay` and `nnm capture`."
+         Build with the default features for `nnm view`, `nnm replay`, `nnm capture` and `nnm compare`."
     );
     Ok(ExitCode::from(2))
 }

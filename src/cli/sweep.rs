@@ -92,6 +92,13 @@ enum SweepCommand {
         #[arg(long)]
         model: usize,
     },
+    /// Open a sweep directory in the Dimensions browser (`nnm compare DIR`).
+    View {
+        /// The sweep directory.
+        dir: PathBuf,
+        #[command(flatten)]
+        window: super::WindowArgs,
+    },
     /// List the sweep files, and the sweep directories with their progress.
     List {
         /// Folder of sweep directories.
@@ -113,6 +120,14 @@ pub fn sweep(args: SweepArgs, presets: &Presets) -> Result<ExitCode> {
         Some(SweepCommand::Merge { dirs, out, runs }) => merge(&dirs, out.as_deref(), &runs),
         Some(SweepCommand::Scene { dir, model }) => scene(&dir, model, presets),
         Some(SweepCommand::List { runs }) => list(&runs, presets),
+        Some(SweepCommand::View { dir, window }) => {
+            SweepDir::open(&dir)?;
+            super::compare(super::CompareArgs {
+                paths: vec![dir],
+                csv: None,
+                window,
+            })
+        }
         Some(SweepCommand::Slurm(a)) => cluster::slurm(a, presets),
         Some(SweepCommand::K8s(a)) => cluster::k8s(a, presets),
         None => {

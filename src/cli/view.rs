@@ -72,6 +72,18 @@ pub fn view(args: WindowedScene, presets: &Presets) -> Result<ExitCode> {
     Ok(exit_code(run_view(trainer, options)))
 }
 
+/// `nnm compare` and `nnm sweep view`: the Dimensions browser on a table of runs.
+pub fn browse(table: nn_microscope::lab::compare::Table, window: WindowArgs) -> Result<ExitCode> {
+    if let Err(why) = check_can_open_window() {
+        return Ok(cannot_open("compare", &why));
+    }
+    let title = format!("NN Microscope · Dimensions · {} runs", table.len());
+    let options = window.options(title, None);
+    Ok(exit_code(nn_microscope::app::browser::run_browser(
+        table, &options,
+    )))
+}
+
 /// `nnm replay`: the instrument on a recorded run.
 pub fn replay(args: ReplayArgs) -> Result<ExitCode> {
     if let Some(speed) = args.play

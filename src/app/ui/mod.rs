@@ -79,7 +79,8 @@ impl Plugin for UiPlugin {
     }
 }
 
-fn style(ctx: &egui::Context) {
+/// The app's dark look.
+pub(crate) fn style(ctx: &egui::Context) {
     ctx.set_theme(egui::Theme::Dark);
     ctx.all_styles_mut(|s| {
         s.visuals = egui::Visuals::dark();

@@ -7,7 +7,8 @@ use crate::lab::runner::Session;
 use crate::lab::sweep::{Device, Plan, Sweep, SweepDir};
 use crate::lab::{CpuBackend, Scene};
 
-fn temp(name: &str) -> PathBuf {
+/// A fresh temporary folder.
+pub(crate) fn temp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("nnm-compare-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -15,7 +16,7 @@ fn temp(name: &str) -> PathBuf {
 }
 
 /// Trains sweep `text` into `root/<name>` and returns that directory.
-fn sweep_dir(root: &Path, name: &str, text: &str) -> PathBuf {
+pub(crate) fn sweep_dir(root: &Path, name: &str, text: &str) -> PathBuf {
     let sweep = Sweep::parse(text, Path::new("s.ron"), &Presets::built_in()).unwrap();
     let plan = Plan::new(&sweep).unwrap();
     let path = root.join(name);

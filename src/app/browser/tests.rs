@@ -1,0 +1,259 @@
+//! The browser driven headless with egui_kittest on a 1,000-model sweep:
+//! clicks, typing and drags, as a user would, change what every view shows.
+
+use bevy_egui::egui;
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT, Queryable};
+
+use super::{Browser, BrowserTab, browser_ui};
+use crate::lab::compare::tests::{sweep_dir, temp};
+use crate::lab::compare::{Landscape, Table, group_curves};
+
+/// 200 learning rates × 5 seeds.
+const SWEEP: &str = r#"Sweep(
+    name: "lr-seeds",
+    base: Inline(
+        data: Function1d(function: Sin(frequency: 1.0, amplitude: 1.0), samples: 32),
+        model: (hidden: [6], activation: Tanh),
+        train: (optimizer: Gd, learning_rate: 0.1, steps: 30, eval_every: 5),
+    ),
+    axes: [
+        (field: "train.learning_rate", values: Log(0.01, 1000.0, 200)),
+        (field: "seed", values: Range(1, 5)),
+    ],
+)"#;
+
+/// The sweep's table, trained once for all the tests.
+fn table() -> Table {
+    static TABLE: std::sync::OnceLock<Table> = std::sync::OnceLock::new();
+    TABLE
+        .get_or_init(|| {
+            let root = temp("browser");
+            let table = Table::load(&[sweep_dir(&root, "s", SWEEP)]).unwrap();
+            let _ = std::fs::remove_dir_all(root);
+            table
+        })
+        .clone()
+}
+
+fn harness() -> Harness<'static, Browser> {
+    let table = table();
+    assert_eq!(table.len(), 1000);
+    Harness::builder()
+        .with_size(egui::vec2(2000.0, 1000.0))
+        .build_ui_state(|ui, b: &mut Browser| browser_ui(ui, b), Browser::new(table))
+}
+
+/// Presses the left button at `from`, moves to `to` and releases it there.
+fn drag(h: &mut Harness<'static, Browser>, from: egui::Pos2, to: egui::Pos2) {
+    let button = |pos, pressed| egui::Event::PointerButton {
+        pos,
+        button: egui::PointerButton::Primary,
+        pressed,
+        modifiers: egui::Modifiers::NONE,
+    };
+    h.event(egui::Event::PointerMoved(from));
+    h.run();
+    h.event(button(from, true));
+    h.run();
+    for k in 1..=4 {
+        h.event(egui::Event::PointerMoved(
+            from + (to - from) * (k as f32 / 4.0),
+        ));
+        h.run();
+    }
+    h.event(button(to, false));
+    h.run();
+}
+
+/// A left click at `at`: the button goes down and up within one frame.
+fn click(h: &mut Harness<'static, Browser>, at: egui::Pos2) {
+    h.event(egui::Event::PointerMoved(at));
+    h.run();
+    for pressed in [true, false] {
+        h.event(egui::Event::PointerButton {
+            pos: at,
+            button: egui::PointerButton::Primary,
+            pressed,
+            modifiers: egui::Modifiers::NONE,
+        });
+    }
+    h.run();
+}
+
+/// Focuses the filter box of `column` and types `text` into it.
+fn type_filter(h: &mut Harness<'static, Browser>, column: &str, text: &str) {
+    let hint = format!("filter {column}");
+    h.get_by(|n| n.placeholder() == Some(hint.as_str())).focus();
+    h.run();
+    h.get_by(|n| n.is_focused()).type_text(text);
+    h.run();
+}
+
+#[test]
+fn sorting_and_filtering_the_table_gives_the_right_rows() {
+    let mut h = harness();
+    h.run();
+    let loss = h.state().table.column("test_loss").unwrap();
+    h.get_by_label("test_loss").click();
+    h.run();
+    let b = h.state();
+    let values = b.table.columns[loss].values.clone();
+    assert_eq!(b.rows.len(), 1000);
+    let finite: Vec<f32> = b.rows.iter().map(|&r| values[r as usize]).collect();
+    let first_nan = finite
+        .iter()
+        .position(|v| v.is_nan())
+        .unwrap_or(finite.len());
+    assert_eq!(
+        b.query.sort.map(|s| (s.column, s.descending)),
+        Some((loss, false))
+    );
+    assert!(
+        finite[..first_nan].windows(2).all(|w| w[0] <= w[1]),
+        "ascending: {:?}",
+        &finite[..20]
+    );
+    assert!(
+        finite[first_nan..].iter().all(|v| v.is_nan()),
+        "rows without a value last"
+    );
+    // The table's first row is the best model.
+    let best = b.table.row_name(b.rows[0] as usize);
+    h.get_by_label(&best);
+    // A second click sorts descending.
+    h.get_by_label("test_loss ⏶").click();
+    h.run();
+    let b = h.state();
+    assert!(values[b.rows[0] as usize] >= values[b.rows[1] as usize]);
+
+    type_filter(&mut h, "train.learning_rate", "0.1..10");
+    type_filter(&mut h, "status", "ok");
+    let b = h.state();
+    let lr = b.table.column("train.learning_rate").unwrap();
+    let status = b.table.column("status").unwrap();
+    let want = (0..1000)
+        .filter(|&r| {
+            let v = b.table.columns[lr].values[r];
+            (0.1..=10.0).contains(&v) && b.table.columns[status].text(r) == "ok"
+        })
+        .count();
+    assert!(want > 0 && want < 1000);
+    assert_eq!(b.rows.len(), want);
+    assert!(
+        b.rows
+            .iter()
+            .all(|&r| (0.1..=10.0).contains(&b.table.columns[lr].values[r as usize]))
+    );
+}
+
+#[test]
+fn brushing_an_axis_of_parallel_coordinates_filters_the_table() {
+    let mut h = harness();
+    h.run();
+    h.get_by_label("Parallel coordinates").click();
+    h.run();
+    h.run();
+    let b = h.state();
+    assert_eq!(b.tab, BrowserTab::Parallel);
+    let seed = b.table.column("seed").unwrap();
+    let (_, rect) = *b
+        .axis_rects
+        .iter()
+        .find(|(c, _)| *c == seed)
+        .expect("a seed axis");
+    // Seeds 1..5 run bottom to top: brush from just below 2 to just above 3.
+    let y = |t: f32| rect.bottom() - t * rect.height();
+    drag(
+        &mut h,
+        egui::pos2(rect.center().x, y(0.2)),
+        egui::pos2(rect.center().x, y(0.55)),
+    );
+    let b = h.state();
+    let (lo, hi) = b.query.range(seed).expect("the brush is a range filter");
+    assert!(
+        (1.5..2.0).contains(&lo) && (3.0..3.5).contains(&hi),
+        "{lo}..{hi}"
+    );
+    assert_eq!(b.rows.len(), 400, "seeds 2 and 3 of 200 rates");
+    assert!(b.rows.iter().all(|&r| {
+        let s = b.table.columns[seed].values[r as usize];
+        s == 2.0 || s == 3.0
+    }));
+    // The table shows the brush as its filter text.
+    assert!(!b.filter_text[seed].is_empty());
+}
+
+#[test]
+fn grouping_by_learning_rate_over_five_seeds_gives_their_means() {
+    let mut h = harness();
+    h.run();
+    h.get_by_label("Curves").click();
+    h.run();
+    h.get_by_label("group by").click();
+    h.run();
+    // The option in the open list (the table's header button has the name too).
+    let option = h
+        .get_all_by_label("train.learning_rate")
+        .last()
+        .expect("the combo box lists the column")
+        .accesskit_node()
+        .id();
+    h.get_by(|n| n.id() == option).click();
+    h.run();
+    h.run();
+    let b = h.state();
+    let lr = b.table.column("train.learning_rate").unwrap();
+    assert_eq!(b.curves.group_by, Some(lr));
+    assert_eq!(b.bands.len(), 200);
+    let all: Vec<u32> = (0..1000).collect();
+    let set = b.table.curve_set("train_loss").unwrap();
+    assert_eq!(b.bands, group_curves(&b.table, set, &all, Some(lr)));
+    for band in &b.bands {
+        assert_eq!(band.runs, 5);
+        let members: Vec<usize> = (0..1000)
+            .filter(|&r| b.table.columns[lr].values[r] == band.value)
+            .collect();
+        let first: Vec<f64> = members
+            .iter()
+            .map(|&r| f64::from(set.rows[r].values[0]))
+            .collect();
+        let mean = first.iter().sum::<f64>() / 5.0;
+        assert!((f64::from(band.mean[0]) - mean).abs() < 1e-5 * mean.abs().max(1.0));
+    }
+    // The legend names each group with its size.
+    let name = format!("{} (n=5)", b.bands[0].key);
+    assert!(h.query_by_label(&name).is_some(), "{name}");
+}
+
+#[test]
+fn clicking_a_landscape_cell_selects_its_model_in_the_table() {
+    let mut h = harness();
+    h.run();
+    assert_eq!(h.state().tab, BrowserTab::Landscape);
+    h.run();
+    let b = h.state();
+    let rect = b.landscape_rect.expect("the landscape is drawn");
+    let land: Landscape = b.landscape.clone().unwrap();
+    let (nx, ny) = land.size();
+    assert_eq!((nx, ny), (200, 5));
+    let (i, j) = (123, 3);
+    let at = egui::pos2(
+        rect.left() + (i as f32 + 0.5) * rect.width() / nx as f32,
+        rect.bottom() - (j as f32 + 0.5) * rect.height() / ny as f32,
+    );
+    click(&mut h, at);
+    let b = h.state();
+    let row = land.row_at(i, j).unwrap();
+    assert_eq!(b.selected, Some(row));
+    let lr = b.table.column("train.learning_rate").unwrap();
+    assert_eq!(b.table.columns[lr].values[row as usize], land.x.values[i]);
+    // The table scrolled to nothing: find the row by filtering to it, selected.
+    let name = b.table.row_name(row as usize);
+    let model = b.table.ids[row as usize].model.to_string();
+    type_filter(&mut h, "model", &model);
+    let row_button = h
+        .get_all_by_label(&name)
+        .find(|n| n.accesskit_node().toggled() == Some(egui::accesskit::Toggled::True));
+    assert!(row_button.is_some(), "{name} is selected in the table");
+}

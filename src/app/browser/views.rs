@@ -1,0 +1,967 @@
+//! The browser's egui views: the runs table, parallel coordinates, curves,
+//! the scatter and the landscape, each a `*_ui` function over [`Browser`].
+
+use bevy_egui::egui::{self, Color32, Pos2, Rect, Sense, Stroke, Vec2};
+use egui_plot::{Legend, Line, Plot, PlotPoints, Points, Polygon, VLine};
+
+use super::{Browser, BrowserTab, MAX_CURVES, MAX_LINES, MAX_POINTS, Spread};
+use crate::lab::compare::{Band, ColumnKind, Curve, Role};
+use crate::lab::sweep::map::colour;
+
+/// Width of a table cell.
+const CELL_WIDTH: f32 = 96.0;
+/// Height of a table row.
+const ROW_HEIGHT: f32 = 18.0;
+/// Small multiples drawn at most.
+const MULTIPLES: usize = 24;
+/// The selected row's highlight.
+const SELECTED: Color32 = Color32::from_rgb(255, 220, 60);
+
+/// The whole browser: a bar of choices, the table on the left, a view in the centre.
+pub fn browser_ui(root: &mut egui::Ui, b: &mut Browser) {
+    b.refresh();
+    egui::Panel::top("browser_bar").show(root, |ui| bar_ui(ui, b));
+    egui::Panel::bottom("browser_status").show(root, |ui| status_ui(ui, b));
+    let half = root.available_width() * 0.5;
+    egui::Panel::left("browser_table")
+        .resizable(true)
+        .default_size(half)
+        .show(root, |ui| table_ui(ui, b));
+    egui::CentralPanel::default().show(root, |ui| match b.tab {
+        BrowserTab::Parallel => parallel_ui(ui, b),
+        BrowserTab::Curves => curves_ui(ui, b),
+        BrowserTab::Scatter => scatter_ui(ui, b),
+        BrowserTab::Landscape => landscape_ui(ui, b),
+    });
+}
+
+fn bar_ui(ui: &mut egui::Ui, b: &mut Browser) {
+    ui.horizontal_wrapped(|ui| {
+        ui.strong("Dimensions");
+        ui.label(format!(
+            "{} of {} runs · {} source{}",
+            b.rows.len(),
+            b.table.len(),
+            b.table.sources.len(),
+            if b.table.sources.len() == 1 { "" } else { "s" }
+        ));
+        ui.separator();
+        for (tab, name) in [
+            (BrowserTab::Parallel, "Parallel coordinates"),
+            (BrowserTab::Curves, "Curves"),
+            (BrowserTab::Scatter, "Scatter"),
+            (BrowserTab::Landscape, "Landscape"),
+        ] {
+            if tab == BrowserTab::Landscape && b.landscape.is_none() {
+                continue;
+            }
+            ui.selectable_value(&mut b.tab, tab, name);
+        }
+        ui.separator();
+        column_picker_ui(ui, "colour by", &b.table, &mut b.colour_by, true);
+        if !b.query.filters.is_empty() && ui.button("clear filters").clicked() {
+            b.query.filters.clear();
+            b.filter_text.iter_mut().for_each(String::clear);
+        }
+        if ui.button("export CSV").clicked() {
+            let path = std::path::PathBuf::from("compare.csv");
+            b.message = Some(
+                match crate::lab::sweep::dir::write_atomic(
+                    &path,
+                    b.table.to_csv(&b.rows).as_bytes(),
+                ) {
+                    Ok(()) => format!("wrote {} rows to {}", b.rows.len(), path.display()),
+                    Err(e) => format!("export failed: {e}"),
+                },
+            );
+        }
+    });
+}
+
+fn status_ui(ui: &mut egui::Ui, b: &Browser) {
+    ui.horizontal(|ui| {
+        match b.selected {
+            Some(r) => {
+                ui.colored_label(SELECTED, b.table.row_name(r as usize));
+                for c in b.shown_columns() {
+                    let col = &b.table.columns[c];
+                    if col.role != Role::Id {
+                        ui.label(format!("{}={}", col.name, col.text(r as usize)));
+                    }
+                }
+            }
+            None => {
+                ui.weak("click a row, a line, a point or a cell to select it");
+            }
+        }
+        if let Some(m) = &b.message {
+            ui.separator();
+            ui.label(m);
+        }
+    });
+}
+
+/// A combo box choosing a column (numeric columns, and categories when `categories`).
+fn column_picker_ui(
+    ui: &mut egui::Ui,
+    label: &str,
+    table: &crate::lab::compare::Table,
+    choice: &mut Option<usize>,
+    categories: bool,
+) {
+    let shown = choice
+        .and_then(|c| table.columns.get(c))
+        .map_or("none", |c| c.name.as_str());
+    egui::ComboBox::from_label(label)
+        .selected_text(shown)
+        .show_ui(ui, |ui| {
+            ui.selectable_value(choice, None, "none");
+            for (c, col) in table.columns.iter().enumerate() {
+                if categories || !col.is_category() {
+                    ui.selectable_value(choice, Some(c), &col.name);
+                }
+            }
+        });
+}
+
+/// What a filter box's text means.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FilterText {
+    /// `lo..hi`, `>lo` or `<hi`.
+    Range(f32, f32),
+    /// Anything else: a substring.
+    Text(String),
+}
+
+/// Reads a filter box: `0.1..1`, `>0.5`, `<3` are ranges; the rest is text.
+pub fn parse_filter(text: &str) -> FilterText {
+    let t = text.trim();
+    let num = |s: &str| s.trim().parse::<f32>().ok();
+    if let Some((a, b)) = t.split_once("..")
+        && let (Some(a), Some(b)) = (num(a), num(b))
+    {
+        return FilterText::Range(a, b);
+    }
+    if let Some(a) = t
+        .strip_prefix(">=")
+        .or_else(|| t.strip_prefix('>'))
+        .and_then(num)
+    {
+        return FilterText::Range(a, f32::INFINITY);
+    }
+    if let Some(b) = t
+        .strip_prefix("<=")
+        .or_else(|| t.strip_prefix('<'))
+        .and_then(num)
+    {
+        return FilterText::Range(f32::NEG_INFINITY, b);
+    }
+    FilterText::Text(t.to_string())
+}
+
+/// The runs table: sortable headers, a filter box per column, virtual rows.
+pub fn table_ui(ui: &mut egui::Ui, b: &mut Browser) {
+    ui.horizontal(|ui| {
+        ui.menu_button("columns", |ui| {
+            for (c, col) in b.table.columns.iter().enumerate() {
+                let mut shown = !b.hidden[c];
+                if ui.checkbox(&mut shown, &col.name).changed() {
+                    b.hidden[c] = !shown;
+                }
+            }
+        });
+        ui.weak("click a header to sort; filter with text, lo..hi, >x or <x");
+    });
+    let columns: Vec<usize> = b.shown_columns().collect();
+    egui::ScrollArea::horizontal().show(ui, |ui| {
+        ui.horizontal(|ui| {
+            ui.add_sized([CELL_WIDTH, ROW_HEIGHT], egui::Label::new("run"));
+            for &c in &columns {
+                let name = &b.table.columns[c].name;
+                let arrow = match b.query.sort {
+                    Some(s) if s.column == c && s.descending => " ⏷",
+                    Some(s) if s.column == c => " ⏶",
+                    _ => "",
+                };
+                let button = egui::Button::new(format!("{name}{arrow}")).truncate();
+                if ui.add_sized([CELL_WIDTH, ROW_HEIGHT], button).clicked() {
+                    b.query.sort = match b.query.sort {
+                        Some(s) if s.column == c && !s.descending => {
+                            Some(crate::lab::compare::Sort {
+                                column: c,
+                                descending: true,
+                            })
+                        }
+                        Some(s) if s.column == c => None,
+                        _ => Some(crate::lab::compare::Sort {
+                            column: c,
+                            descending: false,
+                        }),
+                    };
+                }
+            }
+        });
+        ui.horizontal(|ui| {
+            ui.add_space(CELL_WIDTH + ui.spacing().item_spacing.x);
+            for &c in &columns {
+                let hint = format!("filter {}", b.table.columns[c].name);
+                let edit = egui::TextEdit::singleline(&mut b.filter_text[c])
+                    .hint_text(hint)
+                    .desired_width(CELL_WIDTH - 8.0);
+                if ui.add(edit).changed() {
+                    apply_filter(b, c);
+                }
+            }
+        });
+        ui.separator();
+        let rows = b.rows.len();
+        egui::ScrollArea::vertical()
+            .id_salt("rows")
+            .auto_shrink([false, false])
+            .show_rows(ui, ROW_HEIGHT, rows, |ui, range| {
+                for i in range {
+                    let r = b.rows[i];
+                    ui.horizontal(|ui| {
+                        let selected = b.selected == Some(r);
+                        let name = egui::Button::selectable(selected, b.table.row_name(r as usize))
+                            .truncate();
+                        if ui.add_sized([CELL_WIDTH, ROW_HEIGHT], name).clicked() {
+                            b.selected = Some(r);
+                        }
+                        for &c in &columns {
+                            let text = b.table.columns[c].text(r as usize);
+                            ui.add_sized(
+                                [CELL_WIDTH, ROW_HEIGHT],
+                                egui::Label::new(text).truncate(),
+                            );
+                        }
+                    });
+                }
+            });
+    });
+}
+
+/// Applies column `c`'s filter box to the query.
+fn apply_filter(b: &mut Browser, c: usize) {
+    let text = b.filter_text[c].clone();
+    b.query.clear(c);
+    if text.trim().is_empty() {
+        return;
+    }
+    match parse_filter(&text) {
+        FilterText::Range(lo, hi) if !b.table.columns[c].is_category() => {
+            b.query.set_range(c, lo, hi)
+        }
+        FilterText::Range(..) => b.query.set_text(c, text.trim()),
+        FilterText::Text(t) => b.query.set_text(c, &t),
+    }
+}
+
+/// Column `c`'s value of row `r` coloured on the colour-by column's scale.
+pub fn value_colour(b: &Browser, r: u32) -> Color32 {
+    let Some(col) = b.colour_by.and_then(|c| b.table.columns.get(c)) else {
+        return Color32::from_rgb(110, 170, 255);
+    };
+    let v = col.values[r as usize];
+    let range = col.range().unwrap_or((0.0, 1.0));
+    let [red, green, blue] = match col.kind {
+        ColumnKind::Number { log: true } if v > 0.0 => colour(v.ln(), (range.0.ln(), range.1.ln())),
+        _ => colour(v, range),
+    };
+    Color32::from_rgb(red, green, blue)
+}
+
+/// Parallel coordinates: an axis per parameter and metric, a line per run
+/// (sampled evenly beyond [`MAX_LINES`]); drag on an axis to brush it.
+pub fn parallel_ui(ui: &mut egui::Ui, b: &mut Browser) {
+    let axes = b.parallel_axes();
+    ui.horizontal(|ui| {
+        let drawn = b.rows.len().min(MAX_LINES);
+        ui.label(format!(
+            "{drawn} of {} lines; drag along an axis to brush it, double-click to clear",
+            b.rows.len()
+        ));
+    });
+    let (rect, _) = ui.allocate_exact_size(ui.available_size(), Sense::hover());
+    if axes.len() < 2 {
+        ui.painter().text(
+            rect.center(),
+            egui::Align2::CENTER_CENTER,
+            "parallel coordinates need two columns that vary",
+            egui::FontId::proportional(14.0),
+            Color32::GRAY,
+        );
+        return;
+    }
+    let plot = rect.shrink2(Vec2::new(40.0, 28.0));
+    let step = plot.width() / (axes.len() - 1) as f32;
+    let x_of = |k: usize| plot.left() + k as f32 * step;
+    let y_of = |t: f32| plot.bottom() - t * plot.height();
+    let painter = ui.painter_at(rect);
+    // Lines, sampled evenly; the selected one on top.
+    let stride = b.rows.len().div_ceil(MAX_LINES).max(1);
+    let mut points = Vec::with_capacity(axes.len());
+    let line = |r: u32, points: &mut Vec<Pos2>| {
+        points.clear();
+        for (k, &c) in axes.iter().enumerate() {
+            if let Some(t) = b.axis_fraction(c, b.table.columns[c].values[r as usize]) {
+                points.push(Pos2::new(x_of(k), y_of(t)));
+            } else {
+                points.push(Pos2::new(x_of(k), plot.bottom() + 14.0));
+            }
+        }
+    };
+    for &r in b.rows.iter().step_by(stride) {
+        line(r, &mut points);
+        let c = value_colour(b, r).gamma_multiply(0.35);
+        painter.add(egui::Shape::line(points.clone(), Stroke::new(1.0, c)));
+    }
+    if let Some(r) = b.selected {
+        line(r, &mut points);
+        painter.add(egui::Shape::line(
+            points.clone(),
+            Stroke::new(2.5, SELECTED),
+        ));
+    }
+    // Axes, labels and brushes; a drag on an axis sets its range.
+    b.axis_rects.clear();
+    for (k, &c) in axes.iter().enumerate() {
+        let x = x_of(k);
+        let hit = Rect::from_x_y_ranges(x - 12.0..=x + 12.0, plot.top()..=plot.bottom());
+        b.axis_rects.push((c, hit));
+        let id = ui.id().with(("axis", c));
+        let response = ui.interact(hit, id, Sense::click_and_drag());
+        painter.line_segment(
+            [Pos2::new(x, plot.top()), Pos2::new(x, plot.bottom())],
+            Stroke::new(1.0, Color32::from_gray(170)),
+        );
+        let col = &b.table.columns[c];
+        painter.text(
+            Pos2::new(x, plot.top() - 16.0),
+            egui::Align2::CENTER_CENTER,
+            &col.name,
+            egui::FontId::proportional(11.0),
+            Color32::WHITE,
+        );
+        for t in [0.0, 1.0] {
+            let v = b.axis_value(c, t);
+            let label = match &col.kind {
+                ColumnKind::Category(levels) => {
+                    levels.get(v.round() as usize).cloned().unwrap_or_default()
+                }
+                ColumnKind::Number { .. } => format!("{v:.3}"),
+            };
+            painter.text(
+                Pos2::new(x + 4.0, y_of(t)),
+                egui::Align2::LEFT_CENTER,
+                label,
+                egui::FontId::proportional(10.0),
+                Color32::from_gray(160),
+            );
+        }
+        if response.double_clicked() {
+            b.query.clear(c);
+            b.filter_text[c].clear();
+        } else if response.dragged()
+            && let (Some(start), Some(now)) = (
+                ui.ctx().input(|i| i.pointer.press_origin()),
+                response.interact_pointer_pos(),
+            )
+        {
+            let t = |p: Pos2| ((plot.bottom() - p.y) / plot.height()).clamp(0.0, 1.0);
+            let (a, z) = (b.axis_value(c, t(start)), b.axis_value(c, t(now)));
+            b.query.set_range(c, a.min(z), a.max(z));
+            b.filter_text[c] = format!("{}..{}", a.min(z), a.max(z));
+        }
+        if let Some((lo, hi)) = b.query.range(c) {
+            let fl = b
+                .axis_fraction(c, lo.max(b.axis_value(c, 0.0)))
+                .unwrap_or(0.0);
+            let fh = b
+                .axis_fraction(c, hi.min(b.axis_value(c, 1.0)))
+                .unwrap_or(1.0);
+            let brush = Rect::from_x_y_ranges(x - 6.0..=x + 6.0, y_of(fh)..=y_of(fl));
+            painter.rect_filled(
+                brush,
+                2.0,
+                Color32::from_rgba_unmultiplied(255, 220, 60, 70),
+            );
+            painter.rect_stroke(
+                brush,
+                2.0,
+                Stroke::new(1.0, SELECTED),
+                egui::StrokeKind::Inside,
+            );
+        }
+    }
+}
+
+/// Exponential smoothing of `values` with factor `alpha` (0: none).
+fn smooth(values: &[f32], alpha: f32) -> Vec<f32> {
+    let mut out = Vec::with_capacity(values.len());
+    let mut last: Option<f32> = None;
+    for &v in values {
+        let s = match last {
+            Some(l) if v.is_finite() => alpha * l + (1.0 - alpha) * v,
+            _ => v,
+        };
+        last = Some(s);
+        out.push(s);
+    }
+    out
+}
+
+/// A curve's points on the plot's axes, decimated to about `width` columns
+/// (each keeps its smallest and largest value, so spikes survive).
+fn curve_points(
+    steps: &[u64],
+    values: &[f32],
+    log_x: bool,
+    log_y: bool,
+    width: usize,
+) -> Vec<[f64; 2]> {
+    let x = |s: u64| {
+        if log_x {
+            ((s + 1) as f64).log10()
+        } else {
+            s as f64
+        }
+    };
+    let y = |v: f32| {
+        if log_y {
+            f64::from(v).log10()
+        } else {
+            f64::from(v)
+        }
+    };
+    let pts = steps
+        .iter()
+        .zip(values)
+        .filter(|(_, v)| v.is_finite() && (!log_y || **v > 0.0))
+        .map(|(&s, &v)| [x(s), y(v)]);
+    let n = values.len();
+    if n <= 2 * width.max(1) {
+        return pts.collect();
+    }
+    let per = n.div_ceil(width.max(1));
+    let all: Vec<[f64; 2]> = pts.collect();
+    let mut out = Vec::with_capacity(2 * width);
+    for chunk in all.chunks(per) {
+        let lo = chunk.iter().min_by(|a, b| a[1].total_cmp(&b[1]));
+        let hi = chunk.iter().max_by(|a, b| a[1].total_cmp(&b[1]));
+        if let (Some(lo), Some(hi)) = (lo, hi) {
+            if lo[0] <= hi[0] {
+                out.extend([*lo, *hi]);
+            } else {
+                out.extend([*hi, *lo]);
+            }
+        }
+    }
+    out
+}
+
+/// The loss (or accuracy) curves of the shown runs: overlaid, or grouped by a
+/// column with a band, or as small multiples; a shared step cursor.
+pub fn curves_ui(ui: &mut egui::Ui, b: &mut Browser) {
+    ui.horizontal_wrapped(|ui| {
+        let names: Vec<String> = b.table.curves.iter().map(|c| c.name.clone()).collect();
+        egui::ComboBox::from_label("curve")
+            .selected_text(names.get(b.curves.set).cloned().unwrap_or_default())
+            .show_ui(ui, |ui| {
+                for (i, n) in names.iter().enumerate() {
+                    ui.selectable_value(&mut b.curves.set, i, n);
+                }
+            });
+        column_picker_ui(ui, "group by", &b.table, &mut b.curves.group_by, true);
+        if b.curves.group_by.is_some() {
+            ui.selectable_value(&mut b.curves.spread, Spread::MinMax, "min–max");
+            ui.selectable_value(&mut b.curves.spread, Spread::Sigma, "±σ");
+        }
+        ui.add(egui::Slider::new(&mut b.curves.smoothing, 0.0..=0.99).text("smoothing"));
+        ui.checkbox(&mut b.curves.log_y, "log y");
+        ui.checkbox(&mut b.curves.log_x, "log x");
+        ui.checkbox(&mut b.curves.small_multiples, "small multiples");
+    });
+    b.refresh();
+    let Some(set) = b.table.curves.get(b.curves.set) else {
+        return;
+    };
+    let width = ui.available_width().max(100.0) as usize;
+    let s = &b.curves;
+    let cursor = b.cursor_step;
+    let x_of = |step: u64| {
+        if s.log_x {
+            ((step + 1) as f64).log10()
+        } else {
+            step as f64
+        }
+    };
+    let mut hovered: Option<u64> = None;
+    let mut plot = |ui: &mut egui::Ui,
+                    id: String,
+                    height: f32,
+                    add: &mut dyn FnMut(&mut egui_plot::PlotUi<'_>)| {
+        let response = Plot::new(id)
+            .height(height)
+            .legend(Legend::default())
+            .allow_scroll(false)
+            .x_axis_label(if s.log_x { "log10(step + 1)" } else { "step" })
+            .y_axis_label(if s.log_y {
+                format!("{} (log10)", set.name)
+            } else {
+                set.name.clone()
+            })
+            .show(ui, |p| {
+                add(p);
+                if let Some(step) = cursor {
+                    p.vline(VLine::new("step", x_of(step)).color(Color32::from_gray(200)));
+                }
+                p.pointer_coordinate()
+            });
+        if let Some(at) = response.inner {
+            let step = if s.log_x {
+                10f64.powf(at.x) - 1.0
+            } else {
+                at.x
+            };
+            hovered = Some(step.max(0.0).round() as u64);
+        }
+    };
+    let band_items = |band: &Band, colour: Color32, p: &mut egui_plot::PlotUi<'_>| {
+        let (lo, hi): (Vec<f32>, Vec<f32>) = match s.spread {
+            Spread::MinMax => (band.min.clone(), band.max.clone()),
+            Spread::Sigma => band
+                .mean
+                .iter()
+                .zip(&band.std)
+                .map(|(m, d)| (m - d, m + d))
+                .unzip(),
+        };
+        let mean = smooth(&band.mean, s.smoothing);
+        let upper = curve_points(&band.steps, &hi, s.log_x, s.log_y, width);
+        let mut lower = curve_points(&band.steps, &lo, s.log_x, s.log_y, width);
+        lower.reverse();
+        let outline: Vec<[f64; 2]> = upper.into_iter().chain(lower).collect();
+        if outline.len() >= 3 {
+            p.polygon(
+                Polygon::new(format!("{} band", band.key), PlotPoints::from(outline))
+                    .fill_color(colour.gamma_multiply(0.2))
+                    .stroke(Stroke::NONE),
+            );
+        }
+        p.line(
+            Line::new(
+                format!("{} (n={})", band.key, band.runs),
+                PlotPoints::from(curve_points(&band.steps, &mean, s.log_x, s.log_y, width)),
+            )
+            .color(colour)
+            .width(2.0),
+        );
+    };
+    let curve_line = |r: u32, c: &Curve, colour: Color32, w: f32, p: &mut egui_plot::PlotUi<'_>| {
+        let values = smooth(&c.values, s.smoothing);
+        let pts = curve_points(&c.steps, &values, s.log_x, s.log_y, width);
+        p.line(
+            Line::new(b.table.row_name(r as usize), PlotPoints::from(pts))
+                .color(colour)
+                .width(w),
+        );
+    };
+    let palette = |i: usize| {
+        let hue = (i as f32 * 0.618_034).fract();
+        Color32::from(egui::ecolor::Hsva::new(hue, 0.7, 0.95, 1.0))
+    };
+    let shown: Vec<u32> = b.rows.iter().copied().take(MAX_CURVES).collect();
+    if s.small_multiples {
+        let cells: usize = if s.group_by.is_some() {
+            b.bands.len().min(MULTIPLES)
+        } else {
+            shown.len().min(MULTIPLES)
+        };
+        let per_row = 4usize;
+        let size = (ui.available_width() / per_row as f32 - 8.0).max(80.0);
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            egui::Grid::new("multiples").show(ui, |ui| {
+                for i in 0..cells {
+                    ui.vertical(|ui| {
+                        ui.set_width(size);
+                        if s.group_by.is_some() {
+                            let Some(band) = b.bands.get(i) else { return };
+                            ui.label(&band.key);
+                            plot(ui, format!("m{i}"), size * 0.7, &mut |p| {
+                                band_items(band, palette(i), p)
+                            });
+                        } else {
+                            let Some(&r) = shown.get(i) else { return };
+                            ui.label(b.table.row_name(r as usize));
+                            plot(ui, format!("m{i}"), size * 0.7, &mut |p| {
+                                curve_line(r, &set.rows[r as usize], palette(i), 1.5, p)
+                            });
+                        }
+                    });
+                    if (i + 1) % per_row == 0 {
+                        ui.end_row();
+                    }
+                }
+            });
+        });
+    } else {
+        let height = ui.available_height();
+        plot(ui, "overlay".into(), height, &mut |p| {
+            if s.group_by.is_some() {
+                for (i, band) in b.bands.iter().enumerate() {
+                    band_items(band, palette(i), p);
+                }
+            } else {
+                for &r in &shown {
+                    curve_line(
+                        r,
+                        &set.rows[r as usize],
+                        value_colour(b, r).gamma_multiply(0.6),
+                        1.0,
+                        p,
+                    );
+                }
+            }
+            if let Some(r) = b.selected {
+                curve_line(r, &set.rows[r as usize], SELECTED, 2.5, p);
+            }
+        });
+    }
+    if hovered.is_some() {
+        b.cursor_step = hovered;
+    }
+}
+
+/// One column against another, a point per shown run, the selection ringed.
+pub fn scatter_ui(ui: &mut egui::Ui, b: &mut Browser) {
+    ui.horizontal(|ui| {
+        let (mut x, mut y) = (Some(b.scatter.0), Some(b.scatter.1));
+        column_picker_ui(ui, "x", &b.table, &mut x, true);
+        column_picker_ui(ui, "y", &b.table, &mut y, true);
+        b.scatter = (x.unwrap_or(b.scatter.0), y.unwrap_or(b.scatter.1));
+    });
+    let (cx, cy) = b.scatter;
+    let (Some(xc), Some(yc)) = (b.table.columns.get(cx), b.table.columns.get(cy)) else {
+        return;
+    };
+    let axis = |c: &crate::lab::compare::Column, v: f32| -> Option<f64> {
+        match c.kind {
+            ColumnKind::Number { log: true } => (v > 0.0).then(|| f64::from(v).log10()),
+            _ => v.is_finite().then_some(f64::from(v)),
+        }
+    };
+    let label = |c: &crate::lab::compare::Column| match c.kind {
+        ColumnKind::Number { log: true } => format!("log10 {}", c.name),
+        _ => c.name.clone(),
+    };
+    let stride = b.rows.len().div_ceil(MAX_POINTS).max(1);
+    let mut by_colour: Vec<(Color32, Vec<[f64; 2]>)> = Vec::new();
+    let mut targets: Vec<([f64; 2], u32)> = Vec::new();
+    for &r in b.rows.iter().step_by(stride) {
+        let (Some(x), Some(y)) = (
+            axis(xc, xc.values[r as usize]),
+            axis(yc, yc.values[r as usize]),
+        ) else {
+            continue;
+        };
+        // Colours are quantised so that a few `Points` items draw them all.
+        let c = value_colour(b, r);
+        let key = Color32::from_rgb(c.r() & 0xF0, c.g() & 0xF0, c.b() & 0xF0);
+        match by_colour.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, pts)) => pts.push([x, y]),
+            None => by_colour.push((key, vec![[x, y]])),
+        }
+        targets.push(([x, y], r));
+    }
+    let selected = b.selected.and_then(|r| {
+        Some([
+            axis(xc, xc.values[r as usize])?,
+            axis(yc, yc.values[r as usize])?,
+        ])
+    });
+    let response = Plot::new("scatter")
+        .x_axis_label(label(xc))
+        .y_axis_label(label(yc))
+        .allow_scroll(false)
+        .show(ui, |p| {
+            for (c, pts) in by_colour.drain(..) {
+                p.points(Points::new("", PlotPoints::from(pts)).color(c).radius(2.0));
+            }
+            if let Some(s) = selected {
+                p.points(
+                    Points::new("selected", PlotPoints::from(vec![s]))
+                        .color(SELECTED)
+                        .radius(6.0)
+                        .filled(false),
+                );
+            }
+            (
+                p.response().clicked(),
+                p.pointer_coordinate(),
+                *p.transform(),
+            )
+        });
+    let (clicked, at, transform) = response.inner;
+    if clicked && let Some(at) = at {
+        let screen = transform.position_from_point(&at);
+        let nearest = targets.iter().min_by(|a, b2| {
+            let d = |p: &[f64; 2]| {
+                transform
+                    .position_from_point(&egui_plot::PlotPoint::new(p[0], p[1]))
+                    .distance(screen)
+            };
+            d(&a.0).total_cmp(&d(&b2.0))
+        });
+        if let Some((_, r)) = nearest {
+            b.selected = Some(*r);
+        }
+    }
+}
+
+/// The landscape: the chosen column over a two-axis sweep's grid, diverged
+/// cells in their own colours and the boundary lit; hover shows a cell,
+/// a click selects it.
+pub fn landscape_ui(ui: &mut egui::Ui, b: &mut Browser) {
+    let Some(land) = b.landscape.clone() else {
+        ui.label("no two-axis grid sweep to draw");
+        return;
+    };
+    ui.horizontal(|ui| {
+        let mut choice = Some(b.landscape_column);
+        column_picker_ui(ui, "shows", &b.table, &mut choice, false);
+        if let Some(c) = choice {
+            b.landscape_column = c;
+        }
+        ui.label(format!(
+            "{} × {} · x {} · y {}",
+            land.x.values.len(),
+            land.y.values.len(),
+            land.x.name,
+            land.y.name
+        ));
+    });
+    let (nx, ny) = land.size();
+    let column = b.landscape_column;
+    if b.texture.as_ref().is_none_or(|(c, _)| *c != column) {
+        let image = landscape_image(b, &land, column);
+        let handle = ui
+            .ctx()
+            .load_texture("landscape", image, egui::TextureOptions::NEAREST);
+        b.texture = Some((column, handle));
+    }
+    let Some((_, texture)) = &b.texture else {
+        return;
+    };
+    let avail = (ui.available_size() - Vec2::new(70.0, 54.0)).max(Vec2::splat(50.0));
+    // Square cells when the grid is near square; a lopsided grid fills the view.
+    let aspect = nx as f32 / ny.max(1) as f32;
+    let size = if (1.0 / 3.0..=3.0).contains(&aspect) {
+        let side = avail.x.min(avail.y * aspect);
+        Vec2::new(side, side / aspect)
+    } else {
+        avail
+    };
+    let (outer, _) = ui.allocate_exact_size(size + Vec2::new(70.0, 54.0), Sense::hover());
+    let rect = Rect::from_min_size(outer.min + Vec2::new(64.0, 18.0), size);
+    b.landscape_rect = Some(rect);
+    let painter = ui.painter().clone();
+    // Row 0 of the image is the first y value; the y axis grows upwards.
+    painter.image(
+        texture.id(),
+        rect,
+        Rect::from_min_max(Pos2::new(0.0, 1.0), Pos2::new(1.0, 0.0)),
+        Color32::WHITE,
+    );
+    axis_labels(&painter, rect, &land.x, true);
+    axis_labels(&painter, rect, &land.y, false);
+    let response = ui.interact(rect, ui.id().with("landscape"), Sense::click());
+    let cell_at = |p: Pos2| {
+        let i = ((p.x - rect.left()) / rect.width() * nx as f32).floor();
+        let j = ((rect.bottom() - p.y) / rect.height() * ny as f32).floor();
+        (i >= 0.0 && j >= 0.0).then_some((i as usize, j as usize))
+    };
+    if let Some((i, j)) = response.hover_pos().and_then(cell_at)
+        && let Some(r) = land.row_at(i, j)
+    {
+        let text = b
+            .shown_columns()
+            .filter(|&c| b.table.columns[c].role != Role::Id)
+            .map(|c| {
+                format!(
+                    "{} = {}",
+                    b.table.columns[c].name,
+                    b.table.columns[c].text(r as usize)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        response
+            .clone()
+            .on_hover_text_at_pointer(format!("{}\n{text}", b.table.row_name(r as usize)));
+    }
+    if response.clicked()
+        && let Some((i, j)) = response.interact_pointer_pos().and_then(cell_at)
+        && let Some(r) = land.row_at(i, j)
+    {
+        b.selected = Some(r);
+    }
+    if let Some((i, j)) = b.selected.and_then(|r| land.cell_of(r)) {
+        let w = rect.width() / nx as f32;
+        let h = rect.height() / ny as f32;
+        let cell = Rect::from_min_size(
+            Pos2::new(
+                rect.left() + i as f32 * w,
+                rect.bottom() - (j + 1) as f32 * h,
+            ),
+            Vec2::new(w, h),
+        );
+        painter.rect_stroke(
+            cell.expand(1.5),
+            0.0,
+            Stroke::new(2.0, SELECTED),
+            egui::StrokeKind::Outside,
+        );
+    }
+}
+
+/// Tick labels of a grid axis: decades on a log axis, the ends otherwise.
+fn axis_labels(
+    painter: &egui::Painter,
+    rect: Rect,
+    axis: &crate::lab::compare::GridAxis,
+    horizontal: bool,
+) {
+    let (Some(&lo), Some(&hi)) = (axis.values.first(), axis.values.last()) else {
+        return;
+    };
+    // The ends, and the decades between them on a log axis.
+    let mut ticks: Vec<f32> = vec![lo, hi];
+    if axis.log && lo > 0.0 && hi / lo >= 10.0 {
+        let mut e = lo.log10().ceil() as i32;
+        while 10f32.powi(e) < hi * 0.8 {
+            if 10f32.powi(e) > lo * 1.25 {
+                ticks.push(10f32.powi(e));
+            }
+            e += 1;
+        }
+    }
+    let font = egui::FontId::proportional(10.0);
+    for v in ticks {
+        let t = axis.fraction(v);
+        let (pos, align) = if horizontal {
+            (
+                Pos2::new(rect.left() + t * rect.width(), rect.bottom() + 8.0),
+                egui::Align2::CENTER_TOP,
+            )
+        } else {
+            (
+                Pos2::new(rect.left() - 6.0, rect.bottom() - t * rect.height()),
+                egui::Align2::RIGHT_CENTER,
+            )
+        };
+        painter.text(
+            pos,
+            align,
+            format!("{}", Compact(v)),
+            font.clone(),
+            Color32::from_gray(190),
+        );
+    }
+    let name_pos = if horizontal {
+        Pos2::new(rect.center().x, rect.bottom() + 22.0)
+    } else {
+        Pos2::new(rect.left(), rect.top() - 2.0)
+    };
+    let align = if horizontal {
+        egui::Align2::CENTER_TOP
+    } else {
+        egui::Align2::LEFT_BOTTOM
+    };
+    painter.text(name_pos, align, &axis.name, font, Color32::WHITE);
+}
+
+/// A tick value in at most four significant digits.
+struct Compact(f32);
+
+impl std::fmt::Display for Compact {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = self.0;
+        if v != 0.0 && (v.abs() >= 1e5 || v.abs() < 1e-3) {
+            write!(f, "{v:.1e}")
+        } else {
+            let rounded = format!("{v:.4}");
+            write!(f, "{}", rounded.trim_end_matches('0').trim_end_matches('.'))
+        }
+    }
+}
+
+/// The landscape of `column` as an image (row 0 the first y value): its values
+/// on the colour scale, diverged cells in warm colours by how soon they
+/// diverged, and cells on the boundary between the two lit.
+pub fn landscape_image(
+    b: &Browser,
+    land: &crate::lab::compare::Landscape,
+    column: usize,
+) -> egui::ColorImage {
+    let (nx, ny) = land.size();
+    let values = land.values(&b.table, column);
+    let status = b.table.column("status");
+    let diverged: Vec<bool> = land
+        .cells
+        .iter()
+        .map(|c| match (c, status) {
+            (Some(r), Some(s)) => b.table.columns[s].values[*r as usize] == 1.0,
+            _ => false,
+        })
+        .collect();
+    let col = &b.table.columns[column];
+    let log = matches!(col.kind, ColumnKind::Number { log: true });
+    let scale = |v: f32| {
+        if log {
+            v.max(f32::MIN_POSITIVE).ln()
+        } else {
+            v
+        }
+    };
+    let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+    for (v, d) in values.iter().zip(&diverged) {
+        if v.is_finite() && !d {
+            lo = lo.min(scale(*v));
+            hi = hi.max(scale(*v));
+        }
+    }
+    let score_column = col.name == "convergence_score";
+    let mut pixels = Vec::with_capacity(nx * ny);
+    for j in 0..ny {
+        for i in 0..nx {
+            let k = j * nx + i;
+            let [r, g, bl] = if diverged[k] && !score_column {
+                // Diverged cells by how soon: the convergence score is −1 for at once.
+                let soon = b
+                    .table
+                    .column("convergence_score")
+                    .and_then(|s| land.cells[k].map(|r| b.table.columns[s].values[r as usize]))
+                    .unwrap_or(-0.5);
+                colour(soon, (-1.0, 0.0))
+            } else if score_column {
+                colour(values[k], (-1.0, 1.0))
+            } else {
+                colour(scale(values[k]), (lo, hi))
+            };
+            let edge = [(1i64, 0i64), (-1, 0), (0, 1), (0, -1)]
+                .iter()
+                .any(|(di, dj)| {
+                    let (a, z) = (i as i64 + di, j as i64 + dj);
+                    a >= 0
+                        && z >= 0
+                        && (a as usize) < nx
+                        && (z as usize) < ny
+                        && diverged[z as usize * nx + a as usize] != diverged[k]
+                });
+            let lit = |c: u8| if edge { c / 2 + 128 } else { c };
+            pixels.push(Color32::from_rgb(lit(r), lit(g), lit(bl)));
+        }
+    }
+    egui::ColorImage::new([nx, ny], pixels)
+}
