@@ -191,6 +191,24 @@ pub fn check_gpu() -> AppResult<String> {
     }
 }
 
+/// Bevy's default plugins with the window `options` ask for, quiet logs, and egui.
+pub fn window_plugins(options: &ViewOptions) -> bevy::app::PluginGroupBuilder {
+    DefaultPlugins
+        .set(WindowPlugin {
+            primary_window: Some(Window {
+                title: options.title.clone(),
+                resolution: bevy::window::WindowResolution::new(options.window.0, options.window.1),
+                ..default()
+            }),
+            ..default()
+        })
+        .set(bevy::log::LogPlugin {
+            filter: "warn,wgpu=error,naga=error".into(),
+            ..default()
+        })
+        .add(bevy_egui::EguiPlugin::default())
+}
+
 /// Opens the window and runs the instrument on a live trainer until it is closed
 /// (or `options.frames` have been drawn).
 pub fn run_view(trainer: TrainerHandle, options: ViewOptions) -> AppExit {
@@ -204,32 +222,14 @@ pub fn run_view(trainer: TrainerHandle, options: ViewOptions) -> AppExit {
         scene_file::register_scene_sources(&mut app, folder, presets.dir.as_deref());
         app.insert_resource(scene_file::SceneFile::open(preset, presets.clone(), *seed));
     }
-    app.add_plugins(
-        DefaultPlugins
-            .set(WindowPlugin {
-                primary_window: Some(Window {
-                    title: options.title.clone(),
-                    resolution: bevy::window::WindowResolution::new(
-                        options.window.0,
-                        options.window.1,
-                    ),
-                    ..default()
-                }),
-                ..default()
-            })
-            .set(bevy::log::LogPlugin {
-                filter: "warn,wgpu=error,naga=error".into(),
-                ..default()
-            }),
-    )
-    .add_plugins(bevy_egui::EguiPlugin::default())
-    .add_plugins(bevy_panorbit_camera::PanOrbitCameraPlugin)
-    .add_plugins(MicroscopePlugins)
-    .insert_resource(bridge::TrainerLink::new(trainer))
-    .insert_resource(ClearColor(Color::srgb(0.01, 0.012, 0.02)))
-    .insert_resource(network::Selection {
-        neuron: options.select,
-    });
+    app.add_plugins(window_plugins(&options))
+        .add_plugins(bevy_panorbit_camera::PanOrbitCameraPlugin)
+        .add_plugins(MicroscopePlugins)
+        .insert_resource(bridge::TrainerLink::new(trainer))
+        .insert_resource(ClearColor(Color::srgb(0.01, 0.012, 0.02)))
+        .insert_resource(network::Selection {
+            neuron: options.select,
+        });
 
     if options.scene.is_some() {
         app.add_plugins(scene_file::SceneFilePlugin);

@@ -261,34 +261,16 @@ impl Plugin for BrowserPlugin {
 /// `options.frames` have been drawn; `options.screenshot` saves the last).
 pub fn run_browser(table: Table, options: &crate::app::ViewOptions) -> AppExit {
     let mut app = App::new();
-    app.add_plugins(
-        DefaultPlugins
-            .set(WindowPlugin {
-                primary_window: Some(Window {
-                    title: options.title.clone(),
-                    resolution: bevy::window::WindowResolution::new(
-                        options.window.0,
-                        options.window.1,
-                    ),
-                    ..default()
-                }),
-                ..default()
-            })
-            .set(bevy::log::LogPlugin {
-                filter: "warn,wgpu=error,naga=error".into(),
-                ..default()
-            }),
-    )
-    .add_plugins(bevy_egui::EguiPlugin::default())
-    .add_plugins(crate::app::AppSystemsPlugin)
-    .add_plugins(BrowserPlugin)
-    .init_resource::<crate::app::network::Selection>()
-    .init_resource::<crate::app::network::NetworkView>()
-    .insert_resource(Browser::new(table))
-    .insert_resource(ClearColor(Color::srgb(0.01, 0.012, 0.02)))
-    .add_systems(Startup, |mut commands: Commands| {
-        commands.spawn((bevy_egui::PrimaryEguiContext, Camera2d));
-    });
+    app.add_plugins(crate::app::window_plugins(options))
+        .add_plugins(crate::app::AppSystemsPlugin)
+        .add_plugins(BrowserPlugin)
+        .init_resource::<crate::app::network::Selection>()
+        .init_resource::<crate::app::network::NetworkView>()
+        .insert_resource(Browser::new(table))
+        .insert_resource(ClearColor(Color::srgb(0.01, 0.012, 0.02)))
+        .add_systems(Startup, |mut commands: Commands| {
+            commands.spawn((bevy_egui::PrimaryEguiContext, Camera2d));
+        });
     crate::app::capture::add_automation(&mut app, options);
     app.run()
 }

@@ -6,22 +6,8 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 
 use super::{Browser, BrowserTab, browser_ui};
-use crate::lab::compare::tests::{sweep_dir, temp};
+use crate::lab::compare::tests::{lr_seed_sweep, sweep_dir, temp};
 use crate::lab::compare::{Landscape, Table, group_curves};
-
-/// 200 learning rates × 5 seeds.
-const SWEEP: &str = r#"Sweep(
-    name: "lr-seeds",
-    base: Inline(
-        data: Function1d(function: Sin(frequency: 1.0, amplitude: 1.0), samples: 32),
-        model: (hidden: [6], activation: Tanh),
-        train: (optimizer: Gd, learning_rate: 0.1, steps: 30, eval_every: 5),
-    ),
-    axes: [
-        (field: "train.learning_rate", values: Log(0.01, 1000.0, 200)),
-        (field: "seed", values: Range(1, 5)),
-    ],
-)"#;
 
 /// The sweep's table, trained once for all the tests.
 fn table() -> Table {
@@ -29,7 +15,7 @@ fn table() -> Table {
     TABLE
         .get_or_init(|| {
             let root = temp("browser");
-            let table = Table::load(&[sweep_dir(&root, "s", SWEEP)]).unwrap();
+            let table = Table::load(&[sweep_dir(&root, "s", &lr_seed_sweep(200))]).unwrap();
             let _ = std::fs::remove_dir_all(root);
             table
         })

@@ -30,8 +30,11 @@ pub(crate) fn sweep_dir(root: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
-/// Ten learning rates over decades × five seeds, some of which diverge.
-const SWEEP: &str = r#"Sweep(
+/// `rates` learning rates over decades (0.01 to 1000) × five seeds; the
+/// largest rates diverge.
+pub(crate) fn lr_seed_sweep(rates: usize) -> String {
+    format!(
+        r#"Sweep(
     name: "lr-seeds",
     base: Inline(
         data: Function1d(function: Sin(frequency: 1.0, amplitude: 1.0), samples: 32),
@@ -39,15 +42,17 @@ const SWEEP: &str = r#"Sweep(
         train: (optimizer: Gd, learning_rate: 0.1, steps: 30, eval_every: 5),
     ),
     axes: [
-        (field: "train.learning_rate", values: Log(0.01, 1000.0, 10)),
+        (field: "train.learning_rate", values: Log(0.01, 1000.0, {rates})),
         (field: "seed", values: Range(1, 5)),
     ],
-)"#;
+)"#
+    )
+}
 
 #[test]
 fn a_sweep_loads_as_rows_with_its_values_metrics_and_curves() {
     let root = temp("load");
-    let path = sweep_dir(&root, "s", SWEEP);
+    let path = sweep_dir(&root, "s", &lr_seed_sweep(10));
     let table = Table::load(std::slice::from_ref(&path)).unwrap();
     assert_eq!(table.len(), 50);
     let lr = table.column("train.learning_rate").unwrap();
@@ -95,7 +100,7 @@ fn a_sweep_loads_as_rows_with_its_values_metrics_and_curves() {
 #[test]
 fn queries_filter_and_sort_rows_as_a_brute_force_does() {
     let root = temp("query");
-    let table = Table::load(&[sweep_dir(&root, "s", SWEEP)]).unwrap();
+    let table = Table::load(&[sweep_dir(&root, "s", &lr_seed_sweep(10))]).unwrap();
     let lr = table.column("train.learning_rate").unwrap();
     let loss = table.column("test_loss").unwrap();
     let status = table.column("status").unwrap();
@@ -136,7 +141,7 @@ fn queries_filter_and_sort_rows_as_a_brute_force_does() {
 #[test]
 fn grouping_by_learning_rate_averages_over_the_seeds() {
     let root = temp("group");
-    let table = Table::load(&[sweep_dir(&root, "s", SWEEP)]).unwrap();
+    let table = Table::load(&[sweep_dir(&root, "s", &lr_seed_sweep(10))]).unwrap();
     let lr = table.column("train.learning_rate").unwrap();
     let curves = table.curve_set("train_loss").unwrap();
     let all: Vec<u32> = (0..table.len() as u32).collect();
@@ -177,7 +182,7 @@ fn grouping_by_learning_rate_averages_over_the_seeds() {
 #[test]
 fn a_two_axis_sweep_is_a_landscape_whose_cells_are_its_models() {
     let root = temp("landscape");
-    let table = Table::load(&[sweep_dir(&root, "s", SWEEP)]).unwrap();
+    let table = Table::load(&[sweep_dir(&root, "s", &lr_seed_sweep(10))]).unwrap();
     let land = Landscape::of(&table, 0).unwrap();
     assert_eq!(land.size(), (10, 5));
     assert!(land.x.log && !land.y.log);
@@ -199,7 +204,7 @@ fn a_two_axis_sweep_is_a_landscape_whose_cells_are_its_models() {
 fn run_directories_and_sweeps_load_side_by_side() {
     let root = temp("mixed");
     let runs = root.join("runs");
-    sweep_dir(&runs, "s", SWEEP);
+    sweep_dir(&runs, "s", &lr_seed_sweep(10));
     for lr in [0.05, 0.5] {
         let mut scene = Scene::parse(
             "Scene(name: \"xor-run\", data: Xor(samples: 64), model: (hidden: [6]), train: (learning_rate: 0.1, steps: 20, eval_every: 5))",

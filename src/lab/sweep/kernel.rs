@@ -97,6 +97,33 @@ impl Shape {
     }
 }
 
+/// burn's Adam: β₁ 0.9, β₂ 0.999, ε 1e-8, bias-corrected.
+pub const ADAM_B1: f32 = 0.9;
+/// Adam's β₂.
+pub const ADAM_B2: f32 = 0.999;
+
+/// The bias corrections of Adam's step `step` (from 0), as burn applies them:
+/// the update is `factor · m / (√v + eps)`.
+pub struct AdamStep {
+    /// √(1 − β₂ᵗ) / (1 − β₁ᵗ).
+    pub factor: f32,
+    /// ε · √(1 − β₂ᵗ).
+    pub eps: f32,
+}
+
+impl AdamStep {
+    /// The corrections at step `step`.
+    pub fn at(step: u64) -> AdamStep {
+        const EPS: f32 = 1e-8;
+        let time = i32::try_from(step + 1).unwrap_or(i32::MAX);
+        let c2 = (1.0 - ADAM_B2.powi(time)).sqrt();
+        AdamStep {
+            factor: c2 / (1.0 - ADAM_B1.powi(time)),
+            eps: EPS * c2,
+        }
+    }
+}
+
 /// Why this kernel cannot train a scene (it then trains model by model).
 pub fn unsupported(scene: &Scene) -> Option<&'static str> {
     if scene.loss() == LossKind::Residual {
@@ -899,23 +926,20 @@ impl<'g, 'a, const L: usize> Tile<'g, 'a, L> {
                 }
             }
             OptimizerKind::Adam => {
-                // burn's Adam: β₁ 0.9, β₂ 0.999, ε 1e-8, bias-corrected.
-                const B1: f32 = 0.9;
-                const B2: f32 = 0.999;
-                const EPS: f32 = 1e-8;
-                let time = i32::try_from(step + 1).unwrap_or(i32::MAX);
-                let c2 = (1.0 - B2.powi(time)).sqrt();
-                let factor = c2 / (1.0 - B1.powi(time));
+                let AdamStep {
+                    factor,
+                    eps: eps_c2,
+                } = AdamStep::at(step);
                 let (m, v) = (self.m1.as_flattened_mut(), self.m2.as_flattened_mut());
                 for ((((pk, gk), mk), vk), rk) in p.iter_mut().zip(g).zip(m).zip(v).zip(rate) {
                     if *has_state {
-                        *mk = *mk * B1 + *gk * (1.0 - B1);
-                        *vk = *vk * B2 + *gk * *gk * (1.0 - B2);
+                        *mk = *mk * ADAM_B1 + *gk * (1.0 - ADAM_B1);
+                        *vk = *vk * ADAM_B2 + *gk * *gk * (1.0 - ADAM_B2);
                     } else {
-                        *mk = *gk * (1.0 - B1);
-                        *vk = *gk * *gk * (1.0 - B2);
+                        *mk = *gk * (1.0 - ADAM_B1);
+                        *vk = *gk * *gk * (1.0 - ADAM_B2);
                     }
-                    *pk -= rk * (*mk * factor / (vk.sqrt() + EPS * c2));
+                    *pk -= rk * (*mk * factor / (vk.sqrt() + eps_c2));
                 }
             }
         }

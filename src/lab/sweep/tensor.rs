@@ -14,7 +14,9 @@ use burn::tensor::activation::{gelu, log_softmax, relu, sigmoid, softmax};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
 
-use super::kernel::{ModelOutcome, ModelSetup, Schedule, Shape, evaluate_models};
+use super::kernel::{
+    ADAM_B1, ADAM_B2, AdamStep, ModelOutcome, ModelSetup, Schedule, Shape, evaluate_models,
+};
 use crate::lab::data::{Dataset, Targets};
 use crate::lab::error::{LabError, LabResult};
 use crate::lab::model::{Activation, OutputKind};
@@ -89,13 +91,9 @@ impl<B: AutodiffBackend> Param<B> {
                 v
             }
             OptimizerKind::Adam => {
-                // burn's Adam: β₁ 0.9, β₂ 0.999, ε 1e-8, bias-corrected.
-                const B1: f32 = 0.9;
-                const B2: f32 = 0.999;
-                const EPS: f32 = 1e-8;
-                let time = i32::try_from(step + 1).unwrap_or(i32::MAX);
-                let c2 = (1.0 - B2.powi(time)).sqrt();
-                let factor = c2 / (1.0 - B1.powi(time));
+                const B1: f32 = ADAM_B1;
+                const B2: f32 = ADAM_B2;
+                let AdamStep { factor, eps } = AdamStep::at(step);
                 let g2 = g.clone() * g.clone();
                 let (m, v) = match (self.m1.take(), self.m2.take()) {
                     (Some(m), Some(v)) => (
@@ -106,7 +104,7 @@ impl<B: AutodiffBackend> Param<B> {
                 };
                 self.m1 = Some(m.clone());
                 self.m2 = Some(v.clone());
-                m.mul_scalar(factor) / v.sqrt().add_scalar(EPS * c2)
+                m.mul_scalar(factor) / v.sqrt().add_scalar(eps)
             }
         };
         let rate = self.rate.clone().expand(p.dims());
