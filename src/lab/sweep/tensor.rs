@@ -490,7 +490,13 @@ mod tests {
     use std::path::Path;
 
     /// The tensor trainer on burn's CPU backend against the kernel, model by model.
-    fn agree(scene: &str, rates: &[&[f32]], some_diverge: bool, shared_order: bool) {
+    fn agree(
+        scene: &str,
+        rates: &[&[f32]],
+        some_diverge: bool,
+        shared_order: bool,
+        step_slack: u64,
+    ) {
         let base = Scene::parse(scene, Path::new("t.ron")).unwrap().resolved();
         let data = base.load_data().unwrap();
         let shape = Shape::of(&base, &data);
@@ -523,7 +529,9 @@ mod tests {
             // A blow-up (10²³ within five steps) amplifies the last bit of a
             // sum's order: the step at which f32 overflows may differ by one.
             match (w.diverged_at, g.diverged_at) {
-                (Some(a), Some(b)) => assert!(a.abs_diff(b) <= 1, "model {k}: {a} vs {b}"),
+                (Some(a), Some(b)) => {
+                    assert!(a.abs_diff(b) <= step_slack, "model {k}: {a} vs {b}")
+                }
                 (a, b) => assert_eq!(a, b, "model {k}"),
             }
             diverged += usize::from(w.diverged_at.is_some());
@@ -565,12 +573,14 @@ mod tests {
             &[&[0.5, 2.0], &[20.0, 40.0], &[5.0, 900.0], &[10.0, 20.0]],
             true,
             false,
+            0,
         );
         agree(
             "Scene(data: Spiral(samples: 120, noise: 0.05), model: (hidden: [8, 8], activation: Relu), train: (optimizer: Gd, learning_rate: 0.1, learning_rates: [0.1, 0.1, 0.1], steps: 40, eval_every: 10))",
             &[&[0.05, 0.3, 0.1], &[0.5, 0.1, 0.2], &[0.2, 0.2, 0.2]],
             false,
             false,
+            0,
         );
     }
 
@@ -582,6 +592,7 @@ mod tests {
             &[&[0.05, 0.1], &[0.3, 0.2], &[1.0, 0.5]],
             false,
             false,
+            0,
         );
         // Momentum in one shared order, MSE on a regression, L1; one diverges.
         agree(
@@ -589,6 +600,7 @@ mod tests {
             &[&[0.01, 0.02], &[0.05, 0.05], &[40.0, 40.0]],
             true,
             true,
+            1,
         );
         // Adam, full batch, relu.
         agree(
@@ -596,6 +608,7 @@ mod tests {
             &[&[0.01, 0.01, 0.01], &[0.05, 0.02, 0.01]],
             false,
             false,
+            0,
         );
     }
 }
