@@ -257,7 +257,7 @@ fn apply_filter(b: &mut Browser, c: usize) {
     }
 }
 
-/// Column `c`'s value of row `r` coloured on the colour-by column's scale.
+/// Row `r`'s colour: its value of the colour-by column on that column's scale.
 pub fn value_colour(b: &Browser, r: u32) -> Color32 {
     let Some(col) = b.colour_by.and_then(|c| b.table.columns.get(c)) else {
         return Color32::from_rgb(110, 170, 255);
