@@ -297,6 +297,11 @@ fn the_quick_fractal_map_shows_both_regions_and_the_boundary() {
         let same = a == b || num(a) == num(b);
         assert!(same, "model {k}: {a} vs {b}");
     }
+    let err = nnm_fails(&work, &["sweep", "open", "quick", "--model", "4096"]);
+    assert!(
+        err.contains("quick") && err.contains("models 0 to 4095"),
+        "{err}"
+    );
     let err = nnm_fails(&work, &["compare", "nowhere"]);
     assert!(
         err.contains("nowhere") && err.contains("no such directory"),

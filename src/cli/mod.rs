@@ -246,6 +246,26 @@ fn browse(_: nn_microscope::lab::compare::Table, _: WindowArgs) -> Result<ExitCo
 }
 
 #[cfg(feature = "app")]
+fn open_model(
+    dir: &std::path::Path,
+    model: usize,
+    runs: Option<PathBuf>,
+    window: WindowArgs,
+) -> Result<ExitCode> {
+    view::open_model(dir, model, runs, window)
+}
+
+#[cfg(not(feature = "app"))]
+fn open_model(
+    _: &std::path::Path,
+    _: usize,
+    _: Option<PathBuf>,
+    _: WindowArgs,
+) -> Result<ExitCode> {
+    without_app("sweep open")
+}
+
+#[cfg(feature = "app")]
 fn replay(args: ReplayArgs) -> Result<ExitCode> {
     view::replay(args)
 }

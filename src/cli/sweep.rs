@@ -92,6 +92,23 @@ enum SweepCommand {
         #[arg(long)]
         model: usize,
     },
+    /// Open one model of a sweep directory in the microscope: its recording
+    /// when the sweep kept its frames, else its scene trained again, live.
+    Open {
+        /// The sweep directory.
+        dir: PathBuf,
+        /// The model's index (the `model` column of models.csv).
+        #[arg(long)]
+        model: usize,
+        /// Folder that receives the run directory of a model trained again.
+        #[arg(long, default_value = "runs")]
+        runs: PathBuf,
+        /// Record nothing.
+        #[arg(long)]
+        no_record: bool,
+        #[command(flatten)]
+        window: super::WindowArgs,
+    },
     /// Open a sweep directory in the Dimensions browser (`nnm compare DIR`).
     View {
         /// The sweep directory.
@@ -120,6 +137,13 @@ pub fn sweep(args: SweepArgs, presets: &Presets) -> Result<ExitCode> {
         Some(SweepCommand::Merge { dirs, out, runs }) => merge(&dirs, out.as_deref(), &runs),
         Some(SweepCommand::Scene { dir, model }) => scene(&dir, model, presets),
         Some(SweepCommand::List { runs }) => list(&runs, presets),
+        Some(SweepCommand::Open {
+            dir,
+            model,
+            runs,
+            no_record,
+            window,
+        }) => super::open_model(&dir, model, (!no_record).then_some(runs), window),
         Some(SweepCommand::View { dir, window }) => {
             SweepDir::open(&dir)?;
             super::compare(super::CompareArgs {

@@ -1,6 +1,6 @@
 //! `nnm view`, `nnm replay` and `nnm capture`: the commands that need the 3D instrument.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -8,11 +8,12 @@ use anyhow::Result;
 use nn_microscope::app::error::AppError;
 use nn_microscope::app::film::{FilmRequest, FilmSource};
 use nn_microscope::app::{ViewOptions, check_can_open_window, check_gpu, run_view};
-use nn_microscope::lab::presets::Presets;
+use nn_microscope::lab::presets::{Preset, Presets};
 use nn_microscope::lab::record::{RunDir, SCENE_FILE};
 use nn_microscope::lab::replay::spawn_replay;
 use nn_microscope::lab::runner::RunnerOptions;
-use nn_microscope::lab::{CpuBackend, TrainerHandle};
+use nn_microscope::lab::sweep::{ModelSource, SweepDir};
+use nn_microscope::lab::{CpuBackend, Scene, TrainerHandle};
 
 use super::{CaptureArgs, HEADLESS, ReplayArgs, WindowArgs, WindowedScene};
 
@@ -53,23 +54,57 @@ pub fn view(args: WindowedScene, presets: &Presets) -> Result<ExitCode> {
     if let Some(s) = args.seed {
         scene.seed = s;
     }
+    let source = Some((preset, presets.clone(), args.seed));
+    let runs = (!args.no_record).then_some(args.runs);
+    live("view", scene, runs, args.paused, args.window, source)
+}
+
+/// The instrument on `scene`, trained live; `source` is the preset it came
+/// from, reloaded when its file is edited.
+fn live(
+    command: &str,
+    scene: Scene,
+    runs: Option<PathBuf>,
+    paused: bool,
+    window: WindowArgs,
+    source: Option<(Preset, Presets, Option<u64>)>,
+) -> Result<ExitCode> {
     if let Err(why) = check_can_open_window() {
-        return Ok(cannot_open("view", &why));
+        return Ok(cannot_open(command, &why));
     }
     let title = format!("NN Microscope · {}", scene.display_title());
     let trainer = TrainerHandle::spawn::<CpuBackend>(
         scene,
         Default::default(),
         RunnerOptions {
-            runs_root: (!args.no_record).then_some(args.runs),
-            start_paused: args.paused,
+            runs_root: runs,
+            start_paused: paused,
             lesson_pauses: true,
             ..Default::default()
         },
     )?;
-    let mut options = args.window.options(title, None);
-    options.scene = Some((preset, presets.clone(), args.seed));
+    let mut options = window.options(title, None);
+    options.scene = source;
     Ok(exit_code(run_view(trainer, options)))
+}
+
+/// `nnm sweep open`: one model of a sweep in the instrument, its recording
+/// replayed when the sweep kept its frames, else its scene trained again.
+pub fn open_model(
+    dir: &Path,
+    model: usize,
+    runs: Option<PathBuf>,
+    window: WindowArgs,
+) -> Result<ExitCode> {
+    let (sweep_dir, sweep, _) = SweepDir::open(dir)?;
+    match sweep_dir.model_source(&sweep, model)? {
+        ModelSource::Recording(run) => replay(ReplayArgs {
+            run,
+            play: None,
+            window,
+        }),
+        ModelSource::Scene(scene) => live("sweep open", *scene, runs, false, window, None),
+    }
 }
 
 /// `nnm compare` and `nnm sweep view`: the Dimensions browser on a table of runs.

@@ -176,12 +176,12 @@ impl Metrics {
             .chain(std::iter::once("status"))
     }
 
-    /// True when a full-set loss is NaN or infinite.
+    /// True when training diverged: the full training set's loss is NaN or
+    /// infinite. A test loss that overflows while the training loss is finite
+    /// (an extrapolation blowing up) is a measurement, not a divergence: the
+    /// batched sweep kernel and the microscope agree on this.
     pub fn is_diverged(&self) -> bool {
-        self.status == RunStatus::Diverged
-            || [self.train_loss, self.test_loss]
-                .iter()
-                .any(|l| l.is_some_and(|v| !v.is_finite()))
+        self.status == RunStatus::Diverged || self.train_loss.is_some_and(|v| !v.is_finite())
     }
 
     /// Copies every measure that `other` has into `self` (the step and status stay).
@@ -193,12 +193,9 @@ impl Metrics {
         }
     }
 
-    /// The first of the evaluation's losses that is not finite, if any.
+    /// The training loss, when it is not finite (the run diverged).
     pub fn blown_up_loss(&self) -> Option<f32> {
-        [self.train_loss, self.test_loss]
-            .into_iter()
-            .flatten()
-            .find(|v| !v.is_finite())
+        self.train_loss.filter(|v| !v.is_finite())
     }
 }
 
@@ -237,11 +234,15 @@ mod tests {
     }
 
     #[test]
-    fn a_non_finite_loss_is_divergence() {
+    fn a_non_finite_training_loss_is_divergence_a_non_finite_test_loss_is_not() {
         let mut m = Metrics::at(0);
         assert!(!m.is_diverged());
+        m.train_loss = Some(1.0);
         m.test_loss = Some(f32::INFINITY);
+        assert!(!m.is_diverged());
+        assert_eq!(m.blown_up_loss(), None);
+        m.train_loss = Some(f32::NAN);
         assert!(m.is_diverged());
-        assert_eq!(m.blown_up_loss(), Some(f32::INFINITY));
+        assert!(m.blown_up_loss().is_some_and(f32::is_nan));
     }
 }

@@ -14,7 +14,7 @@ pub use views::{
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 
-use crate::lab::compare::{Band, ColumnKind, Landscape, Query, Role, Table, group_curves};
+use crate::lab::compare::{Band, ColumnKind, Landscape, Query, Role, Source, Table, group_curves};
 
 /// Lines parallel coordinates draws at most; the rest are sampled evenly.
 pub const MAX_LINES: usize = 2_000;
@@ -118,6 +118,8 @@ pub struct Browser {
     pub landscape_rect: Option<egui::Rect>,
     /// A message for the status line (an export's result).
     pub message: Option<String>,
+    /// A row to open in the microscope, asked for this frame.
+    pub open_request: Option<u32>,
     /// The query (and settings) `rows` and `bands` were computed for.
     computed: Option<(Query, Option<usize>, usize)>,
     /// The landscape's texture and the column it shows.
@@ -161,6 +163,7 @@ impl Browser {
             axis_rects: Vec::new(),
             landscape_rect: None,
             message: None,
+            open_request: None,
             computed: None,
             texture: None,
             table,
@@ -227,6 +230,24 @@ impl Browser {
         }
     }
 
+    /// The `nnm` arguments that open row `row` in the microscope: a sweep's
+    /// model through `nnm sweep open`, a run directory through `nnm replay`.
+    pub fn open_args(&self, row: u32) -> Option<Vec<std::ffi::OsString>> {
+        let id = self.table.ids.get(row as usize)?;
+        let source = self.table.sources.get(id.source)?;
+        let path = source.path().as_os_str().to_owned();
+        Some(match source {
+            Source::Sweep { .. } => vec![
+                "sweep".into(),
+                "open".into(),
+                path,
+                "--model".into(),
+                id.model.to_string().into(),
+            ],
+            Source::Run { .. } => vec!["replay".into(), path],
+        })
+    }
+
     /// The value of column `c` at fraction `t` of its axis (inverse of [`Browser::axis_fraction`]).
     pub fn axis_value(&self, c: usize, t: f32) -> f32 {
         let Some(col) = self.table.columns.get(c) else {
@@ -253,7 +274,8 @@ pub struct BrowserPlugin;
 
 impl Plugin for BrowserPlugin {
     fn build(&self, app: &mut App) {
-        app.add_systems(EguiPrimaryContextPass, browser_system);
+        app.add_systems(EguiPrimaryContextPass, browser_system)
+            .add_systems(Last, open_system.in_set(crate::app::AppSystems::Export));
     }
 }
 
@@ -299,4 +321,31 @@ fn browser_system(
             .max_rect(ctx.viewport_rect()),
     );
     browser_ui(&mut root, &mut browser);
+}
+
+/// Opens the row asked for in the microscope, as a process of its own: the
+/// browser stays open beside it.
+fn open_system(browser: Option<ResMut<Browser>>, mut children: Local<Vec<std::process::Child>>) {
+    // Reaped here, so that a closed microscope leaves no zombie behind.
+    children.retain_mut(|c| matches!(c.try_wait(), Ok(None)));
+    let Some(mut b) = browser else {
+        return;
+    };
+    let Some(row) = b.open_request.take() else {
+        return;
+    };
+    let Some(args) = b.open_args(row) else {
+        return;
+    };
+    let name = b.table.row_name(row as usize);
+    let spawned =
+        std::env::current_exe().and_then(|nnm| std::process::Command::new(nnm).args(&args).spawn());
+    b.message = Some(match spawned {
+        Ok(child) => {
+            let message = format!("opened {name} in the microscope (process {})", child.id());
+            children.push(child);
+            message
+        }
+        Err(e) => format!("cannot open {name}: {e}"),
+    });
 }

@@ -243,3 +243,133 @@ fn clicking_a_landscape_cell_selects_its_model_in_the_table() {
         .find(|n| n.accesskit_node().toggled() == Some(egui::accesskit::Toggled::True));
     assert!(row_button.is_some(), "{name} is selected in the table");
 }
+
+#[test]
+fn opening_a_model_trains_it_in_the_microscope_with_the_metrics_of_models_csv() {
+    use std::time::{Duration, Instant};
+
+    use bevy::prelude::*;
+    use bevy::time::TimeUpdateStrategy;
+
+    use crate::app::CorePlugins;
+    use crate::app::bridge::{Live, TrainerLink, TrainingState};
+    use crate::lab::runner::RunnerOptions;
+    use crate::lab::sweep::{ModelSource, SweepDir};
+    use crate::lab::{CpuBackend, TrainerHandle};
+
+    let root = temp("open");
+    let dir = sweep_dir(&root, "s", &lr_seed_sweep(4));
+    let table = Table::load(std::slice::from_ref(&dir)).unwrap();
+    let col = |name: &str| table.column(name).unwrap();
+    let (train_loss, test_loss, diverged_at) =
+        (col("train_loss"), col("test_loss"), col("diverged_at"));
+    let converged = (0..table.len())
+        .find(|&r| table.columns[diverged_at].values[r].is_nan())
+        .expect("a converged model");
+    let diverged = (0..table.len())
+        .find(|&r| !table.columns[diverged_at].values[r].is_nan())
+        .expect("a diverged model");
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(2000.0, 1000.0))
+        .build_ui_state(
+            |ui, b: &mut Browser| browser_ui(ui, b),
+            Browser::new(table.clone()),
+        );
+    h.run();
+    for row in [converged, diverged] {
+        let name = table.row_name(row);
+        h.get_by_label(&name).click();
+        h.run();
+        assert_eq!(h.state().selected, Some(row as u32));
+        h.get_by_label("open in microscope").click();
+        h.run();
+        let b = h.state_mut();
+        assert_eq!(b.open_request.take(), Some(row as u32));
+        let model = table.ids[row].model;
+        let args: Vec<String> = b
+            .open_args(row as u32)
+            .unwrap()
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            args,
+            [
+                "sweep".to_string(),
+                "open".into(),
+                dir.display().to_string(),
+                "--model".into(),
+                model.to_string()
+            ]
+        );
+
+        // What `nnm sweep open DIR --model K` then does: the sweep kept no
+        // frames, so the model's scene trains live in the microscope.
+        let (sweep_dir, sweep, _) = SweepDir::open(&dir).unwrap();
+        let ModelSource::Scene(scene) = sweep_dir.model_source(&sweep, model).unwrap() else {
+            panic!("the sweep kept no recordings");
+        };
+        let handle = TrainerHandle::spawn::<CpuBackend>(
+            *scene,
+            Default::default(),
+            RunnerOptions {
+                runs_root: None,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let mut app = App::new();
+        app.add_plugins(MinimalPlugins)
+            .add_plugins(CorePlugins)
+            .insert_resource(TrainerLink::new(handle))
+            .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(
+                16,
+            )));
+        let start = Instant::now();
+        let ended = |app: &App| {
+            matches!(
+                app.world().resource::<Live>().state,
+                TrainingState::Finished | TrainingState::Diverged { .. }
+            )
+        };
+        while !ended(&app) {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "model {model} never ended"
+            );
+            app.update();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let live = app.world().resource::<Live>();
+        let expected = |c: usize| table.columns[c].values[row];
+        let close = |a: f32, b: f32| (a - b).abs() <= 1e-3 * a.abs().max(b.abs()).max(1e-3);
+        match live.state {
+            TrainingState::Diverged { step, .. } => {
+                assert_eq!(row, diverged, "model {model} diverged in the microscope");
+                // Near f32's limit (a loss of 1.6e38 here), whether the mean
+                // of the samples' losses overflows depends on the order of
+                // the sum: burn's and the kernel's may part by one step.
+                let at = expected(diverged_at);
+                assert!(
+                    (step as f32 - at).abs() <= 1.0,
+                    "model {model}: diverged at step {step} in the microscope, {at} in models.csv"
+                );
+            }
+            _ => {
+                assert_eq!(row, converged, "model {model} finished in the microscope");
+                let last = live.evaluations.last().expect("a final evaluation");
+                assert_eq!(last.step, sweep.base().train.steps);
+                for (c, got) in [(train_loss, last.train_loss), (test_loss, last.test_loss)] {
+                    let got = got.expect("a loss");
+                    assert!(
+                        close(got, expected(c)),
+                        "model {model} {}: microscope {got}, models.csv {}",
+                        table.columns[c].name,
+                        expected(c)
+                    );
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(root);
+}

@@ -78,10 +78,19 @@ fn bar_ui(ui: &mut egui::Ui, b: &mut Browser) {
     });
 }
 
-fn status_ui(ui: &mut egui::Ui, b: &Browser) {
+fn status_ui(ui: &mut egui::Ui, b: &mut Browser) {
     ui.horizontal(|ui| {
         match b.selected {
             Some(r) => {
+                if ui
+                    .button("open in microscope")
+                    .on_hover_text(
+                        "replay its recording, or train it again live (double-click a row)",
+                    )
+                    .clicked()
+                {
+                    b.open_request = Some(r);
+                }
                 ui.colored_label(SELECTED, b.table.row_name(r as usize));
                 for c in b.shown_columns() {
                     let col = &b.table.columns[c];
@@ -225,8 +234,12 @@ pub fn table_ui(ui: &mut egui::Ui, b: &mut Browser) {
                         let selected = b.selected == Some(r);
                         let name = egui::Button::selectable(selected, b.table.row_name(r as usize))
                             .truncate();
-                        if ui.add_sized([CELL_WIDTH, ROW_HEIGHT], name).clicked() {
+                        let clicked = ui.add_sized([CELL_WIDTH, ROW_HEIGHT], name);
+                        if clicked.clicked() {
                             b.selected = Some(r);
+                        }
+                        if clicked.double_clicked() {
+                            b.open_request = Some(r);
                         }
                         for &c in &columns {
                             let text = b.table.columns[c].text(r as usize);

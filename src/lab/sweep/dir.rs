@@ -67,6 +67,15 @@ const MEASURES: &[&str] = &[
     "solution_error",
 ];
 
+/// Where one model of a sweep can be opened from.
+#[derive(Debug, Clone)]
+pub enum ModelSource {
+    /// Its run directory, frames included: replay it.
+    Recording(PathBuf),
+    /// Its scene: train it again (the sweep's models are deterministic).
+    Scene(Box<Scene>),
+}
+
 /// A sweep directory on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SweepDir {
@@ -564,6 +573,40 @@ impl SweepDir {
         };
         write_atomic(&self.path.join(MAP_FILE), &render_png(&map))?;
         Ok(true)
+    }
+
+    /// How to open model `k` in the microscope: the run directory that
+    /// recorded it with its frames (`keep.frames`), else its scene to train.
+    pub fn model_source(&self, sweep: &Sweep, k: usize) -> LabResult<ModelSource> {
+        if k >= sweep.count {
+            return Err(LabError::setting(
+                "model",
+                format!(
+                    "{}: the sweep has models 0 to {}, not {k}",
+                    self.path.display(),
+                    sweep.count.saturating_sub(1)
+                ),
+            ));
+        }
+        let scene = sweep.scene(k)?;
+        let root = self.path.join(MODELS_DIR);
+        let prefix = format!("{}_", scene.name);
+        let mut recorded: Vec<PathBuf> = match std::fs::read_dir(&root) {
+            Ok(listing) => listing
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+                        && p.join(crate::lab::record::SCENE_FILE).is_file()
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        recorded.sort();
+        Ok(match recorded.pop() {
+            Some(run) => ModelSource::Recording(run),
+            None => ModelSource::Scene(Box::new(scene)),
+        })
     }
 
     /// Trains each model of `keep.frames` alone with a full recording, into

@@ -12,7 +12,7 @@ pub mod ronvalue;
 pub mod spec;
 pub mod tensor;
 
-pub use dir::{Report, SweepDir};
+pub use dir::{ModelSource, Report, SweepDir};
 pub use plan::{Device, ModelRow, Plan, Shard};
 pub use spec::Sweep;
 

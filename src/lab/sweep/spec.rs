@@ -429,6 +429,11 @@ impl Sweep {
         field(&self.base, path).ok().filter(|v| !v.is_null())
     }
 
+    /// Whether axis `axis`'s field holds whole numbers (its values are rounded).
+    pub fn axis_is_integer(&self, axis: usize) -> bool {
+        self.integer.get(axis).copied().unwrap_or(false)
+    }
+
     /// Whether axis `axis` was written as `Log(...)`.
     pub fn axis_is_log(&self, axis: usize) -> bool {
         self.spec
@@ -438,7 +443,7 @@ impl Sweep {
     }
 
     fn rounded(&self, axis: usize, v: &Value) -> Value {
-        if self.integer.get(axis).copied().unwrap_or(false) {
+        if self.axis_is_integer(axis) {
             round(v)
         } else {
             v.clone()
