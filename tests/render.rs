@@ -334,3 +334,146 @@ fn region_difference(a: &Image, b: &Image, (x0, y0, x1, y1): Area) -> f64 {
     }
     sum as f64 / n.max(1) as f64
 }
+
+/// Trains `trainability-fractal-quick` into `dir/quick` and returns its path.
+fn fractal_quick(dir: &std::path::Path) -> std::path::PathBuf {
+    let out = dir.join("quick");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_nnm"))
+        .args(["sweep", "trainability-fractal-quick", "--out"])
+        .arg(&out)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("nnm runs");
+    assert!(o.status.success(), "{}", common::output_text(&o));
+    out
+}
+
+/// Opens the browser on `sweep` with `more` options for `frames` frames,
+/// exporting its centre view to `export`.
+fn browse(sweep: &std::path::Path, export: &std::path::Path, more: &[&str]) -> Output {
+    let args: Vec<&str> = [
+        "sweep",
+        "view",
+        sweep.to_str().unwrap(),
+        "--frames",
+        "20",
+        "--window",
+        "1280x720",
+        "--export",
+        export.to_str().unwrap(),
+    ]
+    .into_iter()
+    .chain(more.iter().copied())
+    .collect();
+    let out = nnm_under_xvfb(&args);
+    assert!(out.status.success(), "{}", common::output_text(&out));
+    out
+}
+
+/// Pixels of `img` that are clearly red (diverged) and clearly blue (converged).
+fn red_and_blue(img: &Image) -> (usize, usize) {
+    let all = (0, 0, img.width, img.height);
+    let red = img.count(all, |[r, g, b]| {
+        r > 120 && r as i32 > b as i32 + 60 && r as i32 > g as i32 + 40
+    });
+    let blue = img.count(all, |[r, _, b]| b > 120 && b as i32 > r as i32 + 60);
+    (red, blue)
+}
+
+#[test]
+fn the_fractal_renders_as_an_image_and_a_height_field_and_a_zoom_refines_it() {
+    let dir = temp_dir("browser-fractal");
+    let sweep = fractal_quick(&dir);
+
+    // The landscape as an image: 64 × 64 cells, both sides of the boundary.
+    let image = dir.join("landscape.png");
+    browse(&sweep, &image, &["--tab", "landscape"]);
+    let flat = Image::load(&image);
+    let (red, blue) = red_and_blue(&flat);
+    let area = (flat.width * flat.height) as usize;
+    assert!(
+        red > area / 20 && blue > area / 20,
+        "image: {red} red, {blue} blue of {area}"
+    );
+    // The boundary is lit: pale, bright cells between the two.
+    let lit = flat.count((0, 0, flat.width, flat.height), |[r, g, b]| {
+        r > 170 && g > 150 && b > 150
+    });
+    assert!(lit > 200, "{lit} lit boundary pixels");
+
+    // The same landscape as a height field, seen in perspective by the 3D camera.
+    let field = dir.join("terrain.png");
+    browse(&sweep, &field, &["--tab", "terrain"]);
+    let terrain = Image::load(&field);
+    let (red3, blue3) = red_and_blue(&terrain);
+    let area3 = (terrain.width * terrain.height) as usize;
+    assert!(
+        red3 > area3 / 50 && blue3 > area3 / 50,
+        "height field: {red3} red, {blue3} blue of {area3}"
+    );
+    assert!(
+        terrain.distinct_colours() > 500,
+        "shaded: {} colours",
+        terrain.distinct_colours()
+    );
+    // Not the flat image: the camera sees the field from above at an angle,
+    // with background around it.
+    let background = terrain.count((0, 0, terrain.width, terrain.height / 6), |[r, g, b]| {
+        u16::from(r) + u16::from(g) + u16::from(b) < 40
+    });
+    assert!(background > 0, "the sky above the field");
+
+    // Zoom into a window across the boundary: a sub-sweep trains level by
+    // level beside the sweep, and the browser ends on its finest level.
+    let zoomed = dir.join("zoom.png");
+    let out = browse(
+        &sweep,
+        &zoomed,
+        &[
+            "--tab",
+            "landscape",
+            "--zoom",
+            "300:3000,100:200",
+            "--zoom-levels",
+            "16,32",
+        ],
+    );
+    let folder = dir.join("trainability-fractal-quick-zoom_001");
+    for n in [16usize, 32] {
+        let models = folder.join(format!("{n}x{n}")).join("models.csv");
+        let text = std::fs::read_to_string(&models)
+            .unwrap_or_else(|e| panic!("{}: {e}\n{}", models.display(), common::output_text(&out)));
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+        let (x, y) = (
+            col("train.learning_rates[0]"),
+            col("train.learning_rates[1]"),
+        );
+        let rows: Vec<Vec<f64>> = lines
+            .map(|l| {
+                l.split(',')
+                    .map(|c| c.parse().unwrap_or(f64::NAN))
+                    .collect()
+            })
+            .collect();
+        assert_eq!(rows.len(), n * n, "{n}x{n}");
+        let within = |v: f64, lo: f64, hi: f64| v >= lo * 0.9999 && v <= hi * 1.0001;
+        assert!(
+            rows.iter()
+                .all(|r| within(r[x], 300.0, 3000.0) && within(r[y], 100.0, 200.0))
+        );
+    }
+    let zoom = Image::load(&zoomed);
+    let (red, blue) = red_and_blue(&zoom);
+    let area = (zoom.width * zoom.height) as usize;
+    assert!(
+        red > area / 20 && blue > area / 20,
+        "zoom: {red} red, {blue} blue of {area}"
+    );
+    assert!(
+        zoom.mean_difference(&flat) > 10.0
+            || (zoom.width, zoom.height) != (flat.width, flat.height),
+        "the zoom shows another part of the landscape"
+    );
+}

@@ -47,6 +47,9 @@ pub struct Automation {
     pub click: Option<(usize, usize)>,
     /// Where the scripted click went down, in window coordinates, once it has.
     pub clicked_at: Option<Vec2>,
+    /// While set, frames are not counted: work the run waits for is pending
+    /// (a zoom training, an export).
+    pub hold: bool,
 }
 
 /// Adds the automation systems when `options` ask for frames, a screenshot or a benchmark.
@@ -115,9 +118,12 @@ fn drive(
     selection: Res<Selection>,
     mut exit: MessageWriter<AppExit>,
 ) {
-    auto.frame += 1;
     let ms = time.delta_secs() * 1000.0;
     auto.frame_ms.push(ms);
+    if auto.hold {
+        return;
+    }
+    auto.frame += 1;
     let due = auto.frames.is_some_and(|n| auto.frame >= n);
     if !due {
         return;

@@ -272,7 +272,7 @@ impl FrameSink {
 }
 
 /// The image's pixels as tightly packed RGBA8.
-fn rgba_pixels(image: &Image, size: (u32, u32)) -> AppResult<Vec<u8>> {
+pub(crate) fn rgba_pixels(image: &Image, size: (u32, u32)) -> AppResult<Vec<u8>> {
     if (image.width(), image.height()) != size {
         return Err(AppError::Capture(format!(
             "a frame came back {}x{}, not {}x{}",

@@ -104,7 +104,40 @@ struct CompareArgs {
     #[arg(long)]
     csv: Option<PathBuf>,
     #[command(flatten)]
+    browse: BrowseArgs,
+    #[command(flatten)]
     window: WindowArgs,
+}
+
+/// What the browser opens on, beyond the window: shared by `nnm compare` and `nnm sweep view`.
+#[derive(Debug, Clone, clap::Args)]
+struct BrowseArgs {
+    /// The view to open on: parallel, curves, scatter, landscape or terrain (the height field).
+    #[arg(long, value_parser = parse_tab)]
+    tab: Option<String>,
+    /// Zoom into this window of the landscape at start, X0:X1,Y0:Y1 in the
+    /// axes' own units (as a rectangle dragged on it would).
+    #[arg(long, value_parser = parse_window)]
+    zoom: Option<nn_microscope::lab::sweep::zoom::Window>,
+    /// The zoom's grid sizes, coarse to fine, such as 32,64,128.
+    #[arg(long, value_delimiter = ',', requires = "zoom")]
+    zoom_levels: Option<Vec<usize>>,
+    /// Export the centre view as a PNG once the zoom (if any) is trained.
+    #[arg(long)]
+    export: Option<PathBuf>,
+}
+
+/// Checks a `--tab` name.
+fn parse_tab(s: &str) -> Result<String> {
+    match s {
+        "parallel" | "curves" | "scatter" | "landscape" | "terrain" => Ok(s.to_string()),
+        _ => anyhow::bail!("`{s}` is not a view: parallel, curves, scatter, landscape or terrain"),
+    }
+}
+
+/// Parses `--zoom X0:X1,Y0:Y1`.
+fn parse_window(s: &str) -> Result<nn_microscope::lab::sweep::zoom::Window> {
+    nn_microscope::lab::sweep::zoom::Window::parse(s).map_err(|e| anyhow::anyhow!(e))
 }
 
 /// Options of `nnm capture`.
@@ -232,16 +265,25 @@ fn compare(args: CompareArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    browse(table, args.window)
+    if let Some(levels) = &args.browse.zoom_levels
+        && levels.iter().any(|&n| !(2..=1024).contains(&n))
+    {
+        anyhow::bail!("--zoom-levels {levels:?}: each grid size must be between 2 and 1024");
+    }
+    browse(table, args.browse, args.window)
 }
 
 #[cfg(feature = "app")]
-fn browse(table: nn_microscope::lab::compare::Table, window: WindowArgs) -> Result<ExitCode> {
-    view::browse(table, window)
+fn browse(
+    table: nn_microscope::lab::compare::Table,
+    browse: BrowseArgs,
+    window: WindowArgs,
+) -> Result<ExitCode> {
+    view::browse(table, browse, window)
 }
 
 #[cfg(not(feature = "app"))]
-fn browse(_: nn_microscope::lab::compare::Table, _: WindowArgs) -> Result<ExitCode> {
+fn browse(_: nn_microscope::lab::compare::Table, _: BrowseArgs, _: WindowArgs) -> Result<ExitCode> {
     without_app("compare")
 }
 

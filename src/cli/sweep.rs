@@ -114,6 +114,8 @@ enum SweepCommand {
         /// The sweep directory.
         dir: PathBuf,
         #[command(flatten)]
+        browse: super::BrowseArgs,
+        #[command(flatten)]
         window: super::WindowArgs,
     },
     /// List the sweep files, and the sweep directories with their progress.
@@ -144,11 +146,16 @@ pub fn sweep(args: SweepArgs, presets: &Presets) -> Result<ExitCode> {
             no_record,
             window,
         }) => super::open_model(&dir, model, (!no_record).then_some(runs), window),
-        Some(SweepCommand::View { dir, window }) => {
+        Some(SweepCommand::View {
+            dir,
+            browse,
+            window,
+        }) => {
             SweepDir::open(&dir)?;
             super::compare(super::CompareArgs {
                 paths: vec![dir],
                 csv: None,
+                browse,
                 window,
             })
         }

@@ -15,7 +15,7 @@ use nn_microscope::lab::runner::RunnerOptions;
 use nn_microscope::lab::sweep::{ModelSource, SweepDir};
 use nn_microscope::lab::{CpuBackend, Scene, TrainerHandle};
 
-use super::{CaptureArgs, HEADLESS, ReplayArgs, WindowArgs, WindowedScene};
+use super::{BrowseArgs, CaptureArgs, HEADLESS, ReplayArgs, WindowArgs, WindowedScene};
 
 impl WindowArgs {
     fn options(self, title: String, play: Option<f32>) -> ViewOptions {
@@ -108,14 +108,25 @@ pub fn open_model(
 }
 
 /// `nnm compare` and `nnm sweep view`: the Dimensions browser on a table of runs.
-pub fn browse(table: nn_microscope::lab::compare::Table, window: WindowArgs) -> Result<ExitCode> {
+pub fn browse(
+    table: nn_microscope::lab::compare::Table,
+    browse: BrowseArgs,
+    window: WindowArgs,
+) -> Result<ExitCode> {
+    use nn_microscope::app::browser::{BrowseOptions, BrowserTab};
     if let Err(why) = check_can_open_window() {
         return Ok(cannot_open("compare", &why));
     }
     let title = format!("NN Microscope · Dimensions · {} runs", table.len());
     let options = window.options(title, None);
+    let browse = BrowseOptions {
+        tab: browse.tab.as_deref().and_then(BrowserTab::parse),
+        zoom: browse.zoom,
+        levels: browse.zoom_levels,
+        export: browse.export,
+    };
     Ok(exit_code(nn_microscope::app::browser::run_browser(
-        table, &options,
+        table, &options, browse,
     )))
 }
 

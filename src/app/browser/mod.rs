@@ -2,14 +2,21 @@
 //! in a linked table, parallel coordinates, curves grouped and aggregated, a
 //! scatter and a sweep's landscape. One selection and one query drive them all.
 
+mod export;
+mod paint;
+mod terrain;
 mod views;
+mod zooming;
 
 #[cfg(test)]
 mod tests;
 
+pub use paint::{CellPaint, landscape_paint};
+pub use terrain::{TerrainPlugin, terrain_mesh};
 pub use views::{
     browser_ui, curves_ui, landscape_ui, parallel_ui, scatter_ui, table_ui, value_colour,
 };
+pub use zooming::{ZoomLink, ZoomPlugin};
 
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
@@ -35,6 +42,69 @@ pub enum BrowserTab {
     Scatter,
     /// A two-axis sweep's grid as an image.
     Landscape,
+    /// The same grid as a 3D height field to fly over.
+    Terrain,
+}
+
+impl BrowserTab {
+    /// Parses a tab's name, as `--tab` takes it.
+    pub fn parse(name: &str) -> Option<BrowserTab> {
+        Some(match name {
+            "parallel" => BrowserTab::Parallel,
+            "curves" => BrowserTab::Curves,
+            "scatter" => BrowserTab::Scatter,
+            "landscape" => BrowserTab::Landscape,
+            "terrain" | "height-field" => BrowserTab::Terrain,
+            _ => return None,
+        })
+    }
+
+    /// Its name in file names and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            BrowserTab::Parallel => "parallel",
+            BrowserTab::Curves => "curves",
+            BrowserTab::Scatter => "scatter",
+            BrowserTab::Landscape => "landscape",
+            BrowserTab::Terrain => "terrain",
+        }
+    }
+}
+
+/// A zoom in flight (or trained): which level has how many models.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZoomState {
+    /// The zoom thread's number for it.
+    pub zoom: u64,
+    /// The window zoomed into.
+    pub window: crate::lab::sweep::zoom::Window,
+    /// The level training (index into the levels).
+    pub level: usize,
+    /// Its grid size.
+    pub n: usize,
+    /// Its models trained.
+    pub done: usize,
+    /// Its models.
+    pub total: usize,
+    /// Levels in all.
+    pub levels: usize,
+    /// The level's sweep directory, once it has one.
+    pub dir: Option<std::path::PathBuf>,
+    /// Every level is trained (or the zoom failed).
+    pub finished: bool,
+}
+
+/// What the command line asks of the browser beyond the window.
+#[derive(Debug, Clone, Default)]
+pub struct BrowseOptions {
+    /// The view to open on.
+    pub tab: Option<BrowserTab>,
+    /// Zoom into this window at start.
+    pub zoom: Option<crate::lab::sweep::zoom::Window>,
+    /// The zoom's grid sizes, coarse to fine (default: 32, 64, 128).
+    pub levels: Option<Vec<usize>>,
+    /// Export the centre view as a PNG here once the zoom (if any) is trained.
+    pub export: Option<std::path::PathBuf>,
 }
 
 /// How grouped curves show their spread.
@@ -120,6 +190,33 @@ pub struct Browser {
     pub message: Option<String>,
     /// A row to open in the microscope, asked for this frame.
     pub open_request: Option<u32>,
+    /// Bumped whenever the table is replaced (by a zoom, or going back).
+    pub generation: u64,
+    /// The tables zoomed from, newest last: "back out" returns to them.
+    pub back: Vec<Table>,
+    /// The zoom in flight or last trained.
+    pub zoom: Option<ZoomState>,
+    /// A window to zoom into, asked for this frame.
+    pub zoom_request: Option<crate::lab::sweep::zoom::Window>,
+    /// Going back out, asked for this frame.
+    pub back_request: bool,
+    /// The zoom's grid sizes, coarse to fine.
+    pub zoom_levels: Vec<usize>,
+    /// Where zooms write their sweep directories (beside the first sweep zoomed).
+    pub zoom_root: Option<std::path::PathBuf>,
+    /// A coarser image drawn under the landscape while a zoom fills in, and
+    /// the part of it (texture coordinates) that the view shows.
+    pub underlay: Option<(egui::TextureHandle, egui::Rect)>,
+    /// Where the height field's 3D view is, in logical window pixels.
+    pub terrain_rect: Option<egui::Rect>,
+    /// Where the centre view is, for exports.
+    pub view_rect: Option<egui::Rect>,
+    /// Export the centre view to this PNG, asked for this frame.
+    pub export_request: Option<std::path::PathBuf>,
+    /// The export waiting for its capture.
+    pub exporting: Option<std::path::PathBuf>,
+    /// An export asked for from the command line, done once the zoom is trained.
+    pub export_when_idle: Option<std::path::PathBuf>,
     /// The query (and settings) `rows` and `bands` were computed for.
     computed: Option<(Query, Option<usize>, usize)>,
     /// The landscape's texture and the column it shows.
@@ -164,10 +261,69 @@ impl Browser {
             landscape_rect: None,
             message: None,
             open_request: None,
+            generation: 0,
+            back: Vec::new(),
+            zoom: None,
+            zoom_request: None,
+            back_request: false,
+            zoom_levels: crate::lab::sweep::zoom::LEVELS.to_vec(),
+            zoom_root: None,
+            underlay: None,
+            terrain_rect: None,
+            view_rect: None,
+            export_request: None,
+            exporting: None,
+            export_when_idle: None,
             computed: None,
             texture: None,
             table,
         }
+    }
+
+    /// Shows `table` instead (a zoom's, or the one zoomed from): the views,
+    /// the chosen columns (by name) and the zoom stay; filters, sorting and
+    /// the selection start afresh.
+    pub fn replace_table(&mut self, table: Table) {
+        let old = std::mem::replace(self, Browser::new(table));
+        let name = |c: Option<usize>| {
+            c.and_then(|c| old.table.columns.get(c))
+                .map(|c| c.name.clone())
+        };
+        let find = |b: &Browser, n: Option<String>| n.and_then(|n| b.table.column(&n));
+        let landscape_column = find(self, name(Some(old.landscape_column)));
+        let colour_by = find(self, name(old.colour_by));
+        let scatter = (
+            find(self, name(Some(old.scatter.0))),
+            find(self, name(Some(old.scatter.1))),
+        );
+        let group_by = find(self, name(old.curves.group_by));
+        if let Some(c) = landscape_column {
+            self.landscape_column = c;
+        }
+        self.colour_by = colour_by.or(self.colour_by);
+        if let (Some(x), Some(y)) = scatter {
+            self.scatter = (x, y);
+        }
+        self.curves = CurveSettings {
+            group_by,
+            ..old.curves
+        };
+        let keeps_tab = self.landscape.is_some()
+            || !matches!(old.tab, BrowserTab::Landscape | BrowserTab::Terrain);
+        if keeps_tab {
+            self.tab = old.tab;
+        }
+        self.generation = old.generation + 1;
+        self.back = old.back;
+        self.zoom = old.zoom;
+        self.zoom_levels = old.zoom_levels;
+        self.zoom_root = old.zoom_root;
+        self.underlay = old.underlay;
+        self.terrain_rect = old.terrain_rect;
+        self.view_rect = old.view_rect;
+        self.exporting = old.exporting;
+        self.export_when_idle = old.export_when_idle;
+        self.message = old.message;
     }
 
     /// Reruns the query and regroups the curves when they changed since the last frame.
@@ -274,25 +430,37 @@ pub struct BrowserPlugin;
 
 impl Plugin for BrowserPlugin {
     fn build(&self, app: &mut App) {
-        app.add_systems(EguiPrimaryContextPass, browser_system)
+        app.add_plugins((TerrainPlugin, ZoomPlugin, export::ExportPlugin))
+            .add_systems(Update, script_system.in_set(crate::app::AppSystems::Script))
+            .add_systems(EguiPrimaryContextPass, browser_system)
             .add_systems(Last, open_system.in_set(crate::app::AppSystems::Export));
     }
 }
 
 /// Opens the browser on `table` in a window, until it is closed (or
 /// `options.frames` have been drawn; `options.screenshot` saves the last).
-pub fn run_browser(table: Table, options: &crate::app::ViewOptions) -> AppExit {
+pub fn run_browser(
+    table: Table,
+    options: &crate::app::ViewOptions,
+    browse: BrowseOptions,
+) -> AppExit {
+    let mut browser = Browser::new(table);
+    if let Some(tab) = browse.tab {
+        browser.tab = tab;
+    }
+    if let Some(levels) = browse.levels {
+        browser.zoom_levels = levels;
+    }
+    browser.zoom_request = browse.zoom;
+    browser.export_when_idle = browse.export;
     let mut app = App::new();
     app.add_plugins(crate::app::window_plugins(options))
         .add_plugins(crate::app::AppSystemsPlugin)
         .add_plugins(BrowserPlugin)
         .init_resource::<crate::app::network::Selection>()
         .init_resource::<crate::app::network::NetworkView>()
-        .insert_resource(Browser::new(table))
-        .insert_resource(ClearColor(Color::srgb(0.01, 0.012, 0.02)))
-        .add_systems(Startup, |mut commands: Commands| {
-            commands.spawn((bevy_egui::PrimaryEguiContext, Camera2d));
-        });
+        .insert_resource(browser)
+        .insert_resource(ClearColor(Color::srgb(0.01, 0.012, 0.02)));
     crate::app::capture::add_automation(&mut app, options);
     app.run()
 }
@@ -348,4 +516,31 @@ fn open_system(browser: Option<ResMut<Browser>>, mut children: Local<Vec<std::pr
         }
         Err(e) => format!("cannot open {name}: {e}"),
     });
+}
+
+/// What a script asked for: an export once the zoom is trained; and a
+/// scripted run (`--frames`) does not count frames while work is pending.
+fn script_system(
+    browser: Option<ResMut<Browser>>,
+    automation: Option<ResMut<crate::app::capture::Automation>>,
+    mut idle_frames: Local<u32>,
+) {
+    let Some(mut b) = browser else {
+        return;
+    };
+    let training = b.zoom_request.is_some() || b.zoom.as_ref().is_some_and(|z| !z.finished);
+    *idle_frames = if training { 0 } else { *idle_frames + 1 };
+    // A few frames after the last table arrived, so that the view is drawn.
+    if *idle_frames > 10 && b.export_request.is_none() && b.exporting.is_none() {
+        b.export_request = b.export_when_idle.take();
+    }
+    let busy = training
+        || b.export_when_idle.is_some()
+        || b.export_request.is_some()
+        || b.exporting.is_some();
+    if let Some(mut auto) = automation
+        && auto.hold != busy
+    {
+        auto.hold = busy;
+    }
 }

@@ -373,3 +373,124 @@ fn opening_a_model_trains_it_in_the_microscope_with_the_metrics_of_models_csv() 
     }
     let _ = std::fs::remove_dir_all(root);
 }
+
+/// The quick trainability fractal at `n` × `n`, `steps` steps a model.
+fn fractal_sweep(n: usize, steps: u64) -> String {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenes/sweeps/trainability-fractal-quick.ron"
+    );
+    std::fs::read_to_string(path)
+        .unwrap()
+        .replace("steps: 500", &format!("steps: {steps}"))
+        .replace(
+            "Log(10.0, 100000.0, 64)",
+            &format!("Log(10.0, 100000.0, {n})"),
+        )
+        .replace("Log(40.0, 400.0, 64)", &format!("Log(40.0, 400.0, {n})"))
+}
+
+#[test]
+fn dragging_a_rectangle_on_the_landscape_zooms_into_a_refined_sub_sweep_and_back_out() {
+    use super::zooming;
+    use crate::lab::sweep::zoom::{ZoomEvent, Zoomer};
+
+    let root = temp("zoom");
+    let dir = sweep_dir(&root, "f", &fractal_sweep(6, 30));
+    let table = Table::load(std::slice::from_ref(&dir)).unwrap();
+    assert_eq!(table.len(), 36);
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(2000.0, 1000.0))
+        .build_ui_state(|ui, b: &mut Browser| browser_ui(ui, b), Browser::new(table));
+    h.state_mut().zoom_levels = vec![4, 8];
+    h.run();
+    assert_eq!(h.state().tab, BrowserTab::Landscape);
+    let rect = h.state().landscape_rect.expect("the landscape is drawn");
+    let land = h.state().landscape.clone().unwrap();
+    // From a quarter in at the bottom left to a quarter in at the top right.
+    let at = |u: f32, v: f32| {
+        egui::pos2(
+            rect.left() + u * rect.width(),
+            rect.bottom() - v * rect.height(),
+        )
+    };
+    drag(&mut h, at(0.25, 0.25), at(0.75, 0.75));
+    let window = h
+        .state_mut()
+        .zoom_request
+        .take()
+        .expect("the drag asks for a zoom");
+    assert_eq!(h.state().selected, None, "a drag is not a click");
+    // Image fraction u is axis fraction (6u − 0.5)/5: cell centres sit half a cell in.
+    let expect = |axis: &crate::lab::compare::GridAxis, u: f32| {
+        axis.at_fraction((6.0 * u - 0.5) / 5.0) as f64
+    };
+    let close = |a: f64, b: f64| (a / b - 1.0).abs() < 0.01;
+    assert!(close(window.x.0, expect(&land.x, 0.25)), "{window:?}");
+    assert!(close(window.x.1, expect(&land.x, 0.75)), "{window:?}");
+    assert!(close(window.y.0, expect(&land.y, 0.25)), "{window:?}");
+    assert!(close(window.y.1, expect(&land.y, 0.75)), "{window:?}");
+
+    // What the browser's zoom system does with it, on the zoom thread.
+    let zoomer = Zoomer::spawn(2);
+    zooming::start(h.state_mut(), &zoomer, window);
+    assert_eq!(h.state().back.len(), 1);
+    assert!(
+        h.state().underlay.is_some(),
+        "the sweep zoomed from shows under the zoom"
+    );
+    let mut sizes = Vec::new();
+    loop {
+        let event = zoomer
+            .wait(std::time::Duration::from_secs(120))
+            .expect("the zoom sends progress");
+        let finished = matches!(event, ZoomEvent::Finished { .. });
+        if let ZoomEvent::Failed { message, .. } = &event {
+            panic!("{message}");
+        }
+        zooming::apply(h.state_mut(), event);
+        // A spinner turns while the zoom trains: one frame at a time.
+        h.step();
+        let b = h.state();
+        if let Some(land) = &b.landscape {
+            sizes.push(land.size().0);
+            // Drawn: trained cells are opaque, the rest shows the coarser level.
+            assert!(b.texture.is_some());
+        }
+        if finished {
+            break;
+        }
+    }
+    assert_eq!(sizes.first(), Some(&4), "coarse first");
+    assert_eq!(sizes.last(), Some(&8), "then fine");
+    let b = h.state();
+    let zoom = b.zoom.as_ref().unwrap();
+    assert!(zoom.finished && zoom.done == 64 && zoom.total == 64);
+    assert_eq!(b.table.len(), 64);
+    let land = b.landscape.as_ref().unwrap();
+    assert_eq!(land.size(), (8, 8));
+    assert!(land.cells.iter().all(Option::is_some), "every cell trained");
+    let lr = |v: f32, w: f64| (v as f64 / w - 1.0).abs() < 1e-5;
+    assert!(lr(land.x.values[0], window.x.0) && lr(land.x.values[7], window.x.1));
+    assert!(lr(land.y.values[0], window.y.0) && lr(land.y.values[7], window.y.1));
+    // The sub-sweep is a sweep directory: it opens again like any other.
+    let level = zoom.dir.clone().unwrap();
+    assert_eq!(Table::load(std::slice::from_ref(&level)).unwrap().len(), 64);
+    assert!(
+        level.starts_with(&root),
+        "{} beside the sweep",
+        level.display()
+    );
+
+    h.get_by_label("⏴ back out").click();
+    h.run();
+    assert!(std::mem::take(&mut h.state_mut().back_request));
+    zooming::back_out(h.state_mut(), &zoomer);
+    h.run();
+    let b = h.state();
+    assert_eq!(b.table.len(), 36, "back to the sweep zoomed from");
+    assert_eq!(b.landscape.as_ref().unwrap().size(), (6, 6));
+    assert!(b.back.is_empty() && b.zoom.is_none());
+    drop(zoomer);
+    let _ = std::fs::remove_dir_all(root);
+}

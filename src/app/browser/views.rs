@@ -4,7 +4,7 @@
 use bevy_egui::egui::{self, Color32, Pos2, Rect, Sense, Stroke, Vec2};
 use egui_plot::{Legend, Line, Plot, PlotPoints, Points, Polygon, VLine};
 
-use super::{Browser, BrowserTab, MAX_CURVES, MAX_LINES, MAX_POINTS, Spread};
+use super::{Browser, BrowserTab, MAX_CURVES, MAX_LINES, MAX_POINTS, Spread, landscape_paint};
 use crate::lab::compare::{Band, ColumnKind, Curve, Role};
 use crate::lab::sweep::map::colour;
 
@@ -27,12 +27,24 @@ pub fn browser_ui(root: &mut egui::Ui, b: &mut Browser) {
         .resizable(true)
         .default_size(half)
         .show(root, |ui| table_ui(ui, b));
-    egui::CentralPanel::default().show(root, |ui| match b.tab {
-        BrowserTab::Parallel => parallel_ui(ui, b),
-        BrowserTab::Curves => curves_ui(ui, b),
-        BrowserTab::Scatter => scatter_ui(ui, b),
-        BrowserTab::Landscape => landscape_ui(ui, b),
-    });
+    // The height field is drawn by the 3D camera behind a see-through panel.
+    let frame = match b.tab {
+        BrowserTab::Terrain => egui::Frame::NONE,
+        _ => egui::Frame::central_panel(root.style()),
+    };
+    let centre = egui::CentralPanel::default()
+        .frame(frame)
+        .show(root, |ui| match b.tab {
+            BrowserTab::Parallel => parallel_ui(ui, b),
+            BrowserTab::Curves => curves_ui(ui, b),
+            BrowserTab::Scatter => scatter_ui(ui, b),
+            BrowserTab::Landscape => landscape_ui(ui, b),
+            BrowserTab::Terrain => terrain_ui(ui, b),
+        });
+    b.view_rect = Some(centre.response.rect);
+    if b.tab != BrowserTab::Terrain {
+        b.terrain_rect = None;
+    }
 }
 
 fn bar_ui(ui: &mut egui::Ui, b: &mut Browser) {
@@ -51,8 +63,9 @@ fn bar_ui(ui: &mut egui::Ui, b: &mut Browser) {
             (BrowserTab::Curves, "Curves"),
             (BrowserTab::Scatter, "Scatter"),
             (BrowserTab::Landscape, "Landscape"),
+            (BrowserTab::Terrain, "Height field"),
         ] {
-            if tab == BrowserTab::Landscape && b.landscape.is_none() {
+            if matches!(tab, BrowserTab::Landscape | BrowserTab::Terrain) && b.landscape.is_none() {
                 continue;
             }
             ui.selectable_value(&mut b.tab, tab, name);
@@ -62,6 +75,17 @@ fn bar_ui(ui: &mut egui::Ui, b: &mut Browser) {
         if !b.query.filters.is_empty() && ui.button("clear filters").clicked() {
             b.query.filters.clear();
             b.filter_text.iter_mut().for_each(String::clear);
+        }
+        if ui
+            .button("export PNG")
+            .on_hover_text("the centre view, as shown")
+            .clicked()
+        {
+            b.export_request = Some(std::path::PathBuf::from(format!(
+                "compare-{}-{}.png",
+                b.tab.name(),
+                b.generation
+            )));
         }
         if ui.button("export CSV").clicked() {
             let path = std::path::PathBuf::from("compare.csv");
@@ -740,7 +764,7 @@ pub fn landscape_ui(ui: &mut egui::Ui, b: &mut Browser) {
         ui.label("no two-axis grid sweep to draw");
         return;
     };
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
         let mut choice = Some(b.landscape_column);
         column_picker_ui(ui, "shows", &b.table, &mut choice, false);
         if let Some(c) = choice {
@@ -753,6 +777,7 @@ pub fn landscape_ui(ui: &mut egui::Ui, b: &mut Browser) {
             land.x.name,
             land.y.name
         ));
+        zoom_status_ui(ui, b);
     });
     let (nx, ny) = land.size();
     let column = b.landscape_column;
@@ -779,6 +804,9 @@ pub fn landscape_ui(ui: &mut egui::Ui, b: &mut Browser) {
     let rect = Rect::from_min_size(outer.min + Vec2::new(64.0, 18.0), size);
     b.landscape_rect = Some(rect);
     let painter = ui.painter().clone();
+    if let Some((under, uv)) = &b.underlay {
+        painter.image(under.id(), rect, *uv, Color32::WHITE);
+    }
     // Row 0 of the image is the first y value; the y axis grows upwards.
     painter.image(
         texture.id(),
@@ -788,7 +816,8 @@ pub fn landscape_ui(ui: &mut egui::Ui, b: &mut Browser) {
     );
     axis_labels(&painter, rect, &land.x, true);
     axis_labels(&painter, rect, &land.y, false);
-    let response = ui.interact(rect, ui.id().with("landscape"), Sense::click());
+    let response = ui.interact(rect, ui.id().with("landscape"), Sense::click_and_drag());
+    zoom_drag_ui(&painter, &response, rect, &land, b);
     let cell_at = |p: Pos2| {
         let i = ((p.x - rect.left()) / rect.width() * nx as f32).floor();
         let j = ((rect.bottom() - p.y) / rect.height() * ny as f32).floor();
@@ -918,63 +947,127 @@ pub fn landscape_image(
     column: usize,
 ) -> egui::ColorImage {
     let (nx, ny) = land.size();
-    let values = land.values(&b.table, column);
-    let status = b.table.column("status");
-    let diverged: Vec<bool> = land
-        .cells
-        .iter()
-        .map(|c| match (c, status) {
-            (Some(r), Some(s)) => b.table.columns[s].values[*r as usize] == 1.0,
-            _ => false,
+    let pixels = landscape_paint(b, land, column)
+        .into_iter()
+        .map(|cell| match cell {
+            // Not trained yet: what is under it shows through.
+            None => Color32::TRANSPARENT,
+            Some(c) => {
+                let lit = |v: u8| if c.edge { v / 2 + 128 } else { v };
+                Color32::from_rgb(lit(c.rgb[0]), lit(c.rgb[1]), lit(c.rgb[2]))
+            }
         })
         .collect();
-    let col = &b.table.columns[column];
-    let log = matches!(col.kind, ColumnKind::Number { log: true });
-    let scale = |v: f32| {
-        if log {
-            v.max(f32::MIN_POSITIVE).ln()
-        } else {
-            v
-        }
-    };
-    let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
-    for (v, d) in values.iter().zip(&diverged) {
-        if v.is_finite() && !d {
-            lo = lo.min(scale(*v));
-            hi = hi.max(scale(*v));
-        }
-    }
-    let score_column = col.name == "convergence_score";
-    let mut pixels = Vec::with_capacity(nx * ny);
-    for j in 0..ny {
-        for i in 0..nx {
-            let k = j * nx + i;
-            let [r, g, bl] = if diverged[k] && !score_column {
-                // Diverged cells by how soon: the convergence score is −1 for at once.
-                let soon = b
-                    .table
-                    .column("convergence_score")
-                    .and_then(|s| land.cells[k].map(|r| b.table.columns[s].values[r as usize]))
-                    .unwrap_or(-0.5);
-                colour(soon, (-1.0, 0.0))
-            } else if score_column {
-                colour(values[k], (-1.0, 1.0))
-            } else {
-                colour(scale(values[k]), (lo, hi))
-            };
-            let edge = [(1i64, 0i64), (-1, 0), (0, 1), (0, -1)]
-                .iter()
-                .any(|(di, dj)| {
-                    let (a, z) = (i as i64 + di, j as i64 + dj);
-                    a >= 0
-                        && z >= 0
-                        && (a as usize) < nx
-                        && (z as usize) < ny
-                        && diverged[z as usize * nx + a as usize] != diverged[k]
-                });
-            let lit = |c: u8| if edge { c / 2 + 128 } else { c };
-            pixels.push(Color32::from_rgb(lit(r), lit(g), lit(bl)));
-        }
-    }
     egui::ColorImage::new([nx, ny], pixels)
+}
+
+/// The zoom's state and the way back, beside the landscape's title.
+fn zoom_status_ui(ui: &mut egui::Ui, b: &mut Browser) {
+    if !b.back.is_empty()
+        && ui
+            .button("⏴ back out")
+            .on_hover_text("return to the sweep zoomed from")
+            .clicked()
+    {
+        b.back_request = true;
+    }
+    match &b.zoom {
+        Some(z) if !z.finished => {
+            ui.add(egui::Spinner::new());
+            ui.label(format!(
+                "zoom level {}/{}: {}×{}, {} of {} models",
+                z.level + 1,
+                z.levels,
+                z.n,
+                z.n,
+                z.done,
+                z.total
+            ));
+        }
+        _ => {
+            ui.weak("drag a rectangle to zoom in");
+        }
+    }
+}
+
+/// A drag on the landscape draws a rectangle; letting go zooms into it.
+fn zoom_drag_ui(
+    painter: &egui::Painter,
+    response: &egui::Response,
+    rect: Rect,
+    land: &crate::lab::compare::Landscape,
+    b: &mut Browser,
+) {
+    let id = response.id.with("zoom_drag");
+    if response.dragged() {
+        let from = response.ctx.input(|i| i.pointer.press_origin());
+        if let (Some(from), Some(to)) = (from, response.interact_pointer_pos()) {
+            let drawn = Rect::from_two_pos(from, to).intersect(rect);
+            painter.rect_stroke(
+                drawn,
+                0.0,
+                Stroke::new(1.5, SELECTED),
+                egui::StrokeKind::Middle,
+            );
+            response.ctx.data_mut(|d| d.insert_temp(id, drawn));
+        }
+        return;
+    }
+    if !response.drag_stopped() {
+        return;
+    }
+    let Some(drawn) = response.ctx.data_mut(|d| d.get_temp::<Rect>(id)) else {
+        return;
+    };
+    response.ctx.data_mut(|d| d.remove::<Rect>(id));
+    // A shaky click is not a zoom.
+    if drawn.width() < 4.0 || drawn.height() < 4.0 {
+        return;
+    }
+    let (nx, ny) = land.size();
+    // Image fraction to axis value: cell centres sit half a cell in.
+    let value = |axis: &crate::lab::compare::GridAxis, n: usize, u: f32| {
+        let f = (u * n as f32 - 0.5) / (n.max(2) - 1) as f32;
+        axis.at_fraction(f) as f64
+    };
+    let ux = |x: f32| ((x - rect.left()) / rect.width()).clamp(0.0, 1.0);
+    let uy = |y: f32| ((rect.bottom() - y) / rect.height()).clamp(0.0, 1.0);
+    b.zoom_request = Some(crate::lab::sweep::zoom::Window {
+        x: (
+            value(&land.x, nx, ux(drawn.left())),
+            value(&land.x, nx, ux(drawn.right())),
+        ),
+        y: (
+            value(&land.y, ny, uy(drawn.bottom())),
+            value(&land.y, ny, uy(drawn.top())),
+        ),
+    });
+}
+
+/// The height field's tab: the column it shows and the zoom above; the rest
+/// of the panel is left clear for the 3D view.
+pub fn terrain_ui(ui: &mut egui::Ui, b: &mut Browser) {
+    let Some(land) = b.landscape.clone() else {
+        ui.label("no two-axis grid sweep to draw");
+        return;
+    };
+    egui::Frame::central_panel(ui.style()).show(ui, |ui| {
+        ui.horizontal_wrapped(|ui| {
+            let mut choice = Some(b.landscape_column);
+            column_picker_ui(ui, "height and colour", &b.table, &mut choice, false);
+            if let Some(c) = choice {
+                b.landscape_column = c;
+            }
+            ui.label(format!(
+                "{} × {} · x {} (left to right) · y {} (near to far)",
+                land.x.values.len(),
+                land.y.values.len(),
+                land.x.name,
+                land.y.name
+            ));
+            zoom_status_ui(ui, b);
+        });
+        ui.weak("drag to orbit, right-drag to pan, scroll to zoom; the boundary between converged and diverged glows");
+    });
+    b.terrain_rect = Some(ui.available_rect_before_wrap());
 }

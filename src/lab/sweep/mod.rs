@@ -11,6 +11,7 @@ pub mod plan;
 pub mod ronvalue;
 pub mod spec;
 pub mod tensor;
+pub mod zoom;
 
 pub use dir::{ModelSource, Report, SweepDir};
 pub use plan::{Device, ModelRow, Plan, Shard};

@@ -1,0 +1,76 @@
+//! Export of the browser's centre view (the plot, the landscape image or the
+//! height field) as a PNG: the window is captured and cut to that view.
+
+use std::path::PathBuf;
+
+use bevy::prelude::*;
+use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
+use bevy::window::PrimaryWindow;
+
+use super::Browser;
+use crate::app::AppSystems;
+
+/// Exporting as a feature: a request from the UI becomes a capture, cut and saved.
+pub struct ExportPlugin;
+
+impl Plugin for ExportPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_systems(Last, export_system.in_set(AppSystems::Snapshot));
+    }
+}
+
+fn export_system(
+    mut commands: Commands,
+    browser: Option<ResMut<Browser>>,
+    window: Query<&Window, With<PrimaryWindow>>,
+) {
+    let Some(mut b) = browser else {
+        return;
+    };
+    let Some(path) = b.export_request.take() else {
+        return;
+    };
+    let (Some(rect), Ok(window)) = (b.view_rect, window.single()) else {
+        b.message = Some("nothing to export yet".into());
+        return;
+    };
+    let scale = window.scale_factor();
+    let cut = (
+        (rect.min.x * scale).max(0.0) as u32,
+        (rect.min.y * scale).max(0.0) as u32,
+        (rect.width() * scale) as u32,
+        (rect.height() * scale) as u32,
+    );
+    b.exporting = Some(path.clone());
+    commands.spawn(Screenshot::primary_window()).observe(
+        move |captured: On<ScreenshotCaptured>, browser: Option<ResMut<Browser>>| {
+            let outcome = save_cut(&captured.image, cut, &path);
+            if let Some(mut b) = browser {
+                b.exporting = None;
+                b.message = Some(match outcome {
+                    Ok(()) => format!("exported {}", path.display()),
+                    Err(e) => format!("export failed: {e}"),
+                });
+            }
+        },
+    );
+}
+
+/// Saves the part `(x, y, width, height)` of `image` (physical pixels) to `path`.
+fn save_cut(image: &Image, cut: (u32, u32, u32, u32), path: &PathBuf) -> Result<(), String> {
+    let size = (image.width(), image.height());
+    let rgba = crate::app::film_sink::rgba_pixels(image, size).map_err(|e| e.to_string())?;
+    let full = image::RgbaImage::from_raw(size.0, size.1, rgba)
+        .ok_or_else(|| "the capture has the wrong size".to_string())?;
+    let (x, y) = (
+        cut.0.min(size.0.saturating_sub(1)),
+        cut.1.min(size.1.saturating_sub(1)),
+    );
+    let (w, h) = (cut.2.min(size.0 - x).max(1), cut.3.min(size.1 - y).max(1));
+    let part = image::imageops::crop_imm(&full, x, y, w, h).to_image();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    part.save(path)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
