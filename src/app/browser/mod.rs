@@ -107,6 +107,32 @@ pub struct BrowseOptions {
     pub export: Option<std::path::PathBuf>,
 }
 
+/// What the overlaid curves were decimated for: when any of it changes,
+/// they are decimated again; otherwise a frame only draws them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CurveKey {
+    /// The table's generation.
+    pub generation: u64,
+    /// The rows' serial.
+    pub rows: u64,
+    /// The curve set.
+    pub set: usize,
+    /// The smoothing's bits.
+    pub smoothing: u32,
+    /// Log axes.
+    pub log: (bool, bool),
+    /// Pixel columns each curve is decimated to.
+    pub columns: usize,
+}
+
+/// A shown row and its curve, decimated, in plot coordinates.
+pub(crate) type DecimatedCurve = (u32, Vec<egui_plot::PlotPoint>);
+
+/// Points the overlay draws in all, at most: a curve gets its share, at
+/// least 32 and at most two per pixel column. Tessellating lines is what a
+/// frame of many curves costs.
+pub const OVERLAY_POINTS: usize = 200_000;
+
 /// How grouped curves show their spread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Spread {
@@ -221,6 +247,13 @@ pub struct Browser {
     computed: Option<(Query, Option<usize>, usize)>,
     /// The landscape's texture and the column it shows.
     pub(crate) texture: Option<(usize, egui::TextureHandle)>,
+    /// Bumped whenever `rows` or `bands` are recomputed.
+    pub(crate) rows_serial: u64,
+    /// Each column's range ([`crate::lab::compare::Column::range`]), computed
+    /// once: views ask for it per line and per point.
+    ranges: Vec<Option<(f32, f32)>>,
+    /// The overlaid curves, decimated, and what they were decimated for.
+    pub(crate) curve_cache: Option<(CurveKey, Vec<DecimatedCurve>)>,
 }
 
 impl Browser {
@@ -276,6 +309,9 @@ impl Browser {
             export_when_idle: None,
             computed: None,
             texture: None,
+            rows_serial: 0,
+            ranges: table.columns.iter().map(|c| c.range()).collect(),
+            curve_cache: None,
             table,
         }
     }
@@ -340,11 +376,17 @@ impl Browser {
             _ => Vec::new(),
         };
         self.computed = Some(key);
+        self.rows_serial += 1;
     }
 
     /// The columns the table and parallel coordinates show, in order.
     pub fn shown_columns(&self) -> impl Iterator<Item = usize> + '_ {
         (0..self.table.columns.len()).filter(|&c| !self.hidden.get(c).copied().unwrap_or(false))
+    }
+
+    /// Column `c`'s smallest and largest finite value (positive only on a log axis).
+    pub fn range(&self, c: usize) -> Option<(f32, f32)> {
+        self.ranges.get(c).copied().flatten()
     }
 
     /// The axes of parallel coordinates: shown parameters and metrics.
@@ -353,8 +395,8 @@ impl Browser {
             .filter(|&c| {
                 let col = &self.table.columns[c];
                 col.role != Role::Id
-                    && col
-                        .range()
+                    && self
+                        .range(c)
                         .is_some_and(|(lo, hi)| lo < hi || col.is_category())
             })
             .collect()
@@ -372,7 +414,7 @@ impl Browser {
                 Some(v / n as f32)
             }
             ColumnKind::Number { log } => {
-                let (lo, hi) = col.range()?;
+                let (lo, hi) = self.range(c)?;
                 if *log {
                     if v <= 0.0 {
                         return None;
@@ -412,7 +454,7 @@ impl Browser {
         match &col.kind {
             ColumnKind::Category(levels) => t * (levels.len().max(2) - 1) as f32,
             ColumnKind::Number { log } => {
-                let Some((lo, hi)) = col.range() else {
+                let Some((lo, hi)) = self.range(c) else {
                     return f32::NAN;
                 };
                 if *log {

@@ -62,7 +62,7 @@ fn spawn_terrain(
         crate::app::camera::OverlayCamera,
         crate::app::camera::egui_overlay(),
     ));
-    commands.spawn((
+    let mut camera = commands.spawn((
         TerrainCamera,
         crate::app::camera::lens(),
         Camera {
@@ -78,6 +78,9 @@ fn spawn_terrain(
             ..default()
         },
     ));
+    // Cells are axis-aligned boxes: their edges need no multisampling, and a
+    // software renderer spends most of a frame on it.
+    camera.insert(Msaa::Off);
     // Shading is baked into the vertex colours: tops full, sides darker.
     built.material = materials.add(StandardMaterial {
         base_color: Color::WHITE,

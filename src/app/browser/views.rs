@@ -4,7 +4,10 @@
 use bevy_egui::egui::{self, Color32, Pos2, Rect, Sense, Stroke, Vec2};
 use egui_plot::{Legend, Line, Plot, PlotPoints, Points, Polygon, VLine};
 
-use super::{Browser, BrowserTab, MAX_CURVES, MAX_LINES, MAX_POINTS, Spread, landscape_paint};
+use super::{
+    Browser, BrowserTab, CurveKey, MAX_CURVES, MAX_LINES, MAX_POINTS, OVERLAY_POINTS, Spread,
+    landscape_paint,
+};
 use crate::lab::compare::{Band, ColumnKind, Curve, Role};
 use crate::lab::sweep::map::colour;
 
@@ -296,11 +299,14 @@ fn apply_filter(b: &mut Browser, c: usize) {
 
 /// Row `r`'s colour: its value of the colour-by column on that column's scale.
 pub fn value_colour(b: &Browser, r: u32) -> Color32 {
-    let Some(col) = b.colour_by.and_then(|c| b.table.columns.get(c)) else {
+    let Some((c, col)) = b
+        .colour_by
+        .and_then(|c| b.table.columns.get(c).map(|col| (c, col)))
+    else {
         return Color32::from_rgb(110, 170, 255);
     };
     let v = col.values[r as usize];
-    let range = col.range().unwrap_or((0.0, 1.0));
+    let range = b.range(c).unwrap_or((0.0, 1.0));
     let [red, green, blue] = match col.kind {
         ColumnKind::Number { log: true } if v > 0.0 => colour(v.ln(), (range.0.ln(), range.1.ln())),
         _ => colour(v, range),
@@ -520,11 +526,20 @@ pub fn curves_ui(ui: &mut egui::Ui, b: &mut Browser) {
         ui.checkbox(&mut b.curves.small_multiples, "small multiples");
     });
     b.refresh();
+    if b.table.curves.get(b.curves.set).is_none() {
+        return;
+    }
+    let width = ui.available_width().max(100.0) as usize;
+    let overlay = !b.curves.small_multiples && b.curves.group_by.is_none();
+    if overlay {
+        cache_overlay(b, width);
+    }
     let Some(set) = b.table.curves.get(b.curves.set) else {
         return;
     };
-    let width = ui.available_width().max(100.0) as usize;
     let s = &b.curves;
+    // A legend of a thousand runs says nothing and costs a frame.
+    let legend = !overlay || b.rows.len() <= 24;
     let cursor = b.cursor_step;
     let x_of = |step: u64| {
         if s.log_x {
@@ -538,9 +553,11 @@ pub fn curves_ui(ui: &mut egui::Ui, b: &mut Browser) {
                     id: String,
                     height: f32,
                     add: &mut dyn FnMut(&mut egui_plot::PlotUi<'_>)| {
-        let response = Plot::new(id)
-            .height(height)
-            .legend(Legend::default())
+        let mut plot = Plot::new(id).height(height);
+        if legend {
+            plot = plot.legend(Legend::default());
+        }
+        let response = plot
             .allow_scroll(false)
             .x_axis_label(if s.log_x { "log10(step + 1)" } else { "step" })
             .y_axis_label(if s.log_y {
@@ -649,14 +666,15 @@ pub fn curves_ui(ui: &mut egui::Ui, b: &mut Browser) {
                 for (i, band) in b.bands.iter().enumerate() {
                     band_items(band, palette(i), p);
                 }
-            } else {
-                for &r in &shown {
-                    curve_line(
-                        r,
-                        &set.rows[r as usize],
-                        value_colour(b, r).gamma_multiply(0.6),
-                        1.0,
-                        p,
+            } else if let Some((_, cached)) = &b.curve_cache {
+                for (r, points) in cached {
+                    p.line(
+                        Line::new(
+                            b.table.row_name(*r as usize),
+                            PlotPoints::Owned(points.clone()),
+                        )
+                        .color(value_colour(b, *r).gamma_multiply(0.6))
+                        .width(1.0),
                     );
                 }
             }
@@ -668,6 +686,41 @@ pub fn curves_ui(ui: &mut egui::Ui, b: &mut Browser) {
     if hovered.is_some() {
         b.cursor_step = hovered;
     }
+}
+
+/// Decimates the overlaid curves of the shown runs, unless they already are
+/// for these rows and settings: each gets its share of [`OVERLAY_POINTS`].
+fn cache_overlay(b: &mut Browser, width: usize) {
+    let Some(set) = b.table.curves.get(b.curves.set) else {
+        return;
+    };
+    let shown = b.rows.len().min(MAX_CURVES);
+    let columns = (OVERLAY_POINTS / shown.max(1) / 2).clamp(16, width);
+    let s = &b.curves;
+    let key = CurveKey {
+        generation: b.generation,
+        rows: b.rows_serial,
+        set: s.set,
+        smoothing: s.smoothing.to_bits(),
+        log: (s.log_x, s.log_y),
+        columns,
+    };
+    if b.curve_cache.as_ref().is_some_and(|(k, _)| *k == key) {
+        return;
+    }
+    let curves = b.rows[..shown]
+        .iter()
+        .map(|&r| {
+            let c = &set.rows[r as usize];
+            let values = smooth(&c.values, s.smoothing);
+            let points = curve_points(&c.steps, &values, s.log_x, s.log_y, columns)
+                .into_iter()
+                .map(|[x, y]| egui_plot::PlotPoint::new(x, y))
+                .collect();
+            (r, points)
+        })
+        .collect();
+    b.curve_cache = Some((key, curves));
 }
 
 /// One column against another, a point per shown run, the selection ringed.
@@ -764,21 +817,7 @@ pub fn landscape_ui(ui: &mut egui::Ui, b: &mut Browser) {
         ui.label("no two-axis grid sweep to draw");
         return;
     };
-    ui.horizontal_wrapped(|ui| {
-        let mut choice = Some(b.landscape_column);
-        column_picker_ui(ui, "shows", &b.table, &mut choice, false);
-        if let Some(c) = choice {
-            b.landscape_column = c;
-        }
-        ui.label(format!(
-            "{} × {} · x {} · y {}",
-            land.x.values.len(),
-            land.y.values.len(),
-            land.x.name,
-            land.y.name
-        ));
-        zoom_status_ui(ui, b);
-    });
+    landscape_header_ui(ui, b, &land, "shows", ("", ""));
     let (nx, ny) = land.size();
     let column = b.landscape_column;
     if b.texture.as_ref().is_none_or(|(c, _)| *c != column) {
@@ -961,6 +1000,34 @@ pub fn landscape_image(
     egui::ColorImage::new([nx, ny], pixels)
 }
 
+/// The column a landscape shows, its grid and axes (`sides` say where each
+/// axis runs), the zoom's state and the way back.
+fn landscape_header_ui(
+    ui: &mut egui::Ui,
+    b: &mut Browser,
+    land: &crate::lab::compare::Landscape,
+    label: &str,
+    sides: (&str, &str),
+) {
+    ui.horizontal_wrapped(|ui| {
+        let mut choice = Some(b.landscape_column);
+        column_picker_ui(ui, label, &b.table, &mut choice, false);
+        if let Some(c) = choice {
+            b.landscape_column = c;
+        }
+        ui.label(format!(
+            "{} × {} · x {}{} · y {}{}",
+            land.x.values.len(),
+            land.y.values.len(),
+            land.x.name,
+            sides.0,
+            land.y.name,
+            sides.1
+        ));
+        zoom_status_ui(ui, b);
+    });
+}
+
 /// The zoom's state and the way back, beside the landscape's title.
 fn zoom_status_ui(ui: &mut egui::Ui, b: &mut Browser) {
     if !b.back.is_empty()
@@ -1052,21 +1119,8 @@ pub fn terrain_ui(ui: &mut egui::Ui, b: &mut Browser) {
         return;
     };
     egui::Frame::central_panel(ui.style()).show(ui, |ui| {
-        ui.horizontal_wrapped(|ui| {
-            let mut choice = Some(b.landscape_column);
-            column_picker_ui(ui, "height and colour", &b.table, &mut choice, false);
-            if let Some(c) = choice {
-                b.landscape_column = c;
-            }
-            ui.label(format!(
-                "{} × {} · x {} (left to right) · y {} (near to far)",
-                land.x.values.len(),
-                land.y.values.len(),
-                land.x.name,
-                land.y.name
-            ));
-            zoom_status_ui(ui, b);
-        });
+        let sides = (" (left to right)", " (near to far)");
+        landscape_header_ui(ui, b, &land, "height and colour", sides);
         ui.weak("drag to orbit, right-drag to pan, scroll to zoom; the boundary between converged and diverged glows");
     });
     b.terrain_rect = Some(ui.available_rect_before_wrap());
