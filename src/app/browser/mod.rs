@@ -4,6 +4,7 @@
 
 mod export;
 mod paint;
+mod raster;
 mod terrain;
 mod views;
 mod zooming;
@@ -123,6 +124,21 @@ pub(crate) struct CurveKey {
     pub log: (bool, bool),
     /// Pixel columns each curve is decimated to.
     pub columns: usize,
+}
+
+/// What parallel coordinates' lines were drawn for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LinesKey {
+    /// The table's generation.
+    pub generation: u64,
+    /// The rows' serial.
+    pub rows: u64,
+    /// The colouring column.
+    pub colour_by: Option<usize>,
+    /// The axes, in order.
+    pub axes: Vec<usize>,
+    /// The texture's size in pixels.
+    pub size: [usize; 2],
 }
 
 /// A shown row and its curve, decimated, in plot coordinates.
@@ -254,6 +270,8 @@ pub struct Browser {
     ranges: Vec<Option<(f32, f32)>>,
     /// The overlaid curves, decimated, and what they were decimated for.
     pub(crate) curve_cache: Option<(CurveKey, Vec<DecimatedCurve>)>,
+    /// Parallel coordinates' lines, drawn into a texture, and what for.
+    pub(crate) lines_texture: Option<(LinesKey, egui::TextureHandle)>,
 }
 
 impl Browser {
@@ -312,6 +330,7 @@ impl Browser {
             rows_serial: 0,
             ranges: table.columns.iter().map(|c| c.range()).collect(),
             curve_cache: None,
+            lines_texture: None,
             table,
         }
     }

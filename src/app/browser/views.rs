@@ -4,9 +4,10 @@
 use bevy_egui::egui::{self, Color32, Pos2, Rect, Sense, Stroke, Vec2};
 use egui_plot::{Legend, Line, Plot, PlotPoints, Points, Polygon, VLine};
 
+use super::raster::Canvas;
 use super::{
-    Browser, BrowserTab, CurveKey, MAX_CURVES, MAX_LINES, MAX_POINTS, OVERLAY_POINTS, Spread,
-    landscape_paint,
+    Browser, BrowserTab, CurveKey, LinesKey, MAX_CURVES, MAX_LINES, MAX_POINTS, OVERLAY_POINTS,
+    Spread, landscape_paint,
 };
 use crate::lab::compare::{Band, ColumnKind, Curve, Role};
 use crate::lab::sweep::map::colour;
@@ -344,7 +345,7 @@ pub fn parallel_ui(ui: &mut egui::Ui, b: &mut Browser) {
     // Lines, sampled evenly; the selected one on top.
     let stride = b.rows.len().div_ceil(MAX_LINES).max(1);
     let mut points = Vec::with_capacity(axes.len());
-    let line = |r: u32, points: &mut Vec<Pos2>| {
+    let line = |b: &Browser, r: u32, points: &mut Vec<Pos2>| {
         points.clear();
         for (k, &c) in axes.iter().enumerate() {
             if let Some(t) = b.axis_fraction(c, b.table.columns[c].values[r as usize]) {
@@ -354,13 +355,45 @@ pub fn parallel_ui(ui: &mut egui::Ui, b: &mut Browser) {
             }
         }
     };
-    for &r in b.rows.iter().step_by(stride) {
-        line(r, &mut points);
-        let c = value_colour(b, r).gamma_multiply(0.35);
-        painter.add(egui::Shape::line(points.clone(), Stroke::new(1.0, c)));
+    // Drawn on the CPU once per change of rows, colours, axes or size: a
+    // frame then draws one texture, whatever the number of lines.
+    let ppp = ui.ctx().pixels_per_point();
+    let key = LinesKey {
+        generation: b.generation,
+        rows: b.rows_serial,
+        colour_by: b.colour_by,
+        axes: axes.clone(),
+        size: [
+            (rect.width() * ppp).round().max(1.0) as usize,
+            (rect.height() * ppp).round().max(1.0) as usize,
+        ],
+    };
+    if b.lines_texture.as_ref().is_none_or(|(k, _)| *k != key) {
+        let mut canvas = Canvas::new(key.size[0], key.size[1]);
+        let mut pixels = Vec::with_capacity(axes.len());
+        for &r in b.rows.iter().step_by(stride) {
+            line(b, r, &mut points);
+            pixels.clear();
+            pixels.extend(points.iter().map(|p| ((*p - rect.min) * ppp).to_pos2()));
+            canvas.polyline(&pixels, value_colour(b, r), 0.35);
+        }
+        let texture = ui.ctx().load_texture(
+            "parallel-lines",
+            canvas.into_image(),
+            egui::TextureOptions::LINEAR,
+        );
+        b.lines_texture = Some((key, texture));
+    }
+    if let Some((_, texture)) = &b.lines_texture {
+        painter.image(
+            texture.id(),
+            rect,
+            Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)),
+            Color32::WHITE,
+        );
     }
     if let Some(r) = b.selected {
-        line(r, &mut points);
+        line(b, r, &mut points);
         painter.add(egui::Shape::line(
             points.clone(),
             Stroke::new(2.5, SELECTED),

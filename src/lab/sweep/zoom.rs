@@ -125,6 +125,8 @@ pub enum ZoomCommand {
     /// Zoom into `window` of `sweep`: a folder `<sweep>-zoom_NNN` in `root`
     /// with a sweep directory per level of `levels`.
     Start {
+        /// Its number: the thread drops it once a later one is asked for.
+        zoom: u64,
         /// The sweep zoomed into.
         sweep: Box<Sweep>,
         /// The window.
@@ -134,8 +136,6 @@ pub enum ZoomCommand {
         /// Where the zoom's folder goes.
         root: PathBuf,
     },
-    /// Abandon the zoom in flight (after its current chunk).
-    Cancel,
 }
 
 /// What the zoom thread tells the browser.
@@ -208,6 +208,7 @@ impl Zoomer {
     pub fn start(&self, sweep: &Sweep, window: Window, levels: &[usize], root: &Path) -> u64 {
         let zoom = self.current.fetch_add(1, Ordering::SeqCst) + 1;
         let _ = self.commands.send(ZoomCommand::Start {
+            zoom,
             sweep: Box::new(sweep.clone()),
             window,
             levels: levels.to_vec(),
@@ -216,10 +217,9 @@ impl Zoomer {
         zoom
     }
 
-    /// Abandons the zoom in flight.
+    /// Abandons the zoom in flight (after its current chunk).
     pub fn cancel(&self) {
         self.current.fetch_add(1, Ordering::SeqCst);
-        let _ = self.commands.send(ZoomCommand::Cancel);
     }
 
     /// The events that have arrived, without waiting.
@@ -258,23 +258,18 @@ fn zoom_thread(
     current: &AtomicU64,
     threads: usize,
 ) {
-    let mut started = 0u64;
     while let Ok(command) = inbox.recv() {
         let ZoomCommand::Start {
+            zoom,
             sweep,
             window,
             levels,
             root,
-        } = command
-        else {
-            continue;
-        };
-        started += 1;
-        // A later Start is already queued: this one was superseded.
-        if current.load(Ordering::SeqCst) != started {
+        } = command;
+        // Cancelled, or a later zoom was asked for: this one is superseded.
+        if current.load(Ordering::SeqCst) != zoom {
             continue;
         }
-        let zoom = started;
         let live = || current.load(Ordering::SeqCst) == zoom;
         let job = Job {
             sweep: &sweep,
@@ -325,6 +320,9 @@ fn run_zoom(
                 return Ok(None);
             }
             let rows = plan.train_chunk(&sub, c, Device::Cpu, threads, &done)?;
+            if !live() {
+                return Ok(None);
+            }
             trained += rows.len();
             dir.write_chunk(c, &rows)?;
             if c + 1 == plan.chunks.len() {
@@ -427,13 +425,26 @@ mod tests {
             x: (1000.0, 10000.0),
             y: (100.0, 200.0),
         };
+        // A zoom cancelled before it trains leaves the next one to train.
+        let cancelled = zoomer.start(&sweep, window, &[4, 8], &root);
+        zoomer.cancel();
         let zoom = zoomer.start(&sweep, window, &[4, 8], &root);
+        assert!(zoom > cancelled);
         let mut last_done = [0usize; 2];
         let folder = loop {
-            match zoomer
+            let event = zoomer
                 .wait(std::time::Duration::from_secs(60))
-                .expect("an event")
-            {
+                .expect("an event");
+            // The cancelled zoom may have sent a chunk before it saw the cancel.
+            let of = match &event {
+                ZoomEvent::Progress { zoom: z, .. }
+                | ZoomEvent::Finished { zoom: z, .. }
+                | ZoomEvent::Failed { zoom: z, .. } => *z,
+            };
+            if of == cancelled {
+                continue;
+            }
+            match event {
                 ZoomEvent::Progress {
                     zoom: z,
                     level,
