@@ -3,13 +3,8 @@
 //!
 //! `cargo bench --bench app`. Frames come from the real presets' trainers.
 
-use std::time::Duration;
-
 use bevy::prelude::*;
-use bevy::time::TimeUpdateStrategy;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use nn_microscope::app::CorePlugins;
-use nn_microscope::app::bridge::TrainerLink;
 use nn_microscope::lab::runner::RunInfo;
 use nn_microscope::lab::{Trainer, TrainerEvent, TrainerHandle};
 
@@ -29,13 +24,7 @@ fn bench_net(c: &mut Criterion, preset: &str, label: &str) {
         })
         .collect();
     let (handle, events, _commands) = TrainerHandle::detached(8);
-    let mut app = App::new();
-    app.add_plugins(MinimalPlugins)
-        .add_plugins(CorePlugins)
-        .insert_resource(TrainerLink::new(handle))
-        .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(
-            16,
-        )));
+    let mut app = nn_microscope::app::data_app(handle);
     events
         .send(TrainerEvent::Started(Box::new(RunInfo {
             topology: trainer.topology(),

@@ -152,6 +152,19 @@ impl PluginGroup for CorePlugins {
     }
 }
 
+/// The instrument's data plugins on `MinimalPlugins`, linked to `trainer`,
+/// with time advancing 16 ms an update: what tests and benchmarks drive.
+pub fn data_app(trainer: TrainerHandle) -> App {
+    let mut app = App::new();
+    app.add_plugins(MinimalPlugins)
+        .add_plugins(CorePlugins)
+        .insert_resource(bridge::TrainerLink::new(trainer))
+        .insert_resource(bevy::time::TimeUpdateStrategy::ManualDuration(
+            std::time::Duration::from_millis(16),
+        ));
+    app
+}
+
 /// Everything the live app adds on top of `DefaultPlugins`.
 pub struct MicroscopePlugins;
 

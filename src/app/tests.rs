@@ -37,13 +37,7 @@ fn strict_order(app: &mut App) {
 /// An app with the instrument's data plugins but no window or renderer.
 fn test_app() -> (App, Sender<TrainerEvent>) {
     let (handle, events, _commands) = TrainerHandle::detached(64);
-    let mut app = App::new();
-    app.add_plugins(MinimalPlugins)
-        .add_plugins(CorePlugins)
-        .insert_resource(TrainerLink::new(handle))
-        .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(
-            16,
-        )));
+    let mut app = crate::app::data_app(handle);
     strict_order(&mut app);
     (app, events)
 }

@@ -249,10 +249,8 @@ fn opening_a_model_trains_it_in_the_microscope_with_the_metrics_of_models_csv() 
     use std::time::{Duration, Instant};
 
     use bevy::prelude::*;
-    use bevy::time::TimeUpdateStrategy;
 
-    use crate::app::CorePlugins;
-    use crate::app::bridge::{Live, TrainerLink, TrainingState};
+    use crate::app::bridge::{Live, TrainingState};
     use crate::lab::runner::RunnerOptions;
     use crate::lab::sweep::{ModelSource, SweepDir};
     use crate::lab::{CpuBackend, TrainerHandle};
@@ -318,13 +316,7 @@ fn opening_a_model_trains_it_in_the_microscope_with_the_metrics_of_models_csv() 
             },
         )
         .unwrap();
-        let mut app = App::new();
-        app.add_plugins(MinimalPlugins)
-            .add_plugins(CorePlugins)
-            .insert_resource(TrainerLink::new(handle))
-            .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(
-                16,
-            )));
+        let mut app = crate::app::data_app(handle);
         let start = Instant::now();
         let ended = |app: &App| {
             matches!(
