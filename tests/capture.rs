@@ -398,3 +398,122 @@ fn the_edge_of_stability_dashboard_films_four_panels_repeatably() {
     assert!(m1.len() > 1000);
     assert!(m1 == m2, "two MP4 films of one scene differ");
 }
+
+/// Trains the quick trainability fractal (64 × 64) into `dir/quick`.
+fn fractal_quick(dir: &Path) -> PathBuf {
+    let out = dir.join("quick");
+    let o = Command::new(env!("CARGO_BIN_EXE_nnm"))
+        .args(["sweep", "trainability-fractal-quick", "--out"])
+        .arg(&out)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("nnm runs");
+    assert!(o.status.success(), "{}", stderr(&o));
+    out
+}
+
+#[test]
+fn a_sweep_is_filmed_as_the_browser_over_its_height_field_zooming_in_lock_step() {
+    let dir = temp_dir("cap-browser");
+    let sweep = fractal_quick(&dir);
+    let source = sweep.to_str().unwrap();
+    let zoom_flags = [
+        "--size",
+        "960x540",
+        "--fps",
+        "12",
+        "--frames",
+        "24",
+        "--zoom",
+        "300:3000,100:200",
+        "--zoom-levels",
+        "8,16",
+    ];
+    // The zoom's folder, beside the sweep; removed between films so that the
+    // second zoom gets the same name (the status line shows it).
+    let folder = dir.join("trainability-fractal-quick-zoom_001");
+    let a = dir.join("a");
+    let o = capture(source, &a, &zoom_flags, &[]);
+    assert!(stdout(&o).contains("captured 24 frames"), "{}", stdout(&o));
+    let frames = png_frames(&a);
+    assert_eq!(frames.len(), 24);
+    let first = Image::load(&frames[0]);
+    assert_eq!((first.width, first.height), (960, 540));
+    // Every level of the zoom was trained, and kept, as in the browser.
+    for n in [8usize, 16] {
+        let models = std::fs::read_to_string(folder.join(format!("{n}x{n}/models.csv")))
+            .expect("the zoom's level was written");
+        assert_eq!(models.lines().count(), n * n + 1, "{n}x{n}");
+    }
+    // The same command makes the same film, however long each chunk took to train.
+    std::fs::remove_dir_all(&folder).unwrap();
+    let b = dir.join("b");
+    capture(source, &b, &zoom_flags, &[]);
+    let other = png_frames(&b);
+    assert_eq!(other.len(), frames.len());
+    for (x, y) in frames.iter().zip(&other) {
+        assert!(
+            std::fs::read(x).unwrap() == std::fs::read(y).unwrap(),
+            "{x:?} and {y:?} differ"
+        );
+    }
+    // The camera flies: the first and the sixth frame (before the zoom) differ.
+    assert!(first.mean_difference(&Image::load(&frames[5])) > 0.002);
+    // Without the zoom, the same path over the same field: identical until
+    // the zoom's first chunk arrives (frame 6), different once it has.
+    let c = dir.join("c");
+    capture(source, &c, &zoom_flags[..6], &[]);
+    let plain = png_frames(&c);
+    assert_eq!(plain.len(), 24);
+    let frame = |d: &[PathBuf], i: usize| Image::load(&d[i]);
+    // The height field's part of the frame: the centre view, below its header.
+    let (w, h) = (first.width, first.height);
+    let field = (w * 6 / 10, h * 3 / 10, w, h - 24);
+    let before = frame(&frames, 5).region_difference(&frame(&plain, 5), field);
+    assert!(before < 0.5, "before the zoom the fields agree: {before}");
+    let after = frame(&frames, 23).region_difference(&frame(&plain, 23), field);
+    assert!(
+        after > 2.0,
+        "the zoomed film shows the refined window: {after}"
+    );
+}
+
+#[test]
+fn a_film_of_the_browser_refuses_a_scene_s_settings() {
+    let dir = temp_dir("cap-browser-flags");
+    std::fs::create_dir_all(dir.join("empty")).unwrap();
+    let o = nnm_offscreen(
+        &[
+            "capture",
+            dir.join("empty").to_str().unwrap(),
+            "--out",
+            dir.join("x").to_str().unwrap(),
+            "--seed",
+            "3",
+        ],
+        &[],
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("--seed does not apply to a film of the browser"),
+        "{}",
+        stderr(&o)
+    );
+    let o = nnm_offscreen(
+        &[
+            "capture",
+            "xor",
+            "--out",
+            dir.join("y").to_str().unwrap(),
+            "--zoom",
+            "1:2,1:2",
+        ],
+        &[],
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("--zoom films the Dimensions browser"),
+        "{}",
+        stderr(&o)
+    );
+}

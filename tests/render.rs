@@ -313,26 +313,8 @@ fn a_2d_regression_draws_its_surface_and_it_changes_as_it_trains() {
         assert!(lit > 400, "{what}: {lit} lit pixels on the surface");
     }
     // Training reshapes it: the two sheets differ.
-    let diff = region_difference(&untrained, &trained, area);
+    let diff = untrained.region_difference(&trained, area);
     assert!(diff > 5.0, "the surface did not change: {diff}");
-}
-
-/// Mean absolute difference per channel of two images inside `area`.
-fn region_difference(a: &Image, b: &Image, (x0, y0, x1, y1): Area) -> f64 {
-    let mut sum = 0u64;
-    let mut n = 0u64;
-    for y in y0..y1.min(a.height) {
-        for x in x0..x1.min(a.width) {
-            let (p, q) = (a.pixel(x, y), b.pixel(x, y));
-            sum += p
-                .iter()
-                .zip(q)
-                .map(|(u, v)| u64::from(u.abs_diff(v)))
-                .sum::<u64>();
-            n += 3;
-        }
-    }
-    sum as f64 / n.max(1) as f64
 }
 
 /// Trains `trainability-fractal-quick` into `dir/quick` and returns its path.

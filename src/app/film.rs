@@ -116,12 +116,7 @@ impl FilmRequest {
     /// Resolves and checks the settings; an MP4 without `ffmpeg` becomes a GIF
     /// beside it (the plan says so).
     pub fn plan(self) -> AppResult<FilmPlan> {
-        if self.size.0 > MAX_SIZE.0 || self.size.1 > MAX_SIZE.1 {
-            return Err(AppError::flag(
-                format!("--size {}x{}", self.size.0, self.size.1),
-                "films go up to 3840x2160",
-            ));
-        }
+        check_size(self.size)?;
         let (mut scene, recording) = match self.source {
             FilmSource::Scene(scene) => (scene, None),
             FilmSource::Recording { dir, scene } => (scene, Some(dir)),
@@ -136,13 +131,7 @@ impl FilmRequest {
             scene.seed = seed;
         }
         let film = scene.view.film.clone();
-        let fps = self.fps.unwrap_or(film.fps);
-        if !(fps.is_finite() && fps > 0.0 && fps <= 240.0) {
-            return Err(AppError::flag(
-                format!("--fps {fps}"),
-                "must be between 0 and 240",
-            ));
-        }
+        let fps = check_fps(self.fps.unwrap_or(film.fps))?;
         let frames = match (self.frames, self.seconds) {
             (Some(n), _) => n,
             (None, Some(s)) => (s * fps).round() as u32,
@@ -158,14 +147,7 @@ impl FilmRequest {
         if steps_per_frame == 0 {
             return Err(AppError::flag("--steps-per-frame", "must be at least 1"));
         }
-        let mut output = OutputKind::from_path(&self.out)?;
-        let mut gif_instead_of_mp4 = false;
-        if let OutputKind::Mp4(path) = &output
-            && !ffmpeg_available()
-        {
-            output = OutputKind::Gif(path.with_extension("gif"));
-            gif_instead_of_mp4 = true;
-        }
+        let (output, gif_instead_of_mp4) = film_output(&self.out)?;
         if recording.is_none() {
             // The film is the point: train for as long as it lasts.
             let needed = u64::from(frames) * u64::from(steps_per_frame) + 1;
@@ -190,6 +172,39 @@ impl FilmRequest {
             recording,
             runs: self.runs,
         })
+    }
+}
+
+/// Checks a film's `--size`.
+pub fn check_size(size: (u32, u32)) -> AppResult<()> {
+    if size.0 > MAX_SIZE.0 || size.1 > MAX_SIZE.1 || size.0 == 0 || size.1 == 0 {
+        return Err(AppError::flag(
+            format!("--size {}x{}", size.0, size.1),
+            "films go from 1x1 up to 3840x2160",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a film's `--fps`.
+pub fn check_fps(fps: f32) -> AppResult<f32> {
+    if !(fps.is_finite() && fps > 0.0 && fps <= 240.0) {
+        return Err(AppError::flag(
+            format!("--fps {fps}"),
+            "must be between 0 and 240",
+        ));
+    }
+    Ok(fps)
+}
+
+/// Where a film at `out` goes, and whether an MP4 became a GIF beside it
+/// for want of `ffmpeg`.
+pub fn film_output(out: &std::path::Path) -> AppResult<(OutputKind, bool)> {
+    match OutputKind::from_path(out)? {
+        OutputKind::Mp4(path) if !ffmpeg_available() => {
+            Ok((OutputKind::Gif(path.with_extension("gif")), true))
+        }
+        output => Ok((output, false)),
     }
 }
 
@@ -386,6 +401,10 @@ pub fn run_capture(
     }
     if options.panels {
         app.add_plugins(ui::UiPlugin);
+        app.world_mut()
+            .resource_mut::<ui::UiState>()
+            .task
+            .every_frame = true;
     } else {
         app.add_systems(EguiPrimaryContextPass, film_overlay_ui);
     }
@@ -428,7 +447,8 @@ pub fn run_capture(
     })
 }
 
-fn render_target((w, h): (u32, u32)) -> Image {
+/// An image the size of a film frame that cameras can render into.
+pub(crate) fn render_target((w, h): (u32, u32)) -> Image {
     let mut image = Image::new_uninit(
         Extent3d {
             width: w,
@@ -668,6 +688,7 @@ fn film_overlay_ui(
 ) -> Result {
     let ctx = contexts.ctx_mut()?.clone();
     warm_font_atlas(&ctx);
+    task.every_frame = true;
     let t = clock.seconds();
     if film.options.dashboard {
         dashboard_film_ui(&ctx, &live, &history, &shown, &mut task);

@@ -143,7 +143,10 @@ fn parse_window(s: &str) -> Result<nn_microscope::lab::sweep::zoom::Window> {
 /// Options of `nnm capture`.
 #[derive(Debug, clap::Args)]
 struct CaptureArgs {
-    /// A scene file, a preset name, or a run directory to film its recording.
+    /// A scene file, a preset name, a run directory to film its recording,
+    /// or a sweep directory (or a folder of runs) to film the Dimensions
+    /// browser: the height field seen from a moving camera, and with
+    /// --zoom a zoom training in lock-step with the film.
     source: String,
     /// The film: `NAME.mp4` (through ffmpeg), `NAME.gif`, or a folder name
     /// without an extension for numbered PNG frames.
@@ -189,6 +192,9 @@ struct CaptureArgs {
     /// overlays) or `dashboard` (NeuroScope's four panels).
     #[arg(long, value_enum, default_value = "microscope")]
     layout: Layout,
+    /// A film of the browser: its view and zoom.
+    #[command(flatten)]
+    browse: BrowseArgs,
 }
 
 /// Window options shared by `nnm view` and `nnm replay`.

@@ -107,6 +107,84 @@ pub fn open_model(
     }
 }
 
+/// Default length of a film of the browser: with a zoom, and without.
+const BROWSER_FILM_SECONDS: (f32, f32) = (12.0, 8.0);
+/// Default frame rate of a film of the browser.
+const BROWSER_FILM_FPS: f32 = 30.0;
+
+/// `nnm capture SWEEP_DIR`: a film of the Dimensions browser.
+fn capture_browser(args: CaptureArgs) -> Result<ExitCode> {
+    use nn_microscope::app::browser::{BrowseOptions, BrowserFilm, BrowserTab, film_browser};
+    use nn_microscope::app::film::{check_fps, check_size, film_output};
+    use nn_microscope::app::film_sink::FrameSink;
+    for (given, flag) in [
+        (args.seed.is_some(), "--seed"),
+        (args.steps_per_frame.is_some(), "--steps-per-frame"),
+        (args.panels, "--panels"),
+        (
+            args.layout == super::Layout::Dashboard,
+            "--layout dashboard",
+        ),
+        (args.browse.export.is_some(), "--export"),
+    ] {
+        if given {
+            anyhow::bail!(
+                "{flag} does not apply to a film of the browser ({} is a folder of runs or a sweep, not a scene)",
+                args.source
+            );
+        }
+    }
+    let table = nn_microscope::lab::compare::Table::load(&[PathBuf::from(&args.source)])?;
+    check_size(args.size)?;
+    let fps = check_fps(args.fps.unwrap_or(BROWSER_FILM_FPS))?;
+    let seconds = args.seconds.unwrap_or(if args.browse.zoom.is_some() {
+        BROWSER_FILM_SECONDS.0
+    } else {
+        BROWSER_FILM_SECONDS.1
+    });
+    let frames = args.frames.unwrap_or((seconds * fps).round() as u32);
+    if frames == 0 {
+        anyhow::bail!("--frames: the film would have no frames (check --frames or --seconds)");
+    }
+    let (output, gif_instead_of_mp4) = film_output(&args.out)?;
+    if gif_instead_of_mp4 {
+        eprintln!(
+            "ffmpeg was not found, so no MP4 can be written: writing a GIF beside it instead, {}",
+            output.path().display()
+        );
+    }
+    if let Err(why) = check_gpu() {
+        eprintln!(
+            "nnm capture: {why}.\n`nnm capture` renders off-screen and needs no display, but it needs a GPU adapter."
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let browse = BrowseOptions {
+        tab: args.browse.tab.as_deref().and_then(BrowserTab::parse),
+        zoom: args.browse.zoom,
+        levels: args.browse.zoom_levels,
+        export: None,
+    };
+    let film = BrowserFilm {
+        size: args.size,
+        fps,
+        frames,
+    };
+    let bar = super::progress_bar(u64::from(frames), "frames");
+    let sink = FrameSink::new(&output, args.size, fps)?.with_progress(bar.clone());
+    let report = film_browser(table, browse, film, sink)?;
+    bar.finish_and_clear();
+    println!(
+        "captured {} frames ({}x{}, {fps} fps) of the browser to {}, {:.3} s per frame",
+        report.frames,
+        args.size.0,
+        args.size.1,
+        output.path().display(),
+        report.seconds_per_frame
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `nnm compare` and `nnm sweep view`: the Dimensions browser on a table of runs.
 pub fn browse(
     table: nn_microscope::lab::compare::Table,
@@ -151,6 +229,21 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode> {
 /// `nnm capture`: a film, off-screen.
 pub fn capture(args: CaptureArgs, presets: &Presets) -> Result<ExitCode> {
     let run_dir = Path::new(&args.source);
+    if run_dir.is_dir() && !run_dir.join(SCENE_FILE).is_file() {
+        return capture_browser(args);
+    }
+    for (given, flag) in [
+        (args.browse.tab.is_some(), "--tab"),
+        (args.browse.zoom.is_some(), "--zoom"),
+        (args.browse.export.is_some(), "--export"),
+    ] {
+        if given {
+            anyhow::bail!(
+                "{flag} films the Dimensions browser: give a sweep directory (or a folder of runs), not {}",
+                args.source
+            );
+        }
+    }
     let source = if run_dir.join(SCENE_FILE).is_file() {
         FilmSource::Recording {
             dir: run_dir.to_path_buf(),

@@ -253,6 +253,25 @@ impl Image {
         n
     }
 
+    /// Mean absolute difference per channel with `other` within the box
+    /// (x0, y0, x1, y1), 0 to 255.
+    pub fn region_difference(&self, other: &Image, (x0, y0, x1, y1): (u32, u32, u32, u32)) -> f64 {
+        let mut sum = 0u64;
+        let mut n = 0u64;
+        for y in y0..y1.min(self.height).min(other.height) {
+            for x in x0..x1.min(self.width).min(other.width) {
+                let (p, q) = (self.pixel(x, y), other.pixel(x, y));
+                sum += p
+                    .iter()
+                    .zip(q)
+                    .map(|(u, v)| u64::from(u.abs_diff(v)))
+                    .sum::<u64>();
+                n += 3;
+            }
+        }
+        sum as f64 / n.max(1) as f64
+    }
+
     /// Mean absolute difference per channel with another image of the same size.
     pub fn mean_difference(&self, other: &Image) -> f64 {
         assert_eq!((self.width, self.height), (other.width, other.height));

@@ -3,7 +3,9 @@
 //! scatter and a sweep's landscape. One selection and one query drive them all.
 
 mod export;
+mod film;
 mod paint;
+mod pick;
 mod raster;
 mod terrain;
 mod views;
@@ -12,7 +14,9 @@ mod zooming;
 #[cfg(test)]
 mod tests;
 
+pub use film::{BrowserFilm, ZoomPace, film_browser};
 pub use paint::{CellPaint, landscape_paint};
+pub use pick::{TerrainPickPlugin, pick_cell};
 pub use terrain::{TerrainPlugin, terrain_mesh};
 pub use views::{
     browser_ui, curves_ui, landscape_ui, parallel_ui, scatter_ui, table_ui, value_colour,
@@ -144,10 +148,42 @@ pub(crate) struct LinesKey {
 /// A shown row and its curve, decimated, in plot coordinates.
 pub(crate) type DecimatedCurve = (u32, Vec<egui_plot::PlotPoint>);
 
+/// The overlaid curves, decimated, what for, and the bounds of their points.
+pub(crate) struct OverlayCache {
+    /// What the curves were decimated for.
+    pub key: CurveKey,
+    /// Each shown run's curve.
+    pub curves: Vec<DecimatedCurve>,
+    /// The smallest box holding every point, in plot coordinates.
+    pub bounds: egui_plot::PlotBounds,
+}
+
+/// What the overlaid curves' image was drawn for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CurvesImageKey {
+    /// The curves drawn.
+    pub curves: CurveKey,
+    /// The colouring column.
+    pub colour_by: Option<usize>,
+    /// The plot area the image covers (min x, min y, max x, max y, as bits).
+    pub area: [u64; 4],
+    /// The image's size in pixels.
+    pub size: [usize; 2],
+}
+
 /// Points the overlay draws in all, at most: a curve gets its share, at
 /// least 32 and at most two per pixel column. Tessellating lines is what a
 /// frame of many curves costs.
 pub const OVERLAY_POINTS: usize = 200_000;
+
+/// Points the overlay's image is drawn from, at most, when there are more
+/// runs than a legend can name: they are drawn once into an image, not
+/// tessellated each frame, so a curve can keep more of its detail.
+pub const IMAGE_POINTS: usize = 1_000_000;
+
+/// Above this many overlaid runs, their curves are drawn into one image,
+/// without a legend (a legend of a thousand runs says nothing).
+pub const IMAGE_CURVES: usize = 24;
 
 /// How grouped curves show their spread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -251,6 +287,10 @@ pub struct Browser {
     pub underlay: Option<(egui::TextureHandle, egui::Rect)>,
     /// Where the height field's 3D view is, in logical window pixels.
     pub terrain_rect: Option<egui::Rect>,
+    /// Where the pointer flies the height field's camera: its view, less the header.
+    pub terrain_input: Option<egui::Rect>,
+    /// The model whose column is under the pointer in the height field.
+    pub terrain_hover: Option<u32>,
     /// Where the centre view is, for exports.
     pub view_rect: Option<egui::Rect>,
     /// Export the centre view to this PNG, asked for this frame.
@@ -259,6 +299,9 @@ pub struct Browser {
     pub exporting: Option<std::path::PathBuf>,
     /// An export asked for from the command line, done once the zoom is trained.
     pub export_when_idle: Option<std::path::PathBuf>,
+    /// Draw nothing that moves by itself (a spinner): in a film every frame
+    /// follows from the film's clock alone.
+    pub still: bool,
     /// The query (and settings) `rows` and `bands` were computed for.
     computed: Option<(Query, Option<usize>, usize)>,
     /// The landscape's texture and the column it shows.
@@ -269,7 +312,9 @@ pub struct Browser {
     /// once: views ask for it per line and per point.
     ranges: Vec<Option<(f32, f32)>>,
     /// The overlaid curves, decimated, and what they were decimated for.
-    pub(crate) curve_cache: Option<(CurveKey, Vec<DecimatedCurve>)>,
+    pub(crate) curve_cache: Option<OverlayCache>,
+    /// The overlaid curves drawn into a texture, and what for.
+    pub(crate) curves_texture: Option<(CurvesImageKey, egui::TextureHandle)>,
     /// Parallel coordinates' lines, drawn into a texture, and what for.
     pub(crate) lines_texture: Option<(LinesKey, egui::TextureHandle)>,
 }
@@ -321,15 +366,19 @@ impl Browser {
             zoom_root: None,
             underlay: None,
             terrain_rect: None,
+            terrain_input: None,
+            terrain_hover: None,
             view_rect: None,
             export_request: None,
             exporting: None,
             export_when_idle: None,
+            still: false,
             computed: None,
             texture: None,
             rows_serial: 0,
             ranges: table.columns.iter().map(|c| c.range()).collect(),
             curve_cache: None,
+            curves_texture: None,
             lines_texture: None,
             table,
         }
@@ -375,7 +424,9 @@ impl Browser {
         self.zoom_root = old.zoom_root;
         self.underlay = old.underlay;
         self.terrain_rect = old.terrain_rect;
+        self.terrain_input = old.terrain_input;
         self.view_rect = old.view_rect;
+        self.still = old.still;
         self.exporting = old.exporting;
         self.export_when_idle = old.export_when_idle;
         self.message = old.message;
@@ -491,10 +542,15 @@ pub struct BrowserPlugin;
 
 impl Plugin for BrowserPlugin {
     fn build(&self, app: &mut App) {
-        app.add_plugins((TerrainPlugin, ZoomPlugin, export::ExportPlugin))
-            .add_systems(Update, script_system.in_set(crate::app::AppSystems::Script))
-            .add_systems(EguiPrimaryContextPass, browser_system)
-            .add_systems(Last, open_system.in_set(crate::app::AppSystems::Export));
+        app.add_plugins((
+            TerrainPlugin,
+            TerrainPickPlugin,
+            ZoomPlugin,
+            export::ExportPlugin,
+        ))
+        .add_systems(Update, script_system.in_set(crate::app::AppSystems::Script))
+        .add_systems(EguiPrimaryContextPass, browser_system)
+        .add_systems(Last, open_system.in_set(crate::app::AppSystems::Export));
     }
 }
 
@@ -538,6 +594,11 @@ fn browser_system(
         return;
     };
     let ctx = ctx.clone();
+    // Until its camera's target has a size, egui lays out on a placeholder
+    // screen, and the panels would remember sizes made for it.
+    if ctx.input(|i| i.raw.screen_rect.is_none()) {
+        return;
+    }
     if !*styled {
         crate::app::ui::style(&ctx);
         *styled = true;

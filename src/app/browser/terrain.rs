@@ -17,6 +17,11 @@ pub const TERRAIN_WIDTH: f32 = 20.0;
 pub const TERRAIN_HEIGHT: f32 = 4.0;
 /// How much brighter (in linear light) a boundary cell is: bright enough for bloom.
 const EDGE_GLOW: f32 = 3.0;
+/// The most columns a side of the height field has on a software renderer
+/// (lavapipe): beyond it, blocks of cells are merged into one column, since
+/// such a renderer's frame time grows with the triangles drawn. A GPU draws
+/// every cell.
+pub const SOFTWARE_SIDE: usize = 128;
 
 /// The camera that flies over the height field.
 #[derive(Component)]
@@ -30,8 +35,8 @@ pub struct Terrain;
 /// the column), and its material.
 #[derive(Resource, Default)]
 pub struct TerrainBuilt {
-    /// The generation and column of the mesh shown.
-    pub key: Option<(u64, usize)>,
+    /// The generation, column and cells merged per block side of the mesh shown.
+    pub key: Option<(u64, usize, usize)>,
     /// The material every height field shares (vertex colours, unlit).
     material: Handle<StandardMaterial>,
 }
@@ -48,7 +53,8 @@ impl Plugin for TerrainPlugin {
             .add_systems(Startup, spawn_terrain)
             .add_systems(
                 Update,
-                (build_terrain, fit_terrain_camera).in_set(crate::app::AppSystems::Visualize),
+                (software_lens, build_terrain, fit_terrain_camera)
+                    .in_set(crate::app::AppSystems::Visualize),
             );
     }
 }
@@ -94,6 +100,7 @@ fn spawn_terrain(
 fn build_terrain(
     mut commands: Commands,
     browser: Option<Res<Browser>>,
+    adapter: Option<Res<bevy::render::renderer::RenderAdapterInfo>>,
     mut built: ResMut<TerrainBuilt>,
     mut meshes: ResMut<Assets<Mesh>>,
     mut terrain: Query<(&Mesh3d, &mut Visibility), With<Terrain>>,
@@ -101,7 +108,18 @@ fn build_terrain(
     let Some(b) = browser else {
         return;
     };
-    let shown = b.tab == BrowserTab::Terrain && b.landscape.is_some();
+    let Some(land) = &b.landscape else {
+        return;
+    };
+    let shown = b.tab == BrowserTab::Terrain;
+    let (nx, ny) = land.size();
+    let software = adapter.is_some_and(|a| a.device_type == wgpu::DeviceType::Cpu);
+    let block = if software {
+        nx.max(ny).div_ceil(SOFTWARE_SIDE).max(1)
+    } else {
+        1
+    };
+    let key = (b.generation, b.landscape_column, block);
     let existing = terrain.single_mut().ok();
     if let Some((_, mut visibility)) = existing {
         visibility.set_if_neq(if shown {
@@ -109,18 +127,15 @@ fn build_terrain(
         } else {
             Visibility::Hidden
         });
-        let key = (b.generation, b.landscape_column);
         if !shown || built.key == Some(key) {
             return;
         }
     } else if !shown {
         return;
     }
-    let Some(land) = &b.landscape else {
-        return;
-    };
-    let (nx, ny) = land.size();
-    let mesh = terrain_mesh(&landscape_paint(&b, land, b.landscape_column), nx, ny);
+    let paint = landscape_paint(&b, land, b.landscape_column);
+    let (cells, mx, my) = merge_cells(&paint, nx, ny, block);
+    let mesh = terrain_mesh(&cells, mx, my);
     match terrain.single_mut() {
         Ok((handle, _)) => {
             if let Some(mut m) = meshes.get_mut(&handle.0) {
@@ -137,7 +152,71 @@ fn build_terrain(
             ));
         }
     }
-    built.key = Some((b.generation, b.landscape_column));
+    built.key = Some(key);
+}
+
+/// `cells` (`nx` × `ny`) merged into blocks of `block` × `block` cells, and
+/// the merged grid's size: a block's colour and height are its trained
+/// cells' means, it diverged if most of them did, and it is on the boundary
+/// if any of them is.
+pub fn merge_cells(
+    cells: &[Option<CellPaint>],
+    nx: usize,
+    ny: usize,
+    block: usize,
+) -> (Vec<Option<CellPaint>>, usize, usize) {
+    if block <= 1 {
+        return (cells.to_vec(), nx, ny);
+    }
+    let (mx, my) = (nx.div_ceil(block), ny.div_ceil(block));
+    let mut merged = Vec::with_capacity(mx * my);
+    for bj in 0..my {
+        for bi in 0..mx {
+            let (mut n, mut diverged, mut edge) = (0usize, 0usize, false);
+            let (mut rgb, mut height) = ([0.0f32; 3], 0.0f32);
+            for j in bj * block..((bj + 1) * block).min(ny) {
+                for i in bi * block..((bi + 1) * block).min(nx) {
+                    let Some(c) = cells.get(j * nx + i).copied().flatten() else {
+                        continue;
+                    };
+                    n += 1;
+                    for (sum, v) in rgb.iter_mut().zip(c.rgb) {
+                        *sum += f32::from(v);
+                    }
+                    height += c.height;
+                    diverged += usize::from(c.diverged);
+                    edge |= c.edge;
+                }
+            }
+            merged.push((n > 0).then(|| {
+                let mean = |sum: f32| (sum / n as f32).round().clamp(0.0, 255.0) as u8;
+                CellPaint {
+                    rgb: rgb.map(mean),
+                    height: height / n as f32,
+                    diverged: 2 * diverged > n,
+                    edge,
+                }
+            }));
+        }
+    }
+    (merged, mx, my)
+}
+
+/// On a software renderer the height field is filmed without bloom, which
+/// costs such a renderer more than the scene does (the boundary still stands
+/// out, drawn brighter than the rest).
+fn software_lens(
+    mut commands: Commands,
+    adapter: Option<Res<bevy::render::renderer::RenderAdapterInfo>>,
+    cameras: Query<Entity, (With<TerrainCamera>, With<bevy::post_process::bloom::Bloom>)>,
+) {
+    if adapter.is_some_and(|a| a.device_type == wgpu::DeviceType::Cpu) {
+        for camera in &cameras {
+            commands
+                .entity(camera)
+                .remove::<bevy::post_process::bloom::Bloom>();
+        }
+    }
 }
 
 /// Narrows the camera to the view the browser left for it, turns it off on
@@ -147,14 +226,12 @@ fn fit_terrain_camera(
     window: Query<&Window, With<bevy::window::PrimaryWindow>>,
     buttons: Res<ButtonInput<MouseButton>>,
     mut owned: Local<Option<bool>>,
-    mut cameras: Query<(&mut Camera, &mut PanOrbitCamera), With<TerrainCamera>>,
+    mut cameras: Query<(&mut Camera, Option<&mut PanOrbitCamera>), With<TerrainCamera>>,
 ) {
     let Ok((mut camera, mut orbit)) = cameras.single_mut() else {
         return;
     };
-    let Ok(window) = window.single() else {
-        return;
-    };
+    let window = window.single().ok();
     let rect = browser
         .as_ref()
         .filter(|b| b.tab == BrowserTab::Terrain && b.landscape.is_some())
@@ -163,12 +240,23 @@ fn fit_terrain_camera(
         if camera.is_active {
             camera.is_active = false;
         }
-        orbit.enabled = false;
+        if let Some(orbit) = &mut orbit {
+            orbit.enabled = false;
+        }
         return;
     };
     camera.is_active = true;
-    let scale = window.scale_factor();
-    let size = window.physical_size();
+    // The window's, or (drawn off-screen, for a film) the image's.
+    let (Some(size), Some(scale)) = (
+        window
+            .map(|w| w.physical_size())
+            .or_else(|| camera.physical_target_size()),
+        window
+            .map(|w| w.scale_factor())
+            .or_else(|| camera.target_scaling_factor()),
+    ) else {
+        return;
+    };
     let min = UVec2::new(
         (rect.min.x * scale).max(0.0) as u32,
         (rect.min.y * scale).max(0.0) as u32,
@@ -193,9 +281,16 @@ fn fit_terrain_camera(
         camera.viewport = Some(viewport);
     }
     // A drag belongs to whoever was under the pointer when it began.
+    let Some(orbit) = &mut orbit else {
+        return;
+    };
+    let input = browser
+        .as_ref()
+        .and_then(|b| b.terrain_input)
+        .unwrap_or(rect);
     let inside = window
-        .cursor_position()
-        .is_some_and(|c| rect.contains(bevy_egui::egui::pos2(c.x, c.y)));
+        .and_then(|w| w.cursor_position())
+        .is_some_and(|c| input.contains(bevy_egui::egui::pos2(c.x, c.y)));
     let down = buttons.get_pressed().next().is_some();
     if !down {
         *owned = None;
@@ -203,6 +298,11 @@ fn fit_terrain_camera(
         *owned = Some(inside);
     }
     orbit.enabled = owned.unwrap_or(inside);
+}
+
+/// The height of a cell's column top, world units.
+pub fn top_of(c: &CellPaint) -> f32 {
+    0.05 + c.height * TERRAIN_HEIGHT
 }
 
 /// The height field of `cells` (`nx` × `ny`, row-major from the first y
@@ -237,13 +337,12 @@ pub fn terrain_mesh(cells: &[Option<CellPaint>], nx: usize, ny: usize) -> Mesh {
             .then(|| cells.get(j * nx + i).copied().flatten())
             .flatten()
     };
-    let top = |c: &CellPaint| 0.05 + c.height * TERRAIN_HEIGHT;
     for j in 0..ny {
         for i in 0..nx {
             let Some(c) = cell(i, j) else {
                 continue;
             };
-            let (x0, x1, z0, z1, y) = (x_of(i), x_of(i + 1), z_of(j), z_of(j + 1), top(&c));
+            let (x0, x1, z0, z1, y) = (x_of(i), x_of(i + 1), z_of(j), z_of(j + 1), top_of(&c));
             let glow = if c.edge { EDGE_GLOW } else { 1.0 };
             // Counter-clockwise seen from above.
             quad(
@@ -253,7 +352,7 @@ pub fn terrain_mesh(cells: &[Option<CellPaint>], nx: usize, ny: usize) -> Mesh {
             // Walls to the east and north neighbours (and down to the floor at
             // the far edges), lit by how they face the camera.
             for (n, shade, east) in [(cell(i + 1, j), 0.55, true), (cell(i, j + 1), 0.75, false)] {
-                let other = n.map_or(0.0, |n| top(&n));
+                let other = n.map_or(0.0, |n| top_of(&n));
                 if (other - y).abs() < 1e-4 {
                     continue;
                 }
@@ -313,6 +412,29 @@ mod tests {
             diverged,
             edge,
         })
+    }
+
+    #[test]
+    fn merged_blocks_take_their_cells_means_and_majority() {
+        // 3 × 2 cells in blocks of 2: a 2 × 1 grid, the last block one column wide.
+        let cells = vec![
+            paint(0.2, false, false),
+            paint(0.4, true, false),
+            paint(1.0, true, true),
+            paint(0.6, true, false),
+            None,
+            None,
+        ];
+        let (merged, mx, my) = merge_cells(&cells, 3, 2, 2);
+        assert_eq!((mx, my), (2, 1));
+        let first = merged[0].expect("a trained block");
+        assert!((first.height - 0.4).abs() < 1e-6, "{first:?}");
+        assert!(first.diverged, "two of three diverged");
+        assert!(!first.edge);
+        let last = merged[1].expect("a trained block");
+        assert!((last.height - 1.0).abs() < 1e-6 && last.edge, "{last:?}");
+        let (same, sx, sy) = merge_cells(&cells, 3, 2, 1);
+        assert_eq!((same, sx, sy), (cells, 3, 2));
     }
 
     #[test]

@@ -213,6 +213,56 @@ fn grouping_by_learning_rate_over_five_seeds_gives_their_means() {
 }
 
 #[test]
+fn a_thousand_overlaid_curves_are_drawn_as_one_image_and_a_few_as_lines() {
+    let mut h = harness();
+    h.run();
+    h.get_by_label("Curves").click();
+    h.run();
+    h.run();
+    let b = h.state();
+    let cache = b.curve_cache.as_ref().expect("the curves are decimated");
+    assert_eq!(cache.curves.len(), 1000);
+    let (key, _) = b.curves_texture.as_ref().expect("drawn into one image");
+    assert_eq!(key.curves, cache.key);
+    // The image covers the data in view, at the plot's size in pixels.
+    let area = |i: usize| f64::from_bits(key.area[i]);
+    let bounds = &cache.bounds;
+    assert!(area(0) >= bounds.min()[0] && area(2) <= bounds.max()[0]);
+    assert!(area(1) >= bounds.min()[1] && area(3) <= bounds.max()[1]);
+    assert!(key.size[0] > 300 && key.size[1] > 300, "{:?}", key.size);
+    // No legend for a thousand runs (a run's name is only its table row's);
+    // a few runs are lines, and the legend names them too.
+    let named = |h: &Harness<'static, Browser>, name: &str| h.query_all_by_label(name).count();
+    let first = b.table.row_name(b.rows[0] as usize);
+    assert_eq!(named(&h, &first), 1, "{first}");
+    type_filter(&mut h, "train.learning_rate", "<0.011");
+    h.run();
+    h.run();
+    let b = h.state();
+    assert_eq!(b.rows.len(), 10, "two learning rates × five seeds");
+    let first = b.table.row_name(b.rows[0] as usize);
+    assert_eq!(named(&h, &first), 2, "the legend names {first}");
+}
+
+#[test]
+fn curves_are_drawn_into_the_image_where_their_points_fall() {
+    use egui_plot::{PlotBounds, PlotPoint};
+    // A rising diagonal over an area of 0..10 × 0..10 drawn at 11 × 11 pixels.
+    let curve = vec![(
+        0u32,
+        vec![PlotPoint::new(0.0, 0.0), PlotPoint::new(10.0, 10.0)],
+    )];
+    let area = PlotBounds::from_min_max([0.0, 0.0], [10.0, 10.0]);
+    let image = super::views::curves_image(&curve, &area, [11, 11], |_| egui::Color32::WHITE);
+    let alpha = |x: usize, y: usize| image.pixels[y * 11 + x].a();
+    // y goes up in the plot and down in the image: the line runs from the
+    // bottom left to the top right.
+    assert!(alpha(0, 10) > 100 && alpha(5, 5) > 100 && alpha(10, 0) > 100);
+    assert_eq!(alpha(0, 0), 0);
+    assert_eq!(alpha(10, 10), 0);
+}
+
+#[test]
 fn clicking_a_landscape_cell_selects_its_model_in_the_table() {
     let mut h = harness();
     h.run();

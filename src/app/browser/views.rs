@@ -2,12 +2,15 @@
 //! the scatter and the landscape, each a `*_ui` function over [`Browser`].
 
 use bevy_egui::egui::{self, Color32, Pos2, Rect, Sense, Stroke, Vec2};
-use egui_plot::{Legend, Line, Plot, PlotPoints, Points, Polygon, VLine};
+use egui_plot::{
+    Legend, Line, Plot, PlotBounds, PlotImage, PlotPoint, PlotPoints, PlotUi, Points, Polygon,
+    VLine,
+};
 
 use super::raster::Canvas;
 use super::{
-    Browser, BrowserTab, CurveKey, LinesKey, MAX_CURVES, MAX_LINES, MAX_POINTS, OVERLAY_POINTS,
-    Spread, landscape_paint,
+    Browser, BrowserTab, CurveKey, CurvesImageKey, IMAGE_CURVES, IMAGE_POINTS, LinesKey,
+    MAX_CURVES, MAX_LINES, MAX_POINTS, OVERLAY_POINTS, OverlayCache, Spread, landscape_paint,
 };
 use crate::lab::compare::{Band, ColumnKind, Curve, Role};
 use crate::lab::sweep::map::colour;
@@ -207,79 +210,90 @@ pub fn table_ui(ui: &mut egui::Ui, b: &mut Browser) {
                 }
             }
         });
-        ui.weak("click a header to sort; filter with text, lo..hi, >x or <x");
+        ui.add(
+            egui::Label::new(
+                egui::RichText::new("click a header to sort; filter with text, lo..hi, >x or <x")
+                    .weak(),
+            )
+            .truncate(),
+        );
     });
     let columns: Vec<usize> = b.shown_columns().collect();
-    egui::ScrollArea::horizontal().show(ui, |ui| {
-        ui.horizontal(|ui| {
-            ui.add_sized([CELL_WIDTH, ROW_HEIGHT], egui::Label::new("run"));
-            for &c in &columns {
-                let name = &b.table.columns[c].name;
-                let arrow = match b.query.sort {
-                    Some(s) if s.column == c && s.descending => " ⏷",
-                    Some(s) if s.column == c => " ⏶",
-                    _ => "",
-                };
-                let button = egui::Button::new(format!("{name}{arrow}")).truncate();
-                if ui.add_sized([CELL_WIDTH, ROW_HEIGHT], button).clicked() {
-                    b.query.sort = match b.query.sort {
-                        Some(s) if s.column == c && !s.descending => {
-                            Some(crate::lab::compare::Sort {
-                                column: c,
-                                descending: true,
-                            })
-                        }
-                        Some(s) if s.column == c => None,
-                        _ => Some(crate::lab::compare::Sort {
-                            column: c,
-                            descending: false,
-                        }),
+    // Not shrunk to the columns: wide tables scroll inside the panel rather
+    // than widening it over the centre view.
+    egui::ScrollArea::horizontal()
+        .auto_shrink([false, false])
+        .show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.add_sized([CELL_WIDTH, ROW_HEIGHT], egui::Label::new("run"));
+                for &c in &columns {
+                    let name = &b.table.columns[c].name;
+                    let arrow = match b.query.sort {
+                        Some(s) if s.column == c && s.descending => " ⏷",
+                        Some(s) if s.column == c => " ⏶",
+                        _ => "",
                     };
-                }
-            }
-        });
-        ui.horizontal(|ui| {
-            ui.add_space(CELL_WIDTH + ui.spacing().item_spacing.x);
-            for &c in &columns {
-                let hint = format!("filter {}", b.table.columns[c].name);
-                let edit = egui::TextEdit::singleline(&mut b.filter_text[c])
-                    .hint_text(hint)
-                    .desired_width(CELL_WIDTH - 8.0);
-                if ui.add(edit).changed() {
-                    apply_filter(b, c);
-                }
-            }
-        });
-        ui.separator();
-        let rows = b.rows.len();
-        egui::ScrollArea::vertical()
-            .id_salt("rows")
-            .auto_shrink([false, false])
-            .show_rows(ui, ROW_HEIGHT, rows, |ui, range| {
-                for i in range {
-                    let r = b.rows[i];
-                    ui.horizontal(|ui| {
-                        let selected = b.selected == Some(r);
-                        let name = egui::Button::selectable(selected, b.table.row_name(r as usize))
-                            .truncate();
-                        let clicked = ui.add_sized([CELL_WIDTH, ROW_HEIGHT], name);
-                        if clicked.clicked() {
-                            b.selected = Some(r);
-                        }
-                        if clicked.double_clicked() {
-                            b.open_request = Some(r);
-                        }
-                        for &c in &columns {
-                            let text = b.table.columns[c].text(r as usize);
-                            ui.add_sized(
-                                [CELL_WIDTH, ROW_HEIGHT],
-                                egui::Label::new(text).truncate(),
-                            );
-                        }
-                    });
+                    let button = egui::Button::new(format!("{name}{arrow}")).truncate();
+                    if ui.add_sized([CELL_WIDTH, ROW_HEIGHT], button).clicked() {
+                        b.query.sort = match b.query.sort {
+                            Some(s) if s.column == c && !s.descending => {
+                                Some(crate::lab::compare::Sort {
+                                    column: c,
+                                    descending: true,
+                                })
+                            }
+                            Some(s) if s.column == c => None,
+                            _ => Some(crate::lab::compare::Sort {
+                                column: c,
+                                descending: false,
+                            }),
+                        };
+                    }
                 }
             });
-    });
+            ui.horizontal(|ui| {
+                ui.add_space(CELL_WIDTH + ui.spacing().item_spacing.x);
+                for &c in &columns {
+                    let hint = format!("filter {}", b.table.columns[c].name);
+                    let edit = egui::TextEdit::singleline(&mut b.filter_text[c])
+                        .hint_text(hint)
+                        .desired_width(CELL_WIDTH - 8.0);
+                    if ui.add(edit).changed() {
+                        apply_filter(b, c);
+                    }
+                }
+            });
+            ui.separator();
+            let rows = b.rows.len();
+            egui::ScrollArea::vertical()
+                .id_salt("rows")
+                .auto_shrink([false, false])
+                .show_rows(ui, ROW_HEIGHT, rows, |ui, range| {
+                    for i in range {
+                        let r = b.rows[i];
+                        ui.horizontal(|ui| {
+                            let selected = b.selected == Some(r);
+                            let name =
+                                egui::Button::selectable(selected, b.table.row_name(r as usize))
+                                    .truncate();
+                            let clicked = ui.add_sized([CELL_WIDTH, ROW_HEIGHT], name);
+                            if clicked.clicked() {
+                                b.selected = Some(r);
+                            }
+                            if clicked.double_clicked() {
+                                b.open_request = Some(r);
+                            }
+                            for &c in &columns {
+                                let text = b.table.columns[c].text(r as usize);
+                                ui.add_sized(
+                                    [CELL_WIDTH, ROW_HEIGHT],
+                                    egui::Label::new(text).truncate(),
+                                );
+                            }
+                        });
+                    }
+                });
+        });
 }
 
 /// Applies column `c`'s filter box to the query.
@@ -374,7 +388,12 @@ pub fn parallel_ui(ui: &mut egui::Ui, b: &mut Browser) {
         for &r in b.rows.iter().step_by(stride) {
             line(b, r, &mut points);
             pixels.clear();
-            pixels.extend(points.iter().map(|p| ((*p - rect.min) * ppp).to_pos2()));
+            // Pixel centres are at whole canvas coordinates.
+            pixels.extend(
+                points
+                    .iter()
+                    .map(|p| ((*p - rect.min) * ppp - Vec2::splat(0.5)).to_pos2()),
+            );
             canvas.polyline(&pixels, value_colour(b, r), 0.35);
         }
         let texture = ui.ctx().load_texture(
@@ -564,15 +583,25 @@ pub fn curves_ui(ui: &mut egui::Ui, b: &mut Browser) {
     }
     let width = ui.available_width().max(100.0) as usize;
     let overlay = !b.curves.small_multiples && b.curves.group_by.is_none();
+    let as_image = overlay && b.rows.len() > IMAGE_CURVES;
     if overlay {
-        cache_overlay(b, width);
+        cache_overlay(
+            b,
+            width,
+            if as_image {
+                IMAGE_POINTS
+            } else {
+                OVERLAY_POINTS
+            },
+        );
     }
+    // Taken out while the plot borrows the browser, put back after.
+    let mut curves_texture = b.curves_texture.take();
     let Some(set) = b.table.curves.get(b.curves.set) else {
         return;
     };
     let s = &b.curves;
-    // A legend of a thousand runs says nothing and costs a frame.
-    let legend = !overlay || b.rows.len() <= 24;
+    let legend = !as_image;
     let cursor = b.cursor_step;
     let x_of = |step: u64| {
         if s.log_x {
@@ -699,8 +728,10 @@ pub fn curves_ui(ui: &mut egui::Ui, b: &mut Browser) {
                 for (i, band) in b.bands.iter().enumerate() {
                     band_items(band, palette(i), p);
                 }
-            } else if let Some((_, cached)) = &b.curve_cache {
-                for (r, points) in cached {
+            } else if let Some(cache) = b.curve_cache.as_ref().filter(|_| as_image) {
+                overlay_image(p, b, cache, &mut curves_texture);
+            } else if let Some(cache) = &b.curve_cache {
+                for (r, points) in &cache.curves {
                     p.line(
                         Line::new(
                             b.table.row_name(*r as usize),
@@ -716,19 +747,137 @@ pub fn curves_ui(ui: &mut egui::Ui, b: &mut Browser) {
             }
         });
     }
+    b.curves_texture = curves_texture;
     if hovered.is_some() {
         b.cursor_step = hovered;
     }
 }
 
+/// Draws the overlaid curves as one image of the part of them in view,
+/// drawn again only when the curves, their colours, the view or its size
+/// change: a frame then costs one texture, not a thousand tessellated lines.
+fn overlay_image(
+    p: &mut PlotUi<'_>,
+    b: &Browser,
+    cache: &OverlayCache,
+    texture: &mut Option<(CurvesImageKey, egui::TextureHandle)>,
+) {
+    let mut data = cache.bounds;
+    if !data.is_valid() {
+        return;
+    }
+    if data.width() <= 0.0 {
+        data.expand_x(0.5);
+    }
+    if data.height() <= 0.0 {
+        data.expand_y(0.5);
+    }
+    // The data stay what the automatic bounds fit, whatever part the image covers.
+    p.points(
+        Points::new("", vec![data.min(), data.max()])
+            .radius(0.0)
+            .color(Color32::TRANSPARENT)
+            .allow_hover(false),
+    );
+    let area = intersect(&data, &p.plot_bounds()).unwrap_or(data);
+    let top_left = p.screen_from_plot(PlotPoint::new(area.min()[0], area.max()[1]));
+    let bottom_right = p.screen_from_plot(PlotPoint::new(area.max()[0], area.min()[1]));
+    let ppp = p.ctx().pixels_per_point();
+    let pixels = |d: f32| (d * ppp).round().clamp(1.0, 4096.0) as usize;
+    let key = CurvesImageKey {
+        curves: cache.key,
+        colour_by: b.colour_by,
+        area: [
+            area.min()[0].to_bits(),
+            area.min()[1].to_bits(),
+            area.max()[0].to_bits(),
+            area.max()[1].to_bits(),
+        ],
+        size: [
+            pixels(bottom_right.x - top_left.x),
+            pixels(bottom_right.y - top_left.y),
+        ],
+    };
+    if texture.as_ref().is_none_or(|(k, _)| *k != key) {
+        let pixels = curves_image(&cache.curves, &area, key.size, |r| value_colour(b, r));
+        let image = p
+            .ctx()
+            .load_texture("overlaid-curves", pixels, egui::TextureOptions::LINEAR);
+        *texture = Some((key, image));
+    }
+    if let Some((_, image)) = texture {
+        let centre = area.center();
+        p.image(
+            PlotImage::new(
+                "runs",
+                image.id(),
+                centre,
+                Vec2::new(area.width() as f32, area.height() as f32),
+            )
+            .allow_hover(false),
+        );
+    }
+}
+
+/// `curves` drawn into an image of `size` pixels covering `area` (plot
+/// coordinates, y up), each in its run's `colour`.
+pub(crate) fn curves_image(
+    curves: &[super::DecimatedCurve],
+    area: &PlotBounds,
+    [w, h]: [usize; 2],
+    colour: impl Fn(u32) -> Color32,
+) -> egui::ColorImage {
+    let (x0, y1) = (area.min()[0], area.max()[1]);
+    let (sx, sy) = (w as f64 / area.width(), h as f64 / area.height());
+    // The canvas's pixel centres are at whole coordinates; the image's edges
+    // are the area's.
+    let to_canvas = |v: f64| (v - 0.5) as f32;
+    let mut canvas = Canvas::new(w, h);
+    let mut line = Vec::new();
+    for (r, points) in curves {
+        line.clear();
+        line.extend(
+            points
+                .iter()
+                .map(|q| Pos2::new(to_canvas((q.x - x0) * sx), to_canvas((y1 - q.y) * sy))),
+        );
+        canvas.polyline(&line, colour(*r), 0.6);
+    }
+    canvas.into_image()
+}
+
+/// A run's name and its shown values, a line each (a cell's tooltip).
+fn row_summary(b: &Browser, r: u32) -> String {
+    let values = b
+        .shown_columns()
+        .filter(|&c| b.table.columns[c].role != Role::Id)
+        .map(|c| {
+            format!(
+                "{} = {}",
+                b.table.columns[c].name,
+                b.table.columns[c].text(r as usize)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    format!("{}\n{values}", b.table.row_name(r as usize))
+}
+
+/// The box both `a` and `b` hold, if they overlap.
+fn intersect(a: &PlotBounds, b: &PlotBounds) -> Option<PlotBounds> {
+    let min = [a.min()[0].max(b.min()[0]), a.min()[1].max(b.min()[1])];
+    let max = [a.max()[0].min(b.max()[0]), a.max()[1].min(b.max()[1])];
+    (min[0] < max[0] && min[1] < max[1]).then(|| PlotBounds::from_min_max(min, max))
+}
+
 /// Decimates the overlaid curves of the shown runs, unless they already are
-/// for these rows and settings: each gets its share of [`OVERLAY_POINTS`].
-fn cache_overlay(b: &mut Browser, width: usize) {
+/// for these rows and settings: each gets its share of `budget` points.
+fn cache_overlay(b: &mut Browser, width: usize, budget: usize) {
     let Some(set) = b.table.curves.get(b.curves.set) else {
         return;
     };
     let shown = b.rows.len().min(MAX_CURVES);
-    let columns = (OVERLAY_POINTS / shown.max(1) / 2).clamp(16, width);
+    let columns = (budget / shown.max(1) / 2).clamp(16, width);
     let s = &b.curves;
     let key = CurveKey {
         generation: b.generation,
@@ -738,22 +887,30 @@ fn cache_overlay(b: &mut Browser, width: usize) {
         log: (s.log_x, s.log_y),
         columns,
     };
-    if b.curve_cache.as_ref().is_some_and(|(k, _)| *k == key) {
+    if b.curve_cache.as_ref().is_some_and(|c| c.key == key) {
         return;
     }
+    let mut bounds = PlotBounds::NOTHING;
     let curves = b.rows[..shown]
         .iter()
         .map(|&r| {
             let c = &set.rows[r as usize];
             let values = smooth(&c.values, s.smoothing);
-            let points = curve_points(&c.steps, &values, s.log_x, s.log_y, columns)
+            let points: Vec<PlotPoint> = curve_points(&c.steps, &values, s.log_x, s.log_y, columns)
                 .into_iter()
-                .map(|[x, y]| egui_plot::PlotPoint::new(x, y))
+                .map(|[x, y]| PlotPoint::new(x, y))
                 .collect();
+            for q in &points {
+                bounds.extend_with(q);
+            }
             (r, points)
         })
         .collect();
-    b.curve_cache = Some((key, curves));
+    b.curve_cache = Some(OverlayCache {
+        key,
+        curves,
+        bounds,
+    });
 }
 
 /// One column against another, a point per shown run, the selection ringed.
@@ -898,21 +1055,7 @@ pub fn landscape_ui(ui: &mut egui::Ui, b: &mut Browser) {
     if let Some((i, j)) = response.hover_pos().and_then(cell_at)
         && let Some(r) = land.row_at(i, j)
     {
-        let text = b
-            .shown_columns()
-            .filter(|&c| b.table.columns[c].role != Role::Id)
-            .map(|c| {
-                format!(
-                    "{} = {}",
-                    b.table.columns[c].name,
-                    b.table.columns[c].text(r as usize)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
-        response
-            .clone()
-            .on_hover_text_at_pointer(format!("{}\n{text}", b.table.row_name(r as usize)));
+        response.clone().on_hover_text_at_pointer(row_summary(b, r));
     }
     if response.clicked()
         && let Some((i, j)) = response.interact_pointer_pos().and_then(cell_at)
@@ -1073,7 +1216,9 @@ fn zoom_status_ui(ui: &mut egui::Ui, b: &mut Browser) {
     }
     match &b.zoom {
         Some(z) if !z.finished => {
-            ui.add(egui::Spinner::new());
+            if !b.still {
+                ui.add(egui::Spinner::new());
+            }
             ui.label(format!(
                 "zoom level {}/{}: {}×{}, {} of {} models",
                 z.level + 1,
@@ -1151,10 +1296,26 @@ pub fn terrain_ui(ui: &mut egui::Ui, b: &mut Browser) {
         ui.label("no two-axis grid sweep to draw");
         return;
     };
-    egui::Frame::central_panel(ui.style()).show(ui, |ui| {
+    // The 3D view fills the whole centre, under the header: it does not move
+    // when the header's text grows a line (a zoom's progress, say).
+    let view = ui.max_rect();
+    b.terrain_rect = Some(view);
+    let header = egui::Frame::central_panel(ui.style()).show(ui, |ui| {
         let sides = (" (left to right)", " (near to far)");
         landscape_header_ui(ui, b, &land, "height and colour", sides);
         ui.weak("drag to orbit, right-drag to pan, scroll to zoom; the boundary between converged and diverged glows");
     });
-    b.terrain_rect = Some(ui.available_rect_before_wrap());
+    let input = egui::Rect::from_min_max(
+        egui::pos2(
+            view.left(),
+            header.response.rect.bottom().min(view.bottom()),
+        ),
+        view.max,
+    );
+    b.terrain_input = Some(input);
+    // The column under the pointer, found by the height field's picking.
+    if let Some(r) = b.terrain_hover {
+        ui.interact(input, ui.id().with("terrain-hover"), Sense::hover())
+            .on_hover_text_at_pointer(row_summary(b, r));
+    }
 }

@@ -21,14 +21,21 @@ pub struct ZoomPlugin;
 impl Plugin for ZoomPlugin {
     fn build(&self, app: &mut App) {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        app.insert_resource(ZoomLink(Zoomer::spawn(threads)))
-            .add_systems(Update, zoom_system.in_set(AppSystems::Ingest));
+        if !app.world().contains_resource::<ZoomLink>() {
+            app.insert_resource(ZoomLink(Zoomer::spawn(threads)));
+        }
+        app.add_systems(Update, zoom_system.in_set(AppSystems::Ingest));
     }
 }
 
 /// Sends a zoom or a return asked for by the UI, then applies what the
 /// thread has sent (without waiting).
-fn zoom_system(browser: Option<ResMut<Browser>>, link: Res<ZoomLink>) {
+fn zoom_system(
+    browser: Option<ResMut<Browser>>,
+    link: Res<ZoomLink>,
+    pace: Option<ResMut<super::film::ZoomPace>>,
+    clock: Option<Res<crate::app::film::FilmClock>>,
+) {
     let Some(mut b) = browser else {
         return;
     };
@@ -38,8 +45,14 @@ fn zoom_system(browser: Option<ResMut<Browser>>, link: Res<ZoomLink>) {
     if std::mem::take(&mut b.back_request) {
         back_out(&mut b, &link.0);
     }
-    for event in link.0.events() {
-        apply(&mut b, event);
+    match (pace, clock) {
+        // A film: exactly the events due by its frame, waited for.
+        (Some(mut pace), Some(clock)) => pace.catch_up(clock.frame, &mut b, &link.0),
+        _ => {
+            for event in link.0.events() {
+                apply(&mut b, event);
+            }
+        }
     }
 }
 

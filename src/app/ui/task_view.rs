@@ -47,6 +47,9 @@ pub struct TaskView {
     fit: Vec<[f64; 2]>,
     /// When the cache was last rebuilt.
     refreshed_at: Option<std::time::Instant>,
+    /// Rebuild for every new frame: in a film, what a frame shows must not
+    /// depend on the wall clock.
+    pub every_frame: bool,
 }
 
 impl TaskView {
@@ -66,6 +69,7 @@ impl TaskView {
         // the same run at most every REFRESH_EVERY.
         let new_data = self.key.is_none_or(|k| k.run != key.run);
         if !new_data
+            && !self.every_frame
             && self
                 .refreshed_at
                 .is_some_and(|t| t.elapsed() < REFRESH_EVERY)

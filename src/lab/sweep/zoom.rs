@@ -119,6 +119,18 @@ pub fn window_sweep(sweep: &Sweep, window: &Window, n: usize, name: &str) -> Lab
     )
 }
 
+/// The chunks each level of a zoom into `window` of `sweep` trains in
+/// (one progress event each).
+pub fn chunks_per_level(sweep: &Sweep, window: &Window, levels: &[usize]) -> LabResult<Vec<usize>> {
+    levels
+        .iter()
+        .map(|&n| {
+            let sub = window_sweep(sweep, window, n, &format!("{}-zoom{n}", sweep.name()))?;
+            Ok(Plan::new(&sub)?.chunks.len())
+        })
+        .collect()
+}
+
 /// What the browser asks of the zoom thread.
 #[derive(Debug)]
 pub enum ZoomCommand {
@@ -185,8 +197,20 @@ pub struct Zoomer {
 }
 
 impl Zoomer {
-    /// Starts the thread; it trains on `threads` CPU threads.
+    /// Starts the thread; it trains on `threads` CPU threads. The browser
+    /// drains its events every frame; when it falls behind, a level's
+    /// intermediate tables are dropped (the next one supersedes them).
     pub fn spawn(threads: usize) -> Zoomer {
+        Zoomer::start_thread(threads, false)
+    }
+
+    /// A zoom thread that drops nothing: it waits for each event to be taken
+    /// (a film shows every chunk, at a frame fixed in advance).
+    pub fn lockstep(threads: usize) -> Zoomer {
+        Zoomer::start_thread(threads, true)
+    }
+
+    fn start_thread(threads: usize, lossless: bool) -> Zoomer {
         let (commands, inbox) = unbounded();
         // Progress is a whole table: a few in flight are plenty.
         let (outbox, events) = bounded(4);
@@ -194,7 +218,7 @@ impl Zoomer {
         let shared = current.clone();
         let thread = std::thread::Builder::new()
             .name("nnm-zoom".into())
-            .spawn(move || zoom_thread(&inbox, &outbox, &shared, threads.max(1)))
+            .spawn(move || zoom_thread(&inbox, &outbox, &shared, threads.max(1), lossless))
             .ok();
         Zoomer {
             commands,
@@ -250,6 +274,8 @@ struct Job<'a> {
     root: &'a Path,
     threads: usize,
     zoom: u64,
+    /// Send every event, waiting for room, instead of dropping superseded ones.
+    lossless: bool,
 }
 
 fn zoom_thread(
@@ -257,6 +283,7 @@ fn zoom_thread(
     outbox: &Sender<ZoomEvent>,
     current: &AtomicU64,
     threads: usize,
+    lossless: bool,
 ) {
     while let Ok(command) = inbox.recv() {
         let ZoomCommand::Start {
@@ -278,6 +305,7 @@ fn zoom_thread(
             root: &root,
             threads,
             zoom,
+            lossless,
         };
         let event = match run_zoom(&job, outbox, &live) {
             Ok(Some(folder)) => ZoomEvent::Finished { zoom, folder },
@@ -306,6 +334,7 @@ fn run_zoom(
         root,
         threads,
         zoom,
+        lossless,
     } = *job;
     let folder = RunDir::create(root, &format!("{}-zoom", sweep.name()))?.path;
     let done = AtomicU64::new(0);
@@ -341,6 +370,12 @@ fn run_zoom(
             // The browser drains every frame; a full channel means it is
             // behind, and the next table supersedes this one, except a
             // level's last.
+            if lossless {
+                if outbox.send(event).is_err() {
+                    return Ok(None);
+                }
+                continue;
+            }
             match outbox.try_send(event) {
                 Ok(()) => {}
                 Err(TrySendError::Full(event)) => {

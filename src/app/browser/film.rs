@@ -1,0 +1,401 @@
+//! Films of the browser (`nnm capture SWEEP_DIR`): drawn off-screen and
+//! frame-exact, the height field's camera on a path, and a zoom training in
+//! lock-step with the film (each of its chunks shown at a frame fixed in
+//! advance), so the same command makes the same film on any machine.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bevy::app::ScheduleRunnerPlugin;
+use bevy::camera::RenderTarget;
+use bevy::prelude::*;
+use bevy::render::RenderPlugin;
+use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
+use bevy::time::TimeUpdateStrategy;
+use bevy::window::ExitCondition;
+use bevy::winit::WinitPlugin;
+use bevy_panorbit_camera::PanOrbitCamera;
+
+use super::terrain::{TERRAIN_HEIGHT, TerrainBuilt, TerrainCamera};
+use super::zooming::ZoomLink;
+use super::{BrowseOptions, Browser, BrowserPlugin, BrowserTab};
+use crate::app::camera::OverlayCamera;
+use crate::app::error::{AppError, AppResult};
+use crate::app::film::{CaptureReport, FilmClock, render_target};
+use crate::app::film_sink::FrameSink;
+use crate::lab::compare::Table;
+use crate::lab::sweep::zoom::Zoomer;
+
+/// Seconds the film shows the sweep before the zoom's first chunk appears.
+const LEAD_IN_SECONDS: f32 = 1.0;
+/// Seconds the film keeps showing the finest level once the zoom is trained.
+const TAIL_SECONDS: f32 = 2.0;
+/// Longest wait for the zoom's next chunk.
+const ZOOM_TIMEOUT: Duration = Duration::from_secs(600);
+/// Updates drawn, unfilmed, once everything is ready (uploads, the font atlas).
+const SETTLE_UPDATES: u32 = 4;
+/// Updates allowed before the first frame.
+const WARMUP_LIMIT: u32 = 2_000;
+/// How fast the camera circles the height field, degrees per second.
+const ORBIT_DEGREES_PER_SECOND: f32 = 8.0;
+/// The camera's distance from the field's centre at the start and at the end.
+const RADIUS: (f32, f32) = (40.0, 34.0);
+/// The camera's elevation at the start and at the end, radians.
+const PITCH: (f32, f32) = (0.8, 0.6);
+/// The camera's bearing at the start, radians.
+const YAW: f32 = 0.35;
+
+/// A film of the browser: its size, rate and length.
+#[derive(Debug, Clone, Copy)]
+pub struct BrowserFilm {
+    /// Frame size in pixels.
+    pub size: (u32, u32),
+    /// Frames per second.
+    pub fps: f32,
+    /// Frames in all.
+    pub frames: u32,
+}
+
+/// When the zoom's events are shown in a film: the first at frame `first`,
+/// then one every `every` frames, each waited for if it has not arrived.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct ZoomPace {
+    /// The frame the first event is shown at.
+    pub first: u32,
+    /// Frames between two events.
+    pub every: u32,
+    /// Events applied so far.
+    pub applied: u32,
+    /// Why the zoom cannot go on (it failed, or a chunk never came).
+    pub failed: Option<String>,
+}
+
+impl ZoomPace {
+    /// The pace that spreads `events` over `frames` frames at `fps`, after a
+    /// lead-in and before a tail (both shortened when the film is short).
+    pub fn spread(events: u32, frames: u32, fps: f32) -> ZoomPace {
+        let lead = ((LEAD_IN_SECONDS * fps) as u32).min(frames / 4);
+        let tail = ((TAIL_SECONDS * fps) as u32).min(frames / 4);
+        let span = frames.saturating_sub(lead + tail);
+        ZoomPace {
+            first: lead,
+            every: (span / events.max(1)).max(1),
+            applied: 0,
+            failed: None,
+        }
+    }
+
+    /// How many events are shown by film frame `frame`.
+    pub fn due(&self, frame: u32) -> u32 {
+        if frame < self.first {
+            0
+        } else {
+            (frame - self.first) / self.every.max(1) + 1
+        }
+    }
+
+    /// Applies the events due by `frame`, waiting for each (a film shows
+    /// every chunk at its own frame, however long it takes to train).
+    pub fn catch_up(&mut self, frame: u32, b: &mut Browser, zoomer: &Zoomer) {
+        while self.failed.is_none()
+            && self.applied < self.due(frame)
+            && b.zoom.as_ref().is_some_and(|z| !z.finished)
+        {
+            match zoomer.wait(ZOOM_TIMEOUT) {
+                Some(event) => {
+                    if let crate::lab::sweep::zoom::ZoomEvent::Failed { message, .. } = &event {
+                        self.failed = Some(format!("the zoom failed: {message}"));
+                    }
+                    super::zooming::apply(b, event);
+                    self.applied += 1;
+                }
+                None => {
+                    self.failed = Some(format!(
+                        "the zoom's next chunk did not arrive within {} s",
+                        ZOOM_TIMEOUT.as_secs()
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// The film being made.
+#[derive(Resource)]
+struct Film {
+    film: BrowserFilm,
+    target: Handle<Image>,
+    sink: Arc<Mutex<FrameSink>>,
+    warmup: u32,
+    settled: u32,
+    outcome: Arc<Mutex<Outcome>>,
+}
+
+/// How the film went, read after the app has run.
+#[derive(Default)]
+struct Outcome {
+    started: Option<Instant>,
+    error: Option<AppError>,
+}
+
+impl Film {
+    fn fail(&self, why: AppError) {
+        if let Ok(mut o) = self.outcome.lock() {
+            o.error.get_or_insert(why);
+        }
+    }
+}
+
+/// Films the browser on `table` (opened as `browse` says) into `sink`.
+pub fn film_browser(
+    table: Table,
+    browse: BrowseOptions,
+    film: BrowserFilm,
+    sink: FrameSink,
+) -> AppResult<CaptureReport> {
+    let mut browser = Browser::new(table);
+    browser.still = true;
+    browser.tab = browse.tab.unwrap_or(if browser.landscape.is_some() {
+        BrowserTab::Terrain
+    } else {
+        browser.tab
+    });
+    if let Some(levels) = browse.levels {
+        browser.zoom_levels = levels;
+    }
+    let pace = match &browse.zoom {
+        Some(window) => {
+            let events = zoom_events(&browser, window, &browser.zoom_levels)?;
+            Some(ZoomPace::spread(events, film.frames, film.fps))
+        }
+        None => None,
+    };
+    browser.zoom_request = browse.zoom;
+    let sink = Arc::new(Mutex::new(sink));
+    let outcome = Arc::new(Mutex::new(Outcome::default()));
+    let mut app = App::new();
+    app.add_plugins(
+        DefaultPlugins
+            .set(WindowPlugin {
+                primary_window: None,
+                exit_condition: ExitCondition::DontExit,
+                ..default()
+            })
+            .set(RenderPlugin {
+                synchronous_pipeline_compilation: true,
+                ..default()
+            })
+            .set(bevy::log::LogPlugin {
+                filter: "warn,wgpu=error,naga=error,bevy_render=error,bevy_egui=error".into(),
+                ..default()
+            })
+            .disable::<WinitPlugin>(),
+    )
+    .add_plugins(ScheduleRunnerPlugin::run_loop(Duration::ZERO))
+    .add_plugins(bevy_egui::EguiPlugin::default())
+    .insert_resource(bevy_egui::EguiGlobalSettings {
+        auto_create_primary_context: false,
+        ..default()
+    })
+    // A film needs every chunk of its zoom, in order: a zoom thread that
+    // waits for each to be taken (inserted before the browser's own).
+    .insert_resource(ZoomLink(Zoomer::lockstep(
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+    )))
+    .add_plugins(crate::app::AppSystemsPlugin)
+    .add_plugins(BrowserPlugin)
+    .init_resource::<crate::app::network::Selection>()
+    .init_resource::<crate::app::network::NetworkView>()
+    .insert_resource(browser)
+    .insert_resource(ClearColor(Color::srgb(0.01, 0.012, 0.02)))
+    .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_secs_f64(
+        1.0 / f64::from(film.fps),
+    )))
+    .insert_resource(FilmClock {
+        frame: 0,
+        fps: film.fps,
+        steps_per_frame: 1,
+        from_recording: false,
+    });
+    if let Some(pace) = pace {
+        app.insert_resource(pace);
+    }
+    let target = app
+        .world_mut()
+        .resource_mut::<Assets<Image>>()
+        .add(render_target(film.size));
+    app.insert_resource(Film {
+        film,
+        target,
+        sink: sink.clone(),
+        warmup: 0,
+        settled: 0,
+        outcome: outcome.clone(),
+    })
+    .add_systems(PostStartup, aim_cameras_at_film)
+    .add_systems(
+        Update,
+        place_camera.in_set(crate::app::AppSystems::Visualize),
+    )
+    .add_systems(Last, drive);
+    app.run();
+    let poisoned = || AppError::Capture("the film's writer thread panicked".into());
+    let mut sink = sink.lock().map_err(|_| poisoned())?;
+    let mut outcome = outcome.lock().map_err(|_| poisoned())?;
+    if let Some(e) = outcome.error.take() {
+        return Err(e);
+    }
+    let frames = sink.written();
+    sink.finish()?;
+    let elapsed = outcome.started.map_or(0.0, |t| t.elapsed().as_secs_f64());
+    Ok(CaptureReport {
+        frames,
+        seconds_per_frame: elapsed / f64::from(frames.max(1)),
+    })
+}
+
+/// The events a zoom into `window` sends: one per chunk of each level, then
+/// its end.
+fn zoom_events(
+    b: &Browser,
+    window: &crate::lab::sweep::zoom::Window,
+    levels: &[usize],
+) -> AppResult<u32> {
+    let land = b
+        .landscape
+        .as_ref()
+        .ok_or_else(|| AppError::flag("--zoom", "this table has no landscape to zoom into"))?;
+    let Some(crate::lab::compare::Source::Sweep { sweep, .. }) = b.table.sources.get(land.source)
+    else {
+        return Err(AppError::flag("--zoom", "the landscape is not a sweep's"));
+    };
+    let chunks = crate::lab::sweep::zoom::chunks_per_level(sweep, window, levels)
+        .map_err(|e| AppError::flag("--zoom", e.to_string()))?;
+    Ok(chunks.iter().sum::<usize>() as u32 + 1)
+}
+
+/// The browser's cameras: the height field's and egui's.
+type BrowserCameras = Or<(With<TerrainCamera>, With<OverlayCamera>)>;
+
+/// Points the browser's cameras at the film's image, and takes the height
+/// field's camera off the mouse: the film's path moves it.
+fn aim_cameras_at_film(
+    mut commands: Commands,
+    film: Res<Film>,
+    cameras: Query<Entity, BrowserCameras>,
+) {
+    for camera in &cameras {
+        commands
+            .entity(camera)
+            .insert(RenderTarget::Image(film.target.clone().into()))
+            .remove::<PanOrbitCamera>();
+    }
+}
+
+/// Places the height field's camera on the film's path: a slow orbit that
+/// comes down and closer as the film goes on.
+fn place_camera(
+    film: Res<Film>,
+    clock: Res<FilmClock>,
+    mut cameras: Query<&mut Transform, With<TerrainCamera>>,
+) {
+    let t = clock.seconds();
+    let length = film.film.frames as f32 / film.film.fps;
+    let f = (t / length.max(1e-3)).clamp(0.0, 1.0);
+    let ease = f * f * (3.0 - 2.0 * f);
+    let yaw = YAW + ORBIT_DEGREES_PER_SECOND.to_radians() * t;
+    let pitch = PITCH.0 + (PITCH.1 - PITCH.0) * ease;
+    let radius = RADIUS.0 + (RADIUS.1 - RADIUS.0) * ease;
+    let focus = Vec3::new(0.0, TERRAIN_HEIGHT * 0.3, 0.0);
+    let offset = Quat::from_rotation_y(yaw) * Quat::from_rotation_x(-pitch) * Vec3::Z * radius;
+    for mut transform in &mut cameras {
+        *transform = Transform::from_translation(focus + offset).looking_at(focus, Vec3::Y);
+    }
+}
+
+/// Asks for this update's frame once everything is drawn, and ends the film
+/// when every frame has been written.
+fn drive(
+    mut commands: Commands,
+    mut film: ResMut<Film>,
+    mut clock: ResMut<FilmClock>,
+    browser: Res<Browser>,
+    built: Res<TerrainBuilt>,
+    pace: Option<Res<ZoomPace>>,
+    mut exit: MessageWriter<AppExit>,
+) {
+    if let Some(why) = pace.as_ref().and_then(|p| p.failed.clone()) {
+        film.fail(AppError::Capture(why));
+        exit.write(AppExit::error());
+        return;
+    }
+    let sink_error = film.sink.lock().ok().and_then(|mut s| s.take_error());
+    if let Some(e) = sink_error {
+        film.fail(e);
+        exit.write(AppExit::error());
+        return;
+    }
+    let written = film.sink.lock().map_or(0, |s| s.written());
+    let total = film.film.frames;
+    if written >= total {
+        exit.write(AppExit::Success);
+        return;
+    }
+    if clock.frame >= total {
+        return;
+    }
+    let terrain = browser.tab == BrowserTab::Terrain && browser.landscape.is_some();
+    let ready = !terrain || built.key.is_some();
+    if !ready {
+        film.warmup += 1;
+        if film.warmup > WARMUP_LIMIT {
+            film.fail(AppError::Capture(
+                "nothing to film: the height field was never built".into(),
+            ));
+            exit.write(AppExit::error());
+        }
+        return;
+    }
+    if clock.frame == 0 && film.settled < SETTLE_UPDATES {
+        film.settled += 1;
+        return;
+    }
+    if let Ok(mut o) = film.outcome.lock() {
+        o.started.get_or_insert_with(Instant::now);
+    }
+    let index = clock.frame;
+    let sink = film.sink.clone();
+    commands
+        .spawn(Screenshot::image(film.target.clone()))
+        .observe(move |captured: On<ScreenshotCaptured>| {
+            if let Ok(mut s) = sink.lock() {
+                s.accept(index, &captured.image);
+            }
+        });
+    clock.frame += 1;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zoom_is_spread_over_the_film_between_a_lead_in_and_a_tail() {
+        // 25 events over 12 s at 30 fps: 1 s in, 2 s out, 270 frames between.
+        let pace = ZoomPace::spread(25, 360, 30.0);
+        assert_eq!((pace.first, pace.every), (30, 10));
+        assert_eq!(pace.due(0), 0);
+        assert_eq!(pace.due(29), 0);
+        assert_eq!(pace.due(30), 1);
+        assert_eq!(pace.due(39), 1);
+        assert_eq!(pace.due(40), 2);
+        assert_eq!(
+            pace.due(30 + 24 * 10),
+            25,
+            "the last event, 2 s before the end"
+        );
+        // A film too short for its zoom shows an event a frame.
+        let short = ZoomPace::spread(25, 20, 30.0);
+        assert_eq!((short.first, short.every), (5, 1));
+    }
+}
