@@ -43,10 +43,10 @@ const FOV: f32 = std::f32::consts::FRAC_PI_4;
 /// Longest wait for the trainer's frame before the capture gives up.
 const LOCKSTEP_TIMEOUT: Duration = Duration::from_secs(120);
 /// Updates allowed before the first frame (loading, a replay opening its recording).
-const WARMUP_LIMIT: u32 = 2_000;
+pub(crate) const WARMUP_LIMIT: u32 = 2_000;
 /// Updates drawn, unfilmed, once everything is ready: uploads and the font
 /// atlas settle before the first frame.
-const SETTLE_UPDATES: u32 = 4;
+pub(crate) const SETTLE_UPDATES: u32 = 4;
 /// Largest film frame: 4K UHD.
 pub const MAX_SIZE: (u32, u32) = (3840, 2160);
 
@@ -318,14 +318,11 @@ impl Plugin for FilmCursorPlugin {
 struct Film {
     options: CaptureOptions,
     spec: FilmSpec,
-    target: Handle<Image>,
-    sink: Arc<Mutex<FrameSink>>,
+    output: FilmOutput,
     /// Updates spent before the first frame.
     warmup: u32,
     /// Updates in a row with everything ready.
     settled: u32,
-    /// Shared with the caller, since running the app consumes it.
-    outcome: Arc<Mutex<Outcome>>,
 }
 
 /// How the capture went, read after the app has run.
@@ -335,29 +332,91 @@ struct Outcome {
     error: Option<AppError>,
 }
 
-impl Film {
-    fn fail(&self, why: AppError) {
+/// Where a film's frames go, and how the film went: the image its cameras
+/// draw into, the sink each frame is read back into, and the outcome the
+/// caller reads once the app has run (films of a run and of the browser).
+#[derive(Clone)]
+pub(crate) struct FilmOutput {
+    /// The image the film's cameras draw into.
+    pub target: Handle<Image>,
+    sink: Arc<Mutex<FrameSink>>,
+    outcome: Arc<Mutex<Outcome>>,
+}
+
+impl FilmOutput {
+    /// An output of `size` pixels into `sink`, its image added to `app`.
+    pub(crate) fn new(app: &mut App, size: (u32, u32), sink: FrameSink) -> FilmOutput {
+        let target = app
+            .world_mut()
+            .resource_mut::<Assets<Image>>()
+            .add(render_target(size));
+        FilmOutput {
+            target,
+            sink: Arc::new(Mutex::new(sink)),
+            outcome: Arc::new(Mutex::new(Outcome::default())),
+        }
+    }
+
+    /// Ends the film with `why` (the first failure is the one reported).
+    pub(crate) fn fail(&self, why: AppError) {
         if let Ok(mut o) = self.outcome.lock() {
             o.error.get_or_insert(why);
         }
     }
+
+    /// Whether the film goes on: not when the sink failed or all `total`
+    /// frames are written (the app is then told to exit).
+    pub(crate) fn going_on(&self, total: u32, exit: &mut MessageWriter<AppExit>) -> bool {
+        let sink_error = self.sink.lock().ok().and_then(|mut s| s.take_error());
+        if let Some(e) = sink_error {
+            self.fail(e);
+            exit.write(AppExit::error());
+            return false;
+        }
+        if self.sink.lock().map_or(0, |s| s.written()) >= total {
+            exit.write(AppExit::Success);
+            return false;
+        }
+        true
+    }
+
+    /// Asks for this update's image as frame `index`.
+    pub(crate) fn shoot(&self, commands: &mut Commands, index: u32) {
+        if let Ok(mut o) = self.outcome.lock() {
+            o.started.get_or_insert_with(Instant::now);
+        }
+        let sink = self.sink.clone();
+        commands
+            .spawn(Screenshot::image(self.target.clone()))
+            .observe(move |captured: On<ScreenshotCaptured>| {
+                if let Ok(mut s) = sink.lock() {
+                    s.accept(index, &captured.image);
+                }
+            });
+    }
+
+    /// After the app has run: the film's error, or its frames finished and reported.
+    pub(crate) fn report(&self) -> AppResult<CaptureReport> {
+        let poisoned = || AppError::Capture("the film's writer thread panicked".into());
+        let mut sink = self.sink.lock().map_err(|_| poisoned())?;
+        let mut outcome = self.outcome.lock().map_err(|_| poisoned())?;
+        if let Some(e) = outcome.error.take() {
+            return Err(e);
+        }
+        let frames = sink.written();
+        sink.finish()?;
+        let elapsed = outcome.started.map_or(0.0, |t| t.elapsed().as_secs_f64());
+        Ok(CaptureReport {
+            frames,
+            seconds_per_frame: elapsed / f64::from(frames.max(1)),
+        })
+    }
 }
 
-/// Marks the film's 3D camera.
-#[derive(Component)]
-struct FilmCamera;
-
-/// Films `source` (a trainer, or a replay of a recorded run) into `sink`.
-pub fn run_capture(
-    source: TrainerHandle,
-    options: CaptureOptions,
-    sink: FrameSink,
-) -> AppResult<CaptureReport> {
-    let mut spec = options.scene.view.film.clone();
-    spec.fps = options.fps;
-    spec.steps_per_frame = options.steps_per_frame;
-    let sink = Arc::new(Mutex::new(sink));
-    let outcome = Arc::new(Mutex::new(Outcome::default()));
+/// An app that draws off-screen, with no window, one frame of `fps` per
+/// update however long it takes: what films run on. Egui's context is the
+/// one a camera is given.
+pub(crate) fn offscreen_app(fps: f32) -> App {
     let mut app = App::new();
     app.add_plugins(
         DefaultPlugins
@@ -382,14 +441,31 @@ pub fn run_capture(
         auto_create_primary_context: false,
         ..default()
     })
-    .add_plugins(CorePlugins)
-    .add_plugins(quads::QuadsPlugin)
-    .add_plugins(crate::app::surface::SurfacePlugin)
-    .insert_resource(TrainerLink::new(source))
     .insert_resource(ClearColor(Color::srgb(0.01, 0.012, 0.02)))
     .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_secs_f64(
-        1.0 / f64::from(options.fps),
+        1.0 / f64::from(fps),
     )));
+    app
+}
+
+/// Marks the film's 3D camera.
+#[derive(Component)]
+struct FilmCamera;
+
+/// Films `source` (a trainer, or a replay of a recorded run) into `sink`.
+pub fn run_capture(
+    source: TrainerHandle,
+    options: CaptureOptions,
+    sink: FrameSink,
+) -> AppResult<CaptureReport> {
+    let mut spec = options.scene.view.film.clone();
+    spec.fps = options.fps;
+    spec.steps_per_frame = options.steps_per_frame;
+    let mut app = offscreen_app(options.fps);
+    app.add_plugins(CorePlugins)
+        .add_plugins(quads::QuadsPlugin)
+        .add_plugins(crate::app::surface::SurfacePlugin)
+        .insert_resource(TrainerLink::new(source));
     if !options.from_recording {
         app.insert_resource(Lockstep {
             steps_per_frame: options.steps_per_frame,
@@ -408,10 +484,7 @@ pub fn run_capture(
     } else {
         app.add_systems(EguiPrimaryContextPass, film_overlay_ui);
     }
-    let target = app
-        .world_mut()
-        .resource_mut::<Assets<Image>>()
-        .add(render_target(options.size));
+    let output = FilmOutput::new(&mut app, options.size, sink);
     app.insert_resource(FilmClock {
         frame: 0,
         fps: options.fps,
@@ -420,11 +493,9 @@ pub fn run_capture(
     })
     .insert_resource(Film {
         spec,
-        target,
-        sink: sink.clone(),
+        output: output.clone(),
         warmup: 0,
         settled: 0,
-        outcome: outcome.clone(),
         options,
     })
     .add_plugins(FilmCursorPlugin)
@@ -432,19 +503,7 @@ pub fn run_capture(
     .add_systems(Update, place_camera.in_set(AppSystems::Visualize))
     .add_systems(Last, drive);
     app.run();
-    let poisoned = || AppError::Capture("the film's writer thread panicked".into());
-    let mut sink = sink.lock().map_err(|_| poisoned())?;
-    let mut outcome = outcome.lock().map_err(|_| poisoned())?;
-    if let Some(e) = outcome.error.take() {
-        return Err(e);
-    }
-    let frames = sink.written();
-    sink.finish()?;
-    let elapsed = outcome.started.map_or(0.0, |t| t.elapsed().as_secs_f64());
-    Ok(CaptureReport {
-        frames,
-        seconds_per_frame: elapsed / f64::from(frames.max(1)),
-    })
+    output.report()
 }
 
 /// An image the size of a film frame that cameras can render into.
@@ -467,12 +526,12 @@ fn spawn_cameras(mut commands: Commands, film: Res<Film>) {
     commands.spawn((
         FilmCamera,
         crate::app::camera::lens(),
-        RenderTarget::Image(film.target.clone().into()),
+        RenderTarget::Image(film.output.target.clone().into()),
     ));
     // The overlays (and panels, if asked for) are drawn by egui over the same image.
     commands.spawn((
         crate::app::camera::egui_overlay(),
-        RenderTarget::Image(film.target.clone().into()),
+        RenderTarget::Image(film.output.target.clone().into()),
     ));
 }
 
@@ -557,23 +616,12 @@ fn drive(
     mut exit: MessageWriter<AppExit>,
 ) {
     if let Some(why) = lockstep.as_ref().and_then(|l| l.failed.clone()) {
-        film.fail(AppError::Capture(why));
+        film.output.fail(AppError::Capture(why));
         exit.write(AppExit::error());
         return;
     }
-    let sink_error = film.sink.lock().ok().and_then(|mut s| s.take_error());
-    if let Some(e) = sink_error {
-        film.fail(e);
-        exit.write(AppExit::error());
-        return;
-    }
-    let written = film.sink.lock().map_or(0, |s| s.written());
     let total = film.options.frames;
-    if written >= total {
-        exit.write(AppExit::Success);
-        return;
-    }
-    if clock.frame >= total {
+    if !film.output.going_on(total, &mut exit) || clock.frame >= total {
         return;
     }
     // Something to film: the network is built and showing the frame's step.
@@ -592,10 +640,11 @@ fn drive(
     if !(ready && delivered) {
         film.warmup += 1;
         if film.warmup > WARMUP_LIMIT {
-            film.fail(AppError::Capture(match live.messages.last() {
-                Some(m) => format!("nothing to film: {m}"),
-                None => "nothing to film: the network never appeared".into(),
-            }));
+            film.output
+                .fail(AppError::Capture(match live.messages.last() {
+                    Some(m) => format!("nothing to film: {m}"),
+                    None => "nothing to film: the network never appeared".into(),
+                }));
             exit.write(AppExit::error());
         }
         return;
@@ -609,18 +658,7 @@ fn drive(
             return;
         }
     }
-    if let Ok(mut o) = film.outcome.lock() {
-        o.started.get_or_insert_with(Instant::now);
-    }
-    let index = clock.frame;
-    let sink = film.sink.clone();
-    commands
-        .spawn(Screenshot::image(film.target.clone()))
-        .observe(move |captured: On<ScreenshotCaptured>| {
-            if let Ok(mut s) = sink.lock() {
-                s.accept(index, &captured.image);
-            }
-        });
+    film.output.shoot(&mut commands, clock.frame);
     clock.frame += 1;
     if let Some(mut l) = lockstep {
         l.wanted = u64::from(clock.frame);

@@ -3,17 +3,10 @@
 //! lock-step with the film (each of its chunks shown at a frame fixed in
 //! advance), so the same command makes the same film on any machine.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bevy::app::ScheduleRunnerPlugin;
 use bevy::camera::RenderTarget;
 use bevy::prelude::*;
-use bevy::render::RenderPlugin;
-use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
-use bevy::time::TimeUpdateStrategy;
-use bevy::window::ExitCondition;
-use bevy::winit::WinitPlugin;
 use bevy_panorbit_camera::PanOrbitCamera;
 
 use super::terrain::{TERRAIN_HEIGHT, TerrainBuilt, TerrainCamera};
@@ -21,7 +14,9 @@ use super::zooming::ZoomLink;
 use super::{BrowseOptions, Browser, BrowserPlugin, BrowserTab};
 use crate::app::camera::OverlayCamera;
 use crate::app::error::{AppError, AppResult};
-use crate::app::film::{CaptureReport, FilmClock, render_target};
+use crate::app::film::{
+    CaptureReport, FilmClock, FilmOutput, SETTLE_UPDATES, WARMUP_LIMIT, offscreen_app,
+};
 use crate::app::film_sink::FrameSink;
 use crate::lab::compare::Table;
 use crate::lab::sweep::zoom::Zoomer;
@@ -32,10 +27,6 @@ const LEAD_IN_SECONDS: f32 = 1.0;
 const TAIL_SECONDS: f32 = 2.0;
 /// Longest wait for the zoom's next chunk.
 const ZOOM_TIMEOUT: Duration = Duration::from_secs(600);
-/// Updates drawn, unfilmed, once everything is ready (uploads, the font atlas).
-const SETTLE_UPDATES: u32 = 4;
-/// Updates allowed before the first frame.
-const WARMUP_LIMIT: u32 = 2_000;
 /// How fast the camera circles the height field, degrees per second.
 const ORBIT_DEGREES_PER_SECOND: f32 = 8.0;
 /// The camera's distance from the field's centre at the start and at the end.
@@ -124,26 +115,9 @@ impl ZoomPace {
 #[derive(Resource)]
 struct Film {
     film: BrowserFilm,
-    target: Handle<Image>,
-    sink: Arc<Mutex<FrameSink>>,
+    output: FilmOutput,
     warmup: u32,
     settled: u32,
-    outcome: Arc<Mutex<Outcome>>,
-}
-
-/// How the film went, read after the app has run.
-#[derive(Default)]
-struct Outcome {
-    started: Option<Instant>,
-    error: Option<AppError>,
-}
-
-impl Film {
-    fn fail(&self, why: AppError) {
-        if let Ok(mut o) = self.outcome.lock() {
-            o.error.get_or_insert(why);
-        }
-    }
 }
 
 /// Films the browser on `table` (opened as `browse` says) into `sink`.
@@ -171,35 +145,10 @@ pub fn film_browser(
         None => None,
     };
     browser.zoom_request = browse.zoom;
-    let sink = Arc::new(Mutex::new(sink));
-    let outcome = Arc::new(Mutex::new(Outcome::default()));
-    let mut app = App::new();
-    app.add_plugins(
-        DefaultPlugins
-            .set(WindowPlugin {
-                primary_window: None,
-                exit_condition: ExitCondition::DontExit,
-                ..default()
-            })
-            .set(RenderPlugin {
-                synchronous_pipeline_compilation: true,
-                ..default()
-            })
-            .set(bevy::log::LogPlugin {
-                filter: "warn,wgpu=error,naga=error,bevy_render=error,bevy_egui=error".into(),
-                ..default()
-            })
-            .disable::<WinitPlugin>(),
-    )
-    .add_plugins(ScheduleRunnerPlugin::run_loop(Duration::ZERO))
-    .add_plugins(bevy_egui::EguiPlugin::default())
-    .insert_resource(bevy_egui::EguiGlobalSettings {
-        auto_create_primary_context: false,
-        ..default()
-    })
+    let mut app = offscreen_app(film.fps);
     // A film needs every chunk of its zoom, in order: a zoom thread that
     // waits for each to be taken (inserted before the browser's own).
-    .insert_resource(ZoomLink(Zoomer::lockstep(
+    app.insert_resource(ZoomLink(Zoomer::lockstep(
         std::thread::available_parallelism().map_or(1, |n| n.get()),
     )))
     .add_plugins(crate::app::AppSystemsPlugin)
@@ -207,10 +156,6 @@ pub fn film_browser(
     .init_resource::<crate::app::network::Selection>()
     .init_resource::<crate::app::network::NetworkView>()
     .insert_resource(browser)
-    .insert_resource(ClearColor(Color::srgb(0.01, 0.012, 0.02)))
-    .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_secs_f64(
-        1.0 / f64::from(film.fps),
-    )))
     .insert_resource(FilmClock {
         frame: 0,
         fps: film.fps,
@@ -220,17 +165,12 @@ pub fn film_browser(
     if let Some(pace) = pace {
         app.insert_resource(pace);
     }
-    let target = app
-        .world_mut()
-        .resource_mut::<Assets<Image>>()
-        .add(render_target(film.size));
+    let output = FilmOutput::new(&mut app, film.size, sink);
     app.insert_resource(Film {
         film,
-        target,
-        sink: sink.clone(),
+        output: output.clone(),
         warmup: 0,
         settled: 0,
-        outcome: outcome.clone(),
     })
     .add_systems(PostStartup, aim_cameras_at_film)
     .add_systems(
@@ -239,19 +179,7 @@ pub fn film_browser(
     )
     .add_systems(Last, drive);
     app.run();
-    let poisoned = || AppError::Capture("the film's writer thread panicked".into());
-    let mut sink = sink.lock().map_err(|_| poisoned())?;
-    let mut outcome = outcome.lock().map_err(|_| poisoned())?;
-    if let Some(e) = outcome.error.take() {
-        return Err(e);
-    }
-    let frames = sink.written();
-    sink.finish()?;
-    let elapsed = outcome.started.map_or(0.0, |t| t.elapsed().as_secs_f64());
-    Ok(CaptureReport {
-        frames,
-        seconds_per_frame: elapsed / f64::from(frames.max(1)),
-    })
+    output.report()
 }
 
 /// The events a zoom into `window` sends: one per chunk of each level, then
@@ -287,7 +215,7 @@ fn aim_cameras_at_film(
     for camera in &cameras {
         commands
             .entity(camera)
-            .insert(RenderTarget::Image(film.target.clone().into()))
+            .insert(RenderTarget::Image(film.output.target.clone().into()))
             .remove::<PanOrbitCamera>();
     }
 }
@@ -325,23 +253,12 @@ fn drive(
     mut exit: MessageWriter<AppExit>,
 ) {
     if let Some(why) = pace.as_ref().and_then(|p| p.failed.clone()) {
-        film.fail(AppError::Capture(why));
+        film.output.fail(AppError::Capture(why));
         exit.write(AppExit::error());
         return;
     }
-    let sink_error = film.sink.lock().ok().and_then(|mut s| s.take_error());
-    if let Some(e) = sink_error {
-        film.fail(e);
-        exit.write(AppExit::error());
-        return;
-    }
-    let written = film.sink.lock().map_or(0, |s| s.written());
     let total = film.film.frames;
-    if written >= total {
-        exit.write(AppExit::Success);
-        return;
-    }
-    if clock.frame >= total {
+    if !film.output.going_on(total, &mut exit) || clock.frame >= total {
         return;
     }
     let terrain = browser.tab == BrowserTab::Terrain && browser.landscape.is_some();
@@ -349,7 +266,7 @@ fn drive(
     if !ready {
         film.warmup += 1;
         if film.warmup > WARMUP_LIMIT {
-            film.fail(AppError::Capture(
+            film.output.fail(AppError::Capture(
                 "nothing to film: the height field was never built".into(),
             ));
             exit.write(AppExit::error());
@@ -360,18 +277,7 @@ fn drive(
         film.settled += 1;
         return;
     }
-    if let Ok(mut o) = film.outcome.lock() {
-        o.started.get_or_insert_with(Instant::now);
-    }
-    let index = clock.frame;
-    let sink = film.sink.clone();
-    commands
-        .spawn(Screenshot::image(film.target.clone()))
-        .observe(move |captured: On<ScreenshotCaptured>| {
-            if let Ok(mut s) = sink.lock() {
-                s.accept(index, &captured.image);
-            }
-        });
+    film.output.shoot(&mut commands, clock.frame);
     clock.frame += 1;
 }
 
