@@ -21,8 +21,13 @@ fn preset(name: &str) -> Scene {
         .expect("preset loads")
 }
 
+/// Steps of the preset's net with plain SGD, as `../shared/peers/jax_step.py`
+/// trains it (cross-entropy, the preset's batch size): the figure to set beside
+/// the peer's steps per second.
 fn bench_net(c: &mut Criterion, name: &str, label: &str) {
-    let scene = preset(name);
+    let mut scene = preset(name);
+    scene.train.optimizer = nn_microscope::lab::scene::OptimizerKind::Sgd;
+    scene.train.learning_rate = 0.01;
     let mut trainer = Trainer::<Backend>::new(&scene, &Default::default()).expect("trainer");
     let mut group = c.benchmark_group(format!("train_step/{label}"));
     group.bench_function("no_frame", |b| {

@@ -954,7 +954,7 @@ fn a_drawing_lights_the_network_with_the_models_forward_pass() {
     assert_eq!(shown.step, frame.step);
 
     // The answer is the model's own forward pass (burn, on the same weights).
-    let x = Tensor::<crate::lab::CpuBackend, 2>::from_data(
+    let x = Tensor::<burn::backend::Flex, 2>::from_data(
         TensorData::new(input.clone(), [1, 64]),
         &Default::default(),
     );

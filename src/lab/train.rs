@@ -2,10 +2,8 @@
 
 use std::sync::Arc;
 
-use burn::module::AutodiffModule;
-use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer, Sgd, SgdConfig};
+use burn::module::{AutodiffModule, Param};
+use burn::nn::Linear;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData, activation};
 
@@ -13,7 +11,7 @@ use crate::lab::data::{Dataset, Split, Targets};
 use crate::lab::error::{LabError, LabResult};
 use crate::lab::frame::{Frame, LayerFrame, Probe, Topology};
 use crate::lab::metrics::Metrics;
-use crate::lab::model::{Mlp, OutputKind};
+use crate::lab::model::{Activation, Mlp, OutputKind};
 use crate::lab::rng::{self, LabRng, Stream};
 use crate::lab::scene::{LossKind, OptimizerKind, Scene};
 use crate::lab::sharpness::{Spectrum, hessian_vector_product, lanczos};
@@ -40,35 +38,163 @@ pub enum StepOutcome {
     },
 }
 
-/// The optimiser in use; burn's optimisers differ in type, so they are wrapped.
-enum Optim<B: AutodiffBackend> {
-    Sgd(OptimizerAdaptor<Sgd<B::InnerBackend>, Mlp<B>, B>),
-    Adam(OptimizerAdaptor<Adam, Mlp<B>, B>),
+/// Adam's decay of its first moment.
+const ADAM_B1: f32 = 0.9;
+/// Adam's decay of its second moment.
+const ADAM_B2: f32 = 0.999;
+/// Adam's ε.
+const ADAM_EPS: f32 = 1e-8;
+
+/// A layer's weights and biases, or anything shaped like them (gradients,
+/// moments).
+type LayerTensors<B> = (Tensor<B, 2>, Option<Tensor<B, 1>>);
+
+/// The optimiser and its state, per layer, on plain tensors: burn's SGD,
+/// heavy-ball momentum and Adam, operation for operation, without the
+/// autodiff graph its optimisers need their parameters to be on.
+enum Optim<B: Backend> {
+    /// `w − η·g`.
+    Sgd,
+    /// `v = β·v + g` (`v = g` at first), then `w − η·v`.
+    Momentum {
+        beta: f32,
+        velocity: Option<Vec<LayerTensors<B>>>,
+    },
+    /// Adam with burn's bias corrections.
+    Adam {
+        time: i32,
+        moments: Option<Vec<(LayerTensors<B>, LayerTensors<B>)>>,
+    },
 }
 
-impl<B: AutodiffBackend> Optim<B> {
+impl<B: Backend> Optim<B> {
     fn new(kind: OptimizerKind, momentum: f32) -> Self {
         match kind {
-            OptimizerKind::Gd | OptimizerKind::Sgd => Optim::Sgd(SgdConfig::new().init()),
-            OptimizerKind::Momentum => Optim::Sgd(
-                SgdConfig::new()
-                    .with_momentum(Some(MomentumConfig {
-                        momentum: f64::from(momentum),
-                        dampening: 0.0,
-                        nesterov: false,
-                    }))
-                    .init(),
-            ),
-            OptimizerKind::Adam => Optim::Adam(AdamConfig::new().with_epsilon(1e-8).init()),
+            OptimizerKind::Gd | OptimizerKind::Sgd => Optim::Sgd,
+            OptimizerKind::Momentum => Optim::Momentum {
+                beta: momentum,
+                velocity: None,
+            },
+            OptimizerKind::Adam => Optim::Adam {
+                time: 0,
+                moments: None,
+            },
         }
     }
 
-    fn step(&mut self, lr: f64, model: Mlp<B>, grads: GradientsParams) -> Mlp<B> {
+    /// Turns gradients into the steps to subtract (before the learning rate).
+    fn directions(&mut self, grads: Vec<LayerTensors<B>>) -> Vec<LayerTensors<B>> {
         match self {
-            Optim::Sgd(o) => o.step(lr, model, grads),
-            Optim::Adam(o) => o.step(lr, model, grads),
+            Optim::Sgd => grads,
+            Optim::Momentum { beta, velocity } => {
+                let beta = *beta;
+                let next: Vec<LayerTensors<B>> = match velocity.take() {
+                    None => grads,
+                    Some(previous) => grads
+                        .into_iter()
+                        .zip(previous)
+                        .map(|((gw, gb), (vw, vb))| {
+                            let b = match (gb, vb) {
+                                (Some(g), Some(v)) => Some(g.add(v.mul_scalar(beta))),
+                                (g, _) => g,
+                            };
+                            (gw.add(vw.mul_scalar(beta)), b)
+                        })
+                        .collect(),
+                };
+                *velocity = Some(next.clone());
+                next
+            }
+            Optim::Adam { time, moments } => {
+                *time += 1;
+                let c2 = (1.0 - ADAM_B2.powi(*time)).sqrt();
+                let factor = c2 / (1.0 - ADAM_B1.powi(*time));
+                let eps = ADAM_EPS * c2;
+                let previous = moments.take();
+                let mut next = Vec::with_capacity(grads.len());
+                let mut steps = Vec::with_capacity(grads.len());
+                for (l, (gw, gb)) in grads.into_iter().enumerate() {
+                    let prev = previous.as_ref().and_then(|p| p.get(l)).cloned();
+                    let (pw, pb) = match prev {
+                        Some(((m1w, m1b), (m2w, m2b))) => ((Some(m1w), Some(m2w)), (m1b, m2b)),
+                        None => ((None, None), (None, None)),
+                    };
+                    let (m1w, m2w, sw) = adam_moments(gw, pw.0, pw.1, factor, eps);
+                    let (b, bias_step) = match gb {
+                        Some(g) => {
+                            let (m1, m2, step) = adam_moments(g, pb.0, pb.1, factor, eps);
+                            (Some((m1, m2)), Some(step))
+                        }
+                        None => (None, None),
+                    };
+                    let (m1b, m2b) = match b {
+                        Some((m1, m2)) => (Some(m1), Some(m2)),
+                        None => (None, None),
+                    };
+                    next.push(((m1w, m1b), (m2w, m2b)));
+                    steps.push((sw, bias_step));
+                }
+                *moments = Some(next);
+                steps
+            }
         }
     }
+
+    /// One update of `model` with `grads` at learning rate `lr`.
+    fn step(&mut self, lr: f32, model: &mut Mlp<B>, grads: Vec<LayerTensors<B>>) {
+        let directions = self.directions(grads);
+        let layers = std::mem::take(&mut model.layers);
+        model.layers = layers
+            .into_iter()
+            .zip(directions)
+            .map(|(layer, (dw, db))| Linear {
+                weight: descend(layer.weight, dw, lr),
+                bias: match (layer.bias, db) {
+                    (Some(b), Some(d)) => Some(descend(b, d, lr)),
+                    (b, _) => b,
+                },
+            })
+            .collect();
+    }
+}
+
+/// Adam's moments after gradient `g` and the step they give, as burn
+/// computes them: `m₁ = β₁m₁ + (1−β₁)g`, `m₂ = β₂m₂ + (1−β₂)g²`, step
+/// `factor·m₁ / (√m₂ + eps)`.
+fn adam_moments<B: Backend, const D: usize>(
+    g: Tensor<B, D>,
+    m1: Option<Tensor<B, D>>,
+    m2: Option<Tensor<B, D>>,
+    factor: f32,
+    eps: f32,
+) -> (Tensor<B, D>, Tensor<B, D>, Tensor<B, D>) {
+    let m1 = match m1 {
+        Some(m) => m
+            .mul_scalar(ADAM_B1)
+            .add(g.clone().mul_scalar(1.0 - ADAM_B1)),
+        None => g.clone().mul_scalar(1.0 - ADAM_B1),
+    };
+    let m2 = match m2 {
+        Some(m) => m
+            .mul_scalar(ADAM_B2)
+            .add(g.square().mul_scalar(1.0 - ADAM_B2)),
+        None => g.square().mul_scalar(1.0 - ADAM_B2),
+    };
+    let step = m1
+        .clone()
+        .mul_scalar(factor)
+        .div(m2.clone().sqrt().add_scalar(eps));
+    (m1, m2, step)
+}
+
+/// `w − η·d`, keeping the parameter's id; the parameter holds the only
+/// reference to its tensor, so the backend may update it in place.
+fn descend<B: Backend, const D: usize>(
+    param: Param<Tensor<B, D>>,
+    direction: Tensor<B, D>,
+    lr: f32,
+) -> Param<Tensor<B, D>> {
+    param.map(|w| w - direction.mul_scalar(lr))
 }
 
 /// Seeded mini-batch order: a fresh shuffle each epoch.
@@ -118,8 +244,10 @@ pub struct Trainer<B: AutodiffBackend> {
     scene: Scene,
     data: Arc<Dataset>,
     device: B::Device,
-    model: Mlp<B>,
-    optim: Optim<B>,
+    /// The parameters, on the plain backend: autodiff sees a copy
+    /// ([`Trainer::tracked`]) only where it is needed.
+    model: Mlp<B::InnerBackend>,
+    optim: Optim<B::InnerBackend>,
     sampler: BatchSampler,
     step: u64,
     diverged: bool,
@@ -143,7 +271,8 @@ impl<B: AutodiffBackend> Trainer<B> {
         scene.validate()?;
         let model = scene
             .mlp_config(data.inputs, data.outputs())
-            .init::<B>(device);
+            .init::<B>(device)
+            .valid();
         let train = split_tensors::<B::InnerBackend>(&data, &data.train, device);
         let test = split_tensors::<B::InnerBackend>(&data, &data.test, device);
         // A PDE's boundary points come last: its Hessian is measured on every point.
@@ -210,7 +339,7 @@ impl<B: AutodiffBackend> Trainer<B> {
     }
 
     /// The network being trained.
-    pub fn model(&self) -> &Mlp<B> {
+    pub fn model(&self) -> &Mlp<B::InnerBackend> {
         &self.model
     }
 
@@ -294,38 +423,27 @@ impl<B: AutodiffBackend> Trainer<B> {
         let batch_size = self.batch_size();
         let batch = self.sampler.next(batch_size).map(<[usize]>::to_vec);
         let (x, targets) = match &batch {
-            None => (
-                Tensor::<B, 2>::from_inner(self.train.x.clone()),
-                Tensor::<B, 2>::from_inner(self.train.targets.clone()),
-            ),
-            Some(idx) => (
-                rows_tensor::<B>(&self.data.train.x, self.data.inputs, idx, &self.device),
-                targets_tensor::<B>(&self.data, &self.data.train, idx, &self.device),
-            ),
-        };
-        let trace = capture.then(|| self.model.forward_trace(x.clone()));
-        let data_loss = match &self.data.pde {
-            Some(pde) => {
-                let all: Vec<usize>;
-                let idx = match &batch {
-                    Some(idx) => idx.as_slice(),
-                    None => {
-                        all = (0..self.data.train.len()).collect();
-                        &all
-                    }
-                };
-                pde_objective(&self.model, pde, x, targets, idx)
-            }
-            None => {
-                let z = match &trace {
-                    Some(t) => t[t.len() - 1].pre.clone(),
-                    None => self.model.forward(x),
-                };
-                per_sample_loss(self.scene.loss(), self.model.output, z, targets).mean()
+            None => (self.train.x.clone(), self.train.targets.clone()),
+            // Gathered from the training set already on the device: only
+            // the indices cross over each step.
+            Some(idx) => {
+                let rows: Vec<i64> = idx.iter().map(|&i| i as i64).collect();
+                let rows = Tensor::<B::InnerBackend, 1, Int>::from_data(
+                    TensorData::new(rows, [idx.len()]),
+                    &self.device,
+                );
+                (
+                    self.train.x.clone().select(0, rows.clone()),
+                    self.train.targets.clone().select(0, rows),
+                )
             }
         };
-        let loss = data_loss + penalty(&self.model, self.scene.train.l1, self.scene.train.l2);
-        let batch_loss = scalar(loss.clone(), "the mini-batch loss")?;
+        let backprop = if self.by_hand() {
+            by_hand(&self.model, self.scene.loss(), x, targets, capture)
+        } else {
+            self.by_autodiff(x, targets, batch.as_deref(), capture)
+        };
+        let batch_loss = scalar(backprop.loss.clone(), "the mini-batch loss")?;
         if !batch_loss.is_finite() {
             self.diverged = true;
             return Ok(StepOutcome::Diverged {
@@ -333,32 +451,29 @@ impl<B: AutodiffBackend> Trainer<B> {
                 loss: batch_loss,
             });
         }
-        let grads = loss.backward();
-        let frame = match trace {
-            Some(trace) => Some(Box::new(
-                self.capture(&grads, &trace, batch_loss, batch_size)?,
-            )),
-            None => None,
+        let frame = if capture {
+            Some(Box::new(self.capture(&backprop, batch_loss, batch_size)?))
+        } else {
+            None
         };
         if !apply {
             return Ok(StepOutcome::Stepped { batch_loss, frame });
         }
-        let mut params = GradientsParams::from_grads(grads, &self.model);
+        let mut grads = backprop.grads;
         let lr = match &self.scene.train.learning_rates {
             // Per-layer rates: each layer's gradient is scaled by its rate and
             // the step is taken with rate 1 (GD and momentum are linear in it).
             Some(rates) => {
-                for (layer, rate) in self.model.layers.iter().zip(rates) {
-                    scale_gradient::<B, 2>(&mut params, layer.weight.id, *rate);
-                    if let Some(b) = &layer.bias {
-                        scale_gradient::<B, 1>(&mut params, b.id, *rate);
-                    }
-                }
+                grads = grads
+                    .into_iter()
+                    .zip(rates)
+                    .map(|((w, b), rate)| (w.mul_scalar(*rate), b.map(|b| b.mul_scalar(*rate))))
+                    .collect();
                 1.0
             }
-            None => f64::from(self.scene.train.learning_rate),
+            None => self.scene.train.learning_rate,
         };
-        self.model = self.optim.step(lr, self.model.clone(), params);
+        self.optim.step(lr, &mut self.model, grads);
         self.step += 1;
         Ok(StepOutcome::Stepped { batch_loss, frame })
     }
@@ -368,9 +483,9 @@ impl<B: AutodiffBackend> Trainer<B> {
     pub fn parameters(&self) -> LabResult<Vec<f32>> {
         let mut flat = Vec::with_capacity(self.model.parameter_count());
         for layer in &self.model.layers {
-            flat.extend(values(layer.weight.val().inner(), "weights")?);
+            flat.extend(values(layer.weight.val(), "weights")?);
             if let Some(b) = &layer.bias {
-                flat.extend(values(b.val().inner(), "biases")?);
+                flat.extend(values(b.val(), "biases")?);
             }
         }
         Ok(flat)
@@ -478,25 +593,124 @@ impl<B: AutodiffBackend> Trainer<B> {
         }
     }
 
+    /// A copy of the network on the autodiff backend, every parameter
+    /// tracked: for objectives whose gradients are not derived by hand.
+    fn tracked(&self) -> Mlp<B> {
+        fn track<B: AutodiffBackend, const D: usize>(
+            p: &Param<Tensor<B::InnerBackend, D>>,
+        ) -> Param<Tensor<B, D>> {
+            Param::initialized(p.id, Tensor::from_inner(p.val()).require_grad())
+        }
+        Mlp {
+            layers: self
+                .model
+                .layers
+                .iter()
+                .map(|l| Linear {
+                    weight: track::<B, 2>(&l.weight),
+                    bias: l.bias.as_ref().map(track::<B, 1>),
+                })
+                .collect(),
+            activation: self.model.activation,
+            output: self.model.output,
+            scales: self.model.scales.clone(),
+        }
+    }
+
+    /// Whether this network's gradients are derived by hand ([`by_hand`]):
+    /// plain data (no PDE), no weight penalty, and a loss whose derivative
+    /// is written out. Anything else goes through autodiff.
+    fn by_hand(&self) -> bool {
+        let train = &self.scene.train;
+        self.data.pde.is_none()
+            && train.l1 == 0.0
+            && train.l2 == 0.0
+            && match self.scene.loss() {
+                LossKind::CrossEntropy => true,
+                LossKind::Mse => self.model.output == OutputKind::Linear,
+                LossKind::L1 | LossKind::Residual => false,
+            }
+    }
+
+    /// The objective and its gradients through burn's autodiff: the PDE
+    /// objective, weight penalties, and losses without a hand derivative.
+    fn by_autodiff(
+        &self,
+        x: Tensor<B::InnerBackend, 2>,
+        targets: Tensor<B::InnerBackend, 2>,
+        batch: Option<&[usize]>,
+        capture: bool,
+    ) -> Backprop<B::InnerBackend> {
+        let model = self.tracked();
+        let x = Tensor::<B, 2>::from_inner(x);
+        let targets = Tensor::<B, 2>::from_inner(targets);
+        let trace = capture.then(|| model.forward_trace(x.clone()));
+        let data_loss = match &self.data.pde {
+            Some(pde) => {
+                let all: Vec<usize>;
+                let idx = match batch {
+                    Some(idx) => idx,
+                    None => {
+                        all = (0..self.data.train.len()).collect();
+                        &all
+                    }
+                };
+                pde_objective(&model, pde, x, targets, idx)
+            }
+            None => {
+                let z = match &trace {
+                    Some(t) => t[t.len() - 1].pre.clone(),
+                    None => model.forward(x),
+                };
+                per_sample_loss(self.scene.loss(), model.output, z, targets).mean()
+            }
+        };
+        let loss = data_loss + penalty(&model, self.scene.train.l1, self.scene.train.l2);
+        let value = loss.clone().inner();
+        let grads = loss.backward();
+        let device = &self.device;
+        let grads = model
+            .layers
+            .iter()
+            .map(|layer| {
+                let [inputs, outputs] = layer.weight.dims();
+                let weight = layer
+                    .weight
+                    .grad(&grads)
+                    .unwrap_or_else(|| Tensor::zeros([inputs, outputs], device));
+                let bias = layer.bias.as_ref().map(|b| {
+                    b.grad(&grads)
+                        .unwrap_or_else(|| Tensor::zeros([outputs], device))
+                });
+                (weight, bias)
+            })
+            .collect();
+        Backprop {
+            loss: value,
+            grads,
+            posts: trace
+                .map(|t| t.into_iter().map(|l| l.post.inner()).collect())
+                .unwrap_or_default(),
+        }
+    }
+
     fn capture(
         &self,
-        grads: &B::Gradients,
-        trace: &[crate::lab::model::LayerTrace<B>],
+        backprop: &Backprop<B::InnerBackend>,
         batch_loss: f32,
         batch_size: usize,
     ) -> LabResult<Frame> {
         let probe = self.probe_pass()?;
         let mut grad_sq = 0.0f64;
         let mut layers = Vec::with_capacity(self.model.layers.len());
-        for (l, layer) in self.model.layers.iter().enumerate() {
+        for (l, (layer, (weight, bias_grad))) in
+            self.model.layers.iter().zip(&backprop.grads).enumerate()
+        {
             let [inputs, outputs] = layer.weight.dims();
-            let weight_grads = match layer.weight.grad(grads) {
-                Some(g) => values(g, "weight gradients")?,
-                None => vec![0.0; inputs * outputs],
-            };
+            let weight_grads = values(weight.clone(), "weight gradients")?;
             let bias = layer.bias.as_ref();
-            let bias_grads = match bias.and_then(|b| b.grad(grads)) {
-                Some(g) => values(g, "bias gradients")?,
+            let bias_grads = match bias_grad {
+                Some(g) => values(g.clone(), "bias gradients")?,
                 None => vec![0.0; outputs],
             };
             grad_sq += weight_grads
@@ -507,19 +721,19 @@ impl<B: AutodiffBackend> Trainer<B> {
             layers.push(LayerFrame {
                 inputs,
                 outputs,
-                weights: values(layer.weight.val().inner(), "weights")?,
+                weights: values(layer.weight.val(), "weights")?,
                 biases: match bias {
-                    Some(b) => values(b.val().inner(), "biases")?,
+                    Some(b) => values(b.val(), "biases")?,
                     None => vec![0.0; outputs],
                 },
                 weight_grads,
                 bias_grads,
                 pre_activations: probe.pre[l].clone(),
                 activations: probe.post[l].clone(),
-                mean_activations: values(
-                    trace[l].post.clone().inner().mean_dim(0),
-                    "mean activations",
-                )?,
+                mean_activations: match backprop.posts.get(l) {
+                    Some(post) => values(post.clone().mean_dim(0), "mean activations")?,
+                    None => vec![0.0; outputs],
+                },
                 probe_grads: probe.dz[l].clone(),
                 scale: self.model.scale(l),
             });
@@ -559,7 +773,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         // A copy whose every layer has a bias (zero where the network has
         // none): for one sample ∂L/∂b = s·∂L/∂z, so the bias gradients give
         // the error signals.
-        let mut model = self.model.clone();
+        let mut model = self.tracked();
         for layer in &mut model.layers {
             if layer.bias.is_none() {
                 let [_, outputs] = layer.weight.dims();
@@ -610,16 +824,16 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// Loss and accuracy on the full training and test sets, with the
     /// learning rate and batch size in force.
     pub fn evaluate(&self) -> LabResult<Metrics> {
-        let model = self.model.valid();
+        let model = &self.model;
         let kind = self.scene.loss();
-        let mut train = eval_split(&model, kind, &self.train)?;
-        let test = eval_split(&model, kind, &self.test)?;
+        let mut train = eval_split(model, kind, &self.train)?;
+        let test = eval_split(model, kind, &self.test)?;
         let mut solution_error = None;
         if let Some(pde) = &self.data.pde {
             // The training loss of a PINN is its objective: residual and boundary terms.
             let all: Vec<usize> = (0..self.train.len).collect();
             let objective = pde_objective(
-                &model,
+                model,
                 pde,
                 self.train.x.clone(),
                 self.train.targets.clone(),
@@ -717,17 +931,6 @@ fn eval_split<B: Backend>(
     })
 }
 
-/// Multiplies the gradient of parameter `id` by `factor`.
-fn scale_gradient<B: AutodiffBackend, const D: usize>(
-    grads: &mut GradientsParams,
-    id: burn::module::ParamId,
-    factor: f32,
-) {
-    if let Some(g) = grads.remove::<B::InnerBackend, D>(id) {
-        grads.register::<B::InnerBackend, D>(id, g.mul_scalar(factor));
-    }
-}
-
 /// The physics-informed objective of a batch of a PDE's training points (their
 /// indices in `idx`): the mean squared residual `L[u] − f` over its
 /// collocation points plus `boundary_weight` times the mean squared error
@@ -794,6 +997,105 @@ fn penalty<B: Backend>(model: &Mlp<B>, l1: f32, l2: f32) -> Tensor<B, 1> {
         }
     }
     total
+}
+
+/// A mini-batch's objective and its gradients, however they were derived.
+struct Backprop<B: Backend> {
+    /// The objective (data loss and penalties), `[1]`.
+    loss: Tensor<B, 1>,
+    /// Per layer: the gradients of its weights and of its biases.
+    grads: Vec<(Tensor<B, 2>, Option<Tensor<B, 1>>)>,
+    /// Per layer: its outputs over the batch, when a frame is captured.
+    posts: Vec<Tensor<B, 2>>,
+}
+
+/// The loss of a plain network and its gradients, derived by hand: one
+/// forward pass keeping each layer's input, then the chain rule layer by
+/// layer. It does what autodiff does for these networks without recording a
+/// graph, which for small networks costs more than the arithmetic. The loss
+/// must be cross-entropy, or the squared error of a linear output.
+///
+/// # Shapes
+/// - `x`: `[batch, inputs]`; `targets`: `[batch, outputs]`
+fn by_hand<B: Backend>(
+    model: &Mlp<B>,
+    kind: LossKind,
+    x: Tensor<B, 2>,
+    targets: Tensor<B, 2>,
+    keep_posts: bool,
+) -> Backprop<B> {
+    let last = model.layers.len() - 1;
+    let [batch, outputs] = targets.dims();
+    let mut inputs = Vec::with_capacity(model.layers.len());
+    let mut pres = Vec::with_capacity(model.layers.len());
+    let mut posts = Vec::new();
+    let mut h = x;
+    for (i, layer) in model.layers.iter().enumerate() {
+        let mut z = h.clone().matmul(layer.weight.val());
+        if let Some(b) = &layer.bias {
+            z = z + b.val().unsqueeze_dim(0);
+        }
+        let scale = model.scale(i);
+        if scale != 1.0 {
+            z = z.mul_scalar(scale);
+        }
+        inputs.push(h);
+        h = if i == last {
+            z.clone()
+        } else {
+            model.activation.apply(z.clone())
+        };
+        if keep_posts {
+            posts.push(if i == last {
+                model.output_activation(z.clone())
+            } else {
+                h.clone()
+            });
+        }
+        pres.push(z);
+    }
+    // The loss and its derivative with respect to the last pre-activation.
+    let z = h;
+    let (loss, mut dz) = match kind {
+        LossKind::CrossEntropy => {
+            let log_p = activation::log_softmax(z, 1);
+            let loss = (targets.clone() * log_p.clone()).sum_dim(1).neg().mean();
+            // d/dz of −Σ t·log softmax(z) is softmax(z)·Σt − t.
+            let dz = log_p.exp() * targets.clone().sum_dim(1) - targets;
+            (loss, dz.div_scalar(batch as f32))
+        }
+        _ => {
+            let diff = z - targets;
+            let loss = diff.clone().powi_scalar(2).mean_dim(1).mean();
+            (loss, diff.mul_scalar(2.0 / (batch * outputs) as f32))
+        }
+    };
+    let mut grads = Vec::with_capacity(model.layers.len());
+    for i in (0..=last).rev() {
+        let scale = model.scale(i);
+        if scale != 1.0 {
+            dz = dz.mul_scalar(scale);
+        }
+        let layer = &model.layers[i];
+        let input = inputs.pop().unwrap_or_else(|| dz.zeros_like());
+        let weight = input.transpose().matmul(dz.clone());
+        let bias = layer
+            .bias
+            .as_ref()
+            .map(|_| dz.clone().sum_dim(0).squeeze_dim::<1>(0));
+        grads.push((weight, bias));
+        if i > 0 {
+            let dh = dz.matmul(layer.weight.val().transpose());
+            let pre = pres[i - 1].clone();
+            dz = match model.activation {
+                Activation::Relu => dh.mask_fill(pre.lower_equal_elem(0.0), 0.0),
+                Activation::Linear => dh,
+                other => dh * other.derivatives(pre).0,
+            };
+        }
+    }
+    grads.reverse();
+    Backprop { loss, grads, posts }
 }
 
 /// Per-sample data loss.

@@ -3,9 +3,14 @@
 //! cells in warm colours, the boundary glowing, and an orbit camera to fly
 //! over it. Drawn only while its tab is open.
 
-use bevy::asset::RenderAssetUsages;
-use bevy::mesh::{Indices, PrimitiveTopology};
+use bevy::asset::{RenderAssetUsages, load_internal_asset, uuid_handle};
+use bevy::mesh::{Indices, MeshVertexBufferLayoutRef, PrimitiveTopology};
+use bevy::pbr::{MaterialPipeline, MaterialPipelineKey};
 use bevy::prelude::*;
+use bevy::render::render_resource::{
+    AsBindGroup, RenderPipelineDescriptor, SpecializedMeshPipelineError,
+};
+use bevy::shader::ShaderRef;
 use bevy_panorbit_camera::PanOrbitCamera;
 
 use super::paint::{CellPaint, landscape_paint};
@@ -38,7 +43,38 @@ pub struct TerrainBuilt {
     /// The generation, column and cells merged per block side of the mesh shown.
     pub key: Option<(u64, usize, usize)>,
     /// The material every height field shares (vertex colours, unlit).
-    material: Handle<StandardMaterial>,
+    material: Handle<TerrainMaterial>,
+}
+
+const TERRAIN_SHADER: Handle<Shader> = uuid_handle!("2b8e61f4-7c3d-4e0a-9f15-8a4c6d2e7b90");
+
+/// The columns' material: the vertex colour as it is, from both sides.
+#[derive(Asset, TypePath, AsBindGroup, Clone, Debug, Default)]
+pub struct TerrainMaterial {}
+
+impl Material for TerrainMaterial {
+    fn fragment_shader() -> ShaderRef {
+        TERRAIN_SHADER.into()
+    }
+
+    fn enable_prepass() -> bool {
+        false
+    }
+
+    fn enable_shadows() -> bool {
+        false
+    }
+
+    fn specialize(
+        _pipeline: &MaterialPipeline,
+        descriptor: &mut RenderPipelineDescriptor,
+        _layout: &MeshVertexBufferLayoutRef,
+        _key: MaterialPipelineKey<Self>,
+    ) -> Result<(), SpecializedMeshPipelineError> {
+        // A wall between two columns faces whichever side is lower.
+        descriptor.primitive.cull_mode = None;
+        Ok(())
+    }
 }
 
 /// The height field as a feature: its camera and mesh, rebuilt when the landscape changes.
@@ -46,6 +82,19 @@ pub struct TerrainPlugin;
 
 impl Plugin for TerrainPlugin {
     fn build(&self, app: &mut App) {
+        load_internal_asset!(
+            app,
+            TERRAIN_SHADER,
+            "../../../assets/shaders/terrain.wgsl",
+            Shader::from_wgsl
+        );
+        // The overlay camera spawned here carries the egui context: egui
+        // must not make another on the height field's camera.
+        app.add_plugins(MaterialPlugin::<TerrainMaterial>::default())
+            .insert_resource(bevy_egui::EguiGlobalSettings {
+                auto_create_primary_context: false,
+                ..default()
+            });
         if !app.is_plugin_added::<bevy_panorbit_camera::PanOrbitCameraPlugin>() {
             app.add_plugins(bevy_panorbit_camera::PanOrbitCameraPlugin);
         }
@@ -62,7 +111,7 @@ impl Plugin for TerrainPlugin {
 fn spawn_terrain(
     mut commands: Commands,
     mut built: ResMut<TerrainBuilt>,
-    mut materials: ResMut<Assets<StandardMaterial>>,
+    mut materials: ResMut<Assets<TerrainMaterial>>,
 ) {
     commands.spawn((
         crate::app::camera::OverlayCamera,
@@ -88,11 +137,7 @@ fn spawn_terrain(
     // software renderer spends most of a frame on it.
     camera.insert(Msaa::Off);
     // Shading is baked into the vertex colours: tops full, sides darker.
-    built.material = materials.add(StandardMaterial {
-        base_color: Color::WHITE,
-        unlit: true,
-        ..default()
-    });
+    built.material = materials.add(TerrainMaterial::default());
 }
 
 /// Rebuilds the mesh when the landscape, its table or its column changed
@@ -202,9 +247,11 @@ pub fn merge_cells(
     (merged, mx, my)
 }
 
-/// On a software renderer the height field is filmed without bloom, which
-/// costs such a renderer more than the scene does (the boundary still stands
-/// out, drawn brighter than the rest).
+/// On a software renderer the height field is drawn without bloom, tone
+/// mapping or dithering, which cost such a renderer more than the scene does
+/// (the boundary still stands out, drawn at full brightness where the rest
+/// is darker). HDR stays: the camera must not share its target with the
+/// overlay's, which clears it.
 fn software_lens(
     mut commands: Commands,
     adapter: Option<Res<bevy::render::renderer::RenderAdapterInfo>>,
@@ -214,7 +261,11 @@ fn software_lens(
         for camera in &cameras {
             commands
                 .entity(camera)
-                .remove::<bevy::post_process::bloom::Bloom>();
+                .remove::<bevy::post_process::bloom::Bloom>()
+                .insert((
+                    bevy::core_pipeline::tonemapping::Tonemapping::None,
+                    bevy::core_pipeline::tonemapping::DebandDither::Disabled,
+                ));
         }
     }
 }
