@@ -23,29 +23,53 @@ fn preset(name: &str) -> Scene {
         .expect("preset")
 }
 
-/// Records `steps` real training steps of `name` and reports bytes per step.
+/// Trains `steps` real steps of `name`, not recording and then recording every
+/// step, and reports both rates and the bytes per step.
 fn bytes_per_step(name: &str, steps: u64) {
     let root = std::env::temp_dir().join(format!("nnm-bench-bytes-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     let scene = preset(name);
-    let mut session =
-        Session::<Backend>::start(&scene, &Default::default(), Some(&root)).expect("session");
-    let start = std::time::Instant::now();
-    for _ in 0..steps {
-        session.advance(false).expect("step");
-    }
-    let elapsed = start.elapsed();
-    let dir = session.run_dir().expect("recorded").to_path_buf();
+    let time = |root: Option<&Path>| {
+        let mut session =
+            Session::<Backend>::start(&scene, &Default::default(), root).expect("session");
+        let start = std::time::Instant::now();
+        for _ in 0..steps {
+            session.advance(false).expect("step");
+        }
+        // Every record written and flushed, as `nnm train` ends.
+        session.settle().expect("recorded");
+        let elapsed = start.elapsed().as_secs_f64();
+        (elapsed, session.run_dir().map(Path::to_path_buf))
+    };
+    let (plain_s, _) = time(None);
+    let (recording_s, dir) = time(Some(&root));
+    let dir = dir.expect("recorded");
     let frames = std::fs::metadata(dir.join("frames.nnmr")).map_or(0, |m| m.len());
     let index = std::fs::metadata(dir.join("frames.idx")).map_or(0, |m| m.len());
+    let parameters = scene_parameters(&scene);
     println!(
-        "record/{name}: {steps} steps, {:.0} bytes per step ({:.0} recording + {:.0} index), {:.2} ms per recorded step",
+        "record/{name}: {steps} steps, {:.0} bytes per step ({:.0} recording + {:.0} index, {:.2} bytes per parameter); \
+         {:.0} steps/s recording every step, {:.0} steps/s not recording ({:.2}x)",
         (frames + index) as f64 / steps as f64,
         frames as f64 / steps as f64,
         index as f64 / steps as f64,
-        elapsed.as_secs_f64() * 1e3 / steps as f64,
+        (frames + index) as f64 / steps as f64 / parameters as f64,
+        steps as f64 / recording_s,
+        steps as f64 / plain_s,
+        plain_s / recording_s,
     );
     std::fs::remove_dir_all(root).ok();
+}
+
+/// Weights and biases of the scene's network.
+fn scene_parameters(scene: &Scene) -> u64 {
+    let trainer = Trainer::<Backend>::new(scene, &Default::default()).expect("trainer");
+    trainer
+        .topology()
+        .sizes
+        .windows(2)
+        .map(|w| (w[0] as u64 + 1) * w[1] as u64)
+        .sum()
 }
 
 /// A long MNIST-shaped recording: a real frame, drifting a little each step.

@@ -8,7 +8,7 @@ use crate::app::messages::{CameraPose, LessonControl, SendCommand};
 use crate::app::particles::{Direction, FlowPhase};
 use crate::app::visual::HighlightState;
 use crate::lab::TrainerCommand;
-use crate::lab::lesson::{Lesson, LessonEvent, LessonProgress, Signal};
+use crate::lab::lesson::{Lesson, LessonEvent, LessonProgress, PausePoint, Signal};
 
 /// The lesson in force and where the class is in it.
 #[derive(Resource, Debug, Default)]
@@ -21,7 +21,7 @@ pub struct LessonPlayer {
     seen_losses: usize,
     seen_evaluations: usize,
     last_direction: Option<Direction>,
-    pause_sent: Option<Option<u64>>,
+    pause_sent: Option<Option<PausePoint>>,
 }
 
 impl LessonPlayer {
@@ -55,15 +55,17 @@ fn play_lesson(
     if live.replay {
         return;
     }
-    let lesson = live
-        .scene
-        .as_ref()
-        .map(|s| s.lesson.clone())
-        .unwrap_or_default();
+    // Compared in place: cloning the lesson every frame cost more than the
+    // rest of this system.
+    let lesson = live.scene.as_ref().map(|s| &s.lesson);
+    let changed = match lesson {
+        Some(lesson) => p.lesson != *lesson,
+        None => !p.lesson.is_empty(),
+    };
     // A new run, or an edited lesson, starts the lesson over.
-    if p.seen_topology != live.topology_serial || p.lesson != lesson {
+    if p.seen_topology != live.topology_serial || changed {
         p.seen_topology = live.topology_serial;
-        p.lesson = lesson;
+        p.lesson = lesson.cloned().unwrap_or_default();
         p.progress = LessonProgress::default();
         p.seen_losses = 0;
         p.seen_evaluations = 0;
@@ -84,19 +86,24 @@ fn play_lesson(
             }
         }
     }
-    signals.extend(
-        live.batch_losses
-            .iter()
-            .skip(p.seen_losses)
-            .map(|&(step, batch_loss)| Signal::Frame { step, batch_loss }),
-    );
+    // In training order, an evaluation before the frames after it: a
+    // trigger on it fires at its step, however many frames came with it.
+    let mut frames = live
+        .batch_losses
+        .iter()
+        .skip(p.seen_losses)
+        .map(|&(step, batch_loss)| Signal::Frame { step, batch_loss })
+        .peekable();
+    for e in live.evaluations.iter().skip(p.seen_evaluations) {
+        while let Some(f) =
+            frames.next_if(|f| matches!(f, Signal::Frame { step, .. } if *step < e.step))
+        {
+            signals.push(f);
+        }
+        signals.push(Signal::Evaluation(*e));
+    }
+    signals.extend(frames);
     p.seen_losses = live.batch_losses.len();
-    signals.extend(
-        live.evaluations
-            .iter()
-            .skip(p.seen_evaluations)
-            .map(|e| Signal::Evaluation(*e)),
-    );
     p.seen_evaluations = live.evaluations.len();
     // The particles show the passes: a lesson about them waits for them.
     if let Some(flow) = flow
@@ -110,6 +117,7 @@ fn play_lesson(
             Direction::Backward => Signal::Backward,
         });
     }
+    let mut resume = false;
     for signal in signals {
         let events = p.progress.observe(&p.lesson, signal);
         for event in events {
@@ -120,17 +128,19 @@ fn play_lesson(
                     }
                     show_step(p, &mut highlight, &mut poses);
                 }
-                LessonEvent::Continue => {
-                    send.write(SendCommand(TrainerCommand::Resume));
-                }
+                LessonEvent::Continue => resume = true,
             }
         }
     }
-    // Tell the trainer where the next pausing step is, so it stops exactly there.
+    // Tell the trainer where the next pausing step is, so it stops exactly
+    // there; before it resumes, or it may run past the point first.
     let due = p.progress.pause_due(&p.lesson);
     if p.pause_sent != Some(due) {
         p.pause_sent = Some(due);
         send.write(SendCommand(TrainerCommand::PauseAt(due)));
+    }
+    if resume {
+        send.write(SendCommand(TrainerCommand::Resume));
     }
 }
 

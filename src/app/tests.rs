@@ -450,6 +450,7 @@ fn scrubbing_a_replay_shows_that_step_everywhere() {
     for _ in 0..40 {
         session.advance(false).unwrap();
     }
+    session.settle().unwrap();
     let dir = session.run_dir().unwrap().to_path_buf();
     let mut reader = FrameReader::open(&dir.join("frames.nnmr")).unwrap();
 
@@ -710,12 +711,9 @@ fn a_lesson_pauses_and_captions_at_the_right_steps() {
         player.current().map(|(_, s)| s.caption.as_str()),
         Some("it has learned")
     );
-    // The trainer stopped within a few steps of it (the app reacts to what it sees).
-    assert!(
-        live.step() >= fired && live.step() < fired + 200,
-        "{}",
-        live.step()
-    );
+    // The trainer itself stopped right after that evaluation's update,
+    // however far behind the view was.
+    assert_eq!(live.step(), fired + 1);
 }
 
 #[test]

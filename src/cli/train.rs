@@ -89,7 +89,10 @@ fn train_on<B: AutodiffBackend>(
     bar.finish_and_clear();
     let step = session.trainer().step_count();
     let last = match diverged {
-        Some(_) => Default::default(),
+        Some(_) => {
+            session.settle()?;
+            Default::default()
+        }
         None => session.finish()?,
     };
     let num = |v: Option<f32>| format_value(v, Some(6));

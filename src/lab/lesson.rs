@@ -70,7 +70,33 @@ pub enum Trigger {
     Next,
 }
 
+/// Where training must stop for a lesson, so that it stops exactly there
+/// rather than wherever it has run to when the view notices.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PausePoint {
+    /// When training reaches this step.
+    Step(u64),
+    /// Right after the first evaluation that meets this trigger (one that
+    /// [`Trigger::met_by_evaluation`] decides).
+    Evaluation(Trigger),
+}
+
 impl Trigger {
+    /// Whether evaluation `m` meets this trigger; `None` for a trigger that
+    /// does not watch evaluations.
+    pub fn met_by_evaluation(&self, m: &Metrics) -> Option<bool> {
+        Some(match *self {
+            Trigger::AccuracyAbove(a) => m.test_accuracy.is_some_and(|acc| acc >= a),
+            Trigger::AccuracyBelow(a) => m.test_accuracy.is_some_and(|acc| acc < a),
+            Trigger::SharpnessAbove(f) => m.sharpness_ratio.is_some_and(|r| r >= f),
+            Trigger::GapAbove(g) => match (m.train_loss, m.test_loss) {
+                (Some(train), Some(test)) => test - train > g,
+                _ => false,
+            },
+            _ => return None,
+        })
+    }
+
     /// A few words for the overlay: what the lesson waits for.
     pub fn describe(&self) -> String {
         match *self {
@@ -260,15 +286,23 @@ const SPIKE_SMOOTHING: f32 = 0.1;
 const SPIKE_WARMUP: u32 = 5;
 
 impl LessonProgress {
-    /// The step a pausing `Step(n)` trigger waits for next, so that training can stop exactly there.
-    /// Looks past steps that do not pause: the trainer runs ahead of the view.
-    pub fn pause_due(&self, lesson: &Lesson) -> Option<u64> {
+    /// Where the next pausing step will stop training, so that training can
+    /// stop exactly there: a pausing `Step(n)`, looking past steps that do
+    /// not pause (the trainer runs ahead of the view), or a pausing trigger on
+    /// evaluations when it is the very next step.
+    pub fn pause_due(&self, lesson: &Lesson) -> Option<PausePoint> {
         if self.waiting {
             return None;
         }
-        for step in lesson.steps.iter().skip(self.reached) {
+        for (i, step) in lesson.steps.iter().enumerate().skip(self.reached) {
             match (step.trigger, step.pause) {
-                (Trigger::Step(n), true) => return Some(n),
+                (Trigger::Step(n), true) => return Some(PausePoint::Step(n)),
+                // Only when nothing before it must fire first.
+                (t, true)
+                    if i == self.reached && t.met_by_evaluation(&Metrics::at(0)).is_some() =>
+                {
+                    return Some(PausePoint::Evaluation(t));
+                }
                 // Another pause comes first, at a moment no one can predict.
                 (_, true) => return None,
                 _ => {}
@@ -300,19 +334,7 @@ impl LessonProgress {
                         .loss_average
                         .is_some_and(|avg| batch_loss.is_nan() || batch_loss > f * avg)
             }
-            (Trigger::AccuracyAbove(a), Signal::Evaluation(m)) => {
-                m.test_accuracy.is_some_and(|acc| acc >= a)
-            }
-            (Trigger::AccuracyBelow(a), Signal::Evaluation(m)) => {
-                m.test_accuracy.is_some_and(|acc| acc < a)
-            }
-            (Trigger::SharpnessAbove(f), Signal::Evaluation(m)) => {
-                m.sharpness_ratio.is_some_and(|r| r >= f)
-            }
-            (Trigger::GapAbove(g), Signal::Evaluation(m)) => match (m.train_loss, m.test_loss) {
-                (Some(train), Some(test)) => test - train > g,
-                _ => false,
-            },
+            (t, Signal::Evaluation(m)) => t.met_by_evaluation(&m).unwrap_or(false),
             _ => false,
         }
     }
@@ -461,7 +483,7 @@ mod tests {
         );
         assert_eq!(
             p.pause_due(&lesson),
-            Some(10),
+            Some(PausePoint::Step(10)),
             "training is told where to stop"
         );
         for s in 1..10 {
@@ -555,5 +577,39 @@ mod tests {
             shown(&p.observe(&lesson, at(40, Some(0.96)))),
             vec![(0, Some(40), true)]
         );
+    }
+
+    #[test]
+    fn a_pause_on_an_evaluation_is_left_to_the_trainer_only_when_it_is_next() {
+        let lesson = |steps| Lesson { steps };
+        let p = LessonProgress::default();
+        let accuracy = Trigger::AccuracyAbove(0.9);
+        assert_eq!(
+            p.pause_due(&lesson(vec![step(accuracy, true)])),
+            Some(PausePoint::Evaluation(accuracy))
+        );
+        // Something else must fire first: the trainer cannot know when.
+        assert_eq!(
+            p.pause_due(&lesson(vec![
+                step(Trigger::GapAbove(0.1), false),
+                step(accuracy, true)
+            ])),
+            None
+        );
+        // Triggers on frames are not the trainer's to decide.
+        assert_eq!(
+            p.pause_due(&lesson(vec![step(Trigger::LossAbove(2.0), true)])),
+            None
+        );
+        let m = Metrics {
+            test_accuracy: Some(0.95),
+            ..Metrics::at(30)
+        };
+        assert_eq!(accuracy.met_by_evaluation(&m), Some(true));
+        assert_eq!(
+            Trigger::AccuracyBelow(0.9).met_by_evaluation(&m),
+            Some(false)
+        );
+        assert_eq!(Trigger::Step(3).met_by_evaluation(&m), None);
     }
 }

@@ -439,7 +439,12 @@ impl<B: AutodiffBackend> Trainer<B> {
             }
         };
         let backprop = if self.by_hand() {
-            by_hand(&self.model, self.scene.loss(), x, targets, capture)
+            let keep = if capture {
+                Keep::Posts
+            } else {
+                Keep::Gradients
+            };
+            by_hand(&self.model, self.scene.loss(), x, targets, keep)
         } else {
             self.by_autodiff(x, targets, batch.as_deref(), capture)
         };
@@ -622,14 +627,17 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// is written out. Anything else goes through autodiff.
     fn by_hand(&self) -> bool {
         let train = &self.scene.train;
-        self.data.pde.is_none()
-            && train.l1 == 0.0
-            && train.l2 == 0.0
-            && match self.scene.loss() {
-                LossKind::CrossEntropy => true,
-                LossKind::Mse => self.model.output == OutputKind::Linear,
-                LossKind::L1 | LossKind::Residual => false,
-            }
+        self.data.pde.is_none() && train.l1 == 0.0 && train.l2 == 0.0 && self.probe_by_hand()
+    }
+
+    /// Whether the probe's error signals are derived by hand: they are those
+    /// of its data loss alone, whatever the training objective adds.
+    fn probe_by_hand(&self) -> bool {
+        match self.scene.loss() {
+            LossKind::CrossEntropy => true,
+            LossKind::Mse => self.model.output == OutputKind::Linear,
+            LossKind::L1 | LossKind::Residual => false,
+        }
     }
 
     /// The objective and its gradients through burn's autodiff: the PDE
@@ -691,6 +699,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             posts: trace
                 .map(|t| t.into_iter().map(|l| l.post.inner()).collect())
                 .unwrap_or_default(),
+            signals: Vec::new(),
         }
     }
 
@@ -762,6 +771,44 @@ impl<B: AutodiffBackend> Trainer<B> {
             .min(self.data.test.len().saturating_sub(1));
         let input = self.data.test_input(index).to_vec();
         let target = target_row(&self.data, &self.data.test, index);
+        let probe = |output: Vec<f32>, loss: f32| Probe {
+            index,
+            input: input.clone(),
+            target: target.clone(),
+            label: self.data.test.label(index),
+            output,
+            loss,
+        };
+        if self.probe_by_hand() {
+            let x = Tensor::<B::InnerBackend, 2>::from_data(
+                TensorData::new(input.clone(), [1, input.len()]),
+                &self.device,
+            );
+            let t = Tensor::<B::InnerBackend, 2>::from_data(
+                TensorData::new(target.clone(), [1, target.len()]),
+                &self.device,
+            );
+            let pass = by_hand(&self.model, self.scene.loss(), x, t, Keep::Signals);
+            let loss = scalar(pass.loss, "the probe's loss")?;
+            let mut pre = Vec::with_capacity(pass.signals.len());
+            let mut dz = Vec::with_capacity(pass.signals.len());
+            for (z, error) in pass.signals {
+                pre.push(values(z, "the probe's pre-activations")?);
+                dz.push(values(error, "the probe's error signals")?);
+            }
+            let post = pass
+                .posts
+                .into_iter()
+                .map(|p| values(p, "the probe's activations"))
+                .collect::<LabResult<Vec<_>>>()?;
+            let output = post.last().cloned().unwrap_or_default();
+            return Ok(ProbePass {
+                probe: probe(output, loss),
+                pre,
+                post,
+                dz,
+            });
+        }
         let x = Tensor::<B, 2>::from_data(
             TensorData::new(input.clone(), [1, input.len()]),
             &self.device,
@@ -807,14 +854,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         }
         let output = post.last().cloned().unwrap_or_default();
         Ok(ProbePass {
-            probe: Probe {
-                index,
-                input,
-                target,
-                label: self.data.test.label(index),
-                output,
-                loss: probe_loss,
-            },
+            probe: probe(output, probe_loss),
             pre,
             post,
             dz,
@@ -1007,6 +1047,20 @@ struct Backprop<B: Backend> {
     grads: Vec<(Tensor<B, 2>, Option<Tensor<B, 1>>)>,
     /// Per layer: its outputs over the batch, when a frame is captured.
     posts: Vec<Tensor<B, 2>>,
+    /// Per layer, when asked for: its pre-activations and the loss's
+    /// derivative with respect to them (the error signals).
+    signals: Vec<(Tensor<B, 2>, Tensor<B, 2>)>,
+}
+
+/// What [`by_hand`] keeps besides the gradients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// The gradients alone.
+    Gradients,
+    /// Each layer's outputs too (for a frame's mean activations).
+    Posts,
+    /// Each layer's outputs, pre-activations and error signals (for the probe).
+    Signals,
 }
 
 /// The loss of a plain network and its gradients, derived by hand: one
@@ -1022,8 +1076,9 @@ fn by_hand<B: Backend>(
     kind: LossKind,
     x: Tensor<B, 2>,
     targets: Tensor<B, 2>,
-    keep_posts: bool,
+    keep: Keep,
 ) -> Backprop<B> {
+    let keep_posts = keep != Keep::Gradients;
     let last = model.layers.len() - 1;
     let [batch, outputs] = targets.dims();
     let mut inputs = Vec::with_capacity(model.layers.len());
@@ -1071,7 +1126,11 @@ fn by_hand<B: Backend>(
         }
     };
     let mut grads = Vec::with_capacity(model.layers.len());
+    let mut signals = Vec::new();
     for i in (0..=last).rev() {
+        if keep == Keep::Signals {
+            signals.push((pres[i].clone(), dz.clone()));
+        }
         let scale = model.scale(i);
         if scale != 1.0 {
             dz = dz.mul_scalar(scale);
@@ -1095,7 +1154,13 @@ fn by_hand<B: Backend>(
         }
     }
     grads.reverse();
-    Backprop { loss, grads, posts }
+    signals.reverse();
+    Backprop {
+        loss,
+        grads,
+        posts,
+        signals,
+    }
 }
 
 /// Per-sample data loss.

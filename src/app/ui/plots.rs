@@ -41,6 +41,50 @@ pub fn ema(values: &[(u64, f32)], alpha: f32) -> Vec<(u64, f32)> {
         .collect()
 }
 
+/// The points of `values` (in step order) that draw the same line over the
+/// steps `lo..=hi` at `columns` pixels wide: per column, its lowest and
+/// highest point in step order, plus one point on each side of the range so
+/// that the line runs off the edges. Few enough points are kept as they are.
+pub fn decimate(values: &[(u64, f32)], (lo, hi): (f64, f64), columns: usize) -> Vec<(u64, f32)> {
+    let start = values.partition_point(|&(s, _)| (s as f64) < lo);
+    let end = values.partition_point(|&(s, _)| (s as f64) <= hi);
+    let (first, last) = (start.saturating_sub(1), (end + 1).min(values.len()));
+    let inside = &values[start..end.max(start)];
+    if inside.len() <= 2 * columns.max(1) {
+        return values[first..last].to_vec();
+    }
+    let width = (hi - lo) / columns.max(1) as f64;
+    let column = |s: u64| (((s as f64 - lo) / width) as usize).min(columns - 1);
+    let mut out = Vec::with_capacity(2 * columns + 2);
+    if first < start {
+        out.push(values[first]);
+    }
+    let mut i = 0;
+    while i < inside.len() {
+        let c = column(inside[i].0);
+        let mut j = i;
+        let (mut min, mut max) = (i, i);
+        while j < inside.len() && column(inside[j].0) == c {
+            if inside[j].1 < inside[min].1 {
+                min = j;
+            }
+            if inside[j].1 > inside[max].1 {
+                max = j;
+            }
+            j += 1;
+        }
+        out.push(inside[min.min(max)]);
+        if min != max {
+            out.push(inside[min.max(max)]);
+        }
+        i = j;
+    }
+    if last > end {
+        out.push(values[end]);
+    }
+    out
+}
+
 fn to_points(values: impl Iterator<Item = (u64, f32)>, log: bool) -> PlotPoints<'static> {
     values
         .filter(|(_, v)| v.is_finite() && (!log || *v > 0.0))
@@ -91,8 +135,19 @@ pub fn loss_plot_ui(
         .y_axis_label(if log { "loss (log10)" } else { "loss" })
         .show(ui, |p| {
             let smoothed = ema(batch_losses, settings.ema);
+            // At most two points per quarter pixel column over the whole run:
+            // a million steps tessellate as a few thousand points. The whole
+            // run, not the view, since the plot fits its bounds to what it is
+            // given; zoomed in past 4x, the line is coarser than the data.
+            let columns = 4 * p.response().rect.width().max(1.0) as usize;
+            let shown = match (smoothed.first(), smoothed.last()) {
+                (Some(&(lo, _)), Some(&(hi, _))) if hi > lo => {
+                    decimate(&smoothed, (lo as f64, hi as f64), columns)
+                }
+                _ => smoothed,
+            };
             p.line(
-                Line::new("batch", to_points(smoothed.into_iter(), log))
+                Line::new("batch", to_points(shown.into_iter(), log))
                     .color(egui::Color32::from_gray(120))
                     .width(1.0),
             );
@@ -269,6 +324,49 @@ pub fn metrics_ui(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimation_keeps_each_columns_extremes_and_the_line_beyond_the_view() {
+        // A million steps of a noisy descent, 400 columns over steps 1,000..=900,999.
+        let values: Vec<(u64, f32)> = (0..1_000_000u64)
+            .map(|s| {
+                (
+                    s,
+                    1.0 / (1.0 + s as f32) + if s % 7 == 0 { 0.5 } else { 0.0 },
+                )
+            })
+            .collect();
+        let (lo, hi) = (1_000.0, 900_999.0);
+        let kept = decimate(&values, (lo, hi), 400);
+        assert!(kept.len() <= 2 * 400 + 2, "{} points", kept.len());
+        assert_eq!(kept[0], values[999], "the point before the view");
+        assert_eq!(*kept.last().unwrap(), values[901_000], "the point after it");
+        assert!(kept.windows(2).all(|w| w[0].0 < w[1].0), "in step order");
+        // Each column's highest and lowest value survive.
+        let width = (hi - lo) / 400.0;
+        for c in [0usize, 17, 399] {
+            let from = (lo + c as f64 * width).ceil() as usize;
+            let to = if c == 399 {
+                901_000
+            } else {
+                (lo + (c + 1) as f64 * width).ceil() as usize
+            };
+            let column = &values[from..to];
+            let max = column.iter().map(|v| v.1).fold(f32::MIN, f32::max);
+            let min = column.iter().map(|v| v.1).fold(f32::MAX, f32::min);
+            assert!(
+                kept.iter()
+                    .any(|v| v.1 == max && (from..to).contains(&(v.0 as usize)))
+            );
+            assert!(
+                kept.iter()
+                    .any(|v| v.1 == min && (from..to).contains(&(v.0 as usize)))
+            );
+        }
+        // A short history is drawn as it is.
+        let few = &values[..50];
+        assert_eq!(decimate(few, (0.0, 49.0), 400), few.to_vec());
+    }
 
     #[test]
     fn ema_smooths_and_starts_at_the_first_value() {

@@ -4,11 +4,13 @@ pub mod codec;
 pub mod export;
 pub mod frames;
 pub mod metrics;
+pub mod sink;
 
 use std::path::{Path, PathBuf};
 
 pub use frames::{Damage, FrameReader, FrameWriter, IndexEntry, RecordingHeader};
 pub use metrics::{MetricsWriter, read_metrics};
+pub use sink::FrameSink;
 
 use crate::lab::error::{LabError, LabResult};
 use crate::lab::frame::{Frame, Topology};
@@ -111,7 +113,7 @@ impl RunDir {
 pub struct RunRecorder {
     dir: RunDir,
     metrics: MetricsWriter,
-    frames: Option<FrameWriter>,
+    frames: Option<FrameSink>,
     thinning: Thinning,
     spectrum: Option<std::io::BufWriter<std::fs::File>>,
 }
@@ -195,7 +197,11 @@ impl RunRecorder {
                 topology: topology.clone(),
                 keyframe_every: scene.record.keyframe_every,
             };
-            Some(FrameWriter::create(&dir.frames_path(), &header)?)
+            let path = dir.frames_path();
+            Some(FrameSink::spawn(
+                FrameWriter::create(&path, &header)?,
+                &path,
+            )?)
         } else {
             None
         };
@@ -243,17 +249,27 @@ impl RunRecorder {
         self.frames.is_some() && self.thinning.wants(step)
     }
 
-    /// Records a frame if its step is due.
-    pub fn record_frame(&mut self, frame: &Frame) -> LabResult<()> {
+    /// Records a frame if its step is due. It is encoded and written on the
+    /// recording's own thread; the stride follows the bytes of every record
+    /// before this one (see [`FrameSink`]).
+    pub fn record_frame(&mut self, frame: Box<Frame>) -> LabResult<()> {
         if !self.wants_frame(frame.step) {
             return Ok(());
         }
-        let Some(w) = &mut self.frames else {
+        let Some(sink) = &mut self.frames else {
             return Ok(());
         };
-        w.append(frame)?;
-        self.thinning.observe(w.bytes());
+        sink.send(frame)?;
+        self.thinning.observe(sink.bytes());
         Ok(())
+    }
+
+    /// Waits until every frame handed over is written and flushed.
+    pub fn settle(&mut self) -> LabResult<()> {
+        match &mut self.frames {
+            Some(sink) => sink.settle(),
+            None => Ok(()),
+        }
     }
 
     /// Appends a metrics row and flushes it.
@@ -261,9 +277,9 @@ impl RunRecorder {
         self.metrics.append(row)
     }
 
-    /// Bytes of frames written so far.
+    /// Bytes of frames written so far (as of the last record known to be written).
     pub fn frame_bytes(&self) -> u64 {
-        self.frames.as_ref().map_or(0, FrameWriter::bytes)
+        self.frames.as_ref().map_or(0, FrameSink::bytes)
     }
 
     /// Which steps are being recorded.

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::lab::data::Dataset;
 use crate::lab::frame::{Frame, Topology};
+use crate::lab::lesson::PausePoint;
 use crate::lab::metrics::Metrics;
 use crate::lab::model::Activation;
 use crate::lab::scene::{OptimizerKind, Scene};
@@ -56,8 +57,9 @@ pub enum TrainerCommand {
     /// Take the presentation of this scene (see [`Scene::take_presentation`]);
     /// training goes on.
     SetPresentation(Box<Scene>),
-    /// Pause when training reaches this step, showing exactly its frame (`None`: never).
-    PauseAt(Option<u64>),
+    /// Pause where a lesson needs it (at a step, or right after an evaluation
+    /// meets a trigger), showing exactly that frame (`None`: never).
+    PauseAt(Option<PausePoint>),
     /// End the thread.
     Shutdown,
 }

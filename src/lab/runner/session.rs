@@ -104,6 +104,15 @@ impl<B: AutodiffBackend> Session<B> {
         self.recorder.as_ref().map(|r| r.dir().path.as_path())
     }
 
+    /// Waits until every frame handed to the recording is written and flushed
+    /// (they are written on the recording's own thread, one behind training).
+    pub fn settle(&mut self) -> LabResult<()> {
+        match &mut self.recorder {
+            Some(r) => r.settle(),
+            None => Ok(()),
+        }
+    }
+
     /// The latest evaluation.
     pub fn last_evaluation(&self) -> Option<&Metrics> {
         self.last_eval.as_ref()
@@ -187,10 +196,22 @@ impl<B: AutodiffBackend> Session<B> {
                     frame.metrics.update_projection = projection;
                     self.last_step = frame.metrics;
                     frame.evaluation = self.last_eval;
-                    if let Some(r) = &mut self.recorder {
-                        r.record_frame(&frame)?;
-                    }
-                    out.frame = capture.then_some(frame);
+                    let wanted = self
+                        .recorder
+                        .as_ref()
+                        .is_some_and(|r| r.wants_frame(frame.step));
+                    // The recording's thread takes the frame; the caller gets a copy only when it asked.
+                    out.frame = match (&mut self.recorder, wanted, capture) {
+                        (Some(r), true, true) => {
+                            r.record_frame(frame.clone())?;
+                            Some(frame)
+                        }
+                        (Some(r), true, false) => {
+                            r.record_frame(frame)?;
+                            None
+                        }
+                        _ => capture.then_some(frame),
+                    };
                 }
             }
             StepOutcome::Diverged { step, loss } => {
@@ -221,8 +242,9 @@ impl<B: AutodiffBackend> Session<B> {
     }
 
     /// Evaluates the current network and records the row, unless this step was
-    /// already evaluated.
+    /// already evaluated; every frame handed to the recording is written by then.
     pub fn finish(&mut self) -> LabResult<Metrics> {
+        self.settle()?;
         match self.last_eval {
             Some(e) if e.step == self.trainer.step_count() => Ok(e),
             _ => {

@@ -244,6 +244,7 @@ fn every_step_of_a_real_run_reads_back_within_the_stated_error() {
     let frames: Vec<Frame> = (0..120)
         .map(|_| *session.advance(true).unwrap().frame.unwrap())
         .collect();
+    session.settle().unwrap();
     let dir = session.run_dir().unwrap().to_path_buf();
     let mut r = FrameReader::open(&dir.join("frames.nnmr")).unwrap();
     assert_eq!(r.len(), 120, "every step is recorded");
@@ -311,5 +312,44 @@ fn a_scene_asking_for_the_top_k_eigenvalues_gets_spectrum_csv() {
         "largest first: {row:?}"
     );
     assert!((row[1] as f32 - last.sharpness.unwrap()).abs() < 1e-4);
+    std::fs::remove_dir_all(root).ok();
+}
+
+#[test]
+fn a_recording_over_budget_thins_the_same_steps_every_run_and_stays_near_its_budget() {
+    let root = std::env::temp_dir().join(format!("nnm-thinning-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let mut s = scene(600);
+    s.record.max_bytes = 40_000;
+    let recorded = |s: &Scene| {
+        let mut session =
+            Session::<CpuBackend>::start(s, &Default::default(), Some(&root)).unwrap();
+        for _ in 0..s.train.steps {
+            session.advance(false).unwrap();
+        }
+        session.finish().unwrap();
+        let dir = session.run_dir().unwrap().to_path_buf();
+        let reader = crate::lab::record::FrameReader::open(&dir.join("frames.nnmr")).unwrap();
+        let steps: Vec<u64> = reader.index().iter().map(|e| e.step).collect();
+        let largest = reader.index().iter().map(|e| u64::from(e.len) + 8).max();
+        (steps, reader.bytes(), largest.unwrap_or(0))
+    };
+    let (steps, bytes, largest) = recorded(&s);
+    let (again, _, _) = recorded(&s);
+    assert_eq!(
+        steps, again,
+        "the recording thread's timing decides nothing"
+    );
+    let gaps: Vec<u64> = steps.windows(2).map(|w| w[1] - w[0]).collect();
+    assert_eq!(gaps.first(), Some(&1), "every step at first");
+    assert!(
+        gaps.last().is_some_and(|g| *g >= 4),
+        "the stride grew past the budget: {gaps:?}"
+    );
+    assert!(
+        bytes <= 2 * s.record.max_bytes + 2 * largest,
+        "{bytes} bytes for a budget of {}",
+        s.record.max_bytes
+    );
     std::fs::remove_dir_all(root).ok();
 }

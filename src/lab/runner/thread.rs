@@ -11,7 +11,7 @@ use super::handle::{ThreadEnds, TrainerHandle};
 use super::protocol::{RunInfo, Speed, TrainerCommand, TrainerEvent};
 use super::session::Session;
 use crate::lab::error::LabResult;
-use crate::lab::lesson::LessonProgress;
+use crate::lab::lesson::{LessonProgress, PausePoint};
 use crate::lab::scene::Scene;
 use crate::lab::train::Trainer;
 
@@ -73,7 +73,9 @@ struct Runner<B: AutodiffBackend> {
     finished: bool,
     last_frame_at: Option<Instant>,
     next_step_at: Instant,
-    pause_at: Option<u64>,
+    pause_at: Option<PausePoint>,
+    /// An evaluation met the trigger of `PausePoint::Evaluation`.
+    pause_trigger_met: bool,
 }
 
 fn run<B: AutodiffBackend>(
@@ -103,6 +105,7 @@ fn run<B: AutodiffBackend>(
         last_frame_at: None,
         next_step_at: Instant::now(),
         pause_at: None,
+        pause_trigger_met: false,
     };
     r.start();
     serve(&mut r, &commands);
@@ -175,6 +178,7 @@ impl<B: AutodiffBackend> Runner<B> {
                 self.finished = false;
                 self.pending_steps = 0;
                 // The trainer runs ahead of the view: it must know the lesson's first stop itself.
+                self.pause_trigger_met = false;
                 self.pause_at = if self.options.lesson_pauses {
                     LessonProgress::default().pause_due(&self.scene.lesson)
                 } else {
@@ -265,6 +269,7 @@ impl<B: AutodiffBackend> Runner<B> {
             }
             TrainerCommand::PauseAt(at) => {
                 self.pause_at = at;
+                self.pause_trigger_met = false;
                 self.pause_if_due();
             }
             TrainerCommand::FrameTick => {
@@ -279,17 +284,23 @@ impl<B: AutodiffBackend> Runner<B> {
         }
     }
 
-    /// Pauses at the step asked for by [`TrainerCommand::PauseAt`], sending its
+    /// Pauses where [`TrainerCommand::PauseAt`] asked, sending its
     /// exact frame; true when it paused.
     fn pause_if_due(&mut self) -> bool {
         let Some(session) = &self.session else {
             return false;
         };
         let step = session.trainer().step_count();
-        if self.pause_at.is_none_or(|at| step < at) {
+        let due = match self.pause_at {
+            Some(PausePoint::Step(at)) => step >= at,
+            Some(PausePoint::Evaluation(_)) => self.pause_trigger_met,
+            None => false,
+        };
+        if !due {
             return false;
         }
         self.pause_at = None;
+        self.pause_trigger_met = false;
         let was_moving = self.running || self.pending_steps > 0;
         self.running = false;
         self.pending_steps = 0;
@@ -347,6 +358,11 @@ impl<B: AutodiffBackend> Runner<B> {
         let step = session.trainer().step_count();
         let total = session.trainer().scene().train.steps;
         if let Some(e) = advance.evaluation {
+            if let Some(PausePoint::Evaluation(t)) = self.pause_at
+                && t.met_by_evaluation(&e) == Some(true)
+            {
+                self.pause_trigger_met = true;
+            }
             self.emit(TrainerEvent::Evaluated(e));
         }
         if let Some(frame) = advance.frame {

@@ -204,47 +204,49 @@ fn gradients_match_finite_differences_for_every_activation_and_loss() {
 
 #[test]
 fn probe_error_signals_match_finite_differences() {
-    for activation in Activation::ALL {
-        let s = scene(
-            xor(24),
-            activation,
-            LossKind::CrossEntropy,
-            OutputKind::Softmax,
-        );
-        let mut t = Trainer::<CpuBackend>::new(&s, &Default::default()).unwrap();
-        let StepOutcome::Stepped {
-            frame: Some(frame), ..
-        } = t.step(true).unwrap()
-        else {
-            panic!()
-        };
-        let base = layers_of(&frame);
-        let probe = frame.probe.clone();
-        // The probe's own loss, as a function of the weights.
-        let probe_loss = |l: &[Layer]| {
-            let refs: Vec<DenseRef> = l
-                .iter()
-                .map(|(i, o, w, b)| DenseRef {
-                    inputs: *i,
-                    outputs: *o,
-                    weights: w,
-                    biases: b,
-                    scale: 1.0,
-                })
-                .collect();
-            let trace = plain_forward(&refs, activation, OutputKind::Softmax, &probe.input);
-            plain_loss(LossKind::CrossEntropy, &trace, &probe.target)
-        };
-        assert_close(probe.loss, probe_loss(&base), "probe loss");
-        for (li, layer) in frame.layers.iter().enumerate() {
-            // ∂L/∂z_j equals ∂L/∂b_j for a single sample.
-            for (j, g) in layer.probe_grads.iter().enumerate() {
-                let fd = central_difference(&base, li, true, j, &probe_loss);
-                assert_close(
-                    *g,
-                    fd,
-                    &format!("{activation:?} probe dL/dz layer {li} #{j}"),
-                );
+    // Cross-entropy and a linear output's squared error derive the probe's
+    // signals by hand; an L1 loss goes through autodiff.
+    let cases = [
+        (xor(24), LossKind::CrossEntropy, OutputKind::Softmax, true),
+        (sine(16), LossKind::Mse, OutputKind::Linear, true),
+        (sine(16), LossKind::L1, OutputKind::Linear, false),
+    ];
+    for (data, loss, output, hand) in cases {
+        for activation in Activation::ALL {
+            let s = scene(data.clone(), activation, loss, output);
+            let mut t = Trainer::<CpuBackend>::new(&s, &Default::default()).unwrap();
+            assert_eq!(t.probe_by_hand(), hand, "{activation:?}/{loss:?}");
+            let StepOutcome::Stepped {
+                frame: Some(frame), ..
+            } = t.step(true).unwrap()
+            else {
+                panic!()
+            };
+            let base = layers_of(&frame);
+            let probe = frame.probe.clone();
+            // The probe's own loss, as a function of the weights.
+            let probe_loss = |l: &[Layer]| {
+                let refs: Vec<DenseRef> = l
+                    .iter()
+                    .map(|(i, o, w, b)| DenseRef {
+                        inputs: *i,
+                        outputs: *o,
+                        weights: w,
+                        biases: b,
+                        scale: 1.0,
+                    })
+                    .collect();
+                let trace = plain_forward(&refs, activation, output, &probe.input);
+                plain_loss(loss, &trace, &probe.target)
+            };
+            let what = format!("{activation:?}/{loss:?}, by hand: {hand}");
+            assert_close(probe.loss, probe_loss(&base), &format!("{what} probe loss"));
+            for (li, layer) in frame.layers.iter().enumerate() {
+                // ∂L/∂z_j equals ∂L/∂b_j for a single sample.
+                for (j, g) in layer.probe_grads.iter().enumerate() {
+                    let fd = central_difference(&base, li, true, j, &probe_loss);
+                    assert_close(*g, fd, &format!("{what} probe dL/dz layer {li} #{j}"));
+                }
             }
         }
     }
