@@ -1043,3 +1043,60 @@ fn the_math_view_recomputes_the_frames_numbers() {
         );
     }
 }
+
+#[test]
+fn a_software_renderer_gets_a_cheaper_interactive_view_but_films_keep_theirs() {
+    use crate::app::camera::MainCamera;
+    use crate::app::visual::SOFTWARE_SYNAPSE_BUDGET;
+    use bevy::core_pipeline::tonemapping::Tonemapping;
+    use bevy::post_process::bloom::Bloom;
+    use bevy::render::renderer::{RenderAdapterInfo, WgpuWrapper};
+
+    let adapter = |device_type| {
+        RenderAdapterInfo(WgpuWrapper::new(wgpu::AdapterInfo {
+            name: "test".into(),
+            vendor: 0,
+            device: 0,
+            device_type,
+            device_pci_bus_id: String::new(),
+            driver: String::new(),
+            driver_info: String::new(),
+            backend: wgpu::Backend::Vulkan,
+            subgroup_min_size: 4,
+            subgroup_max_size: 64,
+            transient_saves_memory: false,
+        }))
+    };
+    let view = |device_type, interactive: bool| {
+        let (mut app, _events) = test_app();
+        app.insert_resource(adapter(device_type));
+        let camera = app.world_mut().spawn(crate::app::camera::lens()).id();
+        if interactive {
+            app.world_mut().entity_mut(camera).insert(MainCamera);
+        }
+        app.update();
+        app.update();
+        let settings = app.world().resource::<VisualSettings>().clone();
+        let camera = app.world().entity(camera);
+        (
+            settings.synapse_budget,
+            settings.msaa,
+            camera.contains::<Bloom>(),
+            camera.get::<Tonemapping>().copied(),
+        )
+    };
+    let full = VisualSettings::default().synapse_budget;
+    assert_eq!(
+        view(wgpu::DeviceType::Cpu, true),
+        (
+            SOFTWARE_SYNAPSE_BUDGET,
+            false,
+            false,
+            Some(Tonemapping::None)
+        )
+    );
+    // A film (no main camera) and a real GPU keep everything.
+    let kept = (full, true, true, Some(Tonemapping::TonyMcMapface));
+    assert_eq!(view(wgpu::DeviceType::Cpu, false), kept);
+    assert_eq!(view(wgpu::DeviceType::DiscreteGpu, true), kept);
+}
