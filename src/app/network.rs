@@ -59,6 +59,15 @@ pub struct NetworkView {
     pub applied_frame: u64,
 }
 
+impl NetworkView {
+    /// The shown frame, once its values are in the entities (and it fits them).
+    pub fn applied<'a>(&self, shown: &'a Shown) -> Option<&'a Frame> {
+        (self.applied_frame == shown.serial && self.applied_frame != 0)
+            .then_some(shown.frame.as_deref())
+            .flatten()
+    }
+}
+
 /// The neuron the user picked, if any: (layer, index).
 #[derive(Resource, Debug, Default, Clone, Copy, PartialEq)]
 pub struct Selection {
@@ -193,11 +202,12 @@ fn apply_frame(
         n.batch_gradient = get(&layer.bias_grads);
         n.bias = get(&layer.biases);
     }
-    for mut s in &mut synapses {
+    // A hundred thousand of them for MNIST: shared across the task pool's threads.
+    synapses.par_iter_mut().for_each(|mut s| {
         let layer = &frame.layers[s.layer];
         let k = s.from * layer.outputs + s.to;
         s.weight = layer.weights.get(k).copied().unwrap_or(0.0);
         s.gradient = layer.weight_grads.get(k).copied().unwrap_or(0.0);
-    }
+    });
     view.applied_frame = shown.serial;
 }

@@ -5,7 +5,8 @@ use bevy::prelude::*;
 
 use crate::app::AppSystems;
 use crate::app::bridge::{Live, TrainingState};
-use crate::app::network::{NetworkView, Neuron, Synapse};
+use crate::app::history::Shown;
+use crate::app::network::NetworkView;
 use crate::app::quads::{QuadBatch, QuadInstance};
 use crate::app::visual::VisualSettings;
 
@@ -152,13 +153,9 @@ impl Plugin for ParticlesPlugin {
     }
 }
 
-/// Turns the newest weights, activations and gradients into emission rates.
-fn rebuild_rates(
-    view: Res<NetworkView>,
-    neurons: Query<&Neuron>,
-    synapses: Query<&Synapse>,
-    mut particles: ResMut<Particles>,
-) {
+/// Turns the newest weights, activations and gradients into emission rates,
+/// straight from the applied frame's flat arrays.
+fn rebuild_rates(view: Res<NetworkView>, shown: Res<Shown>, mut particles: ResMut<Particles>) {
     if particles.built_from == view.applied_frame
         && particles.forward.len() + 1 == view.neurons.len()
     {
@@ -166,23 +163,35 @@ fn rebuild_rates(
     }
     let layers = view.neurons.len().saturating_sub(1);
     let sizes: Vec<usize> = view.neurons.iter().map(Vec::len).collect();
-    let mut activation: Vec<Vec<f32>> = sizes.iter().map(|&n| vec![0.0; n]).collect();
-    for n in &neurons {
-        if let Some(a) = activation.get_mut(n.layer).and_then(|l| l.get_mut(n.index)) {
-            *a = n.activation;
+    let frame = view.applied(&shown);
+    // Before any frame, everything reads as zero.
+    let activation = |l: usize| -> &[f32] {
+        match (frame, l) {
+            (Some(f), 0) => &f.probe.input,
+            (Some(f), l) => f.layers.get(l - 1).map_or(&[][..], |x| &x.activations),
+            (None, _) => &[],
+        }
+    };
+    let shape = |l: usize| sizes[l] * sizes[l + 1];
+    // The last frame's buffers are reused (fresh ones cost page faults).
+    let mut forward = std::mem::take(&mut particles.forward);
+    let mut backward = std::mem::take(&mut particles.backward);
+    for rates in [&mut forward, &mut backward] {
+        rates.resize_with(layers, Vec::new);
+        for (l, r) in rates.iter_mut().enumerate() {
+            r.clear();
+            r.resize(shape(l), 0.0);
         }
     }
-    let shape = |l: usize| sizes[l] * sizes[l + 1];
-    let mut forward: Vec<Vec<f32>> = (0..layers).map(|l| vec![0.0; shape(l)]).collect();
-    let mut backward = forward.clone();
-    for s in &synapses {
-        if s.layer >= layers {
+    for l in 0..layers {
+        let (Some(f), inputs) = (frame.and_then(|f| f.layers.get(l)), activation(l)) else {
             continue;
-        }
-        let k = s.from * sizes[s.layer + 1] + s.to;
-        if let (Some(f), Some(b)) = (forward[s.layer].get_mut(k), backward[s.layer].get_mut(k)) {
-            *f = (s.weight * activation[s.layer][s.from]).abs();
-            *b = s.gradient.abs();
+        };
+        let outputs = sizes[l + 1];
+        for (k, (fw, bw)) in forward[l].iter_mut().zip(&mut backward[l]).enumerate() {
+            let a = inputs.get(k / outputs).copied().unwrap_or(0.0);
+            *fw = (f.weights.get(k).copied().unwrap_or(0.0) * a).abs();
+            *bw = f.weight_grads.get(k).copied().unwrap_or(0.0).abs();
         }
     }
     for rates in forward.iter_mut().chain(backward.iter_mut()) {

@@ -3,7 +3,8 @@
 use bevy::prelude::*;
 
 use crate::app::AppSystems;
-use crate::app::network::{NetworkView, Neuron, Selection, Synapse};
+use crate::app::history::Shown;
+use crate::app::network::{NetworkView, Neuron, Selection};
 use crate::app::quads::{QuadBatch, QuadInstance};
 use crate::lab::lesson::Highlight;
 
@@ -296,10 +297,19 @@ pub const MIN_VISIBLE_ALPHA: f32 = 0.012;
 /// Opacity of a synapse line: strong weights stand out, and crowded layers
 /// fade so that a hundred thousand additive lines do not wash out to white.
 pub fn synapse_alpha(rel: f32, count: usize, opacity: f32) -> f32 {
-    let density = (3_000.0 / count.max(1) as f32).sqrt().min(1.0);
+    layer_alpha(count, opacity) * strength_alpha(rel)
+}
+
+/// The part of [`synapse_alpha`] that is the same for a whole layer.
+fn layer_alpha(count: usize, opacity: f32) -> f32 {
+    opacity * (3_000.0 / count.max(1) as f32).sqrt().min(1.0)
+}
+
+/// The part of [`synapse_alpha`] that follows the weight's relative strength.
+fn strength_alpha(rel: f32) -> f32 {
     let rel = rel.clamp(0.0, 1.0);
     // rel^1.5, written with sqrt: this runs for every synapse of every frame.
-    opacity * density * (0.04 + 0.96 * rel * rel.sqrt())
+    0.04 + 0.96 * rel * rel.sqrt()
 }
 
 /// Widest line of a weight layer with `count` synapses: thinner when crowded.
@@ -307,43 +317,56 @@ pub fn layer_max_width(count: usize) -> f32 {
     0.01 + 0.1 * (200.0 / count.max(1) as f32).sqrt().min(1.0)
 }
 
+/// Maps the applied frame's weights to lines, straight from its flat arrays
+/// (the synapse entities hold the same values, for picking and inspection;
+/// reading 100,000 of them back through a query cost more than the mapping).
 fn synapse_lines(
     view: Res<NetworkView>,
+    shown: Res<Shown>,
     settings: Res<VisualSettings>,
     highlight: Res<HighlightState>,
-    synapses: Query<&Synapse>,
-    changed: Query<(), Changed<Synapse>>,
     mut stats: ResMut<SynapseStats>,
     mut batch: Single<&mut QuadBatch, With<SynapseBatch>>,
 ) {
-    if changed.is_empty() && !view.is_changed() && !settings.is_changed() && !highlight.is_changed()
-    {
+    // `view` changes whenever a frame is applied or the network is rebuilt.
+    if !view.is_changed() && !settings.is_changed() && !highlight.is_changed() {
         return;
     }
     let Some(layout) = &view.layout else { return };
+    let frame = view.applied(&shown);
     let weight_layers = layout.layers.len().saturating_sub(1);
-    let mut max_w = vec![0.0f32; weight_layers];
-    let mut counts = vec![0usize; weight_layers];
-    for s in &synapses {
-        if let Some(m) = max_w.get_mut(s.layer) {
-            *m = m.max(s.weight.abs());
-            counts[s.layer] += 1;
-        }
-    }
-    let rel_of = |s: &Synapse| {
-        let m = max_w[s.layer];
-        if m > 0.0 { s.weight.abs() / m } else { 0.0 }
+    // Before any frame, every weight reads as zero.
+    let weights: Vec<&[f32]> = (0..weight_layers)
+        .map(|l| {
+            frame
+                .and_then(|f| f.layers.get(l))
+                .map_or(&[][..], |l| &l.weights)
+        })
+        .collect();
+    let counts: Vec<usize> = (0..weight_layers)
+        .map(|l| layout.layers[l].positions.len() * layout.layers[l + 1].positions.len())
+        .collect();
+    let max_w: Vec<f32> = weights
+        .iter()
+        .map(|w| w.iter().fold(0.0f32, |m, v| m.max(v.abs())))
+        .collect();
+    let weight = |l: usize, k: usize| weights[l].get(k).copied().unwrap_or(0.0);
+    let rel = |l: usize, w: f32| {
+        let m = max_w[l];
+        if m > 0.0 { w.abs() / m } else { 0.0 }
     };
-    let drawable = || synapses.iter().filter(|s| s.layer < weight_layers);
     let total = counts.iter().sum::<usize>();
     let over_budget = total.saturating_sub(settings.synapse_budget);
     // Over budget, only synapses at least as strong as the budget's weakest are drawn.
     let cutoff = if over_budget > 0 {
-        let mut rels: Vec<f32> = drawable().map(rel_of).collect();
         let keep = settings.synapse_budget;
         if keep == 0 {
             f32::INFINITY
         } else {
+            let mut rels: Vec<f32> = Vec::with_capacity(total);
+            for (l, &count) in counts.iter().enumerate() {
+                rels.extend((0..count).map(|k| rel(l, weight(l, k))));
+            }
             *rels
                 .select_nth_unstable_by(keep - 1, |a, b| b.total_cmp(a))
                 .1
@@ -351,38 +374,49 @@ fn synapse_lines(
     } else {
         f32::NEG_INFINITY
     };
-    let mut out = Vec::with_capacity(total.min(settings.synapse_budget));
-    for s in drawable() {
-        let rel = rel_of(s);
-        if rel < cutoff || out.len() >= settings.synapse_budget {
-            continue;
+    // The last frame's buffer is reused: a fresh one of several megabytes
+    // every frame cost more in page faults than filling it.
+    // The last frame's buffer is reused, and every synapse is written to the
+    // next free slot whether or not it is drawn, the slot being kept only if
+    // it is: whether a line is too faint is as good as random, and a branch
+    // on it cost more than the whole mapping.
+    let budget = settings.synapse_budget;
+    let mut out = std::mem::take(&mut batch.instances);
+    out.clear();
+    out.resize(total.min(budget) + 1, QuadInstance::default());
+    let mut drawn = 0usize;
+    for (l, &count) in counts.iter().enumerate() {
+        let (sources, targets) = (&layout.layers[l].positions, &layout.layers[l + 1].positions);
+        let max_width = layer_max_width(count);
+        let layer_alpha = layer_alpha(count, settings.synapse_opacity);
+        for (from, a) in sources.iter().enumerate() {
+            for (to, b) in targets.iter().enumerate() {
+                let w = weight(l, from * targets.len() + to);
+                let rel = rel(l, w);
+                let mut alpha = layer_alpha * strength_alpha(rel);
+                match highlight.0.as_ref().map(|h| h.has_synapse(l, to)) {
+                    // Highlighted synapses stand out even when weak.
+                    Some(true) => alpha = alpha.max(0.25 + 0.5 * rel),
+                    Some(false) => alpha *= DIMMED,
+                    None => {}
+                }
+                let hue = if w >= 0.0 { POSITIVE } else { NEGATIVE };
+                if let Some(slot) = out.get_mut(drawn) {
+                    *slot = QuadInstance::line(
+                        *a,
+                        *b,
+                        synapse_width(rel, max_width),
+                        [hue[0], hue[1], hue[2], alpha],
+                    );
+                }
+                // Over budget only the strongest; never what would be
+                // invisible (it would still cost fragments every frame).
+                let keep = rel >= cutoff && drawn < budget && alpha >= MIN_VISIBLE_ALPHA;
+                drawn += usize::from(keep);
+            }
         }
-        let mut alpha = synapse_alpha(rel, counts[s.layer], settings.synapse_opacity);
-        match highlight.0.as_ref().map(|h| h.has_synapse(s.layer, s.to)) {
-            // Highlighted synapses stand out even when weak.
-            Some(true) => alpha = alpha.max(0.25 + 0.5 * rel),
-            Some(false) => alpha *= DIMMED,
-            None => {}
-        }
-        if alpha < MIN_VISIBLE_ALPHA {
-            // Invisible, but it would still cost fragments on every frame.
-            continue;
-        }
-        let (Some(a), Some(b)) = (
-            layout.layers[s.layer].positions.get(s.from),
-            layout.layers[s.layer + 1].positions.get(s.to),
-        ) else {
-            continue;
-        };
-        let hue = if s.weight >= 0.0 { POSITIVE } else { NEGATIVE };
-        let width = synapse_width(rel, layer_max_width(counts[s.layer]));
-        out.push(QuadInstance::line(
-            *a,
-            *b,
-            width,
-            [hue[0], hue[1], hue[2], alpha],
-        ));
     }
+    out.truncate(drawn);
     *stats = SynapseStats {
         shown: out.len(),
         total,
