@@ -1,6 +1,6 @@
 //! The camera: orbit, pan and zoom through the network; hotkeys frame it; a click picks a neuron.
 
-use bevy::core_pipeline::tonemapping::Tonemapping;
+use bevy::core_pipeline::tonemapping::{DebandDither, Tonemapping};
 use bevy::input::mouse::MouseButton;
 use bevy::post_process::bloom::Bloom;
 use bevy::prelude::*;
@@ -102,6 +102,14 @@ pub fn lens() -> impl Bundle {
         Msaa::Sample4,
         Transform::from_xyz(-12.0, 6.0, 24.0).looking_at(Vec3::ZERO, Vec3::Y),
     )
+}
+
+/// Takes the HDR look off a camera for a software renderer: bloom, tone
+/// mapping and dithering cost such a renderer more than the scene does.
+pub fn software_lens(camera: &mut EntityCommands) {
+    camera
+        .remove::<Bloom>()
+        .insert((Tonemapping::None, DebandDither::Disabled));
 }
 
 /// A camera that draws only egui, over what the 3D camera drew.

@@ -138,13 +138,7 @@ fn adapt_to_renderer(
     settings.msaa = false;
     settings.synapse_budget = settings.synapse_budget.min(SOFTWARE_SYNAPSE_BUDGET);
     for camera in &main {
-        commands
-            .entity(camera)
-            .remove::<bevy::post_process::bloom::Bloom>()
-            .insert((
-                bevy::core_pipeline::tonemapping::Tonemapping::None,
-                bevy::core_pipeline::tonemapping::DebandDither::Disabled,
-            ));
+        crate::app::camera::software_lens(&mut commands.entity(camera));
     }
 }
 

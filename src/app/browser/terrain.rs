@@ -259,13 +259,7 @@ fn software_lens(
 ) {
     if adapter.is_some_and(|a| a.device_type == wgpu::DeviceType::Cpu) {
         for camera in &cameras {
-            commands
-                .entity(camera)
-                .remove::<bevy::post_process::bloom::Bloom>()
-                .insert((
-                    bevy::core_pipeline::tonemapping::Tonemapping::None,
-                    bevy::core_pipeline::tonemapping::DebandDither::Disabled,
-                ));
+            crate::app::camera::software_lens(&mut commands.entity(camera));
         }
     }
 }

@@ -50,9 +50,9 @@ fn sine(samples: usize) -> DataSpec {
     })
 }
 
-/// The full-batch objective (data loss + penalties) computed in f64 from plain weights.
-fn plain_objective(s: &Scene, data: &Dataset, layers: &[Layer]) -> f64 {
-    let refs: Vec<DenseRef> = layers
+/// Plain, unscaled layers as the f64 reference forward pass reads them.
+fn dense_refs(layers: &[Layer]) -> Vec<DenseRef<'_>> {
+    layers
         .iter()
         .map(|(i, o, w, b)| DenseRef {
             inputs: *i,
@@ -61,7 +61,12 @@ fn plain_objective(s: &Scene, data: &Dataset, layers: &[Layer]) -> f64 {
             biases: b,
             scale: 1.0,
         })
-        .collect();
+        .collect()
+}
+
+/// The full-batch objective (data loss + penalties) computed in f64 from plain weights.
+fn plain_objective(s: &Scene, data: &Dataset, layers: &[Layer]) -> f64 {
+    let refs = dense_refs(layers);
     let n = data.train.len();
     let mut total = 0.0;
     for k in 0..n {
@@ -226,17 +231,7 @@ fn probe_error_signals_match_finite_differences() {
             let probe = frame.probe.clone();
             // The probe's own loss, as a function of the weights.
             let probe_loss = |l: &[Layer]| {
-                let refs: Vec<DenseRef> = l
-                    .iter()
-                    .map(|(i, o, w, b)| DenseRef {
-                        inputs: *i,
-                        outputs: *o,
-                        weights: w,
-                        biases: b,
-                        scale: 1.0,
-                    })
-                    .collect();
-                let trace = plain_forward(&refs, activation, output, &probe.input);
+                let trace = plain_forward(&dense_refs(l), activation, output, &probe.input);
                 plain_loss(loss, &trace, &probe.target)
             };
             let what = format!("{activation:?}/{loss:?}, by hand: {hand}");
