@@ -173,7 +173,7 @@ fn rebuild_rates(view: Res<NetworkView>, shown: Res<Shown>, mut particles: ResMu
         }
     };
     let shape = |l: usize| sizes[l] * sizes[l + 1];
-    // The last frame's buffers are reused (fresh ones cost page faults).
+    // The last frame's buffers are reused rather than allocated again.
     let mut forward = std::mem::take(&mut particles.forward);
     let mut backward = std::mem::take(&mut particles.backward);
     for rates in [&mut forward, &mut backward] {

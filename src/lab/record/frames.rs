@@ -195,6 +195,11 @@ impl FrameWriter {
         self.bytes
     }
 
+    /// The recording's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Frames written so far.
     pub fn records(&self) -> u64 {
         self.records

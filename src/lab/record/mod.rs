@@ -197,11 +197,10 @@ impl RunRecorder {
                 topology: topology.clone(),
                 keyframe_every: scene.record.keyframe_every,
             };
-            let path = dir.frames_path();
-            Some(FrameSink::spawn(
-                FrameWriter::create(&path, &header)?,
-                &path,
-            )?)
+            Some(FrameSink::spawn(FrameWriter::create(
+                &dir.frames_path(),
+                &header,
+            )?)?)
         } else {
             None
         };

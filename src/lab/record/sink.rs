@@ -1,7 +1,7 @@
 //! The frame recording written on its own thread, so that encoding and writing
 //! overlap training instead of adding to it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -27,8 +27,9 @@ pub struct FrameSink {
 
 impl FrameSink {
     /// Moves `writer` onto a new thread.
-    pub fn spawn(mut writer: FrameWriter, path: &Path) -> LabResult<Self> {
+    pub fn spawn(mut writer: FrameWriter) -> LabResult<Self> {
         let bytes = writer.bytes();
+        let path = writer.path().to_path_buf();
         let (records, inbox) = crossbeam_channel::bounded::<Box<Frame>>(1);
         let (report, written) = crossbeam_channel::bounded(1);
         let thread = std::thread::Builder::new()
@@ -42,9 +43,9 @@ impl FrameSink {
                     }
                 }
             })
-            .map_err(|e| LabError::io(path, "cannot start the recording's writer thread", e))?;
+            .map_err(|e| LabError::io(&path, "cannot start the recording's writer thread", e))?;
         Ok(FrameSink {
-            path: path.to_path_buf(),
+            path,
             records: Some(records),
             written,
             in_flight: false,
