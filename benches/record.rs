@@ -8,7 +8,10 @@
 use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use nn_microscope::lab::record::frames::{FrameReader, FrameWriter, RecordingHeader, index_path};
+use nn_microscope::lab::record::codec::Chain;
+use nn_microscope::lab::record::frames::{
+    FORMAT_VERSION, FrameReader, FrameWriter, RecordingHeader, index_path,
+};
 use nn_microscope::lab::runner::Session;
 use nn_microscope::lab::{Frame, Scene, Trainer};
 use rand::{RngExt, SeedableRng};
@@ -77,7 +80,7 @@ fn long_recording(steps: u64) -> PathBuf {
     let dir = std::env::var_os("NNM_BENCH_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-recording"));
-    let path = dir.join(format!("mnist-{steps}.nnmr"));
+    let path = dir.join(format!("mnist-{steps}-v{FORMAT_VERSION}.nnmr"));
     if let Ok(r) = FrameReader::open(&path)
         && r.len() as u64 == steps
     {
@@ -122,6 +125,14 @@ fn benches(c: &mut Criterion) {
     let scene = preset("mnist");
     let mut trainer = Trainer::<Backend>::new(&scene, &Default::default()).expect("trainer");
     let frame = trainer.peek().expect("frame").expect("not diverged");
+    let next = match trainer.step(true).expect("step") {
+        nn_microscope::lab::StepOutcome::Stepped { frame: Some(f), .. } => *f,
+        _ => panic!("no frame"),
+    };
+    let next = match trainer.step(true).expect("step") {
+        nn_microscope::lab::StepOutcome::Stepped { frame: Some(f), .. } => *f,
+        _ => next,
+    };
     let mut buf = Vec::new();
     c.bench_function("encode/784-128-64-10/keyframe", |b| {
         b.iter(|| {
@@ -129,11 +140,17 @@ fn benches(c: &mut Criterion) {
             nn_microscope::lab::record::codec::encode(&frame, None, &mut buf);
         })
     });
+    // A delta one update after its keyframe; copying the chain is not timed.
+    let chain = Chain::start(&frame);
     c.bench_function("encode/784-128-64-10/delta", |b| {
-        b.iter(|| {
-            buf.clear();
-            nn_microscope::lab::record::codec::encode(&frame, Some(&frame), &mut buf);
-        })
+        b.iter_batched(
+            || chain.clone(),
+            |mut chain| {
+                buf.clear();
+                nn_microscope::lab::record::codec::encode(&next, Some(&mut chain), &mut buf);
+            },
+            criterion::BatchSize::LargeInput,
+        )
     });
 
     let steps: u64 = std::env::var("NNM_BENCH_STEPS")

@@ -1,13 +1,21 @@
-//! Binary encoding of frames: exact keyframes, and compact deltas against a keyframe.
+//! Binary encoding of frames: exact keyframes, and compact deltas after a keyframe.
 //!
 //! A delta keeps everything exact except the two arrays that are as large as
 //! the network (weights and their gradients):
-//! - weights are stored as their change since the keyframe, quantised per
-//!   layer to `i8`: the error is at most `max|ΔW| / 254` for that layer;
-//! - weight gradients are stored on a logarithmic `u8` scale per layer: the
+//! - weights are quantised per layer on a grid of `max|ΔW| / 127`, where ΔW is
+//!   the change since the keyframe: the error is at most `max|ΔW| / 254`. What
+//!   is stored is each weight's correction to a prediction from the records
+//!   before it (the keyframe, the previous record, or the previous record plus
+//!   its change), entropy-coded: a weight that moves steadily costs a few bits;
+//! - weight gradients are stored on a logarithmic scale per layer: the
 //!   relative error is at most 4.5%, and values below `max|g| · 2⁻¹⁶` read back
-//!   as zero.
+//!   as zero. Their levels are coded losslessly against a row-plus-column
+//!   expectation.
+//!
+//! Format version 3 stored the same grids without prediction or entropy
+//! coding (`i8` and `u8` per value); those recordings still read.
 
+use super::entropy;
 use crate::lab::frame::{Frame, LayerFrame, Probe};
 use crate::lab::metrics::{Metrics, RunStatus};
 
@@ -21,8 +29,13 @@ pub const GRAD_RELATIVE_ERROR: f32 = 0.045;
 pub enum Coding {
     /// Every value as `f32`.
     Exact,
-    /// Weights as `i8` changes since a keyframe, gradients on a `u8` log scale.
+    /// Weights as `i8` changes since a keyframe, gradients on a `u8` log scale
+    /// (format version 3; read, no longer written).
     Delta,
+    /// Weights as `i8` corrections to a prediction from the records before,
+    /// on the grid of [`Coding::Delta`]; gradients as its log levels; both
+    /// entropy-coded.
+    Predicted,
 }
 
 struct Writer<'a> {
@@ -235,22 +248,123 @@ fn read_probe(r: &mut Reader<'_>) -> Option<Probe> {
     })
 }
 
-/// Encodes `frame`; a delta needs the keyframe it is relative to.
-pub fn encode(frame: &Frame, key: Option<&Frame>, out: &mut Vec<u8>) {
+/// The weights a delta is predicted from: its keyframe's, and those of the two
+/// records before it as a reader gets them back (not as they were), so that
+/// writer and reader predict exactly the same values.
+#[derive(Debug, Clone, Default)]
+pub struct Chain {
+    key: Vec<Vec<f32>>,
+    prev: Vec<Vec<f32>>,
+    prev2: Vec<Vec<f32>>,
+    scratch: Scratch,
+}
+
+/// Buffers an encoder reuses from record to record.
+#[derive(Debug, Clone, Default)]
+struct Scratch {
+    symbols: Vec<u8>,
+    read_back: Vec<f32>,
+    codes: Vec<u8>,
+}
+
+impl Chain {
+    /// A chain that starts at keyframe `key`.
+    pub fn start(key: &Frame) -> Self {
+        let weights: Vec<Vec<f32>> = key.layers.iter().map(|l| l.weights.clone()).collect();
+        Chain {
+            key: weights.clone(),
+            prev: weights.clone(),
+            prev2: weights,
+            scratch: Scratch::default(),
+        }
+    }
+
+    /// True when `frame`'s layers have the sizes of the chain's keyframe.
+    pub fn fits(&self, frame: &Frame) -> bool {
+        self.key.len() == frame.layers.len()
+            && self
+                .key
+                .iter()
+                .zip(&frame.layers)
+                .all(|(k, l)| k.len() == l.weights.len())
+    }
+
+    /// Records layer `l`'s weights as read back, after its older ones.
+    fn push(&mut self, l: usize, weights: &[f32]) {
+        std::mem::swap(&mut self.prev[l], &mut self.prev2[l]);
+        self.prev[l].clear();
+        self.prev[l].extend_from_slice(weights);
+    }
+}
+
+/// How a predicted delta guesses each weight before its quantised correction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Predictor {
+    /// The keyframe's weight.
+    Key = 0,
+    /// The previous record's weight: the weight moved little.
+    Previous = 1,
+    /// The previous weight plus the previous change: the weight moves steadily
+    /// (momentum, Adam).
+    Trend = 2,
+}
+
+impl Predictor {
+    const ALL: [Predictor; 3] = [Predictor::Key, Predictor::Previous, Predictor::Trend];
+
+    fn from_u8(v: u8) -> Option<Self> {
+        Self::ALL.get(usize::from(v)).copied()
+    }
+
+    #[inline]
+    fn guess(self, key: f32, prev: f32, prev2: f32) -> f32 {
+        match self {
+            Predictor::Key => key,
+            Predictor::Previous => prev,
+            Predictor::Trend => 2.0 * prev - prev2,
+        }
+    }
+}
+
+/// Encodes `frame`: exactly without a chain (a keyframe), else as a delta
+/// predicted from `chain`, which then moves on to this frame as read back.
+pub fn encode(frame: &Frame, mut chain: Option<&mut Chain>, out: &mut Vec<u8>) {
     let mut w = Writer { out };
     write_metrics(&mut w, frame);
     write_probe(&mut w, &frame.probe);
     w.u32(frame.layers.len() as u32);
+    // The chain's buffers, reused from record to record.
+    let mut scratch = chain
+        .as_deref_mut()
+        .map(|c| std::mem::take(&mut c.scratch))
+        .unwrap_or_default();
+    let Scratch {
+        symbols,
+        read_back,
+        codes,
+    } = &mut scratch;
     for (l, layer) in frame.layers.iter().enumerate() {
         w.u32(layer.inputs as u32);
         w.u32(layer.outputs as u32);
         w.f32(layer.scale);
-        let key_weights = key.and_then(|k| k.layers.get(l)).map(|k| &k.weights);
-        match key_weights {
-            Some(kw) if kw.len() == layer.weights.len() => {
-                w.u8(Coding::Delta as u8);
-                encode_weight_delta(&mut w, &layer.weights, kw);
-                encode_log(&mut w, &layer.weight_grads);
+        match chain.as_deref_mut() {
+            Some(c) if c.key.get(l).is_some_and(|k| k.len() == layer.weights.len()) => {
+                let start = w.out.len();
+                w.u8(Coding::Predicted as u8);
+                encode_predicted(&mut w, &layer.weights, c, l, symbols, read_back);
+                encode_gradients(&mut w, layer, symbols, codes);
+                // A small layer's tables can cost more than its values.
+                let exact_bytes = 9 + 4 * (layer.weights.len() + layer.weight_grads.len());
+                if w.out.len() - start >= exact_bytes {
+                    w.out.truncate(start);
+                    w.u8(Coding::Exact as u8);
+                    w.f32s(&layer.weights);
+                    w.f32s(&layer.weight_grads);
+                    c.push(l, &layer.weights);
+                } else {
+                    std::mem::swap(&mut c.prev[l], &mut c.prev2[l]);
+                    std::mem::swap(&mut c.prev[l], read_back);
+                }
             }
             _ => {
                 w.u8(Coding::Exact as u8);
@@ -269,11 +383,15 @@ pub fn encode(frame: &Frame, key: Option<&Frame>, out: &mut Vec<u8>) {
             w.f32s(v);
         }
     }
+    if let Some(c) = chain {
+        c.scratch = scratch;
+    }
 }
 
-/// Decodes a frame of `step` written by recording format `version`; a delta
-/// needs its keyframe.
-pub fn decode(buf: &[u8], step: u64, key: Option<&Frame>, version: u16) -> Option<Frame> {
+/// Decodes a frame of `step` written by recording format `version`. A delta
+/// needs the chain of its keyframe and the records before it, and moves the
+/// chain on to itself; a keyframe needs none (start a chain from it).
+pub fn decode(buf: &[u8], step: u64, mut chain: Option<&mut Chain>, version: u16) -> Option<Frame> {
     let mut r = Reader::new(buf);
     let (metrics, evaluation) = if version <= 2 {
         read_metrics_v2(&mut r, step)?
@@ -283,15 +401,30 @@ pub fn decode(buf: &[u8], step: u64, key: Option<&Frame>, version: u16) -> Optio
     let probe = read_probe(&mut r)?;
     let n_layers = r.u32()? as usize;
     let mut layers = Vec::with_capacity(n_layers.min(1024));
+    let mut symbols = Vec::new();
     for l in 0..n_layers {
         let inputs = r.u32()? as usize;
         let outputs = r.u32()? as usize;
         let scale = if version <= 2 { 1.0 } else { r.f32()? };
         let (weights, weight_grads) = match r.u8()? {
-            0 => (r.f32s()?, r.f32s()?),
+            0 => {
+                let weights = r.f32s()?;
+                if let Some(c) = chain.as_deref_mut().filter(|c| l < c.prev.len()) {
+                    if c.prev[l].len() != weights.len() {
+                        return None;
+                    }
+                    c.push(l, &weights);
+                }
+                (weights, r.f32s()?)
+            }
             1 => {
-                let kw = &key?.layers.get(l)?.weights;
+                let kw = chain.as_deref()?.key.get(l)?;
                 (decode_weight_delta(&mut r, kw)?, decode_log(&mut r)?)
+            }
+            2 => {
+                let c = chain.as_deref_mut()?;
+                decode_predicted(&mut r, c, l, &mut symbols)?;
+                (c.prev[l].clone(), decode_gradients(&mut r, &mut symbols)?)
             }
             _ => return None,
         };
@@ -318,6 +451,402 @@ pub fn decode(buf: &[u8], step: u64, key: Option<&Frame>, version: u16) -> Optio
     })
 }
 
+/// Writes layer `l`'s weights as quantised corrections to the best of the
+/// predictors, on the grid a keyframe-relative delta would use (so the error
+/// bound is that of [`weight_error_bound`]); `read_back` gets what a reader
+/// will decode.
+fn encode_predicted(
+    w: &mut Writer<'_>,
+    weights: &[f32],
+    chain: &Chain,
+    l: usize,
+    symbols: &mut Vec<u8>,
+    read_back: &mut Vec<f32>,
+) {
+    let (key, prev, prev2) = (&chain.key[l], &chain.prev[l], &chain.prev2[l]);
+    let step = largest_change(weights, key) / 127.0;
+    // The predictor with the smallest corrections on a sample of the layer;
+    // the keyframe's if any of its corrections would not fit in an i8 (the
+    // keyframe's always do).
+    let mut best = (Predictor::Key, f32::INFINITY);
+    if step > 0.0 {
+        let mut sums = [0.0f32; 3];
+        for i in (0..weights.len()).step_by(7) {
+            for p in Predictor::ALL {
+                sums[p as usize] += (weights[i] - p.guess(key[i], prev[i], prev2[i])).abs();
+            }
+        }
+        for p in Predictor::ALL {
+            if sums[p as usize] < best.1 {
+                best = (p, sums[p as usize]);
+            }
+        }
+    }
+    let mut predictor = best.0;
+    if !correct(weights, chain, l, step, predictor, symbols, read_back) {
+        predictor = Predictor::Key;
+        correct(weights, chain, l, step, predictor, symbols, read_back);
+    }
+    w.f32(step);
+    w.u8(predictor as u8);
+    entropy::encode(symbols, w.out);
+}
+
+/// Quantises layer `l`'s weights as corrections to `predictor`'s guesses on
+/// a grid of `step`; false if a correction did not fit in an i8.
+fn correct(
+    weights: &[f32],
+    chain: &Chain,
+    l: usize,
+    step: f32,
+    predictor: Predictor,
+    symbols: &mut Vec<u8>,
+    read_back: &mut Vec<f32>,
+) -> bool {
+    let inv = if step > 0.0 { 1.0 / step } else { 0.0 };
+    let (key, prev, prev2) = (&chain.key[l], &chain.prev[l], &chain.prev2[l]);
+    // One loop per predictor, so that none has a branch per weight, over
+    // slices that the compiler vectorises.
+    fn run(
+        guess: impl Fn(f32, f32, f32) -> f32,
+        (weights, key, prev, prev2): (&[f32], &[f32], &[f32], &[f32]),
+        (inv, step): (f32, f32),
+        symbols: &mut [u8],
+        read_back: &mut [f32],
+    ) -> bool {
+        let mut over = 0u8;
+        let out = symbols.iter_mut().zip(read_back.iter_mut());
+        let inputs = weights.iter().zip(key).zip(prev).zip(prev2);
+        for ((s, r), (((&w, &k), &a), &b)) in out.zip(inputs) {
+            let g = guess(k, a, b);
+            let x = (w - g) * inv;
+            over |= u8::from(x.abs() >= 127.5);
+            let q = round_i32(x.clamp(-127.0, 127.0)) as i8;
+            *s = q as u8;
+            *r = g + f32::from(q) * step;
+        }
+        over == 0
+    }
+    symbols.clear();
+    symbols.resize(weights.len(), 0);
+    read_back.clear();
+    read_back.resize(weights.len(), 0.0);
+    let arrays = (weights, key.as_slice(), prev.as_slice(), prev2.as_slice());
+    let grid = (inv, step);
+    match predictor {
+        Predictor::Key => run(
+            |k, _, _| Predictor::Key.guess(k, 0.0, 0.0),
+            arrays,
+            grid,
+            symbols,
+            read_back,
+        ),
+        Predictor::Previous => run(
+            |_, a, _| Predictor::Previous.guess(0.0, a, 0.0),
+            arrays,
+            grid,
+            symbols,
+            read_back,
+        ),
+        Predictor::Trend => run(
+            |_, a, b| Predictor::Trend.guess(0.0, a, b),
+            arrays,
+            grid,
+            symbols,
+            read_back,
+        ),
+    }
+}
+
+/// Reads layer `l`'s predicted weights and moves the chain on to them (in
+/// place: each new weight overwrites the oldest one it was predicted from).
+fn decode_predicted(
+    r: &mut Reader<'_>,
+    chain: &mut Chain,
+    l: usize,
+    symbols: &mut Vec<u8>,
+) -> Option<()> {
+    let step = r.f32()?;
+    let predictor = Predictor::from_u8(r.u8()?)?;
+    let (key, prev, prev2) = (
+        chain.key.get(l)?,
+        chain.prev.get(l)?,
+        chain.prev2.get_mut(l)?,
+    );
+    entropy::decode(&mut r.buf, key.len(), symbols)?;
+    if symbols.len() != key.len() || prev.len() != key.len() || prev2.len() != key.len() {
+        return None;
+    }
+    for (((old, &k), &a), &q) in prev2.iter_mut().zip(key).zip(prev).zip(symbols.iter()) {
+        *old = predictor.guess(k, a, *old) + f32::from(q as i8) * step;
+    }
+    std::mem::swap(&mut chain.prev[l], &mut chain.prev2[l]);
+    Some(())
+}
+
+/// Steps over a gradient section that [`encode_gradients`] wrote.
+fn skip_gradients(r: &mut Reader<'_>) -> Option<()> {
+    r.take(4 + 4 + 4 + 1)?;
+    // Row means, column means, column signs, levels, escapes.
+    for _ in 0..5 {
+        entropy::skip(&mut r.buf)?;
+    }
+    Some(())
+}
+
+fn skip_f32s(r: &mut Reader<'_>) -> Option<()> {
+    let n = r.u32()? as usize;
+    r.take(n.checked_mul(4)?).map(|_| ())
+}
+
+/// Moves `chain` on past a delta of format `version` ≥ 4, decoding only its
+/// weights: what a reader does for the records between a keyframe and the
+/// one it seeks.
+pub fn advance(buf: &[u8], chain: &mut Chain, version: u16) -> Option<()> {
+    let mut r = Reader::new(buf);
+    let _ = if version <= 2 {
+        read_metrics_v2(&mut r, 0)?
+    } else {
+        read_metrics(&mut r, 0)?
+    };
+    read_probe(&mut r)?;
+    let n_layers = r.u32()? as usize;
+    let mut symbols = Vec::new();
+    for l in 0..n_layers {
+        r.take(if version <= 2 { 8 } else { 12 })?;
+        match r.u8()? {
+            0 => {
+                let weights = r.f32s()?;
+                if chain.prev.get(l)?.len() != weights.len() {
+                    return None;
+                }
+                chain.push(l, &weights);
+                skip_f32s(&mut r)?;
+            }
+            2 => {
+                decode_predicted(&mut r, chain, l, &mut symbols)?;
+                skip_gradients(&mut r)?;
+            }
+            _ => return None,
+        }
+        for _ in 0..6 {
+            skip_f32s(&mut r)?;
+        }
+    }
+    Some(())
+}
+
+/// The largest finite `|a − b|` (0 for none), in lanes that vectorise: this
+/// runs over every weight of every recorded step.
+fn largest_change(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 8;
+    let mut lanes = [0.0f32; LANES];
+    let add = |lane: &mut f32, d: f32| *lane = lane.max(if d.is_finite() { d } else { 0.0 });
+    for (x, y) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
+        for j in 0..LANES {
+            add(&mut lanes[j], (x[j] - y[j]).abs());
+        }
+    }
+    let tail = a.len() / LANES * LANES;
+    for (x, y) in a.iter().zip(b).skip(tail) {
+        add(&mut lanes[0], (x - y).abs());
+    }
+    lanes.iter().fold(0.0f32, |m, &v| m.max(v))
+}
+
+/// The largest finite `|v|` (0 for none), as [`largest_change`] does it.
+fn largest_abs(values: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    for chunk in values.chunks(8) {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane = lane.max(if v.is_finite() { v.abs() } else { 0.0 });
+        }
+    }
+    lanes.iter().fold(0.0f32, |m, &v| m.max(v))
+}
+
+/// Maps a signed level difference to a small unsigned one: 0, -1, 1, -2, ...
+fn zigzag(d: i32) -> u8 {
+    (if d >= 0 { 2 * d } else { -2 * d - 1 }) as u8
+}
+
+fn unzigzag(z: u8) -> i32 {
+    let z = i32::from(z);
+    if z % 2 == 0 { z / 2 } else { -(z + 1) / 2 }
+}
+
+/// Rounded mean of the nonzero levels summed in `(sum, count)`; 0 for none.
+fn mean_level((sum, count): (u64, u64)) -> u8 {
+    (sum + count / 2)
+        .checked_div(count)
+        .map_or(0, |mean| mean.clamp(1, 127) as u8)
+}
+
+/// The level a gradient is expected at, from its row's and column's means
+/// (a gradient is a sum of outer products: its log magnitude is roughly a
+/// row term plus a column term).
+#[inline]
+fn expected_level(row: u8, col: u8, all: u8) -> i32 {
+    let col = if col == 0 { all } else { col };
+    (i32::from(row) + i32::from(col) - i32::from(all)).clamp(1, 127)
+}
+
+/// Writes weight gradients on the log scale of [`encode_log`], losslessly
+/// coded: levels as their difference from a row-plus-column expectation,
+/// signs as agreement with their column's usual sign; rows that are all zero
+/// (inputs that were zero for the whole batch) cost one byte.
+fn encode_gradients(
+    w: &mut Writer<'_>,
+    layer: &LayerFrame,
+    symbols: &mut Vec<u8>,
+    codes: &mut Vec<u8>,
+) {
+    let values = &layer.weight_grads;
+    let (rows, cols) = if layer.inputs * layer.outputs == values.len() && layer.outputs > 0 {
+        (layer.inputs, layer.outputs)
+    } else {
+        (1, values.len())
+    };
+    let max = largest_abs(values);
+    log_codes(values, max, codes);
+    // Sums of nonzero levels and their counts, without a branch per value.
+    let mut row_sums = vec![(0u64, 0u64); rows];
+    let mut col_level = vec![0u64; cols];
+    let mut col_count = vec![0u64; cols];
+    let mut col_negative = vec![0u64; cols];
+    for (row_sum, row) in row_sums.iter_mut().zip(codes.chunks_exact(cols.max(1))) {
+        let (mut level_sum, mut count) = (0u64, 0u64);
+        let columns = col_level
+            .iter_mut()
+            .zip(&mut col_count)
+            .zip(&mut col_negative);
+        for (((cl, cc), cn), &c) in columns.zip(row) {
+            let level = u64::from(c & 0x7f);
+            let nonzero = u64::from(level > 0);
+            level_sum += level;
+            count += nonzero;
+            *cl += level;
+            *cc += nonzero;
+            *cn += u64::from(c >> 7);
+        }
+        *row_sum = (level_sum, count);
+    }
+    let col_sums: Vec<(u64, u64)> = col_level
+        .into_iter()
+        .zip(col_count.iter().copied())
+        .collect();
+    let all = mean_level(
+        row_sums
+            .iter()
+            .fold((0, 0), |(s, n), &(a, b)| (s + a, n + b)),
+    );
+    let row_means: Vec<u8> = row_sums.iter().copied().map(mean_level).collect();
+    let col_means: Vec<u8> = col_sums.iter().copied().map(mean_level).collect();
+    // A column's usual sign: negative when most of its nonzero values are.
+    let col_signs: Vec<u8> = col_negative
+        .iter()
+        .zip(&col_count)
+        .map(|(&n, &c)| u8::from(2 * n > c))
+        .collect();
+    w.f32(max);
+    w.u32(rows as u32);
+    w.u32(cols as u32);
+    w.u8(all);
+    entropy::encode(&row_means, w.out);
+    entropy::encode(&col_means, w.out);
+    entropy::encode(&col_signs, w.out);
+    symbols.clear();
+    // Rare large surprises go to a second stream, so that a level's surprise
+    // and its sign share one symbol.
+    let mut escapes = Vec::new();
+    for (i, row) in codes.chunks_exact(cols.max(1)).enumerate() {
+        if row_means[i] == 0 {
+            continue;
+        }
+        for (j, &c) in row.iter().enumerate() {
+            let level = c & 0x7f;
+            if level == 0 {
+                symbols.push(0);
+                continue;
+            }
+            let surprise =
+                zigzag(i32::from(level) - expected_level(row_means[i], col_means[j], all));
+            let flipped = u8::from((c & 0x80 != 0) != (col_signs[j] != 0));
+            if surprise < ESCAPE_SURPRISE {
+                symbols.push(1 + 2 * surprise + flipped);
+            } else {
+                symbols.push(ESCAPE);
+                escapes.extend([surprise, flipped]);
+            }
+        }
+    }
+    entropy::encode(symbols, w.out);
+    entropy::encode(&escapes, w.out);
+}
+
+/// Surprises (zigzagged level differences) from this one on are escaped.
+const ESCAPE_SURPRISE: u8 = 127;
+/// The symbol of an escaped gradient.
+const ESCAPE: u8 = 255;
+
+fn decode_gradients(r: &mut Reader<'_>, symbols: &mut Vec<u8>) -> Option<Vec<f32>> {
+    let max = r.f32()?;
+    let rows = r.u32()? as usize;
+    let cols = r.u32()? as usize;
+    let n = rows.checked_mul(cols)?;
+    // Nothing is allocated for more values than the record could describe.
+    if n > r.buf.len().saturating_mul(8).saturating_add(1 << 20) {
+        return None;
+    }
+    let all = r.u8()?;
+    let (mut row_means, mut col_means, mut col_signs, mut escapes) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    entropy::decode(&mut r.buf, rows, &mut row_means)?;
+    entropy::decode(&mut r.buf, cols, &mut col_means)?;
+    entropy::decode(&mut r.buf, cols, &mut col_signs)?;
+    entropy::decode(&mut r.buf, n, symbols)?;
+    entropy::decode(&mut r.buf, n.saturating_mul(2), &mut escapes)?;
+    if row_means.len() != rows || col_means.len() != cols || col_signs.len() != cols {
+        return None;
+    }
+    let steps = 126.0 / GRAD_OCTAVES;
+    let magnitudes: [f32; 128] = std::array::from_fn(|level| {
+        max * (((level as i32 - 1) as f32 / steps) - GRAD_OCTAVES).exp2()
+    });
+    let mut values = vec![0.0f32; n];
+    let mut symbols = symbols.iter();
+    let mut escapes = escapes.chunks_exact(2);
+    for (i, row) in values.chunks_exact_mut(cols.max(1)).enumerate() {
+        if row_means[i] == 0 {
+            continue;
+        }
+        for (j, v) in row.iter_mut().enumerate() {
+            let (surprise, flipped) = match *symbols.next()? {
+                0 => continue,
+                ESCAPE => {
+                    let e = escapes.next()?;
+                    (e[0], e[1] != 0)
+                }
+                s => ((s - 1) / 2, (s - 1) % 2 != 0),
+            };
+            let level = expected_level(row_means[i], col_means[j], all) + unzigzag(surprise);
+            if !(1..=127).contains(&level) {
+                return None;
+            }
+            let magnitude = magnitudes[level as usize];
+            *v = if flipped != (col_signs[j] != 0) {
+                -magnitude
+            } else {
+                magnitude
+            };
+        }
+    }
+    (symbols.next().is_none() && escapes.next().is_none() && escapes.remainder().is_empty())
+        .then_some(values)
+}
+
+/// Version 3's weight coding, kept to test that its recordings still read.
+#[cfg(test)]
 fn encode_weight_delta(w: &mut Writer<'_>, weights: &[f32], key: &[f32]) {
     let max = weights
         .iter()
@@ -357,6 +886,8 @@ pub fn weight_error_bound(max_change: f32) -> f32 {
     max_change / 254.0
 }
 
+/// Version 3's gradient coding, kept to test that its recordings still read.
+#[cfg(test)]
 fn encode_log(w: &mut Writer<'_>, values: &[f32]) {
     let max = values
         .iter()
@@ -364,19 +895,29 @@ fn encode_log(w: &mut Writer<'_>, values: &[f32]) {
         .fold(0.0f32, |m, v| if v.is_finite() { m.max(v) } else { m });
     w.f32(max);
     w.u32(values.len() as u32);
-    // Level k (1..=127) stands for max·2^((k-1)/steps − OCTAVES); a value takes
-    // the nearest level in log scale.
+    let mut codes = Vec::new();
+    log_codes(values, max, &mut codes);
+    w.out.extend(codes);
+}
+
+/// Each value as a `u8`: a sign bit and a level on a log scale below `max`.
+/// Level k (1..=127) stands for max·2^((k-1)/steps − OCTAVES); a value takes
+/// the nearest level in log scale, and 0 stands for values below the scale.
+fn log_codes(values: &[f32], max: f32, codes: &mut Vec<u8>) {
     let steps = 126.0 / GRAD_OCTAVES;
     let floor = max * (-GRAD_OCTAVES).exp2();
     let inv = if max > 0.0 { 1.0 / max } else { 0.0 };
-    let table = log2_table();
-    w.out.extend(values.iter().map(|&v| {
+    codes.clear();
+    // Computed for every value and selected, so that the loop vectorises.
+    codes.extend(values.iter().map(|&v| {
         let a = v.abs();
-        if !(a >= floor && a.is_finite()) || max <= 0.0 {
-            return 0u8;
+        let level = round_i32((fast_log2(a * inv) + GRAD_OCTAVES) * steps) + 1;
+        let code = level.clamp(1, 127) as u8 | (u8::from(v < 0.0) << 7);
+        if a >= floor && a.is_finite() && max > 0.0 {
+            code
+        } else {
+            0
         }
-        let level = round_i32((fast_log2(a * inv, &table) + GRAD_OCTAVES) * steps) + 1;
-        level.clamp(1, 127) as u8 | if v < 0.0 { 0x80 } else { 0 }
     }));
 }
 
@@ -386,20 +927,18 @@ fn round_i32(x: f32) -> i32 {
     (x + 0.5f32.copysign(x)) as i32
 }
 
-/// log2(1 + k/128) for k in 0..=128.
-fn log2_table() -> [f32; 129] {
-    std::array::from_fn(|k| (1.0 + k as f32 / 128.0).log2())
-}
-
-/// log2 of a positive normal float, within 2e-5: the exponent from the bits,
-/// the mantissa from a table with linear interpolation (this runs for every
-/// gradient of every recorded step, where `f32::log2` is the bottleneck).
-fn fast_log2(x: f32, table: &[f32; 129]) -> f32 {
+/// log2 of a positive normal float, within 2e-6: the exponent from the bits,
+/// and log2 of the mantissa m ∈ [1, 2) as 2·atanh((m−1)/(m+1))/ln 2 to its
+/// t⁹ term. No table and no libm call, so a loop over it vectorises (this
+/// runs for every gradient of every recorded step).
+fn fast_log2(x: f32) -> f32 {
     let bits = x.to_bits();
     let exponent = ((bits >> 23) & 0xff) as i32 - 127;
-    let k = ((bits >> 16) & 0x7f) as usize;
-    let frac = (bits & 0xffff) as f32 / 65536.0;
-    exponent as f32 + table[k] + (table[k + 1] - table[k]) * frac
+    let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000);
+    let t = (m - 1.0) / (m + 1.0);
+    let t2 = t * t;
+    let series = t * (1.0 + t2 * (1.0 / 3.0 + t2 * (1.0 / 5.0 + t2 * (1.0 / 7.0 + t2 / 9.0))));
+    exponent as f32 + series * (2.0 / std::f32::consts::LN_2)
 }
 
 fn decode_log(r: &mut Reader<'_>) -> Option<Vec<f32>> {
@@ -426,7 +965,7 @@ fn decode_log(r: &mut Reader<'_>) -> Option<Vec<f32>> {
 mod tests {
     use super::*;
 
-    const V3: u16 = 3;
+    const V4: u16 = 4;
 
     fn layer(weights: Vec<f32>, grads: Vec<f32>) -> LayerFrame {
         LayerFrame {
@@ -464,14 +1003,13 @@ mod tests {
 
     #[test]
     fn fast_log2_is_close_to_log2() {
-        let table = log2_table();
         let mut worst = 0.0f32;
         let mut x = 1e-6f32;
         while x < 4.0 {
-            worst = worst.max((fast_log2(x, &table) - x.log2()).abs());
+            worst = worst.max((fast_log2(x) - x.log2()).abs());
             x *= 1.0007;
         }
-        assert!(worst < 2e-5, "{worst}");
+        assert!(worst < 5e-6, "{worst}");
     }
 
     #[test]
@@ -479,55 +1017,193 @@ mod tests {
         let f = frame(vec![0.1, -0.2, 3.0e-7], vec![1e-9, -5.0, 0.0]);
         let mut buf = Vec::new();
         encode(&f, None, &mut buf);
-        assert_eq!(decode(&buf, 3, None, V3).unwrap(), f);
+        assert_eq!(decode(&buf, 3, None, V4).unwrap(), f);
+    }
+
+    /// Checks `back` against `f` within the stated bounds for a layer whose
+    /// weights moved at most `max_change` since the keyframe.
+    fn assert_within_bounds(back: &Frame, f: &Frame, key: &Frame) {
+        for ((b, l), k) in back.layers.iter().zip(&f.layers).zip(&key.layers) {
+            let max_change = l
+                .weights
+                .iter()
+                .zip(&k.weights)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            for (a, b) in b.weights.iter().zip(&l.weights) {
+                assert!(
+                    (a - b).abs() <= weight_error_bound(max_change) * 1.0001 + 1e-7,
+                    "{a} vs {b}"
+                );
+            }
+            let max_g = l.weight_grads.iter().fold(0.0f32, |m, g| m.max(g.abs()));
+            let floor = max_g * (-GRAD_OCTAVES).exp2();
+            for (a, b) in b.weight_grads.iter().zip(&l.weight_grads) {
+                if b.abs() < floor {
+                    assert!(a.abs() <= floor);
+                } else {
+                    assert_eq!(a.signum(), b.signum(), "{a} vs {b}");
+                    assert!((a - b).abs() <= GRAD_RELATIVE_ERROR * b.abs(), "{a} vs {b}");
+                }
+            }
+            // Everything else is exact.
+            assert_eq!(b.biases, l.biases);
+            assert_eq!(b.probe_grads, l.probe_grads);
+        }
     }
 
     #[test]
     fn deltas_stay_within_their_bounds() {
         let key = frame(vec![0.5, -0.5, 0.25, 0.0], vec![0.0; 4]);
-        let weights = vec![0.51, -0.53, 0.25, -0.002];
-        let grads = vec![0.8, -0.004, 1e-7, -0.3];
-        let f = frame(weights.clone(), grads.clone());
+        let f = frame(
+            vec![0.51, -0.53, 0.25, -0.002],
+            vec![0.8, -0.004, 1e-7, -0.3],
+        );
         let mut buf = Vec::new();
-        encode(&f, Some(&key), &mut buf);
-        let back = decode(&buf, 3, Some(&key), V3).unwrap();
-        let max_change = weights
-            .iter()
-            .zip(&key.layers[0].weights)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
-        for (a, b) in back.layers[0].weights.iter().zip(&weights) {
-            assert!(
-                (a - b).abs() <= weight_error_bound(max_change) + 1e-7,
-                "{a} vs {b}"
-            );
-        }
-        let max_g = 0.8f32;
-        for (a, b) in back.layers[0].weight_grads.iter().zip(&grads) {
-            let floor = max_g * (-GRAD_OCTAVES).exp2();
-            if b.abs() < floor {
-                assert!(a.abs() <= floor);
-            } else {
-                assert_eq!(a.signum(), b.signum());
-                assert!((a - b).abs() <= GRAD_RELATIVE_ERROR * b.abs(), "{a} vs {b}");
-            }
-        }
-        // Everything else is exact.
-        assert_eq!(back.layers[0].biases, f.layers[0].biases);
-        assert_eq!(back.layers[0].probe_grads, f.layers[0].probe_grads);
-        // A delta is about a quarter of the exact size for its big arrays.
+        encode(&f, Some(&mut Chain::start(&key)), &mut buf);
+        let back = decode(&buf, 3, Some(&mut Chain::start(&key)), V4).unwrap();
+        assert_within_bounds(&back, &f, &key);
+        // Four weights are cheaper exact than with the tables of a delta.
         let mut exact = Vec::new();
         encode(&f, None, &mut exact);
-        assert!(buf.len() < exact.len());
+        assert_eq!(buf.len(), exact.len());
+        assert_eq!(back, f);
+    }
+
+    /// A layer of `inputs` x `outputs` weights that drift steadily (as under
+    /// momentum) with noise, and gradients shaped like a batch's outer
+    /// products: rows of zero inputs, a sign per column.
+    fn drifting(t: usize, inputs: usize, outputs: usize) -> Frame {
+        let mut weights = Vec::new();
+        let mut grads = Vec::new();
+        for i in 0..inputs {
+            for j in 0..outputs {
+                let k = (i * outputs + j) as f32;
+                let noise = ((k * 12.9898 + t as f32 * 78.233).sin() * 43758.547).fract();
+                weights.push((k * 0.37).sin() + t as f32 * 1e-3 * (k * 0.11).cos() + noise * 1e-5);
+                let x = if i % 3 == 0 {
+                    0.0
+                } else {
+                    (i as f32 * 0.3).cos().abs()
+                };
+                let d = (j as f32 * 0.7 + t as f32).sin();
+                grads.push(x * d * (1.0 + 0.3 * noise));
+            }
+        }
+        let mut f = frame(weights, grads);
+        f.layers[0].inputs = inputs;
+        f.layers[0].outputs = outputs;
+        f.step = t as u64;
+        f
     }
 
     #[test]
-    fn a_delta_without_its_keyframe_does_not_decode() {
-        let key = frame(vec![0.5; 4], vec![0.0; 4]);
+    fn a_chain_of_predicted_deltas_reads_back_within_bounds_and_small() {
+        let key = drifting(0, 60, 20);
+        let (mut writer, mut reader) = (Chain::start(&key), Chain::start(&key));
+        let mut skimmer = Chain::start(&key);
+        let mut exact_bytes = 0;
+        let mut delta_bytes = 0;
+        for t in 1..40 {
+            let f = drifting(t, 60, 20);
+            let mut buf = Vec::new();
+            encode(&f, Some(&mut writer), &mut buf);
+            let back = decode(&buf, f.step, Some(&mut reader), V4).unwrap();
+            assert_within_bounds(&back, &f, &key);
+            // The reader's chain follows the writer's exactly.
+            assert_eq!(reader.prev, writer.prev);
+            assert_eq!(reader.prev2, writer.prev2);
+            // So does one that decodes only the weights.
+            advance(&buf, &mut skimmer, V4).unwrap();
+            assert_eq!(skimmer.prev, writer.prev);
+            let mut exact = Vec::new();
+            encode(&f, None, &mut exact);
+            exact_bytes += exact.len();
+            delta_bytes += buf.len();
+        }
+        // 8 bytes per weight exactly; a steady drift costs well under 1.
+        let weights = 39 * 1200;
+        assert!(
+            (delta_bytes as f64) < 0.1 * exact_bytes as f64,
+            "{delta_bytes} of {exact_bytes} bytes for {weights} weights"
+        );
+        // A reader without the chain's history gets nothing, not wrong values.
         let mut buf = Vec::new();
-        encode(&frame(vec![0.6; 4], vec![0.1; 4]), Some(&key), &mut buf);
-        assert!(decode(&buf, 3, None, V3).is_none());
-        assert!(decode(&buf[..buf.len() - 3], 3, Some(&key), V3).is_none());
+        encode(&drifting(40, 60, 20), Some(&mut writer), &mut buf);
+        assert!(decode(&buf, 40, None, V4).is_none());
+        assert!(decode(&buf[..buf.len() - 3], 40, Some(&mut reader), V4).is_none());
+    }
+
+    #[test]
+    fn weights_that_jump_fall_back_to_the_keyframe_grid() {
+        // Large enough a layer that a delta is smaller than exact values.
+        let tile = |w: [f32; 4]| w.repeat(100);
+        let key = frame(tile([0.0; 4]), tile([0.0; 4]));
+        let mut writer = Chain::start(&key);
+        let mut reader = Chain::start(&key);
+        // A steady trend, then a reversal far beyond what the trend allows.
+        for (t, w) in [
+            [0.0, 0.1, 0.0, 0.0],
+            [0.0, 0.2, 0.0, 0.0],
+            [0.0, -1.0, 0.5, f32::NAN],
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let f = frame(tile(w), tile([0.1, -0.2, 0.0, 1.0]));
+            let mut buf = Vec::new();
+            encode(&f, Some(&mut writer), &mut buf);
+            let mut exact = Vec::new();
+            encode(&f, None, &mut exact);
+            assert!(buf.len() < exact.len() / 2);
+            let back = decode(&buf, t as u64, Some(&mut reader), V4).unwrap();
+            let max_change = w
+                .iter()
+                .filter(|v| v.is_finite())
+                .fold(0.0f32, |m, v| m.max(v.abs()));
+            let weights = back.layers[0].weights.iter().zip(&f.layers[0].weights);
+            for (a, b) in weights.filter(|(_, b)| b.is_finite()) {
+                assert!(
+                    (a - b).abs() <= weight_error_bound(max_change) + 1e-7,
+                    "{a} vs {b}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_version_3_delta_still_reads() {
+        let key = frame(vec![0.5, -0.5, 0.25, 0.0], vec![0.0; 4]);
+        let f = frame(
+            vec![0.51, -0.53, 0.25, -0.002],
+            vec![0.8, -0.004, 1e-7, -0.3],
+        );
+        // The frame as version 3 wrote it: the same but for its big arrays.
+        let mut v3 = Vec::new();
+        let mut w = Writer { out: &mut v3 };
+        write_metrics(&mut w, &f);
+        write_probe(&mut w, &f.probe);
+        w.u32(1);
+        let layer = &f.layers[0];
+        w.u32(layer.inputs as u32);
+        w.u32(layer.outputs as u32);
+        w.f32(layer.scale);
+        w.u8(Coding::Delta as u8);
+        encode_weight_delta(&mut w, &layer.weights, &key.layers[0].weights);
+        encode_log(&mut w, &layer.weight_grads);
+        for v in [
+            &layer.biases,
+            &layer.bias_grads,
+            &layer.pre_activations,
+            &layer.activations,
+            &layer.mean_activations,
+            &layer.probe_grads,
+        ] {
+            w.f32s(v);
+        }
+        let back = decode(&v3, 3, Some(&mut Chain::start(&key)), 3).unwrap();
+        assert_within_bounds(&back, &f, &key);
+        assert_eq!(back.evaluation, f.evaluation);
     }
 
     #[test]

@@ -6,8 +6,10 @@
 //!   RON [`RecordingHeader`], then the header itself;
 //! - records, each `u32` payload length, `u32` CRC-32 of the payload, payload.
 //!   A payload is a `u8` kind (keyframe or delta), a `u64` step and the frame
-//!   as [`codec`](super::codec) encodes it. A delta is relative to the nearest
-//!   keyframe before it.
+//!   as [`codec`](super::codec) encodes it. A delta is predicted from the
+//!   records back to the nearest keyframe before it (up to version 3: from
+//!   that keyframe alone), so a reader seeking to it decodes those first and
+//!   then reads on from it one record at a time.
 //!
 //! `frames.idx` holds one 32-byte entry per record (step, offset, length,
 //! kind, batch loss and the entry's own CRC-32), so opening a recording reads
@@ -22,14 +24,14 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::codec;
+use super::codec::{self, Chain};
 use crate::lab::error::{LabError, LabResult};
 use crate::lab::frame::{Frame, Topology};
 
 const MAGIC: &[u8; 6] = b"NNMREC";
 const INDEX_MAGIC: &[u8; 8] = b"NNMIDX\x02\x00";
 /// Version of the format this build writes.
-pub const FORMAT_VERSION: u16 = 3;
+pub const FORMAT_VERSION: u16 = 4;
 /// The oldest version this build reads.
 const OLDEST_VERSION: u16 = 2;
 const KIND_KEY: u8 = 1;
@@ -114,7 +116,8 @@ pub struct FrameWriter {
     bytes: u64,
     records: u64,
     keyframe_every: u32,
-    key: Option<Frame>,
+    /// What the next delta is predicted from; `None` until a keyframe.
+    chain: Option<Chain>,
     scratch: Vec<u8>,
 }
 
@@ -149,7 +152,7 @@ impl FrameWriter {
             bytes: head.len() as u64,
             records: 0,
             keyframe_every: header.keyframe_every.max(1),
-            key: None,
+            chain: None,
             scratch: Vec::new(),
         })
     }
@@ -157,12 +160,15 @@ impl FrameWriter {
     /// Appends one frame (a keyframe when one is due) and flushes it.
     pub fn append(&mut self, frame: &Frame) -> LabResult<()> {
         let key = self.records.is_multiple_of(u64::from(self.keyframe_every))
-            || self.key.as_ref().is_none_or(|k| k.sizes() != frame.sizes());
+            || self.chain.as_ref().is_none_or(|c| !c.fits(frame));
         let payload = &mut self.scratch;
         payload.clear();
         payload.push(if key { KIND_KEY } else { KIND_DELTA });
         payload.extend_from_slice(&frame.step.to_le_bytes());
-        codec::encode(frame, if key { None } else { self.key.as_ref() }, payload);
+        // Taken, so that a failed write leaves no chain: the next record is
+        // then a keyframe, whatever this one left in the file.
+        let mut chain = if key { None } else { self.chain.take() };
+        codec::encode(frame, chain.as_mut(), payload);
         let entry = IndexEntry {
             step: frame.step,
             offset: self.bytes,
@@ -184,9 +190,11 @@ impl FrameWriter {
             .map_err(|e| LabError::io(&self.path, "cannot append frame", e))?;
         self.bytes = entry.end();
         self.records += 1;
-        if key {
-            self.key = Some(frame.clone());
-        }
+        self.chain = if key {
+            Some(Chain::start(frame))
+        } else {
+            chain
+        };
         Ok(())
     }
 
@@ -226,7 +234,9 @@ pub struct FrameReader {
     damage: Option<Damage>,
     bytes: u64,
     index_read: u64,
-    key_cache: Option<(usize, Frame)>,
+    /// The chain after the last delta or keyframe read, and its position:
+    /// reading on from there decodes one record, not the run from a keyframe.
+    chain: Option<(usize, Chain)>,
 }
 
 impl FrameReader {
@@ -275,7 +285,7 @@ impl FrameReader {
             damage: None,
             bytes: 0,
             index_read: INDEX_MAGIC.len() as u64,
-            key_cache: None,
+            chain: None,
         };
         reader.refresh()?;
         Ok(reader)
@@ -441,31 +451,49 @@ impl FrameReader {
             .index
             .get(i)
             .ok_or_else(|| LabError::run(&self.path, format!("no frame number {i}")))?;
-        let key = if entry.key {
-            None
-        } else {
-            let k = self.index[..i].iter().rposition(|e| e.key).ok_or_else(|| {
-                LabError::run(&self.path, format!("frame {i} has no keyframe before it"))
-            })?;
-            if self.key_cache.as_ref().is_none_or(|(at, _)| *at != k) {
-                let frame = self.decode_entry(k, None)?;
-                self.key_cache = Some((k, frame));
-            }
-            self.key_cache.as_ref().map(|(_, f)| f.clone())
-        };
-        let frame = self.decode_entry(i, key.as_ref())?;
         if entry.key {
-            self.key_cache = Some((i, frame.clone()));
+            let frame = self.decode_entry(i, None)?;
+            self.chain = Some((i, Chain::start(&frame)));
+            return Ok(frame);
         }
+        let k = self.index[..i].iter().rposition(|e| e.key).ok_or_else(|| {
+            LabError::run(&self.path, format!("frame {i} has no keyframe before it"))
+        })?;
+        // Version 4 predicts each delta from the records before it, back to
+        // the keyframe; older versions' deltas need only the keyframe.
+        let same_key = |at: usize| at >= k && (at < i || self.index[i..=at].iter().all(|e| !e.key));
+        let (mut at, mut chain) = match self.chain.take() {
+            Some((at, chain)) if at < i && same_key(at) => (at, chain),
+            Some((at, chain)) if self.version <= 3 && same_key(at) => (at, chain),
+            _ => (k, Chain::start(&self.decode_entry(k, None)?)),
+        };
+        if self.version <= 3 {
+            at = i - 1;
+        }
+        while at + 1 < i {
+            at += 1;
+            let e = self.index[at];
+            let payload = self.payload_at(e.offset, e.len).map_err(|reason| {
+                LabError::run(&self.path, format!("record at byte {}: {reason}", e.offset))
+            })?;
+            codec::advance(&payload[9..], &mut chain, self.version).ok_or_else(|| {
+                LabError::run(
+                    &self.path,
+                    format!("record at byte {} does not decode", e.offset),
+                )
+            })?;
+        }
+        let frame = self.decode_entry(i, Some(&mut chain))?;
+        self.chain = Some((i, chain));
         Ok(frame)
     }
 
-    fn decode_entry(&mut self, i: usize, key: Option<&Frame>) -> LabResult<Frame> {
+    fn decode_entry(&mut self, i: usize, chain: Option<&mut Chain>) -> LabResult<Frame> {
         let e = self.index[i];
         let payload = self.payload_at(e.offset, e.len).map_err(|reason| {
             LabError::run(&self.path, format!("record at byte {}: {reason}", e.offset))
         })?;
-        codec::decode(&payload[9..], e.step, key, self.version).ok_or_else(|| {
+        codec::decode(&payload[9..], e.step, chain, self.version).ok_or_else(|| {
             LabError::run(
                 &self.path,
                 format!("record at byte {} does not decode", e.offset),

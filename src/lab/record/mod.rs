@@ -1,6 +1,7 @@
 //! Run directories: `runs/<scene>_<NNN>/` with the resolved scene, metrics and frames.
 
 pub mod codec;
+pub mod entropy;
 pub mod export;
 pub mod frames;
 pub mod metrics;
