@@ -256,6 +256,8 @@ pub struct Chain {
     key: Vec<Vec<f32>>,
     prev: Vec<Vec<f32>>,
     prev2: Vec<Vec<f32>>,
+    /// The next delta is an anchor: predicted from the keyframe alone.
+    anchor: bool,
     scratch: Scratch,
 }
 
@@ -275,6 +277,7 @@ impl Chain {
             key: weights.clone(),
             prev: weights.clone(),
             prev2: weights,
+            anchor: false,
             scratch: Scratch::default(),
         }
     }
@@ -289,18 +292,46 @@ impl Chain {
                 .all(|(k, l)| k.len() == l.weights.len())
     }
 
-    /// Records layer `l`'s weights as read back, after its older ones.
-    fn push(&mut self, l: usize, weights: &[f32]) {
-        std::mem::swap(&mut self.prev[l], &mut self.prev2[l]);
+    /// Makes the next delta an anchor: every layer predicted from the
+    /// keyframe alone (or exact), so that a reader can start decoding there
+    /// with nothing but the keyframe.
+    pub fn anchor_next(&mut self) {
+        self.anchor = true;
+    }
+
+    /// The chain as a reader starting at an anchor or right after the
+    /// keyframe has it: every layer back at the keyframe.
+    pub fn restart(&mut self) {
+        for ((p, p2), k) in self.prev.iter_mut().zip(&mut self.prev2).zip(&self.key) {
+            p.clone_from(k);
+            p2.clone_from(k);
+        }
+    }
+
+    /// Restarts layer `l`'s chain at weights that need no history (exact, or
+    /// predicted from the keyframe alone): its trend restarts too, so that a
+    /// reader starting there predicts what the writer did.
+    fn set(&mut self, l: usize, weights: &[f32]) {
         self.prev[l].clear();
         self.prev[l].extend_from_slice(weights);
+        self.prev2[l].clone_from(&self.prev[l]);
+    }
+
+    /// Moves layer `l` on to `weights` (left with the oldest weights, for reuse).
+    fn advance(&mut self, l: usize, predictor: Predictor, weights: &mut Vec<f32>) {
+        std::mem::swap(&mut self.prev[l], &mut self.prev2[l]);
+        std::mem::swap(&mut self.prev[l], weights);
+        if predictor == Predictor::Key {
+            self.prev2[l].clone_from(&self.prev[l]);
+        }
     }
 }
 
 /// How a predicted delta guesses each weight before its quantised correction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Predictor {
-    /// The keyframe's weight.
+    /// The keyframe's weight. A layer so predicted restarts its chain, as an
+    /// exact one does: what comes after it needs nothing before it.
     Key = 0,
     /// The previous record's weight: the weight moved little.
     Previous = 1,
@@ -351,7 +382,7 @@ pub fn encode(frame: &Frame, mut chain: Option<&mut Chain>, out: &mut Vec<u8>) {
             Some(c) if c.key.get(l).is_some_and(|k| k.len() == layer.weights.len()) => {
                 let start = w.out.len();
                 w.u8(Coding::Predicted as u8);
-                encode_predicted(&mut w, &layer.weights, c, l, symbols, read_back);
+                let predictor = encode_predicted(&mut w, &layer.weights, c, l, symbols, read_back);
                 encode_gradients(&mut w, layer, symbols, codes);
                 // A small layer's tables can cost more than its values.
                 let exact_bytes = 9 + 4 * (layer.weights.len() + layer.weight_grads.len());
@@ -360,10 +391,9 @@ pub fn encode(frame: &Frame, mut chain: Option<&mut Chain>, out: &mut Vec<u8>) {
                     w.u8(Coding::Exact as u8);
                     w.f32s(&layer.weights);
                     w.f32s(&layer.weight_grads);
-                    c.push(l, &layer.weights);
+                    c.set(l, &layer.weights);
                 } else {
-                    std::mem::swap(&mut c.prev[l], &mut c.prev2[l]);
-                    std::mem::swap(&mut c.prev[l], read_back);
+                    c.advance(l, predictor, read_back);
                 }
             }
             _ => {
@@ -385,6 +415,7 @@ pub fn encode(frame: &Frame, mut chain: Option<&mut Chain>, out: &mut Vec<u8>) {
     }
     if let Some(c) = chain {
         c.scratch = scratch;
+        c.anchor = false;
     }
 }
 
@@ -413,7 +444,7 @@ pub fn decode(buf: &[u8], step: u64, mut chain: Option<&mut Chain>, version: u16
                     if c.prev[l].len() != weights.len() {
                         return None;
                     }
-                    c.push(l, &weights);
+                    c.set(l, &weights);
                 }
                 (weights, r.f32s()?)
             }
@@ -462,7 +493,7 @@ fn encode_predicted(
     l: usize,
     symbols: &mut Vec<u8>,
     read_back: &mut Vec<f32>,
-) {
+) -> Predictor {
     let (key, prev, prev2) = (&chain.key[l], &chain.prev[l], &chain.prev2[l]);
     let step = largest_change(weights, key) / 127.0;
     // The predictor with the smallest corrections on a sample of the layer;
@@ -482,7 +513,7 @@ fn encode_predicted(
             }
         }
     }
-    let mut predictor = best.0;
+    let mut predictor = if chain.anchor { Predictor::Key } else { best.0 };
     if !correct(weights, chain, l, step, predictor, symbols, read_back) {
         predictor = Predictor::Key;
         correct(weights, chain, l, step, predictor, symbols, read_back);
@@ -490,6 +521,7 @@ fn encode_predicted(
     w.f32(step);
     w.u8(predictor as u8);
     entropy::encode(symbols, w.out);
+    predictor
 }
 
 /// Quantises layer `l`'s weights as corrections to `predictor`'s guesses on
@@ -581,6 +613,9 @@ fn decode_predicted(
         *old = predictor.guess(k, a, *old) + f32::from(q as i8) * step;
     }
     std::mem::swap(&mut chain.prev[l], &mut chain.prev2[l]);
+    if predictor == Predictor::Key {
+        chain.prev2[l].clone_from(&chain.prev[l]);
+    }
     Some(())
 }
 
@@ -620,7 +655,7 @@ pub fn advance(buf: &[u8], chain: &mut Chain, version: u16) -> Option<()> {
                 if chain.prev.get(l)?.len() != weights.len() {
                     return None;
                 }
-                chain.push(l, &weights);
+                chain.set(l, &weights);
                 skip_f32s(&mut r)?;
             }
             2 => {
@@ -1107,9 +1142,18 @@ mod tests {
         for t in 1..40 {
             let f = drifting(t, 60, 20);
             let mut buf = Vec::new();
+            if t == 20 {
+                writer.anchor_next();
+            }
             encode(&f, Some(&mut writer), &mut buf);
             let back = decode(&buf, f.step, Some(&mut reader), V4).unwrap();
             assert_within_bounds(&back, &f, &key);
+            if t == 20 {
+                // An anchor reads the same with nothing but the keyframe.
+                let mut fresh = Chain::start(&key);
+                assert_eq!(decode(&buf, f.step, Some(&mut fresh), V4).unwrap(), back);
+                assert_eq!((&fresh.prev, &fresh.prev2), (&reader.prev, &reader.prev2));
+            }
             // The reader's chain follows the writer's exactly.
             assert_eq!(reader.prev, writer.prev);
             assert_eq!(reader.prev2, writer.prev2);

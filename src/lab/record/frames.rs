@@ -7,9 +7,11 @@
 //! - records, each `u32` payload length, `u32` CRC-32 of the payload, payload.
 //!   A payload is a `u8` kind (keyframe or delta), a `u64` step and the frame
 //!   as [`codec`](super::codec) encodes it. A delta is predicted from the
-//!   records back to the nearest keyframe before it (up to version 3: from
-//!   that keyframe alone), so a reader seeking to it decodes those first and
-//!   then reads on from it one record at a time.
+//!   records before it, back to the nearest keyframe or anchor (every
+//!   [`ANCHOR_EVERY`]th record after a keyframe, predicted from the keyframe
+//!   alone); up to version 3, from the keyframe alone. A reader seeking to a
+//!   delta decodes the weights of the records before it from there, then
+//!   reads on one record at a time.
 //!
 //! `frames.idx` holds one 32-byte entry per record (step, offset, length,
 //! kind, batch loss and the entry's own CRC-32), so opening a recording reads
@@ -43,6 +45,10 @@ const RECORD_HEAD: u64 = 8;
 const MAX_RECORD_BYTES: u32 = 1 << 30;
 /// A keyframe every this many records unless the header says otherwise.
 pub const DEFAULT_KEYFRAME_EVERY: u32 = 64;
+/// Every this many records after a keyframe, a delta is an anchor: predicted
+/// from the keyframe alone, so that a seek decodes at most this many records
+/// after the keyframe (format version 4).
+pub const ANCHOR_EVERY: usize = 32;
 
 /// What a recording is about, written once at its start.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,6 +121,8 @@ pub struct FrameWriter {
     index: BufWriter<File>,
     bytes: u64,
     records: u64,
+    /// Position of the last record after its keyframe (0: the keyframe).
+    since_key: usize,
     keyframe_every: u32,
     /// What the next delta is predicted from; `None` until a keyframe.
     chain: Option<Chain>,
@@ -151,6 +159,7 @@ impl FrameWriter {
             index,
             bytes: head.len() as u64,
             records: 0,
+            since_key: 0,
             keyframe_every: header.keyframe_every.max(1),
             chain: None,
             scratch: Vec::new(),
@@ -168,6 +177,13 @@ impl FrameWriter {
         // Taken, so that a failed write leaves no chain: the next record is
         // then a keyframe, whatever this one left in the file.
         let mut chain = if key { None } else { self.chain.take() };
+        let position = if key { 0 } else { self.since_key + 1 };
+        if let Some(c) = chain
+            .as_mut()
+            .filter(|_| position.is_multiple_of(ANCHOR_EVERY))
+        {
+            c.anchor_next();
+        }
         codec::encode(frame, chain.as_mut(), payload);
         let entry = IndexEntry {
             step: frame.step,
@@ -190,6 +206,7 @@ impl FrameWriter {
             .map_err(|e| LabError::io(&self.path, "cannot append frame", e))?;
         self.bytes = entry.end();
         self.records += 1;
+        self.since_key = position;
         self.chain = if key {
             Some(Chain::start(frame))
         } else {
@@ -460,16 +477,28 @@ impl FrameReader {
             LabError::run(&self.path, format!("frame {i} has no keyframe before it"))
         })?;
         // Version 4 predicts each delta from the records before it, back to
-        // the keyframe; older versions' deltas need only the keyframe.
-        let same_key = |at: usize| at >= k && (at < i || self.index[i..=at].iter().all(|e| !e.key));
-        let (mut at, mut chain) = match self.chain.take() {
-            Some((at, chain)) if at < i && same_key(at) => (at, chain),
-            Some((at, chain)) if self.version <= 3 && same_key(at) => (at, chain),
-            _ => (k, Chain::start(&self.decode_entry(k, None)?)),
+        // the last anchor or the keyframe; older versions' deltas need only
+        // the keyframe.
+        let anchor = if self.version >= 4 {
+            k + (i - k) / ANCHOR_EVERY * ANCHOR_EVERY
+        } else {
+            k
         };
-        if self.version <= 3 {
-            at = i - 1;
-        }
+        let same_key = |at: usize| at >= k && (at < i || self.index[i..=at].iter().all(|e| !e.key));
+        let cached = self.chain.take().filter(|(at, _)| same_key(*at));
+        let (from, mut chain) = match cached {
+            Some((_, chain)) if self.version <= 3 => (i, chain),
+            Some((at, chain)) if at >= anchor && at < i => (at + 1, chain),
+            Some((_, mut chain)) => {
+                chain.restart();
+                (anchor.max(k + 1), chain)
+            }
+            None => (
+                anchor.max(k + 1),
+                Chain::start(&self.decode_entry(k, None)?),
+            ),
+        };
+        let mut at = from.saturating_sub(1);
         while at + 1 < i {
             at += 1;
             let e = self.index[at];
