@@ -1,7 +1,7 @@
 //! Recording costs: bytes per step, time to encode a frame, and seek time to a
 //! random step of a 100,000-step MNIST recording.
 //!
-//! `cargo bench --bench record`. The long recording (about 23 GB) is built once
+//! `cargo bench --bench record`. The long recording (about 16 GB) is built once
 //! under `target/bench-recording` (or `NNM_BENCH_DIR`) and reused; set
 //! `NNM_BENCH_STEPS` for a shorter one.
 
