@@ -880,6 +880,43 @@ fn decode_gradients(r: &mut Reader<'_>, symbols: &mut Vec<u8>) -> Option<Vec<f32
         .then_some(values)
 }
 
+/// A frame as format version 3 wrote it (a delta when `key` is given), to
+/// test that such recordings still read.
+#[cfg(test)]
+pub(super) fn encode_v3(frame: &Frame, key: Option<&Frame>, out: &mut Vec<u8>) {
+    let mut w = Writer { out };
+    write_metrics(&mut w, frame);
+    write_probe(&mut w, &frame.probe);
+    w.u32(frame.layers.len() as u32);
+    for (l, layer) in frame.layers.iter().enumerate() {
+        w.u32(layer.inputs as u32);
+        w.u32(layer.outputs as u32);
+        w.f32(layer.scale);
+        match key.map(|k| &k.layers[l].weights) {
+            Some(kw) => {
+                w.u8(Coding::Delta as u8);
+                encode_weight_delta(&mut w, &layer.weights, kw);
+                encode_log(&mut w, &layer.weight_grads);
+            }
+            None => {
+                w.u8(Coding::Exact as u8);
+                w.f32s(&layer.weights);
+                w.f32s(&layer.weight_grads);
+            }
+        }
+        for v in [
+            &layer.biases,
+            &layer.bias_grads,
+            &layer.pre_activations,
+            &layer.activations,
+            &layer.mean_activations,
+            &layer.probe_grads,
+        ] {
+            w.f32s(v);
+        }
+    }
+}
+
 /// Version 3's weight coding, kept to test that its recordings still read.
 #[cfg(test)]
 fn encode_weight_delta(w: &mut Writer<'_>, weights: &[f32], key: &[f32]) {
@@ -1087,13 +1124,19 @@ mod tests {
         }
     }
 
-    #[test]
-    fn deltas_stay_within_their_bounds() {
+    /// A keyframe of four weights, and a frame a little after it.
+    fn key_and_later() -> (Frame, Frame) {
         let key = frame(vec![0.5, -0.5, 0.25, 0.0], vec![0.0; 4]);
         let f = frame(
             vec![0.51, -0.53, 0.25, -0.002],
             vec![0.8, -0.004, 1e-7, -0.3],
         );
+        (key, f)
+    }
+
+    #[test]
+    fn deltas_stay_within_their_bounds() {
+        let (key, f) = key_and_later();
         let mut buf = Vec::new();
         encode(&f, Some(&mut Chain::start(&key)), &mut buf);
         let back = decode(&buf, 3, Some(&mut Chain::start(&key)), V4).unwrap();
@@ -1217,34 +1260,10 @@ mod tests {
 
     #[test]
     fn a_version_3_delta_still_reads() {
-        let key = frame(vec![0.5, -0.5, 0.25, 0.0], vec![0.0; 4]);
-        let f = frame(
-            vec![0.51, -0.53, 0.25, -0.002],
-            vec![0.8, -0.004, 1e-7, -0.3],
-        );
+        let (key, f) = key_and_later();
         // The frame as version 3 wrote it: the same but for its big arrays.
         let mut v3 = Vec::new();
-        let mut w = Writer { out: &mut v3 };
-        write_metrics(&mut w, &f);
-        write_probe(&mut w, &f.probe);
-        w.u32(1);
-        let layer = &f.layers[0];
-        w.u32(layer.inputs as u32);
-        w.u32(layer.outputs as u32);
-        w.f32(layer.scale);
-        w.u8(Coding::Delta as u8);
-        encode_weight_delta(&mut w, &layer.weights, &key.layers[0].weights);
-        encode_log(&mut w, &layer.weight_grads);
-        for v in [
-            &layer.biases,
-            &layer.bias_grads,
-            &layer.pre_activations,
-            &layer.activations,
-            &layer.mean_activations,
-            &layer.probe_grads,
-        ] {
-            w.f32s(v);
-        }
+        encode_v3(&f, Some(&key), &mut v3);
         let back = decode(&v3, 3, Some(&mut Chain::start(&key)), 3).unwrap();
         assert_within_bounds(&back, &f, &key);
         assert_eq!(back.evaluation, f.evaluation);

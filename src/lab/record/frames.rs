@@ -498,6 +498,8 @@ impl FrameReader {
                 Chain::start(&self.decode_entry(k, None)?),
             ),
         };
+        // Older versions' deltas need nothing but their keyframe.
+        let from = if self.version <= 3 { i } else { from };
         let mut at = from.saturating_sub(1);
         while at + 1 < i {
             at += 1;
