@@ -7,6 +7,7 @@ pub mod error;
 pub mod film;
 pub mod frame;
 pub mod lesson;
+pub mod limits;
 pub mod metrics;
 pub mod model;
 pub mod presets;

@@ -364,6 +364,7 @@ impl Scene {
                 "a layer needs at least one neuron",
             ));
         }
+        self.check_size()?;
         let t = &self.train;
         if !(t.learning_rate.is_finite() && t.learning_rate > 0.0) {
             return Err(LabError::setting(
@@ -516,6 +517,46 @@ impl Scene {
             ));
         }
         Ok(())
+    }
+
+    /// Checks, before anything is allocated, that the network, its data and
+    /// one batch's activations fit the [`limits`](crate::lab::limits).
+    fn check_size(&self) -> LabResult<()> {
+        use crate::lab::limits;
+        limits::check(
+            "model.hidden",
+            "hidden layers",
+            self.model.hidden.len() as u128,
+            limits::MAX_HIDDEN_LAYERS as u128,
+        )?;
+        let mut size = self.data.size();
+        let mut sizes = vec![size.inputs];
+        sizes.extend(self.model.hidden.iter().map(|&w| w as u128));
+        sizes.push(size.outputs);
+        if let DataSpec::RandomRegression(r) = &self.data
+            && r.samples == crate::lab::data::SampleCount::Auto
+        {
+            // As many samples as parameters: the data grows with the network.
+            size.train = sizes
+                .windows(2)
+                .map(|w| {
+                    w[0].saturating_mul(w[1])
+                        .saturating_add(if self.model.bias { w[1] } else { 0 })
+                })
+                .fold(0u128, u128::saturating_add);
+            size.check().map_err(|e| match e {
+                LabError::Setting { field, message } => LabError::setting(
+                    field,
+                    format!("Auto (as many samples as the network has parameters): {message}"),
+                ),
+                other => other,
+            })?;
+        }
+        let batch = match self.train.optimizer {
+            OptimizerKind::Gd => size.train,
+            _ => size.train.min(self.train.batch_size as u128),
+        };
+        limits::check_network(&sizes, self.model.bias, batch)
     }
 
     /// The loss in use, defaults applied.
@@ -678,6 +719,9 @@ fn find_field(text: &str, field: &str) -> Option<(usize, usize)> {
 }
 
 #[cfg(test)]
+mod fuzz;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -803,6 +847,58 @@ Scene(
             panic!()
         };
         assert_eq!(line, 4);
+    }
+
+    #[test]
+    fn absurd_sizes_are_refused_before_anything_is_allocated() {
+        let cases = [
+            (
+                XOR.replace("hidden: [4]", "hidden: [4294967296]"),
+                "model.hidden[0]",
+                "4,294,967,296 neurons in one layer is over the limit of 1,048,576",
+            ),
+            (
+                XOR.replace("hidden: [4]", "hidden: [60000, 60000]"),
+                "model.hidden",
+                "parameters would need 3,600,360,002 numbers (13.4 GiB)",
+            ),
+            (
+                XOR.replace("samples: 200", "samples: 18446744073709551615"),
+                "data.samples",
+                "18,446,744,073,709,551,615 samples in the training set is over the limit of 16,777,216",
+            ),
+            (
+                "Scene(data: Function1d(test_samples: 18446744073709551615))".into(),
+                "data.test_samples",
+                "over the limit of 16,777,216",
+            ),
+            (
+                "Scene(data: RandomRegression(inputs: 4000, outputs: 1), model: (hidden: [4000, 4000]))"
+                    .into(),
+                "data.samples",
+                "Auto (as many samples as the network has parameters): 32,012,001 samples",
+            ),
+            (
+                XOR.replace("steps: 50", "steps: 50, optimizer: Gd")
+                    .replace("optimizer: Sgd, ", "")
+                    .replace("samples: 200", "samples: 16000000")
+                    .replace("hidden: [4]", "hidden: [100]"),
+                "train.batch_size",
+                "one batch's activations would need",
+            ),
+            (XOR.replace("noise: 0.1", "noise: NaN"), "data.noise", "between 0 and 1"),
+            (XOR.replace("samples: 200", "samples: 0"), "data.samples", "at least"),
+            (XOR.replace("hidden: [4]", "hidden: [0]"), "model.hidden[0]", "at least one"),
+        ];
+        for (text, field, message) in cases {
+            let err = parse(&text).unwrap_err();
+            let shown = err.to_string();
+            let LabError::Scene { field: f, .. } = &err else {
+                panic!("{shown}")
+            };
+            assert_eq!(f, field, "{shown}");
+            assert!(shown.contains(message), "`{message}` missing from: {shown}");
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::lab::error::{LabError, LabResult};
+use crate::lab::limits;
 use crate::lab::rng::{self, Stream};
 
 /// What a scene asks for: which data set, and how to make it.
@@ -479,6 +480,72 @@ impl DataSpec {
         }
     }
 
+    /// Upper bounds on the data set's size, known before it is made (a file's
+    /// own size bounds what it holds).
+    pub fn size(&self) -> DataSize {
+        let grid = |n: usize| {
+            let side = (n as f64).sqrt().ceil().max(2.0) as u128;
+            side.saturating_mul(side)
+        };
+        let n = |n: usize| n as u128;
+        let (inputs, outputs, train, test, fields) = match self {
+            DataSpec::Circle(s)
+            | DataSpec::Xor(s)
+            | DataSpec::Gaussians(s)
+            | DataSpec::Spiral(s)
+            | DataSpec::Moons(s) => (2, 2, n(s.samples), n(s.samples), ("samples", "samples")),
+            DataSpec::CirclesVsSquares(s) => (64, 2, n(s.train), n(s.test), ("train", "test")),
+            DataSpec::Digits8x8(_) => (64, 10, 1797, 1797, ("path", "path")),
+            DataSpec::Mnist(s) => (784, 10, n(s.train), n(s.test), ("train", "test")),
+            DataSpec::Function1d(s) => (
+                1,
+                1,
+                n(s.samples),
+                n(s.test_samples),
+                ("samples", "test_samples"),
+            ),
+            DataSpec::Function2d(s) => (
+                2,
+                1,
+                n(s.samples),
+                grid(s.test_samples),
+                ("samples", "test_samples"),
+            ),
+            DataSpec::Pde1d(s) => (
+                1,
+                1,
+                n(s.collocation) + 4 * n(s.boundary),
+                n(s.test_samples),
+                ("collocation", "test_samples"),
+            ),
+            DataSpec::Pde2d(s) => (
+                2,
+                1,
+                n(s.collocation) + 4 * n(s.boundary),
+                grid(s.test_samples),
+                ("collocation", "test_samples"),
+            ),
+            DataSpec::RandomRegression(s) => (
+                n(s.inputs),
+                n(s.outputs),
+                match s.samples {
+                    SampleCount::Auto => 0,
+                    SampleCount::Count(c) => n(c),
+                },
+                n(s.test_samples),
+                ("samples", "test_samples"),
+            ),
+        };
+        DataSize {
+            inputs,
+            outputs,
+            train,
+            test,
+            train_field: fields.0,
+            test_field: fields.1,
+        }
+    }
+
     /// True when the data set is a regression task.
     pub fn is_regression(&self) -> bool {
         matches!(
@@ -561,9 +628,12 @@ impl DataSpec {
                 if let SampleCount::Count(n) = s.samples {
                     at_least(n, 1, "samples")?;
                 }
+                let width = limits::MAX_WIDTH as u128;
+                limits::check("data.inputs", "inputs", s.inputs as u128, width)?;
+                limits::check("data.outputs", "outputs", s.outputs as u128, width)?;
             }
         }
-        Ok(())
+        self.size().check()
     }
 
     /// Generates or loads the data set.
@@ -584,6 +654,48 @@ impl DataSpec {
             DataSpec::Pde2d(s) => Ok(pde::generate_2d(s)),
             DataSpec::RandomRegression(s) => random_regression(s),
         }
+    }
+}
+
+/// Upper bounds on a data set's size (see [`DataSpec::size`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataSize {
+    /// Numbers per input.
+    pub inputs: u128,
+    /// Classes, or numbers per target.
+    pub outputs: u128,
+    /// Training samples at most.
+    pub train: u128,
+    /// Test samples at most.
+    pub test: u128,
+    /// The setting that sets `train` (under `data.`).
+    pub train_field: &'static str,
+    /// The setting that sets `test` (under `data.`).
+    pub test_field: &'static str,
+}
+
+impl DataSize {
+    /// Fails when either split passes the sample or memory limits.
+    pub fn check(&self) -> LabResult<()> {
+        for (count, field, split) in [
+            (self.train, self.train_field, "the training set"),
+            (self.test, self.test_field, "the test set"),
+        ] {
+            let field = format!("data.{field}");
+            limits::check(
+                &field,
+                &format!("samples in {split}"),
+                count,
+                limits::MAX_SAMPLES,
+            )?;
+            limits::check_memory(
+                &field,
+                split,
+                count.saturating_mul(self.inputs + self.outputs),
+                limits::MAX_DATA_VALUES,
+            )?;
+        }
+        Ok(())
     }
 }
 
