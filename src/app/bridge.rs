@@ -9,6 +9,7 @@ use bevy::prelude::*;
 use crate::app::AppSystems;
 use crate::app::messages::SendCommand;
 use crate::lab::data::Dataset;
+use crate::lab::frame::LayerStats;
 use crate::lab::{Frame, Metrics, Scene, Topology, TrainerCommand, TrainerEvent, TrainerHandle};
 
 /// Longest time a frame spends draining trainer events, by default.
@@ -89,6 +90,9 @@ pub struct Live {
     pub evaluations: Vec<Metrics>,
     /// Mini-batch loss of every frame received: (step, loss).
     pub batch_losses: Vec<(u64, f32)>,
+    /// Each layer's stats at every step they arrived for (in frames, or
+    /// from a replay's `layers.csv`), in step order.
+    pub layer_stats: Vec<(u64, Vec<LayerStats>)>,
     /// Stepping, paused, finished or diverged.
     pub state: TrainingState,
     /// Errors and notices from the trainer, newest last.
@@ -100,6 +104,15 @@ pub struct Live {
 }
 
 impl Live {
+    /// Keeps a step's layer stats; a step at or before the last one kept
+    /// (a restart, or a paused view's frame shown again) replaces what follows.
+    fn push_layers(&mut self, step: u64, stats: Vec<LayerStats>) {
+        if self.layer_stats.last().is_some_and(|(s, _)| *s >= step) {
+            self.layer_stats.retain(|(s, _)| *s < step);
+        }
+        self.layer_stats.push((step, stats));
+    }
+
     /// Applies one trainer event.
     pub fn apply(&mut self, event: TrainerEvent) {
         match event {
@@ -113,6 +126,7 @@ impl Live {
                 self.frame = None;
                 self.evaluations.clear();
                 self.batch_losses.clear();
+                self.layer_stats.clear();
                 self.state = TrainingState::Starting;
                 self.topology_serial += 1;
                 self.frame_serial += 1;
@@ -120,9 +134,13 @@ impl Live {
             TrainerEvent::Frame(frame) => {
                 self.batch_losses
                     .push((frame.step, frame.metrics.batch_loss.unwrap_or(f32::NAN)));
+                if !frame.stats.is_empty() {
+                    self.push_layers(frame.step, frame.stats.clone());
+                }
                 self.frame = Some(Arc::from(frame));
                 self.frame_serial += 1;
             }
+            TrainerEvent::Layers(step, stats) => self.push_layers(step, stats),
             TrainerEvent::Evaluated(e) => {
                 // A restart re-evaluates step 0; keep one entry per step.
                 if self

@@ -1100,3 +1100,49 @@ fn a_software_renderer_gets_a_cheaper_interactive_view_but_films_keep_theirs() {
     assert_eq!(view(wgpu::DeviceType::Cpu, false), kept);
     assert_eq!(view(wgpu::DeviceType::DiscreteGpu, true), kept);
 }
+
+#[test]
+fn layer_stats_arrive_with_frames_and_from_replays_one_entry_per_step() {
+    use crate::app::bridge::Live;
+    use crate::lab::frame::LayerStats;
+
+    let (mut app, events) = test_app();
+    let sizes = vec![2, 3, 2];
+    start(&events, sizes.clone());
+    app.update();
+    let with_stats = |step: u64, grad: f32| {
+        let mut f = frame(&sizes, step);
+        f.stats = vec![
+            LayerStats {
+                weight_norm: 1.0,
+                grad_norm: grad,
+                update_norm: f32::NAN,
+                activation_mean: 0.0,
+                activation_std: 1.0,
+                dead_fraction: f32::NAN,
+            };
+            2
+        ];
+        f
+    };
+    for step in 0..4 {
+        events
+            .send(TrainerEvent::Frame(Box::new(with_stats(step, step as f32))))
+            .unwrap();
+    }
+    // A replay's rows, then the trainer going back to step 2 (a restart
+    // keeps its topology): what followed is another history.
+    let replayed = with_stats(4, 40.0).stats;
+    events.send(TrainerEvent::Layers(4, replayed)).unwrap();
+    events
+        .send(TrainerEvent::Frame(Box::new(with_stats(2, 20.0))))
+        .unwrap();
+    app.update();
+    let live = app.world().resource::<Live>();
+    let seen: Vec<(u64, f32)> = live
+        .layer_stats
+        .iter()
+        .map(|(s, l)| (*s, l[0].grad_norm))
+        .collect();
+    assert_eq!(seen, vec![(0, 0.0), (1, 1.0), (2, 20.0)]);
+}

@@ -139,6 +139,108 @@ impl LayerFrame {
     }
 }
 
+/// One weight layer's health at a step: what the gradient-flow plot and
+/// `layers.csv` show. Vanishing gradients are a `grad_norm` that falls layer
+/// by layer towards the input; a healthy `update_ratio` is near 10⁻³.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct LayerStats {
+    /// ‖W, b‖: the L2 norm of the layer's weights and biases together.
+    pub weight_norm: f32,
+    /// ‖∂L/∂W, ∂L/∂b‖ of the mini-batch.
+    pub grad_norm: f32,
+    /// ‖Δ(W, b)‖ of the update the step applied; NaN when none was (a paused view).
+    pub update_norm: f32,
+    /// Mean of the layer's activations over the mini-batch and its neurons.
+    pub activation_mean: f32,
+    /// Their standard deviation.
+    pub activation_std: f32,
+    /// Share of the layer's ReLU units that are zero for every sample of the
+    /// mini-batch ("dead"); NaN for other activations.
+    pub dead_fraction: f32,
+}
+
+/// Bit for bit: NaN (no update, no ReLU) equals NaN, so that frames with
+/// the same numbers compare equal.
+impl PartialEq for LayerStats {
+    fn eq(&self, other: &Self) -> bool {
+        self.values()
+            .iter()
+            .zip(other.values())
+            .all(|(a, b)| a.to_bits() == b.to_bits())
+    }
+}
+
+impl LayerStats {
+    /// The stats' names, in the order of [`LayerStats::values`] (the columns of `layers.csv`).
+    pub const NAMES: [&'static str; 7] = [
+        "weight_norm",
+        "grad_norm",
+        "update_norm",
+        "update_ratio",
+        "activation_mean",
+        "activation_std",
+        "dead_fraction",
+    ];
+
+    /// ‖Δθ‖ / ‖θ‖: how far one step moves the layer, relative to its size.
+    pub fn update_ratio(&self) -> f32 {
+        self.update_norm / self.weight_norm
+    }
+
+    /// The values, in the order of [`LayerStats::NAMES`].
+    pub fn values(&self) -> [f32; 7] {
+        [
+            self.weight_norm,
+            self.grad_norm,
+            self.update_norm,
+            self.update_ratio(),
+            self.activation_mean,
+            self.activation_std,
+            self.dead_fraction,
+        ]
+    }
+
+    /// The stats of one layer's parameters, gradients and mini-batch
+    /// activations `posts` (`[batch][outputs]`, row-major); `relu` says
+    /// whether dead units are counted. The update is not known yet (NaN).
+    pub fn measure(layer: &LayerFrame, posts: &[f32], relu: bool) -> LayerStats {
+        let norm = |a: &[f32], b: &[f32]| {
+            a.iter()
+                .chain(b)
+                .map(|v| f64::from(*v).powi(2))
+                .sum::<f64>()
+                .sqrt() as f32
+        };
+        let n = posts.len().max(1) as f64;
+        let mean = posts.iter().map(|v| f64::from(*v)).sum::<f64>() / n;
+        let var = posts
+            .iter()
+            .map(|v| (f64::from(*v) - mean).powi(2))
+            .sum::<f64>()
+            / n;
+        let width = layer.outputs.max(1);
+        let dead_fraction = if relu && !posts.is_empty() {
+            let mut alive = vec![false; width];
+            for row in posts.chunks_exact(width) {
+                for (a, v) in alive.iter_mut().zip(row) {
+                    *a |= *v > 0.0;
+                }
+            }
+            alive.iter().filter(|a| !**a).count() as f32 / width as f32
+        } else {
+            f32::NAN
+        };
+        LayerStats {
+            weight_norm: norm(&layer.weights, &layer.biases),
+            grad_norm: norm(&layer.weight_grads, &layer.bias_grads),
+            update_norm: f32::NAN,
+            activation_mean: mean as f32,
+            activation_std: var.sqrt() as f32,
+            dead_fraction,
+        }
+    }
+}
+
 /// One training step as plain data: the weights, gradients and activations
 /// before the step's update is applied.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -154,6 +256,10 @@ pub struct Frame {
     pub probe: Probe,
     /// Weight layers, input side first.
     pub layers: Vec<LayerFrame>,
+    /// Each weight layer's health, input side first (empty in recordings
+    /// older than format 5).
+    #[serde(default)]
+    pub stats: Vec<LayerStats>,
 }
 
 impl Frame {

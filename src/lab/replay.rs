@@ -9,7 +9,7 @@ use crossbeam_channel::RecvTimeoutError;
 
 use crate::lab::error::LabResult;
 use crate::lab::metrics::RunStatus;
-use crate::lab::record::{FrameReader, RunDir, read_metrics};
+use crate::lab::record::{FrameReader, LAYERS_FILE, RunDir, read_layers, read_metrics};
 use crate::lab::runner::{RunInfo, ThreadEnds, TrainerCommand, TrainerEvent, TrainerHandle};
 
 /// How often a replay looks for new records of a run still being written.
@@ -35,12 +35,16 @@ pub fn spawn_replay(dir: &Path) -> LabResult<TrainerHandle> {
         replay: true,
     };
     let metrics = run.metrics_path();
-    TrainerHandle::spawn_thread("replay", 64, move |ends| serve(info, reader, metrics, ends))
+    let layers = run.path.join(LAYERS_FILE);
+    TrainerHandle::spawn_thread("replay", 64, move |ends| {
+        serve(info, reader, [metrics, layers], ends)
+    })
 }
 
 /// What the replay has sent so far, and the last problem it reported.
 struct Served {
     rows: usize,
+    layer_rows: usize,
     frames: usize,
     problem: Option<String>,
 }
@@ -56,7 +60,7 @@ impl Served {
     }
 }
 
-fn serve(info: RunInfo, mut reader: FrameReader, metrics: PathBuf, ends: ThreadEnds) {
+fn serve(info: RunInfo, mut reader: FrameReader, files: [PathBuf; 2], ends: ThreadEnds) {
     let ThreadEnds { commands, events } = ends;
     let send = |e: TrainerEvent| events.send(e).is_ok();
     if !send(TrainerEvent::Started(Box::new(info))) || !send(TrainerEvent::Running(false)) {
@@ -64,6 +68,7 @@ fn serve(info: RunInfo, mut reader: FrameReader, metrics: PathBuf, ends: ThreadE
     }
     let mut served = Served {
         rows: 0,
+        layer_rows: 0,
         frames: 0,
         problem: None,
     };
@@ -79,7 +84,7 @@ fn serve(info: RunInfo, mut reader: FrameReader, metrics: PathBuf, ends: ThreadE
             Err(RecvTimeoutError::Timeout) => {}
         }
         next_poll = Instant::now() + POLL;
-        if !poll(&mut reader, &metrics, &mut served, &send) {
+        if !poll(&mut reader, &files, &mut served, &send) {
             return;
         }
     }
@@ -88,7 +93,7 @@ fn serve(info: RunInfo, mut reader: FrameReader, metrics: PathBuf, ends: ThreadE
 /// Sends what the run added since the last look; false when the app has gone.
 fn poll(
     reader: &mut FrameReader,
-    metrics: &Path,
+    [metrics, layers]: &[PathBuf; 2],
     served: &mut Served,
     send: &impl Fn(TrainerEvent) -> bool,
 ) -> bool {
@@ -108,6 +113,21 @@ fn poll(
                 }
             }
             served.rows = served.rows.max(rows.len());
+        }
+        Err(e) => {
+            if !served.report(format!("replay: {e}"), send) {
+                return false;
+            }
+        }
+    }
+    match read_layers(layers, reader.header().topology.layer_count()) {
+        Ok(steps) => {
+            for (step, stats) in steps.iter().skip(served.layer_rows) {
+                if !send(TrainerEvent::Layers(*step, stats.clone())) {
+                    return false;
+                }
+            }
+            served.layer_rows = served.layer_rows.max(steps.len());
         }
         Err(e) => {
             if !served.report(format!("replay: {e}"), send) {

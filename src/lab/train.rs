@@ -9,7 +9,7 @@ use burn::tensor::{Int, Tensor, TensorData, activation};
 
 use crate::lab::data::{Dataset, Split, Targets};
 use crate::lab::error::{LabError, LabResult};
-use crate::lab::frame::{Frame, LayerFrame, Probe, Topology};
+use crate::lab::frame::{Frame, LayerFrame, LayerStats, Probe, Topology};
 use crate::lab::metrics::Metrics;
 use crate::lab::model::{Activation, Mlp, OutputKind};
 use crate::lab::rng::{self, LabRng, Stream};
@@ -140,9 +140,26 @@ impl<B: Backend> Optim<B> {
         }
     }
 
-    /// One update of `model` with `grads` at learning rate `lr`.
-    fn step(&mut self, lr: f32, model: &mut Mlp<B>, grads: Vec<LayerTensors<B>>) {
+    /// One update of `model` with `grads` at learning rate `lr`; with
+    /// `measure`, the norm of each layer's update ‖η·d‖ (else none).
+    fn step(
+        &mut self,
+        lr: f32,
+        model: &mut Mlp<B>,
+        grads: Vec<LayerTensors<B>>,
+        measure: bool,
+    ) -> LabResult<Vec<f32>> {
         let directions = self.directions(grads);
+        let mut norms = Vec::new();
+        if measure {
+            for (dw, db) in &directions {
+                let mut sq = dw.clone().square().sum();
+                if let Some(db) = db {
+                    sq = sq.add(db.clone().square().sum());
+                }
+                norms.push(lr.abs() * scalar(sq, "the update's norm")?.sqrt());
+            }
+        }
         let layers = std::mem::take(&mut model.layers);
         model.layers = layers
             .into_iter()
@@ -155,6 +172,7 @@ impl<B: Backend> Optim<B> {
                 },
             })
             .collect();
+        Ok(norms)
     }
 }
 
@@ -456,7 +474,7 @@ impl<B: AutodiffBackend> Trainer<B> {
                 loss: batch_loss,
             });
         }
-        let frame = if capture {
+        let mut frame = if capture {
             Some(Box::new(self.capture(&backprop, batch_loss, batch_size)?))
         } else {
             None
@@ -478,7 +496,14 @@ impl<B: AutodiffBackend> Trainer<B> {
             }
             None => self.scene.train.learning_rate,
         };
-        self.optim.step(lr, &mut self.model, grads);
+        let updates = self
+            .optim
+            .step(lr, &mut self.model, grads, frame.is_some())?;
+        if let Some(frame) = frame.as_mut() {
+            for (stats, norm) in frame.stats.iter_mut().zip(updates) {
+                stats.update_norm = norm;
+            }
+        }
         self.step += 1;
         Ok(StepOutcome::Stepped { batch_loss, frame })
     }
@@ -712,6 +737,8 @@ impl<B: AutodiffBackend> Trainer<B> {
         let probe = self.probe_pass()?;
         let mut grad_sq = 0.0f64;
         let mut layers = Vec::with_capacity(self.model.layers.len());
+        let mut stats = Vec::with_capacity(self.model.layers.len());
+        let hidden = self.model.layers.len().saturating_sub(1);
         for (l, (layer, (weight, bias_grad))) in
             self.model.layers.iter().zip(&backprop.grads).enumerate()
         {
@@ -727,7 +754,7 @@ impl<B: AutodiffBackend> Trainer<B> {
                 .chain(&bias_grads)
                 .map(|g| f64::from(*g).powi(2))
                 .sum::<f64>();
-            layers.push(LayerFrame {
+            let frame = LayerFrame {
                 inputs,
                 outputs,
                 weights: values(layer.weight.val(), "weights")?,
@@ -745,7 +772,14 @@ impl<B: AutodiffBackend> Trainer<B> {
                 },
                 probe_grads: probe.dz[l].clone(),
                 scale: self.model.scale(l),
-            });
+            };
+            let posts = match backprop.posts.get(l) {
+                Some(post) => values(post.clone(), "activations")?,
+                None => Vec::new(),
+            };
+            let relu = l < hidden && self.model.activation == Activation::Relu;
+            stats.push(LayerStats::measure(&frame, &posts, relu));
+            layers.push(frame);
         }
         Ok(Frame {
             step: self.step,
@@ -759,6 +793,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             evaluation: None,
             probe: probe.probe,
             layers,
+            stats,
         })
     }
 

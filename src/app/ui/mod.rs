@@ -31,7 +31,7 @@ use crate::lab::data::InputLayout;
 use crate::lab::{Frame, Topology};
 use controls::{ControlsEdit, controls_ui};
 use inspector::{Inspector, inspector_ui, layer_name};
-use plots::{PlotSettings, metrics_ui};
+use plots::{PlotSettings, layers_plot_ui, metrics_ui};
 use task_view::{TaskView, task_view_ui};
 use timeline::{TimelineAction, TimelineView, timeline_ui};
 
@@ -423,6 +423,17 @@ fn insight_panel_ui(
         vcr.shown.step(),
         &mut state.plots,
     );
+    egui::CollapsingHeader::new("Layers: gradient flow")
+        .default_open(true)
+        .show(ui, |ui| {
+            layers_plot_ui(
+                ui,
+                &live.layer_stats,
+                vcr.shown.step(),
+                &mut state.plots,
+                110.0,
+            );
+        });
     ui.separator();
     let (Some(frame), Some(topology)) = (shown, &live.topology) else {
         return;

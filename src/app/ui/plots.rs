@@ -4,6 +4,7 @@ use bevy_egui::egui;
 use egui_plot::{Legend, Line, Plot, PlotPoints, VLine};
 
 use crate::lab::Metrics;
+use crate::lab::frame::LayerStats;
 
 /// Plot options the user toggles.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -12,6 +13,9 @@ pub struct PlotSettings {
     pub log_scale: bool,
     /// Exponential moving average factor for the mini-batch loss (0: none).
     pub ema: f32,
+    /// The per-layer stat the gradient-flow plot shows (an index into
+    /// [`LayerStats::NAMES`]).
+    pub layer_stat: usize,
 }
 
 impl Default for PlotSettings {
@@ -19,9 +23,13 @@ impl Default for PlotSettings {
         PlotSettings {
             log_scale: true,
             ema: 0.9,
+            layer_stat: GRAD_NORM,
         }
     }
 }
+
+/// The index of `grad_norm` in [`LayerStats::NAMES`].
+const GRAD_NORM: usize = 1;
 
 /// Exponential moving average: `s = α·s + (1 − α)·x`, started at the first value.
 pub fn ema(values: &[(u64, f32)], alpha: f32) -> Vec<(u64, f32)> {
@@ -296,6 +304,128 @@ pub fn projection_plot_ui(
                 .color(egui::Color32::from_rgb(120, 230, 170))
                 .width(1.5),
             );
+            cursor_line(p, cursor);
+        });
+}
+
+/// One layer's values of stat `stat` (an index into [`LayerStats::NAMES`]), in step order.
+pub fn layer_series(
+    stats: &[(u64, Vec<LayerStats>)],
+    layer: usize,
+    stat: usize,
+) -> Vec<(u64, f32)> {
+    stats
+        .iter()
+        .filter_map(|(step, layers)| {
+            let v = layers.get(layer)?.values().get(stat).copied()?;
+            Some((*step, v))
+        })
+        .collect()
+}
+
+/// What the layers' stats at one step say about the gradient flow: how the
+/// first layer's gradient compares with the last's, and which layers have
+/// mostly dead units.
+pub fn flow_diagnosis(layers: &[LayerStats]) -> Option<String> {
+    let (first, last) = (layers.first()?, layers.last()?);
+    let ratio = first.grad_norm / last.grad_norm;
+    let mut text = if layers.len() < 2 || !ratio.is_finite() {
+        format!("gradient norm {:.3e}", last.grad_norm)
+    } else if ratio < 0.01 {
+        format!(
+            "vanishing gradients: layer 1's is {:.0}x smaller than layer {}'s",
+            1.0 / ratio,
+            layers.len()
+        )
+    } else if ratio > 100.0 {
+        format!(
+            "exploding gradients: layer 1's is {ratio:.0}x larger than layer {}'s",
+            layers.len()
+        )
+    } else {
+        format!(
+            "gradients flow: layer 1's norm is {ratio:.2}x layer {}'s",
+            layers.len()
+        )
+    };
+    for (l, stats) in layers.iter().enumerate() {
+        if stats.dead_fraction >= 0.5 {
+            text.push_str(&format!(
+                "; layer {}: {:.0}% of its ReLUs dead",
+                l + 1,
+                100.0 * stats.dead_fraction
+            ));
+        }
+    }
+    Some(text)
+}
+
+/// A colour per layer, from blue on the input side to red on the output side.
+fn layer_colour(l: usize, layers: usize) -> egui::Color32 {
+    let t = l as f32 / layers.saturating_sub(1).max(1) as f32;
+    egui::Color32::from_rgb(
+        (70.0 + 185.0 * t) as u8,
+        (150.0 - 60.0 * t) as u8,
+        (255.0 - 185.0 * t) as u8,
+    )
+}
+
+/// The gradient-flow plot: one line per weight layer of the chosen stat
+/// (gradient norm by default) over the steps, and what it says at the cursor.
+pub fn layers_plot_ui(
+    ui: &mut egui::Ui,
+    stats: &[(u64, Vec<LayerStats>)],
+    cursor: Option<u64>,
+    settings: &mut PlotSettings,
+    height: f32,
+) {
+    let stat = settings.layer_stat.min(LayerStats::NAMES.len() - 1);
+    egui::ComboBox::from_id_salt("layer stat")
+        .selected_text(LayerStats::NAMES[stat])
+        .show_ui(ui, |ui| {
+            for (i, name) in LayerStats::NAMES.iter().enumerate() {
+                ui.selectable_value(&mut settings.layer_stat, i, *name);
+            }
+        });
+    let at = cursor
+        .and_then(|c| stats.iter().rev().find(|(s, _)| *s <= c))
+        .or(stats.last());
+    match at.and_then(|(_, layers)| flow_diagnosis(layers)) {
+        Some(text) => ui.label(text),
+        None => ui.label("no layer stats yet (they come with recorded frames)"),
+    };
+    let layers = stats.iter().map(|(_, l)| l.len()).max().unwrap_or(0);
+    // Norms and ratios span decades; activation moments and shares do not.
+    let log = settings.log_scale && stat <= 3;
+    let name = LayerStats::NAMES[stat];
+    Plot::new("layers")
+        .height(height)
+        .legend(Legend::default())
+        .allow_scroll(false)
+        .y_axis_label(if log {
+            format!("{name} (log10)")
+        } else {
+            name.to_string()
+        })
+        .show(ui, |p| {
+            let columns = 4 * p.response().rect.width().max(1.0) as usize;
+            for l in 0..layers {
+                let series = layer_series(stats, l, stat);
+                let shown = match (series.first(), series.last()) {
+                    (Some(&(lo, _)), Some(&(hi, _))) if hi > lo => {
+                        decimate(&series, (lo as f64, hi as f64), columns)
+                    }
+                    _ => series,
+                };
+                p.line(
+                    Line::new(
+                        format!("layer {}", l + 1),
+                        to_points(shown.into_iter(), log),
+                    )
+                    .color(layer_colour(l, layers))
+                    .width(1.5),
+                );
+            }
             cursor_line(p, cursor);
         });
 }

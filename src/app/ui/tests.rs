@@ -446,3 +446,96 @@ mod dashboard {
         );
     }
 }
+
+mod layers_plot {
+    use super::*;
+    use crate::app::ui::plots::{PlotSettings, flow_diagnosis, layer_series, layers_plot_ui};
+    use crate::lab::frame::LayerStats;
+
+    fn stats(grad_norms: &[f32], dead: f32) -> Vec<LayerStats> {
+        grad_norms
+            .iter()
+            .map(|&g| LayerStats {
+                weight_norm: 2.0,
+                grad_norm: g,
+                update_norm: 0.01 * g,
+                activation_mean: 0.1,
+                activation_std: 0.5,
+                dead_fraction: dead,
+            })
+            .collect()
+    }
+
+    /// The texts the plot shows for `history` with the cursor at `cursor`.
+    fn texts(history: &[(u64, Vec<LayerStats>)], cursor: Option<u64>) -> Vec<String> {
+        let mut settings = PlotSettings::default();
+        let mut h = Harness::builder()
+            .with_size(egui::vec2(420.0, 300.0))
+            .build_ui(|ui| layers_plot_ui(ui, history, cursor, &mut settings, 150.0));
+        h.run();
+        let texts = h
+            .query_all_by(|n| n.label().is_some() || n.value().is_some())
+            .filter_map(|n| {
+                n.accesskit_node()
+                    .label()
+                    .or_else(|| n.accesskit_node().value())
+            })
+            .collect();
+        drop(h);
+        texts
+    }
+
+    #[test]
+    fn the_gradient_flow_plot_names_each_layer_and_says_what_it_sees_at_the_cursor() {
+        // Healthy for the first 10 steps, then the first layer's gradient
+        // falls 1000-fold and half the ReLUs of the middle layer die.
+        let history: Vec<(u64, Vec<LayerStats>)> = (0..20u64)
+            .map(|s| {
+                if s < 10 {
+                    (s, stats(&[0.5, 0.6, 0.7], 0.0))
+                } else {
+                    let mut l = stats(&[0.0007, 0.05, 0.7], 0.0);
+                    l[1].dead_fraction = 0.6;
+                    (s, l)
+                }
+            })
+            .collect();
+        let early = texts(&history, Some(5));
+        for name in ["layer 1", "layer 2", "layer 3", "grad_norm"] {
+            assert!(early.iter().any(|t| t == name), "{name} missing: {early:?}");
+        }
+        assert!(
+            early
+                .iter()
+                .any(|t| t == "gradients flow: layer 1's norm is 0.71x layer 3's"),
+            "{early:?}"
+        );
+        let late = texts(&history, Some(15));
+        assert!(
+            late.iter().any(|t| t
+                == "vanishing gradients: layer 1's is 1000x smaller than layer 3's; layer 2: 60% of its ReLUs dead"),
+            "{late:?}"
+        );
+        assert!(
+            texts(&[], None)
+                .iter()
+                .any(|t| t.starts_with("no layer stats yet")),
+            "an empty history says so"
+        );
+    }
+
+    #[test]
+    fn series_and_diagnosis_follow_the_stats() {
+        let history = vec![
+            (0, stats(&[1.0, 2.0], f32::NAN)),
+            (4, stats(&[300.0, 1.0], f32::NAN)),
+        ];
+        assert_eq!(layer_series(&history, 0, 1), vec![(0, 1.0), (4, 300.0)]);
+        assert_eq!(layer_series(&history, 1, 2), vec![(0, 0.02), (4, 0.01)]);
+        assert_eq!(layer_series(&history, 5, 1), vec![], "no such layer");
+        assert_eq!(
+            flow_diagnosis(&history[1].1).unwrap(),
+            "exploding gradients: layer 1's is 300x larger than layer 2's"
+        );
+    }
+}

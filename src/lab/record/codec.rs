@@ -13,10 +13,12 @@
 //!   expectation.
 //!
 //! Format version 3 stored the same grids without prediction or entropy
-//! coding (`i8` and `u8` per value); those recordings still read.
+//! coding (`i8` and `u8` per value); those recordings still read. Format 5
+//! appends each layer's stats (norms, update, activation moments, dead
+//! units, exact `f32`) to every record; format 4 is format 5 without them.
 
 use super::entropy;
-use crate::lab::frame::{Frame, LayerFrame, Probe};
+use crate::lab::frame::{Frame, LayerFrame, LayerStats, Probe};
 use crate::lab::metrics::{Metrics, RunStatus};
 
 /// Octaves below a layer's largest gradient that the log scale covers.
@@ -413,10 +415,45 @@ pub fn encode(frame: &Frame, mut chain: Option<&mut Chain>, out: &mut Vec<u8>) {
             w.f32s(v);
         }
     }
+    // Format 5: the layers' health, after everything a seek decodes.
+    w.u32(frame.stats.len() as u32);
+    for stats in &frame.stats {
+        for v in [
+            stats.weight_norm,
+            stats.grad_norm,
+            stats.update_norm,
+            stats.activation_mean,
+            stats.activation_std,
+            stats.dead_fraction,
+        ] {
+            w.f32(v);
+        }
+    }
     if let Some(c) = chain {
         c.scratch = scratch;
         c.anchor = false;
     }
+}
+
+/// Reads the layers' stats a format 5 record ends with.
+fn read_stats(r: &mut Reader<'_>) -> Option<Vec<LayerStats>> {
+    let n = r.u32()? as usize;
+    // Each takes 24 bytes: a count past the record's end is damage.
+    if n.checked_mul(24)? > r.buf.len() {
+        return None;
+    }
+    let mut stats = Vec::with_capacity(n);
+    for _ in 0..n {
+        stats.push(LayerStats {
+            weight_norm: r.f32()?,
+            grad_norm: r.f32()?,
+            update_norm: r.f32()?,
+            activation_mean: r.f32()?,
+            activation_std: r.f32()?,
+            dead_fraction: r.f32()?,
+        });
+    }
+    Some(stats)
 }
 
 /// Decodes a frame of `step` written by recording format `version`. A delta
@@ -473,12 +510,18 @@ pub fn decode(buf: &[u8], step: u64, mut chain: Option<&mut Chain>, version: u16
             scale,
         });
     }
+    let stats = if version >= 5 {
+        read_stats(&mut r)?
+    } else {
+        Vec::new()
+    };
     Some(Frame {
         step,
         metrics,
         evaluation,
         probe,
         layers,
+        stats,
     })
 }
 
@@ -1037,7 +1080,7 @@ fn decode_log(r: &mut Reader<'_>) -> Option<Vec<f32>> {
 mod tests {
     use super::*;
 
-    const V4: u16 = 4;
+    const CURRENT: u16 = crate::lab::record::frames::FORMAT_VERSION;
 
     fn layer(weights: Vec<f32>, grads: Vec<f32>) -> LayerFrame {
         LayerFrame {
@@ -1089,7 +1132,34 @@ mod tests {
         let f = frame(vec![0.1, -0.2, 3.0e-7], vec![1e-9, -5.0, 0.0]);
         let mut buf = Vec::new();
         encode(&f, None, &mut buf);
-        assert_eq!(decode(&buf, 3, None, V4).unwrap(), f);
+        assert_eq!(decode(&buf, 3, None, CURRENT).unwrap(), f);
+    }
+
+    #[test]
+    fn layer_stats_round_trip_and_a_format_4_record_reads_without_them() {
+        let mut f = frame(vec![0.1, -0.2, 3.0e-7], vec![1e-9, -5.0, 0.0]);
+        f.stats = vec![LayerStats {
+            weight_norm: 1.5,
+            grad_norm: 2.0e-7,
+            update_norm: f32::NAN,
+            activation_mean: -0.25,
+            activation_std: 0.75,
+            dead_fraction: 0.5,
+        }];
+        let mut buf = Vec::new();
+        encode(&f, None, &mut buf);
+        let back = decode(&buf, 3, None, CURRENT).unwrap();
+        assert_eq!(format!("{:?}", back.stats), format!("{:?}", f.stats));
+        assert_eq!(back.layers, f.layers);
+        // Format 4 is format 5 without the stats at the end.
+        let v4 = &buf[..buf.len() - 4 - 24];
+        let old = decode(v4, 3, None, 4).unwrap();
+        assert!(old.stats.is_empty());
+        assert_eq!(old.layers, f.layers);
+        assert!(
+            decode(v4, 3, None, CURRENT).is_none(),
+            "a cut record is damage"
+        );
     }
 
     /// Checks `back` against `f` within the stated bounds for a layer whose
@@ -1139,7 +1209,7 @@ mod tests {
         let (key, f) = key_and_later();
         let mut buf = Vec::new();
         encode(&f, Some(&mut Chain::start(&key)), &mut buf);
-        let back = decode(&buf, 3, Some(&mut Chain::start(&key)), V4).unwrap();
+        let back = decode(&buf, 3, Some(&mut Chain::start(&key)), CURRENT).unwrap();
         assert_within_bounds(&back, &f, &key);
         // Four weights are cheaper exact than with the tables of a delta.
         let mut exact = Vec::new();
@@ -1189,36 +1259,40 @@ mod tests {
                 writer.anchor_next();
             }
             encode(&f, Some(&mut writer), &mut buf);
-            let back = decode(&buf, f.step, Some(&mut reader), V4).unwrap();
+            let back = decode(&buf, f.step, Some(&mut reader), CURRENT).unwrap();
             assert_within_bounds(&back, &f, &key);
             if t == 20 {
                 // An anchor reads the same with nothing but the keyframe.
                 let mut fresh = Chain::start(&key);
-                assert_eq!(decode(&buf, f.step, Some(&mut fresh), V4).unwrap(), back);
+                assert_eq!(
+                    decode(&buf, f.step, Some(&mut fresh), CURRENT).unwrap(),
+                    back
+                );
                 assert_eq!((&fresh.prev, &fresh.prev2), (&reader.prev, &reader.prev2));
             }
             // The reader's chain follows the writer's exactly.
             assert_eq!(reader.prev, writer.prev);
             assert_eq!(reader.prev2, writer.prev2);
             // So does one that decodes only the weights.
-            advance(&buf, &mut skimmer, V4).unwrap();
+            advance(&buf, &mut skimmer, CURRENT).unwrap();
             assert_eq!(skimmer.prev, writer.prev);
             let mut exact = Vec::new();
             encode(&f, None, &mut exact);
             exact_bytes += exact.len();
             delta_bytes += buf.len();
         }
-        // 8 bytes per weight exactly; a steady drift costs well under 1.
+        // 8 bytes per weight exactly; a steady drift costs well under 1
+        // (with format 5's 4 bytes a record for its empty stats).
         let weights = 39 * 1200;
         assert!(
-            (delta_bytes as f64) < 0.1 * exact_bytes as f64,
+            (delta_bytes as f64) < 0.105 * exact_bytes as f64,
             "{delta_bytes} of {exact_bytes} bytes for {weights} weights"
         );
         // A reader without the chain's history gets nothing, not wrong values.
         let mut buf = Vec::new();
         encode(&drifting(40, 60, 20), Some(&mut writer), &mut buf);
-        assert!(decode(&buf, 40, None, V4).is_none());
-        assert!(decode(&buf[..buf.len() - 3], 40, Some(&mut reader), V4).is_none());
+        assert!(decode(&buf, 40, None, CURRENT).is_none());
+        assert!(decode(&buf[..buf.len() - 3], 40, Some(&mut reader), CURRENT).is_none());
     }
 
     #[test]
@@ -1243,7 +1317,7 @@ mod tests {
             let mut exact = Vec::new();
             encode(&f, None, &mut exact);
             assert!(buf.len() < exact.len() / 2);
-            let back = decode(&buf, t as u64, Some(&mut reader), V4).unwrap();
+            let back = decode(&buf, t as u64, Some(&mut reader), CURRENT).unwrap();
             let max_change = w
                 .iter()
                 .filter(|v| v.is_finite())

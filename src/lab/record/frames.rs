@@ -33,7 +33,7 @@ use crate::lab::frame::{Frame, Topology};
 const MAGIC: &[u8; 6] = b"NNMREC";
 const INDEX_MAGIC: &[u8; 8] = b"NNMIDX\x02\x00";
 /// Version of the format this build writes.
-pub const FORMAT_VERSION: u16 = 4;
+pub const FORMAT_VERSION: u16 = 5;
 /// The oldest version this build reads.
 const OLDEST_VERSION: u16 = 2;
 const KIND_KEY: u8 = 1;

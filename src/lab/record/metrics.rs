@@ -10,6 +10,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::lab::error::{LabError, LabResult};
+use crate::lab::frame::{Frame, LayerStats};
 use crate::lab::metrics::{Metrics, RunStatus};
 
 /// The CSV header this build writes.
@@ -30,7 +31,96 @@ pub fn csv_row(m: &Metrics) -> String {
     out
 }
 
-/// Appends rows to `metrics.csv`, flushing each one.
+/// The header of `layers.csv`: a row per weight layer and recorded step.
+pub fn layers_header() -> String {
+    let mut out = String::from("step,layer");
+    for name in LayerStats::NAMES {
+        out.push(',');
+        out.push_str(name);
+    }
+    out
+}
+
+/// The `layers.csv` rows of a frame's stats (one per layer, input side
+/// first, newline-terminated); missing values are `nan`.
+pub fn layers_rows(frame: &Frame) -> String {
+    let mut out = String::new();
+    for (l, stats) in frame.stats.iter().enumerate() {
+        out.push_str(&format!("{},{l}", frame.step));
+        for v in stats.values() {
+            out.push(',');
+            out.push_str(&crate::lab::format_value(Some(v), None));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Reads `layers.csv`: each recorded step's stats, one per layer, in step
+/// order. A missing file (a run older than the file, or one without frames)
+/// reads as none; a last line cut short by a running writer is left out, and
+/// so is a step whose rows are not all written yet (fewer than `layers`).
+pub fn read_layers(path: &Path, layers: usize) -> LabResult<Vec<(u64, Vec<LayerStats>)>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(LabError::io(path, "cannot read", e)),
+    };
+    let mut lines = text.split('\n').enumerate();
+    let head = lines.next().map(|(_, h)| h.trim_end()).unwrap_or_default();
+    if head != layers_header() {
+        return Err(LabError::run(
+            path,
+            format!("line 1: expected the header `{}`", layers_header()),
+        ));
+    }
+    let complete_lines = text.matches('\n').count();
+    let mut out: Vec<(u64, Vec<LayerStats>)> = Vec::new();
+    for (n, line) in lines {
+        if n >= complete_lines || line.is_empty() {
+            break;
+        }
+        let bad = |column: &str, what: &str| {
+            LabError::run(path, format!("line {}, column `{column}`: {what}", n + 1))
+        };
+        let cells: Vec<&str> = line.trim_end().split(',').collect();
+        if cells.len() != 2 + LayerStats::NAMES.len() {
+            return Err(bad(
+                "(row)",
+                &format!(
+                    "expected {} values, found {}",
+                    2 + LayerStats::NAMES.len(),
+                    cells.len()
+                ),
+            ));
+        }
+        let step: u64 = cells[0].parse().map_err(|_| bad("step", "not a step"))?;
+        let layer: usize = cells[1].parse().map_err(|_| bad("layer", "not a layer"))?;
+        let mut v = [0f32; 7];
+        for (i, (cell, name)) in cells[2..].iter().zip(LayerStats::NAMES).enumerate() {
+            v[i] = cell.parse().map_err(|_| bad(name, "not a number"))?;
+        }
+        let stats = LayerStats {
+            weight_norm: v[0],
+            grad_norm: v[1],
+            update_norm: v[2],
+            activation_mean: v[4],
+            activation_std: v[5],
+            dead_fraction: v[6],
+        };
+        match out.last_mut() {
+            Some((s, group)) if *s == step && group.len() == layer => group.push(stats),
+            _ if layer == 0 => out.push((step, vec![stats])),
+            _ => return Err(bad("layer", "rows out of order")),
+        }
+    }
+    if out.last().is_some_and(|(_, g)| g.len() < layers) {
+        out.pop();
+    }
+    Ok(out)
+}
+
+/// Appends rows to `metrics.csv` (or `layers.csv`), flushing each one.
 pub struct MetricsWriter {
     path: PathBuf,
     out: BufWriter<File>,
@@ -52,9 +142,35 @@ impl MetricsWriter {
         Ok(w)
     }
 
+    /// Creates `layers.csv` and writes its header.
+    pub fn create_layers(path: &Path) -> LabResult<Self> {
+        let file = File::options()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| LabError::io(path, "cannot create", e))?;
+        let mut w = MetricsWriter {
+            path: path.to_path_buf(),
+            out: BufWriter::new(file),
+        };
+        w.line(&layers_header())?;
+        Ok(w)
+    }
+
     /// Appends one row.
     pub fn append(&mut self, m: &Metrics) -> LabResult<()> {
         self.line(&csv_row(m))
+    }
+
+    /// Appends a frame's `layers.csv` rows and flushes them.
+    pub fn append_layers(&mut self, frame: &Frame) -> LabResult<()> {
+        if frame.stats.is_empty() {
+            return Ok(());
+        }
+        self.out
+            .write_all(layers_rows(frame).as_bytes())
+            .and_then(|_| self.out.flush())
+            .map_err(|e| LabError::io(&self.path, "cannot write", e))
     }
 
     fn line(&mut self, text: &str) -> LabResult<()> {

@@ -10,7 +10,7 @@ pub mod sink;
 use std::path::{Path, PathBuf};
 
 pub use frames::{Damage, FrameReader, FrameWriter, IndexEntry, RecordingHeader};
-pub use metrics::{MetricsWriter, read_metrics};
+pub use metrics::{MetricsWriter, read_layers, read_metrics};
 pub use sink::FrameSink;
 
 use crate::lab::error::{LabError, LabResult};
@@ -22,6 +22,8 @@ use crate::lab::scene::Scene;
 pub const SCENE_FILE: &str = "scene.ron";
 /// Metrics, one CSV row per evaluation.
 pub const METRICS_FILE: &str = "metrics.csv";
+/// Each weight layer's stats at every recorded frame's step.
+pub const LAYERS_FILE: &str = "layers.csv";
 /// The frame recording.
 pub const FRAMES_FILE: &str = "frames.nnmr";
 /// Screenshots and films taken in this run.
@@ -114,6 +116,7 @@ impl RunDir {
 pub struct RunRecorder {
     dir: RunDir,
     metrics: MetricsWriter,
+    layers: Option<MetricsWriter>,
     frames: Option<FrameSink>,
     thinning: Thinning,
     spectrum: Option<std::io::BufWriter<std::fs::File>>,
@@ -192,6 +195,11 @@ impl RunRecorder {
         std::fs::write(dir.scene_path(), text)
             .map_err(|e| LabError::io(dir.scene_path(), "cannot write", e))?;
         let metrics = MetricsWriter::create(&dir.metrics_path())?;
+        let layers = if scene.record.frames {
+            Some(MetricsWriter::create_layers(&dir.path.join(LAYERS_FILE))?)
+        } else {
+            None
+        };
         let frames = if scene.record.frames {
             let header = RecordingHeader {
                 scene: scene.name.clone(),
@@ -208,6 +216,7 @@ impl RunRecorder {
         Ok(RunRecorder {
             dir,
             metrics,
+            layers,
             frames,
             thinning: Thinning::new(scene.record.frame_every, scene.record.max_bytes),
             spectrum: None,
@@ -255,6 +264,9 @@ impl RunRecorder {
     pub fn record_frame(&mut self, frame: Box<Frame>) -> LabResult<()> {
         if !self.wants_frame(frame.step) {
             return Ok(());
+        }
+        if let Some(layers) = &mut self.layers {
+            layers.append_layers(&frame)?;
         }
         let Some(sink) = &mut self.frames else {
             return Ok(());

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use super::*;
 use crate::lab::data::InputLayout;
-use crate::lab::frame::{LayerFrame, Probe};
+use crate::lab::frame::{LayerFrame, LayerStats, Probe};
 use crate::lab::metrics::Metrics;
 use crate::lab::model::{Activation, OutputKind};
 use crate::lab::record::codec;
@@ -64,6 +64,14 @@ fn frame(step: u64) -> Frame {
             mean_activations: vec![0.5, 0.5],
             probe_grads: vec![0.4, -0.4],
             scale: 0.5,
+        }],
+        stats: vec![LayerStats {
+            weight_norm: 1.0 + s,
+            grad_norm: 0.03,
+            update_norm: 0.003 / (1.0 + s),
+            activation_mean: 0.5,
+            activation_std: 0.1,
+            dead_fraction: 0.25,
         }],
     }
 }
@@ -418,7 +426,13 @@ fn seeking_in_any_order_reads_what_reading_in_order_reads() {
 fn a_version_3_recording_still_reads_in_any_order() {
     let dir = temp_dir("v3");
     let path = dir.join("frames.nnmr");
-    let written: Vec<Frame> = (0..8).map(drifting_frame).collect();
+    // Version 3 kept no layer stats.
+    let written: Vec<Frame> = (0..8)
+        .map(|s| Frame {
+            stats: Vec::new(),
+            ..drifting_frame(s)
+        })
+        .collect();
     // The file as version 3 wrote it, without its index (readers rebuild it):
     // a keyframe, then deltas against it alone.
     let text = ron::to_string(&header(64)).unwrap();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::lab::data::Dataset;
-use crate::lab::frame::{Frame, Topology};
+use crate::lab::frame::{Frame, LayerStats, Topology};
 use crate::lab::lesson::PausePoint;
 use crate::lab::metrics::Metrics;
 use crate::lab::model::Activation;
@@ -73,6 +73,9 @@ pub enum TrainerEvent {
     Frame(Box<Frame>),
     /// A full-set evaluation (never dropped).
     Evaluated(Metrics),
+    /// Each layer's stats at a recorded step, read back by a replay (a
+    /// trainer sends them inside its frames).
+    Layers(u64, Vec<LayerStats>),
     /// Stepping paused or resumed.
     Running(bool),
     /// The loss became NaN or infinite; training stopped.

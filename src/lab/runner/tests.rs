@@ -169,6 +169,61 @@ fn divergence_is_reported_not_a_crash() {
 }
 
 #[test]
+fn layers_csv_holds_every_recorded_frames_stats_and_a_replay_sends_them() {
+    let root = std::env::temp_dir().join(format!("nnm-layers-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let mut sc = scene(6);
+    sc.model.hidden = vec![6, 5];
+    sc.model.activation = crate::lab::model::Activation::Relu;
+    let mut s = Session::<CpuBackend>::start(&sc, &Default::default(), Some(&root)).unwrap();
+    for _ in 0..6 {
+        s.advance(false).unwrap();
+    }
+    s.finish().unwrap();
+    let dir = s.run_dir().unwrap().to_path_buf();
+    let text = std::fs::read_to_string(dir.join("layers.csv")).unwrap();
+    assert!(
+        text.starts_with("step,layer,weight_norm,grad_norm,update_norm,update_ratio,activation_mean,activation_std,dead_fraction\n0,0,"),
+        "{text}"
+    );
+    let rows = crate::lab::record::read_layers(&dir.join("layers.csv"), 3).unwrap();
+    assert_eq!(rows.len(), 6, "one group per recorded step");
+    let mut reader = crate::lab::record::FrameReader::open(&dir.join("frames.nnmr")).unwrap();
+    for (i, (step, stats)) in rows.iter().enumerate() {
+        let frame = reader.read(i).unwrap();
+        assert_eq!(frame.step, *step);
+        // The CSV's shortest exact text reads back as the recorded f32s.
+        assert_eq!(
+            format!("{:?}", frame.stats),
+            format!("{stats:?}"),
+            "step {step}"
+        );
+        assert!(
+            stats
+                .iter()
+                .all(|l| l.update_norm > 0.0 && l.grad_norm > 0.0)
+        );
+        assert!(stats[0].dead_fraction.is_finite() && stats[2].dead_fraction.is_nan());
+    }
+    // A replay sends them, in step order, as Layers events.
+    let h = crate::lab::replay::spawn_replay(&dir).unwrap();
+    let mut steps = Vec::new();
+    while steps.len() < 6 {
+        match h.events().recv_timeout(Duration::from_secs(10)) {
+            Ok(TrainerEvent::Layers(step, stats)) => {
+                assert_eq!(stats.len(), 3);
+                steps.push(step);
+            }
+            Ok(_) => {}
+            Err(e) => panic!("replay sent {steps:?}, then: {e}"),
+        }
+    }
+    assert_eq!(steps, vec![0, 1, 2, 3, 4, 5]);
+    drop(h);
+    std::fs::remove_dir_all(root).ok();
+}
+
+#[test]
 fn a_session_records_its_run_directory() {
     let root = std::env::temp_dir().join(format!("nnm-session-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);

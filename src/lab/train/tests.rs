@@ -425,8 +425,15 @@ fn peek_shows_the_next_step_without_taking_it() {
     else {
         panic!()
     };
+    // Only the step knows the update it applied.
+    assert!(peeked.stats.iter().all(|l| l.update_norm.is_nan()));
+    assert!(stepped.stats.iter().all(|l| l.update_norm > 0.0));
+    let mut stepped = *stepped;
+    for l in &mut stepped.stats {
+        l.update_norm = f32::NAN;
+    }
     assert_eq!(
-        peeked, *stepped,
+        peeked, stepped,
         "the peeked frame is the one the next step captures"
     );
 }
@@ -748,4 +755,136 @@ fn mean_field_gradients_match_finite_differences() {
             assert_close(*g, fd, &format!("dL/dW layer {li} #{i}"));
         }
     }
+}
+
+/// Each layer's parameters, weights then biases, as one flat slice per layer.
+fn per_layer(flat: &[f32], sizes: &[usize]) -> Vec<Vec<f32>> {
+    let mut at = 0;
+    sizes
+        .windows(2)
+        .map(|w| {
+            let n = w[0] * w[1] + w[1];
+            at += n;
+            flat[at - n..at].to_vec()
+        })
+        .collect()
+}
+
+#[test]
+fn layer_stats_measure_the_update_the_step_applied() {
+    for optimizer in [
+        OptimizerKind::Sgd,
+        OptimizerKind::Momentum,
+        OptimizerKind::Adam,
+    ] {
+        let mut s = scene(
+            xor(80),
+            Activation::Relu,
+            LossKind::CrossEntropy,
+            OutputKind::Softmax,
+        );
+        s.train.optimizer = optimizer;
+        s.train.l1 = 0.0;
+        s.train.l2 = 0.0;
+        s.train.learning_rate = 0.05;
+        let mut t = Trainer::<CpuBackend>::new(&s, &Default::default()).unwrap();
+        let sizes = t.topology().sizes;
+        for _ in 0..3 {
+            let before = per_layer(&t.parameters().unwrap(), &sizes);
+            let StepOutcome::Stepped {
+                frame: Some(frame), ..
+            } = t.step(true).unwrap()
+            else {
+                panic!("no frame")
+            };
+            let after = per_layer(&t.parameters().unwrap(), &sizes);
+            assert_eq!(frame.stats.len(), 3);
+            for (l, stats) in frame.stats.iter().enumerate() {
+                let moved = before[l]
+                    .iter()
+                    .zip(&after[l])
+                    .map(|(a, b)| f64::from(b - a).powi(2))
+                    .sum::<f64>()
+                    .sqrt() as f32;
+                let norm = before[l]
+                    .iter()
+                    .map(|v| f64::from(*v).powi(2))
+                    .sum::<f64>()
+                    .sqrt() as f32;
+                assert!(
+                    (stats.update_norm - moved).abs() <= 1e-3 * moved + 1e-7,
+                    "{optimizer:?} layer {l}: update {} but the parameters moved {moved}",
+                    stats.update_norm
+                );
+                assert!((stats.weight_norm - norm).abs() <= 1e-5 * norm);
+                assert!((stats.update_ratio() - moved / norm).abs() <= 1e-3 * moved / norm);
+                if optimizer == OptimizerKind::Sgd {
+                    // Plain SGD moves each layer by exactly η times its gradient.
+                    assert!((stats.update_norm - 0.05 * stats.grad_norm).abs() <= 1e-5);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn deep_sigmoid_gradients_vanish_towards_the_input_and_shallow_tanh_ones_do_not() {
+    let first_over_last = |activation: Activation, hidden: Vec<usize>| {
+        let mut s = scene(
+            xor(80),
+            activation,
+            LossKind::CrossEntropy,
+            OutputKind::Softmax,
+        );
+        s.model.hidden = hidden;
+        s.model.init = Some(crate::lab::model::InitScheme::Xavier);
+        s.train.l1 = 0.0;
+        s.train.l2 = 0.0;
+        let mut t = Trainer::<CpuBackend>::new(&s, &Default::default()).unwrap();
+        let frame = t.peek().unwrap().unwrap();
+        let stats = &frame.stats;
+        assert!(
+            stats.iter().all(|l| l.update_norm.is_nan()),
+            "a peek applies no update"
+        );
+        stats[0].grad_norm / stats[stats.len() - 1].grad_norm
+    };
+    let deep = first_over_last(Activation::Sigmoid, vec![16; 8]);
+    let shallow = first_over_last(Activation::Tanh, vec![16]);
+    assert!(
+        deep < 0.01,
+        "8 sigmoid layers: first/last gradient norm {deep}"
+    );
+    assert!(
+        shallow > 0.05,
+        "1 tanh layer: first/last gradient norm {shallow}"
+    );
+}
+
+#[test]
+fn layer_stats_of_known_activations() {
+    let layer = LayerFrame {
+        inputs: 1,
+        outputs: 3,
+        weights: vec![3.0, 0.0, 4.0],
+        biases: vec![0.0; 3],
+        weight_grads: vec![1.0, 1.0, 1.0],
+        bias_grads: vec![1.0, 0.0, 0.0],
+        ..Default::default()
+    };
+    // Two samples; the first and third units are never active.
+    let posts = [0.0, 1.0, 0.0, 0.0, 5.0, 0.0];
+    let s = LayerStats::measure(&layer, &posts, true);
+    assert_eq!(s.weight_norm, 5.0);
+    assert_eq!(s.grad_norm, 2.0);
+    assert_eq!(s.activation_mean, 1.0);
+    // Deviations -1, 0, -1, -1, 4, -1: variance 20/6.
+    assert!((s.activation_std - (10.0f32 / 3.0).sqrt()).abs() < 1e-6);
+    assert!((s.dead_fraction - 2.0 / 3.0).abs() < 1e-6);
+    assert!(s.update_norm.is_nan());
+    assert!(
+        LayerStats::measure(&layer, &posts, false)
+            .dead_fraction
+            .is_nan()
+    );
 }
