@@ -627,3 +627,82 @@ fn a_measured_run_writes_sharpness_everywhere() {
     assert!(json["evaluation"]["sharpness"].as_f64().is_some());
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn a_killed_run_resumes_from_its_checkpoint_to_the_metrics_of_an_uninterrupted_run() {
+    let dir = temp_dir("resume");
+    let scene = write_scene(
+        &dir,
+        "resume.ron",
+        r#"Scene(
+    name: "resume",
+    seed: 7,
+    data: Spiral(samples: 300),
+    model: (hidden: [12, 8], activation: Relu),
+    train: (optimizer: Adam, learning_rate: 0.01, batch_size: 16, steps: 100000, eval_every: 25),
+    record: (checkpoint_every: 200),
+)"#,
+    );
+    let scene = scene.to_str().unwrap();
+    let (whole, killed) = (dir.join("whole"), dir.join("killed"));
+    let o = nnm(&[
+        "train",
+        scene,
+        "--steps",
+        "1500",
+        "--out",
+        whole.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let whole_run = PathBuf::from(field(&final_fields(&stdout(&o)), "run"));
+    // The same scene trains towards 100,000 steps and is killed (SIGKILL)
+    // once its checkpoint of step 400 is in place.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nnm"))
+        .args(["train", scene, "--out", killed.to_str().unwrap()])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let run = killed.join("resume_001");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !run.join("checkpoints/step_400/state.ron").is_file() {
+        assert!(std::time::Instant::now() < deadline, "no checkpoint came");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    for name in ["model.mpk", "optimizer.mpk", "state.ron"] {
+        assert!(
+            run.join("checkpoints/step_200").join(name).is_file(),
+            "{name}"
+        );
+    }
+    // Resumed to 1,500 steps in place: the metrics of the uninterrupted run.
+    let o = nnm(&[
+        "train",
+        "--resume",
+        run.to_str().unwrap(),
+        "--steps",
+        "1500",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let resumed = final_fields(&stdout(&o));
+    assert_eq!(field(&resumed, "run"), run.to_str().unwrap());
+    assert_eq!(field(&resumed, "step"), "1500");
+    for file in ["metrics.csv", "layers.csv", "scene.ron"] {
+        let a = std::fs::read_to_string(whole_run.join(file)).unwrap();
+        let b = std::fs::read_to_string(run.join(file)).unwrap();
+        assert!(a == b, "{file} differs:\n{a}\n---\n{b}");
+    }
+    // The recording holds every step once, in order, and verifies.
+    let o = nnm(&["runs", "show", run.to_str().unwrap(), "--verify"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("frames     1500 "), "{}", stdout(&o));
+    // A run with nothing to resume from says so.
+    let o = nnm(&["train", "--resume", dir.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("scene.ron"), "{}", stderr(&o));
+    std::fs::remove_dir_all(dir).ok();
+}

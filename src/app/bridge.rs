@@ -166,7 +166,9 @@ impl Live {
                 self.state = TrainingState::Diverged { step, loss };
             }
             TrainerEvent::Finished { .. } => self.state = TrainingState::Finished,
-            TrainerEvent::Error(message) => self.messages.push(message),
+            TrainerEvent::Error(message) | TrainerEvent::Notice(message) => {
+                self.messages.push(message)
+            }
             TrainerEvent::Stopped(message) => {
                 self.state = TrainingState::Stopped;
                 self.messages.push(message);

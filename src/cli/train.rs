@@ -14,7 +14,12 @@ use nn_microscope::lab::{CpuBackend, Scene, format_value};
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
     /// A scene file, or the name of a preset (such as `xor`).
-    scene: String,
+    #[arg(required_unless_present = "resume")]
+    scene: Option<String>,
+    /// Continue the run in this directory from its latest checkpoint, in
+    /// place (with `--steps N`, to N steps).
+    #[arg(long, conflicts_with_all = ["scene", "seed", "out"])]
+    resume: Option<PathBuf>,
     /// Train for this many steps instead of the scene's.
     #[arg(long)]
     steps: Option<u64>,
@@ -41,7 +46,28 @@ pub enum TrainDevice {
 
 /// Trains the scene and prints `final: step=... run=...`.
 pub fn train(args: TrainArgs, presets: &Presets) -> Result<ExitCode> {
-    let mut scene = presets.find(&args.scene)?.load()?;
+    if let Some(dir) = &args.resume {
+        return match args.device {
+            TrainDevice::Cpu => {
+                let session = Session::<CpuBackend>::resume(dir, &Default::default(), args.steps)?;
+                run_session(session)
+            }
+            #[cfg(feature = "gpu")]
+            TrainDevice::Wgpu => run_session(Session::<nn_microscope::lab::GpuBackend>::resume(
+                dir,
+                &Default::default(),
+                args.steps,
+            )?),
+            #[cfg(not(feature = "gpu"))]
+            TrainDevice::Wgpu => anyhow::bail!(
+                "--device wgpu: this nnm was built without the `gpu` feature; build it with `--features gpu`"
+            ),
+        };
+    }
+    let Some(name) = &args.scene else {
+        anyhow::bail!("give a scene to train, or --resume RUN_DIR");
+    };
+    let mut scene = presets.find(name)?.load()?;
     if let Some(s) = args.steps {
         scene.train.steps = s;
     }
@@ -67,15 +93,22 @@ fn train_on<B: AutodiffBackend>(
     scene: &Scene,
     device: &B::Device,
 ) -> Result<ExitCode> {
-    let mut session = Session::<B>::start(scene, device, Some(&args.out))?;
+    run_session(Session::<B>::start(scene, device, Some(&args.out))?)
+}
+
+/// Trains a session to its scene's steps and prints the final line.
+fn run_session<B: AutodiffBackend>(mut session: Session<B>) -> Result<ExitCode> {
+    let scene = session.trainer().scene().clone();
+    let scene = &scene;
     let run_dir = session
         .run_dir()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
     let total = scene.train.steps;
     let bar = super::progress_bar(total, "steps");
+    bar.set_position(session.trainer().step_count().min(total));
     let mut diverged = None;
-    for _ in 0..total {
+    while session.trainer().step_count() < total {
         let advance = session.advance(false)?;
         if let Some(e) = advance.evaluation {
             bar.set_message(format!("loss {}", format_value(e.train_loss, Some(4))));

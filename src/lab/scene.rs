@@ -222,6 +222,9 @@ pub struct ViewSpec {
     pub film: FilmSpec,
 }
 
+/// Steps between checkpoints unless a scene says otherwise.
+pub const DEFAULT_CHECKPOINT_EVERY: u64 = 1000;
+
 /// What the run directory keeps.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -236,6 +239,9 @@ pub struct RecordSpec {
     /// Byte budget of the recording: past it, the recorded stride doubles
     /// (and doubles again), so the file never passes twice this size.
     pub max_bytes: u64,
+    /// Save a checkpoint (model, optimiser and session state) every this
+    /// many steps, besides the one at the end (`None`: at the end only).
+    pub checkpoint_every: Option<u64>,
 }
 
 impl Default for RecordSpec {
@@ -245,6 +251,7 @@ impl Default for RecordSpec {
             frame_every: 1,
             keyframe_every: crate::lab::record::frames::DEFAULT_KEYFRAME_EVERY,
             max_bytes: 4 << 30,
+            checkpoint_every: Some(DEFAULT_CHECKPOINT_EVERY),
         }
     }
 }
@@ -482,6 +489,12 @@ impl Scene {
                     crate::lab::sharpness::MAX_TOP_K,
                     m.top_k
                 ),
+            ));
+        }
+        if self.record.checkpoint_every == Some(0) {
+            return Err(LabError::setting(
+                "record.checkpoint_every",
+                "must be at least 1 (or None: a checkpoint at the end only)",
             ));
         }
         if self.record.frame_every == 0 {

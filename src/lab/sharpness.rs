@@ -26,7 +26,7 @@ pub const MAX_ITERATIONS: usize = 60;
 pub const MAX_TOP_K: usize = 20;
 
 /// One measurement of the Hessian's top eigenvalues.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Spectrum {
     /// The top eigenvalues, largest first (`top_k` of them, or fewer).
     pub eigenvalues: Vec<f64>,

@@ -1,5 +1,6 @@
 //! Training: the `Trainer` owns the model and optimiser, steps it and captures frames.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use burn::module::{AutodiffModule, Param};
@@ -49,6 +50,36 @@ const ADAM_EPS: f32 = 1e-8;
 /// moments).
 type LayerTensors<B> = (Tensor<B, 2>, Option<Tensor<B, 1>>);
 
+/// An optimiser's state in burn's record format (see [`Optim::to_record`]).
+type OptimRecord<B> = (
+    i32,
+    Option<Vec<LayerTensors<B>>>,
+    Option<Vec<(LayerTensors<B>, LayerTensors<B>)>>,
+);
+
+/// burn's recorder for checkpoints: named MessagePack, every `f32` exact.
+type CheckpointRecorder = burn::record::NamedMpkFileRecorder<burn::record::FullPrecisionSettings>;
+
+/// The model's file in a checkpoint (burn adds `.mpk`).
+const MODEL_FILE: &str = "model";
+/// The optimiser's file in a checkpoint (burn adds `.mpk`).
+const OPTIMIZER_FILE: &str = "optimizer";
+
+/// What a checkpoint keeps of a trainer besides its tensors.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrainerState {
+    /// Updates applied.
+    pub step: u64,
+    /// The loss blew up.
+    pub diverged: bool,
+    /// The batch sampler's shuffles so far.
+    pub shuffles: u64,
+    /// Its position in the current order.
+    pub cursor: usize,
+    /// The settings in force (with any change made since the start).
+    pub scene: Scene,
+}
+
 /// The optimiser and its state, per layer, on plain tensors: burn's SGD,
 /// heavy-ball momentum and Adam, operation for operation, without the
 /// autodiff graph its optimisers need their parameters to be on.
@@ -79,6 +110,26 @@ impl<B: Backend> Optim<B> {
                 time: 0,
                 moments: None,
             },
+        }
+    }
+
+    /// The optimiser's state as a burn record: Adam's time, momentum's
+    /// velocity, Adam's moments (each `None` when not in use or not started).
+    fn to_record(&self) -> OptimRecord<B> {
+        match self {
+            Optim::Sgd => (0, None, None),
+            Optim::Momentum { velocity, .. } => (0, velocity.clone(), None),
+            Optim::Adam { time, moments } => (*time, None, moments.clone()),
+        }
+    }
+
+    /// The optimiser of `kind` in the state `record` holds.
+    fn from_record(kind: OptimizerKind, momentum: f32, record: OptimRecord<B>) -> Self {
+        let (time, velocity, moments) = record;
+        match Optim::<B>::new(kind, momentum) {
+            Optim::Sgd => Optim::Sgd,
+            Optim::Momentum { beta, .. } => Optim::Momentum { beta, velocity },
+            Optim::Adam { .. } => Optim::Adam { time, moments },
         }
     }
 
@@ -221,6 +272,9 @@ pub(crate) struct BatchSampler {
     order: Vec<usize>,
     cursor: usize,
     rng: LabRng,
+    /// Shuffles so far: with the cursor, all a checkpoint needs to rebuild
+    /// the order and the generator (see [`BatchSampler::restore`]).
+    shuffles: u64,
 }
 
 impl BatchSampler {
@@ -229,7 +283,21 @@ impl BatchSampler {
             order: (0..n).collect(),
             cursor: n,
             rng: rng::rng(seed, Stream::Batches),
+            shuffles: 0,
         }
+    }
+
+    /// The sampler of `n` samples and `seed` after `shuffles` shuffles, at
+    /// `cursor`: the one that drew them, replayed (a shuffle is O(n)).
+    pub(crate) fn restore(n: usize, seed: u64, shuffles: u64, cursor: usize) -> Self {
+        use rand::seq::SliceRandom;
+        let mut s = BatchSampler::new(n, seed);
+        for _ in 0..shuffles {
+            s.order.shuffle(&mut s.rng);
+        }
+        s.shuffles = shuffles;
+        s.cursor = cursor.min(n);
+        s
     }
 
     /// The next batch of indices, or `None` when the batch is the whole set.
@@ -241,6 +309,7 @@ impl BatchSampler {
         }
         if self.cursor + batch_size > n {
             self.order.shuffle(&mut self.rng);
+            self.shuffles += 1;
             self.cursor = 0;
         }
         let batch = &self.order[self.cursor..self.cursor + batch_size];
@@ -371,6 +440,83 @@ impl<B: AutodiffBackend> Trainer<B> {
         };
         *self = Self::with_data(scene, data, &self.device)?;
         Ok(())
+    }
+
+    /// Writes the model and optimiser state into `dir` (burn's named
+    /// MessagePack records, `model.mpk` and `optimizer.mpk`) and returns the rest.
+    pub fn save_checkpoint(&self, dir: &Path) -> LabResult<TrainerState> {
+        use burn::module::Module;
+        use burn::record::Recorder;
+        let recorder = CheckpointRecorder::new();
+        let fail = |file: &str, e: burn::record::RecorderError| {
+            LabError::run(
+                dir.join(format!("{file}.mpk")),
+                format!("cannot write: {e}"),
+            )
+        };
+        Recorder::<B::InnerBackend>::record(
+            &recorder,
+            self.model.clone().into_record(),
+            dir.join(MODEL_FILE),
+        )
+        .map_err(|e| fail(MODEL_FILE, e))?;
+        Recorder::<B::InnerBackend>::record(
+            &recorder,
+            self.optim.to_record(),
+            dir.join(OPTIMIZER_FILE),
+        )
+        .map_err(|e| fail(OPTIMIZER_FILE, e))?;
+        Ok(TrainerState {
+            step: self.step,
+            diverged: self.diverged,
+            shuffles: self.sampler.shuffles,
+            cursor: self.sampler.cursor,
+            scene: self.scene.clone(),
+        })
+    }
+
+    /// The trainer a checkpoint in `dir` saved, with `state` (its scene's
+    /// data already loaded as `data`): it goes on exactly as the saved one would.
+    pub fn from_checkpoint(
+        dir: &Path,
+        state: &TrainerState,
+        data: Arc<Dataset>,
+        device: &B::Device,
+    ) -> LabResult<Self> {
+        use burn::module::Module;
+        use burn::record::Recorder;
+        let mut t = Self::with_data(&state.scene, data, device)?;
+        let recorder = CheckpointRecorder::new();
+        let fail = |file: &str, e: burn::record::RecorderError| {
+            LabError::run(dir.join(format!("{file}.mpk")), format!("cannot read: {e}"))
+        };
+        let model = Recorder::<B::InnerBackend>::load(&recorder, dir.join(MODEL_FILE), device)
+            .map_err(|e| fail(MODEL_FILE, e))?;
+        let sizes = t.model.sizes();
+        t.model = t.model.load_record(model);
+        if t.model.sizes() != sizes {
+            return Err(LabError::run(
+                dir.join("model.mpk"),
+                format!(
+                    "holds a network of {:?}, the scene's is {sizes:?}",
+                    t.model.sizes()
+                ),
+            ));
+        }
+        let optim: OptimRecord<B::InnerBackend> =
+            Recorder::<B::InnerBackend>::load(&recorder, dir.join(OPTIMIZER_FILE), device)
+                .map_err(|e| fail(OPTIMIZER_FILE, e))?;
+        let train = &t.scene.train;
+        t.optim = Optim::from_record(train.optimizer, train.momentum, optim);
+        t.sampler = BatchSampler::restore(
+            t.data.train.len(),
+            t.scene.seed,
+            state.shuffles,
+            state.cursor,
+        );
+        t.step = state.step;
+        t.diverged = state.diverged;
+        Ok(t)
     }
 
     /// Takes the presentation of `scene` (see [`Scene::take_presentation`]);

@@ -128,6 +128,13 @@ fn transport_ui(
         if ui.button("⟲ Reset").clicked() {
             out.push(TrainerCommand::Reset);
         }
+        if ui
+            .button("💾 Checkpoint")
+            .on_hover_text("Save the model and optimiser now, in the run's checkpoints/ (nnm train --resume goes on from the latest)")
+            .clicked()
+        {
+            out.push(TrainerCommand::SaveCheckpoint);
+        }
     });
     let before = edit.pace;
     egui::ComboBox::from_label("pace")

@@ -67,6 +67,15 @@ fn pause_and_play_reach_the_trainer() {
 }
 
 #[test]
+fn the_checkpoint_button_asks_the_trainer_for_one() {
+    let mut h = harness(TrainingState::Running);
+    h.run();
+    h.get_by_label("💾 Checkpoint").click();
+    h.run();
+    assert_eq!(h.state().sent, vec![TrainerCommand::SaveCheckpoint]);
+}
+
+#[test]
 fn step_works_only_when_paused() {
     let mut h = harness(TrainingState::Paused);
     h.run();

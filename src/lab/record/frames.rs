@@ -166,6 +166,64 @@ impl FrameWriter {
         })
     }
 
+    /// Reopens the recording at `path` to append to it after its records of
+    /// steps before `step` (later ones are cut, with any damaged tail); the
+    /// next record is a keyframe. Only a recording of this build's format can
+    /// be continued.
+    pub fn reopen(path: &Path, step: u64) -> LabResult<Self> {
+        let reader = FrameReader::open(path)?;
+        if reader.version != FORMAT_VERSION {
+            return Err(LabError::run(
+                path,
+                format!(
+                    "is a format {} recording; only format {FORMAT_VERSION} recordings can be continued",
+                    reader.version
+                ),
+            ));
+        }
+        let kept: Vec<IndexEntry> = reader
+            .index()
+            .iter()
+            .copied()
+            .take_while(|e| e.step < step)
+            .collect();
+        let end = kept.last().map_or(reader.data_start, IndexEntry::end);
+        let keyframe_every = reader.header().keyframe_every.max(1);
+        drop(reader);
+        let file = File::options()
+            .write(true)
+            .open(path)
+            .map_err(|e| LabError::io(path, "cannot open recording", e))?;
+        file.set_len(end)
+            .map_err(|e| LabError::io(path, "cannot cut recording", e))?;
+        let mut index_bytes = INDEX_MAGIC.to_vec();
+        for e in &kept {
+            index_bytes.extend_from_slice(&e.to_bytes());
+        }
+        let index = index_path(path);
+        std::fs::write(&index, &index_bytes)
+            .map_err(|e| LabError::io(&index, "cannot write index", e))?;
+        let out = File::options()
+            .append(true)
+            .open(path)
+            .map_err(|e| LabError::io(path, "cannot open recording", e))?;
+        let index_file = File::options()
+            .append(true)
+            .open(&index)
+            .map_err(|e| LabError::io(&index, "cannot open index", e))?;
+        Ok(FrameWriter {
+            path: path.to_path_buf(),
+            out: BufWriter::new(out),
+            index: BufWriter::new(index_file),
+            bytes: end,
+            records: kept.len() as u64,
+            since_key: 0,
+            keyframe_every,
+            chain: None,
+            scratch: Vec::new(),
+        })
+    }
+
     /// Appends one frame (a keyframe when one is due) and flushes it.
     pub fn append(&mut self, frame: &Frame) -> LabResult<()> {
         let key = self.records.is_multiple_of(u64::from(self.keyframe_every))

@@ -56,6 +56,38 @@ pub fn layers_rows(frame: &Frame) -> String {
     out
 }
 
+/// Cuts the rows of step `step` and after from a CSV file whose first
+/// column is the step (`metrics.csv`, `layers.csv`, `spectrum.csv`), and a
+/// last row cut short; the header and every earlier row keep their bytes.
+/// A missing file is left missing. The file is replaced whole, by rename.
+pub fn cut_rows(path: &Path, step: u64) -> LabResult<()> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(LabError::io(path, "cannot read", e)),
+    };
+    let mut kept = String::with_capacity(text.len());
+    for (n, line) in text.split_inclusive('\n').enumerate() {
+        if !line.ends_with('\n') {
+            break;
+        }
+        let before = line
+            .split(',')
+            .next()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .is_some_and(|s| s < step);
+        if n == 0 || before {
+            kept.push_str(line);
+        }
+    }
+    if kept.len() == text.len() {
+        return Ok(());
+    }
+    let aside = path.with_extension("csv.partial");
+    std::fs::write(&aside, kept).map_err(|e| LabError::io(&aside, "cannot write", e))?;
+    std::fs::rename(&aside, path).map_err(|e| LabError::io(path, "cannot replace", e))
+}
+
 /// Reads `layers.csv`: each recorded step's stats, one per layer, in step
 /// order. A missing file (a run older than the file, or one without frames)
 /// reads as none; a last line cut short by a running writer is left out, and
@@ -155,6 +187,18 @@ impl MetricsWriter {
         };
         w.line(&layers_header())?;
         Ok(w)
+    }
+
+    /// Opens an existing file to append rows to it.
+    pub fn append_to(path: &Path) -> LabResult<Self> {
+        let file = File::options()
+            .append(true)
+            .open(path)
+            .map_err(|e| LabError::io(path, "cannot open", e))?;
+        Ok(MetricsWriter {
+            path: path.to_path_buf(),
+            out: BufWriter::new(file),
+        })
     }
 
     /// Appends one row.

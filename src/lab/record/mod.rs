@@ -125,7 +125,7 @@ pub struct RunRecorder {
 /// Which steps are recorded: every `frame_every`-th, and, once the recording
 /// passes its byte budget, every other one of those, then every fourth...,
 /// so that the file never grows past twice the budget.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Thinning {
     /// Record every this many steps now.
     pub stride: u64,
@@ -220,6 +220,69 @@ impl RunRecorder {
             frames,
             thinning: Thinning::new(scene.record.frame_every, scene.record.max_bytes),
             spectrum: None,
+        })
+    }
+
+    /// Reopens the run in `run` to go on from `step`: rows and frames of
+    /// `step` and after are cut from its files (a killed run may have written
+    /// past its last checkpoint), the recording goes on with a keyframe, and
+    /// `scene.ron` is rewritten if `scene` (the settings in force) differs.
+    pub fn resume(
+        run: &RunDir,
+        scene: &Scene,
+        topology: &Topology,
+        step: u64,
+        thinning: Option<Thinning>,
+    ) -> LabResult<RunRecorder> {
+        let scene = scene.resolved();
+        if run.scene()? != scene {
+            std::fs::write(run.scene_path(), scene.to_ron()?)
+                .map_err(|e| LabError::io(run.scene_path(), "cannot write", e))?;
+        }
+        let layers_path = run.path.join(LAYERS_FILE);
+        let spectrum_path = run.path.join(SPECTRUM_FILE);
+        for path in [&run.metrics_path(), &layers_path, &spectrum_path] {
+            metrics::cut_rows(path, step)?;
+        }
+        let metrics = MetricsWriter::append_to(&run.metrics_path())?;
+        let layers = match (scene.record.frames, layers_path.exists()) {
+            (false, _) => None,
+            (true, true) => Some(MetricsWriter::append_to(&layers_path)?),
+            (true, false) => Some(MetricsWriter::create_layers(&layers_path)?),
+        };
+        let frames = if scene.record.frames {
+            let path = run.frames_path();
+            let writer = if path.exists() {
+                FrameWriter::reopen(&path, step)?
+            } else {
+                let header = RecordingHeader {
+                    scene: scene.name.clone(),
+                    topology: topology.clone(),
+                    keyframe_every: scene.record.keyframe_every,
+                };
+                FrameWriter::create(&path, &header)?
+            };
+            Some(FrameSink::spawn(writer)?)
+        } else {
+            None
+        };
+        let spectrum = if spectrum_path.exists() {
+            let file = std::fs::File::options()
+                .append(true)
+                .open(&spectrum_path)
+                .map_err(|e| LabError::io(&spectrum_path, "cannot open", e))?;
+            Some(std::io::BufWriter::new(file))
+        } else {
+            None
+        };
+        Ok(RunRecorder {
+            dir: run.clone(),
+            metrics,
+            layers,
+            frames,
+            thinning: thinning
+                .unwrap_or_else(|| Thinning::new(scene.record.frame_every, scene.record.max_bytes)),
+            spectrum,
         })
     }
 

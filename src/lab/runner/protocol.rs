@@ -60,6 +60,9 @@ pub enum TrainerCommand {
     /// Pause where a lesson needs it (at a step, or right after an evaluation
     /// meets a trigger), showing exactly that frame (`None`: never).
     PauseAt(Option<PausePoint>),
+    /// Save a checkpoint of the state now (model, optimiser and session) in
+    /// the run directory's `checkpoints/`.
+    SaveCheckpoint,
     /// End the thread.
     Shutdown,
 }
@@ -92,6 +95,8 @@ pub enum TrainerEvent {
     },
     /// Something went wrong; the thread keeps the last good run.
     Error(String),
+    /// Something the user asked for was done (a checkpoint saved, say).
+    Notice(String),
     /// The thread has ended on a failure and will send nothing more.
     Stopped(String),
 }

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use burn::tensor::backend::AutodiffBackend;
 
 use crate::lab::data::Dataset;
-use crate::lab::error::LabResult;
+use crate::lab::error::{LabError, LabResult};
 use crate::lab::frame::Frame;
 use crate::lab::metrics::Metrics;
-use crate::lab::record::RunRecorder;
+use crate::lab::record::{RunDir, RunRecorder, Thinning};
 use crate::lab::scene::Scene;
 use crate::lab::sharpness::Spectrum;
-use crate::lab::train::{StepOutcome, Trainer};
+use crate::lab::train::{StepOutcome, Trainer, TrainerState};
 
 /// |Δθ·v|: the length of the update from `before` to `after` along the unit vector `v`.
 fn projection(before: &[f32], after: &[f32], v: &[f64]) -> f32 {
@@ -50,6 +50,55 @@ pub struct Session<B: AutodiffBackend> {
     spectrum: Option<Spectrum>,
     /// The training loss of every evaluation, for the convergence score.
     train_losses: Vec<f32>,
+    /// The step of the last checkpoint saved.
+    checkpointed: Option<u64>,
+}
+
+/// A checkpoint's `state.ron`: the session's state at the start of a step,
+/// besides the model and optimiser (burn records beside it).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct CheckpointState {
+    /// The trainer's step, sampler and settings.
+    trainer: TrainerState,
+    /// The latest evaluation.
+    last_eval: Option<Metrics>,
+    /// The latest step's own measures.
+    last_step: Metrics,
+    /// The training loss of every evaluation so far.
+    train_losses: Vec<f32>,
+    /// The latest sharpness measurement (its eigenvector warm-starts the next).
+    spectrum: Option<Spectrum>,
+    /// Which steps the recording keeps.
+    thinning: Option<Thinning>,
+}
+
+/// The folder of a run's checkpoints, `checkpoints/step_N` each.
+pub const CHECKPOINTS_DIR: &str = "checkpoints";
+/// The session state file of a checkpoint.
+const STATE_FILE: &str = "state.ron";
+
+/// The checkpoints of the run in `run_dir`, by step (complete ones only:
+/// each is written aside and renamed into place).
+pub fn checkpoints(run_dir: &Path) -> LabResult<Vec<(u64, PathBuf)>> {
+    let dir = run_dir.join(CHECKPOINTS_DIR);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(LabError::io(&dir, "cannot list", e)),
+    };
+    let mut out: Vec<(u64, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let step = name.strip_prefix("step_")?.parse().ok()?;
+            e.path()
+                .join(STATE_FILE)
+                .is_file()
+                .then(|| (step, e.path()))
+        })
+        .collect();
+    out.sort();
+    Ok(out)
 }
 
 impl<B: AutodiffBackend> Session<B> {
@@ -86,7 +135,93 @@ impl<B: AutodiffBackend> Session<B> {
             last_step: Metrics::default(),
             spectrum: None,
             train_losses: Vec::new(),
+            checkpointed: None,
         })
+    }
+
+    /// Continues the run in `run_dir` from its latest checkpoint, in place:
+    /// what was recorded after the checkpoint (metrics, layers, frames) is
+    /// cut, and training goes on exactly as it would have. With `steps`, the
+    /// run is extended (or its end moved) to that many steps.
+    pub fn resume(run_dir: &Path, device: &B::Device, steps: Option<u64>) -> LabResult<Self> {
+        let run = RunDir::open(run_dir)?;
+        let Some((_, latest)) = checkpoints(&run.path)?.pop() else {
+            return Err(LabError::run(
+                &run.path,
+                format!(
+                    "has no checkpoint to resume from ({CHECKPOINTS_DIR}/step_N/{STATE_FILE}); runs save one every record.checkpoint_every steps and at their end"
+                ),
+            ));
+        };
+        let path = latest.join(STATE_FILE);
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| LabError::io(&path, "cannot read", e))?;
+        let mut state: CheckpointState = ron::from_str(&text)
+            .map_err(|e| LabError::run(&path, format!("line {}: {}", e.span.start.line, e.code)))?;
+        let step = state.trainer.step;
+        if let Some(n) = steps {
+            if n < step {
+                return Err(LabError::setting(
+                    "--steps",
+                    format!("{n} is before the checkpoint the run resumes from (step {step})"),
+                ));
+            }
+            state.trainer.scene.train.steps = n;
+        }
+        let data = Arc::new(state.trainer.scene.load_data()?);
+        let trainer = Trainer::<B>::from_checkpoint(&latest, &state.trainer, data, device)?;
+        let recorder = RunRecorder::resume(
+            &run,
+            trainer.scene(),
+            &trainer.topology(),
+            step,
+            state.thinning,
+        )?;
+        Ok(Session {
+            trainer,
+            recorder: Some(recorder),
+            runs_root: run.path.parent().map(Path::to_path_buf),
+            last_eval: state.last_eval,
+            last_step: state.last_step,
+            spectrum: state.spectrum,
+            train_losses: state.train_losses,
+            checkpointed: Some(step),
+        })
+    }
+
+    /// Saves a checkpoint of the state now, at the start of the current step,
+    /// as `checkpoints/step_N` of the run directory; `None` without one.
+    /// Written aside and renamed into place, so that a killed run leaves
+    /// either a whole checkpoint or none.
+    pub fn checkpoint(&mut self) -> LabResult<Option<PathBuf>> {
+        let Some(recorder) = &mut self.recorder else {
+            return Ok(None);
+        };
+        // Frames handed over before this step must be on disk with it.
+        recorder.settle()?;
+        let step = self.trainer.step_count();
+        let root = recorder.dir().path.join(CHECKPOINTS_DIR);
+        let dir = root.join(format!("step_{step}"));
+        let aside = root.join(format!(".step_{step}.partial"));
+        let _ = std::fs::remove_dir_all(&aside);
+        std::fs::create_dir_all(&aside).map_err(|e| LabError::io(&aside, "cannot create", e))?;
+        let state = CheckpointState {
+            trainer: self.trainer.save_checkpoint(&aside)?,
+            last_eval: self.last_eval,
+            last_step: self.last_step,
+            train_losses: self.train_losses.clone(),
+            spectrum: self.spectrum.clone(),
+            thinning: Some(recorder.thinning()),
+        };
+        let text = ron::ser::to_string_pretty(&state, ron::ser::PrettyConfig::new())
+            .map_err(|e| LabError::run(&aside, format!("cannot write the state: {e}")))?;
+        let path = aside.join(STATE_FILE);
+        std::fs::write(&path, text).map_err(|e| LabError::io(&path, "cannot write", e))?;
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::rename(&aside, &dir)
+            .map_err(|e| LabError::io(&dir, "cannot move into place", e))?;
+        self.checkpointed = Some(step);
+        Ok(Some(dir))
     }
 
     /// The trainer.
@@ -138,6 +273,7 @@ impl<B: AutodiffBackend> Session<B> {
         self.last_step = Metrics::default();
         self.spectrum = None;
         self.train_losses.clear();
+        self.checkpointed = None;
         Ok(())
     }
 
@@ -156,6 +292,13 @@ impl<B: AutodiffBackend> Session<B> {
         if self.trainer.is_diverged() {
             out.diverged = Some((step, self.last_step.batch_loss.unwrap_or(f32::NAN)));
             return Ok(out);
+        }
+        if let Some(every) = self.trainer.scene().record.checkpoint_every
+            && step > 0
+            && step.is_multiple_of(every)
+            && self.checkpointed != Some(step)
+        {
+            self.checkpoint()?;
         }
         let evaluated = self.last_eval.is_some_and(|e| e.step == step);
         let mut eval = None;
@@ -245,6 +388,11 @@ impl<B: AutodiffBackend> Session<B> {
     /// already evaluated; every frame handed to the recording is written by then.
     pub fn finish(&mut self) -> LabResult<Metrics> {
         self.settle()?;
+        // The end of a run (not the first look at a fresh one) is kept.
+        let step = self.trainer.step_count();
+        if step > 0 && self.checkpointed != Some(step) && !self.trainer.is_diverged() {
+            self.checkpoint()?;
+        }
         match self.last_eval {
             Some(e) if e.step == self.trainer.step_count() => Ok(e),
             _ => {

@@ -224,6 +224,134 @@ fn layers_csv_holds_every_recorded_frames_stats_and_a_replay_sends_them() {
 }
 
 #[test]
+fn the_app_saves_a_checkpoint_on_command_and_training_goes_past_its_steps() {
+    let root = std::env::temp_dir().join(format!("nnm-save-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let h = TrainerHandle::spawn::<CpuBackend>(
+        scene(6),
+        Default::default(),
+        RunnerOptions {
+            runs_root: Some(root.clone()),
+            start_paused: true,
+            frame_interval: Duration::ZERO,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    h.send(TrainerCommand::Step(4));
+    wait_for(&h, |e| frame_of(e).filter(|f| f.step == 3).map(|_| ()));
+    wait_for(&h, |e| {
+        matches!(e, TrainerEvent::Running(false)).then_some(())
+    });
+    h.send(TrainerCommand::SaveCheckpoint);
+    let notice = wait_for(&h, |e| match e {
+        TrainerEvent::Notice(n) => Some(n),
+        TrainerEvent::Error(e) => panic!("{e}"),
+        _ => None,
+    });
+    assert!(
+        notice.starts_with("checkpoint of step 4 saved in "),
+        "{notice}"
+    );
+    let dir = root.join("r_001/checkpoints/step_4");
+    assert!(dir.join("model.mpk").is_file() && dir.join("state.ron").is_file());
+    // Past the scene's 6 steps, Play goes on.
+    h.send(TrainerCommand::Resume);
+    wait_for(&h, |e| {
+        matches!(e, TrainerEvent::Finished { step: 6 }).then_some(())
+    });
+    h.send(TrainerCommand::Resume);
+    wait_for(&h, |e| frame_of(e).filter(|f| f.step >= 9).map(|_| ()));
+    drop(h);
+    std::fs::remove_dir_all(root).ok();
+}
+
+/// Trains `scene` to its end in a fresh root, returning the run directory.
+fn whole_run(scene: &Scene, tag: &str) -> std::path::PathBuf {
+    let root = std::env::temp_dir().join(format!("nnm-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let mut s = Session::<CpuBackend>::start(scene, &Default::default(), Some(&root)).unwrap();
+    while s.trainer().step_count() < scene.train.steps {
+        s.advance(false).unwrap();
+    }
+    s.finish().unwrap();
+    s.run_dir().unwrap().to_path_buf()
+}
+
+#[test]
+fn resumed_runs_write_the_metrics_of_uninterrupted_ones_byte_for_byte() {
+    let mut adam = scene(40);
+    adam.train.batch_size = 8;
+    adam.record.checkpoint_every = Some(10);
+    let mut sharp = adam.clone();
+    sharp.train.optimizer = OptimizerKind::Momentum;
+    sharp.train.learning_rate = 0.05;
+    sharp.measure.sharpness_every = Some(10);
+    for (tag, sc) in [("adam", adam), ("sharp", sharp)] {
+        let whole = whole_run(&sc, &format!("resume-whole-{tag}"));
+        let read =
+            |dir: &std::path::Path, file: &str| std::fs::read_to_string(dir.join(file)).unwrap();
+        // Killed after 27 steps (nothing more than what is on disk survives),
+        // resumed from the checkpoint of step 20.
+        let root = std::env::temp_dir().join(format!("nnm-resume-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let mut s = Session::<CpuBackend>::start(&sc, &Default::default(), Some(&root)).unwrap();
+        for _ in 0..27 {
+            s.advance(false).unwrap();
+        }
+        s.settle().unwrap();
+        let dir = s.run_dir().unwrap().to_path_buf();
+        drop(s);
+        assert!(
+            read(&dir, "metrics.csv").contains("\n25,"),
+            "rows past the checkpoint"
+        );
+        let mut s = Session::<CpuBackend>::resume(&dir, &Default::default(), None).unwrap();
+        assert_eq!(s.trainer().step_count(), 20);
+        while s.trainer().step_count() < 40 {
+            s.advance(false).unwrap();
+        }
+        s.finish().unwrap();
+        drop(s);
+        for file in ["metrics.csv", "layers.csv"] {
+            assert_eq!(read(&whole, file), read(&dir, file), "{tag}: {file}");
+        }
+        let mut reader = crate::lab::record::FrameReader::open(&dir.join("frames.nnmr")).unwrap();
+        let steps: Vec<u64> = reader.index().iter().map(|e| e.step).collect();
+        assert_eq!(steps, (0..40).collect::<Vec<_>>(), "{tag}");
+        assert!(reader.verify().is_none());
+        // A finished run of 20 steps extended to 40 is the 40-step run too.
+        let mut short = sc.clone();
+        short.train.steps = 20;
+        let dir = whole_run(&short, &format!("resume-short-{tag}"));
+        let mut s = Session::<CpuBackend>::resume(&dir, &Default::default(), Some(40)).unwrap();
+        while s.trainer().step_count() < 40 {
+            s.advance(false).unwrap();
+        }
+        s.finish().unwrap();
+        drop(s);
+        for file in ["metrics.csv", "scene.ron"] {
+            assert_eq!(
+                read(&whole, file),
+                read(&dir, file),
+                "{tag} extended: {file}"
+            );
+        }
+        let err = Session::<CpuBackend>::resume(&dir, &Default::default(), Some(5))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("before the checkpoint"), "{err}");
+        for run in [whole, dir] {
+            if let Some(root) = run.parent() {
+                std::fs::remove_dir_all(root).ok();
+            }
+        }
+        std::fs::remove_dir_all(root).ok();
+    }
+}
+
+#[test]
 fn a_session_records_its_run_directory() {
     let root = std::env::temp_dir().join(format!("nnm-session-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);

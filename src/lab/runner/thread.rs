@@ -280,6 +280,20 @@ impl<B: AutodiffBackend> Runner<B> {
                     self.frame_budget = k;
                 }
             }
+            TrainerCommand::SaveCheckpoint => {
+                let Some(s) = &mut self.session else { return };
+                let step = s.trainer().step_count();
+                match s.checkpoint() {
+                    Ok(Some(dir)) => self.emit(TrainerEvent::Notice(format!(
+                        "checkpoint of step {step} saved in {}",
+                        dir.display()
+                    ))),
+                    Ok(None) => self.emit(TrainerEvent::Error(
+                        "no checkpoint: this run is not recorded (--no-record)".into(),
+                    )),
+                    Err(e) => self.emit(TrainerEvent::Error(e.to_string())),
+                }
+            }
             TrainerCommand::Shutdown => {}
         }
     }
