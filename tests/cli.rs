@@ -141,6 +141,14 @@ fn rerunning_a_runs_scene_reproduces_its_metrics_exactly() {
         std::fs::read(run1.join("frames.nnmr")).unwrap(),
         std::fs::read(run2.join("frames.nnmr")).unwrap()
     );
+    // The run directory itself re-runs too (with the edits it logged, here none).
+    let third = nnm(&["train", run1.to_str().unwrap(), "--out", root]);
+    assert!(third.status.success(), "{}", stderr(&third));
+    let run3 = PathBuf::from(field(&final_fields(&stdout(&third)), "run"));
+    assert_eq!(
+        String::from_utf8_lossy(&m1),
+        std::fs::read_to_string(run3.join("metrics.csv")).unwrap()
+    );
     std::fs::remove_dir_all(out_dir).ok();
 }
 
@@ -365,6 +373,24 @@ fn runs_lists_shows_prints_frames_and_exports() {
         "{show}"
     );
     assert!(show.contains("final      step 40"), "{show}");
+    let o = nnm(&[
+        "runs",
+        "show",
+        run.to_str().unwrap(),
+        "--full",
+        "--step",
+        "17",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let full = stdout(&o);
+    for needle in [
+        "config      xor data",
+        "parameters  ",
+        "layers at step 17:",
+        "checkpoints step 40",
+    ] {
+        assert!(full.contains(needle), "`{needle}` missing from:\n{full}");
+    }
 
     let o = nnm(&["runs", "frame", run.to_str().unwrap(), "--step", "17"]);
     assert!(o.status.success(), "{}", stderr(&o));

@@ -19,6 +19,13 @@ pub enum RunsCommand {
         /// Check every record's checksum (reads the whole recording).
         #[arg(long)]
         verify: bool,
+        /// Full diagnostics: configuration, parameter counts, each layer's
+        /// stats, timing, checkpoints, edits, and any divergence with its cause.
+        #[arg(long)]
+        full: bool,
+        /// With `--full`, the layers' stats at this step (default: the last recorded).
+        #[arg(long, requires = "full")]
+        step: Option<u64>,
     },
     /// Print one step's frame as JSON: metrics and, per layer, weights,
     /// biases, gradients and activations.
@@ -46,7 +53,18 @@ pub enum RunsCommand {
 pub fn run(action: Option<RunsCommand>, root: &Path) -> Result<ExitCode> {
     match action {
         None => list(root),
-        Some(RunsCommand::Show { run, verify }) => show(&run, verify),
+        Some(RunsCommand::Show {
+            run,
+            verify,
+            full,
+            step,
+        }) => {
+            let code = show(&run, verify)?;
+            if full {
+                print!("{}", record::diagnose::diagnose(&run, step)?);
+            }
+            Ok(code)
+        }
         Some(RunsCommand::Frame { run, step, out }) => frame(&run, step, out.as_deref()),
         Some(RunsCommand::Export { run, metrics }) => export_metrics(&run, &metrics),
     }

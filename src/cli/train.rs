@@ -13,7 +13,8 @@ use nn_microscope::lab::{CpuBackend, Scene, format_value};
 /// Options of `nnm train`.
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
-    /// A scene file, or the name of a preset (such as `xor`).
+    /// A scene file, the name of a preset (such as `xor`), or a run
+    /// directory (its scene again, with the edits made while it ran).
     #[arg(required_unless_present = "resume")]
     scene: Option<String>,
     /// Continue the run in this directory from its latest checkpoint, in
@@ -67,6 +68,34 @@ pub fn train(args: TrainArgs, presets: &Presets) -> Result<ExitCode> {
     let Some(name) = &args.scene else {
         anyhow::bail!("give a scene to train, or --resume RUN_DIR");
     };
+    let path = std::path::Path::new(name);
+    if path.join("scene.ron").is_file() {
+        // A run directory: its scene again, with the edits made while it ran.
+        if args.seed.is_some() {
+            anyhow::bail!(
+                "--seed: a run directory re-runs with its own seed; train its scene.ron to change it"
+            );
+        }
+        return match args.device {
+            TrainDevice::Cpu => run_session(Session::<CpuBackend>::rerun(
+                path,
+                &Default::default(),
+                Some(&args.out),
+                args.steps,
+            )?),
+            #[cfg(feature = "gpu")]
+            TrainDevice::Wgpu => run_session(Session::<nn_microscope::lab::GpuBackend>::rerun(
+                path,
+                &Default::default(),
+                Some(&args.out),
+                args.steps,
+            )?),
+            #[cfg(not(feature = "gpu"))]
+            TrainDevice::Wgpu => anyhow::bail!(
+                "--device wgpu: this nnm was built without the `gpu` feature; build it with `--features gpu`"
+            ),
+        };
+    }
     let mut scene = presets.find(name)?.load()?;
     if let Some(s) = args.steps {
         scene.train.steps = s;

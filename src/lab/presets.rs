@@ -164,6 +164,29 @@ impl Preset {
     }
 }
 
+/// Writes `scene`, every default written out, as a new scene file in `dir`
+/// (created if needed): `<name>-saved.ron`, or `-saved-2`, `-saved-3`... so
+/// that nothing is overwritten. The scene takes the file's name. Returns the path.
+pub fn save_scene(scene: &Scene, dir: &Path) -> LabResult<PathBuf> {
+    std::fs::create_dir_all(dir).map_err(|e| LabError::io(dir, "cannot create", e))?;
+    let stem = (1..)
+        .map(|n| match n {
+            1 => format!("{}-saved", scene.name),
+            n => format!("{}-saved-{n}", scene.name),
+        })
+        .find(|stem| !dir.join(format!("{stem}.ron")).exists())
+        .unwrap_or_else(|| format!("{}-saved", scene.name));
+    let mut saved = scene.resolved();
+    saved.name = stem.clone();
+    let text = saved.to_ron()?;
+    let path = dir.join(format!("{stem}.ron"));
+    // Written aside and renamed: a file that appears is whole.
+    let aside = dir.join(format!(".{stem}.ron.partial"));
+    std::fs::write(&aside, text).map_err(|e| LabError::io(&aside, "cannot write", e))?;
+    std::fs::rename(&aside, &path).map_err(|e| LabError::io(&path, "cannot write", e))?;
+    Ok(path)
+}
+
 /// The presets in reach: the built-in ones, overridden and extended by a folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Presets {
@@ -328,6 +351,31 @@ fn scene_files(dir: &Path) -> LabResult<Vec<PathBuf>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn save_as_scene_writes_a_new_preset_that_trains_the_same() {
+        let dir = std::env::temp_dir().join(format!("nnm-saved-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut scene = Presets::built_in().find("xor").unwrap().load().unwrap();
+        // The settings in force after an edit in the app.
+        scene.train.learning_rate = 0.0123;
+        let first = save_scene(&scene, &dir).unwrap();
+        let second = save_scene(&scene, &dir).unwrap();
+        assert_eq!(first, dir.join("xor-saved.ron"));
+        assert_eq!(
+            second,
+            dir.join("xor-saved-2.ron"),
+            "nothing is overwritten"
+        );
+        let presets = Presets::new(Some(dir.clone()));
+        let back = presets.find("xor-saved").unwrap().load().unwrap();
+        assert_eq!(back.name, "xor-saved");
+        assert_eq!(back.train.learning_rate, 0.0123);
+        let mut expected = scene.resolved();
+        expected.name = "xor-saved".into();
+        assert_eq!(back, expected);
+        std::fs::remove_dir_all(dir).ok();
+    }
 
     #[test]
     fn every_scene_file_of_the_project_is_built_in() {

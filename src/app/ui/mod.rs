@@ -28,7 +28,7 @@ use crate::app::scene_file::SceneFile;
 use crate::app::snapshots::Snapshots;
 use crate::app::visual::{SynapseStats, VisualSettings};
 use crate::lab::data::InputLayout;
-use crate::lab::{Frame, Topology};
+use crate::lab::{Frame, Scene, Topology};
 use controls::{ControlsEdit, controls_ui};
 use inspector::{Inspector, inspector_ui, layer_name};
 use plots::{PlotSettings, layers_plot_ui, metrics_ui};
@@ -64,6 +64,8 @@ pub struct UiState {
     pub notice: Option<String>,
     /// The drawing pad of image tasks.
     pub draw: draw::DrawPad,
+    /// The run's diagnostics (`nnm runs show --full`), as last refreshed.
+    pub diagnostics: Option<String>,
 }
 
 /// Draws the overlay.
@@ -379,6 +381,11 @@ fn controls_panel_ui(
     {
         teaching.picks.write(pick);
     }
+    if let (Some(scene), false) = (&live.scene, live.replay)
+        && let Some(notice) = save_scene_ui(ui, scene, teaching.scene_file.as_deref())
+    {
+        state.notice = Some(notice);
+    }
     if live.replay {
         ui.label(
             "Replay of a recorded run: there is no trainer; the timeline below moves through its history.",
@@ -447,6 +454,9 @@ fn insight_panel_ui(
     }
     inspector_ui(ui, &mut state.inspector, frame, topology);
     ui.separator();
+    if let Some(dir) = &live.run_dir {
+        diagnostics_ui(ui, dir, frame.step, &mut state.diagnostics);
+    }
     egui::CollapsingHeader::new("Math (the probe's real numbers)")
         .default_open(false)
         .show(ui, |ui| {
@@ -536,6 +546,48 @@ fn status_bar_ui(ui: &mut egui::Ui, live: &Live, stats: &SynapseStats) {
             ui.small(format!("{verb} {}", dir.display()));
         }
     });
+}
+
+/// The run's full diagnostics (what `nnm runs show --full` prints) at the
+/// shown step, read from its directory when *Refresh* is pressed.
+fn diagnostics_ui(ui: &mut egui::Ui, dir: &std::path::Path, step: u64, text: &mut Option<String>) {
+    egui::CollapsingHeader::new("Diagnostics (runs show --full)")
+        .default_open(false)
+        .show(ui, |ui| {
+            if ui.button("Refresh").clicked() || text.is_none() {
+                *text = Some(
+                    match crate::lab::record::diagnose::diagnose(dir, Some(step)) {
+                        Ok(t) => t,
+                        Err(e) => format!("cannot read the run: {e}"),
+                    },
+                );
+            }
+            if let Some(t) = text {
+                ui.label(egui::RichText::new(t.as_str()).monospace().small());
+            }
+        });
+}
+
+/// *Save as scene*: writes the settings in force (data, model, training with
+/// the changes made since the start, view) as a new file in the presets
+/// folder; returns what happened, for the status bar.
+fn save_scene_ui(ui: &mut egui::Ui, scene: &Scene, file: Option<&SceneFile>) -> Option<String> {
+    let clicked = ui
+        .button("💾 Save as scene")
+        .on_hover_text(
+            "write the current settings as a new scene file in scenes/, to share or teach from",
+        )
+        .clicked();
+    if !clicked {
+        return None;
+    }
+    let dir = file
+        .and_then(|f| f.presets.dir.clone())
+        .unwrap_or_else(|| std::path::PathBuf::from(crate::lab::presets::LOCAL_DIR));
+    Some(match crate::lab::presets::save_scene(scene, &dir) {
+        Ok(path) => format!("scene saved as {}", path.display()),
+        Err(e) => format!("cannot save the scene: {e}"),
+    })
 }
 
 /// The scene picker (every preset, built in or from the presets folder), and

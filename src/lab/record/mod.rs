@@ -1,6 +1,8 @@
 //! Run directories: `runs/<scene>_<NNN>/` with the resolved scene, metrics and frames.
 
 pub mod codec;
+pub mod diagnose;
+pub mod edits;
 pub mod entropy;
 pub mod export;
 pub mod frames;
@@ -24,6 +26,8 @@ pub const SCENE_FILE: &str = "scene.ron";
 pub const METRICS_FILE: &str = "metrics.csv";
 /// Each weight layer's stats at every recorded frame's step.
 pub const LAYERS_FILE: &str = "layers.csv";
+/// The changes made to training while the run went on (see [`edits`]).
+pub const EDITS_FILE: &str = "edits.csv";
 /// The frame recording.
 pub const FRAMES_FILE: &str = "frames.nnmr";
 /// Screenshots and films taken in this run.
@@ -120,6 +124,7 @@ pub struct RunRecorder {
     frames: Option<FrameSink>,
     thinning: Thinning,
     spectrum: Option<std::io::BufWriter<std::fs::File>>,
+    edits: edits::EditLog,
 }
 
 /// Which steps are recorded: every `frame_every`-th, and, once the recording
@@ -213,6 +218,7 @@ impl RunRecorder {
         } else {
             None
         };
+        let edits = edits::EditLog::new(dir.path.join(EDITS_FILE));
         Ok(RunRecorder {
             dir,
             metrics,
@@ -220,6 +226,7 @@ impl RunRecorder {
             frames,
             thinning: Thinning::new(scene.record.frame_every, scene.record.max_bytes),
             spectrum: None,
+            edits,
         })
     }
 
@@ -244,6 +251,9 @@ impl RunRecorder {
         for path in [&run.metrics_path(), &layers_path, &spectrum_path] {
             metrics::cut_rows(path, step)?;
         }
+        // Edits at the checkpoint's step were made before it was saved.
+        let edits_path = run.path.join(EDITS_FILE);
+        metrics::cut_rows(&edits_path, step.saturating_add(1))?;
         let metrics = MetricsWriter::append_to(&run.metrics_path())?;
         let layers = match (scene.record.frames, layers_path.exists()) {
             (false, _) => None,
@@ -283,7 +293,13 @@ impl RunRecorder {
             thinning: thinning
                 .unwrap_or_else(|| Thinning::new(scene.record.frame_every, scene.record.max_bytes)),
             spectrum,
+            edits: edits::EditLog::new(edits_path),
         })
+    }
+
+    /// Appends a change to training, taking effect at `step`, to `edits.csv`.
+    pub fn record_edit(&mut self, step: u64, edit: &edits::Edit) -> LabResult<()> {
+        self.edits.append(step, edit)
     }
 
     /// Appends the top eigenvalues measured at `step` to `spectrum.csv`

@@ -9,7 +9,7 @@ mod thread;
 
 pub use handle::{ThreadEnds, TrainerHandle};
 pub use protocol::{RunInfo, Speed, TrainerCommand, TrainerEvent};
-pub use session::{Advance, Session};
+pub use session::{Advance, CHECKPOINTS_DIR, Session, checkpoints};
 pub use thread::RunnerOptions;
 
 #[cfg(test)]

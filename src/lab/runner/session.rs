@@ -10,7 +10,8 @@ use crate::lab::data::Dataset;
 use crate::lab::error::{LabError, LabResult};
 use crate::lab::frame::Frame;
 use crate::lab::metrics::Metrics;
-use crate::lab::record::{RunDir, RunRecorder, Thinning};
+use crate::lab::record::edits::{Edit, read_edits};
+use crate::lab::record::{EDITS_FILE, RunDir, RunRecorder, Thinning};
 use crate::lab::scene::Scene;
 use crate::lab::sharpness::Spectrum;
 use crate::lab::train::{StepOutcome, Trainer, TrainerState};
@@ -52,6 +53,8 @@ pub struct Session<B: AutodiffBackend> {
     train_losses: Vec<f32>,
     /// The step of the last checkpoint saved.
     checkpointed: Option<u64>,
+    /// Edits to make as training reaches their steps (a re-run's).
+    pending_edits: std::collections::VecDeque<(u64, Edit)>,
 }
 
 /// A checkpoint's `state.ron`: the session's state at the start of a step,
@@ -136,6 +139,7 @@ impl<B: AutodiffBackend> Session<B> {
             spectrum: None,
             train_losses: Vec::new(),
             checkpointed: None,
+            pending_edits: Default::default(),
         })
     }
 
@@ -186,7 +190,49 @@ impl<B: AutodiffBackend> Session<B> {
             spectrum: state.spectrum,
             train_losses: state.train_losses,
             checkpointed: Some(step),
+            pending_edits: Default::default(),
         })
+    }
+
+    /// Changes a training setting from the next update on, and appends the
+    /// change to the run's `edits.csv`, so that re-running the run repeats it.
+    pub fn edit(&mut self, edit: Edit) -> LabResult<()> {
+        let t = &mut self.trainer;
+        match edit {
+            Edit::LearningRate(lr) => t.set_learning_rate(lr)?,
+            Edit::BatchSize(b) => t.set_batch_size(b)?,
+            Edit::Optimizer(kind) => t.set_optimizer(kind),
+        }
+        let step = self.trainer.step_count();
+        match &mut self.recorder {
+            Some(r) => r.record_edit(step, &edit),
+            None => Ok(()),
+        }
+    }
+
+    /// Makes each of `edits` as training reaches its step (before that
+    /// step's update), as the run they were read from made them.
+    pub fn follow(&mut self, edits: Vec<(u64, Edit)>) {
+        self.pending_edits = edits.into();
+    }
+
+    /// Starts a new run of the run in `run_dir`: its `scene.ron`, with the
+    /// edits of its `edits.csv` made at their steps (to `steps` steps, if given).
+    pub fn rerun(
+        run_dir: &Path,
+        device: &B::Device,
+        runs_root: Option<&Path>,
+        steps: Option<u64>,
+    ) -> LabResult<Self> {
+        let run = RunDir::open(run_dir)?;
+        let edits = read_edits(&run.path.join(EDITS_FILE))?;
+        let mut scene = run.scene()?;
+        if let Some(n) = steps {
+            scene.train.steps = n;
+        }
+        let mut session = Self::start(&scene, device, runs_root)?;
+        session.follow(edits);
+        Ok(session)
     }
 
     /// Saves a checkpoint of the state now, at the start of the current step,
@@ -292,6 +338,12 @@ impl<B: AutodiffBackend> Session<B> {
         if self.trainer.is_diverged() {
             out.diverged = Some((step, self.last_step.batch_loss.unwrap_or(f32::NAN)));
             return Ok(out);
+        }
+        while let Some(&(at, edit)) = self.pending_edits.front()
+            && at <= step
+        {
+            self.pending_edits.pop_front();
+            self.edit(edit)?;
         }
         if let Some(every) = self.trainer.scene().record.checkpoint_every
             && step > 0

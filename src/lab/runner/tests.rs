@@ -266,6 +266,76 @@ fn the_app_saves_a_checkpoint_on_command_and_training_goes_past_its_steps() {
     std::fs::remove_dir_all(root).ok();
 }
 
+#[test]
+fn live_edits_are_logged_and_rerunning_the_run_directory_repeats_its_metrics_byte_for_byte() {
+    let root = std::env::temp_dir().join(format!("nnm-edits-run-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let mut sc = scene(30);
+    sc.train.batch_size = 8;
+    let h = TrainerHandle::spawn::<CpuBackend>(
+        sc,
+        Default::default(),
+        RunnerOptions {
+            runs_root: Some(root.join("app")),
+            start_paused: true,
+            frame_interval: Duration::ZERO,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    // Steps the paused trainer `n` times and waits until it stands at `to`.
+    let step_to = |n: u32, to: u64| {
+        h.send(TrainerCommand::Step(n));
+        wait_for(&h, |e| frame_of(e).filter(|f| f.step + 1 == to).map(|_| ()));
+        wait_for(&h, |e| {
+            matches!(e, TrainerEvent::Running(false)).then_some(())
+        });
+    };
+    step_to(7, 7);
+    h.send(TrainerCommand::SetLearningRate(0.03));
+    step_to(6, 13);
+    h.send(TrainerCommand::SetBatchSize(5));
+    // A refused edit changes nothing and is not logged.
+    h.send(TrainerCommand::SetLearningRate(-1.0));
+    step_to(5, 18);
+    h.send(TrainerCommand::SetOptimizer(OptimizerKind::Momentum));
+    h.send(TrainerCommand::Resume);
+    wait_for(&h, |e| {
+        matches!(e, TrainerEvent::Finished { step: 30 }).then_some(())
+    });
+    drop(h);
+    let dir = root.join("app/r_001");
+    let edits = crate::lab::record::edits::read_edits(&dir.join("edits.csv")).unwrap();
+    use crate::lab::record::edits::Edit;
+    assert_eq!(
+        edits,
+        vec![
+            (7, Edit::LearningRate(0.03)),
+            (13, Edit::BatchSize(5)),
+            (18, Edit::Optimizer(OptimizerKind::Momentum)),
+        ]
+    );
+    let mut s =
+        Session::<CpuBackend>::rerun(&dir, &Default::default(), Some(&root.join("again")), None)
+            .unwrap();
+    while s.trainer().step_count() < 30 {
+        s.advance(false).unwrap();
+    }
+    s.finish().unwrap();
+    let again = s.run_dir().unwrap().to_path_buf();
+    drop(s);
+    let read = |d: &std::path::Path, f: &str| std::fs::read_to_string(d.join(f)).unwrap();
+    assert_eq!(read(&dir, "metrics.csv"), read(&again, "metrics.csv"));
+    assert_eq!(read(&dir, "scene.ron"), read(&again, "scene.ron"));
+    // Without its edits, the run would have gone otherwise.
+    let plain = whole_run(&Scene::load(dir.join("scene.ron")).unwrap(), "edits-plain");
+    assert_ne!(read(&dir, "metrics.csv"), read(&plain, "metrics.csv"));
+    std::fs::remove_dir_all(root).ok();
+    if let Some(p) = plain.parent() {
+        std::fs::remove_dir_all(p).ok();
+    }
+}
+
 /// Trains `scene` to its end in a fresh root, returning the run directory.
 fn whole_run(scene: &Scene, tag: &str) -> std::path::PathBuf {
     let root = std::env::temp_dir().join(format!("nnm-{tag}-{}", std::process::id()));

@@ -12,8 +12,8 @@ use super::protocol::{RunInfo, Speed, TrainerCommand, TrainerEvent};
 use super::session::Session;
 use crate::lab::error::LabResult;
 use crate::lab::lesson::{LessonProgress, PausePoint};
+use crate::lab::record::edits::Edit;
 use crate::lab::scene::Scene;
-use crate::lab::train::Trainer;
 
 /// Settings of the trainer thread.
 #[derive(Debug, Clone)]
@@ -241,12 +241,9 @@ impl<B: AutodiffBackend> Runner<B> {
                 self.running = false;
                 self.pending_steps = self.pending_steps.saturating_add(n);
             }
-            TrainerCommand::SetLearningRate(lr) => self.change(|t| t.set_learning_rate(lr)),
-            TrainerCommand::SetBatchSize(b) => self.change(|t| t.set_batch_size(b)),
-            TrainerCommand::SetOptimizer(kind) => self.change(|t| {
-                t.set_optimizer(kind);
-                Ok(())
-            }),
+            TrainerCommand::SetLearningRate(lr) => self.edit(Edit::LearningRate(lr)),
+            TrainerCommand::SetBatchSize(b) => self.edit(Edit::BatchSize(b)),
+            TrainerCommand::SetOptimizer(kind) => self.edit(Edit::Optimizer(kind)),
             TrainerCommand::SetActivation(a) => self.restart_with(|s| {
                 s.model.activation = a;
                 // Let the initialisation follow the activation again.
@@ -325,10 +322,11 @@ impl<B: AutodiffBackend> Runner<B> {
         true
     }
 
-    /// Applies a setting that does not restart training.
-    fn change(&mut self, f: impl FnOnce(&mut Trainer<B>) -> LabResult<()>) {
+    /// Applies a setting that does not restart training, logging it in the
+    /// run's `edits.csv`.
+    fn edit(&mut self, edit: Edit) {
         let Some(s) = &mut self.session else { return };
-        match f(s.trainer_mut()) {
+        match s.edit(edit) {
             Ok(()) => self.scene = s.trainer().scene().clone(),
             Err(e) => self.emit(TrainerEvent::Error(e.to_string())),
         }
