@@ -13,6 +13,17 @@ use crate::lab::runner::Speed;
 use crate::lab::scene::OptimizerKind;
 use crate::lab::{Scene, TrainerCommand};
 
+/// Every label and value a harness shows, in tree order.
+fn texts_of<S>(h: &Harness<'_, S>) -> Vec<String> {
+    h.query_all_by(|n| n.label().is_some() || n.value().is_some())
+        .filter_map(|n| {
+            n.accesskit_node()
+                .label()
+                .or_else(|| n.accesskit_node().value())
+        })
+        .collect()
+}
+
 /// What the panel shows and what it has sent.
 struct Panel {
     state: TrainingState,
@@ -419,14 +430,7 @@ mod dashboard {
                 );
             });
         h.run();
-        let texts = h
-            .query_all_by(|n| n.label().is_some() || n.value().is_some())
-            .filter_map(|n| {
-                n.accesskit_node()
-                    .label()
-                    .or_else(|| n.accesskit_node().value())
-            })
-            .collect();
+        let texts = texts_of(&h);
         drop(h);
         (texts, left, given)
     }
@@ -482,14 +486,7 @@ mod layers_plot {
             .with_size(egui::vec2(420.0, 300.0))
             .build_ui(|ui| layers_plot_ui(ui, history, cursor, &mut settings, 150.0));
         h.run();
-        let texts = h
-            .query_all_by(|n| n.label().is_some() || n.value().is_some())
-            .filter_map(|n| {
-                n.accesskit_node()
-                    .label()
-                    .or_else(|| n.accesskit_node().value())
-            })
-            .collect();
+        let texts = super::texts_of(&h);
         drop(h);
         texts
     }

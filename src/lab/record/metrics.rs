@@ -161,21 +161,16 @@ pub struct MetricsWriter {
 impl MetricsWriter {
     /// Creates the file and writes the header.
     pub fn create(path: &Path) -> LabResult<Self> {
-        let file = File::options()
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .map_err(|e| LabError::io(path, "cannot create", e))?;
-        let mut w = MetricsWriter {
-            path: path.to_path_buf(),
-            out: BufWriter::new(file),
-        };
-        w.line(&header())?;
-        Ok(w)
+        Self::create_with(path, &header())
     }
 
     /// Creates `layers.csv` and writes its header.
     pub fn create_layers(path: &Path) -> LabResult<Self> {
+        Self::create_with(path, &layers_header())
+    }
+
+    /// Creates a new file (it must not exist) starting with `head`.
+    fn create_with(path: &Path, head: &str) -> LabResult<Self> {
         let file = File::options()
             .write(true)
             .create_new(true)
@@ -185,7 +180,7 @@ impl MetricsWriter {
             path: path.to_path_buf(),
             out: BufWriter::new(file),
         };
-        w.line(&layers_header())?;
+        w.line(head)?;
         Ok(w)
     }
 
