@@ -233,7 +233,8 @@ impl RunRecorder {
     /// Reopens the run in `run` to go on from `step`: rows and frames of
     /// `step` and after are cut from its files (a killed run may have written
     /// past its last checkpoint), the recording goes on with a keyframe, and
-    /// `scene.ron` is rewritten if `scene` (the settings in force) differs.
+    /// `scene.ron` takes `scene`'s step count if it changed. It keeps the
+    /// settings the run started with: later changes are in `edits.csv`.
     pub fn resume(
         run: &RunDir,
         scene: &Scene,
@@ -242,8 +243,10 @@ impl RunRecorder {
         thinning: Option<Thinning>,
     ) -> LabResult<RunRecorder> {
         let scene = scene.resolved();
-        if run.scene()? != scene {
-            std::fs::write(run.scene_path(), scene.to_ron()?)
+        let mut started = run.scene()?;
+        if started.train.steps != scene.train.steps {
+            started.train.steps = scene.train.steps;
+            std::fs::write(run.scene_path(), started.to_ron()?)
                 .map_err(|e| LabError::io(run.scene_path(), "cannot write", e))?;
         }
         let layers_path = run.path.join(LAYERS_FILE);

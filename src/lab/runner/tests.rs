@@ -330,6 +330,29 @@ fn live_edits_are_logged_and_rerunning_the_run_directory_repeats_its_metrics_byt
     // Without its edits, the run would have gone otherwise.
     let plain = whole_run(&Scene::load(dir.join("scene.ron")).unwrap(), "edits-plain");
     assert_ne!(read(&dir, "metrics.csv"), read(&plain, "metrics.csv"));
+    // Extended by resuming, the run's scene.ron keeps the settings it
+    // started with (the edits stay in edits.csv) and takes the new end.
+    let started = Scene::load(dir.join("scene.ron")).unwrap();
+    let mut s = Session::<CpuBackend>::resume(&dir, &Default::default(), Some(34)).unwrap();
+    assert_eq!(
+        s.trainer().scene().train.learning_rate,
+        0.03,
+        "edits in force"
+    );
+    while s.trainer().step_count() < 34 {
+        s.advance(false).unwrap();
+    }
+    s.finish().unwrap();
+    drop(s);
+    let extended = Scene::load(dir.join("scene.ron")).unwrap();
+    assert_eq!(extended.train.steps, 34);
+    assert_eq!(extended.train.learning_rate, started.train.learning_rate);
+    assert_eq!(extended.train.batch_size, 8);
+    assert_eq!(
+        crate::lab::record::edits::read_edits(&dir.join("edits.csv")).unwrap(),
+        edits,
+        "the edits are kept"
+    );
     std::fs::remove_dir_all(root).ok();
     if let Some(p) = plain.parent() {
         std::fs::remove_dir_all(p).ok();
