@@ -93,6 +93,17 @@ pub fn decimate(values: &[(u64, f32)], (lo, hi): (f64, f64), columns: usize) -> 
     out
 }
 
+/// [`decimate`] over the whole of `values` (the plot fits its bounds to
+/// what it is given, so the whole run, not the view).
+fn decimate_all(values: Vec<(u64, f32)>, columns: usize) -> Vec<(u64, f32)> {
+    match (values.first(), values.last()) {
+        (Some(&(lo, _)), Some(&(hi, _))) if hi > lo => {
+            decimate(&values, (lo as f64, hi as f64), columns)
+        }
+        _ => values,
+    }
+}
+
 fn to_points(values: impl Iterator<Item = (u64, f32)>, log: bool) -> PlotPoints<'static> {
     values
         .filter(|(_, v)| v.is_finite() && (!log || *v > 0.0))
@@ -148,12 +159,7 @@ pub fn loss_plot_ui(
             // run, not the view, since the plot fits its bounds to what it is
             // given; zoomed in past 4x, the line is coarser than the data.
             let columns = 4 * p.response().rect.width().max(1.0) as usize;
-            let shown = match (smoothed.first(), smoothed.last()) {
-                (Some(&(lo, _)), Some(&(hi, _))) if hi > lo => {
-                    decimate(&smoothed, (lo as f64, hi as f64), columns)
-                }
-                _ => smoothed,
-            };
+            let shown = decimate_all(smoothed, columns);
             p.line(
                 Line::new("batch", to_points(shown.into_iter(), log))
                     .color(egui::Color32::from_gray(120))
@@ -410,13 +416,7 @@ pub fn layers_plot_ui(
         .show(ui, |p| {
             let columns = 4 * p.response().rect.width().max(1.0) as usize;
             for l in 0..layers {
-                let series = layer_series(stats, l, stat);
-                let shown = match (series.first(), series.last()) {
-                    (Some(&(lo, _)), Some(&(hi, _))) if hi > lo => {
-                        decimate(&series, (lo as f64, hi as f64), columns)
-                    }
-                    _ => series,
-                };
+                let shown = decimate_all(layer_series(stats, l, stat), columns);
                 p.line(
                     Line::new(
                         format!("layer {}", l + 1),

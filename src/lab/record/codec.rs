@@ -404,16 +404,7 @@ pub fn encode(frame: &Frame, mut chain: Option<&mut Chain>, out: &mut Vec<u8>) {
                 w.f32s(&layer.weight_grads);
             }
         }
-        for v in [
-            &layer.biases,
-            &layer.bias_grads,
-            &layer.pre_activations,
-            &layer.activations,
-            &layer.mean_activations,
-            &layer.probe_grads,
-        ] {
-            w.f32s(v);
-        }
+        write_neuron_arrays(&mut w, layer);
     }
     // Format 5: the layers' health, after everything a seek decodes.
     w.u32(frame.stats.len() as u32);
@@ -432,6 +423,20 @@ pub fn encode(frame: &Frame, mut chain: Option<&mut Chain>, out: &mut Vec<u8>) {
     if let Some(c) = chain {
         c.scratch = scratch;
         c.anchor = false;
+    }
+}
+
+/// Writes a layer's per-neuron arrays, exact in every format.
+fn write_neuron_arrays(w: &mut Writer<'_>, layer: &LayerFrame) {
+    for v in [
+        &layer.biases,
+        &layer.bias_grads,
+        &layer.pre_activations,
+        &layer.activations,
+        &layer.mean_activations,
+        &layer.probe_grads,
+    ] {
+        w.f32s(v);
     }
 }
 
@@ -947,16 +952,7 @@ pub(super) fn encode_v3(frame: &Frame, key: Option<&Frame>, out: &mut Vec<u8>) {
                 w.f32s(&layer.weight_grads);
             }
         }
-        for v in [
-            &layer.biases,
-            &layer.bias_grads,
-            &layer.pre_activations,
-            &layer.activations,
-            &layer.mean_activations,
-            &layer.probe_grads,
-        ] {
-            w.f32s(v);
-        }
+        write_neuron_arrays(&mut w, layer);
     }
 }
 
