@@ -224,6 +224,49 @@ fn an_unknown_data_set_or_activation_lists_the_valid_names() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// Your own data: a CSV file with a header and a label column trains from a
+/// scene; a missing value fails naming the file, row and column.
+#[test]
+fn a_csv_data_set_trains_and_a_missing_value_names_its_row_and_column() {
+    let dir = temp_dir("csv");
+    // Three classes by the angle of (x, y): sectors of 120 degrees.
+    let mut csv = String::from("x,y,sector\n");
+    for i in 0..300 {
+        let angle = i as f32 * 2.399_963;
+        let r = 1.0 + (i % 7) as f32 * 0.3;
+        let (x, y) = (r * angle.cos(), r * angle.sin());
+        let sector =
+            ((angle.rem_euclid(std::f32::consts::TAU)) / (std::f32::consts::TAU / 3.0)) as usize;
+        csv.push_str(&format!("{x},{y},{}\n", ["a", "b", "c"][sector.min(2)]));
+    }
+    let data = dir.join("sectors.csv");
+    std::fs::write(&data, &csv).unwrap();
+    let scene = format!(
+        "Scene(seed: 1, data: Csv(path: \"{}\", target: \"sector\", task: Classification), \
+         model: (hidden: [16], activation: Relu), \
+         train: (optimizer: Adam, learning_rate: 0.02, batch_size: 32, steps: 600))",
+        data.display()
+    );
+    let p = write_scene(&dir, "csv.ron", &scene);
+    let o = nnm(&["train", p.to_str().unwrap(), "--out", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let fields = final_fields(&stdout(&o));
+    let accuracy: f32 = field(&fields, "test_accuracy").parse().unwrap();
+    assert!(accuracy > 0.85, "{accuracy}");
+
+    let lines: Vec<&str> = csv.lines().collect();
+    let mut broken = lines.clone();
+    broken[7] = "0.5,,b";
+    std::fs::write(&data, broken.join("\n")).unwrap();
+    let o = nnm(&["train", p.to_str().unwrap(), "--out", dir.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains(&data.display().to_string()), "{err}");
+    assert!(err.contains("row 8") && err.contains("column `y`"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
 #[test]
 fn a_missing_mnist_file_names_the_path() {
     let dir = temp_dir("mnist");

@@ -32,6 +32,12 @@ fn spiral_reaches_95_percent() {
 }
 
 #[test]
+fn three_spiral_arms_reach_90_percent_under_a_cosine_schedule() {
+    let e = train_preset("spiral-3-arms");
+    assert!(accuracy(&e) >= 0.90, "{e:?}");
+}
+
+#[test]
 fn circles_vs_squares_reaches_95_percent() {
     let e = train_preset("circles-vs-squares");
     assert!(accuracy(&e) >= 0.95, "{e:?}");

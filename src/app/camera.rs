@@ -15,6 +15,20 @@ use crate::app::network::{NetworkView, Neuron, Selection};
 use crate::app::visual::VisualSettings;
 use crate::lab::TrainerCommand;
 
+/// The keys that frame neuron layers 0 to 9.
+pub const DIGIT_KEYS: [KeyCode; 10] = [
+    KeyCode::Digit0,
+    KeyCode::Digit1,
+    KeyCode::Digit2,
+    KeyCode::Digit3,
+    KeyCode::Digit4,
+    KeyCode::Digit5,
+    KeyCode::Digit6,
+    KeyCode::Digit7,
+    KeyCode::Digit8,
+    KeyCode::Digit9,
+];
+
 /// Vertical field of view of the camera, in radians.
 const FOV: f32 = std::f32::consts::FRAC_PI_4;
 
@@ -213,25 +227,13 @@ fn hotkeys(
     if wants.is_some_and(|w| w.wants_any_keyboard_input()) {
         return;
     }
-    const DIGITS: [KeyCode; 10] = [
-        KeyCode::Digit0,
-        KeyCode::Digit1,
-        KeyCode::Digit2,
-        KeyCode::Digit3,
-        KeyCode::Digit4,
-        KeyCode::Digit5,
-        KeyCode::Digit6,
-        KeyCode::Digit7,
-        KeyCode::Digit8,
-        KeyCode::Digit9,
-    ];
     if keys.just_pressed(KeyCode::KeyF) {
         targets.write(FrameTarget::All);
     }
     if keys.just_pressed(KeyCode::KeyG) {
         targets.write(FrameTarget::Selected);
     }
-    for (d, key) in DIGITS.iter().enumerate() {
+    for (d, key) in DIGIT_KEYS.iter().enumerate() {
         if keys.just_pressed(*key) {
             targets.write(FrameTarget::Layer(d));
         }

@@ -47,6 +47,8 @@ pub struct Automation {
     pub click: Option<(usize, usize)>,
     /// Where the scripted click went down, in window coordinates, once it has.
     pub clicked_at: Option<Vec2>,
+    /// A neuron layer to frame before the end (the digit key is pressed).
+    pub frame_layer: Option<usize>,
     /// While set, frames are not counted: work the run waits for is pending
     /// (a zoom training, an export).
     pub hold: bool,
@@ -62,9 +64,13 @@ pub fn add_automation(app: &mut App, options: &ViewOptions) {
         screenshot: options.screenshot.clone(),
         bench: options.bench,
         click: options.click,
+        frame_layer: options.frame_layer,
         ..default()
     })
-    .add_systems(Update, click_neuron.in_set(AppSystems::Script))
+    .add_systems(
+        Update,
+        (click_neuron, frame_layer).in_set(AppSystems::Script),
+    )
     // After everything else of the frame, so that the whole frame is counted.
     .add_systems(Last, drive);
 }
@@ -107,6 +113,27 @@ fn click_neuron(
         window.set_cursor_position(Some(at));
         buttons.press(MouseButton::Left);
         auto.clicked_at = Some(at);
+    }
+}
+
+/// Frames before the end at which `--frame-layer` presses its key: time
+/// for the camera to get there.
+const FRAME_LAYER_BEFORE_END: u32 = 30;
+
+/// Presses the digit key of the layer asked for, as the user would, and
+/// lets it go on the next frame.
+fn frame_layer(auto: Res<Automation>, mut keys: ResMut<ButtonInput<KeyCode>>) {
+    let (Some(layer), Some(frames)) = (auto.frame_layer, auto.frames) else {
+        return;
+    };
+    let Some(&key) = crate::app::camera::DIGIT_KEYS.get(layer) else {
+        return;
+    };
+    let at = frames.saturating_sub(FRAME_LAYER_BEFORE_END);
+    if auto.frame == at {
+        keys.press(key);
+    } else if auto.frame == at + 1 {
+        keys.release(key);
     }
 }
 

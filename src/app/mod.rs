@@ -9,11 +9,13 @@ pub mod error;
 pub mod exports;
 pub mod film;
 pub mod film_sink;
+pub mod histograms;
 pub mod history;
 pub mod layout;
 pub mod lesson;
 pub mod messages;
 pub mod network;
+pub mod neuron_maps;
 pub mod particles;
 pub mod quads;
 pub mod scene_file;
@@ -125,6 +127,8 @@ pub struct ViewOptions {
     pub select: Option<(usize, usize)>,
     /// A neuron to click, as the user would, near the last frame: (layer, index).
     pub click: Option<(usize, usize)>,
+    /// A neuron layer to frame with the camera before the last frame.
+    pub frame_layer: Option<usize>,
     /// Open in the dashboard layout.
     pub dashboard: bool,
     /// Start playing the history from its first step at this speed.
@@ -148,6 +152,8 @@ impl PluginGroup for CorePlugins {
             .add(network::NetworkPlugin)
             .add(visual::VisualPlugin)
             .add(particles::ParticlesPlugin)
+            .add(neuron_maps::NeuronMapsPlugin)
+            .add(histograms::HistogramsPlugin)
             .add(drawing::DrawingPlugin)
     }
 }
@@ -174,6 +180,7 @@ impl PluginGroup for MicroscopePlugins {
             .add_group(CorePlugins)
             .add(quads::QuadsPlugin)
             .add(surface::SurfacePlugin)
+            .add(neuron_maps::NeuronCardsPlugin)
             .add(camera::CameraPlugin)
             .add(snapshots::SnapshotsPlugin)
             .add(exports::ExportsPlugin)

@@ -1146,3 +1146,240 @@ fn layer_stats_arrive_with_frames_and_from_replays_one_entry_per_step() {
         .collect();
     assert_eq!(seen, vec![(0, 0.0), (1, 1.0), (2, 20.0)]);
 }
+
+/// The neuron maps of a network trained on a 3-class spiral: one map per
+/// hidden and output neuron, the output maps' winner agreeing with the
+/// network's own predictions on the test points, redrawn for the shown
+/// frame, and the panel listing every layer.
+#[test]
+fn neuron_maps_on_a_three_class_spiral_follow_the_shown_frame() {
+    use crate::app::neuron_maps::NeuronMapView;
+    use crate::app::ui::maps::{MapTextures, neuron_maps_ui};
+    use crate::app::ui::task_view::CLASS_COLOURS;
+    use crate::lab::data::Targets;
+    use bevy_egui::egui;
+    use egui_kittest::Harness;
+    use egui_kittest::kittest::Queryable;
+
+    let scene = Scene::parse(
+        "Scene(seed: 1, data: Spiral(samples: 600, noise: 0.02, classes: 3), \
+         model: (hidden: [16, 16], activation: Relu), \
+         train: (optimizer: Adam, learning_rate: 0.02, batch_size: 32))",
+        std::path::Path::new("spiral3.ron"),
+    )
+    .unwrap();
+    let mut trainer =
+        crate::lab::Trainer::<crate::lab::CpuBackend>::new(&scene, &Default::default()).unwrap();
+    let early = trainer.peek().unwrap().unwrap();
+    for _ in 0..1500 {
+        trainer.step(false).unwrap();
+    }
+    let late = trainer.peek().unwrap().unwrap();
+    let topology = trainer.topology();
+    let data = trainer.data().clone();
+    assert_eq!(topology.sizes, [2, 16, 16, 3]);
+
+    let (mut app, events) = test_app();
+    app.world_mut().resource_mut::<NeuronMapView>().every_frame = true;
+    events
+        .send(TrainerEvent::Started(Box::new(RunInfo {
+            topology: topology.clone(),
+            scene,
+            data: Some(data.clone()),
+            run_dir: None,
+            replay: false,
+        })))
+        .unwrap();
+    // How often the output maps' winner, at the pixel under each test point,
+    // is that point's class; and how often the network itself is right.
+    let agreement = |app: &App| {
+        let view = app.world().resource::<NeuronMapView>();
+        let maps = view.maps.as_ref().expect("a plane has maps");
+        let ((x0, x1), (y0, y1)) = maps.span;
+        let side = maps.side;
+        let Targets::Labels(labels) = &data.test.targets else {
+            unreachable!()
+        };
+        let mut right = 0;
+        for (i, &label) in labels.iter().enumerate() {
+            let [x, y] = [data.test.x[2 * i], data.test.x[2 * i + 1]];
+            let col = (((x - x0) / (x1 - x0)) * side as f32).clamp(0.0, side as f32 - 1.0) as usize;
+            let row = (((y1 - y) / (y1 - y0)) * side as f32).clamp(0.0, side as f32 - 1.0) as usize;
+            let k = row * side + col;
+            let winner = (0..3)
+                .max_by(|&a, &b| maps.map(3, a).unwrap()[k].total_cmp(&maps.map(3, b).unwrap()[k]))
+                .unwrap();
+            right += usize::from(winner as u32 == label);
+        }
+        right as f32 / labels.len() as f32
+    };
+
+    events.send(TrainerEvent::Frame(Box::new(early))).unwrap();
+    app.update();
+    app.update();
+    let first_serial = {
+        let view = app.world().resource::<NeuronMapView>();
+        let maps = view.maps.as_ref().expect("maps of the first frame");
+        let widths: Vec<usize> = maps.layers.iter().map(Vec::len).collect();
+        assert_eq!(widths, [16, 16, 3], "a map per hidden and output neuron");
+        for k in 0..maps.side * maps.side {
+            let total: f32 = (0..3).map(|c| maps.map(3, c).unwrap()[k]).sum();
+            assert!((total - 1.0).abs() < 1e-4, "softmax maps sum to one");
+        }
+        assert_eq!(
+            view.colours_of(1, 15).unwrap().len(),
+            4 * maps.side * maps.side
+        );
+        view.serial
+    };
+    let untrained = agreement(&app);
+
+    events.send(TrainerEvent::Frame(Box::new(late))).unwrap();
+    app.update();
+    app.update();
+    let view = app.world().resource::<NeuronMapView>();
+    assert!(view.serial > first_serial, "a new frame redraws the maps");
+    let trained = agreement(&app);
+    let accuracy = trainer.evaluate().unwrap().test_accuracy.unwrap();
+    assert!(accuracy > 0.7, "the spiral was learnt: {accuracy}");
+    assert!(
+        trained > accuracy - 0.1 && trained > untrained + 0.2,
+        "the output maps show the learnt boundary: {trained} (untrained {untrained}, network {accuracy})"
+    );
+    // Where a class wins surely, its map is drawn in that class's colour.
+    let maps = view.maps.as_ref().unwrap();
+    for (c, want) in CLASS_COLOURS.iter().take(3).enumerate() {
+        let map = maps.map(3, c).unwrap();
+        let k = (0..map.len())
+            .max_by(|&a, &b| map[a].total_cmp(&map[b]))
+            .unwrap();
+        assert!(map[k] > 0.9, "class {c} wins somewhere");
+        let px = &view.colours_of(3, c).unwrap()[4 * k..4 * k + 3];
+        let far = px
+            .iter()
+            .zip(want)
+            .map(|(a, b)| a.abs_diff(*b) as u32)
+            .sum::<u32>();
+        let grey = px.iter().map(|&a| a.abs_diff(230) as u32).sum::<u32>();
+        assert!(
+            far < grey,
+            "class {c}'s map at its surest pixel {px:?} is near {want:?}"
+        );
+    }
+
+    // The panel: a row per layer, clicking a map selects its neuron.
+    struct Panel {
+        textures: MapTextures,
+        picked: Option<(usize, usize)>,
+    }
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(420.0, 500.0))
+        .build_ui_state(
+            |ui, s: &mut Panel| {
+                if let Some(p) = neuron_maps_ui(ui, &mut s.textures, view, &topology, None, 40.0) {
+                    s.picked = Some(p);
+                }
+            },
+            Panel {
+                textures: MapTextures::default(),
+                picked: None,
+            },
+        );
+    h.run();
+    for text in [
+        "hidden layer 1: 16 neurons",
+        "hidden layer 2: 16 neurons",
+        "output: 3 neurons",
+    ] {
+        h.get_by_label(text);
+    }
+    // The first map of the first row sits just under its caption.
+    let caption = h.get_by_label("hidden layer 1: 16 neurons").rect();
+    let at = egui::pos2(caption.left() + 20.0, caption.bottom() + 22.0);
+    h.hover_at(at);
+    h.run();
+    h.drag_at(at);
+    h.run();
+    h.drop_at(at);
+    h.run();
+    assert_eq!(h.state().picked, Some((1, 0)));
+}
+
+/// Histograms over time: the distributions of every frame that arrives are
+/// kept per step, and the heatmap's column at a step puts the mass where
+/// that step's weights are.
+#[test]
+fn histograms_keep_each_steps_distributions_and_the_heatmap_follows_them() {
+    use crate::app::histograms::{DistributionHistory, heatmap};
+    use crate::app::ui::histograms::{HistogramView, histograms_ui};
+    use crate::app::ui::plots::PlotSettings;
+    use crate::lab::histogram::Quantity;
+    use bevy_egui::egui;
+    use egui_kittest::Harness;
+    use egui_kittest::kittest::{NodeT, Queryable};
+
+    let (mut app, events) = test_app();
+    start(&events, vec![2, 3, 2]);
+    app.update();
+    // The weights grow with the step: layer 1's are (step + 1)·(1 + i + j/10).
+    for step in 0..6u64 {
+        let mut f = frame(&[2, 3, 2], step);
+        f.layers[0]
+            .weights
+            .iter_mut()
+            .for_each(|w| *w *= (step + 1) as f32);
+        events.send(TrainerEvent::Frame(Box::new(f))).unwrap();
+        app.update();
+    }
+    let history = app.world().resource::<DistributionHistory>();
+    let steps: Vec<u64> = history.steps.iter().map(|(s, _)| *s).collect();
+    assert_eq!(steps, [0, 1, 2, 3, 4, 5]);
+    assert_eq!(history.layers(), 2);
+    let q = history.steps[5].1[0].weights.as_ref().unwrap();
+    let (lo, hi) = q.range();
+    assert!(
+        (lo - 6.0).abs() < 1e-5 && (hi - 13.2).abs() < 1e-5,
+        "{lo} {hi}"
+    );
+
+    let map = heatmap(history, 0, Quantity::Weights, (6, 40), false).unwrap();
+    assert_eq!(map.steps, [0, 1, 2, 3, 4, 5]);
+    assert!(map.range.0 < 1.0 && map.range.1 > 13.2);
+    let row_of = |v: f32| ((v - map.range.0) / (map.range.1 - map.range.0) * 40.0) as usize;
+    let column = |c: usize| &map.cells[c * 40..(c + 1) * 40];
+    // Step 0's weights are 1.0..2.2, step 5's 6.0..13.2: no mass elsewhere.
+    for (c, (lo, hi)) in [(0, (1.0, 2.2)), (5, (6.0, 13.2))] {
+        let (a, b) = (row_of(lo), row_of(hi));
+        let inside: f32 = column(c)[a..=b.min(39)].iter().sum();
+        let all: f32 = column(c).iter().sum();
+        assert!(
+            inside > 0.0 && (all - inside).abs() < 1e-4,
+            "column {c}: {:?}",
+            column(c)
+        );
+    }
+
+    // The panel: one heatmap per layer, captioned with its range and steps.
+    let history = app.world().resource::<DistributionHistory>();
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(420.0, 500.0))
+        .build_ui_state(
+            |ui, view: &mut HistogramView| {
+                histograms_ui(ui, view, history, Some(3), &PlotSettings::default(), 80.0);
+            },
+            HistogramView::default(),
+        );
+    h.run();
+    let node = h
+        .query_by_label_contains("layer 1: weights from")
+        .expect("a caption for layer 1");
+    let caption = node
+        .accesskit_node()
+        .label()
+        .or_else(|| node.accesskit_node().value())
+        .unwrap_or_default();
+    assert!(caption.ends_with("steps 0 to 5"), "{caption}");
+    h.query_by_label_contains("layer 2: weights from")
+        .expect("a caption for layer 2");
+    assert_eq!(h.state().heatmaps().flatten().count(), 2);
+}

@@ -41,6 +41,8 @@ pub struct VisualSettings {
     /// Multisample antialiasing (4x). Off by default on software renderers,
     /// where it costs more than it gives.
     pub msaa: bool,
+    /// On 2D tasks, each neuron's map as a card beside it.
+    pub neuron_cards: bool,
 }
 
 impl Default for VisualSettings {
@@ -53,6 +55,7 @@ impl Default for VisualSettings {
             show_batch_mean: false,
             particles: true,
             msaa: true,
+            neuron_cards: true,
         }
     }
 }

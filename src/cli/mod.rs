@@ -210,6 +210,11 @@ struct WindowArgs {
     /// last one, as a user would (with --frames; for tests and scripts).
     #[arg(long, value_parser = parse_neuron, requires = "frames")]
     click_neuron: Option<(usize, usize)>,
+    /// Frame neuron layer L with the camera (as the digit key L does) a
+    /// second's worth of frames before the last one (with --frames; for
+    /// pictures and scripts).
+    #[arg(long, requires = "frames")]
+    frame_layer: Option<usize>,
     /// Draw this many frames, then exit (for tests and scripts).
     #[arg(long)]
     frames: Option<u32>,

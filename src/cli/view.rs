@@ -27,6 +27,7 @@ impl WindowArgs {
             window: self.window,
             select: self.select,
             click: self.click_neuron,
+            frame_layer: self.frame_layer,
             dashboard: self.layout == super::Layout::Dashboard,
             play,
             scene: None,

@@ -1,21 +1,26 @@
 //! The lab: data sets, networks, training, frames and run directories. No Bevy
 //! here: the headless build (`--no-default-features`) compiles the lab alone.
 
+pub mod blame;
 pub mod compare;
 pub mod data;
 pub mod error;
 pub mod film;
 pub mod frame;
+pub mod histogram;
 pub mod lesson;
 pub mod limits;
+pub mod maps;
 pub mod metrics;
 pub mod model;
+pub mod pca;
 pub mod presets;
 pub mod record;
 pub mod replay;
 pub mod rng;
 pub mod runner;
 pub mod scene;
+pub mod schedule;
 pub mod sharpness;
 pub mod sweep;
 pub mod train;

@@ -76,6 +76,10 @@ const BUILT_IN: &[(&str, &str)] = &[
     ),
     ("sincos-2d", include_str!("../../scenes/sincos-2d.ron")),
     ("sine-1d", include_str!("../../scenes/sine-1d.ron")),
+    (
+        "spiral-3-arms",
+        include_str!("../../scenes/spiral-3-arms.ron"),
+    ),
     ("spiral", include_str!("../../scenes/spiral.ron")),
     ("xor", include_str!("../../scenes/xor.ron")),
 ];

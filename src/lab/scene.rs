@@ -10,6 +10,7 @@ use crate::lab::error::{LabError, LabResult};
 use crate::lab::film::{CameraPath, FilmSpec};
 use crate::lab::lesson::Lesson;
 use crate::lab::model::{Activation, InitScheme, MlpConfig, OutputKind};
+use crate::lab::schedule::LrSchedule;
 
 /// A whole scene file: data, network, training, view and recording.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -189,6 +190,18 @@ pub struct TrainSpec {
     pub steps: u64,
     /// Evaluate on the full training and test sets every this many steps.
     pub eval_every: u64,
+    /// How the learning rate moves over the run.
+    pub schedule: LrSchedule,
+    /// Steps over which the rate ramps up linearly from `1/warmup_steps` of
+    /// its scheduled value (0: none).
+    pub warmup_steps: u64,
+}
+
+impl TrainSpec {
+    /// The factor of the learning rate(s) at `step` (see [`LrSchedule::factor`]).
+    pub fn lr_factor(&self, step: u64) -> f32 {
+        self.schedule.factor(step, self.steps, self.warmup_steps)
+    }
 }
 
 impl Default for TrainSpec {
@@ -204,6 +217,8 @@ impl Default for TrainSpec {
             l2: 0.0,
             steps: 1000,
             eval_every: 10,
+            schedule: LrSchedule::Constant,
+            warmup_steps: 0,
         }
     }
 }
@@ -424,6 +439,7 @@ impl Scene {
         if t.eval_every == 0 {
             return Err(LabError::setting("train.eval_every", "must be at least 1"));
         }
+        t.schedule.validate(t.warmup_steps, t.steps)?;
         if let Some(r) = self.view.steps_per_second
             && !(r.is_finite() && r > 0.0)
         {
@@ -649,7 +665,20 @@ impl Scene {
     /// Loads the scene's data, resolved (a `RandomRegression` of `Auto`
     /// samples gets as many samples as the network has parameters).
     pub fn load_data(&self) -> LabResult<crate::lab::data::Dataset> {
-        self.resolved().data.load()
+        let data = self.resolved().data.load()?;
+        if matches!(self.data, DataSpec::Csv(_)) {
+            // A file's shape is known only now: check the network on it.
+            let mut sizes = vec![data.inputs as u128];
+            sizes.extend(self.model.hidden.iter().map(|&w| w as u128));
+            sizes.push(data.outputs() as u128);
+            let train = data.train.len() as u128;
+            let batch = match self.train.optimizer {
+                OptimizerKind::Gd => train,
+                _ => train.min(self.train.batch_size as u128),
+            };
+            crate::lab::limits::check_network(&sizes, self.model.bias, batch)?;
+        }
+        Ok(data)
     }
 
     /// The scene as RON text, in the form [`Scene::parse`] reads.

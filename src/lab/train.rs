@@ -629,6 +629,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             return Ok(StepOutcome::Stepped { batch_loss, frame });
         }
         let mut grads = backprop.grads;
+        let factor = self.scene.train.lr_factor(self.step);
         let lr = match &self.scene.train.learning_rates {
             // Per-layer rates: each layer's gradient is scaled by its rate and
             // the step is taken with rate 1 (GD and momentum are linear in it).
@@ -636,11 +637,14 @@ impl<B: AutodiffBackend> Trainer<B> {
                 grads = grads
                     .into_iter()
                     .zip(rates)
-                    .map(|((w, b), rate)| (w.mul_scalar(*rate), b.map(|b| b.mul_scalar(*rate))))
+                    .map(|((w, b), rate)| {
+                        let rate = rate * factor;
+                        (w.mul_scalar(rate), b.map(|b| b.mul_scalar(rate)))
+                    })
                     .collect();
                 1.0
             }
-            None => self.scene.train.learning_rate,
+            None => self.scene.train.learning_rate * factor,
         };
         let updates = self
             .optim
@@ -762,9 +766,11 @@ impl<B: AutodiffBackend> Trainer<B> {
             // One threshold per layer is no threshold for the whole.
             return None;
         }
+        // The rate of the coming step, where a schedule moves it.
+        let lr = t.learning_rate * t.lr_factor(self.step);
         match t.optimizer {
-            OptimizerKind::Gd | OptimizerKind::Sgd => Some(2.0 / t.learning_rate),
-            OptimizerKind::Momentum => Some((2.0 + 2.0 * t.momentum) / t.learning_rate),
+            OptimizerKind::Gd | OptimizerKind::Sgd => Some(2.0 / lr),
+            OptimizerKind::Momentum => Some((2.0 + 2.0 * t.momentum) / lr),
             OptimizerKind::Adam => None,
         }
     }

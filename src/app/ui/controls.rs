@@ -339,6 +339,8 @@ pub fn visuals_ui(ui: &mut egui::Ui, visual: &mut VisualSettings) {
             .text("synapse budget"),
     );
     ui.checkbox(&mut visual.particles, "particles");
+    ui.checkbox(&mut visual.neuron_cards, "neuron maps in 3D")
+        .on_hover_text("on 2D tasks: each neuron's activation over the input plane, beside it");
     ui.checkbox(&mut visual.msaa, "antialiasing (MSAA 4x)")
         .on_hover_text("off by default on software renderers, where it is slow");
     ui.checkbox(&mut visual.show_batch_mean, "glow with batch mean");

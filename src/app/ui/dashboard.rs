@@ -120,7 +120,6 @@ pub fn dashboard_ui(
     settings: &PlotSettings,
 ) -> Option<egui::Rect> {
     let [fit, loss, sharpness, projection] = quadrants(area);
-    let log = settings.log_scale;
     panel_ui(ui, fit, "The fit", !input.surface, |ui, height| {
         if input.surface {
             ui.label("the network's output over the input square (the wireframe is the target)");
@@ -147,7 +146,7 @@ pub fn dashboard_ui(
             settings,
             height * 0.55,
         );
-        error_plot_ui(ui, input.evaluations, input.cursor, log, height * 0.4);
+        error_plot_ui(ui, input.evaluations, input.cursor, settings, height * 0.4);
     });
     let measured = has_sharpness(input.evaluations);
     panel_ui(
@@ -157,7 +156,7 @@ pub fn dashboard_ui(
         true,
         |ui, height| {
             if measured {
-                sharpness_plot_ui(ui, input.evaluations, input.cursor, height);
+                sharpness_plot_ui(ui, input.evaluations, input.cursor, settings, height);
             } else {
                 ui.label("not measured: set measure: (sharpness_every: N) in the scene");
             }
@@ -170,7 +169,7 @@ pub fn dashboard_ui(
         true,
         |ui, height| {
             if measured {
-                projection_plot_ui(ui, input.evaluations, input.cursor, log, height);
+                projection_plot_ui(ui, input.evaluations, input.cursor, settings, height);
             } else {
                 ui.label("not measured: set measure: (sharpness_every: N) in the scene");
             }

@@ -1,11 +1,21 @@
-//! The neuron inspector: the selected neuron's values, incoming weights and history.
+//! The neuron inspector: the selected neuron's values, its bias as a
+//! threshold, incoming and outgoing weights, its layer's blame (what
+//! silencing each neuron costs the test loss) and its history.
+
+use crossbeam_channel::{Receiver, TryRecvError};
+use std::sync::Arc;
 
 use bevy_egui::egui;
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 
 use crate::app::visual::{NEGATIVE, POSITIVE};
-use crate::lab::data::InputLayout;
+use crate::lab::blame::{Blame, DEFAULT_BLAME_SAMPLES, Readout, blame};
+use crate::lab::data::{Dataset, InputLayout};
+use crate::lab::scene::LossKind;
 use crate::lab::{Frame, Topology};
+
+/// Outgoing weights listed, the largest first.
+const OUTGOING_SHOWN: usize = 16;
 
 /// Longest history kept for the selected neuron.
 const HISTORY_MAX: usize = 5_000;
@@ -23,6 +33,22 @@ pub struct Inspector {
     weights: Option<egui::TextureHandle>,
     /// The step the texture shows.
     weights_step: Option<u64>,
+    /// The latest blame of the selected neuron's layer.
+    blame: Option<Blame>,
+    /// A blame being measured off the UI thread: (layer, step), and where it will arrive.
+    blame_job: Option<BlameJob>,
+}
+
+/// A blame under way: its (layer, step), and where it will arrive.
+type BlameJob = ((usize, u64), Receiver<Option<Blame>>);
+
+/// What blame needs beside the frame: the data set and the loss.
+#[derive(Clone, Copy)]
+pub struct BlameInput<'a> {
+    /// The run's data (its test set is what silenced neurons are measured on).
+    pub data: &'a Arc<Dataset>,
+    /// The run's loss.
+    pub loss: LossKind,
 }
 
 /// One neuron's numbers at a frame.
@@ -89,6 +115,11 @@ impl Inspector {
     /// back through the history adds to it, a new run starts it afresh.
     pub fn observe(&mut self, selected: Option<(usize, usize)>, frame: Option<&Frame>, run: u64) {
         if self.neuron != selected || self.run != run {
+            let same_layer = self.run == run && self.neuron.map(|n| n.0) == selected.map(|n| n.0);
+            if !same_layer {
+                self.blame = None;
+                self.blame_job = None;
+            }
             self.neuron = selected;
             self.run = run;
             self.history.clear();
@@ -113,6 +144,62 @@ impl Inspector {
     pub fn history_steps(&self) -> impl Iterator<Item = u64> + '_ {
         self.history.iter().map(|h| h.0)
     }
+
+    /// The latest blame measured for the selected neuron's layer.
+    pub fn blame(&self) -> Option<&Blame> {
+        self.blame.as_ref()
+    }
+
+    /// True while a blame is being measured.
+    pub fn measuring_blame(&self) -> bool {
+        self.blame_job.is_some()
+    }
+
+    /// Takes a finished blame, and starts measuring layer `layer` at
+    /// `frame`'s step when that is not the blame shown or being measured.
+    /// The measure runs on its own thread: a big layer on a big test set
+    /// takes seconds, and a frame must not wait for it.
+    fn refresh_blame(
+        &mut self,
+        frame: &Frame,
+        topology: &Topology,
+        input: BlameInput<'_>,
+        layer: usize,
+    ) {
+        if let Some((_, rx)) = &self.blame_job {
+            match rx.try_recv() {
+                Ok(result) => {
+                    self.blame = result;
+                    self.blame_job = None;
+                }
+                Err(TryRecvError::Empty) => return,
+                Err(TryRecvError::Disconnected) => self.blame_job = None,
+            }
+        }
+        let key = (layer, frame.step);
+        if self
+            .blame
+            .as_ref()
+            .is_some_and(|b| (b.layer, b.step) == key)
+        {
+            return;
+        }
+        let readout = Readout {
+            activation: topology.activation,
+            output: topology.output,
+            loss: input.loss,
+        };
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let (frame, data) = (frame.clone(), input.data.clone());
+        let spawned = std::thread::Builder::new()
+            .name("blame".into())
+            .spawn(move || {
+                let _ = tx.send(blame(&frame, readout, &data, layer, DEFAULT_BLAME_SAMPLES));
+            });
+        if spawned.is_ok() {
+            self.blame_job = Some((key, rx));
+        }
+    }
 }
 
 /// Draws the inspector for the selected neuron.
@@ -121,6 +208,7 @@ pub fn inspector_ui(
     inspector: &mut Inspector,
     frame: &Frame,
     topology: &Topology,
+    blame_input: Option<BlameInput<'_>>,
 ) {
     let Some((l, i)) = inspector.neuron else {
         ui.label("Click a neuron to inspect it (Esc clears, G frames it).");
@@ -155,7 +243,25 @@ pub fn inspector_ui(
             }
         });
     if l > 0 {
+        // z = scale · (Σ w·x + b) under a mean-field parameterisation.
+        let scale = frame
+            .layers
+            .get(l - 1)
+            .map_or(1.0, |layer| layer.scale)
+            .max(f32::MIN_POSITIVE);
+        let weighted = v.pre_activation / scale - v.bias;
+        ui.label(threshold_text(v.bias, weighted, topology, l + 1 == layers))
+            .on_hover_text("z = Σ w·x + b: the bias sets where along Σ w·x the neuron turns on");
         incoming_weights_ui(ui, inspector, frame, topology, l, i);
+    }
+    if l + 1 < layers {
+        outgoing_weights_ui(ui, frame, l, i);
+    }
+    if l > 0 && l + 1 < layers {
+        if let Some(input) = blame_input {
+            inspector.refresh_blame(frame, topology, input, l);
+        }
+        blame_ui(ui, inspector, i);
     }
     let history = &inspector.history;
     if history.len() > 1 {
@@ -175,6 +281,101 @@ pub fn inspector_ui(
                 p.line(Line::new("activation", act).color(egui::Color32::from_rgb(140, 220, 255)));
                 p.line(Line::new("∂L/∂z", grad).color(egui::Color32::from_rgb(255, 120, 40)));
             });
+    }
+}
+
+/// The bias read as a threshold: the weighted input Σ w·x at which the
+/// neuron turns on (relu, step-like units) or crosses its midpoint.
+pub fn threshold_text(bias: f32, weighted_input: f32, topology: &Topology, output: bool) -> String {
+    use crate::lab::model::Activation;
+    let at = -bias;
+    let side = if weighted_input > at {
+        "above"
+    } else {
+        "below"
+    };
+    let what = match (output, topology.activation) {
+        (true, _) => "its logit is 0",
+        (false, Activation::Relu) => "it turns on",
+        (false, Activation::Linear) => "it crosses 0",
+        (false, _) => "it crosses its midpoint",
+    };
+    format!(
+        "threshold: {what} where Σ w·x = {at:+.4}; the probe's Σ w·x = {weighted_input:+.4} is {side} it"
+    )
+}
+
+/// The neuron's outgoing weights, the largest first, as signed bars.
+fn outgoing_weights_ui(ui: &mut egui::Ui, frame: &Frame, l: usize, j: usize) {
+    let Some(next) = frame.layers.get(l) else {
+        return;
+    };
+    if j >= next.inputs {
+        return;
+    }
+    let mut out: Vec<(usize, f32)> = (0..next.outputs).map(|k| (k, next.weight(j, k))).collect();
+    let max = out.iter().fold(0.0f32, |m, (_, w)| m.max(w.abs()));
+    out.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
+    ui.label(format!(
+        "Outgoing weights ({} to layer {}, max |w| {max:.3})",
+        next.outputs,
+        l + 1
+    ));
+    for (k, w) in out.iter().take(OUTGOING_SHOWN) {
+        bar_row_ui(ui, &format!("→ n{k}"), f64::from(*w), f64::from(max), false);
+    }
+    if out.len() > OUTGOING_SHOWN {
+        ui.small(format!("and {} smaller", out.len() - OUTGOING_SHOWN));
+    }
+}
+
+/// One labelled signed bar: blue to the right for positive, orange to the
+/// left for negative, scaled by `max`.
+fn bar_row_ui(ui: &mut egui::Ui, label: &str, value: f64, max: f64, strong: bool) {
+    ui.horizontal(|ui| {
+        let text = egui::RichText::new(format!("{label:>6}")).monospace();
+        ui.label(if strong { text.strong() } else { text });
+        let (rect, _) = ui.allocate_exact_size(egui::vec2(140.0, 10.0), egui::Sense::hover());
+        let mid = rect.center().x;
+        let t = if max > 0.0 {
+            (value / max).clamp(-1.0, 1.0) as f32
+        } else {
+            0.0
+        };
+        let end = mid + t * rect.width() / 2.0;
+        let bar = egui::Rect::from_x_y_ranges(mid.min(end)..=mid.max(end), rect.y_range());
+        ui.painter().rect_filled(bar, 1.0, weight_color(t, 1.0));
+        ui.painter().vline(
+            mid,
+            rect.y_range(),
+            egui::Stroke::new(1.0, egui::Color32::from_gray(90)),
+        );
+        ui.monospace(format!("{value:+.4}"));
+    });
+}
+
+/// The layer's blame, a ranked bar list, the selected neuron marked.
+fn blame_ui(ui: &mut egui::Ui, inspector: &Inspector, selected: usize) {
+    let Some(b) = &inspector.blame else {
+        ui.label(if inspector.measuring_blame() {
+            "Blame: silencing each neuron of the layer…"
+        } else {
+            "Blame: not measurable for this run (a PDE's residual loss)"
+        });
+        return;
+    };
+    ui.label(format!(
+        "Blame at step {}: the test loss's rise when each neuron of layer {} is silenced ({} test samples, loss {:.4}){}",
+        b.step,
+        b.layer,
+        b.samples,
+        b.base_loss,
+        if inspector.measuring_blame() { ", updating…" } else { "" }
+    ));
+    let ranked = b.ranked();
+    let max = ranked.iter().fold(0.0f64, |m, (_, r)| m.max(r.abs()));
+    for (j, rise) in &ranked {
+        bar_row_ui(ui, &format!("n{j}"), *rise, max, *j == selected);
     }
 }
 

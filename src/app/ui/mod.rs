@@ -3,9 +3,12 @@
 pub mod controls;
 pub mod dashboard;
 pub mod draw;
+pub mod histograms;
 pub mod inspector;
 pub mod lesson;
+pub mod maps;
 pub mod math;
+pub mod pca;
 pub mod plots;
 pub mod task_view;
 pub mod timeline;
@@ -17,21 +20,24 @@ use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 use crate::app::bridge::{Live, TrainingState};
 use crate::app::camera::{CameraHome, OverlayRects};
 use crate::app::drawing::DrawnInput;
+use crate::app::histograms::DistributionHistory;
 use crate::app::history::{History, Playback, Shown};
 use crate::app::lesson::LessonPlayer;
 use crate::app::messages::{
     ExportRequest, FrameTarget, LessonControl, Notice, PickScene, SendCommand, SnapshotRequest,
 };
 use crate::app::network::Selection;
+use crate::app::neuron_maps::NeuronMapView;
 use crate::app::particles::FlowPhase;
 use crate::app::scene_file::SceneFile;
 use crate::app::snapshots::Snapshots;
 use crate::app::visual::{SynapseStats, VisualSettings};
 use crate::lab::data::InputLayout;
-use crate::lab::{Frame, Scene, Topology};
+use crate::lab::{Frame, Scene, Topology, TrainerCommand};
 use controls::{ControlsEdit, controls_ui};
 use inspector::{Inspector, inspector_ui, layer_name};
-use plots::{PlotSettings, layers_plot_ui, metrics_ui};
+use maps::neuron_maps_ui;
+use plots::{PlotSettings, layers_plot_ui, lr_plot_ui, metrics_ui};
 use task_view::{TaskView, task_view_ui};
 use timeline::{TimelineAction, TimelineView, timeline_ui};
 
@@ -66,6 +72,21 @@ pub struct UiState {
     pub draw: draw::DrawPad,
     /// The run's diagnostics (`nnm runs show --full`), as last refreshed.
     pub diagnostics: Option<String>,
+    /// The neuron-maps panel's textures.
+    pub maps: maps::MapTextures,
+    /// The 2D projection of image data.
+    pub pca: pca::PcaView,
+    /// The histograms over time.
+    pub histograms: histograms::HistogramView,
+}
+
+/// What the user picked in the right panel.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+struct Picks {
+    /// A neuron, on a neuron map.
+    neuron: Option<(usize, usize)>,
+    /// A test sample for the probe, in the 2D projection.
+    probe: Option<usize>,
 }
 
 /// Draws the overlay.
@@ -155,8 +176,10 @@ struct Vcr<'w> {
 #[derive(SystemParam)]
 struct View<'w> {
     visual: ResMut<'w, VisualSettings>,
-    selection: Res<'w, Selection>,
+    selection: ResMut<'w, Selection>,
     stats: Res<'w, SynapseStats>,
+    maps: Option<Res<'w, NeuronMapView>>,
+    distributions: Option<Res<'w, DistributionHistory>>,
     keys: Res<'w, ButtonInput<KeyCode>>,
 }
 
@@ -330,7 +353,7 @@ fn overlay_ui(
             .default_size(390.0)
             .show(&mut root, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| {
-                    insight_panel_ui(
+                    let picked = insight_panel_ui(
                         ui,
                         &live,
                         &vcr,
@@ -338,7 +361,21 @@ fn overlay_ui(
                         state,
                         &mut teaching,
                         view.selection.neuron,
+                        view.maps.as_deref(),
+                        view.distributions.as_deref(),
                     );
+                    if picked.neuron.is_some() {
+                        view.selection.neuron = picked.neuron;
+                    }
+                    if let (Some(i), Some(scene)) = (picked.probe, &live.scene) {
+                        let mut scene = scene.clone();
+                        scene.view.probe = i;
+                        requests
+                            .send
+                            .write(SendCommand(TrainerCommand::SetPresentation(Box::new(
+                                scene,
+                            ))));
+                    }
                 });
             });
         drawn_panels.push(("metrics", right.response.rect));
@@ -411,7 +448,9 @@ fn controls_panel_ui(
 }
 
 /// The right panel: plots, drawing pad, task view, inspector and math view,
-/// all of the shown frame.
+/// all of the shown frame. Returns what was picked on a neuron map or in
+/// the 2D projection.
+#[allow(clippy::too_many_arguments)]
 fn insight_panel_ui(
     ui: &mut egui::Ui,
     live: &Live,
@@ -420,7 +459,9 @@ fn insight_panel_ui(
     state: &mut UiState,
     teaching: &mut Teaching,
     selected: Option<(usize, usize)>,
-) {
+    maps: Option<&NeuronMapView>,
+    distributions: Option<&DistributionHistory>,
+) -> Picks {
     let recorded_losses = vcr.history.batch_losses();
     let losses = recorded_losses.as_deref().unwrap_or(&live.batch_losses);
     metrics_ui(
@@ -430,6 +471,28 @@ fn insight_panel_ui(
         vcr.shown.step(),
         &mut state.plots,
     );
+    if let Some(scene) = &live.scene {
+        let train = &scene.train;
+        egui::CollapsingHeader::new("Learning rate")
+            .default_open(!train.schedule.is_constant(train.warmup_steps))
+            .show(ui, |ui| {
+                lr_plot_ui(ui, train, vcr.shown.step(), &state.plots, 90.0);
+            });
+    }
+    if let Some(history) = distributions {
+        egui::CollapsingHeader::new("Histograms over time")
+            .default_open(false)
+            .show(ui, |ui| {
+                histograms::histograms_ui(
+                    ui,
+                    &mut state.histograms,
+                    history,
+                    vcr.shown.step(),
+                    &state.plots,
+                    70.0,
+                );
+            });
+    }
     egui::CollapsingHeader::new("Layers: gradient flow")
         .default_open(true)
         .show(ui, |ui| {
@@ -443,16 +506,45 @@ fn insight_panel_ui(
         });
     ui.separator();
     let (Some(frame), Some(topology)) = (shown, &live.topology) else {
-        return;
+        return Picks::default();
     };
+    let mut picked = Picks::default();
+    if let Some(view) = maps.filter(|m| m.maps.is_some()) {
+        egui::CollapsingHeader::new("Neuron maps")
+            .default_open(true)
+            .show(ui, |ui| {
+                picked.neuron = neuron_maps_ui(ui, &mut state.maps, view, topology, selected, 44.0);
+            });
+        ui.separator();
+    }
     if let (Some(data), Some(drawn)) = (&live.data, teaching.drawn.as_mut()) {
         draw_panel_ui(ui, state, data, topology, drawn);
     }
     if let Some(input) = dashboard::task_input(live, Some(frame), vcr.shown.serial) {
         task_view_ui(ui, &mut state.task, &input, 210.0);
         ui.separator();
+        let high_dimensional = matches!(
+            input.data.layout,
+            InputLayout::Image { .. } | InputLayout::Features
+        );
+        if high_dimensional && input.data.is_classification() {
+            egui::CollapsingHeader::new("2D projection (PCA)")
+                .default_open(true)
+                .show(ui, |ui| {
+                    let probe = live.scene.as_ref().map(|s| s.view.probe);
+                    picked.probe = pca::pca_view_ui(ui, &mut state.pca, &input, probe, 220.0);
+                });
+            ui.separator();
+        }
     }
-    inspector_ui(ui, &mut state.inspector, frame, topology);
+    let blame_input = match (&live.data, &live.scene) {
+        (Some(data), Some(scene)) => Some(inspector::BlameInput {
+            data,
+            loss: scene.loss(),
+        }),
+        _ => None,
+    };
+    inspector_ui(ui, &mut state.inspector, frame, topology, blame_input);
     ui.separator();
     if let Some(dir) = &live.run_dir {
         diagnostics_ui(ui, dir, frame.step, &mut state.diagnostics);
@@ -467,6 +559,7 @@ fn insight_panel_ui(
                 .map(|f| f.direction);
             math::math_ui(ui, frame, topology, selected, phase);
         });
+    picked
 }
 
 /// The drawing pad of image tasks; a drawing takes the probe's place.

@@ -16,9 +16,17 @@ pub const GRID_SAMPLES: usize = 20;
 const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_millis(150);
 /// Resolution of the decision-boundary heatmap.
 const BOUNDARY_RES: usize = 64;
-/// TensorFlow Playground's colours for class 0 and class 1.
-const CLASS0: [u8; 3] = [245, 147, 34];
-const CLASS1: [u8; 3] = [8, 119, 189];
+/// The classes' colours, as [`crate::lab::data::CLASS_NAMES`] names them:
+/// TensorFlow Playground's orange and blue for classes 0 and 1, then green,
+/// purple, red and teal.
+pub const CLASS_COLOURS: [[u8; 3]; crate::lab::data::MAX_CLASSES] = [
+    [245, 147, 34],
+    [8, 119, 189],
+    [60, 170, 80],
+    [150, 90, 200],
+    [215, 50, 60],
+    [30, 170, 170],
+];
 
 /// Which frame of which run a cached view belongs to: the app's topology
 /// serial (bumped by every start, restart, reseed or new architecture) and
@@ -116,7 +124,7 @@ impl TaskView {
                         let py = y.1 - (y.1 - y.0) * (row as f32 + 0.5) / BOUNDARY_RES as f32;
                         let out = forward(&[px, py]).post.pop().unwrap_or_default();
                         let c = if data.is_classification() {
-                            class_color(out.get(1).copied().unwrap_or(0.5) as f32)
+                            class_color(&out)
                         } else {
                             value_color(out.first().copied().unwrap_or(0.0) as f32)
                         };
@@ -161,18 +169,32 @@ fn argmax(v: &[f64]) -> (usize, f32) {
         .unwrap_or((0, 0.0))
 }
 
-/// Orange for class 0, blue for class 1, pale where the network is unsure.
-fn class_color(p1: f32) -> [u8; 3] {
-    let p = p1.clamp(0.0, 1.0);
-    let confidence = (2.0 * (p - 0.5)).abs();
-    let base = if p >= 0.5 { CLASS1 } else { CLASS0 };
+/// The colour of class `c` (grey past the palette).
+pub fn class_colour(c: usize) -> [u8; 3] {
+    CLASS_COLOURS.get(c).copied().unwrap_or([128, 128, 128])
+}
+
+/// The predicted class's colour, pale where the network is unsure: from
+/// chance (`1/k`) to certain.
+pub fn class_color(probs: &[f64]) -> [u8; 3] {
+    let k = probs.len().max(2) as f32;
+    let (c, p) = argmax(probs);
+    let chance = 1.0 / k;
+    let confidence = ((p.clamp(0.0, 1.0) - chance) / (1.0 - chance)).clamp(0.0, 1.0);
+    tint(class_colour(c), confidence)
+}
+
+/// `base` mixed towards pale grey, less so with `confidence` (0 to 1).
+pub fn tint(base: [u8; 3], confidence: f32) -> [u8; 3] {
     let mix = |c: u8| (230.0 + (f32::from(c) - 230.0) * (0.25 + 0.55 * confidence)) as u8;
     [mix(base[0]), mix(base[1]), mix(base[2])]
 }
 
-/// A diverging colour for a regression value (around -1..1).
-fn value_color(v: f32) -> [u8; 3] {
-    class_color(0.5 + 0.5 * v.clamp(-1.0, 1.0))
+/// A diverging colour for a regression value (around -1..1): blue above
+/// zero, orange below.
+pub fn value_color(v: f32) -> [u8; 3] {
+    let v = v.clamp(-1.0, 1.0);
+    tint(class_colour(usize::from(v >= 0.0)), v.abs())
 }
 
 /// What the task view draws: the shown frame of a run, and the run's data and shape.
@@ -275,7 +297,7 @@ fn boundary_ui(
             let size = egui::vec2(x.1 - x.0, y.1 - y.0);
             p.image(PlotImage::new("boundary", tex.id(), center, size));
             if let Targets::Labels(labels) = &data.test.targets {
-                for class in 0..2u32 {
+                for class in 0..data.outputs() as u32 {
                     let pts: PlotPoints = (0..labels.len())
                         .filter(|&i| labels[i] == class)
                         .map(|i| {
@@ -283,9 +305,10 @@ fn boundary_ui(
                             [f64::from(v[0]), f64::from(v[1])]
                         })
                         .collect();
-                    let c = if class == 1 { CLASS1 } else { CLASS0 };
+                    let c = class_colour(class as usize);
+                    let name = data.class_names.get(class as usize).cloned();
                     p.points(
-                        Points::new(format!("class {class}"), pts)
+                        Points::new(name.unwrap_or_else(|| format!("class {class}")), pts)
                             .radius(2.5)
                             .color(egui::Color32::from_rgb(c[0], c[1], c[2])),
                     );
@@ -374,6 +397,22 @@ mod tests {
             }],
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn the_boundary_takes_the_predicted_classs_colour_and_pales_with_doubt() {
+        // Two classes: the Playground's orange and blue, as before.
+        assert_eq!(class_color(&[0.0, 1.0]), tint(CLASS_COLOURS[1], 1.0));
+        assert_eq!(class_color(&[1.0, 0.0]), tint(CLASS_COLOURS[0], 1.0));
+        // Three: green where class 2 wins; chance is palest.
+        let near = |a: [u8; 3], b: [u8; 3]| a.iter().zip(b).all(|(x, y)| x.abs_diff(y) <= 1);
+        assert!(near(
+            class_color(&[0.1, 0.1, 0.8]),
+            tint(CLASS_COLOURS[2], 0.7)
+        ));
+        let unsure = class_color(&[1.0 / 3.0; 3]);
+        let grey = |c: [u8; 3]| (i32::from(c[0]) - i32::from(c[2])).abs();
+        assert!(grey(unsure) < grey(class_color(&[0.9, 0.05, 0.05])));
     }
 
     #[test]

@@ -545,3 +545,211 @@ mod layers_plot {
         );
     }
 }
+
+mod inspector {
+    use super::*;
+    use crate::app::ui::inspector::{BlameInput, Inspector, inspector_ui};
+    use crate::lab::blame::{Readout, blame};
+    use crate::lab::model::OutputKind;
+
+    /// The inspector of a hidden neuron of a network trained on a 3-class
+    /// spiral: its threshold, outgoing weights, and its layer's blame as a
+    /// list ranked from the neuron whose silence costs the test loss most.
+    #[test]
+    fn the_inspector_ranks_its_layers_blame_and_reads_the_bias_as_a_threshold() {
+        let scene = Scene::parse(
+            "Scene(seed: 1, data: Spiral(samples: 300, noise: 0.02, classes: 3), \
+             model: (hidden: [8, 8], activation: Relu), \
+             train: (optimizer: Adam, learning_rate: 0.02, batch_size: 32))",
+            std::path::Path::new("inspect.ron"),
+        )
+        .unwrap();
+        let mut t = crate::lab::Trainer::<crate::lab::CpuBackend>::new(&scene, &Default::default())
+            .unwrap();
+        for _ in 0..300 {
+            t.step(false).unwrap();
+        }
+        let frame = t.peek().unwrap().unwrap();
+        let topology = t.topology();
+        let data = t.data().clone();
+        let mut inspector = Inspector::default();
+        inspector.observe(Some((1, 2)), Some(&frame), 1);
+        let mut h = Harness::builder()
+            .with_size(egui::vec2(420.0, 1400.0))
+            .build_ui_state(
+                |ui, inspector: &mut Inspector| {
+                    let input = BlameInput {
+                        data: &data,
+                        loss: scene.loss(),
+                    };
+                    inspector_ui(ui, inspector, &frame, &topology, Some(input));
+                },
+                inspector,
+            );
+        h.run();
+        // The blame is measured off the UI thread; the panel says so meanwhile.
+        for _ in 0..500 {
+            if !h.state().measuring_blame() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            h.run();
+        }
+        h.run();
+        let shown = h.state().blame().expect("the blame arrived").clone();
+        let expected = blame(
+            &frame,
+            Readout {
+                activation: Activation::Relu,
+                output: OutputKind::Softmax,
+                loss: scene.loss(),
+            },
+            &data,
+            1,
+            usize::MAX,
+        )
+        .unwrap();
+        assert_eq!(
+            shown, expected,
+            "the whole test set is under the sample cap"
+        );
+        let texts: Vec<String> = texts_of(&h).iter().map(|t| t.trim().to_string()).collect();
+        let ranked = expected.ranked();
+        let rows: Vec<usize> = ranked
+            .iter()
+            .map(|(j, _)| {
+                texts
+                    .iter()
+                    .position(|t| *t == format!("n{j}"))
+                    .unwrap_or_else(|| panic!("no row for n{j}: {texts:?}"))
+            })
+            .collect();
+        assert!(
+            rows.windows(2).all(|w| w[0] < w[1]),
+            "rows in rank order: {ranked:?} at {rows:?}"
+        );
+        assert!(ranked[0].1 > ranked[7].1);
+        assert!(
+            texts.iter().any(|t| t.starts_with("Blame at step 300")),
+            "{texts:?}"
+        );
+        assert!(
+            texts
+                .iter()
+                .any(|t| t.starts_with("threshold: it turns on where Σ w·x =")),
+            "{texts:?}"
+        );
+        assert!(
+            texts
+                .iter()
+                .any(|t| t.starts_with("Outgoing weights (8 to layer 2")),
+            "{texts:?}"
+        );
+        let mut outgoing: Vec<&String> = texts.iter().filter(|t| t.starts_with("→ n")).collect();
+        outgoing.sort();
+        outgoing.dedup();
+        assert_eq!(outgoing.len(), 8, "every outgoing weight of a small layer");
+    }
+}
+
+mod projection {
+    use super::*;
+    use crate::app::ui::pca::{PcaView, pca_view_ui, predictions};
+    use crate::app::ui::task_view::{TaskInput, ViewKey};
+
+    /// The 8x8 digits' test samples in their principal plane: every sample
+    /// drawn, coloured by the shown frame's predictions, its errors counted,
+    /// and a click picking the sample nearest the pointer as the probe.
+    #[test]
+    fn the_pca_view_projects_the_test_set_and_a_click_picks_the_probe() {
+        let scene = Scene::parse(
+            "Scene(seed: 2, data: Digits8x8(), model: (hidden: [16]), \
+             train: (optimizer: Adam, learning_rate: 0.01))",
+            std::path::Path::new("digits.ron"),
+        )
+        .unwrap();
+        let mut t = crate::lab::Trainer::<crate::lab::CpuBackend>::new(&scene, &Default::default())
+            .unwrap();
+        for _ in 0..60 {
+            t.step(false).unwrap();
+        }
+        let frame = t.peek().unwrap().unwrap();
+        let topology = t.topology();
+        let data = t.data().clone();
+        let input = TaskInput {
+            key: ViewKey { run: 1, frame: 1 },
+            data: &data,
+            frame: &frame,
+            topology: &topology,
+        };
+        struct State {
+            view: PcaView,
+            picked: Option<usize>,
+        }
+        let mut h = Harness::builder()
+            .with_size(egui::vec2(420.0, 400.0))
+            .build_ui_state(
+                |ui, s: &mut State| {
+                    if let Some(i) = pca_view_ui(ui, &mut s.view, &input, Some(3), 300.0) {
+                        s.picked = Some(i);
+                    }
+                },
+                State {
+                    view: PcaView::default(),
+                    picked: None,
+                },
+            );
+        h.run();
+        for _ in 0..1000 {
+            if !h.state().view.busy() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            h.run();
+        }
+        h.run();
+        let n = data.test.len();
+        assert!(n < 1000, "the whole test set is projected");
+        let view = &h.state().view;
+        let fit = view.fit().expect("fitted").clone();
+        assert_eq!(fit.points.len(), n);
+        let [e0, e1] = fit.pca.explained();
+        assert!(e0 >= e1 && e1 > 0.02 && e0 + e1 < 0.6, "{e0} {e1}");
+        let expected = predictions(&frame, &input, n);
+        assert_eq!(view.predictions(), Some(expected.as_slice()));
+        let errors = (0..n)
+            .filter(|&i| data.test.label(i) != Some(expected[i]))
+            .count();
+        assert!(errors > 0 && errors < n / 2, "{errors} errors of {n}");
+        let texts = texts_of(&h);
+        let want = format!("; {errors} errors (red crosses)");
+        assert!(
+            texts
+                .iter()
+                .any(|t| t.starts_with(&format!("{n} test samples; PC1")) && t.ends_with(&want)),
+            "{texts:?}"
+        );
+        // A click in the plot picks the sample nearest where it fell.
+        let plot = h
+            .get_by_label(&format!(
+                "{n} test samples; PC1 {:.0}% and PC2 {:.0}% of the variance{want}",
+                100.0 * e0,
+                100.0 * e1
+            ))
+            .rect();
+        let at = egui::pos2(plot.center().x + 30.0, plot.bottom() + 120.0);
+        h.hover_at(at);
+        h.run();
+        h.drag_at(at);
+        h.run();
+        h.drop_at(at);
+        h.run();
+        let click = h
+            .state()
+            .view
+            .last_click
+            .expect("the click fell in the plot");
+        assert_eq!(h.state().picked, fit.nearest(click));
+        assert!(h.state().picked.is_some());
+    }
+}

@@ -1,5 +1,6 @@
 //! Data sets ("arenas"): seeded generators and file loaders, each with a train/test split.
 
+mod csv;
 mod digits;
 pub mod drawing;
 mod functions;
@@ -7,8 +8,10 @@ pub mod pde;
 mod shapes;
 mod toy;
 
+pub use csv::{CsvSpec, CsvTask};
 pub use functions::{Function1d, Function2d};
 pub use pde::{Equation1d, Equation2d, Pde1dSpec, Pde2dSpec, PdeSpec, PdeTask};
+pub use toy::{CLASS_NAMES, MAX_CLASSES};
 
 use std::path::{Path, PathBuf};
 
@@ -52,6 +55,8 @@ pub enum DataSpec {
     Pde2d(Pde2dSpec),
     /// Random regression: N(0, 1) inputs and targets (the trainability fractal's task).
     RandomRegression(RandomRegressionSpec),
+    /// Your own data: a CSV file with a header and a target column.
+    Csv(CsvSpec),
 }
 
 /// How many samples: a number, or as many as the network has parameters.
@@ -103,6 +108,9 @@ pub struct Toy2dSpec {
     pub test_fraction: f32,
     /// Seed of the points.
     pub seed: u64,
+    /// Classes: arms of a spiral or blobs of `Gaussians`, 2 to 6 (the
+    /// other sets have two).
+    pub classes: usize,
 }
 
 impl Default for Toy2dSpec {
@@ -112,6 +120,7 @@ impl Default for Toy2dSpec {
             noise: 0.05,
             test_fraction: 0.3,
             seed: 0,
+            classes: 2,
         }
     }
 }
@@ -459,6 +468,7 @@ impl DataSpec {
         "Pde1d",
         "Pde2d",
         "RandomRegression",
+        "Csv",
     ];
 
     /// The short name of this data set.
@@ -477,6 +487,7 @@ impl DataSpec {
             DataSpec::Pde1d(_) => "pde1d",
             DataSpec::Pde2d(_) => "pde2d",
             DataSpec::RandomRegression(_) => "random-regression",
+            DataSpec::Csv(_) => "csv",
         }
     }
 
@@ -493,7 +504,13 @@ impl DataSpec {
             | DataSpec::Xor(s)
             | DataSpec::Gaussians(s)
             | DataSpec::Spiral(s)
-            | DataSpec::Moons(s) => (2, 2, n(s.samples), n(s.samples), ("samples", "samples")),
+            | DataSpec::Moons(s) => (
+                2,
+                n(s.classes),
+                n(s.samples),
+                n(s.samples),
+                ("samples", "samples"),
+            ),
             DataSpec::CirclesVsSquares(s) => (64, 2, n(s.train), n(s.test), ("train", "test")),
             DataSpec::Digits8x8(_) => (64, 10, 1797, 1797, ("path", "path")),
             DataSpec::Mnist(s) => (784, 10, n(s.train), n(s.test), ("train", "test")),
@@ -535,6 +552,9 @@ impl DataSpec {
                 n(s.test_samples),
                 ("samples", "test_samples"),
             ),
+            // Known once the file is read: the loader checks the limits, and
+            // the network is checked against the loaded shape.
+            DataSpec::Csv(_) => (0, 0, 0, 0, ("path", "path")),
         };
         DataSize {
             inputs,
@@ -550,7 +570,10 @@ impl DataSpec {
     pub fn is_regression(&self) -> bool {
         matches!(
             self,
-            DataSpec::Function1d(_)
+            DataSpec::Csv(CsvSpec {
+                task: CsvTask::Regression,
+                ..
+            }) | DataSpec::Function1d(_)
                 | DataSpec::Function2d(_)
                 | DataSpec::Pde1d(_)
                 | DataSpec::Pde2d(_)
@@ -585,6 +608,28 @@ impl DataSpec {
                 fraction(s.test_fraction, "test_fraction")?;
                 if !(0.0..=1.0).contains(&s.noise) {
                     return Err(LabError::setting("data.noise", "must be between 0 and 1"));
+                }
+                let many = matches!(self, DataSpec::Spiral(_) | DataSpec::Gaussians(_));
+                if many && !(2..=toy::MAX_CLASSES).contains(&s.classes) {
+                    return Err(LabError::setting(
+                        "data.classes",
+                        format!(
+                            "a {} has 2 to {} classes, got {}",
+                            self.name(),
+                            toy::MAX_CLASSES,
+                            s.classes
+                        ),
+                    ));
+                }
+                if !many && s.classes != 2 {
+                    return Err(LabError::setting(
+                        "data.classes",
+                        format!(
+                            "{} has two classes (Spiral and Gaussians take more), got {}",
+                            self.name(),
+                            s.classes
+                        ),
+                    ));
                 }
             }
             DataSpec::CirclesVsSquares(s) => {
@@ -632,6 +677,18 @@ impl DataSpec {
                 limits::check("data.inputs", "inputs", s.inputs as u128, width)?;
                 limits::check("data.outputs", "outputs", s.outputs as u128, width)?;
             }
+            DataSpec::Csv(s) => {
+                fraction(s.test_fraction, "test_fraction")?;
+                if s.path.is_empty() {
+                    return Err(LabError::setting("data.path", "names no file"));
+                }
+                if s.target.is_empty() {
+                    return Err(LabError::setting(
+                        "data.target",
+                        "names no column: give the header name of the column to predict",
+                    ));
+                }
+            }
         }
         self.size().check()
     }
@@ -653,6 +710,7 @@ impl DataSpec {
             DataSpec::Pde1d(s) => Ok(pde::generate_1d(s)),
             DataSpec::Pde2d(s) => Ok(pde::generate_2d(s)),
             DataSpec::RandomRegression(s) => random_regression(s),
+            DataSpec::Csv(s) => csv::load(s),
         }
     }
 }
@@ -886,6 +944,85 @@ mod tests {
                 assert!(ones > 0 && ones < l.len(), "{} is one-sided", spec.name());
             }
         }
+    }
+
+    #[test]
+    fn spirals_and_blobs_take_k_classes_in_equal_shares() {
+        for k in 3..=5 {
+            for spec in [
+                DataSpec::Spiral(Toy2dSpec {
+                    classes: k,
+                    ..Default::default()
+                }),
+                DataSpec::Gaussians(Toy2dSpec {
+                    classes: k,
+                    ..Default::default()
+                }),
+            ] {
+                let d = spec.load().unwrap();
+                assert_eq!(d.outputs(), k);
+                assert_eq!(d.class_names.len(), k);
+                let mut counts = vec![0usize; k];
+                for split in [&d.train, &d.test] {
+                    let Targets::Labels(l) = &split.targets else {
+                        unreachable!()
+                    };
+                    for &c in l {
+                        counts[c as usize] += 1;
+                    }
+                }
+                assert_eq!(counts, vec![600 / k; k], "{} with {k} classes", spec.name());
+                // Blobs sit apart: their means differ.
+                let mut means = vec![(0.0f32, 0.0f32); k];
+                let l = match &d.train.targets {
+                    Targets::Labels(l) => l,
+                    Targets::Values(_) => unreachable!(),
+                };
+                for (i, &c) in l.iter().enumerate() {
+                    means[c as usize].0 += d.train.x[2 * i];
+                    means[c as usize].1 += d.train.x[2 * i + 1];
+                }
+                if matches!(spec, DataSpec::Gaussians(_)) {
+                    let m: Vec<(f32, f32)> = means
+                        .iter()
+                        .zip(0..)
+                        .map(|(m, c)| {
+                            let count = l.iter().filter(|&&x| x == c).count() as f32;
+                            (m.0 / count, m.1 / count)
+                        })
+                        .collect();
+                    for a in 0..k {
+                        for b in a + 1..k {
+                            let d2 = (m[a].0 - m[b].0).powi(2) + (m[a].1 - m[b].1).powi(2);
+                            assert!(d2 > 0.1, "blobs {a} and {b} overlap: {m:?}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn two_class_sets_refuse_more_classes_and_many_class_sets_cap_them() {
+        let err = DataSpec::Xor(Toy2dSpec {
+            classes: 3,
+            ..Default::default()
+        })
+        .load()
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("data.classes"), "{err}");
+        let err = DataSpec::Spiral(Toy2dSpec {
+            classes: 7,
+            ..Default::default()
+        })
+        .load()
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("data.classes") && err.contains("2 to 6"),
+            "{err}"
+        );
     }
 
     #[test]

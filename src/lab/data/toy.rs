@@ -19,20 +19,28 @@ pub(super) enum Kind {
 /// so that the network sees inputs in [-1, 1].
 const SCALE: f32 = 1.0 / 6.0;
 
+/// The classes' names: the colours the app draws them in, TensorFlow
+/// Playground's orange and blue first.
+pub const CLASS_NAMES: [&str; MAX_CLASSES] = ["orange", "blue", "green", "purple", "red", "teal"];
+
+/// The most classes a spiral or a set of blobs has.
+pub const MAX_CLASSES: usize = 6;
+
 pub(super) fn generate(kind: Kind, spec: &Toy2dSpec) -> Dataset {
     let mut r = rng::rng(spec.seed, Stream::Data);
     let n = spec.samples;
     let mut x = Vec::with_capacity(n * 2);
     let mut labels = Vec::with_capacity(n);
+    let k = spec.classes.max(2);
     for i in 0..n {
-        // Alternate classes so that both are equally represented (xor labels
-        // by quadrant instead).
-        let class = (i % 2) as u32;
+        // Take classes in turn so that all are equally represented (xor
+        // labels by quadrant instead).
+        let class = (i % k) as u32;
         let (px, py, class) = match kind {
             Kind::Circle => circle(&mut r, class, spec.noise),
             Kind::Xor => xor(&mut r, spec.noise),
-            Kind::Gaussians => gaussian(&mut r, class, spec.noise),
-            Kind::Spiral => spiral(&mut r, class, i / 2, n.div_ceil(2), spec.noise),
+            Kind::Gaussians => gaussian(&mut r, class, k, spec.noise),
+            Kind::Spiral => spiral(&mut r, class, k, i / k, n.div_ceil(k), spec.noise),
             Kind::Moons => moon(&mut r, class, spec.noise),
         };
         x.push((px * SCALE).clamp(-1.0, 1.0));
@@ -54,8 +62,8 @@ pub(super) fn generate(kind: Kind, spec: &Toy2dSpec) -> Dataset {
             x: (-1.0, 1.0),
             y: (-1.0, 1.0),
         },
-        task: Task::Classification { classes: 2 },
-        class_names: vec!["orange".into(), "blue".into()],
+        task: Task::Classification { classes: k },
+        class_names: CLASS_NAMES[..k].iter().map(|c| c.to_string()).collect(),
         train,
         test,
         train_region: None,
@@ -95,23 +103,41 @@ fn xor(r: &mut LabRng, noise: f32) -> (f32, f32, u32) {
     (px + jitter(r, noise), py + jitter(r, noise), class)
 }
 
-fn gaussian(r: &mut LabRng, class: u32, noise: f32) -> (f32, f32, u32) {
-    let centre = if class == 0 { 2.0 } else { -2.0 };
+/// One of `k` blobs: two on the diagonal (the Playground's), more evenly
+/// round a circle of the same radius.
+fn gaussian(r: &mut LabRng, class: u32, k: usize, noise: f32) -> (f32, f32, u32) {
+    let (cx, cy) = if k == 2 {
+        let c = if class == 0 { 2.0 } else { -2.0 };
+        (c, c)
+    } else {
+        let angle = std::f32::consts::FRAC_PI_4 + std::f32::consts::TAU * class as f32 / k as f32;
+        let radius = 2.0 * std::f32::consts::SQRT_2;
+        (radius * angle.cos(), radius * angle.sin())
+    };
     let spread = 0.5 + noise * 3.0;
     (
-        centre + rng::normal(r) * spread,
-        centre + rng::normal(r) * spread,
+        cx + rng::normal(r) * spread,
+        cy + rng::normal(r) * spread,
         class,
     )
 }
 
-fn spiral(r: &mut LabRng, class: u32, i: usize, per_class: usize, noise: f32) -> (f32, f32, u32) {
+/// Point `i` of arm `class` of a `k`-armed spiral.
+fn spiral(
+    r: &mut LabRng,
+    class: u32,
+    k: usize,
+    i: usize,
+    per_class: usize,
+    noise: f32,
+) -> (f32, f32, u32) {
     let t = i as f32 / per_class as f32;
     let rad = t * 5.0;
-    let delta = if class == 0 {
-        0.0
-    } else {
-        std::f32::consts::PI
+    // Two arms keep the Playground's exact π apart.
+    let delta = match (k, class) {
+        (_, 0) => 0.0,
+        (2, _) => std::f32::consts::PI,
+        _ => std::f32::consts::TAU * class as f32 / k as f32,
     };
     let angle = 1.75 * t * std::f32::consts::TAU + delta;
     (

@@ -59,6 +59,17 @@ pub fn diagnose(dir: &Path, step: Option<u64>) -> LabResult<String> {
         t.l2,
         t.eval_every
     );
+    if !t.schedule.is_constant(t.warmup_steps) {
+        let _ = writeln!(
+            w,
+            "schedule    {:?}, {} warm-up steps: η {} at step 0, {} at the middle, {} at the end",
+            t.schedule,
+            t.warmup_steps,
+            t.learning_rate * t.lr_factor(0),
+            t.learning_rate * t.lr_factor(t.steps / 2),
+            t.learning_rate * t.lr_factor(t.steps)
+        );
+    }
     let mut reader = FrameReader::open(&run.frames_path()).ok();
     let sizes = reader
         .as_ref()

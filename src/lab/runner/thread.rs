@@ -259,9 +259,14 @@ impl<B: AutodiffBackend> Runner<B> {
             }
             TrainerCommand::SetFrameInterval(d) => self.options.frame_interval = d,
             TrainerCommand::SetPresentation(scene) => {
+                let probe_moved = self.scene.view.probe != scene.view.probe;
                 self.scene.take_presentation(&scene);
                 if let Some(s) = &mut self.session {
                     s.trainer_mut().set_presentation(&scene);
+                }
+                // A paused view shows the new probe at once.
+                if probe_moved && !self.running {
+                    self.show_frame();
                 }
             }
             TrainerCommand::PauseAt(at) => {

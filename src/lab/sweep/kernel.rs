@@ -130,6 +130,8 @@ pub fn unsupported(scene: &Scene) -> Option<&'static str> {
         Some("a PINN's residual loss needs input derivatives")
     } else if scene.measure.sharpness_every.is_some() {
         Some("sharpness is measured by the single-model trainer")
+    } else if !scene.train.schedule.is_constant(scene.train.warmup_steps) {
+        Some("learning-rate schedules are trained by the single-model trainer")
     } else {
         None
     }

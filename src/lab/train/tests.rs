@@ -3,6 +3,7 @@ use crate::lab::CpuBackend;
 use crate::lab::data::{DataSpec, Function1dSpec, Toy2dSpec};
 use crate::lab::model::{Activation, DenseRef, plain_forward};
 use crate::lab::scene::{ModelSpec, TrainSpec};
+use crate::lab::schedule::LrSchedule;
 
 /// A layer as plain data: inputs, outputs, weights, biases.
 type Layer = (usize, usize, Vec<f32>, Vec<f32>);
@@ -887,4 +888,136 @@ fn layer_stats_of_known_activations() {
             .dead_fraction
             .is_nan()
     );
+}
+
+/// A step-decay schedule trains exactly as halving the rate by hand at the
+/// decay does, and a warm-up's first steps move the weights less.
+#[test]
+fn schedules_scale_the_rate_of_each_step() {
+    let mut s = scene(
+        xor(40),
+        Activation::Tanh,
+        LossKind::CrossEntropy,
+        OutputKind::Softmax,
+    );
+    s.train.steps = 10;
+    let run = |s: &Scene, halve_at: Option<u64>| {
+        let mut t = Trainer::<CpuBackend>::new(s, &Default::default()).unwrap();
+        for step in 0..10 {
+            if Some(step) == halve_at {
+                t.set_learning_rate(s.train.learning_rate * 0.5).unwrap();
+            }
+            t.step(false).unwrap();
+        }
+        t.parameters().unwrap()
+    };
+    let by_hand = run(&s, Some(5));
+    let mut decayed = s.clone();
+    decayed.train.schedule = LrSchedule::Step {
+        every: 5,
+        gamma: 0.5,
+    };
+    assert_eq!(run(&decayed, None), by_hand);
+    assert_ne!(run(&s, None), by_hand);
+
+    let start = Trainer::<CpuBackend>::new(&s, &Default::default())
+        .unwrap()
+        .parameters()
+        .unwrap();
+    let moved = |s: &Scene| {
+        let mut t = Trainer::<CpuBackend>::new(s, &Default::default()).unwrap();
+        t.step(false).unwrap();
+        let p = t.parameters().unwrap();
+        p.iter()
+            .zip(&start)
+            .map(|(a, b)| (a - b).abs())
+            .sum::<f32>()
+    };
+    let mut warm = s.clone();
+    warm.train.warmup_steps = 10;
+    // Full-batch GD: the first step's gradient is the same, a tenth of the rate.
+    let (full, tenth) = (moved(&s), moved(&warm));
+    assert!(
+        (tenth / full - 0.1).abs() < 1e-3,
+        "warm-up's first step moved {tenth} against {full}"
+    );
+}
+
+/// Blame, measured on plain weights, is the rise of burn's own test loss
+/// when a neuron's outgoing weights are zeroed; silencing the top-blamed
+/// neuron costs more than silencing the bottom one.
+#[test]
+fn blame_ranks_neurons_by_what_silencing_them_costs_the_test_loss() {
+    use crate::lab::blame::{Readout, blame};
+    let scene = Scene::parse(
+        "Scene(seed: 1, data: Spiral(samples: 600, noise: 0.02, classes: 3), \
+         model: (hidden: [12, 12], activation: Relu), \
+         train: (optimizer: Adam, learning_rate: 0.02, batch_size: 32))",
+        Path::new("blame.ron"),
+    )
+    .unwrap();
+    let mut t = Trainer::<CpuBackend>::new(&scene, &Default::default()).unwrap();
+    for _ in 0..600 {
+        t.step(false).unwrap();
+    }
+    let frame = t.peek().unwrap().unwrap();
+    let readout = Readout {
+        activation: Activation::Relu,
+        output: OutputKind::Softmax,
+        loss: LossKind::CrossEntropy,
+    };
+    let theta = t.parameters().unwrap();
+    let burn_loss = |theta: &[f32]| {
+        let model = t.model_with(theta).unwrap();
+        let x = Tensor::<CpuBackend, 2>::from_inner(t.test.x.clone());
+        let targets = Tensor::<CpuBackend, 2>::from_inner(t.test.targets.clone());
+        let loss = per_sample_loss(t.scene.loss(), model.output, model.forward(x), targets).mean();
+        f64::from(scalar(loss, "test loss").unwrap())
+    };
+    let base = burn_loss(&theta);
+    // Where each layer's outgoing weights start in the flat parameters.
+    let sizes = [2usize, 12, 12, 3];
+    let mut start = 0;
+    let mut starts = Vec::new();
+    for w in sizes.windows(2) {
+        starts.push(start);
+        start += w[0] * w[1] + w[1];
+    }
+    for layer in [1, 2] {
+        let b = blame(&frame, readout, t.data(), layer, usize::MAX).unwrap();
+        assert_eq!(b.rises.len(), 12);
+        assert_eq!(b.samples, t.data().test.len());
+        assert!(
+            (b.base_loss - base).abs() < 1e-4,
+            "{} vs {base}",
+            b.base_loss
+        );
+        let outputs = sizes[layer + 1];
+        let silenced = |j: usize| {
+            let mut th = theta.clone();
+            let row = starts[layer] + j * outputs;
+            th[row..row + outputs].iter_mut().for_each(|w| *w = 0.0);
+            burn_loss(&th) - base
+        };
+        for j in 0..12 {
+            assert!(
+                (silenced(j) - b.rises[j]).abs() < 1e-4,
+                "layer {layer} neuron {j}: burn {} vs blame {}",
+                silenced(j),
+                b.rises[j]
+            );
+        }
+        let ranked = b.ranked();
+        let (top, bottom) = (ranked[0].0, ranked[11].0);
+        assert!(ranked.windows(2).all(|w| w[0].1 >= w[1].1));
+        assert!(
+            silenced(top) > silenced(bottom) + 0.01,
+            "layer {layer}: silencing {top} costs {}, {bottom} {}",
+            silenced(top),
+            silenced(bottom)
+        );
+    }
+    // Not a hidden layer: no blame.
+    assert!(blame(&frame, readout, t.data(), 0, 100).is_none());
+    assert!(blame(&frame, readout, t.data(), 3, 100).is_none());
 }

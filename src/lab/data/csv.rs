@@ -1,0 +1,505 @@
+//! Your own data: a CSV file with a header, one column the target, the
+//! others numeric features.
+
+use serde::{Deserialize, Serialize};
+
+use super::{DataFile, Dataset, InputLayout, Split, Targets, Task, read_data_file};
+use crate::lab::error::{LabError, LabResult};
+use crate::lab::limits;
+use crate::lab::rng::{self, Stream};
+
+/// What a CSV file's target column holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum CsvTask {
+    /// Class labels (any text; each distinct value is a class).
+    #[default]
+    Classification,
+    /// A real number to predict.
+    Regression,
+}
+
+/// Settings of a CSV data set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CsvSpec {
+    /// The file (gzipped or not). Its first line names the columns.
+    pub path: String,
+    /// The column to predict; every other column is an input.
+    pub target: String,
+    /// Whether the target is a class or a number.
+    pub task: CsvTask,
+    /// Share of the rows held out for testing.
+    pub test_fraction: f32,
+    /// Scale each input to mean 0 and standard deviation 1 (statistics of
+    /// the training rows, applied to both splits).
+    pub normalize: bool,
+    /// Drop rows with a missing value (empty, `NA`, `NaN`, `?`) instead of
+    /// failing on the first one.
+    pub drop_missing: bool,
+    /// Seed of the split.
+    pub seed: u64,
+}
+
+impl Default for CsvSpec {
+    fn default() -> Self {
+        CsvSpec {
+            path: String::new(),
+            target: String::new(),
+            task: CsvTask::Classification,
+            test_fraction: 0.2,
+            normalize: true,
+            drop_missing: false,
+            seed: 0,
+        }
+    }
+}
+
+/// The most classes a CSV target may have.
+pub const MAX_CSV_CLASSES: usize = 1000;
+
+/// True for the spellings of a missing value.
+fn is_missing(field: &str) -> bool {
+    matches!(
+        field.to_ascii_lowercase().as_str(),
+        "" | "na" | "n/a" | "nan" | "null" | "?"
+    )
+}
+
+/// One field, without surrounding spaces and quotes.
+fn unquote(field: &str) -> &str {
+    let f = field.trim();
+    f.strip_prefix('"')
+        .and_then(|f| f.strip_suffix('"'))
+        .unwrap_or(f)
+}
+
+/// Loads a CSV data set; errors name the file, the row (the file's line
+/// number) and the column.
+pub(super) fn load(spec: &CsvSpec) -> LabResult<Dataset> {
+    let DataFile { path, bytes } = read_data_file(&spec.path)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|e| LabError::data(&path, format!("not UTF-8 text: {e}")))?;
+    let bad =
+        |line: usize, message: String| LabError::data(&path, format!("row {line}: {message}"));
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l))
+        .filter(|(_, l)| !l.trim().is_empty());
+    let Some((header_line, header)) = lines.next() else {
+        return Err(LabError::data(&path, "is empty: it needs a header line"));
+    };
+    let columns: Vec<&str> = header.split(',').map(unquote).collect();
+    limits::check(
+        "data.path",
+        "columns",
+        columns.len() as u128,
+        limits::MAX_WIDTH as u128 + 1,
+    )?;
+    if let Some(i) = columns.iter().position(|c| c.is_empty()) {
+        return Err(bad(
+            header_line,
+            format!("column {} has no name in the header", i + 1),
+        ));
+    }
+    let Some(target) = columns.iter().position(|c| *c == spec.target) else {
+        return Err(LabError::data(
+            &path,
+            format!(
+                "has no column `{}` (data.target) in its header; its columns: {}",
+                spec.target,
+                columns.join(", ")
+            ),
+        ));
+    };
+    if columns.len() < 2 {
+        return Err(bad(
+            header_line,
+            "needs an input column besides the target".into(),
+        ));
+    }
+    let inputs = columns.len() - 1;
+    let mut x: Vec<f32> = Vec::new();
+    let mut raw_targets: Vec<&str> = Vec::new();
+    let mut target_lines: Vec<usize> = Vec::new();
+    let mut row: Vec<f32> = Vec::with_capacity(inputs);
+    for (line, text) in lines {
+        let fields: Vec<&str> = text.split(',').map(unquote).collect();
+        if fields.len() != columns.len() {
+            return Err(bad(
+                line,
+                format!(
+                    "has {} fields, the header {} (quoted commas are not supported)",
+                    fields.len(),
+                    columns.len()
+                ),
+            ));
+        }
+        if raw_targets.len() as u128 >= limits::MAX_SAMPLES {
+            limits::check(
+                "data.path",
+                "rows",
+                raw_targets.len() as u128 + 1,
+                limits::MAX_SAMPLES,
+            )?;
+        }
+        row.clear();
+        let mut missing = None;
+        for (c, field) in fields.iter().enumerate() {
+            if is_missing(field) {
+                missing = Some(c);
+                break;
+            }
+            if c == target {
+                continue;
+            }
+            let v: f32 = field.parse().map_err(|_| {
+                bad(
+                    line,
+                    format!("column `{}`: `{field}` is not a number", columns[c]),
+                )
+            })?;
+            if !v.is_finite() {
+                return Err(bad(
+                    line,
+                    format!("column `{}`: {field} is not a finite number", columns[c]),
+                ));
+            }
+            row.push(v);
+        }
+        if let Some(c) = missing {
+            if spec.drop_missing {
+                continue;
+            }
+            return Err(bad(
+                line,
+                format!(
+                    "column `{}`: missing value (set data.drop_missing: true to skip such rows)",
+                    columns[c]
+                ),
+            ));
+        }
+        x.extend_from_slice(&row);
+        raw_targets.push(fields[target]);
+        target_lines.push(line);
+    }
+    let n = raw_targets.len();
+    if n < 2 {
+        return Err(LabError::data(
+            &path,
+            format!("holds {n} usable rows: a training and a test set need two at least"),
+        ));
+    }
+    limits::check_memory(
+        "data.path",
+        "the data set",
+        (n as u128).saturating_mul(inputs as u128 + 1),
+        limits::MAX_DATA_VALUES,
+    )?;
+    let (targets, task, class_names) = match spec.task {
+        CsvTask::Classification => {
+            let mut names: Vec<&str> = raw_targets.clone();
+            // Numeric labels in numeric order (2 before 10), others by text.
+            names.sort_by(|a, b| match (a.parse::<f64>(), b.parse::<f64>()) {
+                (Ok(x), Ok(y)) => x.total_cmp(&y),
+                _ => a.cmp(b),
+            });
+            names.dedup();
+            if names.len() < 2 {
+                return Err(LabError::data(
+                    &path,
+                    format!(
+                        "column `{}` (data.target) holds one class only: {}",
+                        spec.target,
+                        names.first().copied().unwrap_or("")
+                    ),
+                ));
+            }
+            if names.len() > MAX_CSV_CLASSES {
+                return Err(LabError::data(
+                    &path,
+                    format!(
+                        "column `{}` (data.target) holds {} distinct values, over the limit of {MAX_CSV_CLASSES} classes; is it a number (task: Regression)?",
+                        spec.target,
+                        names.len()
+                    ),
+                ));
+            }
+            let labels: Vec<u32> = raw_targets
+                .iter()
+                .map(|t| names.iter().position(|n| n == t).unwrap_or(0) as u32)
+                .collect();
+            let classes = names.len();
+            (
+                Targets::Labels(labels),
+                Task::Classification { classes },
+                names.iter().map(|n| n.to_string()).collect(),
+            )
+        }
+        CsvTask::Regression => {
+            let mut values = Vec::with_capacity(n);
+            for (t, &line) in raw_targets.iter().zip(&target_lines) {
+                let v: f32 = t.parse().ok().filter(|v: &f32| v.is_finite()).ok_or_else(|| {
+                    bad(
+                        line,
+                        format!(
+                            "column `{}` (data.target): `{t}` is not a number (task: Regression)",
+                            spec.target
+                        ),
+                    )
+                })?;
+                values.push(v);
+            }
+            (
+                Targets::Values(values),
+                Task::Regression { outputs: 1 },
+                vec![spec.target.clone()],
+            )
+        }
+    };
+    let (mut train, mut test) = split(x, targets, inputs, spec.test_fraction, spec.seed);
+    if spec.normalize {
+        normalize(&mut train, &mut test, inputs);
+    }
+    let layout = match inputs {
+        1 => InputLayout::Line {
+            x: padded_range(&train.x, &test.x, 1, 0),
+        },
+        2 => InputLayout::Plane {
+            x: padded_range(&train.x, &test.x, 2, 0),
+            y: padded_range(&train.x, &test.x, 2, 1),
+        },
+        _ => InputLayout::Features,
+    };
+    let name = std::path::Path::new(&spec.path)
+        .file_name()
+        .and_then(|f| f.to_str())
+        .map(|f| f.trim_end_matches(".gz").trim_end_matches(".csv"))
+        .unwrap_or("csv")
+        .to_string();
+    Ok(Dataset {
+        name,
+        inputs,
+        layout,
+        task,
+        class_names,
+        train,
+        test,
+        train_region: None,
+        pde: None,
+    })
+}
+
+/// Splits rows into train and test by a seeded shuffle.
+fn split(
+    x: Vec<f32>,
+    targets: Targets,
+    inputs: usize,
+    test_fraction: f32,
+    seed: u64,
+) -> (Split, Split) {
+    use rand::seq::SliceRandom;
+    let n = x.len() / inputs.max(1);
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut rng::rng(seed, Stream::Data));
+    let n_test = ((n as f32 * test_fraction).round() as usize).clamp(1, n.saturating_sub(1));
+    let take = |idx: &[usize]| Split {
+        x: idx
+            .iter()
+            .flat_map(|&i| x[i * inputs..(i + 1) * inputs].iter().copied())
+            .collect(),
+        targets: match &targets {
+            Targets::Labels(l) => Targets::Labels(idx.iter().map(|&i| l[i]).collect()),
+            Targets::Values(v) => Targets::Values(idx.iter().map(|&i| v[i]).collect()),
+        },
+    };
+    let (test, train) = order.split_at(n_test);
+    (take(train), take(test))
+}
+
+/// Scales each input to the training rows' mean 0 and standard deviation 1
+/// (a constant column is only centred).
+fn normalize(train: &mut Split, test: &mut Split, inputs: usize) {
+    let n = (train.x.len() / inputs.max(1)).max(1) as f64;
+    for c in 0..inputs {
+        let column = || {
+            train
+                .x
+                .iter()
+                .skip(c)
+                .step_by(inputs)
+                .map(|&v| f64::from(v))
+        };
+        let mean = column().sum::<f64>() / n;
+        let var = column().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+        let std = if var > 0.0 { var.sqrt() } else { 1.0 };
+        for split in [&mut *train, &mut *test] {
+            for v in split.x.iter_mut().skip(c).step_by(inputs) {
+                *v = ((f64::from(*v) - mean) / std) as f32;
+            }
+        }
+    }
+}
+
+/// Input `c`'s range over both splits, widened by a tenth on each side (so
+/// that points do not sit on the edge of a plot).
+fn padded_range(train: &[f32], test: &[f32], inputs: usize, c: usize) -> (f32, f32) {
+    let values = || {
+        train
+            .iter()
+            .skip(c)
+            .step_by(inputs)
+            .chain(test.iter().skip(c).step_by(inputs))
+            .copied()
+    };
+    let lo = values().fold(f32::INFINITY, f32::min);
+    let hi = values().fold(f32::NEG_INFINITY, f32::max);
+    let pad = ((hi - lo) * 0.1).max(1e-3);
+    (lo - pad, hi + pad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lab::data::DataSpec;
+
+    /// Writes `text` to a fresh CSV file and returns its spec.
+    fn csv(name: &str, text: &str, target: &str, task: CsvTask) -> (CsvSpec, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("nnm-csv-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{name}.csv"));
+        std::fs::write(&path, text).unwrap();
+        (
+            CsvSpec {
+                path: path.to_string_lossy().into_owned(),
+                target: target.into(),
+                task,
+                ..Default::default()
+            },
+            path,
+        )
+    }
+
+    fn load_err(spec: CsvSpec) -> String {
+        DataSpec::Csv(spec).load().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_labelled_csv_loads_with_its_classes_named_and_inputs_normalised() {
+        let mut text = String::from("x, y ,species\n");
+        for i in 0..50 {
+            let (x, y) = (i as f32 * 0.1, 10.0 + (i % 7) as f32);
+            let label = ["setosa", "virginica", "versicolor"][i % 3];
+            text.push_str(&format!("{x},{y},\"{label}\"\n"));
+        }
+        let (spec, _) = csv("labelled", &text, "species", CsvTask::Classification);
+        let d = DataSpec::Csv(spec.clone()).load().unwrap();
+        assert_eq!(d.inputs, 2);
+        assert_eq!(d.outputs(), 3);
+        assert_eq!(d.class_names, ["setosa", "versicolor", "virginica"]);
+        assert_eq!(d.train.len() + d.test.len(), 50);
+        assert_eq!(d.test.len(), 10);
+        assert!(
+            matches!(d.layout, InputLayout::Plane { .. }),
+            "2D: the boundary view"
+        );
+        // Normalised on the training rows: mean 0, standard deviation 1.
+        let n = d.train.len() as f32;
+        for c in 0..2 {
+            let col: Vec<f32> = d.train.x.iter().skip(c).step_by(2).copied().collect();
+            let mean = col.iter().sum::<f32>() / n;
+            let var = col.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n;
+            assert!(
+                mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-4,
+                "{mean} {var}"
+            );
+        }
+        // The same file and seed give the same split; labels follow rows.
+        assert_eq!(DataSpec::Csv(spec).load().unwrap(), d);
+    }
+
+    #[test]
+    fn a_missing_value_fails_naming_the_row_and_column_or_drops_the_row() {
+        let text = "a,b,label\n1,2,0\n3,4,1\n5,,0\n7,8,1\n9,10,0\n";
+        let (spec, path) = csv("missing", text, "label", CsvTask::Classification);
+        let err = load_err(spec.clone());
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        assert!(err.contains("row 4") && err.contains("column `b`"), "{err}");
+        assert!(err.contains("missing value"), "{err}");
+        let d = DataSpec::Csv(CsvSpec {
+            drop_missing: true,
+            ..spec
+        })
+        .load()
+        .unwrap();
+        assert_eq!(d.train.len() + d.test.len(), 4);
+    }
+
+    #[test]
+    fn bad_files_name_the_row_column_or_field() {
+        let (spec, _) = csv(
+            "text",
+            "a,b,y\n1,2,0\n1,red,1\n",
+            "y",
+            CsvTask::Classification,
+        );
+        let err = load_err(spec);
+        assert!(
+            err.contains("row 3") && err.contains("column `b`") && err.contains("`red`"),
+            "{err}"
+        );
+        let (spec, _) = csv("short", "a,b,y\n1,2,0\n1,2\n", "y", CsvTask::Classification);
+        let err = load_err(spec);
+        assert!(err.contains("row 3") && err.contains("2 fields"), "{err}");
+        let (spec, _) = csv("target", "a,b,y\n1,2,0\n", "label", CsvTask::Classification);
+        let err = load_err(spec);
+        assert!(
+            err.contains("no column `label`") && err.contains("a, b, y"),
+            "{err}"
+        );
+        let (spec, _) = csv("one", "a,y\n1,0\n2,0\n3,0\n", "y", CsvTask::Classification);
+        assert!(load_err(spec).contains("one class"));
+        let (spec, _) = csv("reg", "a,y\n1,0.5\n2,high\n3,1\n", "y", CsvTask::Regression);
+        let err = load_err(spec);
+        assert!(
+            err.contains("row 3") && err.contains("`high` is not a number"),
+            "{err}"
+        );
+        let (spec, _) = csv("empty", "", "y", CsvTask::Regression);
+        assert!(load_err(spec).contains("header"));
+        let err = load_err(CsvSpec {
+            path: "no/such/file.csv".into(),
+            target: "y".into(),
+            ..Default::default()
+        });
+        assert!(
+            err.contains("no/such/file.csv") && err.contains("not found"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_one_input_regression_gets_the_curve_view() {
+        let mut text = String::from("x,y\n");
+        for i in 0..40 {
+            let x = i as f32 / 10.0;
+            text.push_str(&format!("{x},{}\n", x.sin()));
+        }
+        let (spec, _) = csv("curve", &text, "y", CsvTask::Regression);
+        let d = DataSpec::Csv(CsvSpec {
+            normalize: false,
+            ..spec
+        })
+        .load()
+        .unwrap();
+        assert!(matches!(d.layout, InputLayout::Line { .. }));
+        assert_eq!(d.outputs(), 1);
+        let Targets::Values(v) = &d.train.targets else {
+            panic!("regression targets")
+        };
+        // Targets follow their rows through the shuffle.
+        for (x, y) in d.train.x.iter().zip(v) {
+            assert!((x.sin() - y).abs() < 1e-5);
+        }
+    }
+}
