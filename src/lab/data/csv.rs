@@ -3,10 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{DataFile, Dataset, InputLayout, Split, Targets, Task, read_data_file};
+use super::{DataFile, Dataset, InputLayout, Split, Targets, Task, read_data_file, shuffled_split};
 use crate::lab::error::{LabError, LabResult};
 use crate::lab::limits;
-use crate::lab::rng::{self, Stream};
 
 /// What a CSV file's target column holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -257,7 +256,7 @@ pub(super) fn load(spec: &CsvSpec) -> LabResult<Dataset> {
             )
         }
     };
-    let (mut train, mut test) = split(x, targets, inputs, spec.test_fraction, spec.seed);
+    let (mut train, mut test) = shuffled_split(x, targets, inputs, spec.test_fraction, spec.seed);
     if spec.normalize {
         normalize(&mut train, &mut test, inputs);
     }
@@ -288,33 +287,6 @@ pub(super) fn load(spec: &CsvSpec) -> LabResult<Dataset> {
         train_region: None,
         pde: None,
     })
-}
-
-/// Splits rows into train and test by a seeded shuffle.
-fn split(
-    x: Vec<f32>,
-    targets: Targets,
-    inputs: usize,
-    test_fraction: f32,
-    seed: u64,
-) -> (Split, Split) {
-    use rand::seq::SliceRandom;
-    let n = x.len() / inputs.max(1);
-    let mut order: Vec<usize> = (0..n).collect();
-    order.shuffle(&mut rng::rng(seed, Stream::Data));
-    let n_test = ((n as f32 * test_fraction).round() as usize).clamp(1, n.saturating_sub(1));
-    let take = |idx: &[usize]| Split {
-        x: idx
-            .iter()
-            .flat_map(|&i| x[i * inputs..(i + 1) * inputs].iter().copied())
-            .collect(),
-        targets: match &targets {
-            Targets::Labels(l) => Targets::Labels(idx.iter().map(|&i| l[i]).collect()),
-            Targets::Values(v) => Targets::Values(idx.iter().map(|&i| v[i]).collect()),
-        },
-    };
-    let (test, train) = order.split_at(n_test);
-    (take(train), take(test))
 }
 
 /// Scales each input to the training rows' mean 0 and standard deviation 1

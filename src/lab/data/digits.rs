@@ -62,7 +62,13 @@ pub(super) fn load_digits8x8(spec: &DigitsSpec) -> LabResult<Dataset> {
     if labels.len() < 2 {
         return Err(LabError::data(&path, "holds fewer than two samples"));
     }
-    let (train, test) = shuffled_split(x, labels, 64, spec.test_fraction, spec.seed);
+    let (train, test) = shuffled_split(
+        x,
+        Targets::Labels(labels),
+        64,
+        spec.test_fraction,
+        spec.seed,
+    );
     Ok(Dataset {
         name: "digits8x8".into(),
         inputs: 64,

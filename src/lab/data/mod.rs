@@ -869,16 +869,17 @@ fn random_regression(spec: &RandomRegressionSpec) -> LabResult<Dataset> {
     })
 }
 
-/// Splits samples into train and test by a seeded shuffle.
+/// Splits samples into train and test by a seeded shuffle; each sample's
+/// target (a label, or one value) goes with it.
 pub(crate) fn shuffled_split(
     x: Vec<f32>,
-    labels: Vec<u32>,
+    targets: Targets,
     inputs: usize,
     test_fraction: f32,
     seed: u64,
 ) -> (Split, Split) {
     use rand::seq::SliceRandom;
-    let n = labels.len();
+    let n = x.len() / inputs.max(1);
     let mut order: Vec<usize> = (0..n).collect();
     order.shuffle(&mut rng::rng(seed, Stream::Data));
     let n_test = ((n as f32 * test_fraction).round() as usize).clamp(1, n.saturating_sub(1));
@@ -887,7 +888,10 @@ pub(crate) fn shuffled_split(
             .iter()
             .flat_map(|&i| x[i * inputs..(i + 1) * inputs].iter().copied())
             .collect(),
-        targets: Targets::Labels(idx.iter().map(|&i| labels[i]).collect()),
+        targets: match &targets {
+            Targets::Labels(l) => Targets::Labels(idx.iter().map(|&i| l[i]).collect()),
+            Targets::Values(v) => Targets::Values(idx.iter().map(|&i| v[i]).collect()),
+        },
     };
     let (test, train) = order.split_at(n_test);
     (take(train), take(test))

@@ -2,7 +2,7 @@
 
 use rand::RngExt;
 
-use super::{Dataset, InputLayout, Task, Toy2dSpec, shuffled_split};
+use super::{Dataset, InputLayout, Targets, Task, Toy2dSpec, shuffled_split};
 use crate::lab::rng::{self, LabRng, Stream};
 
 /// Which 2D set to draw.
@@ -54,7 +54,8 @@ pub(super) fn generate(kind: Kind, spec: &Toy2dSpec) -> Dataset {
         Kind::Spiral => "spiral",
         Kind::Moons => "moons",
     };
-    let (train, test) = shuffled_split(x, labels, 2, spec.test_fraction, spec.seed);
+    let (train, test) =
+        shuffled_split(x, Targets::Labels(labels), 2, spec.test_fraction, spec.seed);
     Dataset {
         name: name.into(),
         inputs: 2,
