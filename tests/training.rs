@@ -7,7 +7,11 @@ use nn_microscope::lab::{CpuBackend, Metrics};
 fn train_preset(name: &str) -> Metrics {
     let preset = Presets::built_in().find(name).unwrap();
     let scene = preset.load().unwrap_or_else(|e| panic!("{e}"));
-    let mut session = Session::<CpuBackend>::start(&scene, &Default::default(), None).unwrap();
+    train(&scene, name)
+}
+
+fn train(scene: &nn_microscope::lab::Scene, name: &str) -> Metrics {
+    let mut session = Session::<CpuBackend>::start(scene, &Default::default(), None).unwrap();
     for _ in 0..scene.train.steps {
         let advance = session.advance(false).unwrap();
         assert!(advance.diverged.is_none(), "{name} diverged");
@@ -35,6 +39,38 @@ fn spiral_reaches_95_percent() {
 fn three_spiral_arms_reach_90_percent_under_a_cosine_schedule() {
     let e = train_preset("spiral-3-arms");
     assert!(accuracy(&e) >= 0.90, "{e:?}");
+}
+
+#[test]
+fn dropout_closes_most_of_lesson_5s_overfitting_gap() {
+    let overfit = Presets::built_in()
+        .find("lesson-5-overfitting")
+        .unwrap()
+        .load()
+        .unwrap();
+    let with_dropout = Presets::built_in().find("dropout").unwrap().load().unwrap();
+    assert_eq!(
+        with_dropout.data, overfit.data,
+        "the same forty noisy points"
+    );
+    for seed in [8, 9] {
+        let mut plain = overfit.clone();
+        plain.seed = seed;
+        plain.lesson = Default::default();
+        let mut dropped = plain.clone();
+        dropped.model.dropout = 0.5;
+        let (a, b) = (train(&plain, "plain"), train(&dropped, "dropout"));
+        let (a_test, b_test) = (a.test_loss.unwrap(), b.test_loss.unwrap());
+        // Without dropout the forty points are memorised; with it, not.
+        assert!(a.train_loss.unwrap() < 0.01, "seed {seed}: {a:?}");
+        assert!(b.train_loss.unwrap() > 0.02, "seed {seed}: {b:?}");
+        assert!(
+            b_test < 0.75 * a_test,
+            "seed {seed}: test loss {b_test} with dropout, {a_test} without"
+        );
+    }
+    let e = train(&with_dropout, "dropout");
+    assert!(e.test_loss.unwrap() < 1.0, "{e:?}");
 }
 
 #[test]

@@ -36,7 +36,7 @@ impl DrawnInput {
 pub fn drawn_frame(frame: &Frame, topology: &Topology, input: &[f32]) -> (Frame, Vec<f64>) {
     let trace = plain_forward(
         &frame.dense_layers(),
-        topology.activation,
+        &topology.activations,
         topology.output,
         input,
     );

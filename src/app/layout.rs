@@ -228,8 +228,8 @@ mod tests {
 
     fn topology(sizes: Vec<usize>, layout: InputLayout) -> Topology {
         Topology {
+            activations: vec![Activation::Relu; sizes.len().saturating_sub(2)],
             sizes,
-            activation: Activation::Relu,
             output: OutputKind::Softmax,
             layout,
             output_names: vec![],

@@ -27,6 +27,9 @@ pub struct Neuron {
     pub batch_gradient: f32,
     /// Bias (0 for inputs).
     pub bias: f32,
+    /// Left out of the shown step's training pass by dropout (for the
+    /// first sample of its batch; the probe's values are the whole network's).
+    pub dropped: bool,
 }
 
 /// A synapse (one weight) and its live values.
@@ -164,6 +167,28 @@ fn respawn(
     }
 }
 
+/// Which units of each hidden layer the step of `frame` kept in training
+/// (see [`crate::lab::dropout::kept_units`]); none without dropout.
+fn kept_units(scene: Option<&crate::lab::Scene>, frame: &Frame) -> Vec<Vec<bool>> {
+    let Some(scene) = scene.filter(|s| s.model.dropout > 0.0) else {
+        return Vec::new();
+    };
+    let hidden = frame.layers.len().saturating_sub(1);
+    frame.layers[..hidden]
+        .iter()
+        .enumerate()
+        .map(|(l, layer)| {
+            crate::lab::dropout::kept_units(
+                scene.seed,
+                frame.step,
+                l,
+                layer.outputs,
+                scene.model.dropout,
+            )
+        })
+        .collect()
+}
+
 /// True when `frame` describes a network of `sizes`.
 fn fits(frame: &Frame, sizes: &[usize]) -> bool {
     frame.sizes() == sizes
@@ -187,7 +212,12 @@ fn apply_frame(
     if !fits(frame, &topology.sizes) {
         return;
     }
+    let kept = kept_units(live.scene.as_ref(), frame);
     for mut n in &mut neurons {
+        n.dropped = kept
+            .get(n.layer.wrapping_sub(1))
+            .and_then(|k| k.get(n.index))
+            .is_some_and(|k| !k);
         let (l, i) = (n.layer, n.index);
         if l == 0 {
             n.activation = frame.probe.input.get(i).copied().unwrap_or(0.0);

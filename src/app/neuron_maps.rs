@@ -115,7 +115,7 @@ pub fn maps_of(frame: &Frame, topology: &Topology, side: usize) -> Option<Neuron
     if frame.sizes() != topology.sizes {
         return None;
     }
-    NeuronMaps::compute(frame, topology.activation, topology.output, (x, y), side)
+    NeuronMaps::compute(frame, &topology.activations, topology.output, (x, y), side)
 }
 
 fn update_maps(live: Res<Live>, shown: Res<Shown>, mut view: ResMut<NeuronMapView>) {

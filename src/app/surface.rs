@@ -105,7 +105,7 @@ pub fn surface_values(frame: &Frame, topology: &Topology, grid: &SurfaceGrid) ->
     grid.inputs
         .iter()
         .map(|p| {
-            let trace = plain_forward(&layers, topology.activation, topology.output, p);
+            let trace = plain_forward(&layers, &topology.activations, topology.output, p);
             trace
                 .post
                 .last()
@@ -346,7 +346,7 @@ mod tests {
     use super::*;
     use crate::lab::LayerFrame;
     use crate::lab::data::{DataSpec, Function2dSpec};
-    use crate::lab::model::{Activation, OutputKind};
+    use crate::lab::model::OutputKind;
 
     #[test]
     fn the_grid_is_the_test_grid_with_its_targets_and_training_box() {
@@ -392,7 +392,7 @@ mod tests {
             }],
             ..Default::default()
         };
-        let topology = Topology::new(vec![2, 1], Activation::Tanh, OutputKind::Linear, &data);
+        let topology = Topology::new(vec![2, 1], Vec::new(), OutputKind::Linear, &data);
         let values = surface_values(&frame, &topology, &grid);
         for (p, v) in grid.inputs.iter().zip(&values) {
             assert!((v - (0.5 * p[0] - 2.0 * p[1] + 0.25)).abs() < 1e-5);

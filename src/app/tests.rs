@@ -79,8 +79,8 @@ fn every_plugin_without_a_renderer_runs_in_a_fixed_order() {
 
 fn topology(sizes: Vec<usize>) -> Topology {
     Topology {
+        activations: vec![Activation::Tanh; sizes.len().saturating_sub(2)],
         sizes,
-        activation: Activation::Tanh,
         output: OutputKind::Softmax,
         layout: InputLayout::Plane {
             x: (-1.0, 1.0),
@@ -91,11 +91,12 @@ fn topology(sizes: Vec<usize>) -> Topology {
 }
 
 fn start(events: &Sender<TrainerEvent>, sizes: Vec<usize>) {
-    let scene = Scene::parse(
-        "Scene(data: Xor(samples: 20))",
-        std::path::Path::new("t.ron"),
-    )
-    .unwrap();
+    start_scene(events, sizes, "Scene(data: Xor(samples: 20))");
+}
+
+/// Starts a run of the scene `text` (on 20 XOR samples) with a network of `sizes`.
+fn start_scene(events: &Sender<TrainerEvent>, sizes: Vec<usize>, text: &str) {
+    let scene = Scene::parse(text, std::path::Path::new("t.ron")).unwrap();
     let data = DataSpec::Xor(Toy2dSpec {
         samples: 20,
         ..Default::default()
@@ -169,6 +170,38 @@ fn counts(app: &mut App) -> (usize, usize) {
         .iter(app.world())
         .count();
     (n, s)
+}
+
+#[test]
+fn units_dropout_leaves_out_of_the_shown_step_are_marked() {
+    let (mut app, events) = test_app();
+    let sizes = vec![2, 8, 6, 2];
+    start_scene(
+        &events,
+        sizes.clone(),
+        "Scene(seed: 9, data: Xor(samples: 20), model: (hidden: [8, 6], dropout: 0.5))",
+    );
+    let mut marks = Vec::new();
+    for step in [7, 8] {
+        events
+            .send(TrainerEvent::Frame(Box::new(frame(&sizes, step))))
+            .unwrap();
+        app.update();
+        app.update();
+        let mut dropped = Vec::new();
+        for (l, &width) in sizes.iter().enumerate() {
+            let kept = crate::lab::dropout::kept_units(9, step, l.wrapping_sub(1), width, 0.5);
+            for (i, kept) in kept.into_iter().enumerate() {
+                let n = neuron(&mut app, l, i).0;
+                let hidden = l > 0 && l + 1 < sizes.len();
+                assert_eq!(n.dropped, hidden && !kept, "step {step}, neuron {l}.{i}");
+                dropped.push(n.dropped);
+            }
+        }
+        assert!(dropped.iter().any(|d| *d) && dropped.iter().filter(|d| !**d).count() > 4);
+        marks.push(dropped);
+    }
+    assert_ne!(marks[0], marks[1], "each step draws its own mask");
 }
 
 #[test]

@@ -20,6 +20,8 @@ const GLOW_POSITIVE: [f32; 3] = [0.6, 0.9, 1.0];
 const GLOW_NEGATIVE: [f32; 3] = [1.0, 0.35, 0.85];
 /// The warm halo of a large gradient.
 const HALO: [f32; 3] = [1.0, 0.45, 0.12];
+/// The ring of a unit dropout left out of the shown step.
+const DROPPED: [f32; 3] = [1.0, 0.05, 0.1];
 /// The ring marking the selected neuron.
 const SELECTED: [f32; 3] = [0.3, 1.0, 0.4];
 
@@ -43,6 +45,8 @@ pub struct VisualSettings {
     pub msaa: bool,
     /// On 2D tasks, each neuron's map as a card beside it.
     pub neuron_cards: bool,
+    /// With dropout, draw the units the shown step leaves out dark, ringed in red.
+    pub show_dropout: bool,
 }
 
 impl Default for VisualSettings {
@@ -56,6 +60,7 @@ impl Default for VisualSettings {
             particles: true,
             msaa: true,
             neuron_cards: true,
+            show_dropout: true,
         }
     }
 }
@@ -258,9 +263,15 @@ fn neuron_bulbs(
         if lit == Some(false) {
             strength *= DIMMED;
         }
+        let dropped = settings.show_dropout && n.dropped;
+        if dropped {
+            strength = 0.0;
+        }
         let color = [hue[0] * strength, hue[1] * strength, hue[2] * strength, 1.0];
         let halo = if selection.neuron == Some((n.layer, n.index)) || lit == Some(true) {
             [SELECTED[0] * 4.0, SELECTED[1] * 4.0, SELECTED[2] * 4.0, 1.0]
+        } else if dropped {
+            [DROPPED[0] * 3.0, DROPPED[1] * 3.0, DROPPED[2] * 3.0, 0.8]
         } else {
             [HALO[0] * 3.0, HALO[1] * 3.0, HALO[2] * 3.0, glow.halo]
         };

@@ -36,11 +36,11 @@ impl Blame {
     }
 }
 
-/// How the network is read: its hidden non-linearity, output and loss.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// How the network is read: its hidden non-linearities, output and loss.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Readout {
-    /// The hidden non-linearity.
-    pub activation: Activation,
+    /// Each hidden layer's non-linearity, input side first.
+    pub activations: Vec<Activation>,
     /// The output non-linearity.
     pub output: OutputKind,
     /// The loss measured.
@@ -52,7 +52,7 @@ pub struct Readout {
 /// that is not hidden, a residual (PDE) loss, or no test samples.
 pub fn blame(
     frame: &Frame,
-    readout: Readout,
+    readout: &Readout,
     data: &Dataset,
     layer: usize,
     max_samples: usize,
@@ -73,7 +73,7 @@ pub fn blame(
         target_row(data, s, &mut target);
         let trace = plain_forward(
             &dense,
-            readout.activation,
+            &readout.activations,
             readout.output,
             data.test_input(s),
         );
@@ -83,7 +83,7 @@ pub fn blame(
         for (j, total) in silenced.iter_mut().enumerate() {
             let mut h = h.clone();
             h[j] = 0.0;
-            let z = forward_from(&dense[layer..], readout, h);
+            let z = forward_from(&dense[layer..], layer, readout, h);
             *total += sample_loss(readout, &z, &target);
         }
     }
@@ -101,8 +101,14 @@ pub fn blame(
 }
 
 /// The output layer's pre-activation, from hidden activations `h` through
-/// `layers` (the last of which is the output layer).
-fn forward_from(layers: &[DenseRef<'_>], readout: Readout, mut h: Vec<f64>) -> Vec<f64> {
+/// `layers`, weight layers `first..` of the network (the last of which is
+/// the output layer).
+fn forward_from(
+    layers: &[DenseRef<'_>],
+    first: usize,
+    readout: &Readout,
+    mut h: Vec<f64>,
+) -> Vec<f64> {
     let last = layers.len().saturating_sub(1);
     for (l, layer) in layers.iter().enumerate() {
         let mut z: Vec<f64> = layer.biases.iter().map(|&b| f64::from(b)).collect();
@@ -122,7 +128,12 @@ fn forward_from(layers: &[DenseRef<'_>], readout: Readout, mut h: Vec<f64>) -> V
         if l == last {
             return z;
         }
-        h = z.iter().map(|&v| readout.activation.eval(v)).collect();
+        let f = readout
+            .activations
+            .get(first + l)
+            .copied()
+            .unwrap_or(Activation::Linear);
+        h = z.iter().map(|&v| f.eval(v)).collect();
     }
     h
 }
@@ -148,7 +159,7 @@ fn target_row(data: &Dataset, s: usize, out: &mut [f64]) {
 /// One sample's loss from the output pre-activation `z`, as the trainer
 /// measures it (cross-entropy on the logits; mean squared or absolute
 /// error of the output).
-fn sample_loss(readout: Readout, z: &[f64], target: &[f64]) -> f64 {
+fn sample_loss(readout: &Readout, z: &[f64], target: &[f64]) -> f64 {
     match readout.loss {
         LossKind::CrossEntropy => {
             let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);

@@ -8,11 +8,12 @@ use crate::lab::model::{Activation, DenseRef, OutputKind};
 
 /// The shape of the network a frame stream describes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "TopologyText")]
 pub struct Topology {
     /// Layer widths from input to output, such as `[64, 16, 2]`.
     pub sizes: Vec<usize>,
-    /// Hidden non-linearity.
-    pub activation: Activation,
+    /// Each hidden layer's non-linearity, input side first.
+    pub activations: Vec<Activation>,
     /// Output non-linearity.
     pub output: OutputKind,
     /// How inputs are arranged (image grid, plane, line).
@@ -21,21 +22,64 @@ pub struct Topology {
     pub output_names: Vec<String>,
 }
 
+/// A topology as written: recordings made before per-layer activations
+/// hold one `activation` for every hidden layer.
+#[derive(Deserialize)]
+#[serde(rename = "Topology")]
+struct TopologyText {
+    sizes: Vec<usize>,
+    #[serde(default = "default_activation")]
+    activation: Activation,
+    #[serde(default)]
+    activations: Vec<Activation>,
+    output: OutputKind,
+    layout: InputLayout,
+    output_names: Vec<String>,
+}
+
+/// What a topology without any activation meant: tanh, the scenes' default.
+fn default_activation() -> Activation {
+    Activation::Tanh
+}
+
+impl From<TopologyText> for Topology {
+    fn from(t: TopologyText) -> Self {
+        let hidden = t.sizes.len().saturating_sub(2);
+        let all = t.activation;
+        Topology {
+            activations: crate::lab::model::hidden_activations(all, &t.activations, hidden),
+            sizes: t.sizes,
+            output: t.output,
+            layout: t.layout,
+            output_names: t.output_names,
+        }
+    }
+}
+
 impl Topology {
-    /// The topology of a network of `sizes` trained on `data`.
+    /// The topology of a network of `sizes`, with hidden non-linearities
+    /// `activations`, trained on `data`.
     pub fn new(
         sizes: Vec<usize>,
-        activation: Activation,
+        activations: Vec<Activation>,
         output: OutputKind,
         data: &Dataset,
     ) -> Self {
         Topology {
             sizes,
-            activation,
+            activations,
             output,
             layout: data.layout.clone(),
             output_names: data.class_names.clone(),
         }
+    }
+
+    /// Hidden layer `l`'s non-linearity (linear past the hidden layers).
+    pub fn activation(&self, l: usize) -> Activation {
+        self.activations
+            .get(l)
+            .copied()
+            .unwrap_or(Activation::Linear)
     }
 
     /// Number of weight layers.

@@ -32,7 +32,7 @@ impl NeuronMaps {
     /// than [`MAX_MAPPED_NEURONS`] neurons.
     pub fn compute(
         frame: &Frame,
-        activation: Activation,
+        activations: &[Activation],
         output: OutputKind,
         span: ((f32, f32), (f32, f32)),
         side: usize,
@@ -56,7 +56,7 @@ impl NeuronMaps {
             let y = y1 - (y1 - y0) * (row as f32 + 0.5) / side as f32;
             for col in 0..side {
                 let x = x0 + (x1 - x0) * (col as f32 + 0.5) / side as f32;
-                let trace = plain_forward(&dense, activation, output, &[x, y]);
+                let trace = plain_forward(&dense, activations, output, &[x, y]);
                 for (maps, post) in layers.iter_mut().zip(&trace.post) {
                     for (map, v) in maps.iter_mut().zip(post) {
                         map.push(*v as f32);
@@ -119,8 +119,8 @@ mod tests {
     #[test]
     fn each_neurons_map_is_its_activation_over_the_plane() {
         let span = ((-1.0, 1.0), (-2.0, 2.0));
-        let maps =
-            NeuronMaps::compute(&frame(), Activation::Tanh, OutputKind::Linear, span, 8).unwrap();
+        let maps = NeuronMaps::compute(&frame(), &[Activation::Tanh], OutputKind::Linear, span, 8)
+            .unwrap();
         assert_eq!(maps.layers.len(), 2);
         assert_eq!(maps.layers[0].len(), 2);
         assert_eq!(maps.map(2, 0).unwrap().len(), 64);
@@ -147,6 +147,8 @@ mod tests {
         f.layers[0].inputs = 1;
         f.layers[0].weights.truncate(2);
         let span = ((-1.0, 1.0), (-1.0, 1.0));
-        assert!(NeuronMaps::compute(&f, Activation::Tanh, OutputKind::Linear, span, 8).is_none());
+        assert!(
+            NeuronMaps::compute(&f, &[Activation::Tanh], OutputKind::Linear, span, 8).is_none()
+        );
     }
 }

@@ -4,6 +4,7 @@
 pub mod blame;
 pub mod compare;
 pub mod data;
+pub mod dropout;
 pub mod error;
 pub mod film;
 pub mod frame;

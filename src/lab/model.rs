@@ -198,6 +198,10 @@ pub struct MlpConfig {
     /// Hidden non-linearity.
     #[config(default = "Activation::Relu")]
     pub activation: Activation,
+    /// One non-linearity per hidden layer, input side first, in place of
+    /// `activation` (empty: `activation` everywhere).
+    #[config(default = "Vec::new()")]
+    pub activations: Vec<Activation>,
     /// Output non-linearity.
     #[config(default = "OutputKind::Softmax")]
     pub output: OutputKind,
@@ -222,6 +226,11 @@ impl MlpConfig {
         s.extend(&self.hidden);
         s.push(self.outputs);
         s
+    }
+
+    /// Each hidden layer's non-linearity, input side first.
+    pub fn hidden_activations(&self) -> Vec<Activation> {
+        hidden_activations(self.activation, &self.activations, self.hidden.len())
     }
 
     /// The initial weights (`[inputs][outputs]`, row-major) and biases of each
@@ -254,10 +263,24 @@ impl MlpConfig {
         };
         Mlp {
             layers,
-            activation: self.activation,
+            activations: self.hidden_activations(),
             output: self.output,
             scales,
         }
+    }
+}
+
+/// The non-linearity of each of `hidden` layers: `per_layer` when it names
+/// one for each, else `all` everywhere.
+pub fn hidden_activations(
+    all: Activation,
+    per_layer: &[Activation],
+    hidden: usize,
+) -> Vec<Activation> {
+    if per_layer.len() == hidden {
+        per_layer.to_vec()
+    } else {
+        vec![all; hidden]
     }
 }
 
@@ -300,14 +323,14 @@ pub fn linear_from<B: Backend>(
     }
 }
 
-/// A multi-layer perceptron: linear layers with a shared hidden activation.
+/// A multi-layer perceptron: linear layers, each hidden one with its own non-linearity.
 #[derive(Module, Debug)]
 pub struct Mlp<B: Backend> {
     /// The layers, input side first. Weights are `[inputs, outputs]`.
     pub layers: Vec<Linear<B>>,
-    /// Hidden non-linearity.
+    /// Each hidden layer's non-linearity, input side first.
     #[module(skip)]
-    pub activation: Activation,
+    pub activations: Vec<Activation>,
     /// Output non-linearity.
     #[module(skip)]
     pub output: OutputKind,
@@ -332,7 +355,8 @@ pub struct InputDerivatives<B: Backend> {
 pub struct LayerTrace<B: Backend> {
     /// z = x·W + b.
     pub pre: Tensor<B, 2>,
-    /// The activation of z (softmax or identity for the last layer).
+    /// The activation of z (softmax or identity for the last layer), before
+    /// any dropout mask.
     pub post: Tensor<B, 2>,
 }
 
@@ -343,15 +367,34 @@ impl<B: Backend> Mlp<B> {
     /// - `x`: `[batch, inputs]`
     /// - output: `[batch, outputs]`
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.forward_masked(x, &[])
+    }
+
+    /// [`Mlp::forward`] in training mode: hidden layer `l`'s outputs are
+    /// multiplied by `masks[l]` (dropout) before the next layer reads them.
+    /// Layers without a mask (all of them for an empty `masks`) are kept whole.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, inputs]`; `masks[l]`: `[batch, sizes[l + 1]]`
+    /// - output: `[batch, outputs]`
+    pub fn forward_masked(&self, x: Tensor<B, 2>, masks: &[Tensor<B, 2>]) -> Tensor<B, 2> {
         let last = self.layers.len() - 1;
         self.layers.iter().enumerate().fold(x, |h, (i, layer)| {
             let z = self.pre_activation(i, layer, h);
             if i == last {
                 z
             } else {
-                self.activation.apply(z)
+                masked(self.activation(i).apply(z), masks.get(i))
             }
         })
+    }
+
+    /// Hidden layer `l`'s non-linearity.
+    pub fn activation(&self, l: usize) -> Activation {
+        self.activations
+            .get(l)
+            .copied()
+            .unwrap_or(Activation::Linear)
     }
 
     /// Layer `i`'s pre-activation, scaled: `s_i · (h·W + b)`.
@@ -395,6 +438,19 @@ impl<B: Backend> Mlp<B> {
     /// - `x`: `[batch, inputs]`
     /// - layer `l` of the output: `pre` and `post` are `[batch, sizes[l + 1]]`
     pub fn forward_trace(&self, x: Tensor<B, 2>) -> Vec<LayerTrace<B>> {
+        self.forward_trace_masked(x, &[])
+    }
+
+    /// [`Mlp::forward_trace`] in training mode, with the dropout `masks` of
+    /// [`Mlp::forward_masked`]; each trace's `post` is before its mask.
+    ///
+    /// # Shapes
+    /// - as [`Mlp::forward_trace`]; `masks[l]`: `[batch, sizes[l + 1]]`
+    pub fn forward_trace_masked(
+        &self,
+        x: Tensor<B, 2>,
+        masks: &[Tensor<B, 2>],
+    ) -> Vec<LayerTrace<B>> {
         let last = self.layers.len() - 1;
         let mut h = x;
         let mut trace = Vec::with_capacity(self.layers.len());
@@ -403,9 +459,9 @@ impl<B: Backend> Mlp<B> {
             let post = if i == last {
                 self.output_activation(pre.clone())
             } else {
-                self.activation.apply(pre.clone())
+                self.activation(i).apply(pre.clone())
             };
-            h = post.clone();
+            h = masked(post.clone(), masks.get(i));
             trace.push(LayerTrace { pre, post });
         }
         trace
@@ -453,14 +509,14 @@ impl<B: Backend> Mlp<B> {
                     d2u: z2.into_iter().map(first).collect(),
                 };
             }
-            let (f1, f2) = self.activation.derivatives(z.clone());
+            let (f1, f2) = self.activation(i).derivatives(z.clone());
             d2 = z1
                 .iter()
                 .zip(z2)
                 .map(|(a, b)| f2.clone().mul(a.clone().powi_scalar(2)) + f1.clone().mul(b))
                 .collect();
             d1 = z1.into_iter().map(|a| f1.clone().mul(a)).collect();
-            h = self.activation.apply(z);
+            h = self.activation(i).apply(z);
         }
         unreachable!("an MLP has at least one layer")
     }
@@ -481,6 +537,14 @@ impl<B: Backend> Mlp<B> {
     /// Number of trainable parameters.
     pub fn parameter_count(&self) -> usize {
         self.num_params()
+    }
+}
+
+/// `h` times its dropout mask, if it has one.
+pub(crate) fn masked<B: Backend>(h: Tensor<B, 2>, mask: Option<&Tensor<B, 2>>) -> Tensor<B, 2> {
+    match mask {
+        Some(m) => h.mul(m.clone()),
+        None => h,
     }
 }
 
@@ -510,21 +574,23 @@ pub struct PlainTrace {
 
 /// The forward pass of one sample on plain weights: the same function as
 /// [`Mlp::forward_trace`], for the math view, drawings and derivative checks.
+/// `activations` holds each hidden layer's non-linearity (a layer past its
+/// end is linear).
 pub fn plain_forward(
     layers: &[DenseRef<'_>],
-    activation: Activation,
+    activations: &[Activation],
     output: OutputKind,
     x: &[f32],
 ) -> PlainTrace {
     let x: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
-    plain_forward_f64(layers, activation, output, &x)
+    plain_forward_f64(layers, activations, output, &x)
 }
 
 /// [`plain_forward`] of an input given in double precision (for finite
 /// differences in the inputs).
 pub fn plain_forward_f64(
     layers: &[DenseRef<'_>],
-    activation: Activation,
+    activations: &[Activation],
     output: OutputKind,
     x: &[f64],
 ) -> PlainTrace {
@@ -551,7 +617,8 @@ pub fn plain_forward_f64(
                 OutputKind::Linear => z.clone(),
             }
         } else {
-            z.iter().map(|&v| activation.eval(v)).collect()
+            let f = activations.get(l).copied().unwrap_or(Activation::Linear);
+            z.iter().map(|&v| f.eval(v)).collect()
         };
         h = post.clone();
         trace.pre.push(z);
@@ -659,7 +726,7 @@ mod tests {
                         scale: 1.0,
                     })
                     .collect();
-                let plain = plain_forward(&refs, act, output, &x);
+                let plain = plain_forward(&refs, &[act; 2], output, &x);
                 for (l, t) in trace.iter().enumerate() {
                     let pre = t.pre.clone().into_data().to_vec::<f32>().unwrap();
                     let post = t.post.clone().into_data().to_vec::<f32>().unwrap();
@@ -748,7 +815,9 @@ mod tests {
                         scale: 1.0,
                     })
                     .collect();
-                let u = |p: &[f64]| plain_forward_f64(&refs, act, OutputKind::Linear, p).post[2][0];
+                let u = |p: &[f64]| {
+                    plain_forward_f64(&refs, &[act; 2], OutputKind::Linear, p).post[2][0]
+                };
                 const H: f64 = 1e-4;
                 for k in 0..4 {
                     let p: Vec<f64> = points[k * inputs..(k + 1) * inputs]

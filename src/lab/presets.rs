@@ -24,6 +24,7 @@ const BUILT_IN: &[(&str, &str)] = &[
     ),
     ("default", include_str!("../../scenes/default.ron")),
     ("digits8x8", include_str!("../../scenes/digits8x8.ron")),
+    ("dropout", include_str!("../../scenes/dropout.ron")),
     (
         "edge-of-stability",
         include_str!("../../scenes/edge-of-stability.ron"),

@@ -22,11 +22,21 @@ pub enum Stream {
     Sharpness = 5,
     /// A random sweep's draws of each model's values.
     Sweep = 6,
+    /// Dropout masks, drawn afresh for each step and layer.
+    Dropout = 7,
 }
 
 /// A generator for `stream` of `seed`.
 pub fn rng(seed: u64, stream: Stream) -> LabRng {
     LabRng::seed_from_u64(splitmix(seed ^ splitmix(stream as u64)))
+}
+
+/// A generator for `stream` of `seed` at the position `(a, b)` (a step and
+/// a layer, say): each position has draws of its own, and reaching one
+/// needs no state from the positions before it.
+pub fn rng_at(seed: u64, stream: Stream, a: u64, b: u64) -> LabRng {
+    let base = splitmix(seed ^ splitmix(stream as u64));
+    LabRng::seed_from_u64(splitmix(splitmix(base ^ splitmix(a)) ^ b))
 }
 
 /// A standard normal sample (Box-Muller), so that no distribution crate is needed.

@@ -56,8 +56,14 @@ pub struct Scene {
 pub struct ModelSpec {
     /// Widths of the hidden layers; input and output widths come from the data.
     pub hidden: Vec<usize>,
-    /// Hidden non-linearity.
+    /// Hidden non-linearity (of every hidden layer, unless `activations` says otherwise).
     pub activation: Activation,
+    /// One non-linearity per hidden layer, input side first, in place of `activation`.
+    pub activations: Option<Vec<Activation>>,
+    /// The probability that a hidden unit is left out of a training step
+    /// (inverted dropout: the units kept are scaled by `1/(1 − p)`).
+    /// Evaluation, the probe, sharpness and every view use the whole network.
+    pub dropout: f32,
     /// Output non-linearity; by default softmax for classification, linear for regression.
     pub output: Option<OutputKind>,
     /// Initial weights; by default He for relu and gelu, Xavier otherwise.
@@ -76,6 +82,8 @@ impl Default for ModelSpec {
         ModelSpec {
             hidden: vec![8],
             activation: Activation::Tanh,
+            activations: None,
+            dropout: 0.0,
             output: None,
             init: None,
             bias: true,
@@ -98,6 +106,36 @@ pub enum Parameterization {
 }
 
 impl ModelSpec {
+    /// Sets the hidden layers: their widths and each one's non-linearity
+    /// (missing ones repeat the last). One non-linearity shared by every
+    /// layer is written as `activation`. When the non-linearities change,
+    /// the default initialisation follows them again.
+    pub fn set_layers(&mut self, hidden: Vec<usize>, mut activations: Vec<Activation>) {
+        let fill = activations.last().copied().unwrap_or(self.activation);
+        activations.resize(hidden.len(), fill);
+        if activations != self.hidden_activations() {
+            self.init = None;
+        }
+        match activations.first() {
+            Some(&first) if activations.iter().all(|&a| a == first) => {
+                self.activation = first;
+                self.activations = None;
+            }
+            Some(_) => self.activations = Some(activations),
+            None => self.activations = None,
+        }
+        self.hidden = hidden;
+    }
+
+    /// Each hidden layer's non-linearity, input side first.
+    pub fn hidden_activations(&self) -> Vec<Activation> {
+        crate::lab::model::hidden_activations(
+            self.activation,
+            self.activations.as_deref().unwrap_or_default(),
+            self.hidden.len(),
+        )
+    }
+
     /// The factor each weight layer's pre-activation is multiplied by, for
     /// layers of `sizes` (inputs first): the parameterisation's scale, times
     /// the gain on hidden layers.
@@ -418,6 +456,34 @@ impl Scene {
                 ));
             }
         }
+        if let Some(per_layer) = &self.model.activations
+            && per_layer.len() != self.model.hidden.len()
+        {
+            return Err(LabError::setting(
+                "model.activations",
+                format!(
+                    "needs one activation per hidden layer: {}, got {}",
+                    self.model.hidden.len(),
+                    per_layer.len()
+                ),
+            ));
+        }
+        let p = self.model.dropout;
+        if !(p.is_finite() && (0.0..=crate::lab::dropout::MAX_DROPOUT).contains(&p)) {
+            return Err(LabError::setting(
+                "model.dropout",
+                format!(
+                    "must be a probability from 0 to {}, got {p}",
+                    crate::lab::dropout::MAX_DROPOUT
+                ),
+            ));
+        }
+        if p > 0.0 && self.data.is_pde() {
+            return Err(LabError::setting(
+                "model.dropout",
+                "a PDE's residual is of the whole network: use dropout 0 with PDE data",
+            ));
+        }
         if !(self.model.gain.is_finite() && self.model.gain > 0.0) {
             return Err(LabError::setting(
                 "model.gain",
@@ -608,9 +674,16 @@ impl Scene {
         })
     }
 
-    /// The initialisation in use, defaults applied.
+    /// The initialisation in use, defaults applied: He when the first
+    /// hidden layer is relu or gelu, Xavier otherwise.
     pub fn init(&self) -> InitScheme {
-        self.model.init.unwrap_or(match self.model.activation {
+        let first = self
+            .model
+            .hidden_activations()
+            .first()
+            .copied()
+            .unwrap_or(self.model.activation);
+        self.model.init.unwrap_or(match first {
             Activation::Relu | Activation::Gelu => InitScheme::He,
             _ => InitScheme::Xavier,
         })
@@ -637,6 +710,7 @@ impl Scene {
         let scales = self.model.layer_scales(&config.sizes());
         config
             .with_activation(self.model.activation)
+            .with_activations(self.model.hidden_activations())
             .with_output(self.output())
             .with_init(self.init())
             .with_seed(self.seed)
@@ -872,6 +946,43 @@ Scene(
         for a in ["Relu", "Tanh", "Sigmoid", "Gelu", "Linear"] {
             assert!(err.contains(a), "{a} missing from: {err}");
         }
+    }
+
+    #[test]
+    fn per_layer_activations_and_dropout_are_checked_where_they_are_written() {
+        let text = XOR.replace(
+            "activation: Tanh",
+            "activations: [Relu, Tanh, Gelu], dropout: 0.2",
+        );
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("model.activations") && err.contains("one activation per hidden layer"),
+            "{err}"
+        );
+        let line = text
+            .lines()
+            .position(|l| l.contains("activations:"))
+            .unwrap()
+            + 1;
+        assert!(
+            err.starts_with(&format!("scenes/test.ron:{line}:")),
+            "{err}"
+        );
+        for bad in ["1.0", "-0.1", "NaN", "inf"] {
+            let text = XOR.replace("activation: Tanh", &format!("dropout: {bad}"));
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(
+                err.contains("model.dropout") && err.contains("probability"),
+                "{bad}: {err}"
+            );
+        }
+        let ok =
+            parse(&XOR.replace("activation: Tanh", "activations: [Relu], dropout: 0.25")).unwrap();
+        assert_eq!(ok.model.hidden_activations(), vec![Activation::Relu]);
+        assert_eq!(ok.model.dropout, 0.25);
+        // Written back, the scene reads as itself.
+        let back = Scene::parse(&ok.to_ron().unwrap(), Path::new("back.ron")).unwrap();
+        assert_eq!(back.model, ok.model);
     }
 
     #[test]

@@ -419,7 +419,7 @@ impl<B: AutodiffBackend> Trainer<B> {
     pub fn topology(&self) -> Topology {
         Topology::new(
             self.model.sizes(),
-            self.model.activation,
+            self.model.activations.clone(),
             self.model.output,
             &self.data,
         )
@@ -527,17 +527,24 @@ impl<B: AutodiffBackend> Trainer<B> {
 
     /// Changes the learning rate from the next step on.
     pub fn set_learning_rate(&mut self, lr: f32) -> LabResult<()> {
-        let mut scene = self.scene.clone();
-        scene.train.learning_rate = lr;
-        scene.validate()?;
-        self.scene = scene;
-        Ok(())
+        self.set_checked(|s| s.train.learning_rate = lr)
     }
 
     /// Changes the mini-batch size from the next step on.
     pub fn set_batch_size(&mut self, batch_size: usize) -> LabResult<()> {
+        self.set_checked(|s| s.train.batch_size = batch_size)
+    }
+
+    /// Changes the dropout rate from the next step on.
+    pub fn set_dropout(&mut self, p: f32) -> LabResult<()> {
+        self.set_checked(|s| s.model.dropout = p)
+    }
+
+    /// Makes `change` to the settings if the scene it gives is valid;
+    /// otherwise nothing changes.
+    fn set_checked(&mut self, change: impl FnOnce(&mut Scene)) -> LabResult<()> {
         let mut scene = self.scene.clone();
-        scene.train.batch_size = batch_size;
+        change(&mut scene);
         scene.validate()?;
         self.scene = scene;
         Ok(())
@@ -602,15 +609,16 @@ impl<B: AutodiffBackend> Trainer<B> {
                 )
             }
         };
+        let masks = self.dropout_masks(x.dims()[0]);
         let backprop = if self.by_hand() {
             let keep = if capture {
                 Keep::Posts
             } else {
                 Keep::Gradients
             };
-            by_hand(&self.model, self.scene.loss(), x, targets, keep)
+            by_hand(&self.model, self.scene.loss(), x, targets, &masks, keep)
         } else {
-            self.by_autodiff(x, targets, batch.as_deref(), capture)
+            self.by_autodiff(x, targets, batch.as_deref(), &masks, capture)
         };
         let batch_loss = scalar(backprop.loss.clone(), "the mini-batch loss")?;
         if !batch_loss.is_finite() {
@@ -656,6 +664,25 @@ impl<B: AutodiffBackend> Trainer<B> {
         }
         self.step += 1;
         Ok(StepOutcome::Stepped { batch_loss, frame })
+    }
+
+    /// This step's dropout mask of each hidden layer for a batch of `rows`
+    /// samples (see [`crate::lab::dropout::mask`]); none without dropout.
+    fn dropout_masks(&self, rows: usize) -> Vec<Tensor<B::InnerBackend, 2>> {
+        let p = self.scene.model.dropout;
+        if p <= 0.0 {
+            return Vec::new();
+        }
+        let sizes = self.model.sizes();
+        let hidden = &sizes[1..sizes.len() - 1];
+        hidden
+            .iter()
+            .enumerate()
+            .map(|(l, &width)| {
+                let m = crate::lab::dropout::mask(self.scene.seed, self.step, l, rows, width, p);
+                Tensor::from_data(TensorData::new(m, [rows, width]), &self.device)
+            })
+            .collect()
     }
 
     /// The parameters as one flat vector: per layer, the weights
@@ -741,7 +768,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         }
         Ok(Mlp {
             layers,
-            activation: self.model.activation,
+            activations: self.model.activations.clone(),
             output: self.model.output,
             scales: self.model.scales.clone(),
         })
@@ -793,7 +820,7 @@ impl<B: AutodiffBackend> Trainer<B> {
                     bias: l.bias.as_ref().map(track::<B, 1>),
                 })
                 .collect(),
-            activation: self.model.activation,
+            activations: self.model.activations.clone(),
             output: self.model.output,
             scales: self.model.scales.clone(),
         }
@@ -824,12 +851,14 @@ impl<B: AutodiffBackend> Trainer<B> {
         x: Tensor<B::InnerBackend, 2>,
         targets: Tensor<B::InnerBackend, 2>,
         batch: Option<&[usize]>,
+        masks: &[Tensor<B::InnerBackend, 2>],
         capture: bool,
     ) -> Backprop<B::InnerBackend> {
         let model = self.tracked();
         let x = Tensor::<B, 2>::from_inner(x);
         let targets = Tensor::<B, 2>::from_inner(targets);
-        let trace = capture.then(|| model.forward_trace(x.clone()));
+        let masks: Vec<Tensor<B, 2>> = masks.iter().cloned().map(Tensor::from_inner).collect();
+        let trace = capture.then(|| model.forward_trace_masked(x.clone(), &masks));
         let data_loss = match &self.data.pde {
             Some(pde) => {
                 let all: Vec<usize>;
@@ -845,7 +874,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             None => {
                 let z = match &trace {
                     Some(t) => t[t.len() - 1].pre.clone(),
-                    None => model.forward(x),
+                    None => model.forward_masked(x, &masks),
                 };
                 per_sample_loss(self.scene.loss(), model.output, z, targets).mean()
             }
@@ -929,7 +958,7 @@ impl<B: AutodiffBackend> Trainer<B> {
                 Some(post) => values(post.clone(), "activations")?,
                 None => Vec::new(),
             };
-            let relu = l < hidden && self.model.activation == Activation::Relu;
+            let relu = l < hidden && self.model.activation(l) == Activation::Relu;
             stats.push(LayerStats::measure(&frame, &posts, relu));
             layers.push(frame);
         }
@@ -975,7 +1004,7 @@ impl<B: AutodiffBackend> Trainer<B> {
                 TensorData::new(target.clone(), [1, target.len()]),
                 &self.device,
             );
-            let pass = by_hand(&self.model, self.scene.loss(), x, t, Keep::Signals);
+            let pass = by_hand(&self.model, self.scene.loss(), x, t, &[], Keep::Signals);
             let loss = scalar(pass.loss, "the probe's loss")?;
             let mut pre = Vec::with_capacity(pass.signals.len());
             let mut dz = Vec::with_capacity(pass.signals.len());
@@ -1254,15 +1283,19 @@ enum Keep {
 /// forward pass keeping each layer's input, then the chain rule layer by
 /// layer. It does what autodiff does for these networks without recording a
 /// graph, which for small networks costs more than the arithmetic. The loss
-/// must be cross-entropy, or the squared error of a linear output.
+/// must be cross-entropy, or the squared error of a linear output. Hidden
+/// layer `l`'s outputs are multiplied by `masks[l]` where there is one
+/// (dropout); the kept posts are before the mask.
 ///
 /// # Shapes
 /// - `x`: `[batch, inputs]`; `targets`: `[batch, outputs]`
+/// - `masks[l]`: `[batch, sizes[l + 1]]`
 fn by_hand<B: Backend>(
     model: &Mlp<B>,
     kind: LossKind,
     x: Tensor<B, 2>,
     targets: Tensor<B, 2>,
+    masks: &[Tensor<B, 2>],
     keep: Keep,
 ) -> Backprop<B> {
     let keep_posts = keep != Keep::Gradients;
@@ -1285,7 +1318,7 @@ fn by_hand<B: Backend>(
         h = if i == last {
             z.clone()
         } else {
-            model.activation.apply(z.clone())
+            model.activation(i).apply(z.clone())
         };
         if keep_posts {
             posts.push(if i == last {
@@ -1293,6 +1326,9 @@ fn by_hand<B: Backend>(
             } else {
                 h.clone()
             });
+        }
+        if i < last {
+            h = crate::lab::model::masked(h, masks.get(i));
         }
         pres.push(z);
     }
@@ -1331,9 +1367,12 @@ fn by_hand<B: Backend>(
             .map(|_| dz.clone().sum_dim(0).squeeze_dim::<1>(0));
         grads.push((weight, bias));
         if i > 0 {
-            let dh = dz.matmul(layer.weight.val().transpose());
+            let dh = crate::lab::model::masked(
+                dz.matmul(layer.weight.val().transpose()),
+                masks.get(i - 1),
+            );
             let pre = pres[i - 1].clone();
-            dz = match model.activation {
+            dz = match model.activation(i - 1) {
                 Activation::Relu => dh.mask_fill(pre.lower_equal_elem(0.0), 0.0),
                 Activation::Linear => dh,
                 other => dh * other.derivatives(pre).0,

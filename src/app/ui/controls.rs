@@ -24,6 +24,10 @@ pub struct ControlsEdit {
     pub seed: u64,
     /// Hidden widths being edited, applied with the Apply button.
     pub hidden: Vec<usize>,
+    /// Each edited hidden layer's activation, applied with the same button.
+    pub activations: Vec<Activation>,
+    /// Dropout rate on the slider.
+    pub dropout: f32,
     /// Learning rate on the slider.
     pub learning_rate: f32,
     /// Batch size on the slider.
@@ -45,6 +49,8 @@ impl Default for ControlsEdit {
         ControlsEdit {
             seed: 0,
             hidden: Vec::new(),
+            activations: Vec::new(),
+            dropout: 0.0,
             learning_rate: 0.01,
             batch_size: 32,
             pace: Pace::Max,
@@ -64,6 +70,8 @@ impl ControlsEdit {
         }
         self.seed = scene.seed;
         self.hidden = scene.model.hidden.clone();
+        self.activations = scene.model.hidden_activations();
+        self.dropout = scene.model.dropout;
         self.learning_rate = scene.train.learning_rate;
         self.batch_size = scene.train.batch_size;
         if let Some(rate) = scene.view.steps_per_second {
@@ -256,6 +264,19 @@ fn hyperparameters_ui(
     if batch.changed() {
         out.push(TrainerCommand::SetBatchSize(edit.batch_size));
     }
+    let dropout = ui
+        .add(
+            egui::Slider::new(&mut edit.dropout, 0.0..=0.9)
+                .step_by(0.05)
+                .text("dropout"),
+        )
+        .on_hover_text(
+            "the share of hidden units each training step leaves out (kept ones are scaled by 1/(1−p)); \
+             evaluation, the probe and the maps use every unit",
+        );
+    if dropout.changed() {
+        out.push(TrainerCommand::SetDropout(edit.dropout));
+    }
     if let Some(scene) = scene {
         let current = scene.train.optimizer;
         egui::ComboBox::from_label("optimizer")
@@ -269,12 +290,19 @@ fn hyperparameters_ui(
                     }
                 }
             });
-        let current = scene.model.activation;
+        // One activation for every layer; "mixed" when the layers differ.
+        let layers = scene.model.hidden_activations();
+        let current = match layers.first() {
+            Some(&first) if layers.iter().all(|&a| a == first) => Some(first),
+            Some(_) => None,
+            None => Some(scene.model.activation),
+        };
         egui::ComboBox::from_label("activation")
-            .selected_text(current.label())
+            .selected_text(current.map_or("mixed", Activation::label))
             .show_ui(ui, |ui| {
                 for a in Activation::ALL {
-                    if ui.selectable_label(a == current, a.label()).clicked() && a != current {
+                    let selected = Some(a) == current;
+                    if ui.selectable_label(selected, a.label()).clicked() && !selected {
                         out.push(TrainerCommand::SetActivation(a));
                     }
                 }
@@ -290,14 +318,31 @@ fn architecture_ui(
 ) {
     ui.label("Hidden layers");
     let mut remove = None;
-    for (i, width) in edit.hidden.iter_mut().enumerate() {
+    let fill = edit.activations.last().copied().unwrap_or(Activation::Tanh);
+    edit.activations.resize(edit.hidden.len(), fill);
+    for (i, (width, activation)) in edit
+        .hidden
+        .iter_mut()
+        .zip(&mut edit.activations)
+        .enumerate()
+    {
         ui.horizontal(|ui| {
-            ui.label(format!("layer {}", i + 1));
+            let name = ui.label(format!("layer {}", i + 1));
             ui.add(
                 egui::DragValue::new(width)
                     .range(1..=MAX_WIDTH)
                     .suffix(" neurons"),
             );
+            egui::ComboBox::from_id_salt(("layer-activation", i))
+                .selected_text(activation.label())
+                .show_ui(ui, |ui| {
+                    for a in Activation::ALL {
+                        ui.selectable_value(activation, a, a.label());
+                    }
+                })
+                .response
+                .labelled_by(name.id)
+                .on_hover_text("this layer's activation");
             if ui
                 .small_button("−")
                 .on_hover_text("remove this layer")
@@ -309,20 +354,27 @@ fn architecture_ui(
     }
     if let Some(i) = remove {
         edit.hidden.remove(i);
+        edit.activations.remove(i);
     }
     ui.horizontal(|ui| {
         let room = edit.hidden.len() < MAX_HIDDEN_LAYERS;
         if ui.add_enabled(room, egui::Button::new("+ layer")).clicked() {
             let width = edit.hidden.last().copied().unwrap_or(8);
             edit.hidden.push(width);
+            edit.activations.push(fill);
         }
-        let changed = scene.is_some_and(|s| s.model.hidden != edit.hidden);
+        let changed = scene.is_some_and(|s| {
+            s.model.hidden != edit.hidden || s.model.hidden_activations() != edit.activations
+        });
         if ui
             .add_enabled(changed, egui::Button::new("Apply architecture"))
             .on_hover_text("restarts training with the new layers")
             .clicked()
         {
-            out.push(TrainerCommand::SetHidden(edit.hidden.clone()));
+            out.push(TrainerCommand::SetLayers {
+                hidden: edit.hidden.clone(),
+                activations: edit.activations.clone(),
+            });
         }
     });
 }
@@ -344,4 +396,6 @@ pub fn visuals_ui(ui: &mut egui::Ui, visual: &mut VisualSettings) {
     ui.checkbox(&mut visual.msaa, "antialiasing (MSAA 4x)")
         .on_hover_text("off by default on software renderers, where it is slow");
     ui.checkbox(&mut visual.show_batch_mean, "glow with batch mean");
+    ui.checkbox(&mut visual.show_dropout, "mark units dropout leaves out")
+        .on_hover_text("with dropout: the units the shown step left out of training (for its batch's first sample) are dark, ringed in red");
 }

@@ -185,7 +185,7 @@ impl Inspector {
             return;
         }
         let readout = Readout {
-            activation: topology.activation,
+            activations: topology.activations.clone(),
             output: topology.output,
             loss: input.loss,
         };
@@ -194,7 +194,7 @@ impl Inspector {
         let spawned = std::thread::Builder::new()
             .name("blame".into())
             .spawn(move || {
-                let _ = tx.send(blame(&frame, readout, &data, layer, DEFAULT_BLAME_SAMPLES));
+                let _ = tx.send(blame(&frame, &readout, &data, layer, DEFAULT_BLAME_SAMPLES));
             });
         if spawned.is_ok() {
             self.blame_job = Some((key, rx));
@@ -250,8 +250,14 @@ pub fn inspector_ui(
             .map_or(1.0, |layer| layer.scale)
             .max(f32::MIN_POSITIVE);
         let weighted = v.pre_activation / scale - v.bias;
-        ui.label(threshold_text(v.bias, weighted, topology, l + 1 == layers))
-            .on_hover_text("z = Σ w·x + b: the bias sets where along Σ w·x the neuron turns on");
+        let output = l + 1 == layers;
+        ui.label(threshold_text(
+            v.bias,
+            weighted,
+            topology.activation(l - 1),
+            output,
+        ))
+        .on_hover_text("z = Σ w·x + b: the bias sets where along Σ w·x the neuron turns on");
         incoming_weights_ui(ui, inspector, frame, topology, l, i);
     }
     if l + 1 < layers {
@@ -286,7 +292,12 @@ pub fn inspector_ui(
 
 /// The bias read as a threshold: the weighted input Σ w·x at which the
 /// neuron turns on (relu, step-like units) or crosses its midpoint.
-pub fn threshold_text(bias: f32, weighted_input: f32, topology: &Topology, output: bool) -> String {
+pub fn threshold_text(
+    bias: f32,
+    weighted_input: f32,
+    activation: crate::lab::model::Activation,
+    output: bool,
+) -> String {
     use crate::lab::model::Activation;
     let at = -bias;
     let side = if weighted_input > at {
@@ -294,7 +305,7 @@ pub fn threshold_text(bias: f32, weighted_input: f32, topology: &Topology, outpu
     } else {
         "below"
     };
-    let what = match (output, topology.activation) {
+    let what = match (output, activation) {
         (true, _) => "its logit is 0",
         (false, Activation::Relu) => "it turns on",
         (false, Activation::Linear) => "it crosses 0",

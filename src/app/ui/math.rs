@@ -140,7 +140,7 @@ pub fn math_ui(
             OutputKind::Softmax => {
                 let trace = plain_forward(
                     &frame.dense_layers(),
-                    topology.activation,
+                    &topology.activations,
                     topology.output,
                     &frame.probe.input,
                 );
@@ -185,12 +185,9 @@ pub fn math_ui(
             }
         }
     } else {
-        let a = topology.activation.eval(z);
-        row(
-            ui,
-            forward,
-            format!("a = {}(z) = {}", topology.activation.label(), num(a)),
-        );
+        let f = topology.activation(l - 1);
+        let a = f.eval(z);
+        row(ui, forward, format!("a = {}(z) = {}", f.label(), num(a)));
     }
 
     ui.strong("Backward");
@@ -230,7 +227,8 @@ pub fn math_ui(
             })
             .collect();
         let (terms, sum) = sum_terms(&back);
-        let slope = topology.activation.derivative(z);
+        let f = topology.activation(l - 1);
+        let slope = f.derivative(z);
         row(
             ui,
             backward,
@@ -241,7 +239,7 @@ pub fn math_ui(
             backward,
             format!(
                 "δ = ∂L/∂z = {}'(z)·∂L/∂a = {}·{} = {}   (frame: {})",
-                topology.activation.label(),
+                f.label(),
                 num(slope),
                 num(sum),
                 num(slope * sum),

@@ -67,7 +67,7 @@ impl TaskView {
         key: ViewKey,
         data: &Arc<Dataset>,
         frame: &Frame,
-        topology_activation: crate::lab::model::Activation,
+        activations: &[crate::lab::model::Activation],
         output: crate::lab::model::OutputKind,
     ) {
         if self.key == Some(key) {
@@ -87,7 +87,7 @@ impl TaskView {
         self.key = Some(key);
         self.refreshed_at = Some(std::time::Instant::now());
         let layers = frame.dense_layers();
-        let forward = |x: &[f32]| plain_forward(&layers, topology_activation, output, x);
+        let forward = |x: &[f32]| plain_forward(&layers, activations, output, x);
         match data.layout {
             InputLayout::Image { width, height } => {
                 let n = GRID_SAMPLES.min(data.test.len());
@@ -222,7 +222,7 @@ pub fn task_view_ui(ui: &mut egui::Ui, view: &mut TaskView, input: &TaskInput<'_
         key,
         data,
         frame,
-        topology.activation,
+        &topology.activations,
         topology.output,
     );
     let class_names = &topology.output_names;
@@ -425,7 +425,7 @@ mod tests {
         let ctx = egui::Context::default();
         let mut view = TaskView::default();
         let (act, out) = (
-            crate::lab::model::Activation::Linear,
+            &[crate::lab::model::Activation::Linear][..],
             crate::lab::model::OutputKind::Linear,
         );
         let first = ViewKey { run: 1, frame: 1 };

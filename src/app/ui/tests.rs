@@ -194,7 +194,50 @@ fn the_architecture_editor_adds_removes_and_applies_layers() {
     h.get_by_label("Apply architecture").click();
     h.run();
     // [8, 4] + a copy of the last (4), minus the first: [4, 4].
-    assert_eq!(h.state().sent, vec![TrainerCommand::SetHidden(vec![4, 4])]);
+    assert_eq!(
+        h.state().sent,
+        vec![TrainerCommand::SetLayers {
+            hidden: vec![4, 4],
+            activations: vec![Activation::Tanh; 2],
+        }]
+    );
+    // Each layer has its own activation.
+    h.get_by_role_and_label(Role::ComboBox, "layer 2").click();
+    h.run();
+    h.get_by_role_and_label(Role::Button, "gelu").click();
+    h.run();
+    h.get_by_label("Apply architecture").click();
+    h.run();
+    assert_eq!(
+        h.state().sent.last(),
+        Some(&TrainerCommand::SetLayers {
+            hidden: vec![4, 4],
+            activations: vec![Activation::Tanh, Activation::Gelu],
+        })
+    );
+}
+
+#[test]
+fn dropout_is_a_live_edit_and_mixed_layers_say_so() {
+    let mut h = harness(TrainingState::Running);
+    h.run();
+    h.get_by_role_and_label(Role::Slider, "dropout").focus();
+    h.run();
+    h.key_press(egui::Key::ArrowRight);
+    h.run();
+    assert!(
+        matches!(h.state().sent.last(), Some(TrainerCommand::SetDropout(p)) if *p > 0.0 && *p <= 0.1),
+        "{:?}",
+        h.state().sent
+    );
+    h.state_mut().scene.model.activations = Some(vec![Activation::Relu, Activation::Tanh]);
+    h.run();
+    let shared = h.get_by_role_and_label(Role::ComboBox, "activation");
+    assert_eq!(
+        shared.accesskit_node().value().as_deref(),
+        Some("mixed"),
+        "the shared activation menu says the layers differ"
+    );
 }
 
 #[test]
@@ -599,8 +642,8 @@ mod inspector {
         let shown = h.state().blame().expect("the blame arrived").clone();
         let expected = blame(
             &frame,
-            Readout {
-                activation: Activation::Relu,
+            &Readout {
+                activations: vec![Activation::Relu; 2],
                 output: OutputKind::Softmax,
                 loss: scene.loss(),
             },

@@ -38,14 +38,22 @@ pub fn diagnose(dir: &Path, step: Option<u64>) -> LabResult<String> {
     let t = &scene.train;
     let _ = writeln!(
         w,
-        "config      {} data, seed {}, hidden {:?} {:?} (output {:?}, init {:?}, bias {})",
+        "config      {} data, seed {}, hidden {:?} {} (output {:?}, init {:?}, bias {}){}",
         scene.data.name(),
         scene.seed,
         scene.model.hidden,
-        scene.model.activation,
+        match &scene.model.activations {
+            Some(per_layer) => format!("{per_layer:?}"),
+            None => format!("{:?}", scene.model.activation),
+        },
         scene.output(),
         scene.init(),
-        scene.model.bias
+        scene.model.bias,
+        if scene.model.dropout > 0.0 {
+            format!(", dropout {} in training", scene.model.dropout)
+        } else {
+            String::new()
+        }
     );
     let _ = writeln!(
         w,

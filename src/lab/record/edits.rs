@@ -3,8 +3,9 @@
 //!
 //! One row per change, `step,seconds,setting,value`: the step it took effect
 //! at (before that step's update), the seconds since the run started (for
-//! people), the setting and its new value. Changes that restart training
-//! (seed, architecture, activation) start a new run directory instead, whose
+//! people), the setting and its new value: the learning rate, batch size,
+//! optimizer or dropout rate. Changes that restart training (seed,
+//! architecture, activation) start a new run directory instead, whose
 //! `scene.ron` describes them.
 
 use std::fs::File;
@@ -27,6 +28,8 @@ pub enum Edit {
     BatchSize(usize),
     /// Another optimiser (its state starts afresh).
     Optimizer(OptimizerKind),
+    /// A new dropout rate of the hidden layers.
+    Dropout(f32),
 }
 
 impl Edit {
@@ -36,6 +39,7 @@ impl Edit {
             Edit::LearningRate(_) => "learning_rate",
             Edit::BatchSize(_) => "batch_size",
             Edit::Optimizer(_) => "optimizer",
+            Edit::Dropout(_) => "dropout",
         }
     }
 
@@ -45,6 +49,7 @@ impl Edit {
             Edit::LearningRate(lr) => lr.to_string(),
             Edit::BatchSize(b) => b.to_string(),
             Edit::Optimizer(kind) => format!("{kind:?}"),
+            Edit::Dropout(p) => p.to_string(),
         }
     }
 
@@ -64,8 +69,12 @@ impl Edit {
                 .find(|k| format!("{k:?}") == value)
                 .map(Edit::Optimizer)
                 .ok_or_else(|| format!("`{value}` is not an optimizer: Gd, Sgd, Momentum or Adam")),
+            "dropout" => value
+                .parse()
+                .map(Edit::Dropout)
+                .map_err(|_| format!("`{value}` is not a dropout rate")),
             other => Err(format!(
-                "unknown setting `{other}`: learning_rate, batch_size or optimizer"
+                "unknown setting `{other}`: learning_rate, batch_size, optimizer or dropout"
             )),
         }
     }
@@ -180,6 +189,7 @@ mod tests {
             (3, Edit::LearningRate(0.0317)),
             (3, Edit::BatchSize(12)),
             (9, Edit::Optimizer(OptimizerKind::Momentum)),
+            (11, Edit::Dropout(0.35)),
         ];
         for (step, e) in &edits {
             log.append(*step, e).unwrap();
@@ -189,12 +199,12 @@ mod tests {
         let mut text = std::fs::read_to_string(&path).unwrap();
         text.push_str("12,4.5,learn");
         std::fs::write(&path, &text).unwrap();
-        assert_eq!(read_edits(&path).unwrap().len(), 3);
+        assert_eq!(read_edits(&path).unwrap().len(), 4);
         let text = text.replace("12,4.5,learn", "12,4.5,optimizer,Adamw\n");
         std::fs::write(&path, &text).unwrap();
         let err = read_edits(&path).unwrap_err().to_string();
         assert!(
-            err.contains("line 5, column `value`") && err.contains("Adamw"),
+            err.contains("line 6, column `value`") && err.contains("Adamw"),
             "{err}"
         );
         assert!(read_edits(&dir.join("none.csv")).unwrap().is_empty());

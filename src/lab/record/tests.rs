@@ -17,7 +17,7 @@ fn temp_dir(tag: &str) -> PathBuf {
 fn topology() -> Topology {
     Topology {
         sizes: vec![3, 2],
-        activation: Activation::Tanh,
+        activations: Vec::new(),
         output: OutputKind::Softmax,
         layout: InputLayout::Plane {
             x: (-1.0, 1.0),
@@ -25,6 +25,18 @@ fn topology() -> Topology {
         },
         output_names: vec!["a".into(), "b".into()],
     }
+}
+
+#[test]
+fn a_topology_written_with_one_activation_reads_as_one_per_hidden_layer() {
+    let old = "(sizes: [2, 5, 4, 3], activation: Relu, output: Softmax, \
+               layout: Plane(x: (-1.0, 1.0), y: (-1.0, 1.0)), output_names: [\"a\", \"b\", \"c\"])";
+    let t: Topology = ron::from_str(old).unwrap();
+    assert_eq!(t.activations, vec![Activation::Relu; 2]);
+    let mut mixed = t.clone();
+    mixed.activations = vec![Activation::Tanh, Activation::Gelu];
+    let back: Topology = ron::from_str(&ron::to_string(&mixed).unwrap()).unwrap();
+    assert_eq!(back, mixed);
 }
 
 fn frame(step: u64) -> Frame {

@@ -38,10 +38,18 @@ pub enum TrainerCommand {
     SetBatchSize(usize),
     /// Switch optimiser (its state restarts).
     SetOptimizer(OptimizerKind),
-    /// Change the hidden activation (training restarts).
+    /// Change the dropout rate of the hidden layers (training goes on).
+    SetDropout(f32),
+    /// Give every hidden layer this activation (training restarts).
     SetActivation(Activation),
-    /// Change the hidden layer widths (training restarts).
-    SetHidden(Vec<usize>),
+    /// Change the hidden layers: their widths and each one's activation
+    /// (training restarts).
+    SetLayers {
+        /// Widths, input side first.
+        hidden: Vec<usize>,
+        /// One activation per layer of `hidden`.
+        activations: Vec<Activation>,
+    },
     /// Restart with another seed.
     Reseed(u64),
     /// Restart with the same settings.

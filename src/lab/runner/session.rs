@@ -202,6 +202,7 @@ impl<B: AutodiffBackend> Session<B> {
             Edit::LearningRate(lr) => t.set_learning_rate(lr)?,
             Edit::BatchSize(b) => t.set_batch_size(b)?,
             Edit::Optimizer(kind) => t.set_optimizer(kind),
+            Edit::Dropout(p) => t.set_dropout(p)?,
         }
         let step = self.trainer.step_count();
         match &mut self.recorder {

@@ -133,12 +133,35 @@ fn reseed_and_architecture_changes_restart_the_run() {
     let after = wait_for(&h, frame_of);
     assert_eq!(after.step, 0, "a new seed starts from step 0");
     assert_ne!(after.layers[0].weights, first.layers[0].weights);
-    h.send(TrainerCommand::SetHidden(vec![3, 5]));
-    let sizes = wait_for(&h, |e| match e {
-        TrainerEvent::Started(info) => Some(info.topology.sizes),
+    use crate::lab::model::Activation;
+    h.send(TrainerCommand::SetLayers {
+        hidden: vec![3, 5],
+        activations: vec![Activation::Relu, Activation::Sigmoid],
+    });
+    let (topology, model) = wait_for(&h, |e| match e {
+        TrainerEvent::Started(info) => Some((info.topology, info.scene.model)),
         _ => None,
     });
-    assert_eq!(sizes, vec![2, 3, 5, 2]);
+    assert_eq!(topology.sizes, vec![2, 3, 5, 2]);
+    assert_eq!(
+        topology.activations,
+        vec![Activation::Relu, Activation::Sigmoid]
+    );
+    assert_eq!(
+        model.activations,
+        Some(vec![Activation::Relu, Activation::Sigmoid])
+    );
+    // One activation for every layer is written as `activation`.
+    h.send(TrainerCommand::SetActivation(Activation::Gelu));
+    let model = wait_for(&h, |e| match e {
+        TrainerEvent::Started(info) => Some(info.scene.model),
+        _ => None,
+    });
+    assert_eq!(
+        (model.activation, model.activations),
+        (Activation::Gelu, None)
+    );
+    assert_eq!(model.hidden, vec![3, 5]);
 }
 
 #[test]
@@ -299,6 +322,8 @@ fn live_edits_are_logged_and_rerunning_the_run_directory_repeats_its_metrics_byt
     h.send(TrainerCommand::SetLearningRate(-1.0));
     step_to(5, 18);
     h.send(TrainerCommand::SetOptimizer(OptimizerKind::Momentum));
+    step_to(4, 22);
+    h.send(TrainerCommand::SetDropout(0.3));
     h.send(TrainerCommand::Resume);
     wait_for(&h, |e| {
         matches!(e, TrainerEvent::Finished { step: 30 }).then_some(())
@@ -313,6 +338,7 @@ fn live_edits_are_logged_and_rerunning_the_run_directory_repeats_its_metrics_byt
             (7, Edit::LearningRate(0.03)),
             (13, Edit::BatchSize(5)),
             (18, Edit::Optimizer(OptimizerKind::Momentum)),
+            (22, Edit::Dropout(0.3)),
         ]
     );
     let mut s =
@@ -380,7 +406,11 @@ fn resumed_runs_write_the_metrics_of_uninterrupted_ones_byte_for_byte() {
     sharp.train.optimizer = OptimizerKind::Momentum;
     sharp.train.learning_rate = 0.05;
     sharp.measure.sharpness_every = Some(10);
-    for (tag, sc) in [("adam", adam), ("sharp", sharp)] {
+    // Dropout's masks follow the step, so a resumed run draws the same ones.
+    let mut dropout = adam.clone();
+    dropout.model.hidden = vec![6, 5];
+    dropout.model.dropout = 0.3;
+    for (tag, sc) in [("adam", adam), ("sharp", sharp), ("dropout", dropout)] {
         let whole = whole_run(&sc, &format!("resume-whole-{tag}"));
         let read =
             |dir: &std::path::Path, file: &str| std::fs::read_to_string(dir.join(file)).unwrap();

@@ -244,12 +244,16 @@ impl<B: AutodiffBackend> Runner<B> {
             TrainerCommand::SetLearningRate(lr) => self.edit(Edit::LearningRate(lr)),
             TrainerCommand::SetBatchSize(b) => self.edit(Edit::BatchSize(b)),
             TrainerCommand::SetOptimizer(kind) => self.edit(Edit::Optimizer(kind)),
+            TrainerCommand::SetDropout(p) => self.edit(Edit::Dropout(p)),
             TrainerCommand::SetActivation(a) => self.restart_with(|s| {
+                let hidden = s.model.hidden.clone();
+                s.model.set_layers(hidden.clone(), vec![a; hidden.len()]);
                 s.model.activation = a;
-                // Let the initialisation follow the activation again.
-                s.model.init = None;
             }),
-            TrainerCommand::SetHidden(h) => self.restart_with(|s| s.model.hidden = h),
+            TrainerCommand::SetLayers {
+                hidden,
+                activations,
+            } => self.restart_with(|s| s.model.set_layers(hidden, activations)),
             TrainerCommand::Reseed(seed) => self.restart_with(|s| s.seed = seed),
             TrainerCommand::Reset => self.restart_with(|_| {}),
             TrainerCommand::LoadScene(scene) => self.restart_with(|s| *s = scene.resolved()),

@@ -417,10 +417,10 @@ impl SweepDir {
             )?;
             let sizes: Vec<String> = group.shape.sizes.iter().map(usize::to_string).collect();
             table.push_str(&format!(
-                "{g},{},{},{:?},{},{p},{:?},{},{},{},{},{}\n",
+                "{g},{},{},{},{},{p},{:?},{},{},{},{},{}\n",
                 group.models.len(),
                 sizes.join("-"),
-                group.shape.activation,
+                activations_cell(&group.shape.activations),
                 group.shape.bias,
                 group.schedule.optimizer,
                 group.schedule.steps,
@@ -655,6 +655,20 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> LabResult<()> {
     file.sync_all()
         .map_err(|e| LabError::io(&tmp, "cannot sync", e))?;
     std::fs::rename(&tmp, path).map_err(|e| LabError::io(path, "cannot move into place", e))
+}
+
+/// The hidden activations as `groups.csv` holds them: one name when every
+/// hidden layer has it (`Tanh`), else one per layer (`Relu/Tanh`).
+fn activations_cell(activations: &[crate::lab::model::Activation]) -> String {
+    match activations {
+        [] => String::new(),
+        [first, rest @ ..] if rest.iter().all(|a| a == first) => format!("{first:?}"),
+        all => all
+            .iter()
+            .map(|a| format!("{a:?}"))
+            .collect::<Vec<_>>()
+            .join("/"),
+    }
 }
 
 fn opt_u64(v: Option<u64>) -> String {

@@ -40,8 +40,8 @@ use crate::lab::train::BatchSampler;
 pub struct Shape {
     /// Layer widths, inputs first.
     pub sizes: Vec<usize>,
-    /// Hidden non-linearity.
-    pub activation: Activation,
+    /// Each hidden layer's non-linearity, input side first.
+    pub activations: Vec<Activation>,
     /// Output non-linearity.
     pub output: OutputKind,
     /// The loss.
@@ -58,7 +58,7 @@ impl Shape {
         let config = scene.mlp_config(data.inputs, data.outputs());
         Shape {
             sizes: config.sizes(),
-            activation: scene.model.activation,
+            activations: scene.model.hidden_activations(),
             output: scene.output(),
             loss: scene.loss(),
             bias: scene.model.bias,
@@ -132,6 +132,8 @@ pub fn unsupported(scene: &Scene) -> Option<&'static str> {
         Some("sharpness is measured by the single-model trainer")
     } else if !scene.train.schedule.is_constant(scene.train.warmup_steps) {
         Some("learning-rate schedules are trained by the single-model trainer")
+    } else if scene.model.dropout > 0.0 {
+        Some("dropout is trained by the single-model trainer")
     } else {
         None
     }
@@ -702,7 +704,7 @@ impl<'g, 'a, const L: usize> Tile<'g, 'a, L> {
                 matmul::<L, FMA, [[f32; L]]>(input, fan_in, w, b, fan_out, n, scale, z);
             }
             if l + 1 < layers {
-                activate(shape.activation, z, &mut rest[0][..n * fan_out]);
+                activate(shape.activations[l], z, &mut rest[0][..n * fan_out]);
             }
         }
         self.output_loss(t, n)
@@ -766,7 +768,7 @@ impl<'g, 'a, const L: usize> Tile<'g, 'a, L> {
                 let below = &mut lower[l - 1][..n * fan_in];
                 matmul::<L, FMA, [[f32; L]]>(delta, fan_out, wt, None, fan_in, n, 1.0, below);
                 derive(
-                    shape.activation,
+                    shape.activations[l - 1],
                     &self.z[l - 1][..n * fan_in],
                     &self.h[l - 1][..n * fan_in],
                     below,

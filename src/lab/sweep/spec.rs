@@ -904,6 +904,31 @@ mod tests {
     }
 
     #[test]
+    fn dropout_and_per_layer_activations_are_axes_like_any_field() {
+        use crate::lab::model::Activation;
+        let text = BASE
+            .replace(
+                "        (field: \"data.noise\", values: [0.0, 0.2]),\n",
+                "        (field: \"model.dropout\", values: [0.0, 0.3]),\n",
+            )
+            .replace(
+                "        (field: \"model.hidden\", values: [[2], [3]]),\n",
+                "        (field: \"model.activations\", values: [[Relu], [Gelu]]),\n",
+            );
+        let s = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+        let last = s.scene(s.count - 1).unwrap();
+        assert_eq!(last.model.dropout, 0.3);
+        assert_eq!(last.model.hidden_activations(), vec![Activation::Gelu]);
+        // The batched kernel leaves dropout to the single-model trainer.
+        assert!(crate::lab::sweep::kernel::unsupported(&last).is_some());
+        assert!(crate::lab::sweep::kernel::unsupported(&s.scene(0).unwrap()).is_none());
+        let err = parse(&text.replace("[[Relu], [Gelu]]", "[[Relu, Tanh]]"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("one activation per hidden layer"), "{err}");
+    }
+
+    #[test]
     fn sweep_ron_loads_back_as_the_same_sweep() {
         let s = parse(BASE).unwrap();
         let text = s.to_ron().unwrap();

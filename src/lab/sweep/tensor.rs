@@ -168,7 +168,7 @@ fn losses<X: Backend>(
         }
         z = z.mul_scalar(*scale);
         h = if l + 1 < layers.len() {
-            match shape.activation {
+            match shape.activations[l] {
                 // tanh(±20) is ±1 in f32; clamped, a shader's
                 // (e^2z − 1)/(e^2z + 1) cannot become inf/inf = NaN.
                 Activation::Tanh => z.clamp(-20.0, 20.0).tanh(),

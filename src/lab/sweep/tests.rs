@@ -69,6 +69,10 @@ fn each_model_of_the_kernel_trains_as_the_trainer_trains_it_alone() {
             "Scene(seed: 4, data: Spiral(samples: 200), model: (hidden: [10, 10], activation: Gelu), train: (optimizer: Adam, learning_rate: 0.01, batch_size: 64, steps: 150, eval_every: 50))",
         ),
         (
+            "spiral sgd per-layer activations",
+            "Scene(seed: 9, data: Spiral(samples: 200, classes: 3), model: (hidden: [10, 8, 6], activations: [Relu, Tanh, Sigmoid]), train: (optimizer: Sgd, learning_rate: 0.2, batch_size: 32, steps: 150, eval_every: 25))",
+        ),
+        (
             "sine gd mse",
             "Scene(seed: 5, data: Function1d(samples: 64), model: (hidden: [16], activation: Tanh), train: (optimizer: Gd, learning_rate: 0.05, loss: Mse, steps: 300, eval_every: 30))",
         ),

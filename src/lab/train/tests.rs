@@ -72,9 +72,14 @@ fn plain_objective(s: &Scene, data: &Dataset, layers: &[Layer]) -> f64 {
     let mut total = 0.0;
     for k in 0..n {
         let x = &data.train.x[k * data.inputs..(k + 1) * data.inputs];
-        let trace = plain_forward(&refs, s.model.activation, s.output(), x);
+        let trace = plain_forward(&refs, &s.model.hidden_activations(), s.output(), x);
         total += plain_loss(s.loss(), &trace, &target_row(data, &data.train, k));
     }
+    total / n as f64 + plain_penalty(s, layers)
+}
+
+/// The weight penalties `l2·Σw² + l1·Σ|w|` in f64.
+fn plain_penalty(s: &Scene, layers: &[Layer]) -> f64 {
     let mut penalty = 0.0;
     for (_, _, w, _) in layers {
         for &v in w {
@@ -82,7 +87,50 @@ fn plain_objective(s: &Scene, data: &Dataset, layers: &[Layer]) -> f64 {
             penalty += f64::from(s.train.l2) * v * v + f64::from(s.train.l1) * v.abs();
         }
     }
-    total / n as f64 + penalty
+    penalty
+}
+
+/// [`plain_objective`] in training mode: hidden layer `l`'s output `j` of
+/// training sample `k` times `masks[l][k * width + j]`.
+fn masked_objective(s: &Scene, data: &Dataset, layers: &[Layer], masks: &[Vec<f32>]) -> f64 {
+    let activations = s.model.hidden_activations();
+    let n = data.train.len();
+    let mut total = 0.0;
+    for k in 0..n {
+        let mut h: Vec<f64> = data.train.x[k * data.inputs..(k + 1) * data.inputs]
+            .iter()
+            .map(|v| f64::from(*v))
+            .collect();
+        let mut trace = crate::lab::model::PlainTrace {
+            pre: Vec::new(),
+            post: Vec::new(),
+        };
+        for (l, (inputs, outputs, w, b)) in layers.iter().enumerate() {
+            let mut z: Vec<f64> = b.iter().map(|v| f64::from(*v)).collect();
+            for r in 0..*inputs {
+                for (j, zj) in z.iter_mut().enumerate() {
+                    *zj += h[r] * f64::from(w[r * outputs + j]);
+                }
+            }
+            if l + 1 == layers.len() {
+                let post = match s.output() {
+                    OutputKind::Softmax => crate::lab::model::softmax(&z),
+                    OutputKind::Linear => z.clone(),
+                };
+                trace.pre.push(z);
+                trace.post.push(post);
+            } else {
+                let mask = &masks[l][k * outputs..(k + 1) * outputs];
+                h = z
+                    .iter()
+                    .zip(mask)
+                    .map(|(v, m)| activations[l].eval(*v) * f64::from(*m))
+                    .collect();
+            }
+        }
+        total += plain_loss(s.loss(), &trace, &target_row(data, &data.train, k));
+    }
+    total / n as f64 + plain_penalty(s, layers)
 }
 
 fn plain_loss(kind: LossKind, trace: &crate::lab::model::PlainTrace, target: &[f32]) -> f64 {
@@ -158,6 +206,23 @@ fn assert_close(autodiff: f32, fd: f64, what: &str) {
     );
 }
 
+/// The frame's loss equals `objective` at its weights, and each of its
+/// weight and bias gradients the central difference of `objective`.
+fn assert_gradients(frame: &Frame, loss: f32, objective: &dyn Fn(&[Layer]) -> f64, what: &str) {
+    let base = layers_of(frame);
+    assert_close(loss, objective(&base), &format!("{what} loss value"));
+    for (li, layer) in frame.layers.iter().enumerate() {
+        for (i, g) in layer.weight_grads.iter().enumerate() {
+            let fd = central_difference(&base, li, false, i, objective);
+            assert_close(*g, fd, &format!("{what} dL/dW layer {li} #{i}"));
+        }
+        for (j, g) in layer.bias_grads.iter().enumerate() {
+            let fd = central_difference(&base, li, true, j, objective);
+            assert_close(*g, fd, &format!("{what} dL/db layer {li} #{j}"));
+        }
+    }
+}
+
 #[test]
 fn gradients_match_finite_differences_for_every_activation_and_loss() {
     let cases = [
@@ -190,22 +255,103 @@ fn gradients_match_finite_differences_for_every_activation_and_loss() {
             else {
                 panic!("no frame")
             };
-            let base = layers_of(&frame);
             let what = format!("{activation:?}/{loss:?}/{output:?}, by hand: {hand}");
             let objective = |l: &[Layer]| plain_objective(&s, t.data(), l);
-            assert_close(batch_loss, objective(&base), &format!("{what} loss value"));
-            for (li, layer) in frame.layers.iter().enumerate() {
-                for (i, g) in layer.weight_grads.iter().enumerate() {
-                    let fd = central_difference(&base, li, false, i, &objective);
-                    assert_close(*g, fd, &format!("{what} dL/dW layer {li} #{i}"));
-                }
-                for (j, g) in layer.bias_grads.iter().enumerate() {
-                    let fd = central_difference(&base, li, true, j, &objective);
-                    assert_close(*g, fd, &format!("{what} dL/db layer {li} #{j}"));
-                }
-            }
+            assert_gradients(&frame, batch_loss, &objective, &what);
         }
     }
+}
+
+#[test]
+fn dropout_gradients_match_finite_differences_of_the_masked_objective() {
+    // Without penalties the gradients are derived by hand, with them by autodiff.
+    for penalised in [false, true] {
+        let mut s = scene(
+            xor(24),
+            Activation::Tanh,
+            LossKind::CrossEntropy,
+            OutputKind::Softmax,
+        );
+        s.model.activations = Some(vec![Activation::Gelu, Activation::Sigmoid]);
+        s.model.dropout = 0.4;
+        if !penalised {
+            s.train.l1 = 0.0;
+            s.train.l2 = 0.0;
+        }
+        let mut t = Trainer::<CpuBackend>::new(&s, &Default::default()).unwrap();
+        assert_eq!(t.by_hand(), !penalised);
+        let StepOutcome::Stepped {
+            frame: Some(frame),
+            batch_loss,
+        } = t.step(true).unwrap()
+        else {
+            panic!("no frame")
+        };
+        let base = layers_of(&frame);
+        let n = t.data().train.len();
+        let masks: Vec<Vec<f32>> = [5usize, 4]
+            .iter()
+            .enumerate()
+            .map(|(l, &width)| crate::lab::dropout::mask(s.seed, 0, l, n, width, 0.4))
+            .collect();
+        let objective = |l: &[Layer]| masked_objective(&s, t.data(), l, &masks);
+        let what = format!("dropout, by hand: {}", !penalised);
+        assert_gradients(&frame, batch_loss, &objective, &what);
+        let whole = plain_objective(&s, t.data(), &base);
+        assert!(
+            (f64::from(batch_loss) - whole).abs() > 1e-3,
+            "{what}: the masks change the loss ({batch_loss} vs {whole})"
+        );
+    }
+}
+
+#[test]
+fn dropout_trains_otherwise_but_evaluates_the_whole_network() {
+    let mut whole = scene(
+        xor(80),
+        Activation::Relu,
+        LossKind::CrossEntropy,
+        OutputKind::Softmax,
+    );
+    whole.train.l1 = 0.0;
+    whole.train.l2 = 0.0;
+    whole.train.optimizer = OptimizerKind::Sgd;
+    whole.train.batch_size = 16;
+    let mut dropped = whole.clone();
+    dropped.model.dropout = 0.5;
+    let device = Default::default();
+    let mut a = Trainer::<CpuBackend>::new(&whole, &device).unwrap();
+    let mut b = Trainer::<CpuBackend>::new(&dropped, &device).unwrap();
+    // The same weights: the same evaluation and probe, other gradients.
+    assert_eq!(a.evaluate().unwrap(), b.evaluate().unwrap());
+    let (fa, fb) = (a.peek().unwrap().unwrap(), b.peek().unwrap().unwrap());
+    assert_eq!(fa.probe, fb.probe);
+    assert_eq!(fa.layers[0].activations, fb.layers[0].activations);
+    assert_ne!(fa.layers[0].weight_grads, fb.layers[0].weight_grads);
+    for _ in 0..30 {
+        a.step(false).unwrap();
+        b.step(false).unwrap();
+    }
+    assert_ne!(a.parameters().unwrap(), b.parameters().unwrap());
+    // Dropout is seeded: the same scene trains to the same weights.
+    let mut again = Trainer::<CpuBackend>::new(&dropped, &device).unwrap();
+    for _ in 0..30 {
+        again.step(false).unwrap();
+    }
+    assert_eq!(b.parameters().unwrap(), again.parameters().unwrap());
+    // A peek draws the masks of the step it shows and changes nothing.
+    let peeked = again.peek().unwrap().unwrap();
+    let StepOutcome::Stepped {
+        frame: Some(stepped),
+        ..
+    } = again.step(true).unwrap()
+    else {
+        panic!("no frame")
+    };
+    assert_eq!(
+        peeked.layers[0].weight_grads,
+        stepped.layers[0].weight_grads
+    );
 }
 
 #[test]
@@ -232,7 +378,7 @@ fn probe_error_signals_match_finite_differences() {
             let probe = frame.probe.clone();
             // The probe's own loss, as a function of the weights.
             let probe_loss = |l: &[Layer]| {
-                let trace = plain_forward(&dense_refs(l), activation, output, &probe.input);
+                let trace = plain_forward(&dense_refs(l), &[activation; 2], output, &probe.input);
                 plain_loss(loss, &trace, &probe.target)
             };
             let what = format!("{activation:?}/{loss:?}, by hand: {hand}");
@@ -280,7 +426,7 @@ fn frame_holds_the_state_before_the_update() {
     // Probe activations are those of the probe sample under the frame's weights.
     let trace = plain_forward(
         &f0.dense_layers(),
-        Activation::Tanh,
+        &[Activation::Tanh; 2],
         OutputKind::Softmax,
         &f0.probe.input,
     );
@@ -743,7 +889,12 @@ fn mean_field_gradients_match_finite_differences() {
         (0..n)
             .map(|k| {
                 let x = &data.train.x[k * data.inputs..(k + 1) * data.inputs];
-                let trace = plain_forward(&refs, resolved.model.activation, resolved.output(), x);
+                let trace = plain_forward(
+                    &refs,
+                    &resolved.model.hidden_activations(),
+                    resolved.output(),
+                    x,
+                );
                 plain_loss(resolved.loss(), &trace, &target_row(data, &data.train, k))
             })
             .sum::<f64>()
@@ -951,7 +1102,7 @@ fn blame_ranks_neurons_by_what_silencing_them_costs_the_test_loss() {
     use crate::lab::blame::{Readout, blame};
     let scene = Scene::parse(
         "Scene(seed: 1, data: Spiral(samples: 600, noise: 0.02, classes: 3), \
-         model: (hidden: [12, 12], activation: Relu), \
+         model: (hidden: [12, 12], activations: [Relu, Tanh]), \
          train: (optimizer: Adam, learning_rate: 0.02, batch_size: 32))",
         Path::new("blame.ron"),
     )
@@ -962,7 +1113,7 @@ fn blame_ranks_neurons_by_what_silencing_them_costs_the_test_loss() {
     }
     let frame = t.peek().unwrap().unwrap();
     let readout = Readout {
-        activation: Activation::Relu,
+        activations: vec![Activation::Relu, Activation::Tanh],
         output: OutputKind::Softmax,
         loss: LossKind::CrossEntropy,
     };
@@ -984,7 +1135,7 @@ fn blame_ranks_neurons_by_what_silencing_them_costs_the_test_loss() {
         start += w[0] * w[1] + w[1];
     }
     for layer in [1, 2] {
-        let b = blame(&frame, readout, t.data(), layer, usize::MAX).unwrap();
+        let b = blame(&frame, &readout, t.data(), layer, usize::MAX).unwrap();
         assert_eq!(b.rises.len(), 12);
         assert_eq!(b.samples, t.data().test.len());
         assert!(
@@ -1018,6 +1169,6 @@ fn blame_ranks_neurons_by_what_silencing_them_costs_the_test_loss() {
         );
     }
     // Not a hidden layer: no blame.
-    assert!(blame(&frame, readout, t.data(), 0, 100).is_none());
-    assert!(blame(&frame, readout, t.data(), 3, 100).is_none());
+    assert!(blame(&frame, &readout, t.data(), 0, 100).is_none());
+    assert!(blame(&frame, &readout, t.data(), 3, 100).is_none());
 }
