@@ -141,6 +141,7 @@ impl Live {
                 self.frame_serial += 1;
             }
             TrainerEvent::Layers(step, stats) => self.push_layers(step, stats),
+            TrainerEvent::Settings(scene) => self.scene = Some(*scene),
             TrainerEvent::Evaluated(e) => {
                 // A restart re-evaluates step 0; keep one entry per step.
                 if self

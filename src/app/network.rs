@@ -60,6 +60,9 @@ pub struct NetworkView {
     pub built_for: u64,
     /// The frame serial last applied.
     pub applied_frame: u64,
+    /// The dropout (seed and rate) the applied frame's marks were drawn
+    /// with: a live edit of the rate redraws them on the shown frame.
+    pub applied_dropout: Option<(u64, f32)>,
 }
 
 impl NetworkView {
@@ -203,7 +206,9 @@ fn apply_frame(
     mut neurons: Query<&mut Neuron>,
     mut synapses: Query<&mut Synapse>,
 ) {
-    if view.applied_frame == shown.serial || view.built_for != live.topology_serial {
+    let dropout = live.scene.as_ref().map(|s| (s.seed, s.model.dropout));
+    let applied = view.applied_frame == shown.serial && view.applied_dropout == dropout;
+    if applied || view.built_for != live.topology_serial {
         return;
     }
     let (Some(frame), Some(topology)) = (&shown.frame, &live.topology) else {
@@ -240,4 +245,5 @@ fn apply_frame(
         s.gradient = layer.weight_grads.get(k).copied().unwrap_or(0.0);
     });
     view.applied_frame = shown.serial;
+    view.applied_dropout = dropout;
 }

@@ -202,6 +202,21 @@ fn units_dropout_leaves_out_of_the_shown_step_are_marked() {
         marks.push(dropped);
     }
     assert_ne!(marks[0], marks[1], "each step draws its own mask");
+    // A live edit of the rate redraws the shown frame's marks.
+    let mut scene = app
+        .world()
+        .resource::<crate::app::bridge::Live>()
+        .scene
+        .clone()
+        .unwrap();
+    scene.model.dropout = 0.0;
+    events
+        .send(TrainerEvent::Settings(Box::new(scene)))
+        .unwrap();
+    app.update();
+    app.update();
+    let mut q = app.world_mut().query::<&Neuron>();
+    assert!(q.iter(app.world()).all(|n| !n.dropped));
 }
 
 #[test]

@@ -63,14 +63,18 @@ impl Default for ControlsEdit {
 }
 
 impl ControlsEdit {
-    /// Follows the scene the trainer reports, unless it is the one already followed.
+    /// Follows the scene the trainer reports, unless it is the one already
+    /// followed. Layers being edited are kept through a live edit of
+    /// another setting.
     pub fn sync(&mut self, scene: &Scene) {
         if self.synced_to.as_ref() == Some(scene) {
             return;
         }
+        let layers = |s: &Scene| (s.model.hidden.clone(), s.model.hidden_activations());
+        if self.synced_to.as_ref().map(layers) != Some(layers(scene)) {
+            (self.hidden, self.activations) = layers(scene);
+        }
         self.seed = scene.seed;
-        self.hidden = scene.model.hidden.clone();
-        self.activations = scene.model.hidden_activations();
         self.dropout = scene.model.dropout;
         self.learning_rate = scene.train.learning_rate;
         self.batch_size = scene.train.batch_size;

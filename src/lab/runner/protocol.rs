@@ -87,6 +87,9 @@ pub enum TrainerEvent {
     /// Each layer's stats at a recorded step, read back by a replay (a
     /// trainer sends them inside its frames).
     Layers(u64, Vec<LayerStats>),
+    /// The settings in force after a live edit (learning rate, batch size,
+    /// optimizer, dropout): training goes on, in the same run.
+    Settings(Box<Scene>),
     /// Stepping paused or resumed.
     Running(bool),
     /// The loss became NaN or infinite; training stopped.

@@ -116,6 +116,16 @@ fn settings_reach_the_trainer() {
     assert!(msg.contains("train.batch_size"), "{msg}");
     h.send(TrainerCommand::Step(1));
     assert_eq!(wait_for(&h, frame_of).metrics.batch_size, Some(7.0));
+    // The app hears of each edit's settings (for its marks and Save as scene).
+    h.send(TrainerCommand::SetDropout(0.2));
+    let settings = wait_for(&h, |e| match e {
+        TrainerEvent::Settings(s) => Some(s),
+        _ => None,
+    });
+    assert_eq!(
+        (settings.model.dropout, settings.train.learning_rate),
+        (0.2, 0.25)
+    );
 }
 
 #[test]

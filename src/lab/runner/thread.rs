@@ -336,7 +336,10 @@ impl<B: AutodiffBackend> Runner<B> {
     fn edit(&mut self, edit: Edit) {
         let Some(s) = &mut self.session else { return };
         match s.edit(edit) {
-            Ok(()) => self.scene = s.trainer().scene().clone(),
+            Ok(()) => {
+                self.scene = s.trainer().scene().clone();
+                self.emit(TrainerEvent::Settings(Box::new(self.scene.clone())));
+            }
             Err(e) => self.emit(TrainerEvent::Error(e.to_string())),
         }
     }
