@@ -248,6 +248,7 @@ impl<B: AutodiffBackend> Runner<B> {
             TrainerCommand::SetActivation(a) => self.restart_with(|s| {
                 let hidden = s.model.hidden.clone();
                 s.model.set_layers(hidden.clone(), vec![a; hidden.len()]);
+                // A network without hidden layers keeps it for when it has some.
                 s.model.activation = a;
             }),
             TrainerCommand::SetLayers {
