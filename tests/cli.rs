@@ -410,7 +410,8 @@ fn runs_lists_shows_prints_frames_and_exports() {
     let o = nnm(&["runs", "show", run.to_str().unwrap(), "--verify"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let show = stdout(&o);
-    assert!(show.contains("40 recorded, steps 0..=39"), "{show}");
+    // Steps 0 to 39 before their updates, and the final state of step 40.
+    assert!(show.contains("41 recorded, steps 0..=40"), "{show}");
     assert!(
         show.contains("damage     none (every checksum verified)"),
         "{show}"
@@ -452,6 +453,21 @@ fn runs_lists_shows_prints_frames_and_exports() {
         assert!(v["layers"][0][key].is_array(), "{key}");
     }
     assert!(v["metrics"]["batch_loss"].is_number());
+    // The final line's network can be inspected; past it is an error, not
+    // the last frame under another step's name.
+    let o = nnm(&["runs", "frame", run.to_str().unwrap(), "--step", "40"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+    assert_eq!(v["step"], 40);
+    assert_eq!(v["evaluation"]["step"], 40);
+    let o = nnm(&["runs", "frame", run.to_str().unwrap(), "--step", "99999"]);
+    assert!(!o.status.success(), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("step 99999 is outside the recorded steps 0..=40"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stdout(&o).is_empty(), "{}", stdout(&o));
 
     let json = run.join("m.json");
     let csv = run.join("m.csv");
@@ -765,10 +781,15 @@ fn a_killed_run_resumes_from_its_checkpoint_to_the_metrics_of_an_uninterrupted_r
         let b = std::fs::read_to_string(run.join(file)).unwrap();
         assert!(a == b, "{file} differs:\n{a}\n---\n{b}");
     }
-    // The recording holds every step once, in order, and verifies.
+    // The recording holds every step once, in order, and the final state,
+    // and verifies.
     let o = nnm(&["runs", "show", run.to_str().unwrap(), "--verify"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("frames     1500 "), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("frames     1501 recorded, steps 0..=1500 "),
+        "{}",
+        stdout(&o)
+    );
     // A run with nothing to resume from says so.
     let o = nnm(&["train", "--resume", dir.to_str().unwrap()]);
     assert!(!o.status.success());

@@ -23,7 +23,7 @@ pub enum RunsCommand {
         /// stats, timing, checkpoints, edits, and any divergence with its cause.
         #[arg(long)]
         full: bool,
-        /// With `--full`, the layers' stats at this step (default: the last recorded).
+        /// With `--full`, the layers' stats at this step (default: the last recorded update).
         #[arg(long, requires = "full")]
         step: Option<u64>,
     },
@@ -32,7 +32,8 @@ pub enum RunsCommand {
     Frame {
         /// The run directory.
         run: PathBuf,
-        /// The step (the last recorded one at or before it is printed).
+        /// The step (the last recorded one at or before it is printed; a
+        /// step outside the recorded range is an error).
         #[arg(long)]
         step: u64,
         /// Write to this file instead of standard output.

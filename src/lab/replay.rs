@@ -173,13 +173,14 @@ mod tests {
         .unwrap();
         let mut session =
             Session::<CpuBackend>::start(&scene, &Default::default(), Some(&root)).unwrap();
-        let mut last = None;
         for _ in 0..steps {
-            last = session.advance(true).unwrap().frame;
+            session.advance(false).unwrap();
         }
         session.finish().unwrap();
+        // The recording ends with the final state, as a paused view shows it.
+        let last = session.peek().unwrap().unwrap();
         let dir = session.run_dir().unwrap().to_path_buf();
-        (root, dir, *last.unwrap())
+        (root, dir, *last)
     }
 
     #[test]
@@ -211,8 +212,9 @@ mod tests {
         let Some(TrainerEvent::Frame(f)) = events.last() else {
             panic!()
         };
-        assert_eq!(f.step, 29);
+        assert_eq!(f.step, 30, "the final state");
         assert_eq!(f.layers[0].biases, recorded.layers[0].biases);
+        assert_eq!(f.layers[1].weights, recorded.layers[1].weights);
         drop(handle);
         std::fs::remove_dir_all(root).ok();
     }

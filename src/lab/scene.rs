@@ -290,7 +290,8 @@ pub struct RecordSpec {
     /// are compact deltas against it.
     pub keyframe_every: u32,
     /// Byte budget of the recording: past it, the recorded stride doubles
-    /// (and doubles again), so the file never passes twice this size.
+    /// (and doubles again), so the file never passes twice this size, but
+    /// for the exact keyframe of the final state.
     pub max_bytes: u64,
     /// Save a checkpoint (model, optimiser and session state) every this
     /// many steps, besides the one at the end (`None`: at the end only).

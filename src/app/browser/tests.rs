@@ -171,6 +171,47 @@ fn brushing_an_axis_of_parallel_coordinates_filters_the_table() {
 }
 
 #[test]
+fn huge_values_are_labelled_compactly_in_the_table_and_on_parallel_axes() {
+    let mut table = table();
+    let loss = table.column("train_loss").unwrap();
+    // A run that blew up without turning NaN: Rust prints 3.4e38 as 39 digits.
+    table.columns[loss].values[0] = 3.4e38;
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(2000.0, 1000.0))
+        .build_ui_state(|ui, b: &mut Browser| browser_ui(ui, b), Browser::new(table));
+    h.run();
+    h.get_by_label("train_loss").click();
+    h.run();
+    h.get_by_label("train_loss ⏶").click();
+    h.run();
+    assert_eq!(
+        h.state().rows[0],
+        0,
+        "sorted descending, the huge loss on top"
+    );
+    h.get_by_label("3.4e38");
+    h.get_by_label("Parallel coordinates").click();
+    h.run();
+    h.run();
+    let b = h.state();
+    assert!(b.axis_rects.iter().any(|(c, _)| *c == loss));
+    for &(c, _) in &b.axis_rects {
+        for t in [0.0, 1.0] {
+            let label =
+                super::views::parallel_tick_label(&b.table.columns[c].kind, b.axis_value(c, t));
+            assert!(
+                label.chars().count() <= 8,
+                "{}: {label}",
+                b.table.columns[c].name
+            );
+        }
+    }
+    let top =
+        super::views::parallel_tick_label(&b.table.columns[loss].kind, b.axis_value(loss, 1.0));
+    assert_eq!(top, "3.4e38");
+}
+
+#[test]
 fn grouping_by_learning_rate_over_five_seeds_gives_their_means() {
     let mut h = harness();
     h.run();

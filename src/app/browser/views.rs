@@ -12,7 +12,7 @@ use super::{
     Browser, BrowserTab, CurveKey, CurvesImageKey, IMAGE_CURVES, IMAGE_POINTS, LinesKey,
     MAX_CURVES, MAX_LINES, MAX_POINTS, OVERLAY_POINTS, OverlayCache, Spread, landscape_paint,
 };
-use crate::lab::compare::{Band, ColumnKind, Curve, Role};
+use crate::lab::compare::{Band, ColumnKind, Curve, Role, compact_number};
 use crate::lab::sweep::map::colour;
 
 /// Width of a table cell.
@@ -431,27 +431,23 @@ pub fn parallel_ui(ui: &mut egui::Ui, b: &mut Browser) {
             Stroke::new(1.0, Color32::from_gray(170)),
         );
         let col = &b.table.columns[c];
-        painter.text(
+        // Each label keeps to its own axis's room, so neighbours never run together.
+        fitted_text(
+            &painter,
             Pos2::new(x, plot.top() - 16.0),
             egui::Align2::CENTER_CENTER,
-            &col.name,
-            egui::FontId::proportional(11.0),
-            Color32::WHITE,
+            col.name.clone(),
+            (egui::FontId::proportional(11.0), Color32::WHITE),
+            step - 6.0,
         );
         for t in [0.0, 1.0] {
-            let v = b.axis_value(c, t);
-            let label = match &col.kind {
-                ColumnKind::Category(levels) => {
-                    levels.get(v.round() as usize).cloned().unwrap_or_default()
-                }
-                ColumnKind::Number { .. } => format!("{v:.3}"),
-            };
-            painter.text(
+            fitted_text(
+                &painter,
                 Pos2::new(x + 4.0, y_of(t)),
                 egui::Align2::LEFT_CENTER,
-                label,
-                egui::FontId::proportional(10.0),
-                Color32::from_gray(160),
+                parallel_tick_label(&col.kind, b.axis_value(c, t)),
+                (egui::FontId::proportional(10.0), Color32::from_gray(160)),
+                step - 10.0,
             );
         }
         if response.double_clicked() {
@@ -489,6 +485,32 @@ pub fn parallel_ui(ui: &mut egui::Ui, b: &mut Browser) {
             );
         }
     }
+}
+
+/// The text of a parallel axis's end at value `v`: a level's name, or the
+/// number in at most four significant digits.
+pub(crate) fn parallel_tick_label(kind: &ColumnKind, v: f32) -> String {
+    match kind {
+        ColumnKind::Category(levels) => levels.get(v.round() as usize).cloned().unwrap_or_default(),
+        ColumnKind::Number { .. } => compact_number(v),
+    }
+}
+
+/// Paints `text` on one line no wider than `max_width` points, cut with "…"
+/// when it does not fit.
+fn fitted_text(
+    painter: &egui::Painter,
+    pos: Pos2,
+    align: egui::Align2,
+    text: String,
+    (font, colour): (egui::FontId, Color32),
+    max_width: f32,
+) {
+    let mut job = egui::text::LayoutJob::simple_singleline(text, font, colour);
+    job.wrap = egui::text::TextWrapping::truncate_at_width(max_width.max(8.0));
+    let galley = painter.layout_job(job);
+    let rect = align.anchor_size(pos, galley.size());
+    painter.galley(rect.min, galley, colour);
 }
 
 /// Exponential smoothing of `values` with factor `alpha` (0: none).
@@ -1120,7 +1142,7 @@ fn axis_labels(
         painter.text(
             pos,
             align,
-            format!("{}", Compact(v)),
+            compact_number(v),
             font.clone(),
             Color32::from_gray(190),
         );
@@ -1136,21 +1158,6 @@ fn axis_labels(
         egui::Align2::LEFT_BOTTOM
     };
     painter.text(name_pos, align, &axis.name, font, Color32::WHITE);
-}
-
-/// A tick value in at most four significant digits.
-struct Compact(f32);
-
-impl std::fmt::Display for Compact {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let v = self.0;
-        if v != 0.0 && (v.abs() >= 1e5 || v.abs() < 1e-3) {
-            write!(f, "{v:.1e}")
-        } else {
-            let rounded = format!("{v:.4}");
-            write!(f, "{}", rounded.trim_end_matches('0').trim_end_matches('.'))
-        }
-    }
 }
 
 /// The landscape of `column` as an image (row 0 the first y value): its values

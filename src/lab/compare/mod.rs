@@ -45,6 +45,43 @@ pub enum Role {
     Metric,
 }
 
+/// `v` in its shortest exact form: plain between 10⁻⁴ and 10⁶, scientific
+/// beyond (Rust's plain form of 3.4e38 has 39 digits).
+pub fn exact_number(v: f32) -> String {
+    if v.is_finite() && v != 0.0 && !(1e-4..1e6).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
+/// `v` for a narrow place (an axis tick): at most four significant digits,
+/// scientific beyond 10⁵ and below 10⁻³.
+pub fn compact_number(v: f32) -> String {
+    if !v.is_finite() {
+        return format!("{v}");
+    }
+    if v != 0.0 && !(1e-3..1e5).contains(&v.abs()) {
+        return format!("{v:.1e}");
+    }
+    let magnitude = if v == 0.0 {
+        0
+    } else {
+        v.abs().log10().floor() as i32
+    };
+    let decimals = (3 - magnitude).clamp(0, 4) as usize;
+    let text = format!("{v:.decimals$}");
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &text
+    };
+    match text {
+        "-0" => "0".into(),
+        t => t.into(),
+    }
+}
+
 /// One column: a value per row, `NaN` where a row has none.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Column {
@@ -59,14 +96,16 @@ pub struct Column {
 }
 
 impl Column {
-    /// Row `row`'s value as text: a number in its shortest form, a level's name.
+    /// Row `row`'s value as text: a number in its shortest exact form
+    /// (scientific beyond 10⁶ and below 10⁻⁴, so that a diverged loss is
+    /// `3.4e38`, not 39 digits), a level's name.
     pub fn text(&self, row: usize) -> String {
         let v = self.values.get(row).copied().unwrap_or(f32::NAN);
         if v.is_nan() {
             return String::new();
         }
         match &self.kind {
-            ColumnKind::Number { .. } => format!("{v}"),
+            ColumnKind::Number { .. } => exact_number(v),
             ColumnKind::Category(levels) => levels.get(v as usize).cloned().unwrap_or_default(),
         }
     }

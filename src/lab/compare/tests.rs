@@ -257,3 +257,36 @@ fn run_directories_and_sweeps_load_side_by_side() {
     );
     let _ = std::fs::remove_dir_all(root);
 }
+
+#[test]
+fn huge_and_tiny_values_print_compactly() {
+    // A diverged run's loss: Rust prints 3.4e38 as 39 digits.
+    let column = Column {
+        name: "train_loss".into(),
+        role: Role::Metric,
+        kind: ColumnKind::Number { log: false },
+        values: vec![3.4e38, 1.25e-7, 0.5, 123_456.0, 1_234_567.0, f32::NAN],
+    };
+    let texts: Vec<String> = (0..6).map(|r| column.text(r)).collect();
+    assert_eq!(
+        texts,
+        ["3.4e38", "1.25e-7", "0.5", "123456", "1.234567e6", ""],
+        "exact, and short"
+    );
+    for (r, text) in texts.iter().enumerate().take(5) {
+        assert_eq!(text.parse::<f32>().unwrap(), column.values[r], "exact");
+    }
+    let ticks: Vec<String> = [
+        3.4e38f32, -2.0e-6, 0.0, -0.0, 0.123456, 7.0, 12_345.6, 99_999.0,
+    ]
+    .iter()
+    .map(|&v| compact_number(v))
+    .collect();
+    assert_eq!(
+        ticks,
+        [
+            "3.4e38", "-2.0e-6", "0", "0", "0.1235", "7", "12346", "99999"
+        ]
+    );
+    assert!(ticks.iter().all(|t| t.len() <= 7), "{ticks:?}");
+}

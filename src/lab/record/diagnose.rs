@@ -26,7 +26,7 @@ fn size(bytes: u64) -> String {
     }
 }
 
-/// The diagnostics of the run in `dir` at `step` (its last recorded step
+/// The diagnostics of the run in `dir` at `step` (its last recorded update
 /// when `None`): configuration, parameter counts, each layer's stats,
 /// timing, the recording and checkpoints, the edits, and any divergence
 /// with its likely cause.
@@ -110,7 +110,17 @@ pub fn diagnose(dir: &Path, step: Option<u64>) -> LabResult<String> {
     let rows = read_metrics(&run.metrics_path()).unwrap_or_default();
     let layers =
         read_layers(&run.path.join(LAYERS_FILE), sizes.len().saturating_sub(1)).unwrap_or_default();
-    let at = step.or_else(|| layers.last().map(|(s, _)| *s));
+    // By default the last update's: the final state's row has no update to measure.
+    let updated =
+        |(_, stats): &&(u64, Vec<LayerStats>)| stats.iter().any(|l| l.update_norm.is_finite());
+    let at = step.or_else(|| {
+        layers
+            .iter()
+            .rev()
+            .find(updated)
+            .or(layers.last())
+            .map(|(s, _)| *s)
+    });
     match at.and_then(|at| layers.iter().rev().find(|(s, _)| *s <= at)) {
         Some((s, stats)) => {
             let _ = writeln!(w, "layers at step {s}:");

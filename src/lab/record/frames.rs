@@ -226,7 +226,14 @@ impl FrameWriter {
 
     /// Appends one frame (a keyframe when one is due) and flushes it.
     pub fn append(&mut self, frame: &Frame) -> LabResult<()> {
-        let key = self.records.is_multiple_of(u64::from(self.keyframe_every))
+        self.append_as(frame, false)
+    }
+
+    /// Appends one frame, as a keyframe (exact) when `key` or when one is
+    /// due, and flushes it.
+    pub fn append_as(&mut self, frame: &Frame, key: bool) -> LabResult<()> {
+        let key = key
+            || self.records.is_multiple_of(u64::from(self.keyframe_every))
             || self.chain.as_ref().is_none_or(|c| !c.fits(frame));
         let payload = &mut self.scratch;
         payload.clear();
@@ -599,8 +606,21 @@ impl FrameReader {
         }
     }
 
-    /// Reads the frame recorded for `step`, or the last one before it.
+    /// Reads the frame recorded for `step`, or the last one before it when
+    /// the recording skipped it (a stride). A step outside the recorded
+    /// range is an error that names the range: the last frame is not
+    /// another step's answer.
     pub fn read_step(&mut self, step: u64) -> LabResult<Frame> {
+        let (Some(first), Some(last)) = (self.index.first(), self.index.last()) else {
+            return Err(LabError::run(&self.path, "holds no frame yet"));
+        };
+        let (first, last) = (first.step, last.step);
+        if step < first || step > last {
+            return Err(LabError::run(
+                &self.path,
+                format!("step {step} is outside the recorded steps {first}..={last}"),
+            ));
+        }
         let i = self.position_of(step).ok_or_else(|| {
             LabError::run(&self.path, format!("no frame at or before step {step}"))
         })?;

@@ -125,6 +125,9 @@ pub struct RunRecorder {
     thinning: Thinning,
     spectrum: Option<std::io::BufWriter<std::fs::File>>,
     edits: edits::EditLog,
+    /// The step of the last frame handed to the recording: a step is
+    /// recorded once, whether by training or as the final state.
+    last_frame: Option<u64>,
 }
 
 /// Which steps are recorded: every `frame_every`-th, and, once the recording
@@ -227,6 +230,7 @@ impl RunRecorder {
             thinning: Thinning::new(scene.record.frame_every, scene.record.max_bytes),
             spectrum: None,
             edits,
+            last_frame: None,
         })
     }
 
@@ -297,6 +301,7 @@ impl RunRecorder {
                 .unwrap_or_else(|| Thinning::new(scene.record.frame_every, scene.record.max_bytes)),
             spectrum,
             edits: edits::EditLog::new(edits_path),
+            last_frame: None,
         })
     }
 
@@ -335,9 +340,16 @@ impl RunRecorder {
         &self.dir
     }
 
-    /// True when the frame of `step` should be recorded.
+    /// True when the frame of `step` should be recorded: its step is due
+    /// and was not recorded yet.
     pub fn wants_frame(&self, step: u64) -> bool {
-        self.frames.is_some() && self.thinning.wants(step)
+        self.wants_final_frame(step) && self.thinning.wants(step)
+    }
+
+    /// True when the final state at `step` still needs its frame: the last
+    /// metrics row then has weights to replay, whatever the stride.
+    pub fn wants_final_frame(&self, step: u64) -> bool {
+        self.frames.is_some() && self.last_frame.is_none_or(|last| step > last)
     }
 
     /// Records a frame if its step is due. It is encoded and written on the
@@ -347,13 +359,27 @@ impl RunRecorder {
         if !self.wants_frame(frame.step) {
             return Ok(());
         }
+        self.append_frame(frame, false)
+    }
+
+    /// Records the frame of the run's final state, outside the stride and
+    /// as an exact keyframe: the weights the final metrics row reports.
+    pub fn record_final_frame(&mut self, frame: Box<Frame>) -> LabResult<()> {
+        if !self.wants_final_frame(frame.step) {
+            return Ok(());
+        }
+        self.append_frame(frame, true)
+    }
+
+    fn append_frame(&mut self, frame: Box<Frame>, key: bool) -> LabResult<()> {
+        self.last_frame = Some(frame.step);
         if let Some(layers) = &mut self.layers {
             layers.append_layers(&frame)?;
         }
         let Some(sink) = &mut self.frames else {
             return Ok(());
         };
-        sink.send(frame)?;
+        sink.send(frame, key)?;
         self.thinning.observe(sink.bytes());
         Ok(())
     }

@@ -18,7 +18,7 @@ use crate::lab::frame::Frame;
 /// A killed process loses at most the record in flight.
 pub struct FrameSink {
     path: PathBuf,
-    records: Option<Sender<Box<Frame>>>,
+    records: Option<Sender<(Box<Frame>, bool)>>,
     written: Receiver<LabResult<u64>>,
     in_flight: bool,
     bytes: u64,
@@ -30,13 +30,13 @@ impl FrameSink {
     pub fn spawn(mut writer: FrameWriter) -> LabResult<Self> {
         let bytes = writer.bytes();
         let path = writer.path().to_path_buf();
-        let (records, inbox) = crossbeam_channel::bounded::<Box<Frame>>(1);
+        let (records, inbox) = crossbeam_channel::bounded::<(Box<Frame>, bool)>(1);
         let (report, written) = crossbeam_channel::bounded(1);
         let thread = std::thread::Builder::new()
             .name("nnm-recorder".into())
             .spawn(move || {
-                for frame in inbox {
-                    let result = writer.append(&frame).map(|()| writer.bytes());
+                for (frame, key) in inbox {
+                    let result = writer.append_as(&frame, key).map(|()| writer.bytes());
                     let failed = result.is_err();
                     if report.send(result).is_err() || failed {
                         break;
@@ -54,10 +54,11 @@ impl FrameSink {
         })
     }
 
-    /// Hands `frame` to the writer once the record before it is written.
-    pub fn send(&mut self, frame: Box<Frame>) -> LabResult<()> {
+    /// Hands `frame` to the writer once the record before it is written; with
+    /// `key`, it is written as an exact keyframe.
+    pub fn send(&mut self, frame: Box<Frame>, key: bool) -> LabResult<()> {
         self.settle()?;
-        let sent = self.records.as_ref().map(|r| r.send(frame));
+        let sent = self.records.as_ref().map(|r| r.send((frame, key)));
         match sent {
             Some(Ok(())) => {
                 self.in_flight = true;

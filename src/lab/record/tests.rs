@@ -178,6 +178,12 @@ fn recorded_frames_read_back_within_the_stated_error() {
         assert_eq!(Some(r.index()[i].batch_loss), f.metrics.batch_loss);
     }
     assert_eq!(r.read_step(13).unwrap().step, 13);
+    // Past the last record is not the last record: the error names the range.
+    let beyond = r.read_step(99_999).unwrap_err().to_string();
+    assert!(
+        beyond.contains("step 99999 is outside the recorded steps 0..=19"),
+        "{beyond}"
+    );
     assert!(
         FrameWriter::create(&path, &header(4)).is_err(),
         "an existing recording is never overwritten"

@@ -438,22 +438,41 @@ impl<B: AutodiffBackend> Session<B> {
     }
 
     /// Evaluates the current network and records the row, unless this step was
-    /// already evaluated; every frame handed to the recording is written by then.
+    /// already evaluated, and records the frame of the final state, so that
+    /// the weights the last row reports can be replayed; every frame handed
+    /// to the recording is written by then.
     pub fn finish(&mut self) -> LabResult<Metrics> {
         self.settle()?;
         // The end of a run (not the first look at a fresh one) is kept.
         let step = self.trainer.step_count();
-        if step > 0 && self.checkpointed != Some(step) && !self.trainer.is_diverged() {
+        let end = step > 0 && !self.trainer.is_diverged();
+        if end && self.checkpointed != Some(step) {
             self.checkpoint()?;
         }
-        match self.last_eval {
-            Some(e) if e.step == self.trainer.step_count() => Ok(e),
+        let eval = match self.last_eval {
+            Some(e) if e.step == step => e,
             _ => {
                 let e = self.measure()?;
                 self.write_row(&e)?;
-                Ok(e)
+                e
             }
+        };
+        // After the checkpoint: a resume from it cuts this frame and
+        // records the step's own frame instead.
+        if end
+            && self
+                .recorder
+                .as_ref()
+                .is_some_and(|r| r.wants_final_frame(step))
+        {
+            if let Some(frame) = self.peek()?
+                && let Some(r) = &mut self.recorder
+            {
+                r.record_final_frame(frame)?;
+            }
+            self.settle()?;
         }
+        Ok(eval)
     }
 
     /// The convergence score of the run so far (see

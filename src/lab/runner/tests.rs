@@ -220,7 +220,11 @@ fn layers_csv_holds_every_recorded_frames_stats_and_a_replay_sends_them() {
         "{text}"
     );
     let rows = crate::lab::record::read_layers(&dir.join("layers.csv"), 3).unwrap();
-    assert_eq!(rows.len(), 6, "one group per recorded step");
+    assert_eq!(
+        rows.len(),
+        7,
+        "one group per recorded step, the final state's last"
+    );
     let mut reader = crate::lab::record::FrameReader::open(&dir.join("frames.nnmr")).unwrap();
     for (i, (step, stats)) in rows.iter().enumerate() {
         let frame = reader.read(i).unwrap();
@@ -231,17 +235,20 @@ fn layers_csv_holds_every_recorded_frames_stats_and_a_replay_sends_them() {
             format!("{stats:?}"),
             "step {step}"
         );
+        // The final state has its gradient, but no update was applied from it.
+        let trained = *step < 6;
         assert!(
             stats
                 .iter()
-                .all(|l| l.update_norm > 0.0 && l.grad_norm > 0.0)
+                .all(|l| (l.update_norm > 0.0) == trained && l.grad_norm > 0.0),
+            "step {step}"
         );
         assert!(stats[0].dead_fraction.is_finite() && stats[2].dead_fraction.is_nan());
     }
     // A replay sends them, in step order, as Layers events.
     let h = crate::lab::replay::spawn_replay(&dir).unwrap();
     let mut steps = Vec::new();
-    while steps.len() < 6 {
+    while steps.len() < 7 {
         match h.events().recv_timeout(Duration::from_secs(10)) {
             Ok(TrainerEvent::Layers(step, stats)) => {
                 assert_eq!(stats.len(), 3);
@@ -251,7 +258,7 @@ fn layers_csv_holds_every_recorded_frames_stats_and_a_replay_sends_them() {
             Err(e) => panic!("replay sent {steps:?}, then: {e}"),
         }
     }
-    assert_eq!(steps, vec![0, 1, 2, 3, 4, 5]);
+    assert_eq!(steps, vec![0, 1, 2, 3, 4, 5, 6]);
     drop(h);
     std::fs::remove_dir_all(root).ok();
 }
@@ -408,6 +415,49 @@ fn whole_run(scene: &Scene, tag: &str) -> std::path::PathBuf {
 }
 
 #[test]
+fn the_final_state_is_recorded_exactly_whatever_the_stride() {
+    for frame_every in [1, 7] {
+        let mut sc = scene(30);
+        sc.record.frame_every = frame_every;
+        let root = std::env::temp_dir().join(format!(
+            "nnm-final-frame-{frame_every}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&root);
+        let mut s = Session::<CpuBackend>::start(&sc, &Default::default(), Some(&root)).unwrap();
+        while s.trainer().step_count() < 30 {
+            s.advance(false).unwrap();
+        }
+        let last = s.finish().unwrap();
+        let weights = s.trainer().parameters().unwrap();
+        // Finishing again (the app's view of a finished run) records nothing more.
+        s.finish().unwrap();
+        let dir = s.run_dir().unwrap().to_path_buf();
+        drop(s);
+        let mut r =
+            crate::lab::record::FrameReader::open(&dir.join(crate::lab::record::FRAMES_FILE))
+                .unwrap();
+        let steps: Vec<u64> = r.index().iter().map(|e| e.step).collect();
+        let expected: Vec<u64> = (0..30)
+            .filter(|s| s % frame_every == 0)
+            .chain([30])
+            .collect();
+        assert_eq!(steps, expected, "every {frame_every}");
+        assert!(r.index().last().unwrap().key, "the final frame is exact");
+        let frame = r.read_step(30).unwrap();
+        let recorded: Vec<f32> = frame
+            .layers
+            .iter()
+            .flat_map(|l| l.weights.iter().chain(&l.biases).copied())
+            .collect();
+        assert_eq!(recorded, weights, "the final weights, bit for bit");
+        assert_eq!(frame.evaluation.map(|e| e.step), Some(30));
+        assert_eq!(frame.evaluation, Some(last));
+        std::fs::remove_dir_all(root).ok();
+    }
+}
+
+#[test]
 fn resumed_runs_write_the_metrics_of_uninterrupted_ones_byte_for_byte() {
     let mut adam = scene(40);
     adam.train.batch_size = 8;
@@ -451,7 +501,11 @@ fn resumed_runs_write_the_metrics_of_uninterrupted_ones_byte_for_byte() {
         }
         let mut reader = crate::lab::record::FrameReader::open(&dir.join("frames.nnmr")).unwrap();
         let steps: Vec<u64> = reader.index().iter().map(|e| e.step).collect();
-        assert_eq!(steps, (0..40).collect::<Vec<_>>(), "{tag}");
+        assert_eq!(
+            steps,
+            (0..=40).collect::<Vec<_>>(),
+            "{tag}: and the final state"
+        );
         assert!(reader.verify().is_none());
         // A finished run of 20 steps extended to 40 is the 40-step run too.
         let mut short = sc.clone();
@@ -463,7 +517,8 @@ fn resumed_runs_write_the_metrics_of_uninterrupted_ones_byte_for_byte() {
         }
         s.finish().unwrap();
         drop(s);
-        for file in ["metrics.csv", "scene.ron"] {
+        // The short run's final frame gives way to step 20's own.
+        for file in ["metrics.csv", "layers.csv", "scene.ron"] {
             assert_eq!(
                 read(&whole, file),
                 read(&dir, file),
@@ -510,8 +565,8 @@ fn a_session_records_its_run_directory() {
     let reader = crate::lab::record::FrameReader::open(&dir.join("frames.nnmr")).unwrap();
     assert_eq!(
         reader.len(),
-        10,
-        "a small net records every step by default"
+        11,
+        "a small net records every step by default, and its final state"
     );
     std::fs::remove_dir_all(root).ok();
 }
@@ -646,9 +701,14 @@ fn a_recording_over_budget_thins_the_same_steps_every_run_and_stays_near_its_bud
         session.finish().unwrap();
         let dir = session.run_dir().unwrap().to_path_buf();
         let reader = crate::lab::record::FrameReader::open(&dir.join("frames.nnmr")).unwrap();
-        let steps: Vec<u64> = reader.index().iter().map(|e| e.step).collect();
-        let largest = reader.index().iter().map(|e| u64::from(e.len) + 8).max();
-        (steps, reader.bytes(), largest.unwrap_or(0))
+        let mut index = reader.index().to_vec();
+        // The final state is kept whatever the stride, as an exact keyframe.
+        let last = index.pop().unwrap();
+        assert!(last.step == 600 && last.key, "{last:?}");
+        let steps: Vec<u64> = index.iter().map(|e| e.step).collect();
+        let largest = index.iter().map(|e| u64::from(e.len) + 8).max();
+        let strided = reader.bytes() - (u64::from(last.len) + 8);
+        (steps, strided, largest.unwrap_or(0))
     };
     let (steps, bytes, largest) = recorded(&s);
     let (again, _, _) = recorded(&s);
