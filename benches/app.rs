@@ -9,7 +9,7 @@ use nn_microscope::lab::runner::RunInfo;
 use nn_microscope::lab::{Trainer, TrainerEvent, TrainerHandle};
 
 use nn_microscope::lab::CpuBackend as Backend;
-use nn_microscope::lab::presets::Presets;
+use nn_microscope::lab::scene::presets::Presets;
 
 fn bench_net(c: &mut Criterion, preset: &str, label: &str) {
     let scene = Presets::built_in()

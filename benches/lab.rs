@@ -12,7 +12,7 @@ use nn_microscope::lab::runner::Session;
 use nn_microscope::lab::{Scene, Trainer};
 
 use nn_microscope::lab::CpuBackend as Backend;
-use nn_microscope::lab::presets::Presets;
+use nn_microscope::lab::scene::presets::Presets;
 
 fn preset(name: &str) -> Scene {
     Presets::built_in()

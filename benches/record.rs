@@ -17,7 +17,7 @@ use nn_microscope::lab::{Frame, Scene, Trainer};
 use rand::{RngExt, SeedableRng};
 
 use nn_microscope::lab::CpuBackend as Backend;
-use nn_microscope::lab::presets::Presets;
+use nn_microscope::lab::scene::presets::Presets;
 
 fn preset(name: &str) -> Scene {
     Presets::built_in()

@@ -13,7 +13,7 @@ use std::process::Command;
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
-use nn_microscope::lab::presets::Presets;
+use nn_microscope::lab::scene::presets::Presets;
 use nn_microscope::lab::sweep::kernel::Isa;
 use nn_microscope::lab::sweep::{Device, Plan, Sweep, SweepDir};
 

@@ -1,7 +1,7 @@
 //! The presets reach their accuracy targets on the CPU backend.
 
-use nn_microscope::lab::presets::Presets;
 use nn_microscope::lab::runner::Session;
+use nn_microscope::lab::scene::presets::Presets;
 use nn_microscope::lab::{CpuBackend, Metrics};
 
 fn train_preset(name: &str) -> Metrics {

@@ -33,9 +33,9 @@ use crate::app::ui::dashboard::{DashboardInput, dashboard_ui};
 use crate::app::ui::plots::PlotSettings;
 use crate::app::ui::task_view::TaskView;
 use crate::app::{CorePlugins, quads, ui};
-use crate::lab::film::{CameraPath, FilmSpec, Pose};
-use crate::lab::replay::spawn_replay;
+use crate::lab::runner::replay::spawn_replay;
 use crate::lab::runner::{RunnerOptions, Speed};
+use crate::lab::scene::film::{CameraPath, FilmSpec, Pose};
 use crate::lab::{CpuBackend, Scene, TrainerHandle};
 
 /// Vertical field of view of the film camera, radians.
@@ -560,7 +560,7 @@ fn place_camera(
     let path = if film.options.dashboard {
         CameraPath::Orbit {
             pose: Pose {
-                focus: crate::lab::film::Focus::Surface,
+                focus: crate::lab::scene::film::Focus::Surface,
                 yaw: -30.0,
                 pitch: 35.0,
                 distance: None,

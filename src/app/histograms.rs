@@ -8,7 +8,7 @@ use crate::app::AppSystems;
 use crate::app::bridge::Live;
 use crate::app::history::Shown;
 use crate::app::ui::plots::step_x;
-use crate::lab::histogram::{LayerDistributions, Quantity, distributions};
+use crate::lab::analysis::histogram::{LayerDistributions, Quantity, distributions};
 
 /// Steps kept; past it every other one is let go (the first and the newest stay).
 pub const MAX_STEPS_KEPT: usize = 2048;
@@ -105,7 +105,7 @@ pub fn heatmap(
     (columns, rows): (usize, usize),
     log_steps: bool,
 ) -> Option<Heatmap> {
-    let kept: Vec<(u64, &crate::lab::histogram::Quantiles)> = history
+    let kept: Vec<(u64, &crate::lab::analysis::histogram::Quantiles)> = history
         .steps
         .iter()
         .filter(|(s, _)| !log_steps || *s > 0)

@@ -149,11 +149,11 @@ impl NetworkLayout {
 /// Where a pose puts the camera: the point it looks at, and its position.
 pub fn pose_placement(
     layout: &NetworkLayout,
-    pose: &crate::lab::film::Pose,
+    pose: &crate::lab::scene::film::Pose,
     vertical_fov: f32,
     aspect: f32,
 ) -> (Vec3, Vec3) {
-    use crate::lab::film::Focus;
+    use crate::lab::scene::film::Focus;
     let (focus, half) = match pose.focus {
         Focus::Network => {
             let (lo, hi) = layout.bounds();
@@ -204,7 +204,7 @@ pub fn pose_placement(
 /// position blended, so that a dive glides rather than jumps).
 pub fn blend_placement(
     layout: &NetworkLayout,
-    blend: &crate::lab::film::PoseBlend,
+    blend: &crate::lab::scene::film::PoseBlend,
     vertical_fov: f32,
     aspect: f32,
 ) -> (Vec3, Vec3) {
@@ -280,7 +280,7 @@ mod tests {
 
     #[test]
     fn a_pose_looks_at_its_focus_from_its_angle_and_a_dive_glides() {
-        use crate::lab::film::{Focus, Pose, PoseBlend};
+        use crate::lab::scene::film::{Focus, Pose, PoseBlend};
         let t = topology(
             vec![64, 16, 2],
             InputLayout::Image {

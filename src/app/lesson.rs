@@ -8,7 +8,7 @@ use crate::app::messages::{CameraPose, LessonControl, SendCommand};
 use crate::app::particles::{Direction, FlowPhase};
 use crate::app::visual::HighlightState;
 use crate::lab::TrainerCommand;
-use crate::lab::lesson::{Lesson, LessonEvent, LessonProgress, PausePoint, Signal};
+use crate::lab::scene::lesson::{Lesson, LessonEvent, LessonProgress, PausePoint, Signal};
 
 /// The lesson in force and where the class is in it.
 #[derive(Resource, Debug, Default)]
@@ -26,7 +26,7 @@ pub struct LessonPlayer {
 
 impl LessonPlayer {
     /// The step on screen, with its index.
-    pub fn current(&self) -> Option<(usize, &crate::lab::lesson::LessonStep)> {
+    pub fn current(&self) -> Option<(usize, &crate::lab::scene::lesson::LessonStep)> {
         let i = self.progress.viewing?;
         self.lesson.steps.get(i).map(|s| (i, s))
     }

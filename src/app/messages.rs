@@ -5,7 +5,7 @@
 use bevy::prelude::*;
 
 use crate::lab::TrainerCommand;
-use crate::lab::film::Pose;
+use crate::lab::scene::film::Pose;
 
 /// A command for the trainer, from the UI, hotkeys or lessons (the bridge sends it).
 #[derive(Message, Debug, Clone, PartialEq)]

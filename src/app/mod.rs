@@ -30,7 +30,7 @@ use bevy::prelude::*;
 
 use crate::app::error::{AppError, AppResult};
 use crate::lab::TrainerHandle;
-use crate::lab::presets::{Preset, Presets};
+use crate::lab::scene::presets::{Preset, Presets};
 
 /// The order of the app's per-frame work, in one place.
 ///

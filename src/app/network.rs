@@ -171,7 +171,7 @@ fn respawn(
 }
 
 /// Which units of each hidden layer the step of `frame` kept in training
-/// (see [`crate::lab::dropout::kept_units`]); none without dropout.
+/// (see [`crate::lab::model::dropout::kept_units`]); none without dropout.
 fn kept_units(scene: Option<&crate::lab::Scene>, frame: &Frame) -> Vec<Vec<bool>> {
     let Some(scene) = scene.filter(|s| s.model.dropout > 0.0) else {
         return Vec::new();
@@ -181,7 +181,7 @@ fn kept_units(scene: Option<&crate::lab::Scene>, frame: &Frame) -> Vec<Vec<bool>
         .iter()
         .enumerate()
         .map(|(l, layer)| {
-            crate::lab::dropout::kept_units(
+            crate::lab::model::dropout::kept_units(
                 scene.seed,
                 frame.step,
                 l,

@@ -14,8 +14,8 @@ use crate::app::history::Shown;
 use crate::app::network::{NetworkView, Neuron};
 use crate::app::ui::task_view::{class_colour, tint, value_color};
 use crate::app::visual::VisualSettings;
+use crate::lab::analysis::maps::{DEFAULT_MAP_SIDE, NeuronMaps};
 use crate::lab::data::InputLayout;
-use crate::lab::maps::{DEFAULT_MAP_SIDE, NeuronMaps};
 use crate::lab::model::OutputKind;
 use crate::lab::{Frame, Topology};
 

@@ -23,7 +23,7 @@ use bevy::prelude::*;
 use crate::app::AppSystems;
 use crate::app::bridge::Live;
 use crate::app::messages::{Notice, PickScene, SendCommand};
-use crate::lab::presets::{Preset, Presets};
+use crate::lab::scene::presets::{Preset, Presets};
 use crate::lab::{LabError, Scene, TrainerCommand};
 
 /// The asset source of the open scene file's folder.

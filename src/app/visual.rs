@@ -6,7 +6,7 @@ use crate::app::AppSystems;
 use crate::app::history::Shown;
 use crate::app::network::{NetworkView, Neuron, Selection};
 use crate::app::quads::{QuadBatch, QuadInstance};
-use crate::lab::lesson::Highlight;
+use crate::lab::scene::lesson::Highlight;
 
 /// How much of its light a part of the network keeps while a lesson highlights another.
 const DIMMED: f32 = 0.2;

@@ -15,7 +15,7 @@ mod train;
 #[cfg(feature = "app")]
 mod view;
 
-use nn_microscope::lab::presets::Presets;
+use nn_microscope::lab::scene::presets::Presets;
 
 /// NN Microscope: watch neural networks learn.
 #[derive(Debug, Parser)]

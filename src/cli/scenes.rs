@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use nn_microscope::lab::presets::Presets;
+use nn_microscope::lab::scene::presets::Presets;
 
 /// Lists the presets (one line each), or with `check` loads each one's data too.
 pub fn scenes(check: bool, presets: &Presets) -> Result<ExitCode> {

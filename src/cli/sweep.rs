@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 
 use nn_microscope::lab::format_value;
-use nn_microscope::lab::presets::Presets;
+use nn_microscope::lab::scene::presets::Presets;
 use nn_microscope::lab::sweep::dir::{MODELS_FILE, SWEEP_FILE, write_atomic};
 use nn_microscope::lab::sweep::{Device, ModelRow, Plan, Report, Shard, Sweep, SweepDir};
 

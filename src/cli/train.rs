@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 
-use nn_microscope::lab::presets::Presets;
 use nn_microscope::lab::runner::Session;
+use nn_microscope::lab::scene::presets::Presets;
 use nn_microscope::lab::{CpuBackend, Scene, format_value};
 
 /// Options of `nnm train`.

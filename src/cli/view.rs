@@ -8,10 +8,10 @@ use anyhow::Result;
 use nn_microscope::app::error::AppError;
 use nn_microscope::app::film::{FilmRequest, FilmSource};
 use nn_microscope::app::{ViewOptions, check_can_open_window, check_gpu, run_view};
-use nn_microscope::lab::presets::{Preset, Presets};
 use nn_microscope::lab::record::{RunDir, SCENE_FILE};
-use nn_microscope::lab::replay::spawn_replay;
 use nn_microscope::lab::runner::RunnerOptions;
+use nn_microscope::lab::runner::replay::spawn_replay;
+use nn_microscope::lab::scene::presets::{Preset, Presets};
 use nn_microscope::lab::sweep::{ModelSource, SweepDir};
 use nn_microscope::lab::{CpuBackend, Scene, TrainerHandle};
 

@@ -1,34 +1,22 @@
 //! The lab: data sets, networks, training, frames and run directories. No Bevy
 //! here: the headless build (`--no-default-features`) compiles the lab alone.
 
-pub mod blame;
+pub mod analysis;
 pub mod compare;
 pub mod data;
-pub mod dropout;
 pub mod error;
-pub mod film;
 pub mod frame;
-pub mod histogram;
-pub mod lesson;
-pub mod limits;
-pub mod maps;
-pub mod metrics;
 pub mod model;
-pub mod pca;
-pub mod presets;
 pub mod record;
-pub mod replay;
 pub mod rng;
 pub mod runner;
 pub mod scene;
-pub mod schedule;
-pub mod sharpness;
 pub mod sweep;
 pub mod train;
 
 pub use error::{LabError, LabResult};
+pub use frame::metrics::{Metrics, RunStatus};
 pub use frame::{Frame, LayerFrame, Probe, Topology};
-pub use metrics::{Metrics, RunStatus};
 pub use runner::{TrainerCommand, TrainerEvent, TrainerHandle};
 pub use scene::Scene;
 pub use train::{StepOutcome, Trainer};

@@ -6,7 +6,7 @@ use egui_plot::{Plot, PlotImage, PlotPoint, VLine};
 
 use crate::app::histograms::{DistributionHistory, Heatmap, heatmap};
 use crate::app::ui::plots::{PlotSettings, step_label, step_x};
-use crate::lab::histogram::Quantity;
+use crate::lab::analysis::histogram::Quantity;
 
 /// Columns and rows of each heatmap.
 const CELLS: (usize, usize) = (160, 48);

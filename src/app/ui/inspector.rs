@@ -9,7 +9,7 @@ use bevy_egui::egui;
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 
 use crate::app::visual::{NEGATIVE, POSITIVE};
-use crate::lab::blame::{Blame, DEFAULT_BLAME_SAMPLES, Readout, blame};
+use crate::lab::analysis::blame::{Blame, DEFAULT_BLAME_SAMPLES, Readout, blame};
 use crate::lab::data::{Dataset, InputLayout};
 use crate::lab::scene::LossKind;
 use crate::lab::{Frame, Topology};

@@ -676,8 +676,8 @@ fn save_scene_ui(ui: &mut egui::Ui, scene: &Scene, file: Option<&SceneFile>) -> 
     }
     let dir = file
         .and_then(|f| f.presets.dir.clone())
-        .unwrap_or_else(|| std::path::PathBuf::from(crate::lab::presets::LOCAL_DIR));
-    Some(match crate::lab::presets::save_scene(scene, &dir) {
+        .unwrap_or_else(|| std::path::PathBuf::from(crate::lab::scene::presets::LOCAL_DIR));
+    Some(match crate::lab::scene::presets::save_scene(scene, &dir) {
         Ok(path) => format!("scene saved as {}", path.display()),
         Err(e) => format!("cannot save the scene: {e}"),
     })

@@ -11,9 +11,9 @@ use egui_plot::{Legend, MarkerShape, Plot, PlotPoints, Points};
 
 use crate::app::ui::task_view::{CLASS_COLOURS, TaskInput};
 use crate::lab::Frame;
+use crate::lab::analysis::pca::Pca;
 use crate::lab::data::Dataset;
 use crate::lab::model::plain_forward;
-use crate::lab::pca::Pca;
 
 /// Test samples projected (the first ones of the test set).
 pub const PCA_SAMPLES: usize = 1000;

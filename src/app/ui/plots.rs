@@ -674,7 +674,7 @@ mod tests {
 
     #[test]
     fn the_lr_series_follows_the_schedule_and_each_layers_rate() {
-        use crate::lab::schedule::LrSchedule;
+        use crate::lab::scene::schedule::LrSchedule;
         let train = TrainSpec {
             learning_rate: 0.1,
             steps: 100,

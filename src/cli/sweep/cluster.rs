@@ -6,8 +6,8 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
 
-use nn_microscope::lab::presets::Presets;
 use nn_microscope::lab::record::RunDir;
+use nn_microscope::lab::scene::presets::Presets;
 use nn_microscope::lab::sweep::Sweep;
 use nn_microscope::lab::sweep::cluster::{ClusterJob, K8sOptions, SlurmOptions, yaml};
 use nn_microscope::lab::sweep::dir::{SWEEP_FILE, write_atomic};

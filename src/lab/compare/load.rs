@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::{Column, ColumnKind, Curve, CurveSet, Role, RowId, Source, Table};
 use crate::lab::error::{LabError, LabResult};
-use crate::lab::metrics::{Metrics, RunStatus};
+use crate::lab::frame::metrics::{Metrics, RunStatus};
 use crate::lab::record::metrics::read_metrics;
 use crate::lab::record::{RunDir, SCENE_FILE};
 use crate::lab::sweep::SweepDir;

@@ -2,8 +2,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 
 use super::*;
-use crate::lab::presets::Presets;
 use crate::lab::runner::Session;
+use crate::lab::scene::presets::Presets;
 use crate::lab::sweep::{Device, Plan, Sweep, SweepDir};
 use crate::lab::{CpuBackend, Scene};
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{DataFile, Dataset, InputLayout, Split, Targets, Task, read_data_file, shuffled_split};
 use crate::lab::error::{LabError, LabResult};
-use crate::lab::limits;
+use crate::lab::scene::limits;
 
 /// What a CSV file's target column holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

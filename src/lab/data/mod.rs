@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::lab::error::{LabError, LabResult};
-use crate::lab::limits;
 use crate::lab::rng::{self, Stream};
+use crate::lab::scene::limits;
 
 /// What a scene asks for: which data set, and how to make it.
 ///

@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::lab::error::LabResult;
 use crate::lab::format_value;
 use crate::lab::frame::LayerStats;
-use crate::lab::metrics::{Metrics, RunStatus};
+use crate::lab::frame::metrics::{Metrics, RunStatus};
 use crate::lab::record::edits::read_edits;
 use crate::lab::record::{EDITS_FILE, FrameReader, LAYERS_FILE, RunDir, read_layers, read_metrics};
 use crate::lab::runner::checkpoints;
@@ -92,7 +92,7 @@ pub fn diagnose(dir: &Path, step: Option<u64>) -> LabResult<String> {
                     "{}x{} {}",
                     l[0],
                     l[1],
-                    crate::lab::limits::count_text(n as u128)
+                    crate::lab::scene::limits::count_text(n as u128)
                 )
             })
             .collect();
@@ -103,7 +103,7 @@ pub fn diagnose(dir: &Path, step: Option<u64>) -> LabResult<String> {
         let _ = writeln!(
             w,
             "parameters  {} ({})",
-            crate::lab::limits::count_text(total as u128),
+            crate::lab::scene::limits::count_text(total as u128),
             per_layer.join(", ")
         );
     }

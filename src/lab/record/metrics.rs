@@ -10,8 +10,8 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::lab::error::{LabError, LabResult};
+use crate::lab::frame::metrics::{Metrics, RunStatus};
 use crate::lab::frame::{Frame, LayerStats};
-use crate::lab::metrics::{Metrics, RunStatus};
 
 /// The CSV header this build writes.
 pub fn header() -> String {
@@ -223,7 +223,7 @@ impl MetricsWriter {
 enum Column {
     Step,
     Status,
-    Measure(crate::lab::metrics::Measure),
+    Measure(crate::lab::frame::metrics::Measure),
     Unknown,
 }
 

@@ -16,8 +16,8 @@ pub use metrics::{MetricsWriter, read_layers, read_metrics};
 pub use sink::FrameSink;
 
 use crate::lab::error::{LabError, LabResult};
+use crate::lab::frame::metrics::Metrics;
 use crate::lab::frame::{Frame, Topology};
-use crate::lab::metrics::Metrics;
 use crate::lab::scene::Scene;
 
 /// File names inside a run directory.

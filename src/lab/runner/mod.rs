@@ -4,6 +4,7 @@
 
 mod handle;
 mod protocol;
+pub mod replay;
 mod session;
 mod thread;
 

@@ -6,14 +6,14 @@ use std::sync::Arc;
 
 use burn::tensor::backend::AutodiffBackend;
 
+use crate::lab::analysis::sharpness::Spectrum;
 use crate::lab::data::Dataset;
 use crate::lab::error::{LabError, LabResult};
 use crate::lab::frame::Frame;
-use crate::lab::metrics::Metrics;
+use crate::lab::frame::metrics::Metrics;
 use crate::lab::record::edits::{Edit, read_edits};
 use crate::lab::record::{EDITS_FILE, RunDir, RunRecorder, Thinning};
 use crate::lab::scene::Scene;
-use crate::lab::sharpness::Spectrum;
 use crate::lab::train::{StepOutcome, Trainer, TrainerState};
 
 /// |Δθ·v|: the length of the update from `before` to `after` along the unit vector `v`.
@@ -476,9 +476,9 @@ impl<B: AutodiffBackend> Session<B> {
     }
 
     /// The convergence score of the run so far (see
-    /// [`crate::lab::metrics::convergence_score`]).
+    /// [`crate::lab::frame::metrics::convergence_score`]).
     fn score(&self, diverged_at: Option<u64>) -> f32 {
-        crate::lab::metrics::convergence_score(
+        crate::lab::frame::metrics::convergence_score(
             &self.train_losses,
             diverged_at,
             self.trainer.scene().train.steps,

@@ -246,7 +246,7 @@ fn layers_csv_holds_every_recorded_frames_stats_and_a_replay_sends_them() {
         assert!(stats[0].dead_fraction.is_finite() && stats[2].dead_fraction.is_nan());
     }
     // A replay sends them, in step order, as Layers events.
-    let h = crate::lab::replay::spawn_replay(&dir).unwrap();
+    let h = crate::lab::runner::replay::spawn_replay(&dir).unwrap();
     let mut steps = Vec::new();
     while steps.len() < 7 {
         match h.events().recv_timeout(Duration::from_secs(10)) {

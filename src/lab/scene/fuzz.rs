@@ -12,7 +12,7 @@ use std::sync::Arc;
 use proptest::prelude::*;
 
 use crate::lab::data::Dataset;
-use crate::lab::presets::{PresetSource, Presets};
+use crate::lab::scene::presets::{PresetSource, Presets};
 use crate::lab::{CpuBackend, LabError, Scene, Trainer};
 
 /// Numbers a careless or hostile file might hold.

@@ -27,11 +27,11 @@ use super::plan::{ModelRow, Plan, Shard};
 use super::spec::{Sweep, display};
 use crate::lab::data::Targets;
 use crate::lab::error::{LabError, LabResult};
-use crate::lab::metrics::{Metrics, RunStatus};
-use crate::lab::presets::Presets;
+use crate::lab::frame::metrics::{Metrics, RunStatus};
 use crate::lab::record::RunDir;
 use crate::lab::runner::Session;
 use crate::lab::scene::OptimizerKind;
+use crate::lab::scene::presets::Presets;
 use crate::lab::{CpuBackend, Scene};
 
 /// The resolved spec.

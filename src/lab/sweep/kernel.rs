@@ -30,10 +30,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use super::fastmath;
 use crate::lab::data::{Dataset, Targets};
-use crate::lab::metrics::{Metrics, RunStatus, convergence_score};
+use crate::lab::frame::metrics::{Metrics, RunStatus, convergence_score};
 use crate::lab::model::{Activation, OutputKind};
 use crate::lab::scene::{LossKind, OptimizerKind, Scene};
-use crate::lab::train::BatchSampler;
+use crate::lab::train::{AdamStep, BatchSampler};
 
 /// What every network of a group shares.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,33 +94,6 @@ impl Shape {
                 (weights, biases)
             })
             .collect()
-    }
-}
-
-/// burn's Adam: β₁ 0.9, β₂ 0.999, ε 1e-8, bias-corrected.
-pub const ADAM_B1: f32 = 0.9;
-/// Adam's β₂.
-pub const ADAM_B2: f32 = 0.999;
-
-/// The bias corrections of Adam's step `step` (from 0), as burn applies them:
-/// the update is `factor · m / (√v + eps)`.
-pub struct AdamStep {
-    /// √(1 − β₂ᵗ) / (1 − β₁ᵗ).
-    pub factor: f32,
-    /// ε · √(1 − β₂ᵗ).
-    pub eps: f32,
-}
-
-impl AdamStep {
-    /// The corrections at step `step`.
-    pub fn at(step: u64) -> AdamStep {
-        const EPS: f32 = 1e-8;
-        let time = i32::try_from(step + 1).unwrap_or(i32::MAX);
-        let c2 = (1.0 - ADAM_B2.powi(time)).sqrt();
-        AdamStep {
-            factor: c2 / (1.0 - ADAM_B1.powi(time)),
-            eps: EPS * c2,
-        }
     }
 }
 
@@ -930,20 +903,11 @@ impl<'g, 'a, const L: usize> Tile<'g, 'a, L> {
                 }
             }
             OptimizerKind::Adam => {
-                let AdamStep {
-                    factor,
-                    eps: eps_c2,
-                } = AdamStep::at(step);
+                let adam = AdamStep::at(step);
+                let first = !*has_state;
                 let (m, v) = (self.m1.as_flattened_mut(), self.m2.as_flattened_mut());
                 for ((((pk, gk), mk), vk), rk) in p.iter_mut().zip(g).zip(m).zip(v).zip(rate) {
-                    if *has_state {
-                        *mk = *mk * ADAM_B1 + *gk * (1.0 - ADAM_B1);
-                        *vk = *vk * ADAM_B2 + *gk * *gk * (1.0 - ADAM_B2);
-                    } else {
-                        *mk = *gk * (1.0 - ADAM_B1);
-                        *vk = *gk * *gk * (1.0 - ADAM_B2);
-                    }
-                    *pk -= rk * (*mk * factor / (vk.sqrt() + eps_c2));
+                    *pk -= rk * adam.update(mk, vk, *gk, first);
                 }
             }
         }

@@ -10,7 +10,7 @@ use super::kernel::{self, ModelSetup, Schedule, Shape};
 use super::spec::Sweep;
 use crate::lab::data::Dataset;
 use crate::lab::error::{LabError, LabResult};
-use crate::lab::metrics::{Metrics, RunStatus};
+use crate::lab::frame::metrics::{Metrics, RunStatus};
 use crate::lab::runner::Session;
 use crate::lab::{CpuBackend, Scene};
 
@@ -290,7 +290,7 @@ pub fn train_alone(scene: &Scene, data: Arc<Dataset>, model: usize) -> LabResult
             let losses: Vec<f32> = curve.iter().map(|(_, l)| *l).collect();
             Metrics {
                 status: RunStatus::Diverged,
-                convergence_score: Some(crate::lab::metrics::convergence_score(
+                convergence_score: Some(crate::lab::frame::metrics::convergence_score(
                     &losses,
                     Some(at),
                     scene.train.steps,

@@ -28,8 +28,8 @@ use serde_json::Value;
 
 use super::ronvalue;
 use crate::lab::error::{LabError, LabResult};
-use crate::lab::presets::Presets;
 use crate::lab::rng::{self, Stream};
+use crate::lab::scene::presets::Presets;
 use crate::lab::scene::{Scene, ron_extensions};
 
 /// The most models one sweep may hold.

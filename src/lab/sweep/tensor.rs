@@ -14,14 +14,12 @@ use burn::tensor::activation::{gelu, log_softmax, relu, sigmoid, softmax};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
 
-use super::kernel::{
-    ADAM_B1, ADAM_B2, AdamStep, ModelOutcome, ModelSetup, Schedule, Shape, evaluate_models,
-};
+use super::kernel::{ModelOutcome, ModelSetup, Schedule, Shape, evaluate_models};
 use crate::lab::data::{Dataset, Targets};
 use crate::lab::error::{LabError, LabResult};
 use crate::lab::model::{Activation, OutputKind};
 use crate::lab::scene::{LossKind, OptimizerKind};
-use crate::lab::train::BatchSampler;
+use crate::lab::train::{AdamStep, BatchSampler, adam_moments};
 
 /// Steps between two reads of the losses back to the host.
 pub const SYNC_STEPS: u64 = 32;
@@ -91,20 +89,15 @@ impl<B: AutodiffBackend> Param<B> {
                 v
             }
             OptimizerKind::Adam => {
-                const B1: f32 = ADAM_B1;
-                const B2: f32 = ADAM_B2;
                 let AdamStep { factor, eps } = AdamStep::at(step);
-                let g2 = g.clone() * g.clone();
-                let (m, v) = match (self.m1.take(), self.m2.take()) {
-                    (Some(m), Some(v)) => (
-                        m.mul_scalar(B1) + g.mul_scalar(1.0 - B1),
-                        v.mul_scalar(B2) + g2.mul_scalar(1.0 - B2),
-                    ),
-                    _ => (g.mul_scalar(1.0 - B1), g2.mul_scalar(1.0 - B2)),
+                let (m1, m2) = match (self.m1.take(), self.m2.take()) {
+                    (Some(m1), Some(m2)) => (Some(m1), Some(m2)),
+                    _ => (None, None),
                 };
-                self.m1 = Some(m.clone());
-                self.m2 = Some(v.clone());
-                m.mul_scalar(factor) / v.sqrt().add_scalar(eps)
+                let (m1, m2, direction) = adam_moments(g, m1, m2, factor, eps);
+                self.m1 = Some(m1);
+                self.m2 = Some(m2);
+                direction
             }
         };
         let rate = self.rate.clone().expand(p.dims());

@@ -17,8 +17,8 @@ use super::plan::{Device, Plan};
 use super::spec::{Sweep, Values};
 use crate::lab::compare::Table;
 use crate::lab::error::{LabError, LabResult};
-use crate::lab::presets::Presets;
 use crate::lab::record::RunDir;
+use crate::lab::scene::presets::Presets;
 
 /// The grid sizes a zoom trains by default, coarse to fine.
 pub const LEVELS: &[usize] = &[32, 64, 128];

@@ -16,84 +16,84 @@ use crate::lab::scene::Scene;
 const BUILT_IN: &[(&str, &str)] = &[
     (
         "below-the-edge",
-        include_str!("../../scenes/below-the-edge.ron"),
+        include_str!("../../../scenes/below-the-edge.ron"),
     ),
     (
         "circles-vs-squares",
-        include_str!("../../scenes/circles-vs-squares.ron"),
+        include_str!("../../../scenes/circles-vs-squares.ron"),
     ),
-    ("default", include_str!("../../scenes/default.ron")),
-    ("digits8x8", include_str!("../../scenes/digits8x8.ron")),
-    ("dropout", include_str!("../../scenes/dropout.ron")),
+    ("default", include_str!("../../../scenes/default.ron")),
+    ("digits8x8", include_str!("../../../scenes/digits8x8.ron")),
+    ("dropout", include_str!("../../../scenes/dropout.ron")),
     (
         "edge-of-stability",
-        include_str!("../../scenes/edge-of-stability.ron"),
+        include_str!("../../../scenes/edge-of-stability.ron"),
     ),
-    ("exhibition", include_str!("../../scenes/exhibition.ron")),
+    ("exhibition", include_str!("../../../scenes/exhibition.ron")),
     (
         "lesson-1-perceptron",
-        include_str!("../../scenes/lesson-1-perceptron.ron"),
+        include_str!("../../../scenes/lesson-1-perceptron.ron"),
     ),
     (
         "lesson-2-xor",
-        include_str!("../../scenes/lesson-2-xor.ron"),
+        include_str!("../../../scenes/lesson-2-xor.ron"),
     ),
     (
         "lesson-3-spiral-depth",
-        include_str!("../../scenes/lesson-3-spiral-depth.ron"),
+        include_str!("../../../scenes/lesson-3-spiral-depth.ron"),
     ),
     (
         "lesson-4-learning-rate",
-        include_str!("../../scenes/lesson-4-learning-rate.ron"),
+        include_str!("../../../scenes/lesson-4-learning-rate.ron"),
     ),
     (
         "lesson-5-overfitting",
-        include_str!("../../scenes/lesson-5-overfitting.ron"),
+        include_str!("../../../scenes/lesson-5-overfitting.ron"),
     ),
     (
         "lesson-6-circles-vs-squares",
-        include_str!("../../scenes/lesson-6-circles-vs-squares.ron"),
+        include_str!("../../../scenes/lesson-6-circles-vs-squares.ron"),
     ),
     (
         "lesson-7-draw-digits",
-        include_str!("../../scenes/lesson-7-draw-digits.ron"),
+        include_str!("../../../scenes/lesson-7-draw-digits.ron"),
     ),
     (
         "lesson-8-extrapolation",
-        include_str!("../../scenes/lesson-8-extrapolation.ron"),
+        include_str!("../../../scenes/lesson-8-extrapolation.ron"),
     ),
     (
         "lesson-9-edge-of-stability",
-        include_str!("../../scenes/lesson-9-edge-of-stability.ron"),
+        include_str!("../../../scenes/lesson-9-edge-of-stability.ron"),
     ),
-    ("mnist", include_str!("../../scenes/mnist.ron")),
+    ("mnist", include_str!("../../../scenes/mnist.ron")),
     (
         "pinn-laplace-2d",
-        include_str!("../../scenes/pinn-laplace-2d.ron"),
+        include_str!("../../../scenes/pinn-laplace-2d.ron"),
     ),
     (
         "pinn-poisson-1d",
-        include_str!("../../scenes/pinn-poisson-1d.ron"),
+        include_str!("../../../scenes/pinn-poisson-1d.ron"),
     ),
-    ("sincos-2d", include_str!("../../scenes/sincos-2d.ron")),
-    ("sine-1d", include_str!("../../scenes/sine-1d.ron")),
+    ("sincos-2d", include_str!("../../../scenes/sincos-2d.ron")),
+    ("sine-1d", include_str!("../../../scenes/sine-1d.ron")),
     (
         "spiral-3-arms",
-        include_str!("../../scenes/spiral-3-arms.ron"),
+        include_str!("../../../scenes/spiral-3-arms.ron"),
     ),
-    ("spiral", include_str!("../../scenes/spiral.ron")),
-    ("xor", include_str!("../../scenes/xor.ron")),
+    ("spiral", include_str!("../../../scenes/spiral.ron")),
+    ("xor", include_str!("../../../scenes/xor.ron")),
 ];
 
 /// Every sweep file of the project's `scenes/sweeps/` folder, as text, by name.
 const BUILT_IN_SWEEPS: &[(&str, &str)] = &[
     (
         "trainability-fractal",
-        include_str!("../../scenes/sweeps/trainability-fractal.ron"),
+        include_str!("../../../scenes/sweeps/trainability-fractal.ron"),
     ),
     (
         "trainability-fractal-quick",
-        include_str!("../../scenes/sweeps/trainability-fractal-quick.ron"),
+        include_str!("../../../scenes/sweeps/trainability-fractal-quick.ron"),
     ),
 ];
 

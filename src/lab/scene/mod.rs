@@ -1,5 +1,11 @@
 //! Scenes: the RON schema that says what to train and how to show it.
 
+pub mod film;
+pub mod lesson;
+pub mod limits;
+pub mod presets;
+pub mod schedule;
+
 use std::path::{Path, PathBuf};
 
 use ron::extensions::Extensions;
@@ -7,10 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::lab::data::DataSpec;
 use crate::lab::error::{LabError, LabResult};
-use crate::lab::film::{CameraPath, FilmSpec};
-use crate::lab::lesson::Lesson;
 use crate::lab::model::{Activation, InitScheme, MlpConfig, OutputKind};
-use crate::lab::schedule::LrSchedule;
+use crate::lab::scene::film::{CameraPath, FilmSpec};
+use crate::lab::scene::lesson::Lesson;
+use crate::lab::scene::schedule::LrSchedule;
 
 /// A whole scene file: data, network, training, view and recording.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -470,12 +476,12 @@ impl Scene {
             ));
         }
         let p = self.model.dropout;
-        if !(p.is_finite() && (0.0..=crate::lab::dropout::MAX_DROPOUT).contains(&p)) {
+        if !(p.is_finite() && (0.0..=crate::lab::model::dropout::MAX_DROPOUT).contains(&p)) {
             return Err(LabError::setting(
                 "model.dropout",
                 format!(
                     "must be a probability from 0 to {}, got {p}",
-                    crate::lab::dropout::MAX_DROPOUT
+                    crate::lab::model::dropout::MAX_DROPOUT
                 ),
             ));
         }
@@ -540,7 +546,7 @@ impl Scene {
             ));
         }
         for (i, step) in self.lesson.steps.iter().enumerate() {
-            if let crate::lab::lesson::Trigger::SharpnessAbove(_) = step.trigger {
+            if let crate::lab::scene::lesson::Trigger::SharpnessAbove(_) = step.trigger {
                 let why = if m.sharpness_every.is_none() {
                     Some("needs the sharpness measured: set measure.sharpness_every")
                 } else if t.optimizer == OptimizerKind::Adam {
@@ -564,12 +570,12 @@ impl Scene {
                 "must be at least 1 (or None for the whole training set)",
             ));
         }
-        if !(1..=crate::lab::sharpness::MAX_TOP_K).contains(&m.top_k) {
+        if !(1..=crate::lab::analysis::sharpness::MAX_TOP_K).contains(&m.top_k) {
             return Err(LabError::setting(
                 "measure.top_k",
                 format!(
                     "must be between 1 and {}, got {}",
-                    crate::lab::sharpness::MAX_TOP_K,
+                    crate::lab::analysis::sharpness::MAX_TOP_K,
                     m.top_k
                 ),
             ));
@@ -616,9 +622,9 @@ impl Scene {
     }
 
     /// Checks, before anything is allocated, that the network, its data and
-    /// one batch's activations fit the [`limits`](crate::lab::limits).
+    /// one batch's activations fit the [`limits`](crate::lab::scene::limits).
     fn check_size(&self) -> LabResult<()> {
-        use crate::lab::limits;
+        use crate::lab::scene::limits;
         limits::check(
             "model.hidden",
             "hidden layers",
@@ -751,7 +757,7 @@ impl Scene {
                 OptimizerKind::Gd => train,
                 _ => train.min(self.train.batch_size as u128),
             };
-            crate::lab::limits::check_network(&sizes, self.model.bias, batch)?;
+            crate::lab::scene::limits::check_network(&sizes, self.model.bias, batch)?;
         }
         Ok(data)
     }

@@ -1,9 +1,11 @@
 //! The frame: one training step as plain data (no tensors), shared by the lab and the app.
 
+pub mod metrics;
+
 use serde::{Deserialize, Serialize};
 
 use crate::lab::data::{Dataset, InputLayout};
-use crate::lab::metrics::Metrics;
+use crate::lab::frame::metrics::Metrics;
 use crate::lab::model::{Activation, DenseRef, OutputKind};
 
 /// The shape of the network a frame stream describes.

@@ -7,8 +7,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::lab::error::{LabError, LabResult};
-use crate::lab::film::{Focus, Pose};
-use crate::lab::metrics::Metrics;
+use crate::lab::frame::metrics::Metrics;
+use crate::lab::scene::film::{Focus, Pose};
 
 /// A lesson: steps shown one after the other as their triggers fire.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
