@@ -67,12 +67,7 @@ fn bytes_per_step(name: &str, steps: u64) {
 /// Weights and biases of the scene's network.
 fn scene_parameters(scene: &Scene) -> u64 {
     let trainer = Trainer::<Backend>::new(scene, &Default::default()).expect("trainer");
-    trainer
-        .topology()
-        .sizes
-        .windows(2)
-        .map(|w| (w[0] as u64 + 1) * w[1] as u64)
-        .sum()
+    trainer.topology().network.parameter_count() as u64
 }
 
 /// A long MNIST-shaped recording: a real frame, drifting a little each step.

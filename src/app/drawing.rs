@@ -36,8 +36,8 @@ impl DrawnInput {
 pub fn drawn_frame(frame: &Frame, topology: &Topology, input: &[f32]) -> (Frame, Vec<f64>) {
     let trace = plain_forward(
         &frame.dense_layers(),
-        &topology.activations,
-        topology.output,
+        &topology.network.activations,
+        topology.network.output,
         input,
     );
     let mut drawn = frame.clone();

@@ -57,6 +57,7 @@ impl NetworkLayout {
     /// grid, or a short column for points and functions).
     pub fn new(topology: &Topology) -> Self {
         let grids: Vec<(usize, usize, f32)> = topology
+            .network
             .sizes
             .iter()
             .enumerate()
@@ -80,8 +81,9 @@ impl NetworkLayout {
             .map(|(c, r, s)| (*c.max(r) as f32) * s)
             .fold(0.0f32, f32::max);
         let gap = widest.clamp(5.0, 12.0);
-        let count = topology.sizes.len();
+        let count = topology.network.sizes.len();
         let layers = topology
+            .network
             .sizes
             .iter()
             .zip(&grids)
@@ -111,8 +113,8 @@ impl NetworkLayout {
             })
             .collect::<Vec<LayerLayout>>();
         let regression_on_plane = matches!(topology.layout, InputLayout::Plane { .. })
-            && topology.output == crate::lab::model::OutputKind::Linear
-            && topology.sizes.last() == Some(&1);
+            && topology.network.output == crate::lab::model::OutputKind::Linear
+            && topology.network.sizes.last() == Some(&1);
         let surface = regression_on_plane.then(|| {
             let last = layers.last().map_or(Vec3::ZERO, |l| l.center);
             let side = 8.0;
@@ -224,13 +226,13 @@ pub fn blend_placement(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lab::model::{Activation, OutputKind};
+    use crate::lab::model::{Activation, MlpConfig, OutputKind};
 
     fn topology(sizes: Vec<usize>, layout: InputLayout) -> Topology {
+        let hidden = sizes.len().saturating_sub(2);
         Topology {
-            activations: vec![Activation::Relu; sizes.len().saturating_sub(2)],
-            sizes,
-            output: OutputKind::Softmax,
+            network: MlpConfig::new(sizes, vec![Activation::Relu; hidden])
+                .with_output(OutputKind::Softmax),
             layout,
             output_names: vec![],
         }

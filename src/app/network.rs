@@ -140,7 +140,7 @@ fn respawn(
                 .collect()
         })
         .collect();
-    let sizes = &topology.sizes;
+    let sizes = &topology.network.sizes;
     let synapses: Vec<Synapse> = sizes
         .windows(2)
         .enumerate()
@@ -214,7 +214,7 @@ fn apply_frame(
     let (Some(frame), Some(topology)) = (&shown.frame, &live.topology) else {
         return;
     };
-    if !fits(frame, &topology.sizes) {
+    if !fits(frame, &topology.network.sizes) {
         return;
     }
     let kept = kept_units(live.scene.as_ref(), frame);

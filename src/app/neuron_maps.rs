@@ -112,10 +112,16 @@ pub fn maps_of(frame: &Frame, topology: &Topology, side: usize) -> Option<Neuron
     let InputLayout::Plane { x, y } = topology.layout else {
         return None;
     };
-    if frame.sizes() != topology.sizes {
+    if frame.sizes() != topology.network.sizes {
         return None;
     }
-    NeuronMaps::compute(frame, &topology.activations, topology.output, (x, y), side)
+    NeuronMaps::compute(
+        frame,
+        &topology.network.activations,
+        topology.network.output,
+        (x, y),
+        side,
+    )
 }
 
 fn update_maps(live: Res<Live>, shown: Res<Shown>, mut view: ResMut<NeuronMapView>) {
@@ -140,7 +146,7 @@ fn update_maps(live: Res<Live>, shown: Res<Shown>, mut view: ResMut<NeuronMapVie
     view.refreshed_at = Some(std::time::Instant::now());
     view.colours = maps
         .as_ref()
-        .map(|m| map_colours(m, topology.output))
+        .map(|m| map_colours(m, topology.network.output))
         .unwrap_or_default();
     view.maps = maps;
     view.serial += 1;
@@ -219,7 +225,7 @@ fn build_cards(
     let side = maps.side() as u32;
     for (neuron, at) in &neurons {
         let (l, i) = (neuron.layer, neuron.index);
-        let width = topology.sizes.get(l).copied().unwrap_or(0);
+        let width = topology.network.sizes.get(l).copied().unwrap_or(0);
         if l == 0 || width > CARD_LAYER_MAX {
             continue;
         }

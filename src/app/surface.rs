@@ -105,7 +105,12 @@ pub fn surface_values(frame: &Frame, topology: &Topology, grid: &SurfaceGrid) ->
     grid.inputs
         .iter()
         .map(|p| {
-            let trace = plain_forward(&layers, &topology.activations, topology.output, p);
+            let trace = plain_forward(
+                &layers,
+                &topology.network.activations,
+                topology.network.output,
+                p,
+            );
             trace
                 .post
                 .last()
@@ -262,7 +267,7 @@ fn update_surface(
     ) else {
         return;
     };
-    if frame.sizes() != topology.sizes {
+    if frame.sizes() != topology.network.sizes {
         return;
     }
     state.shown = shown.serial;
@@ -392,7 +397,11 @@ mod tests {
             }],
             ..Default::default()
         };
-        let topology = Topology::new(vec![2, 1], Vec::new(), OutputKind::Linear, &data);
+        let topology = Topology::new(
+            crate::lab::model::MlpConfig::new(vec![2, 1], Vec::new())
+                .with_output(OutputKind::Linear),
+            &data,
+        );
         let values = surface_values(&frame, &topology, &grid);
         for (p, v) in grid.inputs.iter().zip(&values) {
             assert!((v - (0.5 * p[0] - 2.0 * p[1] + 0.25)).abs() < 1e-5);

@@ -78,10 +78,10 @@ fn every_plugin_without_a_renderer_runs_in_a_fixed_order() {
 }
 
 fn topology(sizes: Vec<usize>) -> Topology {
+    let hidden = sizes.len().saturating_sub(2);
     Topology {
-        activations: vec![Activation::Tanh; sizes.len().saturating_sub(2)],
-        sizes,
-        output: OutputKind::Softmax,
+        network: crate::lab::model::MlpConfig::new(sizes, vec![Activation::Tanh; hidden])
+            .with_output(OutputKind::Softmax),
         layout: InputLayout::Plane {
             x: (-1.0, 1.0),
             y: (-1.0, 1.0),
@@ -1229,7 +1229,7 @@ fn neuron_maps_on_a_three_class_spiral_follow_the_shown_frame() {
     let late = trainer.peek().unwrap().unwrap();
     let topology = trainer.topology();
     let data = trainer.data().clone();
-    assert_eq!(topology.sizes, [2, 16, 16, 3]);
+    assert_eq!(topology.network.sizes, [2, 16, 16, 3]);
 
     let (mut app, events) = test_app();
     app.world_mut().resource_mut::<NeuronMapView>().every_frame = true;

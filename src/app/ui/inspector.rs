@@ -185,8 +185,8 @@ impl Inspector {
             return;
         }
         let readout = Readout {
-            activations: topology.activations.clone(),
-            output: topology.output,
+            activations: topology.network.activations.clone(),
+            output: topology.network.output,
             loss: input.loss,
         };
         let (tx, rx) = crossbeam_channel::bounded(1);
@@ -214,7 +214,7 @@ pub fn inspector_ui(
         ui.label("Click a neuron to inspect it (Esc clears, G frames it).");
         return;
     };
-    let layers = topology.sizes.len();
+    let layers = topology.network.sizes.len();
     let mut title = format!("{} layer, neuron {i}", layer_name(l, layers));
     if l + 1 == layers
         && let Some(name) = topology.output_names.get(i)
@@ -254,7 +254,7 @@ pub fn inspector_ui(
         ui.label(threshold_text(
             v.bias,
             weighted,
-            topology.activation(l - 1),
+            topology.network.activation(l - 1),
             output,
         ))
         .on_hover_text("z = Σ w·x + b: the bias sets where along Σ w·x the neuron turns on");

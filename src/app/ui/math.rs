@@ -136,12 +136,12 @@ pub fn math_ui(
         ),
     );
     if is_output {
-        match topology.output {
+        match topology.network.output {
             OutputKind::Softmax => {
                 let trace = plain_forward(
                     &frame.dense_layers(),
-                    &topology.activations,
-                    topology.output,
+                    &topology.network.activations,
+                    topology.network.output,
                     &frame.probe.input,
                 );
                 let p = trace.post.last().cloned().unwrap_or_default();
@@ -185,7 +185,7 @@ pub fn math_ui(
             }
         }
     } else {
-        let f = topology.activation(l - 1);
+        let f = topology.network.activation(l - 1);
         let a = f.eval(z);
         row(ui, forward, format!("a = {}(z) = {}", f.label(), num(a)));
     }
@@ -193,7 +193,7 @@ pub fn math_ui(
     ui.strong("Backward");
     let delta = f64::from(layer.probe_grads.get(j).copied().unwrap_or(f32::NAN));
     if is_output {
-        if let (OutputKind::Softmax, Some(label)) = (topology.output, frame.probe.label) {
+        if let (OutputKind::Softmax, Some(label)) = (topology.network.output, frame.probe.label) {
             let p = f64::from(frame.probe.output.get(j).copied().unwrap_or(f32::NAN));
             let t = if j as u32 == label { 1.0 } else { 0.0 };
             row(
@@ -227,7 +227,7 @@ pub fn math_ui(
             })
             .collect();
         let (terms, sum) = sum_terms(&back);
-        let f = topology.activation(l - 1);
+        let f = topology.network.activation(l - 1);
         let slope = f.derivative(z);
         row(
             ui,

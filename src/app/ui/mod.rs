@@ -740,7 +740,7 @@ fn camera_ui(
         {
             targets.write(FrameTarget::Selected);
         }
-        let layers = live.topology.as_ref().map_or(0, |t| t.sizes.len());
+        let layers = live.topology.as_ref().map_or(0, |t| t.network.sizes.len());
         for l in 0..layers.min(10) {
             if ui
                 .small_button(format!("{l}"))

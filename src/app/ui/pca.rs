@@ -69,7 +69,10 @@ impl PcaFit {
 /// The predicted class of each of the first `n` test samples under `frame`.
 pub fn predictions(frame: &Frame, input: &TaskInput<'_>, n: usize) -> Vec<u32> {
     let layers = frame.dense_layers();
-    let (activations, output) = (&input.topology.activations, input.topology.output);
+    let (activations, output) = (
+        &input.topology.network.activations,
+        input.topology.network.output,
+    );
     (0..n.min(input.data.test.len()))
         .map(|i| {
             let out = plain_forward(&layers, activations, output, input.data.test_input(i))

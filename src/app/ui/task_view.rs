@@ -222,8 +222,8 @@ pub fn task_view_ui(ui: &mut egui::Ui, view: &mut TaskView, input: &TaskInput<'_
         key,
         data,
         frame,
-        &topology.activations,
-        topology.output,
+        &topology.network.activations,
+        topology.network.output,
     );
     let class_names = &topology.output_names;
     match data.layout {

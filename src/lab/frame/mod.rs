@@ -6,37 +6,45 @@ use serde::{Deserialize, Serialize};
 
 use crate::lab::data::{Dataset, InputLayout};
 use crate::lab::frame::metrics::Metrics;
-use crate::lab::model::{Activation, DenseRef, OutputKind};
+use crate::lab::model::{Activation, DenseRef, MlpConfig, OutputKind};
 
-/// The shape of the network a frame stream describes.
+/// The network a frame stream describes, and how its inputs and outputs
+/// look: what a recording's header holds and the app builds its view from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(from = "TopologyText")]
 pub struct Topology {
-    /// Layer widths from input to output, such as `[64, 16, 2]`.
-    pub sizes: Vec<usize>,
-    /// Each hidden layer's non-linearity, input side first.
-    pub activations: Vec<Activation>,
-    /// Output non-linearity.
-    pub output: OutputKind,
+    /// The network.
+    pub network: MlpConfig,
     /// How inputs are arranged (image grid, plane, line).
     pub layout: InputLayout,
     /// Names of the outputs (classes, or the regressed value).
     pub output_names: Vec<String>,
 }
 
-/// A topology as written: recordings made before per-layer activations
-/// hold one `activation` for every hidden layer.
+/// A topology as written: since this build, its network; before, the
+/// network's widths, non-linearities and output beside the layout
+/// (recordings made before per-layer activations hold one `activation`
+/// for every hidden layer).
 #[derive(Deserialize)]
 #[serde(rename = "Topology")]
 struct TopologyText {
+    #[serde(default, deserialize_with = "present")]
+    network: Option<MlpConfig>,
+    #[serde(default)]
     sizes: Vec<usize>,
     #[serde(default = "default_activation")]
     activation: Activation,
     #[serde(default)]
     activations: Vec<Activation>,
+    #[serde(default = "default_output")]
     output: OutputKind,
     layout: InputLayout,
     output_names: Vec<String>,
+}
+
+/// A field that is there (written plainly, not as `Some(..)`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<MlpConfig>, D::Error> {
+    MlpConfig::deserialize(d).map(Some)
 }
 
 /// What a topology without any activation meant: tanh, the scenes' default.
@@ -44,14 +52,21 @@ fn default_activation() -> Activation {
     Activation::Tanh
 }
 
+/// What a topology without an output meant: a classifier.
+fn default_output() -> OutputKind {
+    OutputKind::Softmax
+}
+
 impl From<TopologyText> for Topology {
     fn from(t: TopologyText) -> Self {
-        let hidden = t.sizes.len().saturating_sub(2);
-        let all = t.activation;
+        let network = t.network.unwrap_or_else(|| {
+            let hidden = t.sizes.len().saturating_sub(2);
+            let activations =
+                crate::lab::model::hidden_activations(t.activation, &t.activations, hidden);
+            MlpConfig::new(t.sizes, activations).with_output(t.output)
+        });
         Topology {
-            activations: crate::lab::model::hidden_activations(all, &t.activations, hidden),
-            sizes: t.sizes,
-            output: t.output,
+            network,
             layout: t.layout,
             output_names: t.output_names,
         }
@@ -59,44 +74,13 @@ impl From<TopologyText> for Topology {
 }
 
 impl Topology {
-    /// The topology of a network of `sizes`, with hidden non-linearities
-    /// `activations`, trained on `data`.
-    pub fn new(
-        sizes: Vec<usize>,
-        activations: Vec<Activation>,
-        output: OutputKind,
-        data: &Dataset,
-    ) -> Self {
+    /// The topology of `network` trained on `data`.
+    pub fn new(network: MlpConfig, data: &Dataset) -> Self {
         Topology {
-            sizes,
-            activations,
-            output,
+            network,
             layout: data.layout.clone(),
             output_names: data.class_names.clone(),
         }
-    }
-
-    /// Hidden layer `l`'s non-linearity (linear past the hidden layers).
-    pub fn activation(&self, l: usize) -> Activation {
-        self.activations
-            .get(l)
-            .copied()
-            .unwrap_or(Activation::Linear)
-    }
-
-    /// Number of weight layers.
-    pub fn layer_count(&self) -> usize {
-        self.sizes.len().saturating_sub(1)
-    }
-
-    /// Number of weights (synapses), biases excluded.
-    pub fn synapse_count(&self) -> usize {
-        self.sizes.windows(2).map(|w| w[0] * w[1]).sum()
-    }
-
-    /// Number of neurons, inputs included.
-    pub fn neuron_count(&self) -> usize {
-        self.sizes.iter().sum()
     }
 }
 

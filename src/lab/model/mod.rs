@@ -34,51 +34,119 @@ pub enum InitScheme {
     },
 }
 
-/// The shape and settings of a multi-layer perceptron.
-#[derive(Config, Debug)]
+/// A multi-layer perceptron, described once: its layer widths,
+/// non-linearities, output, biases, pre-activation factors and initial
+/// weights. A scene resolves to it ([`crate::lab::Scene::mlp_config`]), it
+/// builds the burn module ([`MlpConfig::init`]) and the initial parameters of
+/// the batched sweep trainers, groups of a sweep share it, and recordings
+/// carry it (in [`crate::lab::Topology`]). A network whose weights come from
+/// elsewhere is described by its widths alone: `MlpConfig::new(sizes,
+/// activations)`.
+#[derive(Config, Debug, PartialEq)]
 pub struct MlpConfig {
-    /// Input features.
-    pub inputs: usize,
-    /// Widths of the hidden layers, first to last.
-    pub hidden: Vec<usize>,
-    /// Output units.
-    pub outputs: usize,
-    /// Hidden non-linearity.
-    #[config(default = "Activation::Relu")]
-    pub activation: Activation,
-    /// One non-linearity per hidden layer, input side first, in place of
-    /// `activation` (empty: `activation` everywhere).
-    #[config(default = "Vec::new()")]
+    /// Layer widths from input to output, such as `[64, 16, 2]`.
+    pub sizes: Vec<usize>,
+    /// Each hidden layer's non-linearity, input side first (a layer past
+    /// the end is linear).
     pub activations: Vec<Activation>,
     /// Output non-linearity.
     #[config(default = "OutputKind::Softmax")]
     pub output: OutputKind,
+    /// Layers have biases.
+    #[config(default = true)]
+    pub bias: bool,
+    /// Factor of each weight layer's pre-activation (empty: 1 everywhere).
+    #[config(default = "Vec::new()")]
+    pub scales: Vec<f32>,
     /// Weight initialisation.
     #[config(default = "InitScheme::He")]
     pub init: InitScheme,
     /// Seed of the initial weights.
     #[config(default = 0)]
     pub seed: u64,
-    /// Layers have biases.
-    #[config(default = true)]
-    pub bias: bool,
-    /// Factor of each layer's pre-activation (empty: 1 everywhere).
-    #[config(default = "Vec::new()")]
-    pub scales: Vec<f32>,
 }
 
 impl MlpConfig {
-    /// Layer widths from input to output, such as `[64, 16, 2]`.
-    pub fn sizes(&self) -> Vec<usize> {
-        let mut s = vec![self.inputs];
-        s.extend(&self.hidden);
-        s.push(self.outputs);
-        s
+    /// Input features.
+    pub fn inputs(&self) -> usize {
+        self.sizes.first().copied().unwrap_or(0)
     }
 
-    /// Each hidden layer's non-linearity, input side first.
-    pub fn hidden_activations(&self) -> Vec<Activation> {
-        hidden_activations(self.activation, &self.activations, self.hidden.len())
+    /// Output units.
+    pub fn outputs(&self) -> usize {
+        self.sizes.last().copied().unwrap_or(0)
+    }
+
+    /// Widths of the hidden layers, first to last.
+    pub fn hidden(&self) -> &[usize] {
+        match self.sizes.len() {
+            0..=2 => &[],
+            n => &self.sizes[1..n - 1],
+        }
+    }
+
+    /// Number of weight layers.
+    pub fn layer_count(&self) -> usize {
+        self.sizes.len().saturating_sub(1)
+    }
+
+    /// Hidden layer `l`'s non-linearity (linear past the hidden layers).
+    pub fn activation(&self, l: usize) -> Activation {
+        self.activations
+            .get(l)
+            .copied()
+            .unwrap_or(Activation::Linear)
+    }
+
+    /// The factor of weight layer `l`'s pre-activation.
+    pub fn scale(&self, l: usize) -> f32 {
+        self.scales.get(l).copied().unwrap_or(1.0)
+    }
+
+    /// Number of weights (synapses), biases excluded.
+    pub fn synapse_count(&self) -> usize {
+        self.sizes.windows(2).map(|w| w[0] * w[1]).sum()
+    }
+
+    /// Number of neurons, inputs included.
+    pub fn neuron_count(&self) -> usize {
+        self.sizes.iter().sum()
+    }
+
+    /// Number of parameters: weights, and biases where layers have them.
+    pub fn parameter_count(&self) -> usize {
+        self.sizes
+            .windows(2)
+            .map(|w| w[0] * w[1] + if self.bias { w[1] } else { 0 })
+            .sum()
+    }
+
+    /// Where each layer's weights and biases start in the flat parameters
+    /// (per layer, the weights `[inputs][outputs]` row-major, then the biases).
+    pub fn offsets(&self) -> Vec<(usize, usize)> {
+        let mut at = 0;
+        self.sizes
+            .windows(2)
+            .map(|w| {
+                let weights = at;
+                at += w[0] * w[1];
+                let biases = at;
+                if self.bias {
+                    at += w[1];
+                }
+                (weights, biases)
+            })
+            .collect()
+    }
+
+    /// The network without the settings of its initial weights (seed and
+    /// scheme): what the models of a sweep that train as one batch share.
+    pub fn architecture(&self) -> MlpConfig {
+        MlpConfig {
+            init: InitScheme::He,
+            seed: 0,
+            ..self.clone()
+        }
     }
 
     /// The initial weights (`[inputs][outputs]`, row-major) and biases of each
@@ -86,7 +154,7 @@ impl MlpConfig {
     /// code that trains without them.
     pub fn initial_parameters(&self) -> Vec<(Vec<f32>, Option<Vec<f32>>)> {
         let mut r = rng::rng(self.seed, Stream::Init);
-        self.sizes()
+        self.sizes
             .windows(2)
             .map(|w| {
                 let (fan_in, fan_out) = (w[0], w[1]);
@@ -96,24 +164,25 @@ impl MlpConfig {
             .collect()
     }
 
+    /// The initial parameters as one flat vector, in [`MlpConfig::offsets`] order.
+    pub fn initial_flat_parameters(&self) -> Vec<f32> {
+        self.initial_parameters()
+            .into_iter()
+            .flat_map(|(w, b)| w.into_iter().chain(b.unwrap_or_default()))
+            .collect()
+    }
+
     /// Builds the network with weights drawn from `seed` (the same on every backend).
     pub fn init<B: Backend>(&self, device: &B::Device) -> Mlp<B> {
         let layers = self
-            .sizes()
+            .sizes
             .windows(2)
             .zip(self.initial_parameters())
             .map(|(w, (weights, biases))| linear_from(w[0], w[1], weights, biases, device))
             .collect::<Vec<_>>();
-        let scales = if self.scales.len() == layers.len() {
-            self.scales.clone()
-        } else {
-            vec![1.0; layers.len()]
-        };
         Mlp {
             layers,
-            activations: self.hidden_activations(),
-            output: self.output,
-            scales,
+            config: self.clone(),
         }
     }
 }
@@ -176,15 +245,10 @@ pub fn linear_from<B: Backend>(
 pub struct Mlp<B: Backend> {
     /// The layers, input side first. Weights are `[inputs, outputs]`.
     pub layers: Vec<Linear<B>>,
-    /// Each hidden layer's non-linearity, input side first.
+    /// What the network is: its non-linearities, output and factors (the
+    /// widths are the layers').
     #[module(skip)]
-    pub activations: Vec<Activation>,
-    /// Output non-linearity.
-    #[module(skip)]
-    pub output: OutputKind,
-    /// The factor of each layer's pre-activation (mean-field scaling, gain).
-    #[module(skip)]
-    pub scales: Vec<f32>,
+    pub config: MlpConfig,
 }
 
 /// A network's output and its derivatives with respect to its inputs.
@@ -239,24 +303,24 @@ impl<B: Backend> Mlp<B> {
 
     /// Hidden layer `l`'s non-linearity.
     pub fn activation(&self, l: usize) -> Activation {
-        self.activations
-            .get(l)
-            .copied()
-            .unwrap_or(Activation::Linear)
+        self.config.activation(l)
     }
 
     /// Layer `i`'s pre-activation, scaled: `s_i · (h·W + b)`.
     fn pre_activation(&self, i: usize, layer: &Linear<B>, h: Tensor<B, 2>) -> Tensor<B, 2> {
         let z = layer.forward(h);
-        match self.scales.get(i) {
-            Some(&s) if s != 1.0 => z.mul_scalar(s),
-            _ => z,
-        }
+        let s = self.config.scale(i);
+        if s == 1.0 { z } else { z.mul_scalar(s) }
     }
 
     /// The factor of layer `i`'s pre-activation.
     pub fn scale(&self, i: usize) -> f32 {
-        self.scales.get(i).copied().unwrap_or(1.0)
+        self.config.scale(i)
+    }
+
+    /// Output non-linearity.
+    pub fn output(&self) -> OutputKind {
+        self.config.output
     }
 
     /// The network's answer: class probabilities, or values for a linear output.
@@ -274,7 +338,7 @@ impl<B: Backend> Mlp<B> {
     /// - `z`: `[batch, outputs]`
     /// - output: `[batch, outputs]`
     pub fn output_activation(&self, z: Tensor<B, 2>) -> Tensor<B, 2> {
-        match self.output {
+        match self.config.output {
             OutputKind::Softmax => activation::softmax(z, 1),
             OutputKind::Linear => z,
         }
@@ -402,7 +466,7 @@ mod tests {
     use crate::lab::CpuBackend;
 
     fn config() -> MlpConfig {
-        MlpConfig::new(3, vec![5, 4], 2).with_seed(11)
+        MlpConfig::new(vec![3, 5, 4, 2], vec![Activation::Relu; 2]).with_seed(11)
     }
 
     #[test]
@@ -424,7 +488,7 @@ mod tests {
     fn init_schemes_have_the_right_scale() {
         let device = Default::default();
         let spread = |init| {
-            let m = MlpConfig::new(400, vec![], 300)
+            let m = MlpConfig::new(vec![400, 300], Vec::new())
                 .with_init(init)
                 .init::<CpuBackend>(&device);
             let w = m.layers[0]
@@ -456,10 +520,9 @@ mod tests {
         let device = Default::default();
         for act in Activation::ALL {
             for output in [OutputKind::Softmax, OutputKind::Linear] {
-                let m = config()
-                    .with_activation(act)
-                    .with_output(output)
-                    .init::<CpuBackend>(&device);
+                let mut m = config();
+                m.activations = vec![act; 2];
+                let m = m.with_output(output).init::<CpuBackend>(&device);
                 let x = [0.3f32, -1.2, 0.7];
                 let input = Tensor::<CpuBackend, 2>::from_data(
                     TensorData::new(x.to_vec(), [1, 3]),
@@ -521,7 +584,8 @@ mod tests {
 
     #[test]
     fn sizes_and_parameter_count() {
-        let m = MlpConfig::new(64, vec![16], 2).init::<CpuBackend>(&Default::default());
+        let m = MlpConfig::new(vec![64, 16, 2], vec![Activation::Relu])
+            .init::<CpuBackend>(&Default::default());
         assert_eq!(m.sizes(), vec![64, 16, 2]);
         assert_eq!(m.parameter_count(), 64 * 16 + 16 + 16 * 2 + 2);
     }
@@ -551,8 +615,7 @@ mod tests {
         let device = Default::default();
         for act in Activation::ALL {
             for inputs in [1usize, 2] {
-                let m = MlpConfig::new(inputs, vec![7, 5], 1)
-                    .with_activation(act)
+                let m = MlpConfig::new(vec![inputs, 7, 5, 1], vec![act; 2])
                     .with_output(OutputKind::Linear)
                     .with_init(InitScheme::Xavier)
                     .with_seed(3)

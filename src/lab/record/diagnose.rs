@@ -81,7 +81,7 @@ pub fn diagnose(dir: &Path, step: Option<u64>) -> LabResult<String> {
     let mut reader = FrameReader::open(&run.frames_path()).ok();
     let sizes = reader
         .as_ref()
-        .map(|r| r.header().topology.sizes.clone())
+        .map(|r| r.header().topology.network.sizes.clone())
         .unwrap_or_default();
     if sizes.len() >= 2 {
         let per_layer: Vec<String> = sizes

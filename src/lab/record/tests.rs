@@ -4,7 +4,7 @@ use super::*;
 use crate::lab::data::InputLayout;
 use crate::lab::frame::metrics::Metrics;
 use crate::lab::frame::{LayerFrame, LayerStats, Probe};
-use crate::lab::model::{Activation, OutputKind};
+use crate::lab::model::{Activation, MlpConfig, OutputKind};
 use crate::lab::record::codec;
 
 fn temp_dir(tag: &str) -> PathBuf {
@@ -16,9 +16,7 @@ fn temp_dir(tag: &str) -> PathBuf {
 
 fn topology() -> Topology {
     Topology {
-        sizes: vec![3, 2],
-        activations: Vec::new(),
-        output: OutputKind::Softmax,
+        network: MlpConfig::new(vec![3, 2], Vec::new()).with_output(OutputKind::Softmax),
         layout: InputLayout::Plane {
             x: (-1.0, 1.0),
             y: (-1.0, 1.0),
@@ -32,11 +30,26 @@ fn a_topology_written_with_one_activation_reads_as_one_per_hidden_layer() {
     let old = "(sizes: [2, 5, 4, 3], activation: Relu, output: Softmax, \
                layout: Plane(x: (-1.0, 1.0), y: (-1.0, 1.0)), output_names: [\"a\", \"b\", \"c\"])";
     let t: Topology = ron::from_str(old).unwrap();
-    assert_eq!(t.activations, vec![Activation::Relu; 2]);
+    assert_eq!(t.network.activations, vec![Activation::Relu; 2]);
+    assert_eq!(t.network.sizes, vec![2, 5, 4, 3]);
+    assert_eq!(t.network.output, OutputKind::Softmax);
     let mut mixed = t.clone();
-    mixed.activations = vec![Activation::Tanh, Activation::Gelu];
+    mixed.network.activations = vec![Activation::Tanh, Activation::Gelu];
     let back: Topology = ron::from_str(&ron::to_string(&mixed).unwrap()).unwrap();
     assert_eq!(back, mixed);
+    // Written since: the whole network, seed and initialisation included.
+    let seeded = Topology {
+        network: mixed
+            .network
+            .clone()
+            .with_seed(9)
+            .with_init(crate::lab::model::InitScheme::Normal { std: 0.5 })
+            .with_bias(false)
+            .with_scales(vec![0.5, 1.0, 2.0]),
+        ..mixed
+    };
+    let back: Topology = ron::from_str(&ron::to_string(&seeded).unwrap()).unwrap();
+    assert_eq!(back, seeded);
 }
 
 fn frame(step: u64) -> Frame {

@@ -120,7 +120,7 @@ fn poll(
             }
         }
     }
-    match read_layers(layers, reader.header().topology.layer_count()) {
+    match read_layers(layers, reader.header().topology.network.layer_count()) {
         Ok(steps) => {
             for (step, stats) in steps.iter().skip(served.layer_rows) {
                 if !send(TrainerEvent::Layers(*step, stats.clone())) {
@@ -199,7 +199,7 @@ mod tests {
             panic!("{events:?}")
         };
         assert!(info.replay);
-        assert_eq!(info.topology.sizes, vec![2, 4, 2]);
+        assert_eq!(info.topology.network.sizes, vec![2, 4, 2]);
         assert_eq!(info.run_dir.as_deref(), Some(dir.as_path()));
         let evals: Vec<u64> = events
             .iter()

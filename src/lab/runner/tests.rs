@@ -82,7 +82,7 @@ fn starts_paused_and_steps_on_command() {
         TrainerEvent::Started(info) => Some(info.topology),
         _ => None,
     });
-    assert_eq!(topology.sizes, vec![2, 4, 2]);
+    assert_eq!(topology.network.sizes, vec![2, 4, 2]);
     // A paused trainer shows its untrained state first, without stepping.
     let shown = wait_for(&h, frame_of);
     assert_eq!(shown.step, 0);
@@ -152,9 +152,9 @@ fn reseed_and_architecture_changes_restart_the_run() {
         TrainerEvent::Started(info) => Some((info.topology, info.scene.model)),
         _ => None,
     });
-    assert_eq!(topology.sizes, vec![2, 3, 5, 2]);
+    assert_eq!(topology.network.sizes, vec![2, 3, 5, 2]);
     assert_eq!(
-        topology.activations,
+        topology.network.activations,
         vec![Activation::Relu, Activation::Sigmoid]
     );
     assert_eq!(

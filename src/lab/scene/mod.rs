@@ -246,6 +246,26 @@ impl TrainSpec {
     pub fn lr_factor(&self, step: u64) -> f32 {
         self.schedule.factor(step, self.steps, self.warmup_steps)
     }
+
+    /// The loss of a network with `output`: the one set (a resolved scene
+    /// sets it: see [`Scene::loss`]), else cross-entropy for a softmax
+    /// output and the mean squared error otherwise.
+    pub fn loss_for(&self, output: OutputKind) -> LossKind {
+        self.loss.unwrap_or(match output {
+            OutputKind::Softmax => LossKind::CrossEntropy,
+            OutputKind::Linear => LossKind::Mse,
+        })
+    }
+
+    /// The settings the models of a sweep that train as one batch share:
+    /// all but the step sizes, which each model carries itself.
+    pub fn without_rates(&self) -> TrainSpec {
+        TrainSpec {
+            learning_rate: 0.0,
+            learning_rates: None,
+            ..self.clone()
+        }
+    }
 }
 
 impl Default for TrainSpec {
@@ -597,7 +617,7 @@ impl Scene {
         if loss == LossKind::CrossEntropy && output != OutputKind::Softmax {
             return Err(LabError::setting(
                 "train.loss",
-                "CrossEntropy needs a Softmax output (model.output)",
+                "CrossEntropy needs a Softmax output (model.output())",
             ));
         }
         if self.data.is_regression() && loss == LossKind::CrossEntropy {
@@ -614,7 +634,7 @@ impl Scene {
         }
         if self.data.is_pde() && output != OutputKind::Linear {
             return Err(LabError::setting(
-                "model.output",
+                "model.output()",
                 "a PDE's solution is a value: the output must be Linear",
             ));
         }
@@ -711,13 +731,14 @@ impl Scene {
         s
     }
 
-    /// The network configuration for a data set with `inputs` and `outputs`.
+    /// The network of this scene on a data set with `inputs` and `outputs`:
+    /// every default resolved, seeded with the scene's seed.
     pub fn mlp_config(&self, inputs: usize, outputs: usize) -> MlpConfig {
-        let config = MlpConfig::new(inputs, self.model.hidden.clone(), outputs);
-        let scales = self.model.layer_scales(&config.sizes());
-        config
-            .with_activation(self.model.activation)
-            .with_activations(self.model.hidden_activations())
+        let mut sizes = vec![inputs];
+        sizes.extend(&self.model.hidden);
+        sizes.push(outputs);
+        let scales = self.model.layer_scales(&sizes);
+        MlpConfig::new(sizes, self.model.hidden_activations())
             .with_output(self.output())
             .with_init(self.init())
             .with_seed(self.seed)
@@ -727,12 +748,7 @@ impl Scene {
 
     /// The number of parameters of the network on `inputs` and `outputs`.
     pub fn parameter_count(&self, inputs: usize, outputs: usize) -> usize {
-        let config = MlpConfig::new(inputs, self.model.hidden.clone(), outputs);
-        config
-            .sizes()
-            .windows(2)
-            .map(|w| w[0] * w[1] + if self.model.bias { w[1] } else { 0 })
-            .sum()
+        self.mlp_config(inputs, outputs).parameter_count()
     }
 
     /// The step size of each weight layer.

@@ -10,7 +10,7 @@
 //!   its initial weights in its group's `init.npy`.
 //! - `curves.csv.gz`: a row per model, a column per kept step, the training
 //!   loss (empty after divergence): `pandas.read_csv("curves.csv.gz", index_col="model")`.
-//! - `groups.csv` and `groups/<g>/`: each group's shape and schedule, its data
+//! - `groups.csv` and `groups/<g>/`: each group's network and training settings, its data
 //!   set (`x_train.npy`, `y_train.npy`, `x_test.npy`, `y_test.npy`) and its
 //!   distinct initial weights (`init.npy`, `[n, parameters]`, each layer's
 //!   weights `[in][out]` row-major, then its biases, layer by layer).
@@ -397,7 +397,7 @@ impl SweepDir {
                 };
                 write_atomic(&dir.join(format!("y_{name}.npy")), &y)?;
             }
-            let p = group.shape.parameter_count();
+            let p = group.network.parameter_count();
             let mut distinct: Vec<Vec<f32>> = Vec::new();
             let mut seen: HashMap<Vec<u32>, usize> = HashMap::new();
             for &k in &group.models {
@@ -415,19 +415,19 @@ impl SweepDir {
                 &dir.join("init.npy"),
                 &npy::f32s(&[distinct.len(), p], &flat),
             )?;
-            let sizes: Vec<String> = group.shape.sizes.iter().map(usize::to_string).collect();
+            let sizes: Vec<String> = group.network.sizes.iter().map(usize::to_string).collect();
             table.push_str(&format!(
                 "{g},{},{},{},{},{p},{:?},{},{},{},{},{}\n",
                 group.models.len(),
                 sizes.join("-"),
-                activations_cell(&group.shape.activations),
-                group.shape.bias,
-                group.schedule.optimizer,
-                group.schedule.steps,
+                activations_cell(&group.network.activations),
+                group.network.bias,
+                group.training.optimizer,
+                group.training.steps,
                 // Gradient descent takes the whole training set at every step.
-                match group.schedule.optimizer {
+                match group.training.optimizer {
                     OptimizerKind::Gd => data.train.len(),
-                    _ => group.schedule.batch_size.min(data.train.len()),
+                    _ => group.training.batch_size.min(data.train.len()),
                 },
                 data.train.len(),
                 data.test.len(),

@@ -31,71 +31,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use super::fastmath;
 use crate::lab::data::{Dataset, Targets};
 use crate::lab::frame::metrics::{Metrics, RunStatus, convergence_score};
-use crate::lab::model::{Activation, OutputKind};
-use crate::lab::scene::{LossKind, OptimizerKind, Scene};
+use crate::lab::model::{Activation, MlpConfig, OutputKind};
+use crate::lab::scene::{LossKind, OptimizerKind, Scene, TrainSpec};
 use crate::lab::train::{AdamStep, BatchSampler};
-
-/// What every network of a group shares.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Shape {
-    /// Layer widths, inputs first.
-    pub sizes: Vec<usize>,
-    /// Each hidden layer's non-linearity, input side first.
-    pub activations: Vec<Activation>,
-    /// Output non-linearity.
-    pub output: OutputKind,
-    /// The loss.
-    pub loss: LossKind,
-    /// Layers have biases.
-    pub bias: bool,
-    /// Each layer's pre-activation factor.
-    pub scales: Vec<f32>,
-}
-
-impl Shape {
-    /// The shape of `scene`'s network on `data` (the scene resolved).
-    pub fn of(scene: &Scene, data: &Dataset) -> Shape {
-        let config = scene.mlp_config(data.inputs, data.outputs());
-        Shape {
-            sizes: config.sizes(),
-            activations: scene.model.hidden_activations(),
-            output: scene.output(),
-            loss: scene.loss(),
-            bias: scene.model.bias,
-            scales: scene.model.layer_scales(&config.sizes()),
-        }
-    }
-
-    /// Parameters per model.
-    pub fn parameter_count(&self) -> usize {
-        self.sizes
-            .windows(2)
-            .map(|w| w[0] * w[1] + if self.bias { w[1] } else { 0 })
-            .sum()
-    }
-
-    /// Weight layers.
-    fn layers(&self) -> usize {
-        self.sizes.len().saturating_sub(1)
-    }
-
-    /// Where each layer's weights and biases start in a model's parameters.
-    fn offsets(&self) -> Vec<(usize, usize)> {
-        let mut at = 0;
-        self.sizes
-            .windows(2)
-            .map(|w| {
-                let weights = at;
-                at += w[0] * w[1];
-                let biases = at;
-                if self.bias {
-                    at += w[1];
-                }
-                (weights, biases)
-            })
-            .collect()
-    }
-}
 
 /// Why this kernel cannot train a scene (it then trains model by model).
 pub fn unsupported(scene: &Scene) -> Option<&'static str> {
@@ -109,41 +47,6 @@ pub fn unsupported(scene: &Scene) -> Option<&'static str> {
         Some("dropout is trained by the single-model trainer")
     } else {
         None
-    }
-}
-
-/// How every network of a group trains.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Schedule {
-    /// The optimiser.
-    pub optimizer: OptimizerKind,
-    /// Samples per step (the whole set for full-batch GD).
-    pub batch_size: usize,
-    /// Updates.
-    pub steps: u64,
-    /// The training loss is kept every this many steps.
-    pub eval_every: u64,
-    /// L1 penalty on weights.
-    pub l1: f32,
-    /// L2 penalty on weights.
-    pub l2: f32,
-    /// Heavy-ball momentum.
-    pub momentum: f32,
-}
-
-impl Schedule {
-    /// How `scene` trains.
-    pub fn of(scene: &Scene) -> Schedule {
-        let t = &scene.train;
-        Schedule {
-            optimizer: t.optimizer,
-            batch_size: t.batch_size,
-            steps: t.steps,
-            eval_every: t.eval_every.max(1),
-            l1: t.l1,
-            l2: t.l2,
-            momentum: t.momentum,
-        }
     }
 }
 
@@ -164,10 +67,7 @@ impl ModelSetup {
     pub fn of(scene: &Scene, data: &Dataset) -> ModelSetup {
         let params = scene
             .mlp_config(data.inputs, data.outputs())
-            .initial_parameters()
-            .into_iter()
-            .flat_map(|(w, b)| w.into_iter().chain(b.unwrap_or_default()))
-            .collect();
+            .initial_flat_parameters();
         ModelSetup {
             seed: scene.seed,
             rates: scene.learning_rates(),
@@ -189,9 +89,15 @@ pub struct ModelOutcome {
     pub metrics: Metrics,
 }
 
-/// The instruction sets the kernel is compiled for.
+/// An instruction set the kernel is compiled for, as a token that only
+/// detection makes ([`Isa::detect`], [`Isa::available`]): safe code cannot
+/// ask the kernel for vector instructions this CPU lacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Isa {
+pub struct Isa(IsaKind);
+
+/// The instruction sets themselves, private to the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IsaKind {
     /// 16 models per vector (x86-64 with AVX-512F and FMA).
     Avx512,
     /// 8 models per vector (x86-64 with AVX2 and FMA).
@@ -203,34 +109,46 @@ pub enum Isa {
 impl Isa {
     /// The best this CPU runs.
     pub fn detect() -> Isa {
+        Isa::available()[0]
+    }
+
+    /// Every instruction set this CPU runs, best first; the portable code,
+    /// which every CPU runs, is last.
+    pub fn available() -> Vec<Isa> {
+        let mut out = Vec::with_capacity(3);
         #[cfg(target_arch = "x86_64")]
         {
-            if std::is_x86_feature_detected!("fma") {
+            if std::is_x86_feature_detected!("fma") && std::is_x86_feature_detected!("avx2") {
                 if std::is_x86_feature_detected!("avx512f") {
-                    return Isa::Avx512;
+                    out.push(Isa(IsaKind::Avx512));
                 }
-                if std::is_x86_feature_detected!("avx2") {
-                    return Isa::Avx2;
-                }
+                out.push(Isa(IsaKind::Avx2));
             }
         }
-        Isa::Portable
+        out.push(Isa(IsaKind::Portable));
+        out
+    }
+
+    /// Whether this is the portable code (no vector instructions chosen, no
+    /// fused multiply-add on x86-64).
+    pub fn is_portable(self) -> bool {
+        self.0 == IsaKind::Portable
     }
 
     /// Models per tile.
     pub fn lanes(self) -> usize {
-        match self {
-            Isa::Avx512 => 16,
-            Isa::Avx2 | Isa::Portable => 8,
+        match self.0 {
+            IsaKind::Avx512 => 16,
+            IsaKind::Avx2 | IsaKind::Portable => 8,
         }
     }
 
     /// A short name, for progress lines and benchmarks.
     pub fn name(self) -> &'static str {
-        match self {
-            Isa::Avx512 => "avx512",
-            Isa::Avx2 => "avx2",
-            Isa::Portable => "portable",
+        match self.0 {
+            IsaKind::Avx512 => "avx512",
+            IsaKind::Avx2 => "avx2",
+            IsaKind::Portable => "portable",
         }
     }
 }
@@ -238,28 +156,36 @@ impl Isa {
 /// Trains every model of `models` on `data`, `threads` at a time; `done`
 /// counts models finished (for progress bars). Results are in `models` order.
 pub fn train_models(
-    shape: &Shape,
-    schedule: &Schedule,
+    network: &MlpConfig,
+    training: &TrainSpec,
     data: &Dataset,
     models: &[ModelSetup],
     threads: usize,
     done: &AtomicU64,
 ) -> Vec<ModelOutcome> {
-    train_models_on(Isa::detect(), shape, schedule, data, models, threads, done)
+    train_models_on(
+        Isa::detect(),
+        network,
+        training,
+        data,
+        models,
+        threads,
+        done,
+    )
 }
 
-/// [`train_models`] with the instruction set chosen (it must be one the CPU
-/// has: [`Isa::detect`] or below).
+/// [`train_models`] with the instruction set chosen among those this CPU
+/// has ([`Isa::available`]).
 pub fn train_models_on(
     isa: Isa,
-    shape: &Shape,
-    schedule: &Schedule,
+    network: &MlpConfig,
+    training: &TrainSpec,
     data: &Dataset,
     models: &[ModelSetup],
     threads: usize,
     done: &AtomicU64,
 ) -> Vec<ModelOutcome> {
-    let group = Group::new(shape, schedule, data);
+    let group = Group::new(network, training, data);
     let lanes = isa.lanes();
     let tiles: Vec<&[ModelSetup]> = models.chunks(lanes).collect();
     let next = AtomicUsize::new(0);
@@ -323,8 +249,10 @@ impl Prepared {
 
 /// A group's settings and prepared data.
 struct Group<'a> {
-    shape: &'a Shape,
-    schedule: &'a Schedule,
+    network: &'a MlpConfig,
+    training: &'a TrainSpec,
+    /// The loss (the training settings' own, resolved).
+    loss: LossKind,
     data: &'a Dataset,
     train: Prepared,
     test: Prepared,
@@ -334,30 +262,32 @@ struct Group<'a> {
 }
 
 impl<'a> Group<'a> {
-    fn new(shape: &'a Shape, schedule: &'a Schedule, data: &'a Dataset) -> Self {
-        let outputs = shape.sizes.last().copied().unwrap_or(1);
+    fn new(network: &'a MlpConfig, training: &'a TrainSpec, data: &'a Dataset) -> Self {
+        let outputs = network.outputs().max(1);
         Group {
-            shape,
-            schedule,
+            network,
+            training,
+            loss: training.loss_for(network.output),
             data,
             train: Prepared::new(&data.train.x, &data.train.targets, outputs),
             test: Prepared::new(&data.test.x, &data.test.targets, outputs),
             outside: (0..data.test.len())
                 .map(|i| data.train_region.is_some() && !data.in_train_region(data.test_input(i)))
                 .collect(),
-            offsets: shape.offsets(),
+            offsets: network.offsets(),
         }
     }
 
     /// Trains one tile of models with the widest vectors `isa` allows.
     fn train_tile(&self, isa: Isa, tile: &[ModelSetup]) -> Vec<ModelOutcome> {
         #[cfg(target_arch = "x86_64")]
-        match isa {
-            // SAFETY: `isa` is one the CPU has (Isa::detect or below).
-            Isa::Avx512 => return unsafe { self.tile_avx512(tile) },
-            // SAFETY: as above.
-            Isa::Avx2 => return unsafe { self.tile_avx2(tile) },
-            Isa::Portable => {}
+        match isa.0 {
+            // SAFETY: only `Isa::available` makes an `Isa`, and it makes this
+            // one only when the CPU has AVX-512F, AVX2 and FMA.
+            IsaKind::Avx512 => return unsafe { self.tile_avx512(tile) },
+            // SAFETY: as above, for AVX2 and FMA.
+            IsaKind::Avx2 => return unsafe { self.tile_avx2(tile) },
+            IsaKind::Portable => {}
         }
         let _ = isa;
         Tile::<8>::new(self, tile).train::<{ cfg!(target_arch = "aarch64") }>()
@@ -400,14 +330,14 @@ impl ModelOutcome {
 /// (`params`), with their kept curves and divergence steps: the kernel's one
 /// definition of every metric, for the tensor trainer.
 pub fn evaluate_models(
-    shape: &Shape,
-    schedule: &Schedule,
+    network: &MlpConfig,
+    training: &TrainSpec,
     data: &Dataset,
     finals: &[ModelSetup],
     curves: &[Vec<(u64, f32)>],
     diverged_at: &[Option<u64>],
 ) -> Vec<Metrics> {
-    let group = Group::new(shape, schedule, data);
+    let group = Group::new(network, training, data);
     let mut out = Vec::with_capacity(finals.len());
     for (i, tile) in finals.chunks(8).enumerate() {
         let range = i * 8..i * 8 + tile.len();
@@ -494,7 +424,7 @@ fn fma<const L: usize, const FMA: bool>(a: &[f32; L], b: &[f32; L], c: &mut [f32
 
 impl<'g, 'a, const L: usize> Tile<'g, 'a, L> {
     fn new(g: &'g Group<'a>, tile: &[ModelSetup]) -> Self {
-        let shape = g.shape;
+        let shape = g.network;
         let count = shape.parameter_count();
         let real = tile.len().clamp(1, L);
         let lane = |k: usize| &tile[k.min(tile.len().saturating_sub(1))];
@@ -542,7 +472,7 @@ impl<'g, 'a, const L: usize> Tile<'g, 'a, L> {
     #[inline(always)]
     fn train<const FMA: bool>(mut self) -> Vec<ModelOutcome> {
         let g = self.g;
-        let s = g.schedule;
+        let s = g.training;
         let n = g.train.n;
         let batch = match s.optimizer {
             OptimizerKind::Gd => n,
@@ -564,7 +494,7 @@ impl<'g, 'a, const L: usize> Tile<'g, 'a, L> {
             if diverged_at.iter().all(Option::is_some) {
                 break;
             }
-            let due = step.is_multiple_of(s.eval_every);
+            let due = step.is_multiple_of(s.eval_every.max(1));
             let batch = self.next_batch(&mut samplers, batch);
             let full = matches!(batch, Batch::Full);
             // The evaluation's training loss: full-batch steps compute it anyway.
@@ -616,7 +546,7 @@ impl<'g, 'a, const L: usize> Tile<'g, 'a, L> {
     /// The next mini-batch, gathered from the training set.
     fn next_batch(&self, samplers: &mut [BatchSampler], batch: usize) -> Batch<L> {
         let g = self.g;
-        let (inputs, outputs) = (g.shape.sizes[0], g.shape.sizes[g.shape.layers()]);
+        let (inputs, outputs) = (g.network.inputs(), g.network.outputs());
         if let [only] = samplers {
             let Some(idx) = only.next(batch) else {
                 return Batch::Full;
@@ -660,8 +590,8 @@ impl<'g, 'a, const L: usize> Tile<'g, 'a, L> {
         t: &R,
         n: usize,
     ) -> [f32; L] {
-        let shape = self.g.shape;
-        let layers = shape.layers();
+        let shape = self.g.network;
+        let layers = shape.layer_count();
         for l in 0..layers {
             let (fan_in, fan_out) = (shape.sizes[l], shape.sizes[l + 1]);
             let (wo, bo) = self.g.offsets[l];
@@ -693,8 +623,8 @@ impl<'g, 'a, const L: usize> Tile<'g, 'a, L> {
         n: usize,
     ) -> [f32; L] {
         let loss = self.forward::<FMA, R>(x, t, n);
-        let shape = self.g.shape;
-        let layers = shape.layers();
+        let shape = self.g.network;
+        let layers = shape.layer_count();
         for l in (0..layers).rev() {
             let (fan_in, fan_out) = (shape.sizes[l], shape.sizes[l + 1]);
             let (wo, bo) = self.g.offsets[l];
@@ -748,7 +678,7 @@ impl<'g, 'a, const L: usize> Tile<'g, 'a, L> {
                 );
             }
         }
-        let s = self.g.schedule;
+        let s = self.g.training;
         if s.l1 != 0.0 || s.l2 != 0.0 {
             for (l, w) in shape.sizes.windows(2).enumerate() {
                 let (at, _) = self.g.offsets[l];
@@ -772,12 +702,12 @@ impl<'g, 'a, const L: usize> Tile<'g, 'a, L> {
 
     /// The weight penalties `l1·Σ|w| + l2·Σw²` of each model.
     fn penalty(&self) -> [f32; L] {
-        let s = self.g.schedule;
+        let s = self.g.training;
         let mut total = [0.0f32; L];
         if s.l1 == 0.0 && s.l2 == 0.0 {
             return total;
         }
-        for (l, w) in self.g.shape.sizes.windows(2).enumerate() {
+        for (l, w) in self.g.network.sizes.windows(2).enumerate() {
             let (at, _) = self.g.offsets[l];
             for v in &self.params[at..at + w[0] * w[1]] {
                 for k in 0..L {
@@ -792,8 +722,8 @@ impl<'g, 'a, const L: usize> Tile<'g, 'a, L> {
     /// pass (targets `t`), and ∂L/∂z of the output layer into `self.delta`.
     #[inline(always)]
     fn output_loss<R: Rows<L> + ?Sized>(&mut self, t: &R, n: usize) -> [f32; L] {
-        let shape = self.g.shape;
-        let layers = shape.layers();
+        let shape = self.g.network;
+        let layers = shape.layer_count();
         let o = shape.sizes[layers];
         let z = &self.z[layers - 1][..n * o];
         let delta = &mut self.delta[layers - 1][..n * o];
@@ -819,7 +749,7 @@ impl<'g, 'a, const L: usize> Tile<'g, 'a, L> {
                     }
                 }
             }
-            match shape.loss {
+            match self.g.loss {
                 LossKind::CrossEntropy => {
                     // −Σ t·log_softmax(z), and ∂/∂z = softmax(z) − t (t sums to 1).
                     for (c, (zc, dc)) in zs.iter().zip(ds.iter_mut()).enumerate() {
@@ -832,7 +762,7 @@ impl<'g, 'a, const L: usize> Tile<'g, 'a, L> {
                     }
                 }
                 LossKind::Mse | LossKind::L1 | LossKind::Residual => {
-                    let l1 = shape.loss == LossKind::L1;
+                    let l1 = self.g.loss == LossKind::L1;
                     let per = 1.0 / o as f32;
                     // ∂loss/∂output into `ds`, the outputs kept for the softmax.
                     let mut gp = [0.0f32; L];
@@ -881,7 +811,7 @@ impl<'g, 'a, const L: usize> Tile<'g, 'a, L> {
 
     /// One optimiser step of every model with its own per-layer rates.
     fn update(&mut self, step: u64, has_state: &mut bool) {
-        let s = self.g.schedule;
+        let s = self.g.training;
         let p = self.params.as_flattened_mut();
         let g = self.grad.as_flattened();
         let rate = self.rate.as_slice();
@@ -923,7 +853,7 @@ impl<'g, 'a, const L: usize> Tile<'g, 'a, L> {
         diverged_at: &[Option<u64>],
     ) -> Vec<Metrics> {
         let g = self.g;
-        let steps = g.schedule.steps;
+        let steps = g.training.steps;
         let classification = g.train.labels.is_some();
         let train_accuracy = classification.then(|| {
             self.forward::<FMA, [f32]>(&g.train.x, &g.train.t, g.train.n);
@@ -974,8 +904,8 @@ impl<'g, 'a, const L: usize> Tile<'g, 'a, L> {
 
     /// Each model's accuracy on `set`, whose forward pass is the last one.
     fn accuracy(&self, set: &Prepared) -> [f32; L] {
-        let layers = self.g.shape.layers();
-        let o = self.g.shape.sizes[layers];
+        let layers = self.g.network.layer_count();
+        let o = self.g.network.sizes[layers];
         let z = &self.z[layers - 1];
         let Some(labels) = &set.labels else {
             return [f32::NAN; L];

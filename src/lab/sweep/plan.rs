@@ -1,17 +1,19 @@
 //! A sweep's plan: groups of models that train as one computation (one data
-//! set, one shape, one schedule), cut into chunks, and the training of a chunk.
+//! set, one architecture, one training setting), cut into chunks, and the training of a chunk.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use super::kernel::{self, ModelSetup, Schedule, Shape};
+use super::kernel::{self, ModelSetup};
 use super::spec::Sweep;
 use crate::lab::data::Dataset;
 use crate::lab::error::{LabError, LabResult};
 use crate::lab::frame::metrics::{Metrics, RunStatus};
+use crate::lab::model::MlpConfig;
 use crate::lab::runner::Session;
+use crate::lab::scene::TrainSpec;
 use crate::lab::{CpuBackend, Scene};
 
 /// Where a sweep's models train.
@@ -70,10 +72,11 @@ impl std::fmt::Display for Shard {
 pub struct GroupPlan {
     /// The data set, as resolved scene text (the key of the group).
     pub data_key: String,
-    /// The networks' shape.
-    pub shape: Shape,
-    /// How they train.
-    pub schedule: Schedule,
+    /// The networks' architecture (seed and initialisation aside: each
+    /// model's initial parameters are its own).
+    pub network: MlpConfig,
+    /// How they train (the step sizes aside: each model carries its own).
+    pub training: TrainSpec,
     /// Why these models train one by one with the single-model trainer
     /// instead of in the batched kernel, if they do.
     pub alone: Option<&'static str>,
@@ -146,19 +149,22 @@ impl Plan {
                     set
                 }
             };
-            let shape = Shape::of(&scene, &set);
-            let schedule = Schedule::of(&scene);
+            let network = scene.mlp_config(set.inputs, set.outputs()).architecture();
+            let training = scene.train.without_rates();
             let alone = kernel::unsupported(&scene);
             let found = groups.iter().position(|g| {
-                g.data_key == key && g.shape == shape && g.schedule == schedule && g.alone == alone
+                g.data_key == key
+                    && g.network == network
+                    && g.training == training
+                    && g.alone == alone
             });
             match found {
                 Some(g) => groups[g].models.push(k),
                 None => {
                     groups.push(GroupPlan {
                         data_key: key,
-                        shape,
-                        schedule,
+                        network,
+                        training,
                         alone,
                         models: vec![k],
                     });
@@ -225,14 +231,19 @@ impl Plan {
             .map(|&k| Ok(ModelSetup::of(&sweep.scene(k)?.resolved(), data)))
             .collect::<LabResult<Vec<_>>>()?;
         let outcomes = match device {
-            Device::Cpu => {
-                kernel::train_models(&group.shape, &group.schedule, data, &setups, threads, done)
-            }
+            Device::Cpu => kernel::train_models(
+                &group.network,
+                &group.training,
+                data,
+                &setups,
+                threads,
+                done,
+            ),
             #[cfg(feature = "gpu")]
             Device::Wgpu => super::tensor::train_models::<crate::lab::GpuBackend>(
                 &Default::default(),
-                &group.shape,
-                &group.schedule,
+                &group.network,
+                &group.training,
                 data,
                 &setups,
                 done,
@@ -262,8 +273,8 @@ impl Plan {
 /// (a few seconds on two cores), 16 to 4096, a multiple of 16 (whole tiles).
 fn chunk_size(given: Option<usize>, group: &GroupPlan, train_samples: usize) -> usize {
     given.unwrap_or_else(|| {
-        let work = group.schedule.steps.max(1) as f64
-            * group.shape.parameter_count().max(1) as f64
+        let work = group.training.steps.max(1) as f64
+            * group.network.parameter_count().max(1) as f64
             * train_samples.max(1) as f64;
         ((1e11 / work) as usize).clamp(16, 4096) / 16 * 16
     })

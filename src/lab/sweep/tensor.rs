@@ -14,11 +14,11 @@ use burn::tensor::activation::{gelu, log_softmax, relu, sigmoid, softmax};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
 
-use super::kernel::{ModelOutcome, ModelSetup, Schedule, Shape, evaluate_models};
+use super::kernel::{ModelOutcome, ModelSetup, evaluate_models};
 use crate::lab::data::{Dataset, Targets};
 use crate::lab::error::{LabError, LabResult};
-use crate::lab::model::{Activation, OutputKind};
-use crate::lab::scene::{LossKind, OptimizerKind};
+use crate::lab::model::{Activation, MlpConfig, OutputKind};
+use crate::lab::scene::{LossKind, OptimizerKind, TrainSpec};
 use crate::lab::train::{AdamStep, BatchSampler, adam_moments};
 
 /// Steps between two reads of the losses back to the host.
@@ -28,8 +28,9 @@ pub const SYNC_STEPS: u64 = 32;
 const NOT_YET: f32 = f32::MAX;
 
 /// Why the tensor trainer cannot train a group, if it cannot.
-pub fn unsupported(shape: &Shape, _schedule: &Schedule) -> Option<&'static str> {
-    (shape.loss == LossKind::Residual).then_some("a PINN's residual loss trains on the CPU only")
+pub fn unsupported(network: &MlpConfig, training: &TrainSpec) -> Option<&'static str> {
+    (training.loss_for(network.output) == LossKind::Residual)
+        .then_some("a PINN's residual loss trains on the CPU only")
 }
 
 /// One parameter tensor of every model, with its optimiser state.
@@ -58,7 +59,7 @@ impl<B: AutodiffBackend> Param<B> {
     }
 
     /// `l1·Σ|w| + l2·Σw²` of each model, `[M]`.
-    fn penalty(&self, s: &Schedule) -> Option<Tensor<B::InnerBackend, 1>> {
+    fn penalty(&self, s: &TrainSpec) -> Option<Tensor<B::InnerBackend, 1>> {
         if !self.penalised || (s.l1 == 0.0 && s.l2 == 0.0) {
             return None;
         }
@@ -70,7 +71,7 @@ impl<B: AutodiffBackend> Param<B> {
 
     /// One optimiser step (`step` counts from 0), each model at its own rate;
     /// the kernel's `update`, as tensors.
-    fn update(&mut self, grads: &B::Gradients, s: &Schedule, step: u64) {
+    fn update(&mut self, grads: &B::Gradients, s: &TrainSpec, step: u64) {
         let Some(mut g) = self.value.grad(grads) else {
             return;
         };
@@ -148,7 +149,8 @@ fn target_rows(targets: &Targets, n: usize, outputs: usize) -> Vec<f32> {
 /// Each model's mean data loss over `x` (`[M, n, in]`, targets `t`), `[M]`:
 /// the kernel's loss, on any backend.
 fn losses<X: Backend>(
-    shape: &Shape,
+    network: &MlpConfig,
+    loss: LossKind,
     layers: &[Weights<X>],
     x: Tensor<X, 3>,
     t: Tensor<X, 3>,
@@ -161,7 +163,7 @@ fn losses<X: Backend>(
         }
         z = z.mul_scalar(*scale);
         h = if l + 1 < layers.len() {
-            match shape.activations[l] {
+            match network.activation(l) {
                 // tanh(±20) is ±1 in f32; clamped, a shader's
                 // (e^2z − 1)/(e^2z + 1) cannot become inf/inf = NaN.
                 Activation::Tanh => z.clamp(-20.0, 20.0).tanh(),
@@ -177,19 +179,19 @@ fn losses<X: Backend>(
     let [m, n, o] = h.dims();
     // Each term is divided before the sums, as the kernel sums in f64: a
     // huge but finite loss stays finite, and a model diverges at the same step.
-    let per_model = match shape.loss {
+    let per_model = match loss {
         LossKind::CrossEntropy => (t * log_softmax(h, 2))
             .mul_scalar(-1.0 / n as f32)
             .sum_dim(2)
             .sum_dim(1),
         _ => {
-            let y = match shape.output {
+            let y = match network.output {
                 OutputKind::Softmax => softmax(h, 2),
                 OutputKind::Linear => h,
             };
             let e = y - t;
             // e·e, not powf: a GPU's pow goes through exp and log.
-            let per = if shape.loss == LossKind::L1 {
+            let per = if loss == LossKind::L1 {
                 e.abs()
             } else {
                 e.clone() * e
@@ -250,21 +252,22 @@ impl<X: Backend> DeviceData<X> {
 /// what [`super::kernel::train_models`] gives, within float tolerance.
 pub fn train_models<B: AutodiffBackend>(
     device: &B::Device,
-    shape: &Shape,
-    schedule: &Schedule,
+    network: &MlpConfig,
+    training: &TrainSpec,
     data: &Dataset,
     models: &[ModelSetup],
     done: &AtomicU64,
 ) -> LabResult<Vec<ModelOutcome>> {
-    if let Some(why) = unsupported(shape, schedule) {
+    if let Some(why) = unsupported(network, training) {
         return Err(LabError::setting("device", why));
     }
     let m = models.len();
     if m == 0 {
         return Ok(Vec::new());
     }
-    let s = schedule;
-    let sizes = &shape.sizes;
+    let s = training;
+    let loss_kind = training.loss_for(network.output);
+    let sizes = &network.sizes;
     let (inputs, outputs) = (sizes[0], sizes[sizes.len() - 1]);
     let mut layers: Vec<Layer<B>> = Vec::new();
     let mut at = 0;
@@ -274,12 +277,12 @@ pub fn train_models<B: AutodiffBackend>(
         let mut biases = Vec::with_capacity(m * fan_out);
         for setup in models {
             weights.extend_from_slice(&setup.params[at..at + fan_in * fan_out]);
-            if shape.bias {
+            if network.bias {
                 let b0 = at + fan_in * fan_out;
                 biases.extend_from_slice(&setup.params[b0..b0 + fan_out]);
             }
         }
-        at += fan_in * fan_out + if shape.bias { fan_out } else { 0 };
+        at += fan_in * fan_out + if network.bias { fan_out } else { 0 };
         let rates: Vec<f32> = models
             .iter()
             .map(|s| s.rates.get(l).copied().unwrap_or(0.0))
@@ -291,10 +294,10 @@ pub fn train_models<B: AutodiffBackend>(
                 rate.clone(),
                 true,
             ),
-            b: shape
+            b: network
                 .bias
                 .then(|| Param::new(tensor3::<B>(biases, [m, 1, fan_out], device), rate, false)),
-            scale: shape.scales.get(l).copied().unwrap_or(1.0),
+            scale: network.scale(l),
         });
     }
     let n = data.train.len();
@@ -339,7 +342,8 @@ pub fn train_models<B: AutodiffBackend>(
             })
             .collect();
         let loss = losses(
-            shape,
+            network,
+            loss_kind,
             &weights,
             Tensor::from_inner(x),
             Tensor::from_inner(t),
@@ -360,7 +364,7 @@ pub fn train_models<B: AutodiffBackend>(
                     .iter()
                     .map(|(w, b, scale)| (w.clone().inner(), b.clone().map(|b| b.inner()), *scale))
                     .collect();
-                let eval = losses(shape, &inner, full_x.clone(), full_t.clone());
+                let eval = losses(network, loss_kind, &inner, full_x.clone(), full_t.clone());
                 ok = ok.bool_and(finite(eval.clone()));
                 eval
             };
@@ -395,7 +399,7 @@ pub fn train_models<B: AutodiffBackend>(
             (l.w.value.clone().inner(), b, l.scale)
         })
         .collect();
-    let last = read(losses(shape, &inner, full_x, full_t))?;
+    let last = read(losses(network, loss_kind, &inner, full_x, full_t))?;
     for k in 0..m {
         if diverged_at[k].is_none() {
             if curves[k].last().is_none_or(|(at, _)| *at != s.steps) {
@@ -430,7 +434,7 @@ pub fn train_models<B: AutodiffBackend>(
             }
         }
     }
-    let metrics = evaluate_models(shape, schedule, data, &finals, &curves, &diverged_at);
+    let metrics = evaluate_models(network, training, data, &finals, &curves, &diverged_at);
     done.fetch_add(m as u64, Ordering::Relaxed);
     Ok(ModelOutcome::all(curves, diverged_at, metrics))
 }
@@ -492,9 +496,9 @@ mod tests {
     ) {
         let base = Scene::parse(scene, Path::new("t.ron")).unwrap().resolved();
         let data = base.load_data().unwrap();
-        let shape = Shape::of(&base, &data);
-        let schedule = Schedule::of(&base);
-        assert_eq!(unsupported(&shape, &schedule), None);
+        let network = base.mlp_config(data.inputs, data.outputs());
+        let training = base.train.without_rates();
+        assert_eq!(unsupported(&network, &training), None);
         let setups: Vec<ModelSetup> = rates
             .iter()
             .enumerate()
@@ -506,11 +510,11 @@ mod tests {
             })
             .collect();
         let done = AtomicU64::new(0);
-        let want = kernel::train_models(&shape, &schedule, &data, &setups, 1, &done);
+        let want = kernel::train_models(&network, &training, &data, &setups, 1, &done);
         let got = train_models::<CpuBackend>(
             &Default::default(),
-            &shape,
-            &schedule,
+            &network,
+            &training,
             &data,
             &setups,
             &done,

@@ -1,10 +1,10 @@
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
 
-use super::kernel::{
-    Isa, ModelOutcome, ModelSetup, Schedule, Shape, train_models, train_models_on,
-};
+use super::kernel::{Isa, ModelOutcome, ModelSetup, train_models, train_models_on};
+use crate::lab::model::MlpConfig;
 use crate::lab::runner::Session;
+use crate::lab::scene::TrainSpec;
 use crate::lab::{CpuBackend, Metrics, Scene};
 
 /// Trains `scene` alone (the single-model trainer) and in the batched kernel;
@@ -30,8 +30,8 @@ fn both(text: &str) -> ((Vec<f32>, Metrics), (Vec<f32>, Metrics)) {
     last.get_or_insert(alone);
     let data = scene.load_data().unwrap();
     let outcome = train_models(
-        &Shape::of(&scene, &data),
-        &Schedule::of(&scene),
+        &scene.mlp_config(data.inputs, data.outputs()),
+        &scene.train,
         &data,
         &[ModelSetup::of(&scene, &data)],
         1,
@@ -122,7 +122,12 @@ fn each_model_of_the_kernel_trains_as_the_trainer_trains_it_alone() {
 fn mixed_models(
     scene: &Scene,
     count: usize,
-) -> (Shape, Schedule, crate::lab::data::Dataset, Vec<ModelSetup>) {
+) -> (
+    MlpConfig,
+    TrainSpec,
+    crate::lab::data::Dataset,
+    Vec<ModelSetup>,
+) {
     let data = scene.load_data().unwrap();
     let models = (0..count)
         .map(|k| {
@@ -136,21 +141,22 @@ fn mixed_models(
             ModelSetup::of(&one, &data)
         })
         .collect();
-    (Shape::of(scene, &data), Schedule::of(scene), data, models)
+    let network = scene.mlp_config(data.inputs, data.outputs());
+    (network, scene.train.without_rates(), data, models)
 }
 
 #[test]
 fn a_model_trains_the_same_whatever_shares_its_tile_and_on_every_vector_width() {
     let text = "Scene(seed: 1, data: Function1d(samples: 150), model: (hidden: [6, 5], activation: Tanh), train: (optimizer: Momentum, learning_rate: 0.1, batch_size: 20, steps: 60, eval_every: 7))";
     let scene = Scene::parse(text, Path::new("t.ron")).unwrap().resolved();
-    let (shape, schedule, data, models) = mixed_models(&scene, 21);
-    let all = train_models(&shape, &schedule, &data, &models, 2, &AtomicU64::new(0));
+    let (network, training, data, models) = mixed_models(&scene, 21);
+    let all = train_models(&network, &training, &data, &models, 2, &AtomicU64::new(0));
     assert_eq!(all.len(), 21);
     // Alone, in another company, on one thread.
     for k in [0, 9, 20] {
         let alone = train_models(
-            &shape,
-            &schedule,
+            &network,
+            &training,
             &data,
             &models[k..=k],
             1,
@@ -159,7 +165,7 @@ fn a_model_trains_the_same_whatever_shares_its_tile_and_on_every_vector_width() 
         assert_eq!(alone[0], all[k], "model {k} alone");
     }
     let reversed: Vec<ModelSetup> = models.iter().rev().cloned().collect();
-    let back = train_models(&shape, &schedule, &data, &reversed, 1, &AtomicU64::new(0));
+    let back = train_models(&network, &training, &data, &reversed, 1, &AtomicU64::new(0));
     let back: Vec<ModelOutcome> = back.into_iter().rev().collect();
     assert_eq!(back, all, "the same models in the opposite order");
     // The blown-up models are marked and the others are not poisoned.
@@ -176,20 +182,17 @@ fn a_model_trains_the_same_whatever_shares_its_tile_and_on_every_vector_width() 
     // Every instruction set this CPU has gives the same bits (the portable
     // path has no FMA on x86-64, so it is only close).
     let best = Isa::detect();
-    for isa in [Isa::Avx512, Isa::Avx2, Isa::Portable] {
-        if isa == Isa::Avx512 && best != Isa::Avx512 || isa == Isa::Avx2 && best == Isa::Portable {
-            continue;
-        }
+    for isa in Isa::available() {
         let other = train_models_on(
             isa,
-            &shape,
-            &schedule,
+            &network,
+            &training,
             &data,
             &models,
             2,
             &AtomicU64::new(0),
         );
-        if isa == Isa::Portable && best != Isa::Portable {
+        if isa.is_portable() && !best.is_portable() {
             for (a, b) in other.iter().zip(&all) {
                 assert_eq!(a.diverged_at.is_some(), b.diverged_at.is_some());
                 if let (Some(x), Some(y)) = (a.metrics.train_loss, b.metrics.train_loss) {

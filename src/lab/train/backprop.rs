@@ -29,9 +29,7 @@ impl<B: AutodiffBackend> Trainer<B> {
                     bias: l.bias.as_ref().map(track::<B, 1>),
                 })
                 .collect(),
-            activations: self.model.activations.clone(),
-            output: self.model.output,
-            scales: self.model.scales.clone(),
+            config: self.model.config.clone(),
         }
     }
 
@@ -48,7 +46,7 @@ impl<B: AutodiffBackend> Trainer<B> {
     pub(super) fn probe_by_hand(&self) -> bool {
         match self.scene.loss() {
             LossKind::CrossEntropy => true,
-            LossKind::Mse => self.model.output == OutputKind::Linear,
+            LossKind::Mse => self.model.output() == OutputKind::Linear,
             LossKind::L1 | LossKind::Residual => false,
         }
     }
@@ -85,7 +83,7 @@ impl<B: AutodiffBackend> Trainer<B> {
                     Some(t) => t[t.len() - 1].pre.clone(),
                     None => model.forward_masked(x, &masks),
                 };
-                per_sample_loss(self.scene.loss(), model.output, z, targets).mean()
+                per_sample_loss(self.scene.loss(), model.output(), z, targets).mean()
             }
         };
         let loss = data_loss + penalty(&model, self.scene.train.l1, self.scene.train.l2);

@@ -152,7 +152,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         }
         let trace = model.forward_trace(x);
         let z = trace[trace.len() - 1].pre.clone();
-        let loss = per_sample_loss(self.scene.loss(), model.output, z, t).mean();
+        let loss = per_sample_loss(self.scene.loss(), model.output(), z, t).mean();
         let probe_loss = scalar(loss.clone(), "the probe's loss")?;
         let grads = loss.backward();
         let mut dz = Vec::with_capacity(model.layers.len());

@@ -104,7 +104,7 @@ fn eval_split<B: Backend>(
                 .filter(|(p, l)| **p == i64::from(**l))
                 .count();
         }
-        let l = per_sample_loss(kind, model.output, z, t);
+        let l = per_sample_loss(kind, model.output(), z, t);
         losses.extend(values(l, "per-sample losses")?.into_iter().map(f64::from));
         start = end;
     }

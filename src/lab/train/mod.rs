@@ -139,12 +139,7 @@ impl<B: AutodiffBackend> Trainer<B> {
 
     /// The network's shape and labels, for the app.
     pub fn topology(&self) -> Topology {
-        Topology::new(
-            self.model.sizes(),
-            self.model.activations.clone(),
-            self.model.output,
-            &self.data,
-        )
+        Topology::new(self.model.config.clone(), &self.data)
     }
 
     /// The network being trained.
@@ -360,7 +355,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             }
             None => {
                 let z = model.forward(x);
-                per_sample_loss(self.scene.loss(), model.output, z, targets).mean()
+                per_sample_loss(self.scene.loss(), model.output(), z, targets).mean()
             }
         };
         let loss = data_loss + penalty(&model, self.scene.train.l1, self.scene.train.l2);
@@ -414,9 +409,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         }
         Ok(Mlp {
             layers,
-            activations: self.model.activations.clone(),
-            output: self.model.output,
-            scales: self.model.scales.clone(),
+            config: self.model.config.clone(),
         })
     }
 

@@ -823,7 +823,7 @@ fn random_regression_has_as_many_samples_as_parameters() {
     assert_eq!(t.data().train.len(), 272);
     assert_eq!(t.parameters().unwrap().len(), 272);
     let gain = std::f32::consts::SQRT_2;
-    assert_eq!(t.model().scales, vec![gain / 4.0, 1.0 / 16.0]);
+    assert_eq!(t.model().config.scales, vec![gain / 4.0, 1.0 / 16.0]);
     let resolved = t.scene().to_ron().unwrap();
     assert!(resolved.contains("Count(272)"), "{resolved}");
 }
@@ -946,7 +946,7 @@ fn layer_stats_measure_the_update_the_step_applied() {
         s.train.l2 = 0.0;
         s.train.learning_rate = 0.05;
         let mut t = Trainer::<CpuBackend>::new(&s, &Default::default()).unwrap();
-        let sizes = t.topology().sizes;
+        let sizes = t.topology().network.sizes;
         for _ in 0..3 {
             let before = per_layer(&t.parameters().unwrap(), &sizes);
             let StepOutcome::Stepped {
@@ -1128,7 +1128,8 @@ fn blame_ranks_neurons_by_what_silencing_them_costs_the_test_loss() {
         let model = t.model_with(theta).unwrap();
         let x = Tensor::<CpuBackend, 2>::from_inner(t.test.x.clone());
         let targets = Tensor::<CpuBackend, 2>::from_inner(t.test.targets.clone());
-        let loss = per_sample_loss(t.scene.loss(), model.output, model.forward(x), targets).mean();
+        let loss =
+            per_sample_loss(t.scene.loss(), model.output(), model.forward(x), targets).mean();
         f64::from(scalar(loss, "test loss").unwrap())
     };
     let base = burn_loss(&theta);
