@@ -2,6 +2,15 @@
 //! (bridge, components, glow, lines, particles), without a renderer.
 //!
 //! `cargo bench --bench app`. Frames come from the real presets' trainers.
+#![allow(
+    missing_docs,
+    reason = "criterion_group! defines an undocumented function"
+)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test that cannot unwrap has failed, and says where"
+)]
 
 use bevy::prelude::*;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
@@ -9,7 +18,7 @@ use nn_microscope::lab::runner::RunInfo;
 use nn_microscope::lab::{Trainer, TrainerEvent, TrainerHandle};
 
 use nn_microscope::lab::CpuBackend as Backend;
-use nn_microscope::lab::scene::presets::Presets;
+use nn_microscope::lab::scene::Presets;
 
 fn bench_net(c: &mut Criterion, preset: &str, label: &str) {
     let scene = Presets::built_in()

@@ -6,13 +6,22 @@
 //! random vector) and warm (from the previous top eigenvector, as training
 //! measures it), and 100 steps of training with and without a measurement
 //! every 10 steps give the slowdown.
+#![allow(
+    missing_docs,
+    reason = "criterion_group! defines an undocumented function"
+)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test that cannot unwrap has failed, and says where"
+)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use nn_microscope::lab::runner::Session;
 use nn_microscope::lab::{Scene, Trainer};
 
 use nn_microscope::lab::CpuBackend as Backend;
-use nn_microscope::lab::scene::presets::Presets;
+use nn_microscope::lab::scene::Presets;
 
 fn preset(name: &str) -> Scene {
     Presets::built_in()

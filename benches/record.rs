@@ -4,12 +4,21 @@
 //! `cargo bench --bench record`. The long recording (about 16 GB) is built once
 //! under `target/bench-recording` (or `NNM_BENCH_DIR`) and reused; set
 //! `NNM_BENCH_STEPS` for a shorter one.
+#![allow(
+    missing_docs,
+    reason = "criterion_group! defines an undocumented function"
+)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test that cannot unwrap has failed, and says where"
+)]
 
 use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use nn_microscope::lab::record::codec::Chain;
-use nn_microscope::lab::record::frames::{
+use nn_microscope::lab::record::{
     FORMAT_VERSION, FrameReader, FrameWriter, RecordingHeader, index_path,
 };
 use nn_microscope::lab::runner::Session;
@@ -17,7 +26,7 @@ use nn_microscope::lab::{Frame, Scene, Trainer};
 use rand::{RngExt, SeedableRng};
 
 use nn_microscope::lab::CpuBackend as Backend;
-use nn_microscope::lab::scene::presets::Presets;
+use nn_microscope::lab::scene::Presets;
 
 fn preset(name: &str) -> Scene {
     Presets::built_in()

@@ -7,13 +7,18 @@
 //! `python3 -m venv /tmp/peer && /tmp/peer/bin/pip install 'jax[cpu]'`, then
 //! `NNM_JAX_PYTHON=/tmp/peer/bin/python3 cargo bench --bench sweep`.
 //! `NNM_BENCH_FRACTAL=512` draws the 512×512 map instead (four times longer).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test that cannot unwrap has failed, and says where"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
-use nn_microscope::lab::scene::presets::Presets;
+use nn_microscope::lab::scene::Presets;
 use nn_microscope::lab::sweep::kernel::Isa;
 use nn_microscope::lab::sweep::{Device, Plan, Sweep, SweepDir};
 

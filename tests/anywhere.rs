@@ -2,6 +2,11 @@
 //! sets and shader travel inside the binary. The headless build
 //! (`--no-default-features`) has no Bevy at all, and trains and records the
 //! same way.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test that cannot unwrap has failed, and says where"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

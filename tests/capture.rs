@@ -4,6 +4,11 @@
 //! Like the rendering tests, these install lavapipe (and, for the MP4 test,
 //! ffmpeg) when missing and running as root, and otherwise fail saying what to
 //! install.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test that cannot unwrap has failed, and says where"
+)]
 
 mod common;
 

@@ -1,4 +1,9 @@
 //! The `nnm` binary's headless commands, run as a user would.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test that cannot unwrap has failed, and says where"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

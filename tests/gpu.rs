@@ -1,6 +1,11 @@
 //! `--device wgpu`: burn's wgpu backend trains the same network as the CPU,
 //! within a stated tolerance, on Mesa's software Vulkan driver (lavapipe),
 //! which is slow but a real Vulkan device.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test that cannot unwrap has failed, and says where"
+)]
 
 use std::path::Path;
 use std::process::Command;

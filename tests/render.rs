@@ -8,6 +8,11 @@
 //! Where the panels and the network are comes from the app itself: with
 //! `--screenshot`, `nnm` prints a `layout:` line (window pixels), so a change
 //! of layout moves the boxes the checks look in, not the checks.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test that cannot unwrap has failed, and says where"
+)]
 
 mod common;
 

@@ -1,6 +1,11 @@
 //! `nnm sweep`, run as a user would: the trainability fractal's map, models
 //! that train alone as they trained in the sweep, a killed sweep that resumes,
 //! shards that merge, a real one-node Slurm, and clear errors.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test that cannot unwrap has failed, and says where"
+)]
 
 use std::collections::BTreeMap;
 use std::io::Read;

@@ -1,7 +1,12 @@
 //! The presets reach their accuracy targets on the CPU backend.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test that cannot unwrap has failed, and says where"
+)]
 
 use nn_microscope::lab::runner::Session;
-use nn_microscope::lab::scene::presets::Presets;
+use nn_microscope::lab::scene::Presets;
 use nn_microscope::lab::{CpuBackend, Metrics};
 
 fn train_preset(name: &str) -> Metrics {

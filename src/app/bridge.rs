@@ -13,12 +13,12 @@ use crate::lab::frame::LayerStats;
 use crate::lab::{Frame, Metrics, Scene, Topology, TrainerCommand, TrainerEvent, TrainerHandle};
 
 /// Longest time a frame spends draining trainer events, by default.
-pub const INGEST_BUDGET: Duration = Duration::from_millis(2);
+pub(super) const INGEST_BUDGET: Duration = Duration::from_millis(2);
 
 /// How long a frame may spend draining trainer events; what does not fit
 /// waits for the next frame.
 #[derive(Resource, Debug, Clone, Copy, PartialEq)]
-pub struct IngestBudget(pub Duration);
+pub(super) struct IngestBudget(pub Duration);
 
 impl Default for IngestBudget {
     fn default() -> Self {
@@ -28,27 +28,22 @@ impl Default for IngestBudget {
 
 /// The trainer thread's handle (absent when nothing trains, as in a replay).
 #[derive(Resource)]
-pub struct TrainerLink {
+pub(super) struct TrainerLink {
     handle: Option<TrainerHandle>,
 }
 
 impl TrainerLink {
     /// Links the app to a running trainer.
-    pub fn new(handle: TrainerHandle) -> Self {
+    pub(super) fn new(handle: TrainerHandle) -> Self {
         TrainerLink {
             handle: Some(handle),
         }
-    }
-
-    /// A link to nothing: commands are dropped.
-    pub fn none() -> Self {
-        TrainerLink { handle: None }
     }
 }
 
 /// Where training stands, as far as the app knows.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub enum TrainingState {
+pub(super) enum TrainingState {
     /// Waiting for the trainer to start.
     #[default]
     Starting,
@@ -71,7 +66,7 @@ pub enum TrainingState {
 
 /// Everything the trainer has told the app: the shape, the newest frame and the history.
 #[derive(Resource, Default)]
-pub struct Live {
+pub(super) struct Live {
     /// The network's shape.
     pub topology: Option<Topology>,
     /// The data set being trained on.
@@ -114,7 +109,7 @@ impl Live {
     }
 
     /// Applies one trainer event.
-    pub fn apply(&mut self, event: TrainerEvent) {
+    pub(super) fn apply(&mut self, event: TrainerEvent) {
         match event {
             TrainerEvent::Started(info) => {
                 let info = *info;
@@ -178,7 +173,7 @@ impl Live {
     }
 
     /// The current step: that of the newest frame.
-    pub fn step(&self) -> u64 {
+    pub(super) fn step(&self) -> u64 {
         self.frame.as_ref().map_or(0, |f| f.step)
     }
 }
@@ -187,7 +182,7 @@ impl Live {
 /// trainer's frame of its step, so the film does not depend on the machine's
 /// speed. (Interactive use never waits: nothing blocks a frame there.)
 #[derive(Resource, Debug, Clone)]
-pub struct Lockstep {
+pub(super) struct Lockstep {
     /// Training steps between two drawn frames.
     pub steps_per_frame: u32,
     /// The drawn frame wanted next (0: the untrained network); its owner moves it on.
@@ -203,7 +198,7 @@ pub struct Lockstep {
 impl Lockstep {
     /// The step whose frame drawn frame `i` shows: the untrained network
     /// first, then the state before the last update of each batch of steps.
-    pub fn step_of(&self, i: u64) -> u64 {
+    pub(super) fn step_of(&self, i: u64) -> u64 {
         if i == 0 {
             0
         } else {
@@ -213,7 +208,7 @@ impl Lockstep {
 }
 
 /// Connects the app to the trainer thread.
-pub struct BridgePlugin;
+pub(super) struct BridgePlugin;
 
 impl Plugin for BridgePlugin {
     fn build(&self, app: &mut App) {
@@ -250,7 +245,7 @@ fn forward_commands(
 
 /// Drains trainer events until the channel is empty or the budget is spent;
 /// in lockstep, waits for the frame this drawn frame must show instead.
-pub fn ingest_events(
+pub(super) fn ingest_events(
     link: Option<Res<TrainerLink>>,
     budget: Res<IngestBudget>,
     mut live: ResMut<Live>,

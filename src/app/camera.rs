@@ -16,7 +16,7 @@ use crate::app::visual::VisualSettings;
 use crate::lab::TrainerCommand;
 
 /// The keys that frame neuron layers 0 to 9.
-pub const DIGIT_KEYS: [KeyCode; 10] = [
+pub(super) const DIGIT_KEYS: [KeyCode; 10] = [
     KeyCode::Digit0,
     KeyCode::Digit1,
     KeyCode::Digit2,
@@ -34,12 +34,12 @@ const FOV: f32 = std::f32::consts::FRAC_PI_4;
 
 /// The main camera.
 #[derive(Component)]
-pub struct MainCamera;
+pub(super) struct MainCamera;
 
 /// What the camera frames when a network appears or the view changes shape:
 /// the whole network, or (in the dashboard) the surface.
 #[derive(Resource, Debug, Clone, Copy, PartialEq)]
-pub struct CameraHome(pub FrameTarget);
+pub(super) struct CameraHome(pub FrameTarget);
 
 impl Default for CameraHome {
     fn default() -> Self {
@@ -50,7 +50,7 @@ impl Default for CameraHome {
 /// Where the overlay's panels are on screen (logical pixels), so that the
 /// camera and picking leave them alone. The overlay (`UiPlugin`) keeps it.
 #[derive(Resource, Debug, Default, Clone)]
-pub struct OverlayRects {
+pub(super) struct OverlayRects {
     /// Each panel's name and (min, max) corners.
     pub rects: Vec<(&'static str, Vec2, Vec2)>,
     /// The area the panels leave free for the 3D view, if they take any.
@@ -59,7 +59,7 @@ pub struct OverlayRects {
 
 impl OverlayRects {
     /// True when `p` lies on a panel.
-    pub fn contains(&self, p: Vec2) -> bool {
+    pub(super) fn contains(&self, p: Vec2) -> bool {
         self.rects
             .iter()
             .any(|(_, lo, hi)| p.x >= lo.x && p.y >= lo.y && p.x <= hi.x && p.y <= hi.y)
@@ -67,7 +67,7 @@ impl OverlayRects {
 }
 
 /// Camera, hotkeys and picking.
-pub struct CameraPlugin;
+pub(super) struct CameraPlugin;
 
 impl Plugin for CameraPlugin {
     fn build(&self, app: &mut App) {
@@ -98,10 +98,10 @@ impl Plugin for CameraPlugin {
 
 /// Marks the camera that draws only the egui overlay, over the whole window.
 #[derive(Component)]
-pub struct OverlayCamera;
+pub(super) struct OverlayCamera;
 
 /// The 3D camera's lens, shared by the app and films: HDR look, bloom, MSAA.
-pub fn lens() -> impl Bundle {
+pub(super) fn lens() -> impl Bundle {
     (
         Camera3d::default(),
         Projection::Perspective(PerspectiveProjection {
@@ -120,14 +120,14 @@ pub fn lens() -> impl Bundle {
 
 /// Takes the HDR look off a camera for a software renderer: bloom, tone
 /// mapping and dithering cost such a renderer more than the scene does.
-pub fn software_lens(camera: &mut EntityCommands) {
+pub(super) fn software_lens(camera: &mut EntityCommands) {
     camera
         .remove::<Bloom>()
         .insert((Tonemapping::None, DebandDither::Disabled));
 }
 
 /// A camera that draws only egui, over what the 3D camera drew.
-pub fn egui_overlay() -> impl Bundle {
+pub(super) fn egui_overlay() -> impl Bundle {
     (
         bevy_egui::PrimaryEguiContext,
         Camera2d,
@@ -259,7 +259,10 @@ fn hotkeys(
 struct PressAt(Option<Vec2>);
 
 /// A left click (not a drag) on a neuron selects it.
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a Bevy system takes each resource and query it reads as a parameter"
+)]
 fn pick(
     mut press: Local<PressAt>,
     buttons: Res<ButtonInput<MouseButton>>,
@@ -311,7 +314,7 @@ fn pick(
 }
 
 /// The closest sphere the ray passes through (with a little slack for small bulbs).
-pub fn nearest_hit(
+pub(super) fn nearest_hit(
     ray: Ray3d,
     spheres: impl Iterator<Item = ((usize, usize), Vec3, f32)>,
 ) -> Option<(usize, usize)> {

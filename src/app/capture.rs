@@ -26,7 +26,7 @@ const CLICK_BEFORE_END: u32 = 6;
 
 /// What an automated run does and what it has measured.
 #[derive(Resource, Debug, Default)]
-pub struct Automation {
+pub(super) struct Automation {
     /// Stop after this many frames.
     pub frames: Option<u32>,
     /// Save the window here before stopping.
@@ -55,7 +55,7 @@ pub struct Automation {
 }
 
 /// Adds the automation systems when `options` ask for frames, a screenshot or a benchmark.
-pub fn add_automation(app: &mut App, options: &ViewOptions) {
+pub(super) fn add_automation(app: &mut App, options: &ViewOptions) {
     if options.frames.is_none() && options.screenshot.is_none() && !options.bench {
         return;
     }
@@ -259,7 +259,7 @@ impl ScreenLayout<'_, '_> {
 
 impl Automation {
     /// Frame-time statistics, warm-up frames left out.
-    pub fn report(&self) -> String {
+    pub(super) fn report(&self) -> String {
         let stats = |v: &[f32]| {
             let mut s: Vec<f32> = v.iter().skip(WARMUP_FRAMES).copied().collect();
             if s.is_empty() {

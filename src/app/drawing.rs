@@ -12,7 +12,7 @@ use crate::lab::{Frame, Topology};
 
 /// The user's drawing, as a network input, and what the network makes of it.
 #[derive(Resource, Debug, Default)]
-pub struct DrawnInput {
+pub(super) struct DrawnInput {
     /// The preprocessed input (`None`: show the probe sample).
     pub input: Option<Vec<f32>>,
     /// The network's output for it at the shown step (probabilities for classes).
@@ -25,7 +25,7 @@ pub struct DrawnInput {
 
 impl DrawnInput {
     /// Replaces the drawing (`None` clears it).
-    pub fn set(&mut self, input: Option<Vec<f32>>) {
+    pub(super) fn set(&mut self, input: Option<Vec<f32>>) {
         self.input = input;
         self.changed = true;
     }
@@ -33,7 +33,7 @@ impl DrawnInput {
 
 /// `frame` with `input` run through its weights in place of the probe sample,
 /// and the network's output for it. No gradients: a drawing has no target.
-pub fn drawn_frame(frame: &Frame, topology: &Topology, input: &[f32]) -> (Frame, Vec<f64>) {
+pub(super) fn drawn_frame(frame: &Frame, topology: &Topology, input: &[f32]) -> (Frame, Vec<f64>) {
     let trace = plain_forward(
         &frame.dense_layers(),
         &topology.network.activations,
@@ -60,7 +60,7 @@ pub fn drawn_frame(frame: &Frame, topology: &Topology, input: &[f32]) -> (Frame,
 }
 
 /// Draw and predict.
-pub struct DrawingPlugin;
+pub(super) struct DrawingPlugin;
 
 impl Plugin for DrawingPlugin {
     fn build(&self, app: &mut App) {

@@ -9,14 +9,16 @@ use crate::app::AppSystems;
 use crate::app::bridge::Live;
 use crate::app::history::Shown;
 use crate::app::messages::{ExportRequest, Notice};
-use crate::lab::record::{METRICS_FILE, export, read_metrics};
+use crate::lab::record::{
+    METRICS_FILE, frame_json, metrics_csv, metrics_json, read_metrics, write_export,
+};
 use crate::lab::{LabError, LabResult, Metrics};
 
 /// The folder exports go to, inside the run directory.
-pub const EXPORTS_DIR: &str = "exports";
+pub(super) const EXPORTS_DIR: &str = "exports";
 
 /// Writes exports when the UI asks for them.
-pub struct ExportsPlugin;
+pub(super) struct ExportsPlugin;
 
 impl Plugin for ExportsPlugin {
     fn build(&self, app: &mut App) {
@@ -62,21 +64,15 @@ fn export_one(
         .unwrap_or_else(|| PathBuf::from("."))
         .join(EXPORTS_DIR);
     let (name, text) = match request {
-        ExportRequest::MetricsCsv => (
-            "metrics.csv".to_string(),
-            export::metrics_csv(&metrics_rows(live)?),
-        ),
+        ExportRequest::MetricsCsv => ("metrics.csv".to_string(), metrics_csv(&metrics_rows(live)?)),
         ExportRequest::MetricsJson => (
             "metrics.json".to_string(),
-            export::metrics_json(&metrics_rows(live)?)?,
+            metrics_json(&metrics_rows(live)?)?,
         ),
         ExportRequest::FrameJson => {
             let frame = frame.ok_or_else(|| LabError::setting("frame", "no frame is shown yet"))?;
-            (
-                format!("frame_{:06}.json", frame.step),
-                export::frame_json(frame)?,
-            )
+            (format!("frame_{:06}.json", frame.step), frame_json(frame)?)
         }
     };
-    export::write_export(&dir, &name, &text)
+    write_export(&dir, &name, &text)
 }

@@ -33,9 +33,9 @@ use crate::app::ui::dashboard::{DashboardInput, dashboard_ui};
 use crate::app::ui::plots::PlotSettings;
 use crate::app::ui::task_view::TaskView;
 use crate::app::{CorePlugins, quads, ui};
-use crate::lab::runner::replay::spawn_replay;
+use crate::lab::runner::spawn_replay;
 use crate::lab::runner::{RunnerOptions, Speed};
-use crate::lab::scene::film::{CameraPath, FilmSpec, Pose};
+use crate::lab::scene::{CameraPath, FilmSpec, Pose};
 use crate::lab::{CpuBackend, Scene, TrainerHandle};
 
 /// Vertical field of view of the film camera, radians.
@@ -48,7 +48,7 @@ pub(crate) const WARMUP_LIMIT: u32 = 2_000;
 /// atlas settle before the first frame.
 pub(crate) const SETTLE_UPDATES: u32 = 4;
 /// Largest film frame: 4K UHD.
-pub const MAX_SIZE: (u32, u32) = (3840, 2160);
+pub(super) const MAX_SIZE: (u32, u32) = (3840, 2160);
 
 /// What to film: a scene (trained as it is filmed) or a recorded run.
 #[derive(Debug, Clone)]
@@ -280,7 +280,7 @@ pub struct CaptureReport {
 /// Where the film is: the frame being drawn, and how film time maps to
 /// training steps. Systems that follow film time read it.
 #[derive(Resource, Debug, Clone, PartialEq)]
-pub struct FilmClock {
+pub(super) struct FilmClock {
     /// The frame being drawn (0 first); it moves on when its screenshot is asked for.
     pub frame: u32,
     /// Frames per second.
@@ -293,19 +293,19 @@ pub struct FilmClock {
 
 impl FilmClock {
     /// Seconds of film at the frame being drawn.
-    pub fn seconds(&self) -> f32 {
+    pub(super) fn seconds(&self) -> f32 {
         self.frame as f32 / self.fps
     }
 
     /// The recorded step shown by the frame being drawn, when filming a recording.
-    pub fn recorded_step(&self) -> u64 {
+    pub(super) fn recorded_step(&self) -> u64 {
         u64::from(self.frame) * u64::from(self.steps_per_frame)
     }
 }
 
 /// Moves the VCR with the film when it films a recording (ordered in
 /// [`AppSystems::Seek`], between keeping the history and showing the cursor's frame).
-pub struct FilmCursorPlugin;
+pub(super) struct FilmCursorPlugin;
 
 impl Plugin for FilmCursorPlugin {
     fn build(&self, app: &mut App) {
@@ -453,7 +453,7 @@ pub(crate) fn offscreen_app(fps: f32) -> App {
 struct FilmCamera;
 
 /// Films `source` (a trainer, or a replay of a recorded run) into `sink`.
-pub fn run_capture(
+pub(super) fn run_capture(
     source: TrainerHandle,
     options: CaptureOptions,
     sink: FrameSink,
@@ -560,7 +560,7 @@ fn place_camera(
     let path = if film.options.dashboard {
         CameraPath::Orbit {
             pose: Pose {
-                focus: crate::lab::scene::film::Focus::Surface,
+                focus: crate::lab::scene::Focus::Surface,
                 yaw: -30.0,
                 pitch: 35.0,
                 distance: None,
@@ -603,7 +603,10 @@ fn place_camera(
 
 /// Asks for this update's frame once there is something to film, and ends the
 /// capture when every frame has been written.
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a Bevy system takes each resource and query it reads as a parameter"
+)]
 fn drive(
     mut commands: Commands,
     mut film: ResMut<Film>,

@@ -54,7 +54,7 @@ impl OutputKind {
 }
 
 /// True when `ffmpeg` can be run.
-pub fn ffmpeg_available() -> bool {
+pub(super) fn ffmpeg_available() -> bool {
     Command::new("ffmpeg")
         .arg("-version")
         .stdout(Stdio::null())

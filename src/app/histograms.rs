@@ -8,14 +8,14 @@ use crate::app::AppSystems;
 use crate::app::bridge::Live;
 use crate::app::history::Shown;
 use crate::app::ui::plots::step_x;
-use crate::lab::analysis::histogram::{LayerDistributions, Quantity, distributions};
+use crate::lab::analysis::{LayerDistributions, Quantity, distributions};
 
 /// Steps kept; past it every other one is let go (the first and the newest stay).
-pub const MAX_STEPS_KEPT: usize = 2048;
+pub(super) const MAX_STEPS_KEPT: usize = 2048;
 
 /// The distributions at every step seen, in step order.
 #[derive(Resource, Debug, Default)]
-pub struct DistributionHistory {
+pub(super) struct DistributionHistory {
     /// The run (topology serial) they belong to.
     pub run: u64,
     /// (step, one entry per weight layer).
@@ -28,7 +28,7 @@ pub struct DistributionHistory {
 
 impl DistributionHistory {
     /// Keeps the distributions of a frame at `step`, unless that step is kept already.
-    pub fn insert(&mut self, step: u64, layers: Vec<LayerDistributions>) {
+    pub(super) fn insert(&mut self, step: u64, layers: Vec<LayerDistributions>) {
         let at = self.steps.partition_point(|(s, _)| *s < step);
         if self.steps.get(at).is_some_and(|(s, _)| *s == step) {
             return;
@@ -47,13 +47,13 @@ impl DistributionHistory {
     }
 
     /// Weight layers in the newest entry.
-    pub fn layers(&self) -> usize {
+    pub(super) fn layers(&self) -> usize {
         self.steps.last().map_or(0, |(_, l)| l.len())
     }
 }
 
 /// Keeps the distributions of the frames the app sees.
-pub struct HistogramsPlugin;
+pub(super) struct HistogramsPlugin;
 
 impl Plugin for HistogramsPlugin {
     fn build(&self, app: &mut App) {
@@ -83,7 +83,7 @@ fn track(live: Res<Live>, shown: Res<Shown>, mut history: ResMut<DistributionHis
 
 /// A step × value heatmap of one layer's distribution of one quantity.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Heatmap {
+pub(super) struct Heatmap {
     /// The value axis: from `range.0` (the bottom row) to `range.1`.
     pub range: (f32, f32),
     /// The step each column shows (the nearest kept step to the column's place).
@@ -98,14 +98,14 @@ pub struct Heatmap {
 /// The heatmap of layer `layer`'s `quantity` over the kept steps, `columns`
 /// wide (evenly spaced in steps, or in log10 steps) and `rows` high, on the
 /// value range every kept step shares. `None` with nothing kept.
-pub fn heatmap(
+pub(super) fn heatmap(
     history: &DistributionHistory,
     layer: usize,
     quantity: Quantity,
     (columns, rows): (usize, usize),
     log_steps: bool,
 ) -> Option<Heatmap> {
-    let kept: Vec<(u64, &crate::lab::analysis::histogram::Quantiles)> = history
+    let kept: Vec<(u64, &crate::lab::analysis::Quantiles)> = history
         .steps
         .iter()
         .filter(|(s, _)| !log_steps || *s > 0)
@@ -131,14 +131,11 @@ pub fn heatmap(
         } else {
             x0 + (x1 - x0) * c as f64 / (columns - 1) as f64
         };
-        let nearest = kept
-            .iter()
-            .min_by(|a, b| {
-                (step_x(a.0, log_steps) - x)
-                    .abs()
-                    .total_cmp(&(step_x(b.0, log_steps) - x).abs())
-            })
-            .expect("kept is not empty");
+        let nearest = kept.iter().min_by(|a, b| {
+            (step_x(a.0, log_steps) - x)
+                .abs()
+                .total_cmp(&(step_x(b.0, log_steps) - x).abs())
+        })?;
         let mut column = nearest.1.density(range.0, range.1, rows);
         let max = column.iter().copied().fold(0.0f32, f32::max);
         if max > 0.0 {

@@ -17,20 +17,20 @@ use crate::lab::Frame;
 use crate::lab::record::{FRAMES_FILE, FrameReader};
 
 /// Memory kept for recent frames received live (when they are not recorded).
-pub const RING_BYTES: usize = 128 << 20;
+pub(super) const RING_BYTES: usize = 128 << 20;
 /// Decoded recording frames kept, so that stepping back and forth is instant.
-pub const CACHE_FRAMES: usize = 8;
+pub(super) const CACHE_FRAMES: usize = 8;
 /// Playback at 1x shows this many steps per second.
-pub const BASE_STEPS_PER_SECOND: f64 = 30.0;
+pub(super) const BASE_STEPS_PER_SECOND: f64 = 30.0;
 /// How often a recording being written is checked for new records.
 const REFRESH_EVERY: Duration = Duration::from_millis(250);
 
 /// Playback speeds offered (multiples of [`BASE_STEPS_PER_SECOND`]).
-pub const SPEEDS: [f32; 7] = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
+pub(super) const SPEEDS: [f32; 7] = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
 
 /// Every frame within reach: the recording, and a ring of recent live frames.
 #[derive(Resource, Default)]
-pub struct History {
+pub(super) struct History {
     reader: Option<FrameReader>,
     reader_for: Option<PathBuf>,
     ring: VecDeque<Arc<Frame>>,
@@ -49,12 +49,12 @@ fn frame_bytes(f: &Frame) -> usize {
 
 impl History {
     /// The recording, when there is one.
-    pub fn reader(&self) -> Option<&FrameReader> {
+    pub(super) fn reader(&self) -> Option<&FrameReader> {
         self.reader.as_ref()
     }
 
     /// The first step within reach.
-    pub fn first_step(&self) -> Option<u64> {
+    pub(super) fn first_step(&self) -> Option<u64> {
         let recorded = self
             .reader
             .as_ref()
@@ -68,7 +68,7 @@ impl History {
     }
 
     /// The last step within reach.
-    pub fn last_step(&self) -> Option<u64> {
+    pub(super) fn last_step(&self) -> Option<u64> {
         let recorded = self
             .reader
             .as_ref()
@@ -82,7 +82,7 @@ impl History {
     }
 
     /// Every step within reach, in order.
-    pub fn steps(&self) -> Vec<u64> {
+    pub(super) fn steps(&self) -> Vec<u64> {
         let mut steps: Vec<u64> = self
             .reader
             .as_ref()
@@ -95,28 +95,28 @@ impl History {
     }
 
     /// The step within reach just before `step`.
-    pub fn previous(&self, step: u64) -> Option<u64> {
+    pub(super) fn previous(&self, step: u64) -> Option<u64> {
         let steps = self.steps();
         let i = steps.partition_point(|&s| s < step);
         i.checked_sub(1).map(|i| steps[i])
     }
 
     /// The step within reach just after `step`.
-    pub fn next(&self, step: u64) -> Option<u64> {
+    pub(super) fn next(&self, step: u64) -> Option<u64> {
         let steps = self.steps();
         let i = steps.partition_point(|&s| s <= step);
         steps.get(i).copied()
     }
 
     /// Mini-batch loss of every recorded step (for plots), oldest first.
-    pub fn batch_losses(&self) -> Option<Vec<(u64, f32)>> {
+    pub(super) fn batch_losses(&self) -> Option<Vec<(u64, f32)>> {
         self.reader
             .as_ref()
             .map(|r| r.index().iter().map(|e| (e.step, e.batch_loss)).collect())
     }
 
     /// The frame of `step`, or of the last step before it within reach.
-    pub fn get(&mut self, step: u64) -> Option<Arc<Frame>> {
+    pub(super) fn get(&mut self, step: u64) -> Option<Arc<Frame>> {
         let best_ring = self.ring.iter().rev().find(|f| f.step <= step).cloned();
         let recorded_step = self
             .reader
@@ -170,16 +170,11 @@ impl History {
         self.ring.clear();
         self.ring_bytes = 0;
     }
-
-    /// Bytes held in memory by the ring and the cache.
-    pub fn memory_bytes(&self) -> usize {
-        self.ring_bytes + self.cache.iter().map(|f| frame_bytes(f)).sum::<usize>()
-    }
 }
 
 /// What the VCR does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum PlayMode {
+pub(super) enum PlayMode {
     /// Show the newest frame as it arrives.
     #[default]
     Follow,
@@ -191,7 +186,7 @@ pub enum PlayMode {
 
 /// The VCR: where the cursor is and how it moves.
 #[derive(Resource, Debug, Clone, PartialEq)]
-pub struct Playback {
+pub(super) struct Playback {
     /// Follow live, paused or playing.
     pub mode: PlayMode,
     /// The step asked for.
@@ -218,7 +213,7 @@ impl Default for Playback {
 
 impl Playback {
     /// Holds `step`.
-    pub fn seek(&mut self, step: u64) {
+    pub(super) fn seek(&mut self, step: u64) {
         self.mode = PlayMode::Paused;
         self.cursor = step;
         self.position = step as f64;
@@ -227,11 +222,11 @@ impl Playback {
 
 /// Asks the VCR to play from the first step at this speed once there is history.
 #[derive(Resource, Debug, Clone, Copy, PartialEq)]
-pub struct StartPlaying(pub f32);
+pub(super) struct StartPlaying(pub f32);
 
 /// The frame everything shows: the newest, or the one the VCR picked.
 #[derive(Resource, Debug, Default)]
-pub struct Shown {
+pub(super) struct Shown {
     /// The frame.
     pub frame: Option<Arc<Frame>>,
     /// Bumped whenever `frame` changes.
@@ -240,7 +235,7 @@ pub struct Shown {
 
 impl Shown {
     /// The step shown.
-    pub fn step(&self) -> Option<u64> {
+    pub(super) fn step(&self) -> Option<u64> {
         self.frame.as_ref().map(|f| f.step)
     }
 
@@ -253,7 +248,7 @@ impl Shown {
 }
 
 /// Keeps the history and moves the VCR.
-pub struct HistoryPlugin;
+pub(super) struct HistoryPlugin;
 
 impl Plugin for HistoryPlugin {
     fn build(&self, app: &mut App) {

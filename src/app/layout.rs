@@ -10,7 +10,7 @@ const COLUMN_MAX: usize = 24;
 
 /// The positions of one layer's neurons.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LayerLayout {
+pub(super) struct LayerLayout {
     /// One position per neuron, in neuron order.
     pub positions: Vec<Vec3>,
     /// Radius of a neuron's bulb.
@@ -24,7 +24,7 @@ pub struct LayerLayout {
 /// Where the surface of a 2D regression's output stands: a square sheet
 /// beside the output layer, its height along y.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SurfaceLayout {
+pub(super) struct SurfaceLayout {
     /// The centre of the sheet at height zero.
     pub center: Vec3,
     /// The side of the square, in world units.
@@ -35,7 +35,7 @@ pub struct SurfaceLayout {
 
 impl SurfaceLayout {
     /// The box the surface may fill: (min, max).
-    pub fn bounds(&self) -> (Vec3, Vec3) {
+    pub(super) fn bounds(&self) -> (Vec3, Vec3) {
         let half = Vec3::new(self.side / 2.0, self.height, self.side / 2.0);
         (self.center - half, self.center + half)
     }
@@ -44,7 +44,7 @@ impl SurfaceLayout {
 /// The positions of every neuron, input layer first, and of the output's
 /// surface for 2D regression.
 #[derive(Debug, Clone, PartialEq)]
-pub struct NetworkLayout {
+pub(super) struct NetworkLayout {
     /// One entry per layer of neurons (inputs included).
     pub layers: Vec<LayerLayout>,
     /// The surface of the network's output over its input plane, for a
@@ -55,7 +55,7 @@ pub struct NetworkLayout {
 impl NetworkLayout {
     /// Lays out a network: the input layer follows the data's shape (an image
     /// grid, or a short column for points and functions).
-    pub fn new(topology: &Topology) -> Self {
+    pub(super) fn new(topology: &Topology) -> Self {
         let grids: Vec<(usize, usize, f32)> = topology
             .network
             .sizes
@@ -128,7 +128,7 @@ impl NetworkLayout {
     }
 
     /// The smallest box holding every neuron and the surface: (min, max).
-    pub fn bounds(&self) -> (Vec3, Vec3) {
+    pub(super) fn bounds(&self) -> (Vec3, Vec3) {
         let neurons = self.layers.iter().fold(
             (Vec3::splat(f32::INFINITY), Vec3::splat(f32::NEG_INFINITY)),
             |(lo, hi), l| {
@@ -149,13 +149,13 @@ impl NetworkLayout {
 }
 
 /// Where a pose puts the camera: the point it looks at, and its position.
-pub fn pose_placement(
+pub(super) fn pose_placement(
     layout: &NetworkLayout,
-    pose: &crate::lab::scene::film::Pose,
+    pose: &crate::lab::scene::Pose,
     vertical_fov: f32,
     aspect: f32,
 ) -> (Vec3, Vec3) {
-    use crate::lab::scene::film::Focus;
+    use crate::lab::scene::Focus;
     let (focus, half) = match pose.focus {
         Focus::Network => {
             let (lo, hi) = layout.bounds();
@@ -204,9 +204,9 @@ pub fn pose_placement(
 
 /// The camera placement between two poses, `t` of the way (focus and
 /// position blended, so that a dive glides rather than jumps).
-pub fn blend_placement(
+pub(super) fn blend_placement(
     layout: &NetworkLayout,
-    blend: &crate::lab::scene::film::PoseBlend,
+    blend: &crate::lab::scene::PoseBlend,
     vertical_fov: f32,
     aspect: f32,
 ) -> (Vec3, Vec3) {
@@ -282,7 +282,7 @@ mod tests {
 
     #[test]
     fn a_pose_looks_at_its_focus_from_its_angle_and_a_dive_glides() {
-        use crate::lab::scene::film::{Focus, Pose, PoseBlend};
+        use crate::lab::scene::{Focus, Pose, PoseBlend};
         let t = topology(
             vec![64, 16, 2],
             InputLayout::Image {

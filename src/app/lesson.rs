@@ -8,11 +8,11 @@ use crate::app::messages::{CameraPose, LessonControl, SendCommand};
 use crate::app::particles::{Direction, FlowPhase};
 use crate::app::visual::HighlightState;
 use crate::lab::TrainerCommand;
-use crate::lab::scene::lesson::{Lesson, LessonEvent, LessonProgress, PausePoint, Signal};
+use crate::lab::scene::{Lesson, LessonEvent, LessonProgress, PausePoint, Signal};
 
 /// The lesson in force and where the class is in it.
 #[derive(Resource, Debug, Default)]
-pub struct LessonPlayer {
+pub(super) struct LessonPlayer {
     /// The lesson (from the scene in force).
     pub lesson: Lesson,
     /// Where the class is.
@@ -26,14 +26,14 @@ pub struct LessonPlayer {
 
 impl LessonPlayer {
     /// The step on screen, with its index.
-    pub fn current(&self) -> Option<(usize, &crate::lab::scene::lesson::LessonStep)> {
+    pub(super) fn current(&self) -> Option<(usize, &crate::lab::scene::LessonStep)> {
         let i = self.progress.viewing?;
         self.lesson.steps.get(i).map(|s| (i, s))
     }
 }
 
 /// Plays the scene's lesson.
-pub struct LessonPlugin;
+pub(super) struct LessonPlugin;
 
 impl Plugin for LessonPlugin {
     fn build(&self, app: &mut App) {

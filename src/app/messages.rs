@@ -5,19 +5,19 @@
 use bevy::prelude::*;
 
 use crate::lab::TrainerCommand;
-use crate::lab::scene::film::Pose;
+use crate::lab::scene::Pose;
 
 /// A command for the trainer, from the UI, hotkeys or lessons (the bridge sends it).
 #[derive(Message, Debug, Clone, PartialEq)]
-pub struct SendCommand(pub TrainerCommand);
+pub(super) struct SendCommand(pub TrainerCommand);
 
 /// A sentence for the user, such as where a file went (the overlay shows the latest).
 #[derive(Message, Debug, Clone, PartialEq, Eq)]
-pub struct Notice(pub String);
+pub(super) struct Notice(pub String);
 
 /// Where the camera should look, set by hotkeys and the UI.
 #[derive(Message, Debug, Clone, Copy, PartialEq)]
-pub enum FrameTarget {
+pub(super) enum FrameTarget {
     /// The whole network.
     All,
     /// One layer of neurons (0 = inputs).
@@ -30,11 +30,11 @@ pub enum FrameTarget {
 
 /// Asks the camera to move to a pose (lessons and scripts).
 #[derive(Message, Debug, Clone, Copy, PartialEq)]
-pub struct CameraPose(pub Pose);
+pub(super) struct CameraPose(pub Pose);
 
 /// A screenshot or recording of the window, from a hotkey or the UI.
 #[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SnapshotRequest {
+pub(super) enum SnapshotRequest {
     /// Save the window as a PNG.
     Screenshot,
     /// Start or stop saving every frame.
@@ -43,7 +43,7 @@ pub enum SnapshotRequest {
 
 /// What to export into the run directory's `exports/`.
 #[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExportRequest {
+pub(super) enum ExportRequest {
     /// Every metrics row, as CSV.
     MetricsCsv,
     /// Every metrics row, as JSON.
@@ -54,7 +54,7 @@ pub enum ExportRequest {
 
 /// The user's hand on the lesson.
 #[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LessonControl {
+pub(super) enum LessonControl {
     /// Continue, or go to the next step.
     Next,
     /// Show the previous step again.
@@ -63,10 +63,10 @@ pub enum LessonControl {
 
 /// Asks to switch to the preset of this name.
 #[derive(Message, Debug, Clone, PartialEq, Eq)]
-pub struct PickScene(pub String);
+pub(super) struct PickScene(pub String);
 
 /// Registers every message above.
-pub struct MessagesPlugin;
+pub(super) struct MessagesPlugin;
 
 impl Plugin for MessagesPlugin {
     fn build(&self, app: &mut App) {

@@ -1,36 +1,40 @@
 //! The Bevy instrument: plugins that turn frames into entities, light and UI. No tensors here.
 
-pub mod bridge;
-pub mod browser;
-pub mod camera;
-pub mod capture;
-pub mod drawing;
-pub mod error;
-pub mod exports;
-pub mod film;
-pub mod film_sink;
-pub mod histograms;
-pub mod history;
-pub mod layout;
-pub mod lesson;
-pub mod messages;
-pub mod network;
-pub mod neuron_maps;
-pub mod particles;
-pub mod quads;
-pub mod scene_file;
-pub mod snapshots;
-pub mod surface;
-pub mod ui;
-pub mod visual;
+mod bridge;
+mod browser;
+mod camera;
+mod capture;
+mod drawing;
+mod error;
+mod exports;
+mod film;
+mod film_sink;
+mod histograms;
+mod history;
+mod layout;
+mod lesson;
+mod messages;
+mod network;
+mod neuron_maps;
+mod particles;
+mod quads;
+mod scene_file;
+mod snapshots;
+mod surface;
+mod ui;
+mod visual;
+
+pub use browser::{BrowseOptions, BrowserFilm, BrowserTab, film_browser, run_browser};
+pub use error::{AppError, AppResult};
+pub use film::{FilmRequest, FilmSource, check_fps, check_size, film_output};
+pub use film_sink::FrameSink;
 
 use std::path::PathBuf;
 
 use bevy::prelude::*;
 
-use crate::app::error::{AppError, AppResult};
 use crate::lab::TrainerHandle;
-use crate::lab::scene::presets::{Preset, Presets};
+use crate::lab::scene::{Preset, Presets};
 
 /// The order of the app's per-frame work, in one place.
 ///

@@ -10,7 +10,7 @@ use crate::lab::Frame;
 
 /// A neuron and its live values (those of the probe sample, unless noted).
 #[derive(Component, Debug, Clone, Default, PartialEq)]
-pub struct Neuron {
+pub(super) struct Neuron {
     /// Layer, 0 being the inputs.
     pub layer: usize,
     /// Index within the layer.
@@ -34,7 +34,7 @@ pub struct Neuron {
 
 /// A synapse (one weight) and its live values.
 #[derive(Component, Debug, Clone, Default, PartialEq)]
-pub struct Synapse {
+pub(super) struct Synapse {
     /// Weight layer: joins neuron layer `layer` to `layer + 1`.
     pub layer: usize,
     /// Index of the source neuron in layer `layer`.
@@ -49,7 +49,7 @@ pub struct Synapse {
 
 /// The network's layout and entities, rebuilt when the topology changes.
 #[derive(Resource, Default)]
-pub struct NetworkView {
+pub(super) struct NetworkView {
     /// Positions of the neurons.
     pub layout: Option<NetworkLayout>,
     /// Neuron entities per layer.
@@ -67,7 +67,7 @@ pub struct NetworkView {
 
 impl NetworkView {
     /// The shown frame, once its values are in the entities (and it fits them).
-    pub fn applied<'a>(&self, shown: &'a Shown) -> Option<&'a Frame> {
+    pub(super) fn applied<'a>(&self, shown: &'a Shown) -> Option<&'a Frame> {
         (self.applied_frame == shown.serial && self.applied_frame != 0)
             .then_some(shown.frame.as_deref())
             .flatten()
@@ -76,13 +76,13 @@ impl NetworkView {
 
 /// The neuron the user picked, if any: (layer, index).
 #[derive(Resource, Debug, Default, Clone, Copy, PartialEq)]
-pub struct Selection {
+pub(super) struct Selection {
     /// The selected neuron.
     pub neuron: Option<(usize, usize)>,
 }
 
 /// Spawns and updates the network's entities.
-pub struct NetworkPlugin;
+pub(super) struct NetworkPlugin;
 
 impl Plugin for NetworkPlugin {
     fn build(&self, app: &mut App) {
@@ -171,7 +171,7 @@ fn respawn(
 }
 
 /// Which units of each hidden layer the step of `frame` kept in training
-/// (see [`crate::lab::model::dropout::kept_units`]); none without dropout.
+/// (see [`crate::lab::model::kept_units`]); none without dropout.
 fn kept_units(scene: Option<&crate::lab::Scene>, frame: &Frame) -> Vec<Vec<bool>> {
     let Some(scene) = scene.filter(|s| s.model.dropout > 0.0) else {
         return Vec::new();
@@ -181,7 +181,7 @@ fn kept_units(scene: Option<&crate::lab::Scene>, frame: &Frame) -> Vec<Vec<bool>
         .iter()
         .enumerate()
         .map(|(l, layer)| {
-            crate::lab::model::dropout::kept_units(
+            crate::lab::model::kept_units(
                 scene.seed,
                 frame.step,
                 l,

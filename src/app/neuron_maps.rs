@@ -14,7 +14,7 @@ use crate::app::history::Shown;
 use crate::app::network::{NetworkView, Neuron};
 use crate::app::ui::task_view::{class_colour, tint, value_color};
 use crate::app::visual::VisualSettings;
-use crate::lab::analysis::maps::{DEFAULT_MAP_SIDE, NeuronMaps};
+use crate::lab::analysis::{DEFAULT_MAP_SIDE, NeuronMaps};
 use crate::lab::data::InputLayout;
 use crate::lab::model::OutputKind;
 use crate::lab::{Frame, Topology};
@@ -25,7 +25,7 @@ const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_millis(150)
 
 /// The maps of the shown frame, and their colours.
 #[derive(Resource, Debug, Default)]
-pub struct NeuronMapView {
+pub(super) struct NeuronMapView {
     /// The maps, when the task is on a plane.
     pub maps: Option<NeuronMaps>,
     /// RGBA pixels per neuron layer (after the inputs), per neuron.
@@ -44,7 +44,7 @@ pub struct NeuronMapView {
 impl NeuronMapView {
     /// The RGBA pixels of neuron `index` of neuron layer `layer` (1 being the
     /// first hidden layer).
-    pub fn colours_of(&self, layer: usize, index: usize) -> Option<&[u8]> {
+    pub(super) fn colours_of(&self, layer: usize, index: usize) -> Option<&[u8]> {
         self.colours
             .get(layer.checked_sub(1)?)?
             .get(index)
@@ -52,13 +52,13 @@ impl NeuronMapView {
     }
 
     /// Pixels per side of each map (0 without maps).
-    pub fn side(&self) -> usize {
+    pub(super) fn side(&self) -> usize {
         self.maps.as_ref().map_or(0, |m| m.side)
     }
 }
 
 /// Computes the neuron maps of the shown frame on 2D tasks.
-pub struct NeuronMapsPlugin;
+pub(super) struct NeuronMapsPlugin;
 
 impl Plugin for NeuronMapsPlugin {
     fn build(&self, app: &mut App) {
@@ -72,7 +72,7 @@ impl Plugin for NeuronMapsPlugin {
 /// map shows its pattern whatever its size); a softmax output in its
 /// class's colour, saturated at probability 1; a linear output on a
 /// diverging scale like a hidden neuron.
-pub fn map_colours(maps: &NeuronMaps, output: OutputKind) -> Vec<Vec<Vec<u8>>> {
+pub(super) fn map_colours(maps: &NeuronMaps, output: OutputKind) -> Vec<Vec<Vec<u8>>> {
     let last = maps.layers.len().saturating_sub(1);
     maps.layers
         .iter()
@@ -108,7 +108,7 @@ pub fn map_colours(maps: &NeuronMaps, output: OutputKind) -> Vec<Vec<Vec<u8>>> {
 
 /// The maps of `frame` over `topology`'s input plane, `None` when the
 /// inputs are not a plane.
-pub fn maps_of(frame: &Frame, topology: &Topology, side: usize) -> Option<NeuronMaps> {
+pub(super) fn maps_of(frame: &Frame, topology: &Topology, side: usize) -> Option<NeuronMaps> {
     let InputLayout::Plane { x, y } = topology.layout else {
         return None;
     };
@@ -154,7 +154,7 @@ fn update_maps(live: Res<Live>, shown: Res<Shown>, mut view: ResMut<NeuronMapVie
 
 /// A neuron's map as a card floating beside it in the 3D scene.
 #[derive(Component, Debug, Clone, Copy, PartialEq)]
-pub struct NeuronCard {
+pub(super) struct NeuronCard {
     /// Neuron layer (1 being the first hidden layer).
     pub layer: usize,
     /// Index within the layer.
@@ -179,7 +179,7 @@ struct CardState {
 }
 
 /// Draws the maps as textured cards beside their neurons (needs a renderer).
-pub struct NeuronCardsPlugin;
+pub(super) struct NeuronCardsPlugin;
 
 impl Plugin for NeuronCardsPlugin {
     fn build(&self, app: &mut App) {
@@ -198,7 +198,10 @@ const CARD_LAYER_MAX: usize = 24;
 
 /// Spawns a card beside each neuron of the hidden and output layers once a
 /// network on a plane has its maps.
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a Bevy system takes each resource and query it reads as a parameter"
+)]
 fn build_cards(
     mut commands: Commands,
     live: Res<Live>,

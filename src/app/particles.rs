@@ -11,7 +11,7 @@ use crate::app::quads::{QuadBatch, QuadInstance};
 use crate::app::visual::VisualSettings;
 
 /// Most particles alive at once.
-pub const MAX_PARTICLES: usize = 12_000;
+pub(super) const MAX_PARTICLES: usize = 12_000;
 /// Particles a fully active weight layer emits per second (spread over its synapses).
 const LAYER_RATE: f32 = 2500.0;
 /// Seconds of one forward + backward cycle at flow speed 1.
@@ -21,7 +21,7 @@ const TRAVEL_SECONDS: f32 = 0.45;
 
 /// Which way the flow currently goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
+pub(super) enum Direction {
     /// Activations: input to output.
     Forward,
     /// Gradients: output to input.
@@ -30,7 +30,7 @@ pub enum Direction {
 
 /// Where the animated training cycle is: direction and the weight layer now active.
 #[derive(Resource, Debug, Clone, Copy, PartialEq)]
-pub struct FlowPhase {
+pub(super) struct FlowPhase {
     /// 0..1 through one forward + backward cycle.
     pub cycle: f32,
     /// The direction of the current half.
@@ -57,7 +57,7 @@ impl Default for FlowPhase {
 
 impl FlowPhase {
     /// The phase at `cycle` (0..1) for a network of `layers` weight layers.
-    pub fn at(cycle: f32, layers: usize) -> Self {
+    pub(super) fn at(cycle: f32, layers: usize) -> Self {
         let cycle = cycle.rem_euclid(1.0);
         let layers = layers.max(1);
         let (direction, half) = if cycle < 0.5 {
@@ -83,7 +83,7 @@ impl FlowPhase {
 
 /// One particle travelling along a synapse.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Particle {
+pub(super) struct Particle {
     /// Where it starts.
     pub from: Vec3,
     /// Where it goes.
@@ -99,7 +99,7 @@ pub struct Particle {
 /// Particle state: the live particles and, per weight layer and synapse, the
 /// emission rates and accumulators.
 #[derive(Resource, Default)]
-pub struct Particles {
+pub(super) struct Particles {
     /// Live particles.
     pub live: Vec<Particle>,
     /// Forward rate per synapse: |w · a_from|, normalised in the layer.
@@ -125,11 +125,11 @@ type OnlyParticles = (
 );
 
 /// Animates the flow.
-pub struct ParticlesPlugin;
+pub(super) struct ParticlesPlugin;
 
 /// Marks the batch of particle quads.
 #[derive(Component)]
-pub struct ParticleBatch;
+pub(super) struct ParticleBatch;
 
 impl Plugin for ParticlesPlugin {
     fn build(&self, app: &mut App) {
@@ -224,7 +224,7 @@ fn rebuild_rates(view: Res<NetworkView>, shown: Res<Shown>, mut particles: ResMu
 /// The flow follows the trainer: while it runs, forward and backward waves
 /// alternate; while it is paused, each new frame (a single step) plays one
 /// forward + backward cycle and the flow then rests.
-pub fn advance_flow(
+pub(super) fn advance_flow(
     time: Res<Time>,
     settings: Res<VisualSettings>,
     view: Res<NetworkView>,

@@ -17,7 +17,7 @@ use crate::app::AppSystems;
 
 /// What a quad draws.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QuadKind {
+pub(super) enum QuadKind {
     /// A line from `start` to `end`, `width` wide.
     Line = 0,
     /// A glowing bulb at `start`, `width` across.
@@ -29,7 +29,7 @@ pub enum QuadKind {
 /// One instance as the shader reads it (64 bytes, matching `quads.wgsl`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
-pub struct QuadInstance {
+pub(super) struct QuadInstance {
     /// Line start, or centre.
     pub start: [f32; 3],
     /// World-space width or diameter; 0 hides the instance.
@@ -46,7 +46,7 @@ pub struct QuadInstance {
 
 impl QuadInstance {
     /// A line.
-    pub fn line(start: Vec3, end: Vec3, width: f32, color: [f32; 4]) -> Self {
+    pub(super) fn line(start: Vec3, end: Vec3, width: f32, color: [f32; 4]) -> Self {
         QuadInstance {
             start: start.to_array(),
             width,
@@ -58,7 +58,7 @@ impl QuadInstance {
     }
 
     /// A bulb with a glow colour and a halo.
-    pub fn bulb(center: Vec3, diameter: f32, color: [f32; 4], halo: [f32; 4]) -> Self {
+    pub(super) fn bulb(center: Vec3, diameter: f32, color: [f32; 4], halo: [f32; 4]) -> Self {
         QuadInstance {
             start: center.to_array(),
             width: diameter,
@@ -70,7 +70,7 @@ impl QuadInstance {
     }
 
     /// A spark.
-    pub fn spark(center: Vec3, diameter: f32, color: [f32; 4]) -> Self {
+    pub(super) fn spark(center: Vec3, diameter: f32, color: [f32; 4]) -> Self {
         QuadInstance {
             start: center.to_array(),
             width: diameter,
@@ -85,7 +85,7 @@ impl QuadInstance {
 /// A batch of quads drawn with one call; systems fill `instances`, the
 /// renderer uploads them.
 #[derive(Component, Debug, Default)]
-pub struct QuadBatch {
+pub(super) struct QuadBatch {
     /// What to draw this frame.
     pub instances: Vec<QuadInstance>,
     /// Drawn before (positive) or after (negative) other batches.
@@ -105,7 +105,7 @@ const QUAD_SHADER: Handle<Shader> = uuid_handle!("6f2f4d3a-9b1e-4c21-8a55-3d7e1c
 
 /// The material drawing a [`QuadBatch`].
 #[derive(Asset, TypePath, AsBindGroup, Clone, Debug)]
-pub struct QuadMaterial {
+pub(super) struct QuadMaterial {
     #[storage(0, read_only)]
     quads: Handle<ShaderBuffer>,
     order: f32,
@@ -153,7 +153,7 @@ impl Material for QuadMaterial {
 }
 
 /// Draws every [`QuadBatch`] entity.
-pub struct QuadsPlugin;
+pub(super) struct QuadsPlugin;
 
 impl Plugin for QuadsPlugin {
     fn build(&self, app: &mut App) {

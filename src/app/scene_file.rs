@@ -23,23 +23,23 @@ use bevy::prelude::*;
 use crate::app::AppSystems;
 use crate::app::bridge::Live;
 use crate::app::messages::{Notice, PickScene, SendCommand};
-use crate::lab::scene::presets::{Preset, Presets};
+use crate::lab::scene::{Preset, Presets};
 use crate::lab::{LabError, Scene, TrainerCommand};
 
 /// The asset source of the open scene file's folder.
-pub const OPENED_SOURCE: &str = "scene-file";
+pub(super) const OPENED_SOURCE: &str = "scene-file";
 /// The asset source of the presets folder (`scenes/`), for the picker.
-pub const PRESETS_SOURCE: &str = "presets";
+pub(super) const PRESETS_SOURCE: &str = "presets";
 /// How often the open file is checked for changes.
 const POLL_EVERY: Duration = Duration::from_millis(250);
 
 /// A scene file, loaded and validated.
 #[derive(Asset, TypePath, Debug, Clone)]
-pub struct SceneAsset(pub Scene);
+pub(super) struct SceneAsset(pub Scene);
 
 /// Reads scene files; errors name the real file, line, column and field.
 #[derive(TypePath)]
-pub struct SceneLoader {
+pub(super) struct SceneLoader {
     roots: Vec<(String, PathBuf)>,
     /// The newest error, in our words (the asset server wraps errors in its own).
     last_error: Arc<Mutex<Option<String>>>,
@@ -87,7 +87,7 @@ impl AssetLoader for SceneLoader {
 
 /// Registers the asset sources for the open scene's folder and the presets
 /// folder, when there are such folders. Must run before `AssetPlugin` is added.
-pub fn register_scene_sources(
+pub(super) fn register_scene_sources(
     app: &mut App,
     opened_dir: Option<&Path>,
     presets_dir: Option<&Path>,
@@ -107,11 +107,11 @@ pub fn register_scene_sources(
 
 /// The folders behind the scene asset sources, so that errors name real files.
 #[derive(Resource, Debug, Clone, Default)]
-pub struct SceneRoots(Vec<(String, PathBuf)>);
+pub(super) struct SceneRoots(Vec<(String, PathBuf)>);
 
 /// The scene the app follows: its preset, and its file when it has one.
 #[derive(Resource, Debug)]
-pub struct SceneFile {
+pub(super) struct SceneFile {
     /// The name of the preset shown in the picker.
     pub current: String,
     /// The file on disk that is followed (none for a built-in preset).
@@ -134,7 +134,7 @@ pub struct SceneFile {
 
 impl SceneFile {
     /// Follows `preset`, which the run in progress was started from.
-    pub fn open(preset: &Preset, presets: Presets, seed_override: Option<u64>) -> Self {
+    pub(super) fn open(preset: &Preset, presets: Presets, seed_override: Option<u64>) -> Self {
         SceneFile {
             current: preset.name.clone(),
             path: preset.path().map(Path::to_path_buf),
@@ -151,7 +151,7 @@ impl SceneFile {
 
     /// Every preset the picker offers, sorted by name. When the presets
     /// folder cannot be read, the built-in presets and the reason.
-    pub fn choices(&self) -> (Vec<Preset>, Option<String>) {
+    pub(super) fn choices(&self) -> (Vec<Preset>, Option<String>) {
         match self.presets.list() {
             Ok(list) => (list, None),
             Err(e) => (
@@ -163,7 +163,7 @@ impl SceneFile {
 }
 
 /// Loads, watches and applies the open scene file.
-pub struct SceneFilePlugin;
+pub(super) struct SceneFilePlugin;
 
 impl Plugin for SceneFilePlugin {
     fn build(&self, app: &mut App) {
@@ -274,7 +274,10 @@ fn watch_scene_file(server: Res<AssetServer>, mut file: ResMut<SceneFile>) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a Bevy system takes each resource and query it reads as a parameter"
+)]
 fn apply_scene_file(
     mut loaded: MessageReader<AssetEvent<SceneAsset>>,
     mut failed: MessageReader<AssetLoadFailedEvent<SceneAsset>>,

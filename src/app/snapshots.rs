@@ -13,7 +13,7 @@ use crate::lab::record::CAPTURES_DIR;
 
 /// A recording of the window in progress.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Session {
+pub(super) struct Session {
     /// Where its frames go.
     pub dir: PathBuf,
     /// Frames saved so far.
@@ -22,13 +22,13 @@ pub struct Session {
 
 /// The session recording in progress, if any.
 #[derive(Resource, Debug, Default)]
-pub struct Snapshots {
+pub(super) struct Snapshots {
     /// The recording in progress.
     pub recording: Option<Session>,
 }
 
 /// F12 and the record toggle.
-pub struct SnapshotsPlugin;
+pub(super) struct SnapshotsPlugin;
 
 impl Plugin for SnapshotsPlugin {
     fn build(&self, app: &mut App) {
@@ -51,7 +51,7 @@ fn f12(keys: Res<ButtonInput<KeyCode>>, mut requests: MessageWriter<SnapshotRequ
 }
 
 /// The captures folder of the run being shown, or `./captures`.
-pub fn captures_dir(run_dir: Option<&Path>) -> PathBuf {
+pub(super) fn captures_dir(run_dir: Option<&Path>) -> PathBuf {
     run_dir.map_or_else(|| PathBuf::from(CAPTURES_DIR), |d| d.join(CAPTURES_DIR))
 }
 

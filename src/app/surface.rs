@@ -21,7 +21,7 @@ use crate::lab::{Frame, Topology};
 
 /// The test grid of a 2D regression, as the surface draws it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SurfaceGrid {
+pub(super) struct SurfaceGrid {
     /// Points per side.
     pub side: usize,
     /// The grid's inputs, `side × side`, row by row (x fastest).
@@ -39,7 +39,7 @@ pub struct SurfaceGrid {
 impl SurfaceGrid {
     /// The grid of a data set whose test points form a square grid over a
     /// plane, with one real target each.
-    pub fn from_data(data: &Dataset) -> Option<Self> {
+    pub(super) fn from_data(data: &Dataset) -> Option<Self> {
         let InputLayout::Plane { .. } = data.layout else {
             return None;
         };
@@ -83,7 +83,7 @@ impl SurfaceGrid {
     }
 
     /// Where input `(x, y)` with output `v` sits in the scene.
-    pub fn world(&self, layout: &SurfaceLayout, x: f32, y: f32, v: f32) -> Vec3 {
+    pub(super) fn world(&self, layout: &SurfaceLayout, x: f32, y: f32, v: f32) -> Vec3 {
         let ((x0, x1), (y0, y1)) = self.span;
         let (lo, hi) = self.value_range;
         let mid = (lo + hi) / 2.0;
@@ -100,7 +100,7 @@ impl SurfaceGrid {
 }
 
 /// The network's output at every point of the grid, for the shown frame.
-pub fn surface_values(frame: &Frame, topology: &Topology, grid: &SurfaceGrid) -> Vec<f32> {
+pub(super) fn surface_values(frame: &Frame, topology: &Topology, grid: &SurfaceGrid) -> Vec<f32> {
     let layers = frame.dense_layers();
     grid.inputs
         .iter()
@@ -123,7 +123,7 @@ pub fn surface_values(frame: &Frame, topology: &Topology, grid: &SurfaceGrid) ->
 /// The colour of an error, relative to the target's range: blue where the
 /// surface is right, through white, to red where it is off by a quarter of
 /// the range or more.
-pub fn error_color(error: f32, range: f32) -> [f32; 4] {
+pub(super) fn error_color(error: f32, range: f32) -> [f32; 4] {
     let t = (error.abs() / (0.25 * range.max(1e-6))).clamp(0.0, 1.0);
     if !t.is_finite() {
         return [1.0, 0.0, 1.0, 1.0];
@@ -148,11 +148,11 @@ pub fn error_color(error: f32, range: f32) -> [f32; 4] {
 
 /// Marks the surface's mesh.
 #[derive(Component)]
-pub struct Surface;
+pub(super) struct Surface;
 
 /// The surface of the run shown: its grid and mesh.
 #[derive(Resource, Default)]
-pub struct SurfaceState {
+pub(super) struct SurfaceState {
     /// The grid, when the run is a 2D regression.
     pub grid: Option<SurfaceGrid>,
     /// The network's output at each grid point, for the shown frame.
@@ -164,7 +164,7 @@ pub struct SurfaceState {
 }
 
 /// Draws the surface of 2D regressions.
-pub struct SurfacePlugin;
+pub(super) struct SurfacePlugin;
 
 impl Plugin for SurfacePlugin {
     fn build(&self, app: &mut App) {

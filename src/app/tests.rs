@@ -190,8 +190,7 @@ fn units_dropout_leaves_out_of_the_shown_step_are_marked() {
         app.update();
         let mut dropped = Vec::new();
         for (l, &width) in sizes.iter().enumerate() {
-            let kept =
-                crate::lab::model::dropout::kept_units(9, step, l.wrapping_sub(1), width, 0.5);
+            let kept = crate::lab::model::kept_units(9, step, l.wrapping_sub(1), width, 0.5);
             for (i, kept) in kept.into_iter().enumerate() {
                 let n = neuron(&mut app, l, i).0;
                 let hidden = l > 0 && l + 1 < sizes.len();
@@ -510,7 +509,7 @@ fn scrubbing_a_replay_shows_that_step_everywhere() {
     app.add_plugins(MinimalPlugins)
         .add_plugins(CorePlugins)
         .insert_resource(TrainerLink::new(
-            crate::lab::runner::replay::spawn_replay(&dir).unwrap(),
+            crate::lab::runner::spawn_replay(&dir).unwrap(),
         ))
         .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(
             16,
@@ -673,7 +672,7 @@ fn a_lesson_pauses_and_captions_at_the_right_steps() {
     use crate::app::messages::LessonControl;
     use crate::app::visual::HighlightState;
     use crate::lab::runner::RunnerOptions;
-    use crate::lab::scene::lesson::Highlight;
+    use crate::lab::scene::Highlight;
 
     let scene = Scene::parse(
         r#"Scene(
@@ -793,10 +792,10 @@ fn editing_the_scene_file_reloads_it_and_a_broken_edit_keeps_the_last_good_one()
         .add_plugins(CorePlugins)
         .insert_resource(TrainerLink::new(handle))
         .insert_resource(SceneFile::open(
-            &crate::lab::scene::presets::Presets::new(Some(dir.clone()))
+            &crate::lab::scene::Presets::new(Some(dir.clone()))
                 .find("edit")
                 .unwrap(),
-            crate::lab::scene::presets::Presets::new(Some(dir.clone())),
+            crate::lab::scene::Presets::new(Some(dir.clone())),
             None,
         ))
         .add_plugins(SceneFilePlugin)
@@ -1365,7 +1364,7 @@ fn histograms_keep_each_steps_distributions_and_the_heatmap_follows_them() {
     use crate::app::histograms::{DistributionHistory, heatmap};
     use crate::app::ui::histograms::{HistogramView, histograms_ui};
     use crate::app::ui::plots::PlotSettings;
-    use crate::lab::analysis::histogram::Quantity;
+    use crate::lab::analysis::Quantity;
     use bevy_egui::egui;
     use egui_kittest::Harness;
     use egui_kittest::kittest::{NodeT, Queryable};

@@ -6,14 +6,14 @@ use crate::app::AppSystems;
 use crate::app::history::Shown;
 use crate::app::network::{NetworkView, Neuron, Selection};
 use crate::app::quads::{QuadBatch, QuadInstance};
-use crate::lab::scene::lesson::Highlight;
+use crate::lab::scene::Highlight;
 
 /// How much of its light a part of the network keeps while a lesson highlights another.
 const DIMMED: f32 = 0.2;
 /// Hue of positive weights (cool blue).
-pub const POSITIVE: [f32; 3] = [0.25, 0.55, 1.0];
+pub(super) const POSITIVE: [f32; 3] = [0.25, 0.55, 1.0];
 /// Hue of negative weights (warm orange).
-pub const NEGATIVE: [f32; 3] = [1.0, 0.42, 0.08];
+pub(super) const NEGATIVE: [f32; 3] = [1.0, 0.42, 0.08];
 /// Glow of a positive activation (white-cyan).
 const GLOW_POSITIVE: [f32; 3] = [0.6, 0.9, 1.0];
 /// Glow of a negative activation (magenta).
@@ -27,7 +27,7 @@ const SELECTED: [f32; 3] = [0.3, 1.0, 0.4];
 
 /// Settings of the visual mapping, changed from the UI.
 #[derive(Resource, Debug, Clone, PartialEq)]
-pub struct VisualSettings {
+pub(super) struct VisualSettings {
     /// Brightness of neuron glow (0.5 to 3).
     pub glow_intensity: f32,
     /// Speed of the forward/backward particle flow (0.25 to 3).
@@ -67,7 +67,7 @@ impl Default for VisualSettings {
 
 /// How brightly a neuron glows, 0 to 1, and how strong its gradient halo is.
 #[derive(Component, Debug, Clone, Copy, Default, PartialEq)]
-pub struct Glow {
+pub(super) struct Glow {
     /// Log-scaled |activation|, normalised within the layer.
     pub level: f32,
     /// Log-scaled |∂L/∂z|, normalised within the layer.
@@ -76,7 +76,7 @@ pub struct Glow {
 
 /// How many synapses are drawn, out of how many.
 #[derive(Resource, Debug, Clone, Copy, Default, PartialEq)]
-pub struct SynapseStats {
+pub(super) struct SynapseStats {
     /// Drawn.
     pub shown: usize,
     /// In the network.
@@ -89,18 +89,18 @@ pub struct SynapseStats {
 
 /// What stands out in the 3D view (the rest dims); set by lesson steps.
 #[derive(Resource, Debug, Default, Clone, PartialEq)]
-pub struct HighlightState(pub Option<Highlight>);
+pub(super) struct HighlightState(pub Option<Highlight>);
 
 /// Marks the batch of synapse lines.
 #[derive(Component)]
-pub struct SynapseBatch;
+pub(super) struct SynapseBatch;
 
 /// Marks the batch of neuron bulbs.
 #[derive(Component)]
-pub struct NeuronBatch;
+pub(super) struct NeuronBatch;
 
 /// Maps components to what is drawn.
-pub struct VisualPlugin;
+pub(super) struct VisualPlugin;
 
 impl Plugin for VisualPlugin {
     fn build(&self, app: &mut App) {
@@ -123,7 +123,7 @@ impl Plugin for VisualPlugin {
 /// the CPU is what makes a big network slow there (films keep every line).
 /// With it, MNIST draws at about 11 frames a second on lavapipe at 1280x720
 /// instead of 3.
-pub const SOFTWARE_SYNAPSE_BUDGET: usize = 8_000;
+pub(super) const SOFTWARE_SYNAPSE_BUDGET: usize = 8_000;
 
 /// Once the renderer is known: on a software rasteriser the interactive view
 /// gets cheaper defaults (no MSAA, bloom or tone mapping; the strongest
@@ -169,7 +169,7 @@ fn smoothstep(lo: f32, hi: f32, x: f32) -> f32 {
 }
 
 /// Log scale: small values stay visible next to large ones. `x` in [0, max].
-pub fn log_level(x: f32, max: f32) -> f32 {
+pub(super) fn log_level(x: f32, max: f32) -> f32 {
     if max <= f32::EPSILON || !x.is_finite() {
         return 0.0;
     }
@@ -223,7 +223,10 @@ fn neuron_glow(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a Bevy system takes each resource and query it reads as a parameter"
+)]
 fn neuron_bulbs(
     view: Res<NetworkView>,
     settings: Res<VisualSettings>,
@@ -295,25 +298,22 @@ fn neuron_bulbs(
 
 /// The width of a synapse line for a weight of relative strength `rel` (0 to 1)
 /// in a layer whose strongest line is `max_width` wide.
-pub fn synapse_width(rel: f32, max_width: f32) -> f32 {
+pub(super) fn synapse_width(rel: f32, max_width: f32) -> f32 {
     max_width * (0.12 + 0.88 * rel.clamp(0.0, 1.0))
 }
 
 /// Lines fainter than this are not drawn at all.
-pub const MIN_VISIBLE_ALPHA: f32 = 0.012;
+pub(super) const MIN_VISIBLE_ALPHA: f32 = 0.012;
 
-/// Opacity of a synapse line: strong weights stand out, and crowded layers
-/// fade so that a hundred thousand additive lines do not wash out to white.
-pub fn synapse_alpha(rel: f32, count: usize, opacity: f32) -> f32 {
-    layer_alpha(count, opacity) * strength_alpha(rel)
-}
-
-/// The part of [`synapse_alpha`] that is the same for a whole layer.
+/// The part of a synapse line's opacity that is the same for a whole layer
+/// (the opacity is this times [`strength_alpha`]): crowded layers fade, so
+/// that a hundred thousand additive lines do not wash out to white.
 fn layer_alpha(count: usize, opacity: f32) -> f32 {
     opacity * (3_000.0 / count.max(1) as f32).sqrt().min(1.0)
 }
 
-/// The part of [`synapse_alpha`] that follows the weight's relative strength.
+/// The part of a synapse line's opacity that follows the weight's relative
+/// strength: strong weights stand out.
 fn strength_alpha(rel: f32) -> f32 {
     let rel = rel.clamp(0.0, 1.0);
     // rel^1.5, written with sqrt: this runs for every synapse of every frame.
@@ -321,7 +321,7 @@ fn strength_alpha(rel: f32) -> f32 {
 }
 
 /// Widest line of a weight layer with `count` synapses: thinner when crowded.
-pub fn layer_max_width(count: usize) -> f32 {
+pub(super) fn layer_max_width(count: usize) -> f32 {
     0.01 + 0.1 * (200.0 / count.max(1) as f32).sqrt().min(1.0)
 }
 

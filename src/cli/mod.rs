@@ -15,7 +15,7 @@ mod train;
 #[cfg(feature = "app")]
 mod view;
 
-use nn_microscope::lab::scene::presets::Presets;
+use nn_microscope::lab::scene::Presets;
 
 /// NN Microscope: watch neural networks learn.
 #[derive(Debug, Parser)]
@@ -118,7 +118,7 @@ struct BrowseArgs {
     /// Zoom into this window of the landscape at start, X0:X1,Y0:Y1 in the
     /// axes' own units (as a rectangle dragged on it would).
     #[arg(long, value_parser = parse_window)]
-    zoom: Option<nn_microscope::lab::sweep::zoom::Window>,
+    zoom: Option<nn_microscope::lab::sweep::ZoomWindow>,
     /// The zoom's grid sizes, coarse to fine, such as 32,64,128.
     #[arg(long, value_delimiter = ',', requires = "zoom")]
     zoom_levels: Option<Vec<usize>>,
@@ -136,8 +136,8 @@ fn parse_tab(s: &str) -> Result<String> {
 }
 
 /// Parses `--zoom X0:X1,Y0:Y1`.
-fn parse_window(s: &str) -> Result<nn_microscope::lab::sweep::zoom::Window> {
-    nn_microscope::lab::sweep::zoom::Window::parse(s).map_err(|e| anyhow::anyhow!(e))
+fn parse_window(s: &str) -> Result<nn_microscope::lab::sweep::ZoomWindow> {
+    nn_microscope::lab::sweep::ZoomWindow::parse(s).map_err(|e| anyhow::anyhow!(e))
 }
 
 /// Options of `nnm capture`.
@@ -241,7 +241,7 @@ enum Layout {
 }
 
 /// Parses the command line and runs the command.
-pub fn run() -> Result<ExitCode> {
+pub(crate) fn run() -> Result<ExitCode> {
     let cli = Cli::parse();
     let presets = Presets::new(cli.scenes);
     match cli.command {
@@ -267,7 +267,7 @@ fn compare(args: CompareArgs) -> Result<ExitCode> {
     let table = nn_microscope::lab::compare::Table::load(&args.paths)?;
     if let Some(path) = &args.csv {
         let rows: Vec<u32> = (0..table.len() as u32).collect();
-        nn_microscope::lab::sweep::dir::write_atomic(path, table.to_csv(&rows).as_bytes())?;
+        nn_microscope::lab::sweep::write_atomic(path, table.to_csv(&rows).as_bytes())?;
         println!(
             "compare: rows={} columns={} csv={}",
             table.len(),

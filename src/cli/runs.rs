@@ -6,12 +6,14 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 
-use nn_microscope::lab::record::{self, FrameReader, RunDir, export, read_metrics};
+use nn_microscope::lab::record::{
+    self, FrameReader, RunDir, frame_json, metrics_csv, metrics_json, read_metrics,
+};
 use nn_microscope::lab::{RunStatus, format_value};
 
 /// What `nnm runs` does to one run.
 #[derive(Debug, Subcommand)]
-pub enum RunsCommand {
+pub(super) enum RunsCommand {
     /// Summarise a run: steps recorded, bytes, keyframes, any damaged tail.
     Show {
         /// The run directory.
@@ -51,7 +53,7 @@ pub enum RunsCommand {
 }
 
 /// Runs `nnm runs [ACTION]`.
-pub fn run(action: Option<RunsCommand>, root: &Path) -> Result<ExitCode> {
+pub(super) fn run(action: Option<RunsCommand>, root: &Path) -> Result<ExitCode> {
     match action {
         None => list(root),
         Some(RunsCommand::Show {
@@ -62,7 +64,7 @@ pub fn run(action: Option<RunsCommand>, root: &Path) -> Result<ExitCode> {
         }) => {
             let code = show(&run, verify)?;
             if full {
-                print!("{}", record::diagnose::diagnose(&run, step)?);
+                print!("{}", record::diagnose(&run, step)?);
             }
             Ok(code)
         }
@@ -191,7 +193,7 @@ fn frame(run: &Path, step: u64, out: Option<&Path>) -> Result<ExitCode> {
     let dir = RunDir::open(run)?;
     let mut reader = FrameReader::open(&dir.frames_path())?;
     let frame = reader.read_step(step)?;
-    let json = export::frame_json(&frame)?;
+    let json = frame_json(&frame)?;
     match out {
         Some(path) => {
             std::fs::write(path, json)
@@ -207,8 +209,8 @@ fn export_metrics(run: &Path, out: &Path) -> Result<ExitCode> {
     let dir = RunDir::open(run)?;
     let rows = read_metrics(&dir.metrics_path())?;
     let text = match out.extension().and_then(|e| e.to_str()) {
-        Some("csv") => export::metrics_csv(&rows),
-        Some("json") => export::metrics_json(&rows)?,
+        Some("csv") => metrics_csv(&rows),
+        Some("json") => metrics_json(&rows)?,
         _ => bail!(
             "--metrics {}: the file must end in .csv or .json",
             out.display()

@@ -4,10 +4,10 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use nn_microscope::lab::scene::presets::Presets;
+use nn_microscope::lab::scene::Presets;
 
 /// Lists the presets (one line each), or with `check` loads each one's data too.
-pub fn scenes(check: bool, presets: &Presets) -> Result<ExitCode> {
+pub(super) fn scenes(check: bool, presets: &Presets) -> Result<ExitCode> {
     let mut failures = 0;
     for preset in presets.list()? {
         let name = &preset.name;

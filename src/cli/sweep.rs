@@ -11,16 +11,16 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 
 use nn_microscope::lab::format_value;
-use nn_microscope::lab::scene::presets::Presets;
-use nn_microscope::lab::sweep::dir::{MODELS_FILE, SWEEP_FILE, write_atomic};
+use nn_microscope::lab::scene::Presets;
 use nn_microscope::lab::sweep::{Device, ModelRow, Plan, Report, Shard, Sweep, SweepDir};
+use nn_microscope::lab::sweep::{MODELS_FILE, SWEEP_FILE, write_atomic};
 
 mod cluster;
 
 /// Options of `nnm sweep`.
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
-pub struct SweepArgs {
+pub(super) struct SweepArgs {
     #[command(subcommand)]
     action: Option<SweepCommand>,
     /// A sweep file, or the name of a sweep (`nnm sweep list` shows them).
@@ -41,7 +41,7 @@ pub struct SweepArgs {
 
 /// How models train, shared by `nnm sweep` and `nnm sweep resume`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct TrainOptions {
+pub(super) struct TrainOptions {
     /// Where the models train.
     #[arg(long, value_enum, default_value = "cpu")]
     device: DeviceArg,
@@ -133,7 +133,7 @@ enum SweepCommand {
 }
 
 /// Runs `nnm sweep ...`.
-pub fn sweep(args: SweepArgs, presets: &Presets) -> Result<ExitCode> {
+pub(super) fn sweep(args: SweepArgs, presets: &Presets) -> Result<ExitCode> {
     match args.action {
         Some(SweepCommand::Resume { dir, train }) => resume(&dir, &train),
         Some(SweepCommand::Merge { dirs, out, runs }) => merge(&dirs, out.as_deref(), &runs),

@@ -7,12 +7,12 @@ use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 
 use nn_microscope::lab::runner::Session;
-use nn_microscope::lab::scene::presets::Presets;
+use nn_microscope::lab::scene::Presets;
 use nn_microscope::lab::{CpuBackend, Scene, format_value};
 
 /// Options of `nnm train`.
 #[derive(Debug, clap::Args)]
-pub struct TrainArgs {
+pub(super) struct TrainArgs {
     /// A scene file, the name of a preset (such as `xor`), or a run
     /// directory (its scene again, with the edits made while it ran).
     #[arg(required_unless_present = "resume")]
@@ -38,7 +38,7 @@ pub struct TrainArgs {
 
 /// `nnm train --device`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum TrainDevice {
+pub(super) enum TrainDevice {
     /// The CPU.
     Cpu,
     /// A GPU through burn's wgpu backend.
@@ -46,7 +46,7 @@ pub enum TrainDevice {
 }
 
 /// Trains the scene and prints `final: step=... run=...`.
-pub fn train(args: TrainArgs, presets: &Presets) -> Result<ExitCode> {
+pub(super) fn train(args: TrainArgs, presets: &Presets) -> Result<ExitCode> {
     if let Some(dir) = &args.resume {
         return match args.device {
             TrainDevice::Cpu => {

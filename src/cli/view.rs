@@ -5,13 +5,13 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use nn_microscope::app::error::AppError;
-use nn_microscope::app::film::{FilmRequest, FilmSource};
+use nn_microscope::app::AppError;
+use nn_microscope::app::{FilmRequest, FilmSource};
 use nn_microscope::app::{ViewOptions, check_can_open_window, check_gpu, run_view};
 use nn_microscope::lab::record::{RunDir, SCENE_FILE};
 use nn_microscope::lab::runner::RunnerOptions;
-use nn_microscope::lab::runner::replay::spawn_replay;
-use nn_microscope::lab::scene::presets::{Preset, Presets};
+use nn_microscope::lab::runner::spawn_replay;
+use nn_microscope::lab::scene::{Preset, Presets};
 use nn_microscope::lab::sweep::{ModelSource, SweepDir};
 use nn_microscope::lab::{CpuBackend, Scene, TrainerHandle};
 
@@ -49,7 +49,7 @@ fn exit_code(exit: bevy::app::AppExit) -> ExitCode {
 }
 
 /// `nnm view`: the instrument on a live run.
-pub fn view(args: WindowedScene, presets: &Presets) -> Result<ExitCode> {
+pub(super) fn view(args: WindowedScene, presets: &Presets) -> Result<ExitCode> {
     let preset = presets.find(args.scene.as_deref().unwrap_or("default"))?;
     let mut scene = preset.load()?;
     if let Some(s) = args.seed {
@@ -91,7 +91,7 @@ fn live(
 
 /// `nnm sweep open`: one model of a sweep in the instrument, its recording
 /// replayed when the sweep kept its frames, else its scene trained again.
-pub fn open_model(
+pub(super) fn open_model(
     dir: &Path,
     model: usize,
     runs: Option<PathBuf>,
@@ -115,9 +115,9 @@ const BROWSER_FILM_FPS: f32 = 30.0;
 
 /// `nnm capture SWEEP_DIR`: a film of the Dimensions browser.
 fn capture_browser(args: CaptureArgs) -> Result<ExitCode> {
-    use nn_microscope::app::browser::{BrowseOptions, BrowserFilm, BrowserTab, film_browser};
-    use nn_microscope::app::film::{check_fps, check_size, film_output};
-    use nn_microscope::app::film_sink::FrameSink;
+    use nn_microscope::app::FrameSink;
+    use nn_microscope::app::{BrowseOptions, BrowserFilm, BrowserTab, film_browser};
+    use nn_microscope::app::{check_fps, check_size, film_output};
     for (given, flag) in [
         (args.seed.is_some(), "--seed"),
         (args.steps_per_frame.is_some(), "--steps-per-frame"),
@@ -187,12 +187,12 @@ fn capture_browser(args: CaptureArgs) -> Result<ExitCode> {
 }
 
 /// `nnm compare` and `nnm sweep view`: the Dimensions browser on a table of runs.
-pub fn browse(
+pub(super) fn browse(
     table: nn_microscope::lab::compare::Table,
     browse: BrowseArgs,
     window: WindowArgs,
 ) -> Result<ExitCode> {
-    use nn_microscope::app::browser::{BrowseOptions, BrowserTab};
+    use nn_microscope::app::{BrowseOptions, BrowserTab};
     if let Err(why) = check_can_open_window() {
         return Ok(cannot_open("compare", &why));
     }
@@ -204,13 +204,13 @@ pub fn browse(
         levels: browse.zoom_levels,
         export: browse.export,
     };
-    Ok(exit_code(nn_microscope::app::browser::run_browser(
+    Ok(exit_code(nn_microscope::app::run_browser(
         table, &options, browse,
     )))
 }
 
 /// `nnm replay`: the instrument on a recorded run.
-pub fn replay(args: ReplayArgs) -> Result<ExitCode> {
+pub(super) fn replay(args: ReplayArgs) -> Result<ExitCode> {
     if let Some(speed) = args.play
         && !(0.25..=16.0).contains(&speed)
     {
@@ -228,7 +228,7 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode> {
 }
 
 /// `nnm capture`: a film, off-screen.
-pub fn capture(args: CaptureArgs, presets: &Presets) -> Result<ExitCode> {
+pub(super) fn capture(args: CaptureArgs, presets: &Presets) -> Result<ExitCode> {
     let run_dir = Path::new(&args.source);
     if run_dir.is_dir() && !run_dir.join(SCENE_FILE).is_file() {
         return capture_browser(args);

@@ -4,19 +4,18 @@
 pub mod analysis;
 pub mod compare;
 pub mod data;
-pub mod error;
+mod error;
 pub mod frame;
 pub mod model;
 pub mod record;
-pub mod rng;
+mod rng;
 pub mod runner;
 pub mod scene;
 pub mod sweep;
 pub mod train;
 
 pub use error::{LabError, LabResult};
-pub use frame::metrics::{Metrics, RunStatus};
-pub use frame::{Frame, LayerFrame, Probe, Topology};
+pub use frame::{Frame, LayerFrame, Metrics, Probe, RunStatus, Topology};
 pub use runner::{TrainerCommand, TrainerEvent, TrainerHandle};
 pub use scene::Scene;
 pub use train::{StepOutcome, Trainer};

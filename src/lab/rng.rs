@@ -4,20 +4,20 @@ use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 
 /// The generator used everywhere in the lab (portable and stable across platforms).
-pub type LabRng = Xoshiro256PlusPlus;
+pub(super) type LabRng = Xoshiro256PlusPlus;
 
 /// Independent uses of one seed, so that changing one (say the batch order)
 /// does not change another (say the initial weights).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
+pub(super) enum Stream {
     /// Data set generation and train/test split.
     Data = 1,
     /// Initial weights.
     Init = 2,
     /// Mini-batch order.
     Batches = 3,
-    /// Choice of the probe sample and other view-only randomness.
-    View = 4,
+    // 4 was the view's stream, no longer drawn; the numbers of the others
+    // are fixed, since every seeded run depends on them.
     /// Start vectors of the Hessian's eigenvalue iteration.
     Sharpness = 5,
     /// A random sweep's draws of each model's values.
@@ -27,20 +27,20 @@ pub enum Stream {
 }
 
 /// A generator for `stream` of `seed`.
-pub fn rng(seed: u64, stream: Stream) -> LabRng {
+pub(super) fn rng(seed: u64, stream: Stream) -> LabRng {
     LabRng::seed_from_u64(splitmix(seed ^ splitmix(stream as u64)))
 }
 
 /// A generator for `stream` of `seed` at the position `(a, b)` (a step and
 /// a layer, say): each position has draws of its own, and reaching one
 /// needs no state from the positions before it.
-pub fn rng_at(seed: u64, stream: Stream, a: u64, b: u64) -> LabRng {
+pub(super) fn rng_at(seed: u64, stream: Stream, a: u64, b: u64) -> LabRng {
     let base = splitmix(seed ^ splitmix(stream as u64));
     LabRng::seed_from_u64(splitmix(splitmix(base ^ splitmix(a)) ^ b))
 }
 
 /// A standard normal sample (Box-Muller), so that no distribution crate is needed.
-pub fn normal(rng: &mut LabRng) -> f32 {
+pub(super) fn normal(rng: &mut LabRng) -> f32 {
     use rand::RngExt;
     let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
     let u2: f64 = rng.random::<f64>();

@@ -1,6 +1,9 @@
 //! Helpers shared by the integration tests: temp folders, lavapipe + Xvfb, ffmpeg, PNG checks.
 
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "each test binary includes this module and uses part of it"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -10,7 +13,7 @@ use std::sync::Mutex;
 static RENDER_LOCK: Mutex<()> = Mutex::new(());
 
 /// A fresh temporary folder for one test.
-pub fn temp_dir(tag: &str) -> PathBuf {
+pub(crate) fn temp_dir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("nnm-it-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -42,7 +45,7 @@ fn is_root() -> bool {
 }
 
 /// Makes sure lavapipe and Xvfb are installed, installing them as root if needed.
-pub fn ensure_software_gpu() -> PathBuf {
+pub(crate) fn ensure_software_gpu() -> PathBuf {
     static INSTALL: Mutex<()> = Mutex::new(());
     let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     if lavapipe_icd().is_none() || !has("xvfb-run") || !has("xauth") {
@@ -67,7 +70,7 @@ pub fn ensure_software_gpu() -> PathBuf {
 }
 
 /// Runs `nnm` with `args` on lavapipe under a fresh Xvfb display.
-pub fn nnm_under_xvfb(args: &[&str]) -> Output {
+pub(crate) fn nnm_under_xvfb(args: &[&str]) -> Output {
     let icd = ensure_software_gpu();
     let icd = icd.to_string_lossy();
     // Force the software driver, so the test means the same on machines with GPUs.
@@ -82,7 +85,7 @@ pub fn nnm_under_xvfb(args: &[&str]) -> Output {
 }
 
 /// Runs `nnm` under a fresh Xvfb display with extra environment variables.
-pub fn nnm_under_xvfb_with(args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn nnm_under_xvfb_with(args: &[&str], env: &[(&str, &str)]) -> Output {
     ensure_software_gpu();
     let _guard = RENDER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let runtime = temp_dir("xdg");
@@ -99,7 +102,7 @@ pub fn nnm_under_xvfb_with(args: &[&str], env: &[(&str, &str)]) -> Output {
 }
 
 /// Runs `nnm` on lavapipe with no display at all: no X, no Wayland.
-pub fn nnm_offscreen(args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn nnm_offscreen(args: &[&str], env: &[(&str, &str)]) -> Output {
     let icd = ensure_software_gpu();
     let icd = icd.to_string_lossy().into_owned();
     let _guard = RENDER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
@@ -120,7 +123,7 @@ pub fn nnm_offscreen(args: &[&str], env: &[(&str, &str)]) -> Output {
 }
 
 /// A finished command's status, standard output and standard error, for messages.
-pub fn output_text(o: &Output) -> String {
+pub(crate) fn output_text(o: &Output) -> String {
     format!(
         "status {}\nstdout:\n{}\nstderr:\n{}",
         o.status,
@@ -131,7 +134,7 @@ pub fn output_text(o: &Output) -> String {
 
 /// The headless `nnm` (`--no-default-features`), built once into its own
 /// target folder (the tests run the default build's binary meanwhile).
-pub fn headless_nnm() -> PathBuf {
+pub(crate) fn headless_nnm() -> PathBuf {
     static BUILD: Mutex<()> = Mutex::new(());
     let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -159,17 +162,17 @@ pub fn headless_nnm() -> PathBuf {
 }
 
 /// Whether this process runs as root (tests install system packages only then).
-pub fn running_as_root() -> bool {
+pub(crate) fn running_as_root() -> bool {
     is_root()
 }
 
 /// Whether `program` is on the PATH.
-pub fn has_program(program: &str) -> bool {
+pub(crate) fn has_program(program: &str) -> bool {
     has(program)
 }
 
 /// Makes sure `ffmpeg` and `ffprobe` are installed, installing them as root if needed.
-pub fn ensure_ffmpeg() {
+pub(crate) fn ensure_ffmpeg() {
     static INSTALL: Mutex<()> = Mutex::new(());
     let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     if has("ffmpeg") && has("ffprobe") {
@@ -196,7 +199,7 @@ pub fn ensure_ffmpeg() {
 }
 
 /// A decoded RGB image.
-pub struct Image {
+pub(crate) struct Image {
     /// Width in pixels.
     pub width: u32,
     /// Height in pixels.
@@ -207,7 +210,7 @@ pub struct Image {
 
 impl Image {
     /// Decodes a PNG file.
-    pub fn load(path: &Path) -> Image {
+    pub(crate) fn load(path: &Path) -> Image {
         let img = image::open(path)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
             .to_rgb8();
@@ -219,13 +222,13 @@ impl Image {
     }
 
     /// The pixel at (x, y).
-    pub fn pixel(&self, x: u32, y: u32) -> [u8; 3] {
+    pub(crate) fn pixel(&self, x: u32, y: u32) -> [u8; 3] {
         let i = ((y * self.width + x) * 3) as usize;
         [self.rgb[i], self.rgb[i + 1], self.rgb[i + 2]]
     }
 
     /// Number of distinct colours.
-    pub fn distinct_colours(&self) -> usize {
+    pub(crate) fn distinct_colours(&self) -> usize {
         let mut seen: Vec<u32> = self
             .rgb
             .chunks_exact(3)
@@ -237,7 +240,7 @@ impl Image {
     }
 
     /// Pixels in the box (x0, y0, x1, y1) for which `f` holds.
-    pub fn count(
+    pub(crate) fn count(
         &self,
         (x0, y0, x1, y1): (u32, u32, u32, u32),
         f: impl Fn([u8; 3]) -> bool,
@@ -255,7 +258,11 @@ impl Image {
 
     /// Mean absolute difference per channel with `other` within the box
     /// (x0, y0, x1, y1), 0 to 255.
-    pub fn region_difference(&self, other: &Image, (x0, y0, x1, y1): (u32, u32, u32, u32)) -> f64 {
+    pub(crate) fn region_difference(
+        &self,
+        other: &Image,
+        (x0, y0, x1, y1): (u32, u32, u32, u32),
+    ) -> f64 {
         let mut sum = 0u64;
         let mut n = 0u64;
         for y in y0..y1.min(self.height).min(other.height) {
@@ -273,7 +280,7 @@ impl Image {
     }
 
     /// Mean absolute difference per channel with another image of the same size.
-    pub fn mean_difference(&self, other: &Image) -> f64 {
+    pub(crate) fn mean_difference(&self, other: &Image) -> f64 {
         assert_eq!((self.width, self.height), (other.width, other.height));
         let sum: u64 = self
             .rgb

@@ -11,7 +11,7 @@ use super::Browser;
 use crate::app::AppSystems;
 
 /// Exporting as a feature: a request from the UI becomes a capture, cut and saved.
-pub struct ExportPlugin;
+pub(super) struct ExportPlugin;
 
 impl Plugin for ExportPlugin {
     fn build(&self, app: &mut App) {

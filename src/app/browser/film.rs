@@ -19,7 +19,7 @@ use crate::app::film::{
 };
 use crate::app::film_sink::FrameSink;
 use crate::lab::compare::Table;
-use crate::lab::sweep::zoom::Zoomer;
+use crate::lab::sweep::Zoomer;
 
 /// Seconds the film shows the sweep before the zoom's first chunk appears.
 const LEAD_IN_SECONDS: f32 = 1.0;
@@ -50,7 +50,7 @@ pub struct BrowserFilm {
 /// When the zoom's events are shown in a film: the first at frame `first`,
 /// then one every `every` frames, each waited for if it has not arrived.
 #[derive(Resource, Debug, Clone, Default)]
-pub struct ZoomPace {
+pub(crate) struct ZoomPace {
     /// The frame the first event is shown at.
     pub first: u32,
     /// Frames between two events.
@@ -64,7 +64,7 @@ pub struct ZoomPace {
 impl ZoomPace {
     /// The pace that spreads `events` over `frames` frames at `fps`, after a
     /// lead-in and before a tail (both shortened when the film is short).
-    pub fn spread(events: u32, frames: u32, fps: f32) -> ZoomPace {
+    pub(crate) fn spread(events: u32, frames: u32, fps: f32) -> ZoomPace {
         let lead = ((LEAD_IN_SECONDS * fps) as u32).min(frames / 4);
         let tail = ((TAIL_SECONDS * fps) as u32).min(frames / 4);
         let span = frames.saturating_sub(lead + tail);
@@ -77,7 +77,7 @@ impl ZoomPace {
     }
 
     /// How many events are shown by film frame `frame`.
-    pub fn due(&self, frame: u32) -> u32 {
+    pub(crate) fn due(&self, frame: u32) -> u32 {
         if frame < self.first {
             0
         } else {
@@ -87,14 +87,14 @@ impl ZoomPace {
 
     /// Applies the events due by `frame`, waiting for each (a film shows
     /// every chunk at its own frame, however long it takes to train).
-    pub fn catch_up(&mut self, frame: u32, b: &mut Browser, zoomer: &Zoomer) {
+    pub(crate) fn catch_up(&mut self, frame: u32, b: &mut Browser, zoomer: &Zoomer) {
         while self.failed.is_none()
             && self.applied < self.due(frame)
             && b.zoom.as_ref().is_some_and(|z| !z.finished)
         {
             match zoomer.wait(ZOOM_TIMEOUT) {
                 Some(event) => {
-                    if let crate::lab::sweep::zoom::ZoomEvent::Failed { message, .. } = &event {
+                    if let crate::lab::sweep::ZoomEvent::Failed { message, .. } = &event {
                         self.failed = Some(format!("the zoom failed: {message}"));
                     }
                     super::zooming::apply(b, event);
@@ -186,7 +186,7 @@ pub fn film_browser(
 /// its end.
 fn zoom_events(
     b: &Browser,
-    window: &crate::lab::sweep::zoom::Window,
+    window: &crate::lab::sweep::ZoomWindow,
     levels: &[usize],
 ) -> AppResult<u32> {
     let land = b
@@ -197,7 +197,7 @@ fn zoom_events(
     else {
         return Err(AppError::flag("--zoom", "the landscape is not a sweep's"));
     };
-    let chunks = crate::lab::sweep::zoom::chunks_per_level(sweep, window, levels)
+    let chunks = crate::lab::sweep::chunks_per_level(sweep, window, levels)
         .map_err(|e| AppError::flag("--zoom", e.to_string()))?;
     Ok(chunks.iter().sum::<usize>() as u32 + 1)
 }

@@ -14,14 +14,12 @@ mod zooming;
 #[cfg(test)]
 mod tests;
 
-pub use film::{BrowserFilm, ZoomPace, film_browser};
-pub use paint::{CellPaint, landscape_paint};
-pub use pick::{TerrainPickPlugin, pick_cell};
-pub use terrain::{TerrainPlugin, terrain_mesh};
-pub use views::{
-    browser_ui, curves_ui, landscape_ui, parallel_ui, scatter_ui, table_ui, value_colour,
-};
-pub use zooming::{ZoomLink, ZoomPlugin};
+pub use film::{BrowserFilm, film_browser};
+pub(crate) use paint::landscape_paint;
+pub(crate) use pick::TerrainPickPlugin;
+pub(crate) use terrain::TerrainPlugin;
+pub(crate) use views::browser_ui;
+pub(crate) use zooming::ZoomPlugin;
 
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
@@ -29,11 +27,11 @@ use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 use crate::lab::compare::{Band, ColumnKind, Landscape, Query, Role, Source, Table, group_curves};
 
 /// Lines parallel coordinates draws at most; the rest are sampled evenly.
-pub const MAX_LINES: usize = 2_000;
+pub(super) const MAX_LINES: usize = 2_000;
 /// Curves the overlay draws at most (groups are drawn as bands instead).
-pub const MAX_CURVES: usize = 1_000;
+pub(super) const MAX_CURVES: usize = 1_000;
 /// Points the scatter draws at most.
-pub const MAX_POINTS: usize = 20_000;
+pub(super) const MAX_POINTS: usize = 20_000;
 
 /// Which view fills the centre.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -78,11 +76,11 @@ impl BrowserTab {
 
 /// A zoom in flight (or trained): which level has how many models.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ZoomState {
+pub(super) struct ZoomState {
     /// The zoom thread's number for it.
     pub zoom: u64,
     /// The window zoomed into.
-    pub window: crate::lab::sweep::zoom::Window,
+    pub window: crate::lab::sweep::ZoomWindow,
     /// The level training (index into the levels).
     pub level: usize,
     /// Its grid size.
@@ -105,7 +103,7 @@ pub struct BrowseOptions {
     /// The view to open on.
     pub tab: Option<BrowserTab>,
     /// Zoom into this window at start.
-    pub zoom: Option<crate::lab::sweep::zoom::Window>,
+    pub zoom: Option<crate::lab::sweep::ZoomWindow>,
     /// The zoom's grid sizes, coarse to fine (default: 32, 64, 128).
     pub levels: Option<Vec<usize>>,
     /// Export the centre view as a PNG here once the zoom (if any) is trained.
@@ -174,20 +172,20 @@ pub(crate) struct CurvesImageKey {
 /// Points the overlay draws in all, at most: a curve gets its share, at
 /// least 32 and at most two per pixel column. Tessellating lines is what a
 /// frame of many curves costs.
-pub const OVERLAY_POINTS: usize = 200_000;
+pub(super) const OVERLAY_POINTS: usize = 200_000;
 
 /// Points the overlay's image is drawn from, at most, when there are more
 /// runs than a legend can name: they are drawn once into an image, not
 /// tessellated each frame, so a curve can keep more of its detail.
-pub const IMAGE_POINTS: usize = 1_000_000;
+pub(super) const IMAGE_POINTS: usize = 1_000_000;
 
 /// Above this many overlaid runs, their curves are drawn into one image,
 /// without a legend (a legend of a thousand runs says nothing).
-pub const IMAGE_CURVES: usize = 24;
+pub(super) const IMAGE_CURVES: usize = 24;
 
 /// How grouped curves show their spread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Spread {
+pub(super) enum Spread {
     /// Between the smallest and the largest value.
     #[default]
     MinMax,
@@ -197,7 +195,7 @@ pub enum Spread {
 
 /// How the curves are drawn.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CurveSettings {
+pub(super) struct CurveSettings {
     /// Index into [`Table::curves`].
     pub set: usize,
     /// Group by this column and aggregate over the rest.
@@ -231,7 +229,7 @@ impl Default for CurveSettings {
 /// Everything the browser shows and the user's choices: the one state every
 /// view reads and writes, so that a selection or a brush in one is seen in all.
 #[derive(Resource)]
-pub struct Browser {
+pub(super) struct Browser {
     /// The runs.
     pub table: Table,
     /// The filters (brushes included) and the order.
@@ -275,7 +273,7 @@ pub struct Browser {
     /// The zoom in flight or last trained.
     pub zoom: Option<ZoomState>,
     /// A window to zoom into, asked for this frame.
-    pub zoom_request: Option<crate::lab::sweep::zoom::Window>,
+    pub zoom_request: Option<crate::lab::sweep::ZoomWindow>,
     /// Going back out, asked for this frame.
     pub back_request: bool,
     /// The zoom's grid sizes, coarse to fine.
@@ -321,7 +319,7 @@ pub struct Browser {
 
 impl Browser {
     /// The browser on `table`, everything shown, nothing filtered.
-    pub fn new(table: Table) -> Browser {
+    pub(super) fn new(table: Table) -> Browser {
         let n = table.columns.len();
         let find = |name: &str| table.column(name);
         let metric = find("test_loss")
@@ -362,7 +360,7 @@ impl Browser {
             zoom: None,
             zoom_request: None,
             back_request: false,
-            zoom_levels: crate::lab::sweep::zoom::LEVELS.to_vec(),
+            zoom_levels: crate::lab::sweep::ZOOM_LEVELS.to_vec(),
             zoom_root: None,
             underlay: None,
             terrain_rect: None,
@@ -387,7 +385,7 @@ impl Browser {
     /// Shows `table` instead (a zoom's, or the one zoomed from): the views,
     /// the chosen columns (by name) and the zoom stay; filters, sorting and
     /// the selection start afresh.
-    pub fn replace_table(&mut self, table: Table) {
+    pub(super) fn replace_table(&mut self, table: Table) {
         let old = std::mem::replace(self, Browser::new(table));
         let name = |c: Option<usize>| {
             c.and_then(|c| old.table.columns.get(c))
@@ -433,7 +431,7 @@ impl Browser {
     }
 
     /// Reruns the query and regroups the curves when they changed since the last frame.
-    pub fn refresh(&mut self) {
+    pub(super) fn refresh(&mut self) {
         let key = (self.query.clone(), self.curves.group_by, self.curves.set);
         if self.computed.as_ref() == Some(&key) {
             return;
@@ -450,17 +448,17 @@ impl Browser {
     }
 
     /// The columns the table and parallel coordinates show, in order.
-    pub fn shown_columns(&self) -> impl Iterator<Item = usize> + '_ {
+    pub(super) fn shown_columns(&self) -> impl Iterator<Item = usize> + '_ {
         (0..self.table.columns.len()).filter(|&c| !self.hidden.get(c).copied().unwrap_or(false))
     }
 
     /// Column `c`'s smallest and largest finite value (positive only on a log axis).
-    pub fn range(&self, c: usize) -> Option<(f32, f32)> {
+    pub(super) fn range(&self, c: usize) -> Option<(f32, f32)> {
         self.ranges.get(c).copied().flatten()
     }
 
     /// The axes of parallel coordinates: shown parameters and metrics.
-    pub fn parallel_axes(&self) -> Vec<usize> {
+    pub(super) fn parallel_axes(&self) -> Vec<usize> {
         self.shown_columns()
             .filter(|&c| {
                 let col = &self.table.columns[c];
@@ -473,7 +471,7 @@ impl Browser {
     }
 
     /// Where value `v` of column `c` sits on its axis, 0 (bottom) to 1 (top).
-    pub fn axis_fraction(&self, c: usize, v: f32) -> Option<f32> {
+    pub(super) fn axis_fraction(&self, c: usize, v: f32) -> Option<f32> {
         let col = self.table.columns.get(c)?;
         if !v.is_finite() {
             return None;
@@ -500,7 +498,7 @@ impl Browser {
 
     /// The `nnm` arguments that open row `row` in the microscope: a sweep's
     /// model through `nnm sweep open`, a run directory through `nnm replay`.
-    pub fn open_args(&self, row: u32) -> Option<Vec<std::ffi::OsString>> {
+    pub(super) fn open_args(&self, row: u32) -> Option<Vec<std::ffi::OsString>> {
         let id = self.table.ids.get(row as usize)?;
         let source = self.table.sources.get(id.source)?;
         let path = source.path().as_os_str().to_owned();
@@ -517,7 +515,7 @@ impl Browser {
     }
 
     /// The value of column `c` at fraction `t` of its axis (inverse of [`Browser::axis_fraction`]).
-    pub fn axis_value(&self, c: usize, t: f32) -> f32 {
+    pub(super) fn axis_value(&self, c: usize, t: f32) -> f32 {
         let Some(col) = self.table.columns.get(c) else {
             return f32::NAN;
         };
@@ -538,7 +536,7 @@ impl Browser {
 }
 
 /// The browser as a Bevy feature: its state, drawn by egui each frame.
-pub struct BrowserPlugin;
+pub(super) struct BrowserPlugin;
 
 impl Plugin for BrowserPlugin {
     fn build(&self, app: &mut App) {

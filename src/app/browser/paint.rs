@@ -5,11 +5,11 @@
 
 use super::Browser;
 use crate::lab::compare::{ColumnKind, Landscape};
-use crate::lab::sweep::map::colour;
+use crate::lab::sweep::map_colour;
 
 /// One trained cell's look.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct CellPaint {
+pub(crate) struct CellPaint {
     /// Its colour (sRGB).
     pub rgb: [u8; 3],
     /// Its height in the height field, 0 to 1.
@@ -22,7 +22,11 @@ pub struct CellPaint {
 
 /// The look of every cell of `land` showing column `column` (`None` where
 /// no model has been trained yet), row-major from the first y value.
-pub fn landscape_paint(b: &Browser, land: &Landscape, column: usize) -> Vec<Option<CellPaint>> {
+pub(crate) fn landscape_paint(
+    b: &Browser,
+    land: &Landscape,
+    column: usize,
+) -> Vec<Option<CellPaint>> {
     let (nx, ny) = land.size();
     let table = &b.table;
     let values = land.values(table, column);
@@ -65,12 +69,15 @@ pub fn landscape_paint(b: &Browser, land: &Landscape, column: usize) -> Vec<Opti
             };
             let (rgb, height) = if score_column {
                 let v = values[k];
-                (colour(v, (-1.0, 1.0)), ((v + 1.0) / 2.0).clamp(0.0, 1.0))
+                (
+                    map_colour(v, (-1.0, 1.0)),
+                    ((v + 1.0) / 2.0).clamp(0.0, 1.0),
+                )
             } else if diverged[k] {
                 // By how soon: the convergence score is −1 for at once. An
                 // infinite loss stands above every finite one.
                 let soon = score.map_or(-0.5, |s| table.columns[s].values[row as usize]);
-                (colour(soon, (-1.0, 0.0)), 1.0)
+                (map_colour(soon, (-1.0, 0.0)), 1.0)
             } else {
                 let t = if hi > lo {
                     (scale(values[k]) - lo) / (hi - lo)
@@ -82,7 +89,7 @@ pub fn landscape_paint(b: &Browser, land: &Landscape, column: usize) -> Vec<Opti
                 } else {
                     0.0
                 };
-                (colour(scale(values[k]), (lo, hi)), t)
+                (map_colour(scale(values[k]), (lo, hi)), t)
             };
             let edge = [(1i64, 0i64), (-1, 0), (0, 1), (0, -1)]
                 .iter()

@@ -18,7 +18,7 @@ const PIN_HEIGHT: f32 = 1.2;
 /// units; `None` where no model was trained), at the landscape's own
 /// resolution whatever the mesh's.
 #[derive(Resource, Debug, Default, Clone)]
-pub struct TerrainTops {
+pub(super) struct TerrainTops {
     /// The generation and column they were computed for.
     pub key: Option<(u64, usize)>,
     /// Cells across (x) and deep (y).
@@ -29,10 +29,10 @@ pub struct TerrainTops {
 
 /// The pin standing over the selected model's column.
 #[derive(Component)]
-pub struct TerrainPin;
+pub(super) struct TerrainPin;
 
 /// Hovering and clicking the height field, as a feature.
-pub struct TerrainPickPlugin;
+pub(crate) struct TerrainPickPlugin;
 
 impl Plugin for TerrainPickPlugin {
     fn build(&self, app: &mut App) {
@@ -48,7 +48,7 @@ impl Plugin for TerrainPickPlugin {
 /// The cell `(i, j)` whose column a ray from `origin` along `direction`
 /// meets first, in a field of `nx` × `ny` cells with tops `tops` (laid out
 /// as the height field's mesh is: x from left to right, j = 0 nearest +z).
-pub fn pick_cell(
+pub(crate) fn pick_cell(
     origin: Vec3,
     direction: Vec3,
     tops: &[Option<f32>],

@@ -6,7 +6,7 @@
 use bevy_egui::egui::{Color32, ColorImage, Pos2};
 
 /// An image that anti-aliased lines are blended into ("over", premultiplied).
-pub struct Canvas {
+pub(super) struct Canvas {
     width: usize,
     height: usize,
     /// Premultiplied red, green, blue and alpha, 0 to 1.
@@ -15,7 +15,7 @@ pub struct Canvas {
 
 impl Canvas {
     /// A transparent canvas of `width` × `height` pixels.
-    pub fn new(width: usize, height: usize) -> Canvas {
+    pub(super) fn new(width: usize, height: usize) -> Canvas {
         Canvas {
             width,
             height,
@@ -40,7 +40,7 @@ impl Canvas {
     /// wide, in `colour` (straight sRGB) at opacity `alpha` (Xiaolin Wu's
     /// algorithm: each step along the long axis covers two pixels of the
     /// short one by how near they are).
-    pub fn line(&mut self, a: Pos2, b: Pos2, colour: Color32, alpha: f32) {
+    pub(super) fn line(&mut self, a: Pos2, b: Pos2, colour: Color32, alpha: f32) {
         let rgb = [
             f32::from(colour.r()) / 255.0,
             f32::from(colour.g()) / 255.0,
@@ -83,14 +83,14 @@ impl Canvas {
     }
 
     /// A polyline through `points`.
-    pub fn polyline(&mut self, points: &[Pos2], colour: Color32, alpha: f32) {
+    pub(super) fn polyline(&mut self, points: &[Pos2], colour: Color32, alpha: f32) {
         for pair in points.windows(2) {
             self.line(pair[0], pair[1], colour, alpha);
         }
     }
 
     /// The canvas as an egui image (premultiplied, transparent where nothing was drawn).
-    pub fn into_image(self) -> ColorImage {
+    pub(super) fn into_image(self) -> ColorImage {
         let byte = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
         let pixels = self
             .pixels

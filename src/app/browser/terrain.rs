@@ -17,29 +17,29 @@ use super::paint::{CellPaint, landscape_paint};
 use super::{Browser, BrowserTab};
 
 /// Width of the height field in world units (its depth follows the grid's aspect).
-pub const TERRAIN_WIDTH: f32 = 20.0;
+pub(super) const TERRAIN_WIDTH: f32 = 20.0;
 /// Height of the tallest column in world units.
-pub const TERRAIN_HEIGHT: f32 = 4.0;
+pub(super) const TERRAIN_HEIGHT: f32 = 4.0;
 /// How much brighter (in linear light) a boundary cell is: bright enough for bloom.
 const EDGE_GLOW: f32 = 3.0;
 /// The most columns a side of the height field has on a software renderer
 /// (lavapipe): beyond it, blocks of cells are merged into one column, since
 /// such a renderer's frame time grows with the triangles drawn. A GPU draws
 /// every cell.
-pub const SOFTWARE_SIDE: usize = 128;
+pub(super) const SOFTWARE_SIDE: usize = 128;
 
 /// The camera that flies over the height field.
 #[derive(Component)]
-pub struct TerrainCamera;
+pub(super) struct TerrainCamera;
 
 /// The height field's mesh entity.
 #[derive(Component)]
-pub struct Terrain;
+pub(super) struct Terrain;
 
 /// What the height field was last built from (the table's generation and
 /// the column), and its material.
 #[derive(Resource, Default)]
-pub struct TerrainBuilt {
+pub(super) struct TerrainBuilt {
     /// The generation, column and cells merged per block side of the mesh shown.
     pub key: Option<(u64, usize, usize)>,
     /// The material every height field shares (vertex colours, unlit).
@@ -50,7 +50,7 @@ const TERRAIN_SHADER: Handle<Shader> = uuid_handle!("2b8e61f4-7c3d-4e0a-9f15-8a4
 
 /// The columns' material: the vertex colour as it is, from both sides.
 #[derive(Asset, TypePath, AsBindGroup, Clone, Debug, Default)]
-pub struct TerrainMaterial {}
+pub(super) struct TerrainMaterial {}
 
 impl Material for TerrainMaterial {
     fn fragment_shader() -> ShaderRef {
@@ -78,7 +78,7 @@ impl Material for TerrainMaterial {
 }
 
 /// The height field as a feature: its camera and mesh, rebuilt when the landscape changes.
-pub struct TerrainPlugin;
+pub(crate) struct TerrainPlugin;
 
 impl Plugin for TerrainPlugin {
     fn build(&self, app: &mut App) {
@@ -204,7 +204,7 @@ fn build_terrain(
 /// the merged grid's size: a block's colour and height are its trained
 /// cells' means, it diverged if most of them did, and it is on the boundary
 /// if any of them is.
-pub fn merge_cells(
+pub(super) fn merge_cells(
     cells: &[Option<CellPaint>],
     nx: usize,
     ny: usize,
@@ -346,7 +346,7 @@ fn fit_terrain_camera(
 }
 
 /// The height of a cell's column top, world units.
-pub fn top_of(c: &CellPaint) -> f32 {
+pub(super) fn top_of(c: &CellPaint) -> f32 {
     0.05 + c.height * TERRAIN_HEIGHT
 }
 
@@ -354,7 +354,7 @@ pub fn top_of(c: &CellPaint) -> f32 {
 /// value, which is nearest the camera): a flat top per trained cell, and a
 /// wall wherever two neighbours differ in height. Vertex colours carry the
 /// shading; boundary tops glow.
-pub fn terrain_mesh(cells: &[Option<CellPaint>], nx: usize, ny: usize) -> Mesh {
+pub(crate) fn terrain_mesh(cells: &[Option<CellPaint>], nx: usize, ny: usize) -> Mesh {
     let mut positions: Vec<[f32; 3]> = Vec::new();
     let mut colours: Vec<[f32; 4]> = Vec::new();
     let mut indices: Vec<u32> = Vec::new();

@@ -476,7 +476,7 @@ fn fractal_sweep(n: usize, steps: u64) -> String {
 #[test]
 fn dragging_a_rectangle_on_the_landscape_zooms_into_a_refined_sub_sweep_and_back_out() {
     use super::zooming;
-    use crate::lab::sweep::zoom::{ZoomEvent, Zoomer};
+    use crate::lab::sweep::{ZoomEvent, Zoomer};
 
     let root = temp("zoom");
     let dir = sweep_dir(&root, "f", &fractal_sweep(6, 30));

@@ -13,7 +13,7 @@ use super::{
     MAX_CURVES, MAX_LINES, MAX_POINTS, OVERLAY_POINTS, OverlayCache, Spread, landscape_paint,
 };
 use crate::lab::compare::{Band, ColumnKind, Curve, Role, compact_number};
-use crate::lab::sweep::map::colour;
+use crate::lab::sweep::map_colour;
 
 /// Width of a table cell.
 const CELL_WIDTH: f32 = 96.0;
@@ -25,7 +25,7 @@ const MULTIPLES: usize = 24;
 const SELECTED: Color32 = Color32::from_rgb(255, 220, 60);
 
 /// The whole browser: a bar of choices, the table on the left, a view in the centre.
-pub fn browser_ui(root: &mut egui::Ui, b: &mut Browser) {
+pub(crate) fn browser_ui(root: &mut egui::Ui, b: &mut Browser) {
     b.refresh();
     egui::Panel::top("browser_bar").show(root, |ui| bar_ui(ui, b));
     egui::Panel::bottom("browser_status").show(root, |ui| status_ui(ui, b));
@@ -97,10 +97,7 @@ fn bar_ui(ui: &mut egui::Ui, b: &mut Browser) {
         if ui.button("export CSV").clicked() {
             let path = std::path::PathBuf::from("compare.csv");
             b.message = Some(
-                match crate::lab::sweep::dir::write_atomic(
-                    &path,
-                    b.table.to_csv(&b.rows).as_bytes(),
-                ) {
+                match crate::lab::sweep::write_atomic(&path, b.table.to_csv(&b.rows).as_bytes()) {
                     Ok(()) => format!("wrote {} rows to {}", b.rows.len(), path.display()),
                     Err(e) => format!("export failed: {e}"),
                 },
@@ -166,7 +163,7 @@ fn column_picker_ui(
 
 /// What a filter box's text means.
 #[derive(Debug, Clone, PartialEq)]
-pub enum FilterText {
+pub(super) enum FilterText {
     /// `lo..hi`, `>lo` or `<hi`.
     Range(f32, f32),
     /// Anything else: a substring.
@@ -174,7 +171,7 @@ pub enum FilterText {
 }
 
 /// Reads a filter box: `0.1..1`, `>0.5`, `<3` are ranges; the rest is text.
-pub fn parse_filter(text: &str) -> FilterText {
+pub(super) fn parse_filter(text: &str) -> FilterText {
     let t = text.trim();
     let num = |s: &str| s.trim().parse::<f32>().ok();
     if let Some((a, b)) = t.split_once("..")
@@ -200,7 +197,7 @@ pub fn parse_filter(text: &str) -> FilterText {
 }
 
 /// The runs table: sortable headers, a filter box per column, virtual rows.
-pub fn table_ui(ui: &mut egui::Ui, b: &mut Browser) {
+pub(crate) fn table_ui(ui: &mut egui::Ui, b: &mut Browser) {
     ui.horizontal(|ui| {
         ui.menu_button("columns", |ui| {
             for (c, col) in b.table.columns.iter().enumerate() {
@@ -313,7 +310,7 @@ fn apply_filter(b: &mut Browser, c: usize) {
 }
 
 /// Row `r`'s colour: its value of the colour-by column on that column's scale.
-pub fn value_colour(b: &Browser, r: u32) -> Color32 {
+pub(crate) fn value_colour(b: &Browser, r: u32) -> Color32 {
     let Some((c, col)) = b
         .colour_by
         .and_then(|c| b.table.columns.get(c).map(|col| (c, col)))
@@ -323,15 +320,17 @@ pub fn value_colour(b: &Browser, r: u32) -> Color32 {
     let v = col.values[r as usize];
     let range = b.range(c).unwrap_or((0.0, 1.0));
     let [red, green, blue] = match col.kind {
-        ColumnKind::Number { log: true } if v > 0.0 => colour(v.ln(), (range.0.ln(), range.1.ln())),
-        _ => colour(v, range),
+        ColumnKind::Number { log: true } if v > 0.0 => {
+            map_colour(v.ln(), (range.0.ln(), range.1.ln()))
+        }
+        _ => map_colour(v, range),
     };
     Color32::from_rgb(red, green, blue)
 }
 
 /// Parallel coordinates: an axis per parameter and metric, a line per run
 /// (sampled evenly beyond [`MAX_LINES`]); drag on an axis to brush it.
-pub fn parallel_ui(ui: &mut egui::Ui, b: &mut Browser) {
+pub(crate) fn parallel_ui(ui: &mut egui::Ui, b: &mut Browser) {
     let axes = b.parallel_axes();
     ui.horizontal(|ui| {
         let drawn = b.rows.len().min(MAX_LINES);
@@ -579,7 +578,7 @@ fn curve_points(
 
 /// The loss (or accuracy) curves of the shown runs: overlaid, or grouped by a
 /// column with a band, or as small multiples; a shared step cursor.
-pub fn curves_ui(ui: &mut egui::Ui, b: &mut Browser) {
+pub(crate) fn curves_ui(ui: &mut egui::Ui, b: &mut Browser) {
     ui.horizontal_wrapped(|ui| {
         let names: Vec<String> = b.table.curves.iter().map(|c| c.name.clone()).collect();
         egui::ComboBox::from_label("curve")
@@ -936,7 +935,7 @@ fn cache_overlay(b: &mut Browser, width: usize, budget: usize) {
 }
 
 /// One column against another, a point per shown run, the selection ringed.
-pub fn scatter_ui(ui: &mut egui::Ui, b: &mut Browser) {
+pub(crate) fn scatter_ui(ui: &mut egui::Ui, b: &mut Browser) {
     ui.horizontal(|ui| {
         let (mut x, mut y) = (Some(b.scatter.0), Some(b.scatter.1));
         column_picker_ui(ui, "x", &b.table, &mut x, true);
@@ -1024,7 +1023,7 @@ pub fn scatter_ui(ui: &mut egui::Ui, b: &mut Browser) {
 /// The landscape: the chosen column over a two-axis sweep's grid, diverged
 /// cells in their own colours and the boundary lit; hover shows a cell,
 /// a click selects it.
-pub fn landscape_ui(ui: &mut egui::Ui, b: &mut Browser) {
+pub(crate) fn landscape_ui(ui: &mut egui::Ui, b: &mut Browser) {
     let Some(land) = b.landscape.clone() else {
         ui.label("no two-axis grid sweep to draw");
         return;
@@ -1163,7 +1162,7 @@ fn axis_labels(
 /// The landscape of `column` as an image (row 0 the first y value): its values
 /// on the colour scale, diverged cells in warm colours by how soon they
 /// diverged, and cells on the boundary between the two lit.
-pub fn landscape_image(
+pub(super) fn landscape_image(
     b: &Browser,
     land: &crate::lab::compare::Landscape,
     column: usize,
@@ -1284,7 +1283,7 @@ fn zoom_drag_ui(
     };
     let ux = |x: f32| ((x - rect.left()) / rect.width()).clamp(0.0, 1.0);
     let uy = |y: f32| ((rect.bottom() - y) / rect.height()).clamp(0.0, 1.0);
-    b.zoom_request = Some(crate::lab::sweep::zoom::Window {
+    b.zoom_request = Some(crate::lab::sweep::ZoomWindow {
         x: (
             value(&land.x, nx, ux(drawn.left())),
             value(&land.x, nx, ux(drawn.right())),
@@ -1298,7 +1297,7 @@ fn zoom_drag_ui(
 
 /// The height field's tab: the column it shows and the zoom above; the rest
 /// of the panel is left clear for the 3D view.
-pub fn terrain_ui(ui: &mut egui::Ui, b: &mut Browser) {
+pub(super) fn terrain_ui(ui: &mut egui::Ui, b: &mut Browser) {
     let Some(land) = b.landscape.clone() else {
         ui.label("no two-axis grid sweep to draw");
         return;

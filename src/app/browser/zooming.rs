@@ -9,14 +9,14 @@ use bevy_egui::egui;
 use super::{Browser, ZoomState};
 use crate::app::AppSystems;
 use crate::lab::compare::Source;
-use crate::lab::sweep::zoom::{Window, ZoomEvent, Zoomer};
+use crate::lab::sweep::{ZoomEvent, ZoomWindow, Zoomer};
 
 /// The browser's end of the zoom thread.
 #[derive(Resource)]
-pub struct ZoomLink(pub Zoomer);
+pub(crate) struct ZoomLink(pub Zoomer);
 
 /// Zooming as a feature: the thread, its requests out and its progress in.
-pub struct ZoomPlugin;
+pub(crate) struct ZoomPlugin;
 
 impl Plugin for ZoomPlugin {
     fn build(&self, app: &mut App) {
@@ -57,7 +57,7 @@ fn zoom_system(
 }
 
 /// Starts zooming into `window` of the landscape's sweep.
-pub fn start(b: &mut Browser, zoomer: &Zoomer, window: Window) {
+pub(super) fn start(b: &mut Browser, zoomer: &Zoomer, window: ZoomWindow) {
     let Some(land) = &b.landscape else {
         b.message = Some("no landscape to zoom into".into());
         return;
@@ -71,7 +71,7 @@ pub fn start(b: &mut Browser, zoomer: &Zoomer, window: Window) {
             .map_or_else(|| std::path::PathBuf::from("runs"), |p| p.to_path_buf())
     });
     // The window must make a sweep before anything is handed over.
-    if let Err(e) = crate::lab::sweep::zoom::window_sweep(sweep, &window, 2, "check") {
+    if let Err(e) = crate::lab::sweep::window_sweep(sweep, &window, 2, "check") {
         b.message = Some(format!("cannot zoom: {e}"));
         return;
     }
@@ -99,7 +99,7 @@ pub fn start(b: &mut Browser, zoomer: &Zoomer, window: Window) {
 }
 
 /// Returns to the sweep zoomed from, abandoning a zoom still training.
-pub fn back_out(b: &mut Browser, zoomer: &Zoomer) {
+pub(super) fn back_out(b: &mut Browser, zoomer: &Zoomer) {
     let Some(parent) = b.back.pop() else {
         return;
     };
@@ -113,7 +113,7 @@ pub fn back_out(b: &mut Browser, zoomer: &Zoomer) {
 }
 
 /// Applies one event of the zoom thread, if it is about the current zoom.
-pub fn apply(b: &mut Browser, event: ZoomEvent) {
+pub(super) fn apply(b: &mut Browser, event: ZoomEvent) {
     let current = b.zoom.as_ref().map(|z| z.zoom);
     match event {
         ZoomEvent::Progress {
@@ -166,7 +166,10 @@ fn full_uv() -> egui::Rect {
 }
 
 /// The current landscape's texture, cut to `window`.
-fn underlay_of_window(b: &Browser, window: &Window) -> Option<(egui::TextureHandle, egui::Rect)> {
+fn underlay_of_window(
+    b: &Browser,
+    window: &ZoomWindow,
+) -> Option<(egui::TextureHandle, egui::Rect)> {
     let land = b.landscape.as_ref()?;
     let (_, texture) = b.texture.as_ref()?;
     let (nx, ny) = land.size();

@@ -13,13 +13,13 @@ use crate::lab::scene::OptimizerKind;
 use crate::lab::{Scene, TrainerCommand};
 
 /// Largest hidden layer the architecture editor offers.
-pub const MAX_WIDTH: usize = 1024;
+pub(crate) const MAX_WIDTH: usize = 1024;
 /// Most hidden layers the architecture editor offers.
-pub const MAX_HIDDEN_LAYERS: usize = 8;
+pub(crate) const MAX_HIDDEN_LAYERS: usize = 8;
 
 /// What the panel edits between frames (kept in the UI state).
 #[derive(Debug, Clone, PartialEq)]
-pub struct ControlsEdit {
+pub(crate) struct ControlsEdit {
     /// The seed in the seed box.
     pub seed: u64,
     /// Hidden widths being edited, applied with the Apply button.
@@ -66,7 +66,7 @@ impl ControlsEdit {
     /// Follows the scene the trainer reports, unless it is the one already
     /// followed. Layers being edited are kept through a live edit of
     /// another setting.
-    pub fn sync(&mut self, scene: &Scene) {
+    pub(crate) fn sync(&mut self, scene: &Scene) {
         if self.synced_to.as_ref() == Some(scene) {
             return;
         }
@@ -87,7 +87,7 @@ impl ControlsEdit {
 }
 
 /// Draws the control panel and collects the commands it gives.
-pub fn controls_ui(
+pub(crate) fn controls_ui(
     ui: &mut egui::Ui,
     state: TrainingState,
     scene: Option<&Scene>,
@@ -184,7 +184,7 @@ fn transport_ui(
 
 /// How the training pace is given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pace {
+pub(crate) enum Pace {
     /// As fast as the machine allows.
     Max,
     /// So many steps per second.
@@ -195,7 +195,7 @@ pub enum Pace {
 
 impl Pace {
     /// The name in the menu.
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Pace::Max => "full speed",
             Pace::PerSecond => "steps per second",
@@ -384,7 +384,7 @@ fn architecture_ui(
 }
 
 /// The visual settings (glow, flow, synapses, antialiasing).
-pub fn visuals_ui(ui: &mut egui::Ui, visual: &mut VisualSettings) {
+pub(crate) fn visuals_ui(ui: &mut egui::Ui, visual: &mut VisualSettings) {
     ui.label("Visuals");
     ui.add(egui::Slider::new(&mut visual.glow_intensity, 0.5..=3.0).text("glow"));
     ui.add(egui::Slider::new(&mut visual.flow_speed, 0.25..=3.0).text("flow speed"));

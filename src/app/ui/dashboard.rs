@@ -14,7 +14,7 @@ use crate::app::ui::task_view::{TaskInput, TaskView, ViewKey, task_view_ui};
 use crate::lab::{Frame, Metrics};
 
 /// What the dashboard shows.
-pub struct DashboardInput<'a> {
+pub(crate) struct DashboardInput<'a> {
     /// Every evaluation of the run.
     pub evaluations: &'a [Metrics],
     /// Mini-batch losses, for the loss plot.
@@ -31,7 +31,7 @@ impl<'a> DashboardInput<'a> {
     /// The dashboard of the run `live` knows, showing `shown` (whose serial is
     /// `shown_serial`); `recorded_losses` are the recording's mini-batch
     /// losses, when there is a recording.
-    pub fn new(
+    pub(crate) fn new(
         live: &'a Live,
         shown: Option<&'a Frame>,
         shown_serial: u64,
@@ -51,7 +51,7 @@ impl<'a> DashboardInput<'a> {
 }
 
 /// What the task view needs to draw `shown`, once the run's shape and data are known.
-pub fn task_input<'a>(
+pub(crate) fn task_input<'a>(
     live: &'a Live,
     shown: Option<&'a Frame>,
     shown_serial: u64,
@@ -71,7 +71,7 @@ pub fn task_input<'a>(
 }
 
 /// The four quadrants of `area`: fit, loss, sharpness, projection.
-pub fn quadrants(area: egui::Rect) -> [egui::Rect; 4] {
+pub(crate) fn quadrants(area: egui::Rect) -> [egui::Rect; 4] {
     let mid = area.center();
     [
         egui::Rect::from_min_max(area.min, mid),
@@ -112,7 +112,7 @@ fn panel_ui(
 
 /// Draws the dashboard over `area`. Returns the quadrant left to the 3D view
 /// when the fit is the surface.
-pub fn dashboard_ui(
+pub(crate) fn dashboard_ui(
     ui: &mut egui::Ui,
     area: egui::Rect,
     input: &DashboardInput<'_>,

@@ -2,14 +2,14 @@
 
 use bevy_egui::egui;
 
-use crate::lab::data::drawing::{DrawingStyle, preprocess_drawing};
+use crate::lab::data::{DrawingStyle, preprocess_drawing};
 
 /// Canvas resolution (pixels per side): finer than any data set's images.
-pub const CANVAS_SIDE: usize = 112;
+pub(crate) const CANVAS_SIDE: usize = 112;
 
 /// The pad's state.
 #[derive(Clone)]
-pub struct DrawPad {
+pub(crate) struct DrawPad {
     /// Ink, 0 to 1, row-major, `CANVAS_SIDE` squared.
     pub ink: Vec<f32>,
     /// True while the eraser is chosen.
@@ -34,7 +34,7 @@ impl Default for DrawPad {
 
 impl DrawPad {
     /// Paints (or erases) a soft disc at canvas position `(x, y)`.
-    pub fn stamp(&mut self, x: f32, y: f32, erase: bool) {
+    pub(crate) fn stamp(&mut self, x: f32, y: f32, erase: bool) {
         let r = self.brush_px;
         let (x0, x1) = (
             (x - r).floor().max(0.0) as usize,
@@ -57,7 +57,7 @@ impl DrawPad {
     }
 
     /// Paints a line of discs from `a` to `b`.
-    pub fn stroke(&mut self, a: (f32, f32), b: (f32, f32), erase: bool) {
+    pub(crate) fn stroke(&mut self, a: (f32, f32), b: (f32, f32), erase: bool) {
         let steps = ((b.0 - a.0).hypot(b.1 - a.1) / (self.brush_px * 0.5).max(0.5))
             .ceil()
             .max(1.0) as usize;
@@ -68,18 +68,18 @@ impl DrawPad {
     }
 
     /// True when nothing is drawn.
-    pub fn is_blank(&self) -> bool {
+    pub(crate) fn is_blank(&self) -> bool {
         self.ink.iter().all(|&v| v <= 0.05)
     }
 
     /// Clears the canvas.
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.ink.iter_mut().for_each(|v| *v = 0.0);
         self.dirty = true;
     }
 
     /// The drawing as an input of a `width` x `height` image data set called `data_name`.
-    pub fn input(&self, data_name: &str, width: usize, height: usize) -> Vec<f32> {
+    pub(crate) fn input(&self, data_name: &str, width: usize, height: usize) -> Vec<f32> {
         preprocess_drawing(
             &self.ink,
             CANVAS_SIDE,
@@ -92,7 +92,7 @@ impl DrawPad {
 
 /// What the pad asks for.
 #[derive(Debug, Clone, PartialEq)]
-pub enum DrawAction {
+pub(crate) enum DrawAction {
     /// Use this input (the drawing changed).
     Input(Vec<f32>),
     /// Go back to the probe sample.
@@ -100,7 +100,7 @@ pub enum DrawAction {
 }
 
 /// Draws the pad, the network's view of the drawing and its prediction.
-pub fn draw_ui(
+pub(crate) fn draw_ui(
     ui: &mut egui::Ui,
     pad: &mut DrawPad,
     (data_name, width, height): (&str, usize, usize),

@@ -6,14 +6,14 @@ use egui_plot::{Plot, PlotImage, PlotPoint, VLine};
 
 use crate::app::histograms::{DistributionHistory, Heatmap, heatmap};
 use crate::app::ui::plots::{PlotSettings, step_label, step_x};
-use crate::lab::analysis::histogram::Quantity;
+use crate::lab::analysis::Quantity;
 
 /// Columns and rows of each heatmap.
 const CELLS: (usize, usize) = (160, 48);
 
 /// The panel's choice and its textures.
 #[derive(Default)]
-pub struct HistogramView {
+pub(crate) struct HistogramView {
     /// The quantity shown (an index into [`Quantity::ALL`]).
     pub quantity: usize,
     /// The history serial, quantity and step scale the textures show.
@@ -23,8 +23,9 @@ pub struct HistogramView {
 }
 
 impl HistogramView {
+    #[cfg(test)]
     /// The heatmaps drawn, per layer.
-    pub fn heatmaps(&self) -> impl Iterator<Item = Option<&Heatmap>> {
+    pub(crate) fn heatmaps(&self) -> impl Iterator<Item = Option<&Heatmap>> {
         self.layers.iter().map(|l| l.as_ref().map(|(h, _)| h))
     }
 
@@ -85,7 +86,7 @@ fn heat(v: f32) -> egui::Color32 {
 }
 
 /// Draws the histograms over time, one heatmap per weight layer.
-pub fn histograms_ui(
+pub(crate) fn histograms_ui(
     ui: &mut egui::Ui,
     view: &mut HistogramView,
     history: &DistributionHistory,

@@ -9,7 +9,7 @@ use bevy_egui::egui;
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 
 use crate::app::visual::{NEGATIVE, POSITIVE};
-use crate::lab::analysis::blame::{Blame, DEFAULT_BLAME_SAMPLES, Readout, blame};
+use crate::lab::analysis::{Blame, DEFAULT_BLAME_SAMPLES, Readout, blame};
 use crate::lab::data::{Dataset, InputLayout};
 use crate::lab::scene::LossKind;
 use crate::lab::{Frame, Topology};
@@ -22,7 +22,7 @@ const HISTORY_MAX: usize = 5_000;
 
 /// The selected neuron's history and weight texture.
 #[derive(Default)]
-pub struct Inspector {
+pub(crate) struct Inspector {
     /// The neuron the history belongs to.
     neuron: Option<(usize, usize)>,
     /// The run the history belongs to (the app's topology serial).
@@ -44,7 +44,7 @@ type BlameJob = ((usize, u64), Receiver<Option<Blame>>);
 
 /// What blame needs beside the frame: the data set and the loss.
 #[derive(Clone, Copy)]
-pub struct BlameInput<'a> {
+pub(crate) struct BlameInput<'a> {
     /// The run's data (its test set is what silenced neurons are measured on).
     pub data: &'a Arc<Dataset>,
     /// The run's loss.
@@ -53,7 +53,7 @@ pub struct BlameInput<'a> {
 
 /// One neuron's numbers at a frame.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct NeuronValues {
+pub(crate) struct NeuronValues {
     /// Output after the non-linearity.
     pub activation: f32,
     /// z = Σ w·x + b.
@@ -67,7 +67,7 @@ pub struct NeuronValues {
 }
 
 /// The values of neuron `index` of neuron layer `layer` (0 = inputs) in `frame`.
-pub fn neuron_values(frame: &Frame, layer: usize, index: usize) -> Option<NeuronValues> {
+pub(crate) fn neuron_values(frame: &Frame, layer: usize, index: usize) -> Option<NeuronValues> {
     if layer == 0 {
         let x = *frame.probe.input.get(index)?;
         return Some(NeuronValues {
@@ -89,7 +89,7 @@ pub fn neuron_values(frame: &Frame, layer: usize, index: usize) -> Option<Neuron
 }
 
 /// A name for a neuron layer: input, hidden k or output.
-pub fn layer_name(layer: usize, layers: usize) -> String {
+pub(crate) fn layer_name(layer: usize, layers: usize) -> String {
     match layer {
         0 => "input".into(),
         l if l + 1 == layers => "output".into(),
@@ -98,7 +98,7 @@ pub fn layer_name(layer: usize, layers: usize) -> String {
 }
 
 /// Colour of a weight for heatmaps: blue positive, orange negative, dark when small.
-pub fn weight_color(w: f32, max: f32) -> egui::Color32 {
+pub(crate) fn weight_color(w: f32, max: f32) -> egui::Color32 {
     let t = if max > 0.0 {
         (w.abs() / max).clamp(0.0, 1.0)
     } else {
@@ -113,7 +113,12 @@ impl Inspector {
     /// Records the selected neuron's values at the shown frame of run `run`
     /// (the app's topology serial), once per step, in step order: scrubbing
     /// back through the history adds to it, a new run starts it afresh.
-    pub fn observe(&mut self, selected: Option<(usize, usize)>, frame: Option<&Frame>, run: u64) {
+    pub(crate) fn observe(
+        &mut self,
+        selected: Option<(usize, usize)>,
+        frame: Option<&Frame>,
+        run: u64,
+    ) {
         if self.neuron != selected || self.run != run {
             let same_layer = self.run == run && self.neuron.map(|n| n.0) == selected.map(|n| n.0);
             if !same_layer {
@@ -140,18 +145,20 @@ impl Inspector {
         }
     }
 
+    #[cfg(test)]
     /// The steps of the history, oldest first.
-    pub fn history_steps(&self) -> impl Iterator<Item = u64> + '_ {
+    pub(crate) fn history_steps(&self) -> impl Iterator<Item = u64> + '_ {
         self.history.iter().map(|h| h.0)
     }
 
+    #[cfg(test)]
     /// The latest blame measured for the selected neuron's layer.
-    pub fn blame(&self) -> Option<&Blame> {
+    pub(crate) fn blame(&self) -> Option<&Blame> {
         self.blame.as_ref()
     }
 
     /// True while a blame is being measured.
-    pub fn measuring_blame(&self) -> bool {
+    pub(crate) fn measuring_blame(&self) -> bool {
         self.blame_job.is_some()
     }
 
@@ -203,7 +210,7 @@ impl Inspector {
 }
 
 /// Draws the inspector for the selected neuron.
-pub fn inspector_ui(
+pub(crate) fn inspector_ui(
     ui: &mut egui::Ui,
     inspector: &mut Inspector,
     frame: &Frame,
@@ -292,7 +299,7 @@ pub fn inspector_ui(
 
 /// The bias read as a threshold: the weighted input Σ w·x at which the
 /// neuron turns on (relu, step-like units) or crosses its midpoint.
-pub fn threshold_text(
+pub(crate) fn threshold_text(
     bias: f32,
     weighted_input: f32,
     activation: crate::lab::model::Activation,

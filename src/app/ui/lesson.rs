@@ -7,7 +7,7 @@ use crate::app::messages::LessonControl;
 
 /// Draws `text` with the lesson's light markup: blank lines between
 /// paragraphs, `- ` bullets and `**bold**`.
-pub fn markup_ui(ui: &mut egui::Ui, text: &str, size: f32) {
+pub(crate) fn markup_ui(ui: &mut egui::Ui, text: &str, size: f32) {
     for paragraph in text.split("\n\n") {
         for line in paragraph.lines() {
             let line = line.trim();
@@ -38,7 +38,7 @@ pub fn markup_ui(ui: &mut egui::Ui, text: &str, size: f32) {
 }
 
 /// Draws the lesson panel; returns what the user pressed.
-pub fn lesson_ui(ui: &mut egui::Ui, player: &LessonPlayer) -> Option<LessonControl> {
+pub(crate) fn lesson_ui(ui: &mut egui::Ui, player: &LessonPlayer) -> Option<LessonControl> {
     let steps = player.lesson.steps.len();
     let mut pressed = None;
     ui.horizontal(|ui| {

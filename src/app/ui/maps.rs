@@ -9,7 +9,7 @@ use crate::lab::Topology;
 
 /// The panel's textures, refreshed when the maps change.
 #[derive(Default)]
-pub struct MapTextures {
+pub(crate) struct MapTextures {
     /// The map serial the textures hold.
     serial: u64,
     /// Per neuron layer (after the inputs), per neuron.
@@ -49,7 +49,7 @@ impl MapTextures {
 
 /// Draws the neuron maps of the shown frame, each `size` points a side; a
 /// click on one selects its neuron.
-pub fn neuron_maps_ui(
+pub(crate) fn neuron_maps_ui(
     ui: &mut egui::Ui,
     textures: &mut MapTextures,
     view: &NeuronMapView,

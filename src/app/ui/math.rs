@@ -18,7 +18,7 @@ fn num(v: f64) -> String {
 }
 
 /// `Σ a_i·b_i` written out: the largest terms, then the rest as one number.
-pub fn sum_terms(pairs: &[(f64, f64)]) -> (String, f64) {
+pub(crate) fn sum_terms(pairs: &[(f64, f64)]) -> (String, f64) {
     let mut order: Vec<usize> = (0..pairs.len()).collect();
     order.sort_by(|&i, &j| {
         (pairs[j].0 * pairs[j].1)
@@ -57,7 +57,7 @@ fn row(ui: &mut egui::Ui, lit: bool, text: String) {
 
 /// Draws the forward and backward computation of neuron `(layer, index)` (layer ≥ 1)
 /// for the frame's probe sample; `phase` lights the half the particles are playing.
-pub fn math_ui(
+pub(crate) fn math_ui(
     ui: &mut egui::Ui,
     frame: &Frame,
     topology: &Topology,

@@ -1,17 +1,17 @@
 //! The egui overlay: status bar, control panel, plots, task view and inspector.
 
-pub mod controls;
-pub mod dashboard;
-pub mod draw;
-pub mod histograms;
-pub mod inspector;
-pub mod lesson;
-pub mod maps;
-pub mod math;
-pub mod pca;
-pub mod plots;
-pub mod task_view;
-pub mod timeline;
+pub(super) mod controls;
+pub(super) mod dashboard;
+pub(super) mod draw;
+pub(super) mod histograms;
+pub(super) mod inspector;
+pub(super) mod lesson;
+pub(super) mod maps;
+pub(super) mod math;
+pub(super) mod pca;
+pub(super) mod plots;
+pub(super) mod task_view;
+pub(super) mod timeline;
 
 use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
@@ -43,7 +43,7 @@ use timeline::{TimelineAction, TimelineView, timeline_ui};
 
 /// How the overlay arranges the window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum UiLayout {
+pub(super) enum UiLayout {
     /// The network in the middle, controls on the left, plots and views on the right.
     #[default]
     Microscope,
@@ -53,7 +53,7 @@ pub enum UiLayout {
 
 /// What the overlay remembers between frames.
 #[derive(Resource, Default)]
-pub struct UiState {
+pub(super) struct UiState {
     /// Edits in the control panel.
     pub controls: ControlsEdit,
     /// Plot options.
@@ -90,7 +90,7 @@ struct Picks {
 }
 
 /// Draws the overlay.
-pub struct UiPlugin;
+pub(super) struct UiPlugin;
 
 impl Plugin for UiPlugin {
     fn build(&self, app: &mut App) {
@@ -115,7 +115,7 @@ pub(crate) fn style(ctx: &egui::Context) {
 
 /// A one-line description of the training state; `message` is the newest
 /// thing the trainer said (why it stopped, or why it has not started).
-pub fn status_text(
+pub(super) fn status_text(
     state: TrainingState,
     step: u64,
     message: Option<&str>,
@@ -450,7 +450,10 @@ fn controls_panel_ui(
 /// The right panel: plots, drawing pad, task view, inspector and math view,
 /// all of the shown frame. Returns what was picked on a neuron map or in
 /// the 2D projection.
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the panel draws from the state of several plugins, each passed on its own"
+)]
 fn insight_panel_ui(
     ui: &mut egui::Ui,
     live: &Live,
@@ -648,12 +651,10 @@ fn diagnostics_ui(ui: &mut egui::Ui, dir: &std::path::Path, step: u64, text: &mu
         .default_open(false)
         .show(ui, |ui| {
             if ui.button("Refresh").clicked() || text.is_none() {
-                *text = Some(
-                    match crate::lab::record::diagnose::diagnose(dir, Some(step)) {
-                        Ok(t) => t,
-                        Err(e) => format!("cannot read the run: {e}"),
-                    },
-                );
+                *text = Some(match crate::lab::record::diagnose(dir, Some(step)) {
+                    Ok(t) => t,
+                    Err(e) => format!("cannot read the run: {e}"),
+                });
             }
             if let Some(t) = text {
                 ui.label(egui::RichText::new(t.as_str()).monospace().small());
@@ -676,8 +677,8 @@ fn save_scene_ui(ui: &mut egui::Ui, scene: &Scene, file: Option<&SceneFile>) -> 
     }
     let dir = file
         .and_then(|f| f.presets.dir.clone())
-        .unwrap_or_else(|| std::path::PathBuf::from(crate::lab::scene::presets::LOCAL_DIR));
-    Some(match crate::lab::scene::presets::save_scene(scene, &dir) {
+        .unwrap_or_else(|| std::path::PathBuf::from(crate::lab::scene::LOCAL_DIR));
+    Some(match crate::lab::scene::save_scene(scene, &dir) {
         Ok(path) => format!("scene saved as {}", path.display()),
         Err(e) => format!("cannot save the scene: {e}"),
     })

@@ -11,12 +11,12 @@ use egui_plot::{Legend, MarkerShape, Plot, PlotPoints, Points};
 
 use crate::app::ui::task_view::{CLASS_COLOURS, TaskInput};
 use crate::lab::Frame;
-use crate::lab::analysis::pca::Pca;
+use crate::lab::analysis::Pca;
 use crate::lab::data::Dataset;
 use crate::lab::model::plain_forward;
 
 /// Test samples projected (the first ones of the test set).
-pub const PCA_SAMPLES: usize = 1000;
+pub(crate) const PCA_SAMPLES: usize = 1000;
 
 /// Colours past [`CLASS_COLOURS`], for up to ten classes (digits).
 const MORE_COLOURS: [[u8; 3]; 4] = [
@@ -27,7 +27,7 @@ const MORE_COLOURS: [[u8; 3]; 4] = [
 ];
 
 /// The colour of class `c` in the projection.
-pub fn pca_colour(c: usize) -> egui::Color32 {
+pub(crate) fn pca_colour(c: usize) -> egui::Color32 {
     let [r, g, b] = CLASS_COLOURS
         .get(c)
         .or_else(|| MORE_COLOURS.get(c - CLASS_COLOURS.len()))
@@ -38,7 +38,7 @@ pub fn pca_colour(c: usize) -> egui::Color32 {
 
 /// The fitted plane and where the samples fall in it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PcaFit {
+pub(crate) struct PcaFit {
     /// The principal plane.
     pub pca: Pca,
     /// Each projected test sample's coordinates.
@@ -47,7 +47,7 @@ pub struct PcaFit {
 
 impl PcaFit {
     /// The plane of `data`'s first [`PCA_SAMPLES`] test samples.
-    pub fn of(data: &Dataset) -> Option<PcaFit> {
+    pub(crate) fn of(data: &Dataset) -> Option<PcaFit> {
         let n = data.test.len().min(PCA_SAMPLES);
         let x = &data.test.x[..n * data.inputs];
         let pca = Pca::fit(x, data.inputs)?;
@@ -59,7 +59,7 @@ impl PcaFit {
     }
 
     /// The sample nearest plot point `at`.
-    pub fn nearest(&self, at: [f64; 2]) -> Option<usize> {
+    pub(crate) fn nearest(&self, at: [f64; 2]) -> Option<usize> {
         let d =
             |p: &[f32; 2]| (f64::from(p[0]) - at[0]).powi(2) + (f64::from(p[1]) - at[1]).powi(2);
         (0..self.points.len()).min_by(|&a, &b| d(&self.points[a]).total_cmp(&d(&self.points[b])))
@@ -67,7 +67,7 @@ impl PcaFit {
 }
 
 /// The predicted class of each of the first `n` test samples under `frame`.
-pub fn predictions(frame: &Frame, input: &TaskInput<'_>, n: usize) -> Vec<u32> {
+pub(crate) fn predictions(frame: &Frame, input: &TaskInput<'_>, n: usize) -> Vec<u32> {
     let layers = frame.dense_layers();
     let (activations, output) = (
         &input.topology.network.activations,
@@ -90,7 +90,7 @@ pub fn predictions(frame: &Frame, input: &TaskInput<'_>, n: usize) -> Vec<u32> {
 /// The projection, its predictions, and the work under way off the UI thread
 /// (a fit of MNIST, or its predictions, take long enough to drop frames).
 #[derive(Default)]
-pub struct PcaView {
+pub(crate) struct PcaView {
     /// The run (topology serial) the fit belongs to.
     run: Option<u64>,
     /// The fit.
@@ -107,17 +107,18 @@ pub struct PcaView {
 
 impl PcaView {
     /// True while a fit or predictions are being computed.
-    pub fn busy(&self) -> bool {
+    pub(crate) fn busy(&self) -> bool {
         self.fit_job.is_some() || self.prediction_job.is_some()
     }
 
+    #[cfg(test)]
     /// The fit, once made.
-    pub fn fit(&self) -> Option<&PcaFit> {
+    pub(crate) fn fit(&self) -> Option<&PcaFit> {
         self.fit.as_deref()
     }
 
     /// The predictions shown, once made.
-    pub fn predictions(&self) -> Option<&[u32]> {
+    pub(crate) fn predictions(&self) -> Option<&[u32]> {
         self.predicted.as_ref().map(|(_, p)| p.as_slice())
     }
 
@@ -179,7 +180,7 @@ impl PcaView {
 }
 
 /// Draws the projection, the probe ringed; returns the sample clicked.
-pub fn pca_view_ui(
+pub(crate) fn pca_view_ui(
     ui: &mut egui::Ui,
     view: &mut PcaView,
     input: &TaskInput<'_>,

@@ -10,7 +10,7 @@ use crate::lab::scene::TrainSpec;
 
 /// Plot options the user toggles.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PlotSettings {
+pub(crate) struct PlotSettings {
     /// Plot losses on a log10 axis.
     pub log_scale: bool,
     /// Plot every step axis on a log10 scale (step 0 is left out).
@@ -37,7 +37,7 @@ impl Default for PlotSettings {
 const GRAD_NORM: usize = 1;
 
 /// Exponential moving average: `s = α·s + (1 − α)·x`, started at the first value.
-pub fn ema(values: &[(u64, f32)], alpha: f32) -> Vec<(u64, f32)> {
+pub(crate) fn ema(values: &[(u64, f32)], alpha: f32) -> Vec<(u64, f32)> {
     let alpha = alpha.clamp(0.0, 0.999);
     let mut s: Option<f32> = None;
     values
@@ -54,11 +54,16 @@ pub fn ema(values: &[(u64, f32)], alpha: f32) -> Vec<(u64, f32)> {
         .collect()
 }
 
+#[cfg(test)]
 /// The points of `values` (in step order) that draw the same line over the
 /// steps `lo..=hi` at `columns` pixels wide: per column, its lowest and
 /// highest point in step order, plus one point on each side of the range so
 /// that the line runs off the edges. Few enough points are kept as they are.
-pub fn decimate(values: &[(u64, f32)], range: (f64, f64), columns: usize) -> Vec<(u64, f32)> {
+pub(crate) fn decimate(
+    values: &[(u64, f32)],
+    range: (f64, f64),
+    columns: usize,
+) -> Vec<(u64, f32)> {
     decimate_on(values, |s| s as f64, range, columns)
 }
 
@@ -127,7 +132,7 @@ fn decimate_all(values: Vec<(u64, f32)>, columns: usize, log_steps: bool) -> Vec
 }
 
 /// Where `step` sits on a step axis: itself, or its log10 on a log axis.
-pub fn step_x(step: u64, log_steps: bool) -> f64 {
+pub(crate) fn step_x(step: u64, log_steps: bool) -> f64 {
     if log_steps {
         (step as f64).log10()
     } else {
@@ -170,7 +175,7 @@ fn step_plot(id: &str, log_steps: bool) -> Plot<'static> {
 }
 
 /// A step count as a log axis labels it: 1, 30, 2k, 5M.
-pub fn step_label(step: f64) -> String {
+pub(crate) fn step_label(step: f64) -> String {
     let round = |v: f64| {
         let r = v.round();
         if (v - r).abs() < 0.05 * v.max(1.0) {
@@ -204,7 +209,7 @@ fn cursor_line(p: &mut egui_plot::PlotUi<'_>, cursor: Option<u64>, log_steps: bo
 }
 
 /// The loss plot: mini-batch (smoothed), train and test losses.
-pub fn loss_plot_ui(
+pub(crate) fn loss_plot_ui(
     ui: &mut egui::Ui,
     evaluations: &[Metrics],
     batch_losses: &[(u64, f32)],
@@ -259,7 +264,7 @@ const ERROR: egui::Color32 = egui::Color32::from_rgb(230, 90, 200);
 
 /// The second plot: accuracy for classification, the error outside the
 /// training range for regression, the error against the exact solution for a PDE.
-pub fn error_plot_ui(
+pub(crate) fn error_plot_ui(
     ui: &mut egui::Ui,
     evaluations: &[Metrics],
     cursor: Option<u64>,
@@ -315,13 +320,13 @@ pub fn error_plot_ui(
 }
 
 /// True when the run measures its sharpness.
-pub fn has_sharpness(evaluations: &[Metrics]) -> bool {
+pub(crate) fn has_sharpness(evaluations: &[Metrics]) -> bool {
     evaluations.iter().any(|e| e.sharpness.is_some())
 }
 
 /// The sharpness λ_max against the stability threshold 2/η (which moves when
 /// η is changed during the run).
-pub fn sharpness_plot_ui(
+pub(crate) fn sharpness_plot_ui(
     ui: &mut egui::Ui,
     evaluations: &[Metrics],
     cursor: Option<u64>,
@@ -361,7 +366,7 @@ pub fn sharpness_plot_ui(
 }
 
 /// |Δθ·v_max|: each update's length along the top eigenvector.
-pub fn projection_plot_ui(
+pub(crate) fn projection_plot_ui(
     ui: &mut egui::Ui,
     evaluations: &[Metrics],
     cursor: Option<u64>,
@@ -395,7 +400,7 @@ pub fn projection_plot_ui(
 }
 
 /// One layer's values of stat `stat` (an index into [`LayerStats::NAMES`]), in step order.
-pub fn layer_series(
+pub(crate) fn layer_series(
     stats: &[(u64, Vec<LayerStats>)],
     layer: usize,
     stat: usize,
@@ -412,7 +417,7 @@ pub fn layer_series(
 /// What the layers' stats at one step say about the gradient flow: how the
 /// first layer's gradient compares with the last's, and which layers have
 /// mostly dead units.
-pub fn flow_diagnosis(layers: &[LayerStats]) -> Option<String> {
+pub(crate) fn flow_diagnosis(layers: &[LayerStats]) -> Option<String> {
     let (first, last) = (layers.first()?, layers.last()?);
     let ratio = first.grad_norm / last.grad_norm;
     let mut text = if layers.len() < 2 || !ratio.is_finite() {
@@ -458,7 +463,7 @@ fn layer_colour(l: usize, layers: usize) -> egui::Color32 {
 
 /// The gradient-flow plot: one line per weight layer of the chosen stat
 /// (gradient norm by default) over the steps, and what it says at the cursor.
-pub fn layers_plot_ui(
+pub(crate) fn layers_plot_ui(
     ui: &mut egui::Ui,
     stats: &[(u64, Vec<LayerStats>)],
     cursor: Option<u64>,
@@ -512,7 +517,7 @@ pub fn layers_plot_ui(
 
 /// The plots of the right panel: loss, accuracy or error, and, when the run
 /// measures it, the sharpness against 2/η and the update's projection.
-pub fn metrics_ui(
+pub(crate) fn metrics_ui(
     ui: &mut egui::Ui,
     evaluations: &[Metrics],
     batch_losses: &[(u64, f32)],
@@ -534,7 +539,7 @@ pub fn metrics_ui(
 
 /// The learning rate each step of a run takes: `learning_rate` (or each
 /// layer's rate) times the schedule's factor, over `0..=last` steps.
-pub fn lr_series(train: &TrainSpec, last: u64) -> Vec<Vec<(u64, f32)>> {
+pub(crate) fn lr_series(train: &TrainSpec, last: u64) -> Vec<Vec<(u64, f32)>> {
     let rates = match &train.learning_rates {
         Some(rates) => rates.clone(),
         None => vec![train.learning_rate],
@@ -556,7 +561,7 @@ pub fn lr_series(train: &TrainSpec, last: u64) -> Vec<Vec<(u64, f32)>> {
 
 /// The learning-rate plot: the schedule (and warm-up) over the run's steps,
 /// one line per layer where layers have their own rates.
-pub fn lr_plot_ui(
+pub(crate) fn lr_plot_ui(
     ui: &mut egui::Ui,
     train: &TrainSpec,
     cursor: Option<u64>,
@@ -674,7 +679,7 @@ mod tests {
 
     #[test]
     fn the_lr_series_follows_the_schedule_and_each_layers_rate() {
-        use crate::lab::scene::schedule::LrSchedule;
+        use crate::lab::scene::LrSchedule;
         let train = TrainSpec {
             learning_rate: 0.1,
             steps: 100,

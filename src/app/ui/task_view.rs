@@ -11,7 +11,7 @@ use crate::lab::data::{Dataset, InputLayout, Targets};
 use crate::lab::model::plain_forward;
 
 /// Test samples shown in the prediction grid.
-pub const GRID_SAMPLES: usize = 20;
+pub(crate) const GRID_SAMPLES: usize = 20;
 /// Recompute predictions at most this often (they cost milliseconds on big nets).
 const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_millis(150);
 /// Resolution of the decision-boundary heatmap.
@@ -19,7 +19,7 @@ const BOUNDARY_RES: usize = 64;
 /// The classes' colours, as [`crate::lab::data::CLASS_NAMES`] names them:
 /// TensorFlow Playground's orange and blue for classes 0 and 1, then green,
 /// purple, red and teal.
-pub const CLASS_COLOURS: [[u8; 3]; crate::lab::data::MAX_CLASSES] = [
+pub(crate) const CLASS_COLOURS: [[u8; 3]; crate::lab::data::MAX_CLASSES] = [
     [245, 147, 34],
     [8, 119, 189],
     [60, 170, 80],
@@ -33,7 +33,7 @@ pub const CLASS_COLOURS: [[u8; 3]; crate::lab::data::MAX_CLASSES] = [
 /// shown-frame serial (bumped by every frame shown). A step number alone does
 /// not say it: after a reset, step 0 is another network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ViewKey {
+pub(crate) struct ViewKey {
     /// The run (topology serial).
     pub run: u64,
     /// The frame shown (its serial).
@@ -42,7 +42,7 @@ pub struct ViewKey {
 
 /// Cached predictions and textures, rebuilt when the frame changes.
 #[derive(Default)]
-pub struct TaskView {
+pub(crate) struct TaskView {
     /// The run and frame the cache was computed for.
     key: Option<ViewKey>,
     /// Predicted class and its probability for each grid sample.
@@ -156,7 +156,7 @@ impl TaskView {
     }
 
     /// Predicted class and its probability for grid sample `i`.
-    pub fn prediction(&self, i: usize) -> Option<(usize, f32)> {
+    pub(crate) fn prediction(&self, i: usize) -> Option<(usize, f32)> {
         self.predictions.get(i).copied()
     }
 }
@@ -170,13 +170,13 @@ fn argmax(v: &[f64]) -> (usize, f32) {
 }
 
 /// The colour of class `c` (grey past the palette).
-pub fn class_colour(c: usize) -> [u8; 3] {
+pub(crate) fn class_colour(c: usize) -> [u8; 3] {
     CLASS_COLOURS.get(c).copied().unwrap_or([128, 128, 128])
 }
 
 /// The predicted class's colour, pale where the network is unsure: from
 /// chance (`1/k`) to certain.
-pub fn class_color(probs: &[f64]) -> [u8; 3] {
+pub(crate) fn class_color(probs: &[f64]) -> [u8; 3] {
     let k = probs.len().max(2) as f32;
     let (c, p) = argmax(probs);
     let chance = 1.0 / k;
@@ -185,20 +185,20 @@ pub fn class_color(probs: &[f64]) -> [u8; 3] {
 }
 
 /// `base` mixed towards pale grey, less so with `confidence` (0 to 1).
-pub fn tint(base: [u8; 3], confidence: f32) -> [u8; 3] {
+pub(crate) fn tint(base: [u8; 3], confidence: f32) -> [u8; 3] {
     let mix = |c: u8| (230.0 + (f32::from(c) - 230.0) * (0.25 + 0.55 * confidence)) as u8;
     [mix(base[0]), mix(base[1]), mix(base[2])]
 }
 
 /// A diverging colour for a regression value (around -1..1): blue above
 /// zero, orange below.
-pub fn value_color(v: f32) -> [u8; 3] {
+pub(crate) fn value_color(v: f32) -> [u8; 3] {
     let v = v.clamp(-1.0, 1.0);
     tint(class_colour(usize::from(v >= 0.0)), v.abs())
 }
 
 /// What the task view draws: the shown frame of a run, and the run's data and shape.
-pub struct TaskInput<'a> {
+pub(crate) struct TaskInput<'a> {
     /// Which frame of which run.
     pub key: ViewKey,
     /// The data set.
@@ -210,7 +210,12 @@ pub struct TaskInput<'a> {
 }
 
 /// Draws the task view for the shown frame, its plot `height` points high.
-pub fn task_view_ui(ui: &mut egui::Ui, view: &mut TaskView, input: &TaskInput<'_>, height: f32) {
+pub(crate) fn task_view_ui(
+    ui: &mut egui::Ui,
+    view: &mut TaskView,
+    input: &TaskInput<'_>,
+    height: f32,
+) {
     let TaskInput {
         key,
         data,

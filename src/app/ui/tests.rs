@@ -592,7 +592,7 @@ mod layers_plot {
 mod inspector {
     use super::*;
     use crate::app::ui::inspector::{BlameInput, Inspector, inspector_ui};
-    use crate::lab::analysis::blame::{Readout, blame};
+    use crate::lab::analysis::{Readout, blame};
     use crate::lab::model::OutputKind;
 
     /// The inspector of a hidden neuron of a network trained on a 3-class

@@ -8,7 +8,7 @@ use crate::app::messages::{ExportRequest, SnapshotRequest};
 
 /// What the timeline shows.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct TimelineView {
+pub(crate) struct TimelineView {
     /// First step within reach.
     pub first: Option<u64>,
     /// Last step within reach.
@@ -29,7 +29,7 @@ pub struct TimelineView {
 
 /// Requests the timeline cannot carry out itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TimelineAction {
+pub(crate) enum TimelineAction {
     /// Show the step before the shown one.
     StepBack,
     /// Show the step after the shown one.
@@ -41,7 +41,7 @@ pub enum TimelineAction {
 }
 
 /// Draws the timeline; changes go to `playback`, other requests to `actions`.
-pub fn timeline_ui(
+pub(crate) fn timeline_ui(
     ui: &mut egui::Ui,
     view: &TimelineView,
     playback: &mut Playback,

@@ -7,14 +7,14 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, Result, bail};
 
 use nn_microscope::lab::record::RunDir;
-use nn_microscope::lab::scene::presets::Presets;
+use nn_microscope::lab::scene::Presets;
 use nn_microscope::lab::sweep::Sweep;
-use nn_microscope::lab::sweep::cluster::{ClusterJob, K8sOptions, SlurmOptions, yaml};
-use nn_microscope::lab::sweep::dir::{SWEEP_FILE, write_atomic};
+use nn_microscope::lab::sweep::{ClusterJob, K8sOptions, SlurmOptions, to_yaml};
+use nn_microscope::lab::sweep::{SWEEP_FILE, write_atomic};
 
 /// What both engines need.
 #[derive(Debug, clap::Args)]
-pub struct JobArgs {
+pub(super) struct JobArgs {
     /// A sweep file, or the name of a sweep.
     spec: String,
     /// Shards: array tasks or Job completions, each a part of the chunks.
@@ -30,7 +30,7 @@ pub struct JobArgs {
 
 /// Options of `nnm sweep slurm`.
 #[derive(Debug, clap::Args)]
-pub struct SlurmArgs {
+pub(super) struct SlurmArgs {
     #[command(flatten)]
     job: JobArgs,
     /// Submit the array and the merge with `sbatch`.
@@ -53,7 +53,7 @@ pub struct SlurmArgs {
 
 /// Options of `nnm sweep k8s`.
 #[derive(Debug, clap::Args)]
-pub struct K8sArgs {
+pub(super) struct K8sArgs {
     #[command(flatten)]
     job: JobArgs,
     /// The container image: one with the headless `nnm` on its PATH.
@@ -109,7 +109,7 @@ fn prepare(
 }
 
 /// Writes `array.sbatch` and `merge.sbatch`; with `--submit`, submits them.
-pub fn slurm(args: SlurmArgs, presets: &Presets) -> Result<ExitCode> {
+pub(super) fn slurm(args: SlurmArgs, presets: &Presets) -> Result<ExitCode> {
     let (mut job, spec, _) = prepare(&args.job, "slurm", presets)?;
     job.nnm = match args.nnm {
         Some(n) => n,
@@ -188,7 +188,7 @@ fn sbatch(script: &[&Path], after: Option<&str>) -> Result<String> {
 }
 
 /// Writes `job.yaml` (the ConfigMap and the Indexed Job) and `merge.yaml`.
-pub fn k8s(args: K8sArgs, presets: &Presets) -> Result<ExitCode> {
+pub(super) fn k8s(args: K8sArgs, presets: &Presets) -> Result<ExitCode> {
     let (job, _, ron) = prepare(&args.job, "k8s", presets)?;
     let options = K8sOptions {
         image: args.image,
@@ -199,8 +199,8 @@ pub fn k8s(args: K8sArgs, presets: &Presets) -> Result<ExitCode> {
     let folder = job.dir.join("k8s");
     let indexed = folder.join("job.yaml");
     let merge = folder.join("merge.yaml");
-    write_atomic(&indexed, yaml(&job.k8s_job(&ron, &options)).as_bytes())?;
-    write_atomic(&merge, yaml(&[job.k8s_merge(&options)]).as_bytes())?;
+    write_atomic(&indexed, to_yaml(&job.k8s_job(&ron, &options)).as_bytes())?;
+    write_atomic(&merge, to_yaml(&[job.k8s_merge(&options)]).as_bytes())?;
     let name = job.k8s_name();
     println!("wrote {} and {}", indexed.display(), merge.display());
     println!(

@@ -5,11 +5,11 @@
 use crate::lab::Frame;
 
 /// Quantiles kept per distribution: the minimum, the maximum and 63 between.
-pub const QUANTILES: usize = 65;
+pub(super) const QUANTILES: usize = 65;
 
 /// Values a distribution is measured on at most: sorting MNIST's 100,000
 /// first-layer weights for every frame would cost the app its frame rate.
-pub const MAX_SAMPLED: usize = 8192;
+pub(super) const MAX_SAMPLED: usize = 8192;
 
 /// What a distribution is of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -10,7 +10,7 @@ pub const DEFAULT_MAP_SIDE: usize = 24;
 /// The most neurons whose maps are computed (the widest layers of a 2D
 /// task are left out past it: a map of each of a thousand neurons says
 /// little and costs a forward pass per pixel).
-pub const MAX_MAPPED_NEURONS: usize = 512;
+pub(super) const MAX_MAPPED_NEURONS: usize = 512;
 
 /// The activations of every neuron of layers `1..` over a square grid of the
 /// input plane.

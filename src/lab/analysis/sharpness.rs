@@ -16,12 +16,12 @@ use crate::lab::error::LabResult;
 use crate::lab::rng::{self, Stream};
 
 /// Relative step of the central difference: `ε = EPSILON_SCALE · (1 + ‖θ‖)`.
-pub const EPSILON_SCALE: f64 = 1e-3;
+pub(super) const EPSILON_SCALE: f64 = 1e-3;
 /// Lanczos stops when the top Ritz value's residual estimate, relative to the
 /// value, is below this.
-pub const TOLERANCE: f64 = 1e-4;
+pub(super) const TOLERANCE: f64 = 1e-4;
 /// Most Lanczos iterations (each is one Hessian-vector product: two gradients).
-pub const MAX_ITERATIONS: usize = 60;
+pub(super) const MAX_ITERATIONS: usize = 60;
 /// Most eigenvalues a scene may ask for.
 pub const MAX_TOP_K: usize = 20;
 
@@ -46,7 +46,7 @@ impl Spectrum {
 }
 
 /// The Euclidean norm.
-pub fn norm(v: &[f64]) -> f64 {
+pub(super) fn norm(v: &[f64]) -> f64 {
     v.iter().map(|x| x * x).sum::<f64>().sqrt()
 }
 
@@ -182,7 +182,7 @@ fn random_unit(n: usize, seed: u64) -> Vec<f64> {
 /// diagonal `alpha` and off-diagonal `beta` (`beta.len() + 1 == alpha.len()`,
 /// or shorter: missing entries are zero). Eigenvector `i` is
 /// `vectors[i * m .. (i + 1) * m]`.
-pub fn tridiagonal_eigen(alpha: &[f64], beta: &[f64]) -> (Vec<f64>, Vec<f64>) {
+pub(super) fn tridiagonal_eigen(alpha: &[f64], beta: &[f64]) -> (Vec<f64>, Vec<f64>) {
     let m = alpha.len();
     let mut a = vec![0.0; m * m];
     for i in 0..m {

@@ -9,12 +9,12 @@ use serde_json::Value;
 
 use super::{Column, ColumnKind, Curve, CurveSet, Role, RowId, Source, Table};
 use crate::lab::error::{LabError, LabResult};
-use crate::lab::frame::metrics::{Metrics, RunStatus};
-use crate::lab::record::metrics::read_metrics;
+use crate::lab::frame::{Metrics, RunStatus};
+use crate::lab::record::read_metrics;
 use crate::lab::record::{RunDir, SCENE_FILE};
+use crate::lab::sweep::SWEEP_FILE;
 use crate::lab::sweep::SweepDir;
-use crate::lab::sweep::dir::SWEEP_FILE;
-use crate::lab::sweep::spec::{display, scene_field};
+use crate::lab::sweep::{display_value, scene_field};
 
 /// The scene fields a run directory contributes as columns.
 pub const RUN_FIELDS: &[&str] = &[
@@ -314,7 +314,7 @@ fn param_column(name: &str, cells: &[Option<&Value>], swept_log: bool) -> Column
         .map(|v| match v {
             None => f32::NAN,
             Some(v) => {
-                let text = display(v);
+                let text = display_value(v);
                 let i = levels.iter().position(|l| *l == text).unwrap_or_else(|| {
                     levels.push(text);
                     levels.len() - 1

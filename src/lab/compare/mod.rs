@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::lab::sweep::Sweep;
-use crate::lab::sweep::dir::csv_cell;
+use crate::lab::sweep::csv_cell;
 
 /// What a column holds.
 #[derive(Debug, Clone, PartialEq)]

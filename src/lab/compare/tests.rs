@@ -3,7 +3,7 @@ use std::sync::atomic::AtomicU64;
 
 use super::*;
 use crate::lab::runner::Session;
-use crate::lab::scene::presets::Presets;
+use crate::lab::scene::Presets;
 use crate::lab::sweep::{Device, Plan, Sweep, SweepDir};
 use crate::lab::{CpuBackend, Scene};
 

@@ -54,7 +54,7 @@ impl Default for CsvSpec {
 }
 
 /// The most classes a CSV target may have.
-pub const MAX_CSV_CLASSES: usize = 1000;
+pub(super) const MAX_CSV_CLASSES: usize = 1000;
 
 /// True for the spellings of a missing value.
 fn is_missing(field: &str) -> bool {

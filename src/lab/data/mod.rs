@@ -2,11 +2,14 @@
 
 mod csv;
 mod digits;
-pub mod drawing;
+mod drawing;
 mod functions;
-pub mod pde;
+mod pde;
 mod shapes;
 mod toy;
+
+pub use drawing::{DrawingStyle, preprocess_drawing};
+pub use pde::Operator;
 
 pub use csv::{CsvSpec, CsvTask};
 pub use functions::{Function1d, Function2d};

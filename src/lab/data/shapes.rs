@@ -6,7 +6,7 @@ use super::{Dataset, InputLayout, ShapesSpec, Split, Targets};
 use crate::lab::rng::{self, LabRng, Stream};
 
 /// Side of the image in pixels.
-pub const SIDE: usize = 8;
+pub(super) const SIDE: usize = 8;
 
 /// Draws `spec.train + spec.test` images, alternating circles (label 0) and squares (label 1).
 pub(super) fn generate(spec: &ShapesSpec) -> Dataset {

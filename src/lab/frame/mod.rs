@@ -1,11 +1,12 @@
 //! The frame: one training step as plain data (no tensors), shared by the lab and the app.
 
-pub mod metrics;
+mod metrics;
+
+pub use metrics::{Measure, Metrics, RunStatus, convergence_score};
 
 use serde::{Deserialize, Serialize};
 
 use crate::lab::data::{Dataset, InputLayout};
-use crate::lab::frame::metrics::Metrics;
 use crate::lab::model::{Activation, DenseRef, MlpConfig, OutputKind};
 
 /// The network a frame stream describes, and how its inputs and outputs

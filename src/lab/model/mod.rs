@@ -1,8 +1,10 @@
 //! Networks ("gladiators"): a multi-layer perceptron generic over the burn backend.
 
 mod activations;
-pub mod dropout;
+mod dropout;
 mod plain;
+
+pub use dropout::{MAX_DROPOUT, dropout_mask, kept_units};
 
 pub use activations::{Activation, OutputKind};
 pub use plain::{DenseRef, PlainTrace, plain_forward, plain_forward_f64, softmax};

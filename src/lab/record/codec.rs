@@ -18,8 +18,8 @@
 //! units, exact `f32`) to every record; format 4 is format 5 without them.
 
 use super::entropy;
-use crate::lab::frame::metrics::{Metrics, RunStatus};
 use crate::lab::frame::{Frame, LayerFrame, LayerStats, Probe};
+use crate::lab::frame::{Metrics, RunStatus};
 
 /// Octaves below a layer's largest gradient that the log scale covers.
 pub const GRAD_OCTAVES: f32 = 16.0;

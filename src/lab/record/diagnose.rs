@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::lab::error::LabResult;
 use crate::lab::format_value;
 use crate::lab::frame::LayerStats;
-use crate::lab::frame::metrics::{Metrics, RunStatus};
+use crate::lab::frame::{Metrics, RunStatus};
 use crate::lab::record::edits::read_edits;
 use crate::lab::record::{EDITS_FILE, FrameReader, LAYERS_FILE, RunDir, read_layers, read_metrics};
 use crate::lab::runner::checkpoints;

@@ -17,7 +17,7 @@ use crate::lab::error::{LabError, LabResult};
 use crate::lab::scene::OptimizerKind;
 
 /// The header of `edits.csv`.
-pub const EDITS_HEADER: &str = "step,seconds,setting,value";
+pub(super) const EDITS_HEADER: &str = "step,seconds,setting,value";
 
 /// A change to training that keeps the run going.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -81,7 +81,7 @@ impl Edit {
 }
 
 /// Appends edits to a run's `edits.csv`, creating it at the first one.
-pub struct EditLog {
+pub(super) struct EditLog {
     path: PathBuf,
     out: Option<BufWriter<File>>,
     started: Instant,
@@ -89,7 +89,7 @@ pub struct EditLog {
 
 impl EditLog {
     /// The log at `path`, appended to if it exists.
-    pub fn new(path: PathBuf) -> Self {
+    pub(super) fn new(path: PathBuf) -> Self {
         EditLog {
             path,
             out: None,
@@ -98,7 +98,7 @@ impl EditLog {
     }
 
     /// Appends `edit`, taking effect at `step`, and flushes it.
-    pub fn append(&mut self, step: u64, edit: &Edit) -> LabResult<()> {
+    pub(super) fn append(&mut self, step: u64, edit: &Edit) -> LabResult<()> {
         if self.out.is_none() {
             let exists = self.path.exists();
             let file = File::options()

@@ -101,7 +101,7 @@ impl EncodeSymbol {
 }
 
 /// Appends `symbols`, entropy-coded, to `out`.
-pub fn encode(symbols: &[u8], out: &mut Vec<u8>) {
+pub(super) fn encode(symbols: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(&(symbols.len() as u32).to_le_bytes());
     // Four tables, so that runs of one symbol do not wait on one counter.
     let mut tables = [[0u32; 256]; 4];
@@ -199,7 +199,7 @@ fn take_u32(buf: &mut &[u8]) -> Option<u32> {
 /// Reads a stream that [`encode`] wrote from the front of `buf` into `out`
 /// (cleared first), leaving `buf` after it; `None` if it is malformed or
 /// holds more than `max_symbols`.
-pub fn decode(buf: &mut &[u8], max_symbols: usize, out: &mut Vec<u8>) -> Option<()> {
+pub(super) fn decode(buf: &mut &[u8], max_symbols: usize, out: &mut Vec<u8>) -> Option<()> {
     out.clear();
     let n = take_u32(buf)? as usize;
     if n > max_symbols {
@@ -267,7 +267,7 @@ pub fn decode(buf: &mut &[u8], max_symbols: usize, out: &mut Vec<u8>) -> Option<
 }
 
 /// Steps over a stream that [`encode`] wrote at the front of `buf`.
-pub fn skip(buf: &mut &[u8]) -> Option<()> {
+pub(super) fn skip(buf: &mut &[u8]) -> Option<()> {
     let n = take_u32(buf)? as usize;
     match take(buf, 1)?[0] {
         MODE_RAW => take(buf, n)?,

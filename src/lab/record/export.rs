@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use super::metrics::{csv_row, header};
 use crate::lab::error::{LabError, LabResult};
 use crate::lab::frame::Frame;
-use crate::lab::frame::metrics::Metrics;
+use crate::lab::frame::Metrics;
 
 /// Metrics rows as CSV, with the header of `metrics.csv`.
 pub fn metrics_csv(rows: &[Metrics]) -> String {

@@ -48,7 +48,7 @@ pub const DEFAULT_KEYFRAME_EVERY: u32 = 64;
 /// Every this many records after a keyframe, a delta is an anchor: predicted
 /// from the keyframe alone, so that a seek decodes at most this many records
 /// after the keyframe (format version 4).
-pub const ANCHOR_EVERY: usize = 32;
+pub(super) const ANCHOR_EVERY: usize = 32;
 
 /// What a recording is about, written once at its start.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -10,17 +10,17 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::lab::error::{LabError, LabResult};
-use crate::lab::frame::metrics::{Metrics, RunStatus};
 use crate::lab::frame::{Frame, LayerStats};
+use crate::lab::frame::{Metrics, RunStatus};
 
 /// The CSV header this build writes.
-pub fn header() -> String {
+pub(super) fn header() -> String {
     Metrics::columns().collect::<Vec<_>>().join(",")
 }
 
 /// A measurement as a line of `metrics.csv` (without the newline). Missing
 /// values are `nan`.
-pub fn csv_row(m: &Metrics) -> String {
+pub(super) fn csv_row(m: &Metrics) -> String {
     let mut out = m.step.to_string();
     for measure in Metrics::MEASURES {
         out.push(',');
@@ -32,7 +32,7 @@ pub fn csv_row(m: &Metrics) -> String {
 }
 
 /// The header of `layers.csv`: a row per weight layer and recorded step.
-pub fn layers_header() -> String {
+pub(super) fn layers_header() -> String {
     let mut out = String::from("step,layer");
     for name in LayerStats::NAMES {
         out.push(',');
@@ -43,7 +43,7 @@ pub fn layers_header() -> String {
 
 /// The `layers.csv` rows of a frame's stats (one per layer, input side
 /// first, newline-terminated); missing values are `nan`.
-pub fn layers_rows(frame: &Frame) -> String {
+pub(super) fn layers_rows(frame: &Frame) -> String {
     let mut out = String::new();
     for (l, stats) in frame.stats.iter().enumerate() {
         out.push_str(&format!("{},{l}", frame.step));
@@ -60,7 +60,7 @@ pub fn layers_rows(frame: &Frame) -> String {
 /// column is the step (`metrics.csv`, `layers.csv`, `spectrum.csv`), and a
 /// last row cut short; the header and every earlier row keep their bytes.
 /// A missing file is left missing. The file is replaced whole, by rename.
-pub fn cut_rows(path: &Path, step: u64) -> LabResult<()> {
+pub(super) fn cut_rows(path: &Path, step: u64) -> LabResult<()> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -223,7 +223,7 @@ impl MetricsWriter {
 enum Column {
     Step,
     Status,
-    Measure(crate::lab::frame::metrics::Measure),
+    Measure(crate::lab::frame::Measure),
     Unknown,
 }
 

@@ -1,22 +1,28 @@
 //! Run directories: `runs/<scene>_<NNN>/` with the resolved scene, metrics and frames.
 
 pub mod codec;
-pub mod diagnose;
-pub mod edits;
-pub mod entropy;
-pub mod export;
-pub mod frames;
-pub mod metrics;
-pub mod sink;
+mod diagnose;
+mod edits;
+mod entropy;
+mod export;
+mod frames;
+mod metrics;
+mod sink;
 
 use std::path::{Path, PathBuf};
 
-pub use frames::{Damage, FrameReader, FrameWriter, IndexEntry, RecordingHeader};
-pub use metrics::{MetricsWriter, read_layers, read_metrics};
+pub use diagnose::diagnose;
+pub use edits::{Edit, read_edits};
+pub use export::{frame_json, metrics_csv, metrics_json, write_export};
+pub use frames::{
+    DEFAULT_KEYFRAME_EVERY, Damage, FORMAT_VERSION, FrameReader, FrameWriter, IndexEntry,
+    RecordingHeader, index_path,
+};
+pub use metrics::{MetricsWriter, parse_metrics, read_layers, read_metrics};
 pub use sink::FrameSink;
 
 use crate::lab::error::{LabError, LabResult};
-use crate::lab::frame::metrics::Metrics;
+use crate::lab::frame::Metrics;
 use crate::lab::frame::{Frame, Topology};
 use crate::lab::scene::Scene;
 

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use super::*;
 use crate::lab::data::InputLayout;
-use crate::lab::frame::metrics::Metrics;
+use crate::lab::frame::Metrics;
 use crate::lab::frame::{LayerFrame, LayerStats, Probe};
 use crate::lab::model::{Activation, MlpConfig, OutputKind};
 use crate::lab::record::codec;
@@ -369,10 +369,7 @@ fn metrics_files_are_read_by_their_header() {
 #[test]
 fn every_presets_scene_ron_reads_back_as_the_scene_it_ran() {
     let root = temp_dir("scene-ron");
-    for preset in crate::lab::scene::presets::Presets::built_in()
-        .list()
-        .unwrap()
-    {
+    for preset in crate::lab::scene::Presets::built_in().list().unwrap() {
         let scene = preset.load().unwrap();
         let recorder = RunRecorder::start(&root, &scene, &topology()).unwrap();
         let written = std::fs::read_to_string(recorder.dir().scene_path()).unwrap();

@@ -4,9 +4,11 @@
 
 mod handle;
 mod protocol;
-pub mod replay;
+mod replay;
 mod session;
 mod thread;
+
+pub use replay::spawn_replay;
 
 pub use handle::{ThreadEnds, TrainerHandle};
 pub use protocol::{RunInfo, Speed, TrainerCommand, TrainerEvent};

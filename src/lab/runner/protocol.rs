@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::lab::data::Dataset;
-use crate::lab::frame::metrics::Metrics;
+use crate::lab::frame::Metrics;
 use crate::lab::frame::{Frame, LayerStats, Topology};
 use crate::lab::model::Activation;
-use crate::lab::scene::lesson::PausePoint;
+use crate::lab::scene::PausePoint;
 use crate::lab::scene::{OptimizerKind, Scene};
 
 /// How fast the trainer thread steps.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::RecvTimeoutError;
 
 use crate::lab::error::LabResult;
-use crate::lab::frame::metrics::RunStatus;
+use crate::lab::frame::RunStatus;
 use crate::lab::record::{FrameReader, LAYERS_FILE, RunDir, read_layers, read_metrics};
 use crate::lab::runner::{RunInfo, ThreadEnds, TrainerCommand, TrainerEvent, TrainerHandle};
 

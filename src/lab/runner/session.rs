@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use burn::tensor::backend::AutodiffBackend;
 
-use crate::lab::analysis::sharpness::Spectrum;
+use crate::lab::analysis::Spectrum;
 use crate::lab::data::Dataset;
 use crate::lab::error::{LabError, LabResult};
 use crate::lab::frame::Frame;
-use crate::lab::frame::metrics::Metrics;
-use crate::lab::record::edits::{Edit, read_edits};
+use crate::lab::frame::Metrics;
 use crate::lab::record::{EDITS_FILE, RunDir, RunRecorder, Thinning};
+use crate::lab::record::{Edit, read_edits};
 use crate::lab::scene::Scene;
 use crate::lab::train::{StepOutcome, Trainer, TrainerState};
 
@@ -476,9 +476,9 @@ impl<B: AutodiffBackend> Session<B> {
     }
 
     /// The convergence score of the run so far (see
-    /// [`crate::lab::frame::metrics::convergence_score`]).
+    /// [`crate::lab::frame::convergence_score`]).
     fn score(&self, diverged_at: Option<u64>) -> f32 {
-        crate::lab::frame::metrics::convergence_score(
+        crate::lab::frame::convergence_score(
             &self.train_losses,
             diverged_at,
             self.trainer.scene().train.steps,

@@ -347,8 +347,8 @@ fn live_edits_are_logged_and_rerunning_the_run_directory_repeats_its_metrics_byt
     });
     drop(h);
     let dir = root.join("app/r_001");
-    let edits = crate::lab::record::edits::read_edits(&dir.join("edits.csv")).unwrap();
-    use crate::lab::record::edits::Edit;
+    let edits = crate::lab::record::read_edits(&dir.join("edits.csv")).unwrap();
+    use crate::lab::record::Edit;
     assert_eq!(
         edits,
         vec![
@@ -392,7 +392,7 @@ fn live_edits_are_logged_and_rerunning_the_run_directory_repeats_its_metrics_byt
     assert_eq!(extended.train.learning_rate, started.train.learning_rate);
     assert_eq!(extended.train.batch_size, 8);
     assert_eq!(
-        crate::lab::record::edits::read_edits(&dir.join("edits.csv")).unwrap(),
+        crate::lab::record::read_edits(&dir.join("edits.csv")).unwrap(),
         edits,
         "the edits are kept"
     );

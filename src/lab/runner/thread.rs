@@ -11,9 +11,9 @@ use super::handle::{ThreadEnds, TrainerHandle};
 use super::protocol::{RunInfo, Speed, TrainerCommand, TrainerEvent};
 use super::session::Session;
 use crate::lab::error::LabResult;
-use crate::lab::record::edits::Edit;
+use crate::lab::record::Edit;
 use crate::lab::scene::Scene;
-use crate::lab::scene::lesson::{LessonProgress, PausePoint};
+use crate::lab::scene::{LessonProgress, PausePoint};
 
 /// Settings of the trainer thread.
 #[derive(Debug, Clone)]

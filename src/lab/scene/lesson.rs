@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::lab::error::{LabError, LabResult};
-use crate::lab::frame::metrics::Metrics;
+use crate::lab::frame::Metrics;
 use crate::lab::scene::film::{Focus, Pose};
 
 /// A lesson: steps shown one after the other as their triggers fire.

@@ -1,10 +1,15 @@
 //! Scenes: the RON schema that says what to train and how to show it.
 
-pub mod film;
-pub mod lesson;
+mod film;
+mod lesson;
 pub mod limits;
-pub mod presets;
-pub mod schedule;
+mod presets;
+mod schedule;
+
+pub use film::{CameraPath, FilmSpec, Focus, Pose, PoseBlend};
+pub use lesson::{Highlight, Lesson, LessonEvent, LessonProgress, LessonStep, PausePoint, Signal};
+pub use presets::{LOCAL_DIR, Preset, Presets, save_scene};
+pub use schedule::LrSchedule;
 
 use std::path::{Path, PathBuf};
 
@@ -14,9 +19,6 @@ use serde::{Deserialize, Serialize};
 use crate::lab::data::DataSpec;
 use crate::lab::error::{LabError, LabResult};
 use crate::lab::model::{Activation, InitScheme, MlpConfig, OutputKind};
-use crate::lab::scene::film::{CameraPath, FilmSpec};
-use crate::lab::scene::lesson::Lesson;
-use crate::lab::scene::schedule::LrSchedule;
 
 /// A whole scene file: data, network, training, view and recording.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -329,7 +331,7 @@ impl Default for RecordSpec {
         RecordSpec {
             frames: true,
             frame_every: 1,
-            keyframe_every: crate::lab::record::frames::DEFAULT_KEYFRAME_EVERY,
+            keyframe_every: crate::lab::record::DEFAULT_KEYFRAME_EVERY,
             max_bytes: 4 << 30,
             checkpoint_every: Some(DEFAULT_CHECKPOINT_EVERY),
         }
@@ -496,12 +498,12 @@ impl Scene {
             ));
         }
         let p = self.model.dropout;
-        if !(p.is_finite() && (0.0..=crate::lab::model::dropout::MAX_DROPOUT).contains(&p)) {
+        if !(p.is_finite() && (0.0..=crate::lab::model::MAX_DROPOUT).contains(&p)) {
             return Err(LabError::setting(
                 "model.dropout",
                 format!(
                     "must be a probability from 0 to {}, got {p}",
-                    crate::lab::model::dropout::MAX_DROPOUT
+                    crate::lab::model::MAX_DROPOUT
                 ),
             ));
         }
@@ -590,12 +592,12 @@ impl Scene {
                 "must be at least 1 (or None for the whole training set)",
             ));
         }
-        if !(1..=crate::lab::analysis::sharpness::MAX_TOP_K).contains(&m.top_k) {
+        if !(1..=crate::lab::analysis::MAX_TOP_K).contains(&m.top_k) {
             return Err(LabError::setting(
                 "measure.top_k",
                 format!(
                     "must be between 1 and {}, got {}",
-                    crate::lab::analysis::sharpness::MAX_TOP_K,
+                    crate::lab::analysis::MAX_TOP_K,
                     m.top_k
                 ),
             ));

@@ -98,7 +98,7 @@ const BUILT_IN_SWEEPS: &[(&str, &str)] = &[
 ];
 
 /// The subfolder of the scenes folder that holds sweep files.
-pub const SWEEPS_DIR: &str = "sweeps";
+pub(super) const SWEEPS_DIR: &str = "sweeps";
 
 /// A sweep file: its name, where it is (a made-up path under `(built-in)/` for
 /// a built-in one) and its text.

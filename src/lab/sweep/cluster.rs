@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 /// The folder of shard directories inside a cluster sweep's directory.
-pub const SHARDS_DIR: &str = "shards";
+pub(super) const SHARDS_DIR: &str = "shards";
 
 /// A sweep to run on a cluster.
 #[derive(Debug, Clone)]
@@ -271,7 +271,7 @@ impl ClusterJob {
 }
 
 /// YAML documents (block style; strings double-quoted as in JSON, which YAML reads alike).
-pub fn yaml(docs: &[Value]) -> String {
+pub fn to_yaml(docs: &[Value]) -> String {
     let mut out = String::new();
     for (i, doc) in docs.iter().enumerate() {
         if i > 0 {
@@ -432,7 +432,7 @@ mod tests {
     fn yaml_is_block_style_with_json_strings() {
         let v = json!({"kind": "Job", "spec": {"n": 4, "list": [{"a": "x", "b": [1, 2]}, "y"], "empty": {}}});
         assert_eq!(
-            yaml(&[v, json!({"kind": "ConfigMap"})]),
+            to_yaml(&[v, json!({"kind": "ConfigMap"})]),
             "kind: \"Job\"\nspec:\n  empty: {}\n  list:\n    - a: \"x\"\n      b:\n        - 1\n        - 2\n    - \"y\"\n  n: 4\n---\nkind: \"ConfigMap\"\n"
         );
     }

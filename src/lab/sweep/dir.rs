@@ -24,34 +24,34 @@ use std::path::{Path, PathBuf};
 use super::map::{HeatMap, MapAxis, render_png};
 use super::npy;
 use super::plan::{ModelRow, Plan, Shard};
-use super::spec::{Sweep, display};
+use super::spec::{Sweep, display_value};
 use crate::lab::data::Targets;
 use crate::lab::error::{LabError, LabResult};
-use crate::lab::frame::metrics::{Metrics, RunStatus};
+use crate::lab::frame::{Metrics, RunStatus};
 use crate::lab::record::RunDir;
 use crate::lab::runner::Session;
 use crate::lab::scene::OptimizerKind;
-use crate::lab::scene::presets::Presets;
+use crate::lab::scene::Presets;
 use crate::lab::{CpuBackend, Scene};
 
 /// The resolved spec.
 pub const SWEEP_FILE: &str = "sweep.ron";
 /// Which shard a directory holds.
-pub const SHARD_FILE: &str = "shard.ron";
+pub(super) const SHARD_FILE: &str = "shard.ron";
 /// One row per model.
 pub const MODELS_FILE: &str = "models.csv";
 /// The kept training curves.
-pub const CURVES_FILE: &str = "curves.csv.gz";
+pub(super) const CURVES_FILE: &str = "curves.csv.gz";
 /// One row per group.
-pub const GROUPS_FILE: &str = "groups.csv";
+pub(super) const GROUPS_FILE: &str = "groups.csv";
 /// The heat map of a two-axis grid.
-pub const MAP_FILE: &str = "map.png";
+pub(super) const MAP_FILE: &str = "map.png";
 /// Finished chunks.
-pub const CHUNKS_DIR: &str = "chunks";
+pub(super) const CHUNKS_DIR: &str = "chunks";
 /// Each group's data and initial weights.
-pub const GROUPS_DIR: &str = "groups";
+pub(super) const GROUPS_DIR: &str = "groups";
 /// Run directories of the models kept with their frames.
-pub const MODELS_DIR: &str = "models";
+pub(super) const MODELS_DIR: &str = "models";
 
 /// The measures `models.csv` may hold, after the fixed columns (those no
 /// model has are left out).
@@ -363,7 +363,7 @@ impl SweepDir {
                 .map(|r| {
                     (
                         r.clone(),
-                        sweep.values(r.model).iter().map(display).collect(),
+                        sweep.values(r.model).iter().map(display_value).collect(),
                     )
                 })
                 .collect(),
@@ -468,7 +468,7 @@ impl SweepDir {
             out.push_str(&format!("{},{}", r.model, group_of[r.model]));
             for v in sweep.values(r.model) {
                 out.push(',');
-                out.push_str(&csv_cell(&display(&v)));
+                out.push_str(&csv_cell(&display_value(&v)));
             }
             out.push_str(&format!(
                 ",{},{},{}",

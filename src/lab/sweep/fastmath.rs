@@ -7,7 +7,7 @@
 
 /// e^x, for x in about [−87, 88] (clamped outside).
 #[inline(always)]
-pub fn exp(x: f32) -> f32 {
+pub(super) fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const C1: f32 = 0.693_359_4;
     const C2: f32 = -2.121_944_4e-4;
@@ -28,7 +28,7 @@ pub fn exp(x: f32) -> f32 {
 
 /// The natural logarithm, for positive normal x (non-positive gives −∞ or NaN).
 #[inline(always)]
-pub fn ln(x: f32) -> f32 {
+pub(super) fn ln(x: f32) -> f32 {
     const SQRTHF: f32 = std::f32::consts::FRAC_1_SQRT_2;
     let bits = x.to_bits();
     let mut e = ((bits >> 23) & 0xff) as i32 - 126;
@@ -66,7 +66,7 @@ pub fn ln(x: f32) -> f32 {
 
 /// tanh(x): Eigen's rational approximation on [−7.9, 7.9] (±1 beyond).
 #[inline(always)]
-pub fn tanh(x: f32) -> f32 {
+pub(super) fn tanh(x: f32) -> f32 {
     const CLAMP: f32 = 7.905_311;
     let xc = x.clamp(-CLAMP, CLAMP);
     let x2 = xc * xc;
@@ -89,7 +89,7 @@ pub fn tanh(x: f32) -> f32 {
 
 /// The logistic function 1 / (1 + e^(−x)).
 #[inline(always)]
-pub fn sigmoid(x: f32) -> f32 {
+pub(super) fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + exp(-x))
 }
 
@@ -120,13 +120,13 @@ fn normal_cdf(x: f32) -> f32 {
 
 /// GELU, exact form: x·Φ(x).
 #[inline(always)]
-pub fn gelu(x: f32) -> f32 {
+pub(super) fn gelu(x: f32) -> f32 {
     x * normal_cdf(x)
 }
 
 /// GELU's derivative: Φ(x) + x·φ(x).
 #[inline(always)]
-pub fn gelu_derivative(x: f32) -> f32 {
+pub(super) fn gelu_derivative(x: f32) -> f32 {
     let pdf = exp(-0.5 * x * x) * 0.398_942_3;
     normal_cdf(x) + x * pdf
 }

@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use super::fastmath;
 use crate::lab::data::{Dataset, Targets};
-use crate::lab::frame::metrics::{Metrics, RunStatus, convergence_score};
+use crate::lab::frame::{Metrics, RunStatus, convergence_score};
 use crate::lab::model::{Activation, MlpConfig, OutputKind};
 use crate::lab::scene::{LossKind, OptimizerKind, Scene, TrainSpec};
 use crate::lab::train::{AdamStep, BatchSampler};
@@ -600,11 +600,17 @@ impl<'g, 'a, const L: usize> Tile<'g, 'a, L> {
             let b = shape.bias.then(|| &self.params[bo..bo + fan_out]);
             let (below, rest) = self.h.split_at_mut(l);
             let z = &mut self.z[l][..n * fan_out];
+            let dims = Dims {
+                fan_in,
+                fan_out,
+                n,
+                scale,
+            };
             if l == 0 {
-                matmul::<L, FMA, R>(x, fan_in, w, b, fan_out, n, scale, z);
+                matmul::<L, FMA, R>(x, w, b, dims, z);
             } else {
                 let input: &[[f32; L]] = &below[l - 1][..n * fan_in];
-                matmul::<L, FMA, [[f32; L]]>(input, fan_in, w, b, fan_out, n, scale, z);
+                matmul::<L, FMA, [[f32; L]]>(input, w, b, dims, z);
             }
             if l + 1 < layers {
                 activate(shape.activations[l], z, &mut rest[0][..n * fan_out]);
@@ -632,13 +638,17 @@ impl<'g, 'a, const L: usize> Tile<'g, 'a, L> {
             let (lower, upper) = self.delta.split_at_mut(l);
             let delta: &[[f32; L]] = &upper[0][..n * fan_out];
             let grad = &mut self.grad[wo..wo + fan_in * fan_out];
+            let dims = Dims {
+                fan_in,
+                fan_out,
+                n,
+                scale,
+            };
             if l == 0 {
-                weight_gradient::<L, FMA, R>(x, fan_in, delta, fan_out, n, scale, grad);
+                weight_gradient::<L, FMA, R>(x, delta, dims, grad);
             } else {
                 let input: &[[f32; L]] = &self.h[l - 1][..n * fan_in];
-                weight_gradient::<L, FMA, [[f32; L]]>(
-                    input, fan_in, delta, fan_out, n, scale, grad,
-                );
+                weight_gradient::<L, FMA, [[f32; L]]>(input, delta, dims, grad);
             }
             if shape.bias {
                 for j in 0..fan_out {
@@ -669,7 +679,14 @@ impl<'g, 'a, const L: usize> Tile<'g, 'a, L> {
                     }
                 }
                 let below = &mut lower[l - 1][..n * fan_in];
-                matmul::<L, FMA, [[f32; L]]>(delta, fan_out, wt, None, fan_in, n, 1.0, below);
+                // Back through the layer: its transpose, already scaled.
+                let back = Dims {
+                    fan_in: fan_out,
+                    fan_out: fan_in,
+                    n,
+                    scale: 1.0,
+                };
+                matmul::<L, FMA, [[f32; L]]>(delta, wt, None, back, below);
                 derive(
                     shape.activations[l - 1],
                     &self.z[l - 1][..n * fan_in],
@@ -928,59 +945,61 @@ impl<'g, 'a, const L: usize> Tile<'g, 'a, L> {
     }
 }
 
-/// `z[s][j] = scale·(b[j] + Σᵢ x[s][i]·w[i][j])` for `n` samples, every
-/// model at once: the batched product of one layer.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn matmul<const L: usize, const FMA: bool, R: Rows<L> + ?Sized>(
-    x: &R,
+/// The shape of one batched layer product: `n` samples through a layer of
+/// `fan_in` inputs and `fan_out` outputs, its sums multiplied by `scale`.
+#[derive(Debug, Clone, Copy)]
+struct Dims {
     fan_in: usize,
-    w: &[[f32; L]],
-    b: Option<&[[f32; L]]>,
     fan_out: usize,
     n: usize,
     scale: f32,
+}
+
+/// `z[s][j] = scale·(b[j] + Σᵢ x[s][i]·w[i][j])` for `n` samples, every
+/// model at once: the batched product of one layer.
+#[inline(always)]
+fn matmul<const L: usize, const FMA: bool, R: Rows<L> + ?Sized>(
+    x: &R,
+    w: &[[f32; L]],
+    b: Option<&[[f32; L]]>,
+    d: Dims,
     z: &mut [[f32; L]],
 ) {
     let mut s = 0;
-    while s + 2 <= n {
-        matmul_rows::<L, FMA, 2, R>(x, fan_in, w, b, fan_out, s, scale, z);
+    while s + 2 <= d.n {
+        matmul_rows::<L, FMA, 2, R>(x, w, b, d, s, z);
         s += 2;
     }
-    if s < n {
-        matmul_rows::<L, FMA, 1, R>(x, fan_in, w, b, fan_out, s, scale, z);
+    if s < d.n {
+        matmul_rows::<L, FMA, 1, R>(x, w, b, d, s, z);
     }
 }
 
 /// [`matmul`] for the `S` samples from `s0`, four outputs at a time.
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn matmul_rows<const L: usize, const FMA: bool, const S: usize, R: Rows<L> + ?Sized>(
     x: &R,
-    fan_in: usize,
     w: &[[f32; L]],
     b: Option<&[[f32; L]]>,
-    fan_out: usize,
+    d: Dims,
     s0: usize,
-    scale: f32,
     z: &mut [[f32; L]],
 ) {
     let mut j = 0;
-    while j + 4 <= fan_out {
-        matmul_block::<L, FMA, S, 4, R>(x, fan_in, w, b, fan_out, s0, j, scale, z);
+    while j + 4 <= d.fan_out {
+        matmul_block::<L, FMA, S, 4, R>(x, w, b, d, (s0, j), z);
         j += 4;
     }
-    match fan_out - j {
-        1 => matmul_block::<L, FMA, S, 1, R>(x, fan_in, w, b, fan_out, s0, j, scale, z),
-        2 => matmul_block::<L, FMA, S, 2, R>(x, fan_in, w, b, fan_out, s0, j, scale, z),
-        3 => matmul_block::<L, FMA, S, 3, R>(x, fan_in, w, b, fan_out, s0, j, scale, z),
+    match d.fan_out - j {
+        1 => matmul_block::<L, FMA, S, 1, R>(x, w, b, d, (s0, j), z),
+        2 => matmul_block::<L, FMA, S, 2, R>(x, w, b, d, (s0, j), z),
+        3 => matmul_block::<L, FMA, S, 3, R>(x, w, b, d, (s0, j), z),
         _ => {}
     }
 }
 
 /// The `S × J` block of outputs at sample `s0`, neuron `j0`, its sums held
 /// in registers over the whole input.
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn matmul_block<
     const L: usize,
@@ -990,15 +1009,18 @@ fn matmul_block<
     R: Rows<L> + ?Sized,
 >(
     x: &R,
-    fan_in: usize,
     w: &[[f32; L]],
     b: Option<&[[f32; L]]>,
-    fan_out: usize,
-    s0: usize,
-    j0: usize,
-    scale: f32,
+    d: Dims,
+    (s0, j0): (usize, usize),
     z: &mut [[f32; L]],
 ) {
+    let Dims {
+        fan_in,
+        fan_out,
+        scale,
+        ..
+    } = d;
     let mut acc = [[[0.0f32; L]; J]; S];
     if let Some(b) = b {
         let b = &b[j0..j0 + J];
@@ -1030,60 +1052,47 @@ fn matmul_block<
 
 /// `g[i][j] = scale·Σₛ x[s][i]·δ[s][j]`: a layer's weight gradient for every
 /// model, blocks of 2 inputs × 4 outputs held in registers over the samples.
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn weight_gradient<const L: usize, const FMA: bool, R: Rows<L> + ?Sized>(
     x: &R,
-    fan_in: usize,
     delta: &[[f32; L]],
-    fan_out: usize,
-    n: usize,
-    scale: f32,
+    d: Dims,
     g: &mut [[f32; L]],
 ) {
     let mut i = 0;
-    while i + 2 <= fan_in {
-        weight_gradient_rows::<L, FMA, 2, R>(x, fan_in, delta, fan_out, n, i, scale, g);
+    while i + 2 <= d.fan_in {
+        weight_gradient_rows::<L, FMA, 2, R>(x, delta, d, i, g);
         i += 2;
     }
-    if i < fan_in {
-        weight_gradient_rows::<L, FMA, 1, R>(x, fan_in, delta, fan_out, n, i, scale, g);
+    if i < d.fan_in {
+        weight_gradient_rows::<L, FMA, 1, R>(x, delta, d, i, g);
     }
 }
 
 /// [`weight_gradient`] for the `I` inputs from `i0`.
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn weight_gradient_rows<const L: usize, const FMA: bool, const I: usize, R: Rows<L> + ?Sized>(
     x: &R,
-    fan_in: usize,
     delta: &[[f32; L]],
-    fan_out: usize,
-    n: usize,
+    d: Dims,
     i0: usize,
-    scale: f32,
     g: &mut [[f32; L]],
 ) {
     let mut j = 0;
-    while j + 4 <= fan_out {
-        weight_gradient_block::<L, FMA, I, 4, R>(x, fan_in, delta, fan_out, n, i0, j, scale, g);
+    while j + 4 <= d.fan_out {
+        weight_gradient_block::<L, FMA, I, 4, R>(x, delta, d, (i0, j), g);
         j += 4;
     }
-    match fan_out - j {
-        1 => {
-            weight_gradient_block::<L, FMA, I, 1, R>(x, fan_in, delta, fan_out, n, i0, j, scale, g)
-        }
-        2 => {
-            weight_gradient_block::<L, FMA, I, 2, R>(x, fan_in, delta, fan_out, n, i0, j, scale, g)
-        }
-        3 => {
-            weight_gradient_block::<L, FMA, I, 3, R>(x, fan_in, delta, fan_out, n, i0, j, scale, g)
-        }
+    match d.fan_out - j {
+        1 => weight_gradient_block::<L, FMA, I, 1, R>(x, delta, d, (i0, j), g),
+        2 => weight_gradient_block::<L, FMA, I, 2, R>(x, delta, d, (i0, j), g),
+        3 => weight_gradient_block::<L, FMA, I, 3, R>(x, delta, d, (i0, j), g),
         _ => {}
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The `I × J` block of the gradient at input `i0`, neuron `j0`, its sums
+/// held in registers over the samples.
 #[inline(always)]
 fn weight_gradient_block<
     const L: usize,
@@ -1093,15 +1102,17 @@ fn weight_gradient_block<
     R: Rows<L> + ?Sized,
 >(
     x: &R,
-    fan_in: usize,
     delta: &[[f32; L]],
-    fan_out: usize,
-    n: usize,
-    i0: usize,
-    j0: usize,
-    scale: f32,
+    d: Dims,
+    (i0, j0): (usize, usize),
     g: &mut [[f32; L]],
 ) {
+    let Dims {
+        fan_in,
+        fan_out,
+        n,
+        scale,
+    } = d;
     let mut acc = [[[0.0f32; L]; J]; I];
     for s in 0..n {
         let ds = &delta[s * fan_out + j0..s * fan_out + j0 + J];

@@ -6,7 +6,7 @@ use std::io::Write;
 
 /// One axis of a map: its label, the value at each cell (in order), and whether it is logarithmic.
 #[derive(Debug, Clone, PartialEq)]
-pub struct MapAxis {
+pub(super) struct MapAxis {
     /// The axis label, such as "train.learning_rates[0]".
     pub label: String,
     /// The value at each cell's centre, in cell order.
@@ -17,7 +17,7 @@ pub struct MapAxis {
 
 /// A heat map of a two-axis grid.
 #[derive(Debug, Clone, PartialEq)]
-pub struct HeatMap {
+pub(super) struct HeatMap {
     /// The line drawn at the top.
     pub title: String,
     /// Horizontal axis (cells left to right).
@@ -33,14 +33,14 @@ pub struct HeatMap {
 }
 
 /// The map as PNG bytes (8-bit RGB, deterministic: the same map gives the same bytes).
-pub fn render_png(map: &HeatMap) -> Vec<u8> {
+pub(super) fn render_png(map: &HeatMap) -> Vec<u8> {
     let layout = Layout::of(map);
     let canvas = draw(map, &layout);
     encode_png(canvas.width, canvas.height, &canvas.pixels)
 }
 
 /// The colour of a value (exposed for tests and for the app's legend).
-pub fn colour(value: f32, range: (f32, f32)) -> [u8; 3] {
+pub fn map_colour(value: f32, range: (f32, f32)) -> [u8; 3] {
     if value.is_nan() {
         return MISSING;
     }
@@ -702,7 +702,7 @@ fn draw(map: &HeatMap, layout: &Layout) -> Canvas {
                     .copied()
                     .flatten()
             };
-            let c = value.map_or(MISSING, |v| colour(v, map.range));
+            let c = value.map_or(MISSING, |v| map_colour(v, map.range));
             canvas.fill(x0 + ix as i64 * s, y1 - (iy as i64 + 1) * s, s, s, c);
         }
     }
@@ -744,7 +744,7 @@ fn draw(map: &HeatMap, layout: &Layout) -> Canvas {
         } else {
             0.5
         };
-        let c = colour(lo + (hi - lo) * f, map.range);
+        let c = map_colour(lo + (hi - lo) * f, map.range);
         canvas.fill(bx, by + row, BAR_WIDTH, 1, c);
     }
     frame(&mut canvas, bx - 1, by - 1, bx + BAR_WIDTH + 1, by + bh + 1);
@@ -779,6 +779,10 @@ fn frame(canvas: &mut Canvas, x0: i64, y0: i64, x1: i64, y1: i64) {
 }
 
 /// PNG bytes of 8-bit RGB `pixels`: one IDAT, filter 0 on every row.
+#[expect(
+    clippy::expect_used,
+    reason = "compressing into a Vec cannot fail: a Vec accepts every write"
+)]
 fn encode_png(width: usize, height: usize, pixels: &[u8]) -> Vec<u8> {
     let stride = width.saturating_mul(3).max(1);
     let mut raw = Vec::with_capacity(pixels.len() + height);
@@ -790,7 +794,6 @@ fn encode_png(width: usize, height: usize, pixels: &[u8]) -> Vec<u8> {
     let data = z
         .write_all(&raw)
         .and_then(|()| z.finish())
-        // A Vec accepts every write, so compressing into one cannot fail.
         .expect("zlib into memory");
 
     let mut out = Vec::with_capacity(data.len() + 64);
@@ -1015,7 +1018,7 @@ mod tests {
         assert!(right + BAR_WIDTH < layout.width as i64 && bottom + TEXT_H < layout.height as i64);
         assert!(layout.width <= 1200 && layout.height <= 1200);
         for (ix, iy) in [(0, 0), (63, 47), (10, 20), (40, 5), (0, 47), (63, 0)] {
-            let want = colour(map.cells[ix * 48 + iy].unwrap(), map.range);
+            let want = map_colour(map.cells[ix * 48 + iy].unwrap(), map.range);
             assert_eq!(
                 pixel(&img, layout.cell_centre(ix, iy)),
                 want,
@@ -1040,8 +1043,8 @@ mod tests {
         let img = decode(&render_png(&map));
         let red = pixel(&img, layout.cell_centre(1, 1));
         let blue = pixel(&img, layout.cell_centre(8, 4));
-        assert_eq!(red, colour(-1.0, map.range));
-        assert_eq!(blue, colour(1.0, map.range));
+        assert_eq!(red, map_colour(-1.0, map.range));
+        assert_eq!(blue, map_colour(1.0, map.range));
         let (red, blue) = (red.map(u32::from), blue.map(u32::from));
         assert!(
             red[0] > 80 && red[0] > 4 * red[1] && red[0] > 4 * red[2],
@@ -1051,13 +1054,13 @@ mod tests {
         for cell in [(2, 3), (7, 1)] {
             assert_eq!(pixel(&img, layout.cell_centre(cell.0, cell.1)), MISSING);
         }
-        assert_eq!(colour(f32::NAN, map.range), MISSING);
+        assert_eq!(map_colour(f32::NAN, map.range), MISSING);
     }
 
     #[test]
     fn colour_is_monotone_in_lightness_on_each_side() {
         let light = |v: f32| {
-            colour(v, (-1.0, 1.0))
+            map_colour(v, (-1.0, 1.0))
                 .iter()
                 .map(|&c| c as u32)
                 .sum::<u32>()
@@ -1071,16 +1074,16 @@ mod tests {
             );
             assert!(light(w[0]) > light(w[1]), "cool side at {}", w[0]);
         }
-        let (red, blue) = (colour(-1.0, (-1.0, 1.0)), colour(1.0, (-1.0, 1.0)));
+        let (red, blue) = (map_colour(-1.0, (-1.0, 1.0)), map_colour(1.0, (-1.0, 1.0)));
         assert!(red[0] > red[2] && blue[2] > blue[0]);
         // Out-of-range values clamp; zero stays neutral in an asymmetric range.
-        assert_eq!(colour(-5.0, (-1.0, 1.0)), red);
-        assert_eq!(colour(0.0, (-1.0, 3.0)), colour(0.0, (-1.0, 1.0)));
-        assert_eq!(colour(3.0, (-1.0, 3.0)), blue);
+        assert_eq!(map_colour(-5.0, (-1.0, 1.0)), red);
+        assert_eq!(map_colour(0.0, (-1.0, 3.0)), map_colour(0.0, (-1.0, 1.0)));
+        assert_eq!(map_colour(3.0, (-1.0, 3.0)), blue);
         // A range without zero inside is one ramp.
-        assert!(colour(0.2, (0.0, 1.0))[2] > colour(0.2, (0.0, 1.0))[0]);
-        assert_eq!(colour(-1.0, (-1.0, -0.2)), red);
-        assert_eq!(colour(-0.2, (-1.0, -0.2)), colour(0.0, (-1.0, 1.0)));
+        assert!(map_colour(0.2, (0.0, 1.0))[2] > map_colour(0.2, (0.0, 1.0))[0]);
+        assert_eq!(map_colour(-1.0, (-1.0, -0.2)), red);
+        assert_eq!(map_colour(-0.2, (-1.0, -0.2)), map_colour(0.0, (-1.0, 1.0)));
     }
 
     #[test]
@@ -1178,7 +1181,7 @@ mod tests {
             let (x, y) = layout.cell_centre(n - 1, n - 1);
             assert_eq!(
                 pixel(&img, (x, y)),
-                colour(map.cells[n * n - 1].unwrap(), map.range)
+                map_colour(map.cells[n * n - 1].unwrap(), map.range)
             );
         }
         for (nx, ny) in [(1, 5), (5, 1), (1, 1), (0, 3)] {

@@ -1,17 +1,23 @@
 //! Dimensions: sweeps of many models over hyperparameter grids, trained as
 //! batched computations, sharded over clusters, written to sweep directories.
 
-pub mod cluster;
-pub mod dir;
-pub mod fastmath;
+mod cluster;
+mod dir;
+mod fastmath;
 pub mod kernel;
-pub mod map;
-pub mod npy;
-pub mod plan;
-pub mod ronvalue;
-pub mod spec;
+mod map;
+mod npy;
+mod plan;
+mod ronvalue;
+mod spec;
 pub mod tensor;
-pub mod zoom;
+mod zoom;
+
+pub use cluster::{ClusterJob, K8sOptions, SlurmOptions, to_yaml};
+pub use dir::{MODELS_FILE, SWEEP_FILE, csv_cell, write_atomic};
+pub use map::map_colour;
+pub use spec::{display_value, scene_field};
+pub use zoom::{ZOOM_LEVELS, ZoomEvent, ZoomWindow, Zoomer, chunks_per_level, window_sweep};
 
 pub use dir::{ModelSource, Report, SweepDir};
 pub use plan::{Device, ModelRow, Plan, Shard};

@@ -3,7 +3,7 @@
 
 /// An array's element type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dtype {
+pub(super) enum Dtype {
     /// Little-endian 32-bit floats (`<f4`).
     F32,
     /// Little-endian 64-bit signed integers (`<i8`).
@@ -42,13 +42,13 @@ fn npy(dtype: Dtype, shape: &[usize], data: &[u8]) -> Vec<u8> {
 }
 
 /// An `.npy` file of f32 values with `shape`.
-pub fn f32s(shape: &[usize], values: &[f32]) -> Vec<u8> {
+pub(super) fn f32s(shape: &[usize], values: &[f32]) -> Vec<u8> {
     let data: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
     npy(Dtype::F32, shape, &data)
 }
 
 /// An `.npy` file of integers with `shape`.
-pub fn i64s(shape: &[usize], values: &[i64]) -> Vec<u8> {
+pub(super) fn i64s(shape: &[usize], values: &[i64]) -> Vec<u8> {
     let data: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
     npy(Dtype::I64, shape, &data)
 }

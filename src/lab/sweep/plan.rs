@@ -10,7 +10,7 @@ use super::kernel::{self, ModelSetup};
 use super::spec::Sweep;
 use crate::lab::data::Dataset;
 use crate::lab::error::{LabError, LabResult};
-use crate::lab::frame::metrics::{Metrics, RunStatus};
+use crate::lab::frame::{Metrics, RunStatus};
 use crate::lab::model::MlpConfig;
 use crate::lab::runner::Session;
 use crate::lab::scene::TrainSpec;
@@ -282,7 +282,7 @@ fn chunk_size(given: Option<usize>, group: &GroupPlan, train_samples: usize) -> 
 
 /// Trains model `model` (scene `scene`) alone with the single-model trainer,
 /// as `nnm train` would: what the batched kernel must reproduce.
-pub fn train_alone(scene: &Scene, data: Arc<Dataset>, model: usize) -> LabResult<ModelRow> {
+pub(super) fn train_alone(scene: &Scene, data: Arc<Dataset>, model: usize) -> LabResult<ModelRow> {
     let mut session = Session::<CpuBackend>::with_data(scene, data, &Default::default(), None)?;
     let mut curve = Vec::new();
     let mut diverged_at = None;
@@ -301,7 +301,7 @@ pub fn train_alone(scene: &Scene, data: Arc<Dataset>, model: usize) -> LabResult
             let losses: Vec<f32> = curve.iter().map(|(_, l)| *l).collect();
             Metrics {
                 status: RunStatus::Diverged,
-                convergence_score: Some(crate::lab::frame::metrics::convergence_score(
+                convergence_score: Some(crate::lab::frame::convergence_score(
                     &losses,
                     Some(at),
                     scene.train.steps,

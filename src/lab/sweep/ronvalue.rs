@@ -10,7 +10,7 @@
 use serde_json::{Map, Number, Value};
 
 /// Reads one RON value; the error says what was expected where.
-pub fn to_json(text: &str) -> Result<Value, String> {
+pub(super) fn to_json(text: &str) -> Result<Value, String> {
     let mut p = Parser {
         s: text.as_bytes(),
         at: 0,
@@ -230,7 +230,7 @@ impl Parser<'_> {
 
 /// A JSON number for `f` (JSON has no NaN or infinity: they become `null`,
 /// which a numeric scene field then rejects with a clear error).
-pub fn float(f: f64) -> Value {
+pub(super) fn float(f: f64) -> Value {
     Number::from_f64(f).map_or(Value::Null, Value::Number)
 }
 

@@ -29,11 +29,11 @@ use serde_json::Value;
 use super::ronvalue;
 use crate::lab::error::{LabError, LabResult};
 use crate::lab::rng::{self, Stream};
-use crate::lab::scene::presets::Presets;
+use crate::lab::scene::Presets;
 use crate::lab::scene::{Scene, ron_extensions};
 
 /// The most models one sweep may hold.
-pub const MAX_MODELS: usize = 1 << 24;
+pub(super) const MAX_MODELS: usize = 1 << 24;
 
 /// A sweep file as written.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -629,14 +629,14 @@ fn describe(fields: &[&str], values: &[Value]) -> String {
     fields
         .iter()
         .zip(values)
-        .map(|(f, v)| format!("{f} = {}", display(v)))
+        .map(|(f, v)| format!("{f} = {}", display_value(v)))
         .collect::<Vec<_>>()
         .join(", ")
 }
 
 /// A value as people read it (and `models.csv` holds it): numbers that are
 /// exactly an `f32` in that type's shortest form, lists compact.
-pub fn display(v: &Value) -> String {
+pub fn display_value(v: &Value) -> String {
     match v {
         Value::Number(n) if n.is_f64() => {
             let f = n.as_f64().unwrap_or(f64::NAN);
@@ -653,12 +653,16 @@ pub fn display(v: &Value) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Array(items) => format!(
             "[{}]",
-            items.iter().map(display).collect::<Vec<_>>().join(",")
+            items
+                .iter()
+                .map(display_value)
+                .collect::<Vec<_>>()
+                .join(",")
         ),
         Value::Object(map) => {
             let inner: Vec<String> = map
                 .iter()
-                .map(|(k, v)| format!("{k}:{}", display(v)))
+                .map(|(k, v)| format!("{k}:{}", display_value(v)))
                 .collect();
             format!("({})", inner.join(","))
         }
@@ -836,13 +840,13 @@ fn set(root: &mut Value, path: &str, value: Value) -> Result<(), String> {
 /// A scene from its JSON form, the error naming `field` and the value.
 fn scene_from(json: Value, field: &str, value: &Value) -> Result<Scene, String> {
     let mut scene: Scene = serde_json::from_value(json)
-        .map_err(|e| format!("the value `{}` does not fit: {e}", display(value)))?;
+        .map_err(|e| format!("the value `{}` does not fit: {e}", display_value(value)))?;
     if scene.name.is_empty() {
         scene.name = "sweep".into();
     }
     scene
         .validate()
-        .map_err(|e| format!("with `{field}` = `{}`: {e}", display(value)))?;
+        .map_err(|e| format!("with `{field}` = `{}`: {e}", display_value(value)))?;
     Ok(scene)
 }
 
@@ -899,8 +903,8 @@ mod tests {
         assert_eq!(s.scene(1).unwrap().train.batch_size, 16);
         // The last axis varies fastest.
         assert_eq!(s.values(1)[6], serde_json::json!(16));
-        assert_eq!(display(&s.values(0)[2]), "[2]");
-        assert_eq!(display(&s.values(0)[0]), "0.01");
+        assert_eq!(display_value(&s.values(0)[2]), "[2]");
+        assert_eq!(display_value(&s.values(0)[0]), "0.01");
     }
 
     #[test]

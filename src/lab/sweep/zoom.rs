@@ -18,23 +18,23 @@ use super::spec::{Sweep, Values};
 use crate::lab::compare::Table;
 use crate::lab::error::{LabError, LabResult};
 use crate::lab::record::RunDir;
-use crate::lab::scene::presets::Presets;
+use crate::lab::scene::Presets;
 
 /// The grid sizes a zoom trains by default, coarse to fine.
-pub const LEVELS: &[usize] = &[32, 64, 128];
+pub const ZOOM_LEVELS: &[usize] = &[32, 64, 128];
 
 /// A window of a sweep's two map axes, in their own units.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Window {
+pub struct ZoomWindow {
     /// The first map axis's range, from `lo` to `hi`.
     pub x: (f64, f64),
     /// The second map axis's range.
     pub y: (f64, f64),
 }
 
-impl Window {
+impl ZoomWindow {
     /// Parses `X0:X1,Y0:Y1`, such as `100:1000,50:80`.
-    pub fn parse(text: &str) -> Result<Window, String> {
+    pub fn parse(text: &str) -> Result<ZoomWindow, String> {
         let range = |part: &str| -> Result<(f64, f64), String> {
             let (a, b) = part
                 .split_once(':')
@@ -51,7 +51,7 @@ impl Window {
         let (x, y) = text
             .split_once(',')
             .ok_or_else(|| format!("`{text}` is not X0:X1,Y0:Y1, such as 100:1000,50:80"))?;
-        Ok(Window {
+        Ok(ZoomWindow {
             x: range(x)?,
             y: range(y)?,
         })
@@ -60,7 +60,7 @@ impl Window {
 
 /// `sweep` over `window` of its two map axes at `n` × `n` (the other axes
 /// keep their single values), named `name`; its models keep no frames.
-pub fn window_sweep(sweep: &Sweep, window: &Window, n: usize, name: &str) -> LabResult<Sweep> {
+pub fn window_sweep(sweep: &Sweep, window: &ZoomWindow, n: usize, name: &str) -> LabResult<Sweep> {
     let (ax, ay) = sweep.map_axes().ok_or_else(|| {
         LabError::setting(
             "zoom",
@@ -121,7 +121,11 @@ pub fn window_sweep(sweep: &Sweep, window: &Window, n: usize, name: &str) -> Lab
 
 /// The chunks each level of a zoom into `window` of `sweep` trains in
 /// (one progress event each).
-pub fn chunks_per_level(sweep: &Sweep, window: &Window, levels: &[usize]) -> LabResult<Vec<usize>> {
+pub fn chunks_per_level(
+    sweep: &Sweep,
+    window: &ZoomWindow,
+    levels: &[usize],
+) -> LabResult<Vec<usize>> {
     levels
         .iter()
         .map(|&n| {
@@ -133,7 +137,7 @@ pub fn chunks_per_level(sweep: &Sweep, window: &Window, levels: &[usize]) -> Lab
 
 /// What the browser asks of the zoom thread.
 #[derive(Debug)]
-pub enum ZoomCommand {
+pub(super) enum ZoomCommand {
     /// Zoom into `window` of `sweep`: a folder `<sweep>-zoom_NNN` in `root`
     /// with a sweep directory per level of `levels`.
     Start {
@@ -142,7 +146,7 @@ pub enum ZoomCommand {
         /// The sweep zoomed into.
         sweep: Box<Sweep>,
         /// The window.
-        window: Window,
+        window: ZoomWindow,
         /// The grid sizes, coarse to fine.
         levels: Vec<usize>,
         /// Where the zoom's folder goes.
@@ -229,7 +233,7 @@ impl Zoomer {
     }
 
     /// Starts zooming (abandoning any zoom in flight); returns the zoom's number.
-    pub fn start(&self, sweep: &Sweep, window: Window, levels: &[usize], root: &Path) -> u64 {
+    pub fn start(&self, sweep: &Sweep, window: ZoomWindow, levels: &[usize], root: &Path) -> u64 {
         let zoom = self.current.fetch_add(1, Ordering::SeqCst) + 1;
         let _ = self.commands.send(ZoomCommand::Start {
             zoom,
@@ -269,7 +273,7 @@ impl Drop for Zoomer {
 /// One zoom, as the thread trains it.
 struct Job<'a> {
     sweep: &'a Sweep,
-    window: Window,
+    window: ZoomWindow,
     levels: &'a [usize],
     root: &'a Path,
     threads: usize,
@@ -406,7 +410,7 @@ mod tests {
     #[test]
     fn a_window_sweep_spans_the_window_on_each_axis_scale() {
         let sweep = fractal();
-        let window = Window::parse("100:1000,50:80").unwrap();
+        let window = ZoomWindow::parse("100:1000,50:80").unwrap();
         let sub = window_sweep(&sweep, &window, 32, "z").unwrap();
         assert_eq!(sub.count, 32 * 32);
         assert_eq!(sub.map_axes(), sweep.map_axes());
@@ -431,7 +435,7 @@ mod tests {
             ("100:1000", "X0:X1,Y0:Y1"),
             ("1:x,2:3", "not a number"),
         ] {
-            let err = Window::parse(bad)
+            let err = ZoomWindow::parse(bad)
                 .map_err(|e| e.to_string())
                 .and_then(|w| window_sweep(&sweep, &w, 8, "z").map_err(|e| e.to_string()))
                 .unwrap_err();
@@ -456,7 +460,7 @@ mod tests {
         )
         .unwrap();
         let zoomer = Zoomer::spawn(2);
-        let window = Window {
+        let window = ZoomWindow {
             x: (1000.0, 10000.0),
             y: (100.0, 200.0),
         };

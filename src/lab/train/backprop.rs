@@ -134,7 +134,7 @@ pub(super) fn pde_objective<B: Backend>(
     targets: Tensor<B, 2>,
     idx: &[usize],
 ) -> Tensor<B, 1> {
-    use crate::lab::data::pde::Operator;
+    use crate::lab::data::Operator;
     let device = x.device();
     let d = model.forward_with_input_derivatives(x);
     let lhs = match pde.operator {

@@ -4,7 +4,7 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData};
 
 use crate::lab::error::LabResult;
-use crate::lab::frame::metrics::Metrics;
+use crate::lab::frame::Metrics;
 use crate::lab::frame::{Frame, LayerFrame, LayerStats, Probe};
 use crate::lab::model::Activation;
 

@@ -4,7 +4,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor};
 
 use crate::lab::error::{LabError, LabResult};
-use crate::lab::frame::metrics::Metrics;
+use crate::lab::frame::Metrics;
 use crate::lab::model::Mlp;
 use crate::lab::scene::LossKind;
 
@@ -60,7 +60,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             ..Metrics::at(self.step)
         };
         if m.is_diverged() {
-            m.status = crate::lab::frame::metrics::RunStatus::Diverged;
+            m.status = crate::lab::frame::RunStatus::Diverged;
         }
         Ok(m)
     }

@@ -13,7 +13,7 @@ use burn::module::AutodiffModule;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
 
-use crate::lab::analysis::sharpness::{Spectrum, hessian_vector_product, lanczos};
+use crate::lab::analysis::{Spectrum, hessian_vector_product, lanczos};
 use crate::lab::data::Dataset;
 use crate::lab::error::{LabError, LabResult};
 use crate::lab::frame::{Frame, Topology};
@@ -307,7 +307,7 @@ impl<B: AutodiffBackend> Trainer<B> {
     }
 
     /// This step's dropout mask of each hidden layer for a batch of `rows`
-    /// samples (see [`crate::lab::model::dropout::mask`]); none without dropout.
+    /// samples (see [`crate::lab::model::mask`]); none without dropout.
     fn dropout_masks(&self, rows: usize) -> Vec<Tensor<B::InnerBackend, 2>> {
         let p = self.scene.model.dropout;
         if p <= 0.0 {
@@ -320,7 +320,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             .enumerate()
             .map(|(l, &width)| {
                 let m =
-                    crate::lab::model::dropout::mask(self.scene.seed, self.step, l, rows, width, p);
+                    crate::lab::model::dropout_mask(self.scene.seed, self.step, l, rows, width, p);
                 Tensor::from_data(TensorData::new(m, [rows, width]), &self.device)
             })
             .collect()

@@ -8,7 +8,7 @@ use crate::lab::frame::{LayerFrame, LayerStats};
 use crate::lab::model::OutputKind;
 use crate::lab::model::{Activation, DenseRef, plain_forward};
 use crate::lab::scene::LossKind;
-use crate::lab::scene::schedule::LrSchedule;
+use crate::lab::scene::LrSchedule;
 use crate::lab::scene::{ModelSpec, TrainSpec};
 
 /// A layer as plain data: inputs, outputs, weights, biases.
@@ -298,7 +298,7 @@ fn dropout_gradients_match_finite_differences_of_the_masked_objective() {
         let masks: Vec<Vec<f32>> = [5usize, 4]
             .iter()
             .enumerate()
-            .map(|(l, &width)| crate::lab::model::dropout::mask(s.seed, 0, l, n, width, 0.4))
+            .map(|(l, &width)| crate::lab::model::dropout_mask(s.seed, 0, l, n, width, 0.4))
             .collect();
         let objective = |l: &[Layer]| masked_objective(&s, t.data(), l, &masks);
         let what = format!("dropout, by hand: {}", !penalised);
@@ -726,7 +726,7 @@ impl F64Net {
 
 #[test]
 fn sharpness_matches_the_exact_hessian_for_tanh_and_gelu_with_mse_and_cross_entropy() {
-    use crate::lab::analysis::sharpness::symmetric_eigen;
+    use crate::lab::analysis::symmetric_eigen;
     let cases = [
         (sine(32), LossKind::Mse, OutputKind::Linear, vec![12, 10]),
         (
@@ -1105,7 +1105,7 @@ fn schedules_scale_the_rate_of_each_step() {
 /// neuron costs more than silencing the bottom one.
 #[test]
 fn blame_ranks_neurons_by_what_silencing_them_costs_the_test_loss() {
-    use crate::lab::analysis::blame::{Readout, blame};
+    use crate::lab::analysis::{Readout, blame};
     let scene = Scene::parse(
         "Scene(seed: 1, data: Spiral(samples: 600, noise: 0.02, classes: 3), \
          model: (hidden: [12, 12], activations: [Relu, Tanh]), \
