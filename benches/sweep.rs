@@ -18,9 +18,10 @@ use std::process::Command;
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
+use nn_microscope::lab::Device;
 use nn_microscope::lab::scene::Presets;
 use nn_microscope::lab::sweep::kernel::Isa;
-use nn_microscope::lab::sweep::{Device, Plan, Sweep, SweepDir};
+use nn_microscope::lab::sweep::{Plan, Sweep, SweepDir};
 
 /// The JAX script's work: 1000 models of 2-8-8-2 tanh, full-batch GD on a
 /// 400-point spiral, learning rates spread over 0.01 to 1 in log scale.

@@ -517,7 +517,7 @@ fn a_film_of_the_browser_refuses_a_scene_s_settings() {
     );
     assert!(!o.status.success());
     assert!(
-        stderr(&o).contains("--zoom films the Dimensions browser"),
+        stderr(&o).contains("--zoom films the compare view"),
         "{}",
         stderr(&o)
     );

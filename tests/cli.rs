@@ -801,3 +801,25 @@ fn a_killed_run_resumes_from_its_checkpoint_to_the_metrics_of_an_uninterrupted_r
     assert!(stderr(&o).contains("scene.ron"), "{}", stderr(&o));
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn compare_tabs_are_parsed_once_and_their_aliases_agree() {
+    // A wrong name is refused by the parser, which lists the views.
+    let o = nnm(&["compare", "no-such-dir", "--tab", "globe"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    for name in ["parallel", "curves", "scatter", "landscape", "terrain"] {
+        assert!(err.contains(name), "{name} missing from: {err}");
+    }
+    // `terrain` and its alias `height-field` both parse: the command then
+    // fails on the folder, not on the tab.
+    for tab in ["terrain", "height-field"] {
+        let o = nnm(&["compare", "no-such-dir", "--tab", tab, "--csv", "t.csv"]);
+        assert!(!o.status.success());
+        let err = stderr(&o);
+        assert!(
+            err.contains("no-such-dir") && !err.contains("--tab"),
+            "{tab}: {err}"
+        );
+    }
+}

@@ -11,7 +11,7 @@ use bevy_panorbit_camera::PanOrbitCamera;
 use crate::app::AppSystems;
 use crate::app::bridge::{Live, TrainingState};
 use crate::app::messages::{CameraPose, FrameTarget, SendCommand};
-use crate::app::network::{NetworkView, Neuron, Selection};
+use crate::app::network::{NetworkView, Neuron, NeuronId, Selection};
 use crate::app::visual::VisualSettings;
 use crate::lab::TrainerCommand;
 
@@ -306,7 +306,7 @@ fn pick(
         ray,
         neurons.iter().map(|(n, t)| {
             let r = layout.layers.get(n.layer).map_or(0.2, |l| l.radius);
-            ((n.layer, n.index), t.translation, r)
+            (n.id(), t.translation, r)
         }),
     ) {
         selection.neuron = Some(hit);
@@ -316,8 +316,8 @@ fn pick(
 /// The closest sphere the ray passes through (with a little slack for small bulbs).
 pub(super) fn nearest_hit(
     ray: Ray3d,
-    spheres: impl Iterator<Item = ((usize, usize), Vec3, f32)>,
-) -> Option<(usize, usize)> {
+    spheres: impl Iterator<Item = (NeuronId, Vec3, f32)>,
+) -> Option<NeuronId> {
     let dir = ray.direction.as_vec3();
     spheres
         .filter_map(|(id, center, radius)| {
@@ -374,7 +374,7 @@ fn apply_frame_target(
                 None => continue,
             },
             FrameTarget::Selected => {
-                let Some((l, i)) = selection.neuron else {
+                let Some(NeuronId { layer: l, index: i }) = selection.neuron else {
                     continue;
                 };
                 match layout
@@ -479,13 +479,14 @@ mod tests {
     #[test]
     fn the_nearest_sphere_on_the_ray_is_picked() {
         let ray = Ray3d::new(Vec3::new(0.0, 0.0, 10.0), Dir3::NEG_Z);
+        let n = NeuronId::new;
         let spheres = vec![
-            ((0, 0), Vec3::new(0.0, 0.0, 0.0), 0.2),
-            ((0, 1), Vec3::new(0.0, 0.0, 5.0), 0.2),
-            ((0, 2), Vec3::new(3.0, 0.0, 8.0), 0.2),
-            ((0, 3), Vec3::new(0.0, 0.0, 12.0), 0.2),
+            (n(0, 0), Vec3::new(0.0, 0.0, 0.0), 0.2),
+            (n(0, 1), Vec3::new(0.0, 0.0, 5.0), 0.2),
+            (n(0, 2), Vec3::new(3.0, 0.0, 8.0), 0.2),
+            (n(0, 3), Vec3::new(0.0, 0.0, 12.0), 0.2),
         ];
-        assert_eq!(nearest_hit(ray, spheres.clone().into_iter()), Some((0, 1)));
+        assert_eq!(nearest_hit(ray, spheres.clone().into_iter()), Some(n(0, 1)));
         let miss = Ray3d::new(Vec3::new(1.0, 1.0, 10.0), Dir3::NEG_Z);
         assert_eq!(nearest_hit(miss, spheres.into_iter()), None);
     }

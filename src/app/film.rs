@@ -2,7 +2,7 @@
 //! recorded one, with camera paths and film overlays.
 //!
 //! No window is opened: the camera renders into an image, each frame is read
-//! back and handed to a [`FrameSink`](crate::app::film_sink::FrameSink). Time
+//! back and handed to a [`FilmSink`](crate::app::film_sink::FilmSink). Time
 //! advances by exactly one frame per update and the trainer runs in lockstep,
 //! so the film does not depend on the machine's speed.
 
@@ -25,7 +25,7 @@ use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 use crate::app::AppSystems;
 use crate::app::bridge::{Live, Lockstep, TrainerLink};
 use crate::app::error::{AppError, AppResult};
-use crate::app::film_sink::{FrameSink, OutputKind, ffmpeg_available};
+use crate::app::film_sink::{FilmFile, FilmSink, ffmpeg_available};
 use crate::app::history::{History, PlayMode, Playback, Shown};
 use crate::app::layout::blend_placement;
 use crate::app::network::NetworkView;
@@ -103,7 +103,7 @@ pub struct FilmPlan {
     /// What is filmed and how.
     pub options: CaptureOptions,
     /// Where the frames go.
-    pub output: OutputKind,
+    pub output: FilmFile,
     /// True when an MP4 was asked for and, without ffmpeg, a GIF is written instead.
     pub gif_instead_of_mp4: bool,
     /// The recording to replay, when filming a run directory.
@@ -199,10 +199,10 @@ pub fn check_fps(fps: f32) -> AppResult<f32> {
 
 /// Where a film at `out` goes, and whether an MP4 became a GIF beside it
 /// for want of `ffmpeg`.
-pub fn film_output(out: &std::path::Path) -> AppResult<(OutputKind, bool)> {
-    match OutputKind::from_path(out)? {
-        OutputKind::Mp4(path) if !ffmpeg_available() => {
-            Ok((OutputKind::Gif(path.with_extension("gif")), true))
+pub fn film_output(out: &std::path::Path) -> AppResult<(FilmFile, bool)> {
+    match FilmFile::from_path(out)? {
+        FilmFile::Mp4(path) if !ffmpeg_available() => {
+            Ok((FilmFile::Gif(path.with_extension("gif")), true))
         }
         output => Ok((output, false)),
     }
@@ -212,9 +212,9 @@ impl FilmPlan {
     /// The encoder, in words.
     pub fn encoder(&self) -> &'static str {
         match &self.output {
-            OutputKind::Pngs(_) => "PNG frames",
-            OutputKind::Mp4(_) => "ffmpeg (H.264 MP4)",
-            OutputKind::Gif(_) => "GIF",
+            FilmFile::Pngs(_) => "PNG frames",
+            FilmFile::Mp4(_) => "ffmpeg (H.264 MP4)",
+            FilmFile::Gif(_) => "GIF",
         }
     }
 
@@ -234,7 +234,7 @@ impl FilmPlan {
                 },
             )?,
         };
-        let sink = FrameSink::new(&self.output, o.size, o.fps)?.with_progress(bar);
+        let sink = FilmSink::new(&self.output, o.size, o.fps)?.with_progress(bar);
         run_capture(source, self.options, sink)
     }
 }
@@ -319,9 +319,26 @@ struct Film {
     options: CaptureOptions,
     spec: FilmSpec,
     output: FilmOutput,
+    takes: Takes,
+}
+
+/// What a film's driving system sees at an update.
+pub(crate) enum Cue {
+    /// What it films has failed, and why: the film ends.
+    Failed(String),
+    /// What it films is not ready; what to say if it never becomes so.
+    Waiting(String),
+    /// Everything to film this frame is drawn.
+    Ready,
+}
+
+/// A film's progress towards its first frame: the director's count of
+/// updates spent waiting, and of updates settled once ready.
+#[derive(Debug, Default)]
+pub(crate) struct Takes {
     /// Updates spent before the first frame.
     warmup: u32,
-    /// Updates in a row with everything ready.
+    /// Updates in a row with everything ready, before the first frame.
     settled: u32,
 }
 
@@ -339,13 +356,13 @@ struct Outcome {
 pub(crate) struct FilmOutput {
     /// The image the film's cameras draw into.
     pub target: Handle<Image>,
-    sink: Arc<Mutex<FrameSink>>,
+    sink: Arc<Mutex<FilmSink>>,
     outcome: Arc<Mutex<Outcome>>,
 }
 
 impl FilmOutput {
     /// An output of `size` pixels into `sink`, its image added to `app`.
-    pub(crate) fn new(app: &mut App, size: (u32, u32), sink: FrameSink) -> FilmOutput {
+    pub(crate) fn new(app: &mut App, size: (u32, u32), sink: FilmSink) -> FilmOutput {
         let target = app
             .world_mut()
             .resource_mut::<Assets<Image>>()
@@ -377,6 +394,49 @@ impl FilmOutput {
             exit.write(AppExit::Success);
             return false;
         }
+        true
+    }
+
+    /// Directs one update of a film at frame `frame` of `total`, as `cue`
+    /// says: it ends on a failure, once every frame is written, or when
+    /// nothing was ready within [`WARMUP_LIMIT`] updates; once ready, the
+    /// first frame waits [`SETTLE_UPDATES`] updates (uploads and the font
+    /// atlas settle); then each update shoots a frame. True when it shot
+    /// frame `frame` (the caller moves its clock on). Films of a run and of
+    /// the compare view share this one state machine.
+    pub(crate) fn direct(
+        &self,
+        takes: &mut Takes,
+        cue: Cue,
+        (frame, total): (u32, u32),
+        commands: &mut Commands,
+        exit: &mut MessageWriter<AppExit>,
+    ) -> bool {
+        let never = match cue {
+            Cue::Failed(why) => {
+                self.fail(AppError::Capture(why));
+                exit.write(AppExit::error());
+                return false;
+            }
+            Cue::Waiting(never) => Some(never),
+            Cue::Ready => None,
+        };
+        if !self.going_on(total, exit) || frame >= total {
+            return false;
+        }
+        if let Some(never) = never {
+            takes.warmup += 1;
+            if takes.warmup > WARMUP_LIMIT {
+                self.fail(AppError::Capture(never));
+                exit.write(AppExit::error());
+            }
+            return false;
+        }
+        if frame == 0 && takes.settled < SETTLE_UPDATES {
+            takes.settled += 1;
+            return false;
+        }
+        self.shoot(commands, frame);
         true
     }
 
@@ -456,7 +516,7 @@ struct FilmCamera;
 pub(super) fn run_capture(
     source: TrainerHandle,
     options: CaptureOptions,
-    sink: FrameSink,
+    sink: FilmSink,
 ) -> AppResult<CaptureReport> {
     let mut spec = options.scene.view.film.clone();
     spec.fps = options.fps;
@@ -494,8 +554,7 @@ pub(super) fn run_capture(
     .insert_resource(Film {
         spec,
         output: output.clone(),
-        warmup: 0,
-        settled: 0,
+        takes: Takes::default(),
         options,
     })
     .add_plugins(FilmCursorPlugin)
@@ -618,15 +677,6 @@ fn drive(
     lockstep: Option<ResMut<Lockstep>>,
     mut exit: MessageWriter<AppExit>,
 ) {
-    if let Some(why) = lockstep.as_ref().and_then(|l| l.failed.clone()) {
-        film.output.fail(AppError::Capture(why));
-        exit.write(AppExit::error());
-        return;
-    }
-    let total = film.options.frames;
-    if !film.output.going_on(total, &mut exit) || clock.frame >= total {
-        return;
-    }
     // Something to film: the network is built and showing the frame's step.
     let ready = view.layout.is_some()
         && view.applied_frame == shown.serial
@@ -636,35 +686,33 @@ fn drive(
     let delivered = lockstep
         .as_ref()
         .is_none_or(|l| l.delivered == Some(u64::from(clock.frame)));
-    if ready && delivered && clock.frame == 0 && film.settled < SETTLE_UPDATES {
-        film.settled += 1;
-        return;
-    }
-    if !(ready && delivered) {
-        film.warmup += 1;
-        if film.warmup > WARMUP_LIMIT {
-            film.output
-                .fail(AppError::Capture(match live.messages.last() {
-                    Some(m) => format!("nothing to film: {m}"),
-                    None => "nothing to film: the network never appeared".into(),
-                }));
-            exit.write(AppExit::error());
-        }
-        return;
-    }
-    if film.options.from_recording
-        && let Some(last) = history.last_step()
+    let cue = match lockstep.as_ref().and_then(|l| l.failed.clone()) {
+        Some(why) => Cue::Failed(why),
+        None if !(ready && delivered) => Cue::Waiting(match live.messages.last() {
+            Some(m) => format!("nothing to film: {m}"),
+            None => "nothing to film: the network never appeared".into(),
+        }),
+        None => Cue::Ready,
+    };
+    // A recording shorter than the film ends the film.
+    if matches!(cue, Cue::Ready)
+        && film.options.from_recording
+        && history
+            .last_step()
+            .is_some_and(|last| clock.recorded_step() > last)
     {
-        // A recording shorter than the film ends the film.
-        if clock.recorded_step() > last {
-            film.options.frames = clock.frame;
-            return;
-        }
+        film.options.frames = film.options.frames.min(clock.frame);
     }
-    film.output.shoot(&mut commands, clock.frame);
-    clock.frame += 1;
-    if let Some(mut l) = lockstep {
-        l.wanted = u64::from(clock.frame);
+    let film = &mut *film;
+    let at = (clock.frame, film.options.frames);
+    if film
+        .output
+        .direct(&mut film.takes, cue, at, &mut commands, &mut exit)
+    {
+        clock.frame += 1;
+        if let Some(mut l) = lockstep {
+            l.wanted = u64::from(clock.frame);
+        }
     }
 }
 

@@ -13,9 +13,9 @@ use crate::app::error::{AppError, AppResult};
 /// GIFs wider than this are scaled down: full-size GIFs are huge and slow to quantise.
 const GIF_MAX_WIDTH: u32 = 720;
 
-/// The kind of output, chosen from the `--out` path.
+/// The file (or folder) a film is written to, its kind chosen from the `--out` path.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OutputKind {
+pub enum FilmFile {
     /// A folder of numbered PNG frames.
     Pngs(PathBuf),
     /// An H.264 MP4, encoded by `ffmpeg`.
@@ -24,11 +24,11 @@ pub enum OutputKind {
     Gif(PathBuf),
 }
 
-impl OutputKind {
+impl FilmFile {
     /// The file or folder written.
     pub fn path(&self) -> &Path {
         match self {
-            OutputKind::Pngs(p) | OutputKind::Mp4(p) | OutputKind::Gif(p) => p,
+            FilmFile::Pngs(p) | FilmFile::Mp4(p) | FilmFile::Gif(p) => p,
         }
     }
 
@@ -40,9 +40,9 @@ impl OutputKind {
             .map(str::to_ascii_lowercase)
             .as_deref()
         {
-            Some("mp4") => Ok(OutputKind::Mp4(path.to_path_buf())),
-            Some("gif") => Ok(OutputKind::Gif(path.to_path_buf())),
-            None => Ok(OutputKind::Pngs(path.to_path_buf())),
+            Some("mp4") => Ok(FilmFile::Mp4(path.to_path_buf())),
+            Some("gif") => Ok(FilmFile::Gif(path.to_path_buf())),
+            None => Ok(FilmFile::Pngs(path.to_path_buf())),
             Some(other) => Err(AppError::flag(
                 format!("--out {}", path.display()),
                 format!(
@@ -76,7 +76,7 @@ enum Encoder {
 }
 
 /// Takes frames in any order, writes them in order.
-pub struct FrameSink {
+pub struct FilmSink {
     encoder: Option<Encoder>,
     size: (u32, u32),
     fps: f32,
@@ -86,16 +86,16 @@ pub struct FrameSink {
     progress: Option<indicatif::ProgressBar>,
 }
 
-impl FrameSink {
+impl FilmSink {
     /// A sink for `kind`, at `size` and `fps`. An MP4 without `ffmpeg` is an error
     /// here; the caller decides on a fallback.
-    pub fn new(kind: &OutputKind, size: (u32, u32), fps: f32) -> AppResult<Self> {
+    pub fn new(kind: &FilmFile, size: (u32, u32), fps: f32) -> AppResult<Self> {
         let encoder = match kind {
-            OutputKind::Pngs(dir) => {
+            FilmFile::Pngs(dir) => {
                 std::fs::create_dir_all(dir).map_err(|e| AppError::io(dir, "cannot create", e))?;
                 Encoder::Pngs(dir.clone())
             }
-            OutputKind::Mp4(path) => {
+            FilmFile::Mp4(path) => {
                 let child = Command::new("ffmpeg")
                     .args([
                         "-hide_banner",
@@ -136,7 +136,7 @@ impl FrameSink {
                     child,
                 }
             }
-            OutputKind::Gif(path) => {
+            FilmFile::Gif(path) => {
                 let file = std::fs::File::create(path)
                     .map_err(|e| AppError::io(path, "cannot create", e))?;
                 let mut encoder = image::codecs::gif::GifEncoder::new_with_speed(file, 10);
@@ -149,7 +149,7 @@ impl FrameSink {
                 }
             }
         };
-        Ok(FrameSink {
+        Ok(FilmSink {
             encoder: Some(encoder),
             size,
             fps,
@@ -305,18 +305,18 @@ mod tests {
     #[test]
     fn the_output_kind_follows_the_path() {
         assert_eq!(
-            OutputKind::from_path(Path::new("a/film.mp4")).unwrap(),
-            OutputKind::Mp4("a/film.mp4".into())
+            FilmFile::from_path(Path::new("a/film.mp4")).unwrap(),
+            FilmFile::Mp4("a/film.mp4".into())
         );
         assert_eq!(
-            OutputKind::from_path(Path::new("film.GIF")).unwrap(),
-            OutputKind::Gif("film.GIF".into())
+            FilmFile::from_path(Path::new("film.GIF")).unwrap(),
+            FilmFile::Gif("film.GIF".into())
         );
         assert_eq!(
-            OutputKind::from_path(Path::new("frames")).unwrap(),
-            OutputKind::Pngs("frames".into())
+            FilmFile::from_path(Path::new("frames")).unwrap(),
+            FilmFile::Pngs("frames".into())
         );
-        let err = OutputKind::from_path(Path::new("film.avi"))
+        let err = FilmFile::from_path(Path::new("film.avi"))
             .unwrap_err()
             .to_string();
         assert!(err.contains(".avi") && err.contains(".mp4"), "{err}");

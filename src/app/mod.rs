@@ -1,9 +1,8 @@
 //! The Bevy instrument: plugins that turn frames into entities, light and UI. No tensors here.
 
 mod bridge;
-mod browser;
 mod camera;
-mod capture;
+mod compare;
 mod drawing;
 mod error;
 mod exports;
@@ -19,15 +18,17 @@ mod neuron_maps;
 mod particles;
 mod quads;
 mod scene_file;
+mod script;
 mod snapshots;
 mod surface;
 mod ui;
 mod visual;
 
-pub use browser::{BrowseOptions, BrowserFilm, BrowserTab, film_browser, run_browser};
+pub use compare::{CompareFilm, CompareOptions, CompareTab, film_compare, run_compare};
 pub use error::{AppError, AppResult};
 pub use film::{FilmRequest, FilmSource, check_fps, check_size, film_output};
-pub use film_sink::FrameSink;
+pub use film_sink::FilmSink;
+pub use network::NeuronId;
 
 use std::path::PathBuf;
 
@@ -128,9 +129,9 @@ pub struct ViewOptions {
     /// Window size in logical pixels.
     pub window: (u32, u32),
     /// A neuron to select at start: (layer, index).
-    pub select: Option<(usize, usize)>,
+    pub select: Option<NeuronId>,
     /// A neuron to click, as the user would, near the last frame: (layer, index).
-    pub click: Option<(usize, usize)>,
+    pub click: Option<NeuronId>,
     /// A neuron layer to frame with the camera before the last frame.
     pub frame_layer: Option<usize>,
     /// Open in the dashboard layout.
@@ -267,7 +268,7 @@ pub fn run_view(trainer: TrainerHandle, options: ViewOptions) -> AppExit {
             ..default()
         });
     }
-    capture::add_automation(&mut app, &options);
+    script::add_automation(&mut app, &options);
     app.run()
 }
 

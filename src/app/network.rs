@@ -74,11 +74,40 @@ impl NetworkView {
     }
 }
 
-/// The neuron the user picked, if any: (layer, index).
+/// A neuron of the shown network: its layer (0: the inputs) and its index
+/// in the layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NeuronId {
+    /// The layer, 0 for the inputs.
+    pub layer: usize,
+    /// The neuron's index in its layer.
+    pub index: usize,
+}
+
+impl Neuron {
+    /// Which neuron this is.
+    pub(super) fn id(&self) -> NeuronId {
+        NeuronId::new(self.layer, self.index)
+    }
+}
+
+impl NeuronId {
+    /// Neuron `index` of layer `layer`.
+    pub fn new(layer: usize, index: usize) -> Self {
+        NeuronId { layer, index }
+    }
+
+    /// Whether a network of layer widths `sizes` has this neuron.
+    pub(super) fn is_in(self, sizes: &[usize]) -> bool {
+        sizes.get(self.layer).is_some_and(|&n| self.index < n)
+    }
+}
+
+/// The neuron the user picked, if any.
 #[derive(Resource, Debug, Default, Clone, Copy, PartialEq)]
 pub(super) struct Selection {
     /// The selected neuron.
-    pub neuron: Option<(usize, usize)>,
+    pub neuron: Option<NeuronId>,
 }
 
 /// Spawns and updates the network's entities.
@@ -162,10 +191,7 @@ fn respawn(
     view.layout = Some(layout);
     view.built_for = live.topology_serial;
     view.applied_frame = 0;
-    if selection
-        .neuron
-        .is_some_and(|(l, i)| sizes.get(l).is_none_or(|&n| i >= n))
-    {
+    if selection.neuron.is_some_and(|n| !n.is_in(sizes)) {
         selection.neuron = None;
     }
 }

@@ -1049,7 +1049,7 @@ fn the_math_view_recomputes_the_frames_numbers() {
     fn text_of(n: &egui_kittest::kittest::AccessKitNode<'_>) -> Option<String> {
         n.label().or_else(|| n.value())
     }
-    for neuron in [Some((1, 2)), None] {
+    for neuron in [Some(crate::app::network::NeuronId::new(1, 2)), None] {
         let mut h = Harness::builder()
             .with_size(egui::vec2(900.0, 500.0))
             .build_ui(|ui| math_ui(ui, &frame, &topology, neuron, Some(Direction::Backward)));
@@ -1321,7 +1321,7 @@ fn neuron_maps_on_a_three_class_spiral_follow_the_shown_frame() {
     // The panel: a row per layer, clicking a map selects its neuron.
     struct Panel {
         textures: MapTextures,
-        picked: Option<(usize, usize)>,
+        picked: Option<crate::app::network::NeuronId>,
     }
     let mut h = Harness::builder()
         .with_size(egui::vec2(420.0, 500.0))
@@ -1353,7 +1353,10 @@ fn neuron_maps_on_a_three_class_spiral_follow_the_shown_frame() {
     h.run();
     h.drop_at(at);
     h.run();
-    assert_eq!(h.state().picked, Some((1, 0)));
+    assert_eq!(
+        h.state().picked,
+        Some(crate::app::network::NeuronId::new(1, 0))
+    );
 }
 
 /// Histograms over time: the distributions of every frame that arrives are

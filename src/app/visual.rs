@@ -271,7 +271,7 @@ fn neuron_bulbs(
             strength = 0.0;
         }
         let color = [hue[0] * strength, hue[1] * strength, hue[2] * strength, 1.0];
-        let halo = if selection.neuron == Some((n.layer, n.index)) || lit == Some(true) {
+        let halo = if selection.neuron == Some(n.id()) || lit == Some(true) {
             [SELECTED[0] * 4.0, SELECTED[1] * 4.0, SELECTED[2] * 4.0, 1.0]
         } else if dropped {
             [DROPPED[0] * 3.0, DROPPED[1] * 3.0, DROPPED[2] * 3.0, 0.8]

@@ -50,7 +50,7 @@ enum Command {
     /// Train a sweep: many models over a grid of hyperparameters, batched.
     Sweep(sweep::SweepArgs),
     /// Compare runs: sweep directories, run directories, or folders of them,
-    /// in the Dimensions browser (or as one CSV table with --csv).
+    /// in the compare view (or as one CSV table with --csv).
     Compare(CompareArgs),
     /// List the scene presets (built in, and those of the scenes folder), or check them all.
     Scenes {
@@ -112,9 +112,10 @@ struct CompareArgs {
 /// What the browser opens on, beyond the window: shared by `nnm compare` and `nnm sweep view`.
 #[derive(Debug, Clone, clap::Args)]
 struct BrowseArgs {
-    /// The view to open on: parallel, curves, scatter, landscape or terrain (the height field).
-    #[arg(long, value_parser = parse_tab)]
-    tab: Option<String>,
+    /// The view to open on (terrain, also called height-field, is the landscape in 3D).
+    #[cfg(feature = "app")]
+    #[arg(long, value_enum)]
+    tab: Option<nn_microscope::app::CompareTab>,
     /// Zoom into this window of the landscape at start, X0:X1,Y0:Y1 in the
     /// axes' own units (as a rectangle dragged on it would).
     #[arg(long, value_parser = parse_window)]
@@ -127,14 +128,6 @@ struct BrowseArgs {
     export: Option<PathBuf>,
 }
 
-/// Checks a `--tab` name.
-fn parse_tab(s: &str) -> Result<String> {
-    match s {
-        "parallel" | "curves" | "scatter" | "landscape" | "terrain" => Ok(s.to_string()),
-        _ => anyhow::bail!("`{s}` is not a view: parallel, curves, scatter, landscape or terrain"),
-    }
-}
-
 /// Parses `--zoom X0:X1,Y0:Y1`.
 fn parse_window(s: &str) -> Result<nn_microscope::lab::sweep::ZoomWindow> {
     nn_microscope::lab::sweep::ZoomWindow::parse(s).map_err(|e| anyhow::anyhow!(e))
@@ -144,8 +137,8 @@ fn parse_window(s: &str) -> Result<nn_microscope::lab::sweep::ZoomWindow> {
 #[derive(Debug, clap::Args)]
 struct CaptureArgs {
     /// A scene file, a preset name, a run directory to film its recording,
-    /// or a sweep directory (or a folder of runs) to film the Dimensions
-    /// browser: the height field seen from a moving camera, and with
+    /// or a sweep directory (or a folder of runs) to film the compare view:
+    /// the height field seen from a moving camera, and with
     /// --zoom a zoom training in lock-step with the film.
     source: String,
     /// The film: `NAME.mp4` (through ffmpeg), `NAME.gif`, or a folder name

@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 
+use nn_microscope::lab::Device;
 use nn_microscope::lab::format_value;
 use nn_microscope::lab::scene::Presets;
-use nn_microscope::lab::sweep::{Device, ModelRow, Plan, Report, Shard, Sweep, SweepDir};
 use nn_microscope::lab::sweep::{MODELS_FILE, SWEEP_FILE, write_atomic};
+use nn_microscope::lab::sweep::{ModelRow, Plan, Report, Shard, Sweep, SweepDir};
 
 mod cluster;
 
@@ -44,19 +45,10 @@ pub(super) struct SweepArgs {
 pub(super) struct TrainOptions {
     /// Where the models train.
     #[arg(long, value_enum, default_value = "cpu")]
-    device: DeviceArg,
+    device: Device,
     /// Threads for the CPU (default: every core).
     #[arg(long)]
     threads: Option<usize>,
-}
-
-/// `--device`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum DeviceArg {
-    /// The batched CPU kernel.
-    Cpu,
-    /// burn's wgpu backend (a GPU through Vulkan, Metal or DX12).
-    Wgpu,
 }
 
 /// What `nnm sweep` does besides training a sweep file.
@@ -109,7 +101,7 @@ enum SweepCommand {
         #[command(flatten)]
         window: super::WindowArgs,
     },
-    /// Open a sweep directory in the Dimensions browser (`nnm compare DIR`).
+    /// Open a sweep directory in the compare view (`nnm compare DIR`).
     View {
         /// The sweep directory.
         dir: PathBuf,
@@ -195,10 +187,7 @@ fn train(
     shard: Option<Shard>,
     options: &TrainOptions,
 ) -> Result<ExitCode> {
-    let device = match options.device {
-        DeviceArg::Cpu => Device::Cpu,
-        DeviceArg::Wgpu => Device::Wgpu,
-    };
+    let device = options.device;
     let threads = options
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))

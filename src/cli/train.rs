@@ -8,7 +8,7 @@ use burn::tensor::backend::AutodiffBackend;
 
 use nn_microscope::lab::runner::Session;
 use nn_microscope::lab::scene::Presets;
-use nn_microscope::lab::{CpuBackend, Scene, format_value};
+use nn_microscope::lab::{CpuBackend, Device, Scene, format_value};
 
 /// Options of `nnm train`.
 #[derive(Debug, clap::Args)]
@@ -33,34 +33,25 @@ pub(super) struct TrainArgs {
     /// Where the network trains: `cpu` (burn's flex backend) or `wgpu`
     /// (burn's wgpu backend: a GPU through Vulkan, Metal or DX12).
     #[arg(long, value_enum, default_value = "cpu")]
-    device: TrainDevice,
-}
-
-/// `nnm train --device`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(super) enum TrainDevice {
-    /// The CPU.
-    Cpu,
-    /// A GPU through burn's wgpu backend.
-    Wgpu,
+    device: Device,
 }
 
 /// Trains the scene and prints `final: step=... run=...`.
 pub(super) fn train(args: TrainArgs, presets: &Presets) -> Result<ExitCode> {
     if let Some(dir) = &args.resume {
         return match args.device {
-            TrainDevice::Cpu => {
+            Device::Cpu => {
                 let session = Session::<CpuBackend>::resume(dir, &Default::default(), args.steps)?;
                 run_session(session)
             }
             #[cfg(feature = "gpu")]
-            TrainDevice::Wgpu => run_session(Session::<nn_microscope::lab::GpuBackend>::resume(
+            Device::Wgpu => run_session(Session::<nn_microscope::lab::GpuBackend>::resume(
                 dir,
                 &Default::default(),
                 args.steps,
             )?),
             #[cfg(not(feature = "gpu"))]
-            TrainDevice::Wgpu => anyhow::bail!(
+            Device::Wgpu => anyhow::bail!(
                 "--device wgpu: this nnm was built without the `gpu` feature; build it with `--features gpu`"
             ),
         };
@@ -77,21 +68,21 @@ pub(super) fn train(args: TrainArgs, presets: &Presets) -> Result<ExitCode> {
             );
         }
         return match args.device {
-            TrainDevice::Cpu => run_session(Session::<CpuBackend>::rerun(
+            Device::Cpu => run_session(Session::<CpuBackend>::rerun(
                 path,
                 &Default::default(),
                 Some(&args.out),
                 args.steps,
             )?),
             #[cfg(feature = "gpu")]
-            TrainDevice::Wgpu => run_session(Session::<nn_microscope::lab::GpuBackend>::rerun(
+            Device::Wgpu => run_session(Session::<nn_microscope::lab::GpuBackend>::rerun(
                 path,
                 &Default::default(),
                 Some(&args.out),
                 args.steps,
             )?),
             #[cfg(not(feature = "gpu"))]
-            TrainDevice::Wgpu => anyhow::bail!(
+            Device::Wgpu => anyhow::bail!(
                 "--device wgpu: this nnm was built without the `gpu` feature; build it with `--features gpu`"
             ),
         };
@@ -104,13 +95,13 @@ pub(super) fn train(args: TrainArgs, presets: &Presets) -> Result<ExitCode> {
         scene.seed = s;
     }
     match args.device {
-        TrainDevice::Cpu => train_on::<CpuBackend>(&args, &scene, &Default::default()),
+        Device::Cpu => train_on::<CpuBackend>(&args, &scene, &Default::default()),
         #[cfg(feature = "gpu")]
-        TrainDevice::Wgpu => {
+        Device::Wgpu => {
             train_on::<nn_microscope::lab::GpuBackend>(&args, &scene, &Default::default())
         }
         #[cfg(not(feature = "gpu"))]
-        TrainDevice::Wgpu => anyhow::bail!(
+        Device::Wgpu => anyhow::bail!(
             "--device wgpu: this nnm was built without the `gpu` feature; build it with `--features gpu`"
         ),
     }

@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use nn_microscope::app::AppError;
 use nn_microscope::app::{FilmRequest, FilmSource};
-use nn_microscope::app::{ViewOptions, check_can_open_window, check_gpu, run_view};
+use nn_microscope::app::{NeuronId, ViewOptions, check_can_open_window, check_gpu, run_view};
 use nn_microscope::lab::record::{RunDir, SCENE_FILE};
 use nn_microscope::lab::runner::RunnerOptions;
 use nn_microscope::lab::runner::spawn_replay;
@@ -25,8 +25,8 @@ impl WindowArgs {
             screenshot: self.screenshot,
             bench: self.bench,
             window: self.window,
-            select: self.select,
-            click: self.click_neuron,
+            select: self.select.map(|(l, i)| NeuronId::new(l, i)),
+            click: self.click_neuron.map(|(l, i)| NeuronId::new(l, i)),
             frame_layer: self.frame_layer,
             dashboard: self.layout == super::Layout::Dashboard,
             play,
@@ -113,10 +113,10 @@ const BROWSER_FILM_SECONDS: (f32, f32) = (12.0, 8.0);
 /// Default frame rate of a film of the browser.
 const BROWSER_FILM_FPS: f32 = 30.0;
 
-/// `nnm capture SWEEP_DIR`: a film of the Dimensions browser.
+/// `nnm capture SWEEP_DIR`: a film of the compare view.
 fn capture_browser(args: CaptureArgs) -> Result<ExitCode> {
-    use nn_microscope::app::FrameSink;
-    use nn_microscope::app::{BrowseOptions, BrowserFilm, BrowserTab, film_browser};
+    use nn_microscope::app::FilmSink;
+    use nn_microscope::app::{CompareFilm, CompareOptions, film_compare};
     use nn_microscope::app::{check_fps, check_size, film_output};
     for (given, flag) in [
         (args.seed.is_some(), "--seed"),
@@ -160,20 +160,20 @@ fn capture_browser(args: CaptureArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::from(2));
     }
-    let browse = BrowseOptions {
-        tab: args.browse.tab.as_deref().and_then(BrowserTab::parse),
+    let browse = CompareOptions {
+        tab: args.browse.tab,
         zoom: args.browse.zoom,
         levels: args.browse.zoom_levels,
         export: None,
     };
-    let film = BrowserFilm {
+    let film = CompareFilm {
         size: args.size,
         fps,
         frames,
     };
     let bar = super::progress_bar(u64::from(frames), "frames");
-    let sink = FrameSink::new(&output, args.size, fps)?.with_progress(bar.clone());
-    let report = film_browser(table, browse, film, sink)?;
+    let sink = FilmSink::new(&output, args.size, fps)?.with_progress(bar.clone());
+    let report = film_compare(table, browse, film, sink)?;
     bar.finish_and_clear();
     println!(
         "captured {} frames ({}x{}, {fps} fps) of the browser to {}, {:.3} s per frame",
@@ -186,25 +186,25 @@ fn capture_browser(args: CaptureArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `nnm compare` and `nnm sweep view`: the Dimensions browser on a table of runs.
+/// `nnm compare` and `nnm sweep view`: the compare view on a table of runs.
 pub(super) fn browse(
     table: nn_microscope::lab::compare::Table,
     browse: BrowseArgs,
     window: WindowArgs,
 ) -> Result<ExitCode> {
-    use nn_microscope::app::{BrowseOptions, BrowserTab};
+    use nn_microscope::app::CompareOptions;
     if let Err(why) = check_can_open_window() {
         return Ok(cannot_open("compare", &why));
     }
-    let title = format!("NN Microscope · Dimensions · {} runs", table.len());
+    let title = format!("NN Microscope · Compare · {} runs", table.len());
     let options = window.options(title, None);
-    let browse = BrowseOptions {
-        tab: browse.tab.as_deref().and_then(BrowserTab::parse),
+    let browse = CompareOptions {
+        tab: browse.tab,
         zoom: browse.zoom,
         levels: browse.zoom_levels,
         export: browse.export,
     };
-    Ok(exit_code(nn_microscope::app::run_browser(
+    Ok(exit_code(nn_microscope::app::run_compare(
         table, &options, browse,
     )))
 }
@@ -240,7 +240,7 @@ pub(super) fn capture(args: CaptureArgs, presets: &Presets) -> Result<ExitCode> 
     ] {
         if given {
             anyhow::bail!(
-                "{flag} films the Dimensions browser: give a sweep directory (or a folder of runs), not {}",
+                "{flag} films the compare view: give a sweep directory (or a folder of runs), not {}",
                 args.source
             );
         }

@@ -20,6 +20,17 @@ pub use runner::{TrainerCommand, TrainerEvent, TrainerHandle};
 pub use scene::Scene;
 pub use train::{StepOutcome, Trainer};
 
+/// Where networks train (`--device` of `nnm train` and `nnm sweep`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Device {
+    /// The CPU: burn's flex backend for one network, the batched kernel
+    /// ([`sweep::kernel`]) on every core for a sweep.
+    #[default]
+    Cpu,
+    /// burn's wgpu backend: a GPU through Vulkan, Metal or DX12.
+    Wgpu,
+}
+
 /// The backend `nnm` trains on: burn's CPU backend (`flex`) with autodiff.
 pub type CpuBackend = burn::backend::Autodiff<burn::backend::Flex>;
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use bevy_egui::egui;
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 
+use crate::app::network::NeuronId;
 use crate::app::visual::{NEGATIVE, POSITIVE};
 use crate::lab::analysis::{Blame, DEFAULT_BLAME_SAMPLES, Readout, blame};
 use crate::lab::data::{Dataset, InputLayout};
@@ -24,7 +25,7 @@ const HISTORY_MAX: usize = 5_000;
 #[derive(Default)]
 pub(crate) struct Inspector {
     /// The neuron the history belongs to.
-    neuron: Option<(usize, usize)>,
+    neuron: Option<NeuronId>,
     /// The run the history belongs to (the app's topology serial).
     run: u64,
     /// (step, activation, ∂L/∂z) per frame seen.
@@ -113,14 +114,10 @@ impl Inspector {
     /// Records the selected neuron's values at the shown frame of run `run`
     /// (the app's topology serial), once per step, in step order: scrubbing
     /// back through the history adds to it, a new run starts it afresh.
-    pub(crate) fn observe(
-        &mut self,
-        selected: Option<(usize, usize)>,
-        frame: Option<&Frame>,
-        run: u64,
-    ) {
+    pub(crate) fn observe(&mut self, selected: Option<NeuronId>, frame: Option<&Frame>, run: u64) {
         if self.neuron != selected || self.run != run {
-            let same_layer = self.run == run && self.neuron.map(|n| n.0) == selected.map(|n| n.0);
+            let same_layer =
+                self.run == run && self.neuron.map(|n| n.layer) == selected.map(|n| n.layer);
             if !same_layer {
                 self.blame = None;
                 self.blame_job = None;
@@ -130,7 +127,7 @@ impl Inspector {
             self.history.clear();
             self.weights_step = None;
         }
-        let (Some((l, i)), Some(f)) = (selected, frame) else {
+        let (Some(NeuronId { layer: l, index: i }), Some(f)) = (selected, frame) else {
             return;
         };
         let at = self.history.partition_point(|h| h.0 < f.step);
@@ -217,7 +214,7 @@ pub(crate) fn inspector_ui(
     topology: &Topology,
     blame_input: Option<BlameInput<'_>>,
 ) {
-    let Some((l, i)) = inspector.neuron else {
+    let Some(NeuronId { layer: l, index: i }) = inspector.neuron else {
         ui.label("Click a neuron to inspect it (Esc clears, G frames it).");
         return;
     };
@@ -505,15 +502,15 @@ mod tests {
         };
         let mut inspector = Inspector::default();
         for step in [10, 20, 30] {
-            inspector.observe(Some((1, 0)), Some(&at(step)), 1);
+            inspector.observe(Some(NeuronId::new(1, 0)), Some(&at(step)), 1);
         }
         // The VCR goes back to step 5, then 20: the history only grows.
-        inspector.observe(Some((1, 0)), Some(&at(5)), 1);
-        inspector.observe(Some((1, 0)), Some(&at(20)), 1);
+        inspector.observe(Some(NeuronId::new(1, 0)), Some(&at(5)), 1);
+        inspector.observe(Some(NeuronId::new(1, 0)), Some(&at(20)), 1);
         let steps: Vec<u64> = inspector.history_steps().collect();
         assert_eq!(steps, vec![5, 10, 20, 30]);
         // A restart (a new run) starts over, even at a later step.
-        inspector.observe(Some((1, 0)), Some(&at(40)), 2);
+        inspector.observe(Some(NeuronId::new(1, 0)), Some(&at(40)), 2);
         assert_eq!(inspector.history_steps().collect::<Vec<_>>(), vec![40]);
     }
 }

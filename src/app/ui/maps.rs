@@ -4,6 +4,7 @@
 
 use bevy_egui::egui;
 
+use crate::app::network::NeuronId;
 use crate::app::neuron_maps::NeuronMapView;
 use crate::lab::Topology;
 
@@ -54,9 +55,9 @@ pub(crate) fn neuron_maps_ui(
     textures: &mut MapTextures,
     view: &NeuronMapView,
     topology: &Topology,
-    selected: Option<(usize, usize)>,
+    selected: Option<NeuronId>,
     size: f32,
-) -> Option<(usize, usize)> {
+) -> Option<NeuronId> {
     if view.maps.is_none() {
         ui.label("Neuron maps need a task on a plane (two inputs).");
         return None;
@@ -73,7 +74,7 @@ pub(crate) fn neuron_maps_ui(
         ui.small(format!("{name}: {} neurons", row.len()));
         ui.horizontal_wrapped(|ui| {
             for (n, tex) in row.iter().enumerate() {
-                let neuron = (l + 1, n);
+                let neuron = NeuronId::new(l + 1, n);
                 let label = if l + 1 == layers {
                     topology
                         .output_names

@@ -2,6 +2,7 @@
 
 use bevy_egui::egui;
 
+use crate::app::network::NeuronId;
 use crate::app::particles::Direction;
 use crate::lab::model::{OutputKind, plain_forward};
 use crate::lab::{Frame, Topology};
@@ -61,7 +62,7 @@ pub(crate) fn math_ui(
     ui: &mut egui::Ui,
     frame: &Frame,
     topology: &Topology,
-    neuron: Option<(usize, usize)>,
+    neuron: Option<NeuronId>,
     phase: Option<Direction>,
 ) {
     let layers = frame.layers.len();
@@ -70,7 +71,11 @@ pub(crate) fn math_ui(
     }
     // The selected neuron, or the output the network favours.
     let (l, j) = match neuron {
-        Some((l, j)) if l >= 1 && l <= layers && j < frame.layers[l - 1].outputs => (l, j),
+        Some(NeuronId { layer: l, index: j })
+            if l >= 1 && l <= layers && j < frame.layers[l - 1].outputs =>
+        {
+            (l, j)
+        }
         _ => {
             let out = &frame.layers[layers - 1].activations;
             let best = out

@@ -26,6 +26,7 @@ use crate::app::lesson::LessonPlayer;
 use crate::app::messages::{
     ExportRequest, FrameTarget, LessonControl, Notice, PickScene, SendCommand, SnapshotRequest,
 };
+use crate::app::network::NeuronId;
 use crate::app::network::Selection;
 use crate::app::neuron_maps::NeuronMapView;
 use crate::app::particles::FlowPhase;
@@ -84,7 +85,7 @@ pub(super) struct UiState {
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
 struct Picks {
     /// A neuron, on a neuron map.
-    neuron: Option<(usize, usize)>,
+    neuron: Option<NeuronId>,
     /// A test sample for the probe, in the 2D projection.
     probe: Option<usize>,
 }
@@ -461,7 +462,7 @@ fn insight_panel_ui(
     shown: Option<&Frame>,
     state: &mut UiState,
     teaching: &mut Teaching,
-    selected: Option<(usize, usize)>,
+    selected: Option<NeuronId>,
     maps: Option<&NeuronMapView>,
     distributions: Option<&DistributionHistory>,
 ) -> Picks {

@@ -616,7 +616,11 @@ mod inspector {
         let topology = t.topology();
         let data = t.data().clone();
         let mut inspector = Inspector::default();
-        inspector.observe(Some((1, 2)), Some(&frame), 1);
+        inspector.observe(
+            Some(crate::app::network::NeuronId::new(1, 2)),
+            Some(&frame),
+            1,
+        );
         let mut h = Harness::builder()
             .with_size(egui::vec2(420.0, 1400.0))
             .build_ui_state(

@@ -2,9 +2,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 
 use super::*;
+use crate::lab::Device;
 use crate::lab::runner::Session;
 use crate::lab::scene::Presets;
-use crate::lab::sweep::{Device, Plan, Sweep, SweepDir};
+use crate::lab::sweep::{Plan, Sweep, SweepDir};
 use crate::lab::{CpuBackend, Scene};
 
 /// A fresh temporary folder.

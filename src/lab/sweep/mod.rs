@@ -20,7 +20,7 @@ pub use spec::{display_value, scene_field};
 pub use zoom::{ZOOM_LEVELS, ZoomEvent, ZoomWindow, Zoomer, chunks_per_level, window_sweep};
 
 pub use dir::{ModelSource, Report, SweepDir};
-pub use plan::{Device, ModelRow, Plan, Shard};
+pub use plan::{ModelRow, Plan, Shard};
 pub use spec::Sweep;
 
 #[cfg(test)]

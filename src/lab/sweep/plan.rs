@@ -14,17 +14,7 @@ use crate::lab::frame::{Metrics, RunStatus};
 use crate::lab::model::MlpConfig;
 use crate::lab::runner::Session;
 use crate::lab::scene::TrainSpec;
-use crate::lab::{CpuBackend, Scene};
-
-/// Where a sweep's models train.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Device {
-    /// The CPU kernel ([`kernel`]), every core.
-    #[default]
-    Cpu,
-    /// burn's wgpu backend: a GPU through Vulkan, Metal or DX12.
-    Wgpu,
-}
+use crate::lab::{CpuBackend, Device, Scene};
 
 /// Which part of a sweep one process runs: chunk `c` belongs to shard `c mod count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,8 +13,9 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded, unbounded};
 
 use super::dir::SweepDir;
-use super::plan::{Device, Plan};
+use super::plan::Plan;
 use super::spec::{Sweep, Values};
+use crate::lab::Device;
 use crate::lab::compare::Table;
 use crate::lab::error::{LabError, LabResult};
 use crate::lab::record::RunDir;

@@ -1,4 +1,4 @@
-//! The Dimensions browser (`nnm compare`, `nnm sweep view`): thousands of runs
+//! The compare view (`nnm compare`, `nnm sweep view`): thousands of runs
 //! in a linked table, parallel coordinates, curves grouped and aggregated, a
 //! scatter and a sweep's landscape. One selection and one query drive them all.
 
@@ -14,11 +14,11 @@ mod zooming;
 #[cfg(test)]
 mod tests;
 
-pub use film::{BrowserFilm, film_browser};
+pub use film::{CompareFilm, film_compare};
 pub(crate) use paint::landscape_paint;
 pub(crate) use pick::TerrainPickPlugin;
 pub(crate) use terrain::TerrainPlugin;
-pub(crate) use views::browser_ui;
+pub(crate) use views::compare_ui;
 pub(crate) use zooming::ZoomPlugin;
 
 use bevy::prelude::*;
@@ -33,9 +33,9 @@ pub(super) const MAX_CURVES: usize = 1_000;
 /// Points the scatter draws at most.
 pub(super) const MAX_POINTS: usize = 20_000;
 
-/// Which view fills the centre.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum BrowserTab {
+/// Which view fills the centre (`--tab` names it, parsed once by clap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum CompareTab {
     /// One axis per column, a line per run.
     #[default]
     Parallel,
@@ -46,30 +46,19 @@ pub enum BrowserTab {
     /// A two-axis sweep's grid as an image.
     Landscape,
     /// The same grid as a 3D height field to fly over.
+    #[value(alias = "height-field")]
     Terrain,
 }
 
-impl BrowserTab {
-    /// Parses a tab's name, as `--tab` takes it.
-    pub fn parse(name: &str) -> Option<BrowserTab> {
-        Some(match name {
-            "parallel" => BrowserTab::Parallel,
-            "curves" => BrowserTab::Curves,
-            "scatter" => BrowserTab::Scatter,
-            "landscape" => BrowserTab::Landscape,
-            "terrain" | "height-field" => BrowserTab::Terrain,
-            _ => return None,
-        })
-    }
-
+impl CompareTab {
     /// Its name in file names and on the command line.
     pub fn name(self) -> &'static str {
         match self {
-            BrowserTab::Parallel => "parallel",
-            BrowserTab::Curves => "curves",
-            BrowserTab::Scatter => "scatter",
-            BrowserTab::Landscape => "landscape",
-            BrowserTab::Terrain => "terrain",
+            CompareTab::Parallel => "parallel",
+            CompareTab::Curves => "curves",
+            CompareTab::Scatter => "scatter",
+            CompareTab::Landscape => "landscape",
+            CompareTab::Terrain => "terrain",
         }
     }
 }
@@ -99,9 +88,9 @@ pub(super) struct ZoomState {
 
 /// What the command line asks of the browser beyond the window.
 #[derive(Debug, Clone, Default)]
-pub struct BrowseOptions {
+pub struct CompareOptions {
     /// The view to open on.
-    pub tab: Option<BrowserTab>,
+    pub tab: Option<CompareTab>,
     /// Zoom into this window at start.
     pub zoom: Option<crate::lab::sweep::ZoomWindow>,
     /// The zoom's grid sizes, coarse to fine (default: 32, 64, 128).
@@ -255,7 +244,7 @@ pub(super) struct Browser {
     /// The column the landscape shows.
     pub landscape_column: usize,
     /// The centre view.
-    pub tab: BrowserTab,
+    pub tab: CompareTab,
     /// The grouped curves of `rows`, kept until the rows or settings change.
     pub bands: Vec<Band>,
     /// Where each parallel axis was drawn (column, rect), for brushing.
@@ -333,9 +322,9 @@ impl Browser {
         let landscape = (0..table.sources.len()).find_map(|s| Landscape::of(&table, s));
         let landscape_column = find("convergence_score").unwrap_or(metric);
         let tab = if landscape.is_some() {
-            BrowserTab::Landscape
+            CompareTab::Landscape
         } else {
-            BrowserTab::Parallel
+            CompareTab::Parallel
         };
         Browser {
             hidden: vec![false; n],
@@ -411,7 +400,7 @@ impl Browser {
             ..old.curves
         };
         let keeps_tab = self.landscape.is_some()
-            || !matches!(old.tab, BrowserTab::Landscape | BrowserTab::Terrain);
+            || !matches!(old.tab, CompareTab::Landscape | CompareTab::Terrain);
         if keeps_tab {
             self.tab = old.tab;
         }
@@ -536,9 +525,9 @@ impl Browser {
 }
 
 /// The browser as a Bevy feature: its state, drawn by egui each frame.
-pub(super) struct BrowserPlugin;
+pub(super) struct ComparePlugin;
 
-impl Plugin for BrowserPlugin {
+impl Plugin for ComparePlugin {
     fn build(&self, app: &mut App) {
         app.add_plugins((
             TerrainPlugin,
@@ -547,17 +536,17 @@ impl Plugin for BrowserPlugin {
             export::ExportPlugin,
         ))
         .add_systems(Update, script_system.in_set(crate::app::AppSystems::Script))
-        .add_systems(EguiPrimaryContextPass, browser_system)
+        .add_systems(EguiPrimaryContextPass, compare_system)
         .add_systems(Last, open_system.in_set(crate::app::AppSystems::Export));
     }
 }
 
 /// Opens the browser on `table` in a window, until it is closed (or
 /// `options.frames` have been drawn; `options.screenshot` saves the last).
-pub fn run_browser(
+pub fn run_compare(
     table: Table,
     options: &crate::app::ViewOptions,
-    browse: BrowseOptions,
+    browse: CompareOptions,
 ) -> AppExit {
     let mut browser = Browser::new(table);
     if let Some(tab) = browse.tab {
@@ -571,16 +560,16 @@ pub fn run_browser(
     let mut app = App::new();
     app.add_plugins(crate::app::window_plugins(options))
         .add_plugins(crate::app::AppSystemsPlugin)
-        .add_plugins(BrowserPlugin)
+        .add_plugins(ComparePlugin)
         .init_resource::<crate::app::network::Selection>()
         .init_resource::<crate::app::network::NetworkView>()
         .insert_resource(browser)
         .insert_resource(ClearColor(Color::srgb(0.01, 0.012, 0.02)));
-    crate::app::capture::add_automation(&mut app, options);
+    crate::app::script::add_automation(&mut app, options);
     app.run()
 }
 
-fn browser_system(
+fn compare_system(
     mut contexts: EguiContexts,
     browser: Option<ResMut<Browser>>,
     mut styled: Local<bool>,
@@ -608,7 +597,7 @@ fn browser_system(
             .layer_id(egui::LayerId::background())
             .max_rect(ctx.viewport_rect()),
     );
-    browser_ui(&mut root, &mut browser);
+    compare_ui(&mut root, &mut browser);
 }
 
 /// Opens the row asked for in the microscope, as a process of its own: the
@@ -642,7 +631,7 @@ fn open_system(browser: Option<ResMut<Browser>>, mut children: Local<Vec<std::pr
 /// scripted run (`--frames`) does not count frames while work is pending.
 fn script_system(
     browser: Option<ResMut<Browser>>,
-    automation: Option<ResMut<crate::app::capture::Automation>>,
+    automation: Option<ResMut<crate::app::script::Automation>>,
     mut idle_frames: Local<u32>,
 ) {
     let Some(mut b) = browser else {

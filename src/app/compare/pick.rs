@@ -7,7 +7,7 @@ use bevy::prelude::*;
 use bevy::window::PrimaryWindow;
 
 use super::terrain::{TERRAIN_HEIGHT, TERRAIN_WIDTH, TerrainCamera, top_of};
-use super::{Browser, BrowserTab};
+use super::{Browser, CompareTab};
 
 /// A press that moves further than this (logical pixels) is an orbit, not a click.
 const CLICK_SLOP: f32 = 4.0;
@@ -124,7 +124,7 @@ fn pick_terrain(
     let Some(mut b) = browser else {
         return;
     };
-    let shown = b.tab == BrowserTab::Terrain;
+    let shown = b.tab == CompareTab::Terrain;
     let Some(land) = b.landscape.as_ref().filter(|_| shown) else {
         b.terrain_hover = None;
         return;
@@ -193,7 +193,7 @@ fn place_pin(
     };
     let place = browser
         .as_ref()
-        .filter(|b| b.tab == BrowserTab::Terrain)
+        .filter(|b| b.tab == CompareTab::Terrain)
         .and_then(|b| {
             let land = b.landscape.as_ref()?;
             let (i, j) = land.cell_of(b.selected?)?;

@@ -11,13 +11,11 @@ use bevy_panorbit_camera::PanOrbitCamera;
 
 use super::terrain::{TERRAIN_HEIGHT, TerrainBuilt, TerrainCamera};
 use super::zooming::ZoomLink;
-use super::{BrowseOptions, Browser, BrowserPlugin, BrowserTab};
+use super::{Browser, CompareOptions, ComparePlugin, CompareTab};
 use crate::app::camera::OverlayCamera;
 use crate::app::error::{AppError, AppResult};
-use crate::app::film::{
-    CaptureReport, FilmClock, FilmOutput, SETTLE_UPDATES, WARMUP_LIMIT, offscreen_app,
-};
-use crate::app::film_sink::FrameSink;
+use crate::app::film::{CaptureReport, Cue, FilmClock, FilmOutput, Takes, offscreen_app};
+use crate::app::film_sink::FilmSink;
 use crate::lab::compare::Table;
 use crate::lab::sweep::Zoomer;
 
@@ -38,7 +36,7 @@ const YAW: f32 = 0.35;
 
 /// A film of the browser: its size, rate and length.
 #[derive(Debug, Clone, Copy)]
-pub struct BrowserFilm {
+pub struct CompareFilm {
     /// Frame size in pixels.
     pub size: (u32, u32),
     /// Frames per second.
@@ -114,23 +112,22 @@ impl ZoomPace {
 /// The film being made.
 #[derive(Resource)]
 struct Film {
-    film: BrowserFilm,
+    film: CompareFilm,
     output: FilmOutput,
-    warmup: u32,
-    settled: u32,
+    takes: Takes,
 }
 
 /// Films the browser on `table` (opened as `browse` says) into `sink`.
-pub fn film_browser(
+pub fn film_compare(
     table: Table,
-    browse: BrowseOptions,
-    film: BrowserFilm,
-    sink: FrameSink,
+    browse: CompareOptions,
+    film: CompareFilm,
+    sink: FilmSink,
 ) -> AppResult<CaptureReport> {
     let mut browser = Browser::new(table);
     browser.still = true;
     browser.tab = browse.tab.unwrap_or(if browser.landscape.is_some() {
-        BrowserTab::Terrain
+        CompareTab::Terrain
     } else {
         browser.tab
     });
@@ -152,7 +149,7 @@ pub fn film_browser(
         std::thread::available_parallelism().map_or(1, |n| n.get()),
     )))
     .add_plugins(crate::app::AppSystemsPlugin)
-    .add_plugins(BrowserPlugin)
+    .add_plugins(ComparePlugin)
     .init_resource::<crate::app::network::Selection>()
     .init_resource::<crate::app::network::NetworkView>()
     .insert_resource(browser)
@@ -169,8 +166,7 @@ pub fn film_browser(
     app.insert_resource(Film {
         film,
         output: output.clone(),
-        warmup: 0,
-        settled: 0,
+        takes: Takes::default(),
     })
     .add_systems(PostStartup, aim_cameras_at_film)
     .add_systems(
@@ -203,14 +199,14 @@ fn zoom_events(
 }
 
 /// The browser's cameras: the height field's and egui's.
-type BrowserCameras = Or<(With<TerrainCamera>, With<OverlayCamera>)>;
+type CompareCameras = Or<(With<TerrainCamera>, With<OverlayCamera>)>;
 
 /// Points the browser's cameras at the film's image, and takes the height
 /// field's camera off the mouse: the film's path moves it.
 fn aim_cameras_at_film(
     mut commands: Commands,
     film: Res<Film>,
-    cameras: Query<Entity, BrowserCameras>,
+    cameras: Query<Entity, CompareCameras>,
 ) {
     for camera in &cameras {
         commands
@@ -252,33 +248,22 @@ fn drive(
     pace: Option<Res<ZoomPace>>,
     mut exit: MessageWriter<AppExit>,
 ) {
-    if let Some(why) = pace.as_ref().and_then(|p| p.failed.clone()) {
-        film.output.fail(AppError::Capture(why));
-        exit.write(AppExit::error());
-        return;
-    }
-    let total = film.film.frames;
-    if !film.output.going_on(total, &mut exit) || clock.frame >= total {
-        return;
-    }
-    let terrain = browser.tab == BrowserTab::Terrain && browser.landscape.is_some();
-    let ready = !terrain || built.key.is_some();
-    if !ready {
-        film.warmup += 1;
-        if film.warmup > WARMUP_LIMIT {
-            film.output.fail(AppError::Capture(
-                "nothing to film: the height field was never built".into(),
-            ));
-            exit.write(AppExit::error());
+    let terrain = browser.tab == CompareTab::Terrain && browser.landscape.is_some();
+    let cue = match pace.as_ref().and_then(|p| p.failed.clone()) {
+        Some(why) => Cue::Failed(why),
+        None if terrain && built.key.is_none() => {
+            Cue::Waiting("nothing to film: the height field was never built".into())
         }
-        return;
+        None => Cue::Ready,
+    };
+    let film = &mut *film;
+    let at = (clock.frame, film.film.frames);
+    if film
+        .output
+        .direct(&mut film.takes, cue, at, &mut commands, &mut exit)
+    {
+        clock.frame += 1;
     }
-    if clock.frame == 0 && film.settled < SETTLE_UPDATES {
-        film.settled += 1;
-        return;
-    }
-    film.output.shoot(&mut commands, clock.frame);
-    clock.frame += 1;
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use bevy_egui::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 
-use super::{Browser, BrowserTab, browser_ui};
+use super::{Browser, CompareTab, compare_ui};
 use crate::lab::compare::tests::{lr_seed_sweep, sweep_dir, temp};
 use crate::lab::compare::{Landscape, Table, group_curves};
 
@@ -27,7 +27,7 @@ fn harness() -> Harness<'static, Browser> {
     assert_eq!(table.len(), 1000);
     Harness::builder()
         .with_size(egui::vec2(2000.0, 1000.0))
-        .build_ui_state(|ui, b: &mut Browser| browser_ui(ui, b), Browser::new(table))
+        .build_ui_state(|ui, b: &mut Browser| compare_ui(ui, b), Browser::new(table))
 }
 
 /// Presses the left button at `from`, moves to `to` and releases it there.
@@ -141,7 +141,7 @@ fn brushing_an_axis_of_parallel_coordinates_filters_the_table() {
     h.run();
     h.run();
     let b = h.state();
-    assert_eq!(b.tab, BrowserTab::Parallel);
+    assert_eq!(b.tab, CompareTab::Parallel);
     let seed = b.table.column("seed").unwrap();
     let (_, rect) = *b
         .axis_rects
@@ -178,7 +178,7 @@ fn huge_values_are_labelled_compactly_in_the_table_and_on_parallel_axes() {
     table.columns[loss].values[0] = 3.4e38;
     let mut h = Harness::builder()
         .with_size(egui::vec2(2000.0, 1000.0))
-        .build_ui_state(|ui, b: &mut Browser| browser_ui(ui, b), Browser::new(table));
+        .build_ui_state(|ui, b: &mut Browser| compare_ui(ui, b), Browser::new(table));
     h.run();
     h.get_by_label("train_loss").click();
     h.run();
@@ -307,7 +307,7 @@ fn curves_are_drawn_into_the_image_where_their_points_fall() {
 fn clicking_a_landscape_cell_selects_its_model_in_the_table() {
     let mut h = harness();
     h.run();
-    assert_eq!(h.state().tab, BrowserTab::Landscape);
+    assert_eq!(h.state().tab, CompareTab::Landscape);
     h.run();
     let b = h.state();
     let rect = b.landscape_rect.expect("the landscape is drawn");
@@ -361,7 +361,7 @@ fn opening_a_model_trains_it_in_the_microscope_with_the_metrics_of_models_csv() 
     let mut h = Harness::builder()
         .with_size(egui::vec2(2000.0, 1000.0))
         .build_ui_state(
-            |ui, b: &mut Browser| browser_ui(ui, b),
+            |ui, b: &mut Browser| compare_ui(ui, b),
             Browser::new(table.clone()),
         );
     h.run();
@@ -484,10 +484,10 @@ fn dragging_a_rectangle_on_the_landscape_zooms_into_a_refined_sub_sweep_and_back
     assert_eq!(table.len(), 36);
     let mut h = Harness::builder()
         .with_size(egui::vec2(2000.0, 1000.0))
-        .build_ui_state(|ui, b: &mut Browser| browser_ui(ui, b), Browser::new(table));
+        .build_ui_state(|ui, b: &mut Browser| compare_ui(ui, b), Browser::new(table));
     h.state_mut().zoom_levels = vec![4, 8];
     h.run();
-    assert_eq!(h.state().tab, BrowserTab::Landscape);
+    assert_eq!(h.state().tab, CompareTab::Landscape);
     let rect = h.state().landscape_rect.expect("the landscape is drawn");
     let land = h.state().landscape.clone().unwrap();
     // From a quarter in at the bottom left to a quarter in at the top right.

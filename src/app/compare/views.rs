@@ -9,7 +9,7 @@ use egui_plot::{
 
 use super::raster::Canvas;
 use super::{
-    Browser, BrowserTab, CurveKey, CurvesImageKey, IMAGE_CURVES, IMAGE_POINTS, LinesKey,
+    Browser, CompareTab, CurveKey, CurvesImageKey, IMAGE_CURVES, IMAGE_POINTS, LinesKey,
     MAX_CURVES, MAX_LINES, MAX_POINTS, OVERLAY_POINTS, OverlayCache, Spread, landscape_paint,
 };
 use crate::lab::compare::{Band, ColumnKind, Curve, Role, compact_number};
@@ -25,7 +25,7 @@ const MULTIPLES: usize = 24;
 const SELECTED: Color32 = Color32::from_rgb(255, 220, 60);
 
 /// The whole browser: a bar of choices, the table on the left, a view in the centre.
-pub(crate) fn browser_ui(root: &mut egui::Ui, b: &mut Browser) {
+pub(crate) fn compare_ui(root: &mut egui::Ui, b: &mut Browser) {
     b.refresh();
     egui::Panel::top("browser_bar").show(root, |ui| bar_ui(ui, b));
     egui::Panel::bottom("browser_status").show(root, |ui| status_ui(ui, b));
@@ -36,27 +36,27 @@ pub(crate) fn browser_ui(root: &mut egui::Ui, b: &mut Browser) {
         .show(root, |ui| table_ui(ui, b));
     // The height field is drawn by the 3D camera behind a see-through panel.
     let frame = match b.tab {
-        BrowserTab::Terrain => egui::Frame::NONE,
+        CompareTab::Terrain => egui::Frame::NONE,
         _ => egui::Frame::central_panel(root.style()),
     };
     let centre = egui::CentralPanel::default()
         .frame(frame)
         .show(root, |ui| match b.tab {
-            BrowserTab::Parallel => parallel_ui(ui, b),
-            BrowserTab::Curves => curves_ui(ui, b),
-            BrowserTab::Scatter => scatter_ui(ui, b),
-            BrowserTab::Landscape => landscape_ui(ui, b),
-            BrowserTab::Terrain => terrain_ui(ui, b),
+            CompareTab::Parallel => parallel_ui(ui, b),
+            CompareTab::Curves => curves_ui(ui, b),
+            CompareTab::Scatter => scatter_ui(ui, b),
+            CompareTab::Landscape => landscape_ui(ui, b),
+            CompareTab::Terrain => terrain_ui(ui, b),
         });
     b.view_rect = Some(centre.response.rect);
-    if b.tab != BrowserTab::Terrain {
+    if b.tab != CompareTab::Terrain {
         b.terrain_rect = None;
     }
 }
 
 fn bar_ui(ui: &mut egui::Ui, b: &mut Browser) {
     ui.horizontal_wrapped(|ui| {
-        ui.strong("Dimensions");
+        ui.strong("Compare");
         ui.label(format!(
             "{} of {} runs · {} source{}",
             b.rows.len(),
@@ -66,13 +66,13 @@ fn bar_ui(ui: &mut egui::Ui, b: &mut Browser) {
         ));
         ui.separator();
         for (tab, name) in [
-            (BrowserTab::Parallel, "Parallel coordinates"),
-            (BrowserTab::Curves, "Curves"),
-            (BrowserTab::Scatter, "Scatter"),
-            (BrowserTab::Landscape, "Landscape"),
-            (BrowserTab::Terrain, "Height field"),
+            (CompareTab::Parallel, "Parallel coordinates"),
+            (CompareTab::Curves, "Curves"),
+            (CompareTab::Scatter, "Scatter"),
+            (CompareTab::Landscape, "Landscape"),
+            (CompareTab::Terrain, "Height field"),
         ] {
-            if matches!(tab, BrowserTab::Landscape | BrowserTab::Terrain) && b.landscape.is_none() {
+            if matches!(tab, CompareTab::Landscape | CompareTab::Terrain) && b.landscape.is_none() {
                 continue;
             }
             ui.selectable_value(&mut b.tab, tab, name);

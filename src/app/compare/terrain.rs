@@ -14,7 +14,7 @@ use bevy::shader::ShaderRef;
 use bevy_panorbit_camera::PanOrbitCamera;
 
 use super::paint::{CellPaint, landscape_paint};
-use super::{Browser, BrowserTab};
+use super::{Browser, CompareTab};
 
 /// Width of the height field in world units (its depth follows the grid's aspect).
 pub(super) const TERRAIN_WIDTH: f32 = 20.0;
@@ -156,7 +156,7 @@ fn build_terrain(
     let Some(land) = &b.landscape else {
         return;
     };
-    let shown = b.tab == BrowserTab::Terrain;
+    let shown = b.tab == CompareTab::Terrain;
     let (nx, ny) = land.size();
     let software = adapter.is_some_and(|a| a.device_type == wgpu::DeviceType::Cpu);
     let block = if software {
@@ -279,7 +279,7 @@ fn fit_terrain_camera(
     let window = window.single().ok();
     let rect = browser
         .as_ref()
-        .filter(|b| b.tab == BrowserTab::Terrain && b.landscape.is_some())
+        .filter(|b| b.tab == CompareTab::Terrain && b.landscape.is_some())
         .and_then(|b| b.terrain_rect);
     let Some(rect) = rect.filter(|r| r.width() >= 8.0 && r.height() >= 8.0) else {
         if camera.is_active {

@@ -1,4 +1,4 @@
-//! Automated runs: draw N frames, save a screenshot, measure frame times, exit.
+//! Scripted runs of the window, for tests and scripts: draw N frames, save a screenshot, measure frame times, exit.
 //!
 //! With a screenshot, the run also prints where things are in it, in window
 //! pixels, as one `layout: {json}` line: the panels, the 3D view between them,
@@ -14,7 +14,7 @@ use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_dis
 use bevy::window::PrimaryWindow;
 
 use crate::app::camera::{MainCamera, OverlayRects};
-use crate::app::network::{NetworkView, Neuron, Selection};
+use crate::app::network::{NetworkView, Neuron, NeuronId, Selection};
 use crate::app::{AppSystems, ViewOptions};
 
 /// Frames ignored by the frame-time statistics (shader compilation, first uploads).
@@ -43,8 +43,8 @@ pub(super) struct Automation {
     pub frame_ms: Vec<f32>,
     /// Where things were on screen when the screenshot was taken.
     pub layout: Option<serde_json::Value>,
-    /// A neuron to click near the end: (layer, index).
-    pub click: Option<(usize, usize)>,
+    /// A neuron to click near the end.
+    pub click: Option<NeuronId>,
     /// Where the scripted click went down, in window coordinates, once it has.
     pub clicked_at: Option<Vec2>,
     /// A neuron layer to frame before the end (the digit key is pressed).
@@ -85,7 +85,7 @@ fn click_neuron(
     camera: Query<(&Camera, &GlobalTransform), With<MainCamera>>,
     neurons: Query<(&Neuron, &GlobalTransform)>,
 ) {
-    let (Some((layer, index)), Some(frames)) = (auto.click, auto.frames) else {
+    let (Some(target), Some(frames)) = (auto.click, auto.frames) else {
         return;
     };
     let Ok(mut window) = windows.single_mut() else {
@@ -103,9 +103,7 @@ fn click_neuron(
     }
     let (Ok((camera, eye)), Some((_, neuron))) = (
         camera.single(),
-        neurons
-            .iter()
-            .find(|(n, _)| (n.layer, n.index) == (layer, index)),
+        neurons.iter().find(|(n, _)| n.id() == target),
     ) else {
         return;
     };
@@ -202,7 +200,7 @@ impl ScreenLayout<'_, '_> {
     /// The layout in physical window pixels, as JSON: `window` [w, h],
     /// `panels` {name: [x0, y0, x1, y1]}, `view` (the 3D view's box) and
     /// `network` (the box of every neuron's centre on screen).
-    fn report(&self, selected: Option<(usize, usize)>) -> serde_json::Value {
+    fn report(&self, selected: Option<NeuronId>) -> serde_json::Value {
         let scale = self.window.single().map_or(1.0, Window::scale_factor);
         let size = self
             .window
@@ -252,7 +250,7 @@ impl ScreenLayout<'_, '_> {
             "view": view,
             "network": network,
             "surface": surface,
-            "selected": selected.map(|(l, i)| [l, i]),
+            "selected": selected.map(|n| [n.layer, n.index]),
         })
     }
 }
