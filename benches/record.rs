@@ -38,8 +38,10 @@ fn preset(name: &str) -> Scene {
 /// Trains `steps` real steps of `name`, not recording and then recording every
 /// step, and reports both rates and the bytes per step.
 fn bytes_per_step(name: &str, steps: u64) {
-    let root = std::env::temp_dir().join(format!("nnm-bench-bytes-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
+    let root = tempfile::Builder::new()
+        .prefix(&format!("nnm-bench-bytes-{name}-"))
+        .tempdir()
+        .expect("a scratch folder");
     let scene = preset(name);
     let time = |root: Option<&Path>| {
         let mut session =
@@ -54,7 +56,7 @@ fn bytes_per_step(name: &str, steps: u64) {
         (elapsed, session.run_dir().map(Path::to_path_buf))
     };
     let (plain_s, _) = time(None);
-    let (recording_s, dir) = time(Some(&root));
+    let (recording_s, dir) = time(Some(root.path()));
     let dir = dir.expect("recorded");
     let frames = std::fs::metadata(dir.join("frames.nnmr")).map_or(0, |m| m.len());
     let index = std::fs::metadata(dir.join("frames.idx")).map_or(0, |m| m.len());
@@ -70,7 +72,6 @@ fn bytes_per_step(name: &str, steps: u64) {
         steps as f64 / plain_s,
         plain_s / recording_s,
     );
-    std::fs::remove_dir_all(root).ok();
 }
 
 /// Weights and biases of the scene's network.

@@ -14,17 +14,11 @@ use std::process::{Command, Output};
 mod common;
 
 use common::output_text as text;
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("nnm-anywhere-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use common::{Scratch, temp_dir};
 
 /// Copies `binary` into a fresh folder, far from any checkout, and returns the
 /// copy and an empty working folder beside it.
-fn install(binary: &Path, tag: &str) -> (PathBuf, PathBuf) {
+fn install(binary: &Path, tag: &str) -> (Scratch, PathBuf, PathBuf) {
     let root = temp_dir(tag);
     let bin = root.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
@@ -32,7 +26,7 @@ fn install(binary: &Path, tag: &str) -> (PathBuf, PathBuf) {
     std::fs::copy(binary, &nnm).unwrap();
     let work = root.join("work");
     std::fs::create_dir_all(&work).unwrap();
-    (nnm, work)
+    (root, nnm, work)
 }
 
 fn run(nnm: &Path, work: &Path, args: &[&str]) -> Output {
@@ -109,7 +103,7 @@ fn has_no_build_paths(nnm: &Path) {
 
 #[test]
 fn the_release_binary_works_from_an_empty_folder() {
-    let (nnm, work) = install(Path::new(env!("CARGO_BIN_EXE_nnm")), "release");
+    let (_root, nnm, work) = install(Path::new(env!("CARGO_BIN_EXE_nnm")), "release");
     has_no_build_paths(&nnm);
     works_from_an_empty_folder(&nnm, &work);
 }
@@ -150,7 +144,7 @@ fn the_headless_build_has_no_bevy_and_works_from_an_empty_folder() {
     assert!(ui.is_empty(), "the headless build pulls in {ui:?}");
     assert!(built.lines().any(|l| l.starts_with("burn ")), "{built}");
 
-    let (nnm, work) = install(&common::headless_nnm(), "headless");
+    let (_root, nnm, work) = install(&common::headless_nnm(), "headless");
     has_no_build_paths(&nnm);
     works_from_an_empty_folder(&nnm, &work);
     // The instrument is not there, and it says so.

@@ -8,6 +8,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+
+use common::{Scratch, temp_dir};
+
 fn nnm(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_nnm"))
         .args(args)
@@ -22,13 +26,6 @@ fn stdout(o: &Output) -> String {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("nnm-cli-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// The `key=value` fields of the `final:` line, which must be the only one.
@@ -111,7 +108,6 @@ fn train_writes_a_run_directory_and_one_final_line() {
         out_dir.to_str().unwrap(),
     ]);
     assert!(field(&final_fields(&stdout(&o2)), "run").ends_with("xor_002"));
-    std::fs::remove_dir_all(out_dir).ok();
 }
 
 #[test]
@@ -154,7 +150,6 @@ fn rerunning_a_runs_scene_reproduces_its_metrics_exactly() {
         String::from_utf8_lossy(&m1),
         std::fs::read_to_string(run3.join("metrics.csv")).unwrap()
     );
-    std::fs::remove_dir_all(out_dir).ok();
 }
 
 #[test]
@@ -173,7 +168,6 @@ fn regression_adds_the_generalization_error() {
     assert_eq!(field(&fields, "test_accuracy"), "nan");
     let g: f32 = field(&fields, "generalization_error").parse().unwrap();
     assert!(g.is_finite() && g > 0.0);
-    std::fs::remove_dir_all(out_dir).ok();
 }
 
 fn write_scene(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -196,7 +190,6 @@ fn a_wrong_typed_scene_names_file_line_column_and_field() {
     assert!(err.contains(&format!("{}:3:", p.display())), "{err}");
     assert!(err.contains("train.learning_rate"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]
@@ -226,7 +219,6 @@ fn an_unknown_data_set_or_activation_lists_the_valid_names() {
     for name in ["Relu", "Tanh", "Sigmoid", "Gelu", "Linear"] {
         assert!(err.contains(name), "{name} missing: {err}");
     }
-    std::fs::remove_dir_all(dir).ok();
 }
 
 /// Your own data: a CSV file with a header and a label column trains from a
@@ -269,7 +261,6 @@ fn a_csv_data_set_trains_and_a_missing_value_names_its_row_and_column() {
     assert!(err.contains(&data.display().to_string()), "{err}");
     assert!(err.contains("row 8") && err.contains("column `y`"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]
@@ -287,7 +278,6 @@ fn a_missing_mnist_file_names_the_path() {
         "{}",
         stderr(&o)
     );
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]
@@ -319,7 +309,6 @@ fn a_diverging_learning_rate_ends_the_run_as_diverged() {
     for line in metrics.lines().skip(1).filter(|l| l.ends_with(",ok")) {
         assert!(!line.split(',').nth(1).unwrap().contains("nan"), "{line}");
     }
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]
@@ -355,7 +344,6 @@ fn scenes_lists_and_checks_the_presets() {
     let o = nnm(&["scenes", "--check", "--scenes", dir.to_str().unwrap()]);
     assert!(!o.status.success());
     assert!(stdout(&o).contains("data.samples"), "{}", stdout(&o));
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]
@@ -381,8 +369,8 @@ fn without_a_display_view_explains_what_it_needs() {
     );
 }
 
-/// Trains `scene` for `steps` into a fresh folder; returns the run directory.
-fn trained_run(tag: &str, scene: &str, steps: u64) -> PathBuf {
+/// Trains `scene` for `steps` into a fresh folder; returns the folder and the run directory.
+fn trained_run(tag: &str, scene: &str, steps: u64) -> (Scratch, PathBuf) {
     let out_dir = temp_dir(tag);
     let o = nnm(&[
         "train",
@@ -393,12 +381,13 @@ fn trained_run(tag: &str, scene: &str, steps: u64) -> PathBuf {
         out_dir.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    PathBuf::from(field(&final_fields(&stdout(&o)), "run"))
+    let run = PathBuf::from(field(&final_fields(&stdout(&o)), "run"));
+    (out_dir, run)
 }
 
 #[test]
 fn runs_lists_shows_prints_frames_and_exports() {
-    let run = trained_run("runs", "xor", 40);
+    let (_out, run) = trained_run("runs", "xor", 40);
     let root = run.parent().unwrap().to_str().unwrap().to_string();
     let o = nnm(&["runs", "--dir", &root]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -504,7 +493,6 @@ fn runs_lists_shows_prints_frames_and_exports() {
     assert!(!bad.status.success() && stderr(&bad).contains(".csv or .json"));
     let missing = nnm(&["runs", "show", "/no/such/run"]);
     assert!(!missing.status.success() && stderr(&missing).contains("/no/such/run"));
-    std::fs::remove_dir_all(run.parent().unwrap()).ok();
 }
 
 #[test]
@@ -570,7 +558,6 @@ fn a_killed_run_keeps_every_complete_record() {
             "a cut mid-record is reported:\n{show}"
         );
     }
-    std::fs::remove_dir_all(out_dir).ok();
 }
 
 #[test]
@@ -619,7 +606,7 @@ fn capture_refuses_bad_flags_and_camera_paths_clearly() {
             "0 (inputs) to 2",
         ],
     );
-    let run = trained_run("capture-bad-run", "xor", 10);
+    let (_out, run) = trained_run("capture-bad-run", "xor", 10);
     refuse(
         &[
             "capture",
@@ -635,7 +622,6 @@ fn capture_refuses_bad_flags_and_camera_paths_clearly() {
         !Path::new(out).exists(),
         "nothing is written when the flags are wrong"
     );
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]
@@ -671,7 +657,6 @@ fn every_preset_trains_its_first_200_steps_headless() {
             stdout(&o)
         );
     }
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]
@@ -715,7 +700,6 @@ fn a_measured_run_writes_sharpness_everywhere() {
     );
     assert_eq!(json["evaluation"]["step"], 10);
     assert!(json["evaluation"]["sharpness"].as_f64().is_some());
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]
@@ -799,7 +783,6 @@ fn a_killed_run_resumes_from_its_checkpoint_to_the_metrics_of_an_uninterrupted_r
     let o = nnm(&["train", "--resume", dir.to_str().unwrap()]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("scene.ron"), "{}", stderr(&o));
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]

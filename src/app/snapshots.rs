@@ -142,8 +142,7 @@ mod tests {
             Path::new("runs/xor_003/captures")
         );
         assert_eq!(captures_dir(None), Path::new("captures"));
-        let dir = std::env::temp_dir().join(format!("nnm-snap-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::scratch::Scratch::new("snap");
         let first = next_free(&dir, "session", "");
         std::fs::create_dir_all(&first).unwrap();
         assert_ne!(
@@ -151,6 +150,5 @@ mod tests {
             first,
             "numbers are never reused"
         );
-        std::fs::remove_dir_all(dir).ok();
     }
 }

@@ -490,14 +490,13 @@ fn scrubbing_a_replay_shows_that_step_everywhere() {
     use crate::lab::runner::Session;
     type B = crate::lab::CpuBackend;
 
-    let root = std::env::temp_dir().join(format!("nnm-scrub-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
+    let root = crate::scratch::Scratch::new("scrub");
     let scene = Scene::parse(
         "Scene(name: \"s\", data: Xor(samples: 80), model: (hidden: [5]), train: (steps: 40, eval_every: 10))",
         std::path::Path::new("s.ron"),
     )
     .unwrap();
-    let mut session = Session::<B>::start(&scene, &Default::default(), Some(&root)).unwrap();
+    let mut session = Session::<B>::start(&scene, &Default::default(), Some(root.path())).unwrap();
     for _ in 0..40 {
         session.advance(false).unwrap();
     }
@@ -514,15 +513,10 @@ fn scrubbing_a_replay_shows_that_step_everywhere() {
         .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(
             16,
         )));
-    // Wait for the replay to arrive and the recording to be opened.
-    for _ in 0..400 {
-        app.update();
-        let ready = app.world().resource::<History>().last_step() == Some(39);
-        if ready && app.world().resource::<Shown>().step() == Some(39) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    update_until(&mut app, "the replay to open its recording", |app| {
+        app.world().resource::<History>().last_step() == Some(39)
+            && app.world().resource::<Shown>().step() == Some(39)
+    });
     assert_eq!(
         app.world().resource::<Shown>().step(),
         Some(39),
@@ -566,7 +560,6 @@ fn scrubbing_a_replay_shows_that_step_everywhere() {
     let p = app.world().resource::<Playback>();
     assert_eq!(p.mode, PlayMode::Paused, "a replay stops at its last step");
     assert_eq!(app.world().resource::<Shown>().step(), Some(39));
-    std::fs::remove_dir_all(root).ok();
 }
 
 /// The notices written in the last update.
@@ -584,14 +577,13 @@ fn f12_and_the_record_toggle_save_into_the_runs_captures() {
     use crate::app::snapshots::{Snapshots, SnapshotsPlugin};
     use bevy::render::view::screenshot::Screenshot;
 
-    let run_dir = std::env::temp_dir().join(format!("nnm-captures-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&run_dir);
+    let run_dir = crate::scratch::Scratch::new("captures");
     let (mut app, _events) = test_app();
     app.add_plugins(SnapshotsPlugin)
         .init_resource::<ButtonInput<KeyCode>>();
     app.world_mut()
         .resource_mut::<crate::app::bridge::Live>()
-        .run_dir = Some(run_dir.clone());
+        .run_dir = Some(run_dir.to_path_buf());
     app.update();
     let screenshots = |app: &mut App| {
         app.world_mut()
@@ -648,12 +640,11 @@ fn f12_and_the_record_toggle_save_into_the_runs_captures() {
     assert!(app.world().resource::<Snapshots>().recording.is_none());
     app.update();
     assert_eq!(screenshots(&mut app), 4, "stopped: no more frames");
-    std::fs::remove_dir_all(run_dir).ok();
 }
 
 /// Updates `app` (16 ms of virtual time each, a little real time for the
 /// trainer thread) until `done` holds; panics after 60 s.
-fn update_until(app: &mut App, what: &str, done: impl Fn(&mut App) -> bool) {
+pub(crate) fn update_until(app: &mut App, what: &str, done: impl Fn(&mut App) -> bool) {
     let start = std::time::Instant::now();
     while !done(app) {
         assert!(
@@ -773,8 +764,7 @@ fn editing_the_scene_file_reloads_it_and_a_broken_edit_keeps_the_last_good_one()
     use crate::app::scene_file::{SceneFile, SceneFilePlugin, register_scene_sources};
     use crate::lab::TrainerCommand;
 
-    let dir = std::env::temp_dir().join(format!("nnm-hot-reload-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = crate::scratch::Scratch::new("hot-reload");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("edit.ron");
     let text = |steps_per_second: f32, hidden: usize| {
@@ -786,16 +776,16 @@ fn editing_the_scene_file_reloads_it_and_a_broken_edit_keeps_the_last_good_one()
 
     let (handle, events, commands) = TrainerHandle::detached(64);
     let mut app = App::new();
-    register_scene_sources(&mut app, Some(&dir), Some(&dir));
+    register_scene_sources(&mut app, Some(dir.path()), Some(dir.path()));
     app.add_plugins(MinimalPlugins)
         .add_plugins(bevy::asset::AssetPlugin::default())
         .add_plugins(CorePlugins)
         .insert_resource(TrainerLink::new(handle))
         .insert_resource(SceneFile::open(
-            &crate::lab::scene::Presets::new(Some(dir.clone()))
+            &crate::lab::scene::Presets::new(Some(dir.to_path_buf()))
                 .find("edit")
                 .unwrap(),
-            crate::lab::scene::Presets::new(Some(dir.clone())),
+            crate::lab::scene::Presets::new(Some(dir.to_path_buf())),
             None,
         ))
         .add_plugins(SceneFilePlugin)
@@ -911,7 +901,6 @@ fn editing_the_scene_file_reloads_it_and_a_broken_edit_keeps_the_last_good_one()
         let live = app.world().resource::<Live>();
         live.scene.as_ref().and_then(|s| s.view.steps_per_second) == Some(30.0)
     });
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]

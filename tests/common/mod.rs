@@ -12,12 +12,46 @@ use std::sync::Mutex;
 /// Rendering is slow on a software driver; one at a time keeps each run's timing sane.
 static RENDER_LOCK: Mutex<()> = Mutex::new(());
 
-/// A fresh temporary folder for one test.
-pub(crate) fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("nnm-it-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh folder `nnm-TAG-…` under the system's temporary folder, removed
+/// with everything in it when dropped, a failing test's too.
+#[derive(Debug)]
+pub(crate) struct Scratch(tempfile::TempDir);
+
+impl Scratch {
+    /// The folder.
+    pub(crate) fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for Scratch {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.path().as_os_str()
+    }
+}
+
+/// A fresh scratch folder for the test `tag`.
+pub(crate) fn temp_dir(tag: &str) -> Scratch {
+    Scratch(
+        tempfile::Builder::new()
+            .prefix(&format!("nnm-{tag}-"))
+            .tempdir()
+            .unwrap(),
+    )
 }
 
 fn lavapipe_icd() -> Option<PathBuf> {

@@ -15,9 +15,7 @@ fn table() -> Table {
     TABLE
         .get_or_init(|| {
             let root = temp("browser");
-            let table = Table::load(&[sweep_dir(&root, "s", &lr_seed_sweep(200))]).unwrap();
-            let _ = std::fs::remove_dir_all(root);
-            table
+            Table::load(&[sweep_dir(&root, "s", &lr_seed_sweep(200))]).unwrap()
         })
         .clone()
 }
@@ -337,8 +335,6 @@ fn clicking_a_landscape_cell_selects_its_model_in_the_table() {
 
 #[test]
 fn opening_a_model_trains_it_in_the_microscope_with_the_metrics_of_models_csv() {
-    use std::time::{Duration, Instant};
-
     use bevy::prelude::*;
 
     use crate::app::bridge::{Live, TrainingState};
@@ -408,21 +404,12 @@ fn opening_a_model_trains_it_in_the_microscope_with_the_metrics_of_models_csv() 
         )
         .unwrap();
         let mut app = crate::app::data_app(handle);
-        let start = Instant::now();
-        let ended = |app: &App| {
+        crate::app::tests::update_until(&mut app, &format!("model {model} to end"), |app| {
             matches!(
                 app.world().resource::<Live>().state,
                 TrainingState::Finished | TrainingState::Diverged { .. }
             )
-        };
-        while !ended(&app) {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "model {model} never ended"
-            );
-            app.update();
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        });
         let live = app.world().resource::<Live>();
         let expected = |c: usize| table.columns[c].values[row];
         let close = |a: f32, b: f32| (a - b).abs() <= 1e-3 * a.abs().max(b.abs()).max(1e-3);
@@ -454,7 +441,6 @@ fn opening_a_model_trains_it_in_the_microscope_with_the_metrics_of_models_csv() 
             }
         }
     }
-    let _ = std::fs::remove_dir_all(root);
 }
 
 /// The quick trainability fractal at `n` × `n`, `steps` steps a model.
@@ -575,5 +561,4 @@ fn dragging_a_rectangle_on_the_landscape_zooms_into_a_refined_sub_sweep_and_back
     assert_eq!(b.landscape.as_ref().unwrap().size(), (6, 6));
     assert!(b.back.is_empty() && b.zoom.is_none());
     drop(zoomer);
-    let _ = std::fs::remove_dir_all(root);
 }

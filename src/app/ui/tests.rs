@@ -13,6 +13,20 @@ use crate::lab::runner::Speed;
 use crate::lab::scene::OptimizerKind;
 use crate::lab::{Scene, TrainerCommand};
 
+/// Runs the harness until `done` holds of its state (work the panel waits
+/// for runs off the UI thread); panics after 60 s.
+fn run_until<S>(h: &mut Harness<'_, S>, what: &str, done: impl Fn(&S) -> bool) {
+    let start = std::time::Instant::now();
+    while !done(h.state()) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        h.run();
+    }
+}
+
 /// Every label and value a harness shows, in tree order.
 fn texts_of<S>(h: &Harness<'_, S>) -> Vec<String> {
     h.query_all_by(|n| n.label().is_some() || n.value().is_some())
@@ -635,13 +649,7 @@ mod inspector {
             );
         h.run();
         // The blame is measured off the UI thread; the panel says so meanwhile.
-        for _ in 0..500 {
-            if !h.state().measuring_blame() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-            h.run();
-        }
+        run_until(&mut h, "the blame", |s| !s.measuring_blame());
         h.run();
         let shown = h.state().blame().expect("the blame arrived").clone();
         let expected = blame(
@@ -747,13 +755,7 @@ mod projection {
                 },
             );
         h.run();
-        for _ in 0..1000 {
-            if !h.state().view.busy() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-            h.run();
-        }
+        run_until(&mut h, "the projection", |s| !s.view.busy());
         h.run();
         let n = data.test.len();
         assert!(n < 1000, "the whole test set is projected");

@@ -9,11 +9,8 @@ use crate::lab::sweep::{Plan, Sweep, SweepDir};
 use crate::lab::{CpuBackend, Scene};
 
 /// A fresh temporary folder.
-pub(crate) fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("nnm-compare-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+pub(crate) fn temp(name: &str) -> crate::scratch::Scratch {
+    crate::scratch::Scratch::new(&format!("compare-{name}"))
 }
 
 /// Trains sweep `text` into `root/<name>` and returns that directory.
@@ -95,7 +92,6 @@ fn a_sweep_loads_as_rows_with_its_values_metrics_and_curves() {
         let got = table.columns[loss].values[r];
         assert!(want == got || (want.is_nan() && got.is_nan()), "row {r}");
     }
-    let _ = std::fs::remove_dir_all(root);
 }
 
 #[test]
@@ -136,7 +132,6 @@ fn queries_filter_and_sort_rows_as_a_brute_force_does() {
     q.clear(lr);
     q.run(&table, &mut rows);
     assert_eq!(rows.len(), 50);
-    let _ = std::fs::remove_dir_all(root);
 }
 
 #[test]
@@ -177,7 +172,6 @@ fn grouping_by_learning_rate_averages_over_the_seeds() {
         (one.len(), one[0].runs, one[0].key.as_str()),
         (1, 50, "all")
     );
-    let _ = std::fs::remove_dir_all(root);
 }
 
 #[test]
@@ -198,7 +192,6 @@ fn a_two_axis_sweep_is_a_landscape_whose_cells_are_its_models() {
         }
     }
     assert!((land.x.fraction(land.x.at_fraction(0.3)) - 0.3).abs() < 1e-5);
-    let _ = std::fs::remove_dir_all(root);
 }
 
 #[test]
@@ -256,7 +249,6 @@ fn run_directories_and_sweeps_load_side_by_side() {
         err.contains("nothing") && err.contains("no such directory"),
         "{err}"
     );
-    let _ = std::fs::remove_dir_all(root);
 }
 
 #[test]

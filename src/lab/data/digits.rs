@@ -250,8 +250,7 @@ mod tests {
 
     #[test]
     fn reads_uncompressed_idx_too() {
-        let dir = std::env::temp_dir().join(format!("nnm-idx-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::scratch::Scratch::new("idx");
         let mut img = vec![0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 2];
         img.extend([0, 255, 128, 0, 255, 255, 255, 255]);
         let lab = vec![0, 0, 8, 1, 0, 0, 0, 2, 7, 3];
@@ -268,18 +267,15 @@ mod tests {
         assert_eq!(d.inputs, 4);
         assert_eq!(d.train.x, vec![0.0, 1.0, 128.0 / 255.0, 0.0]);
         assert_eq!(d.test.label(0), Some(3));
-        std::fs::remove_dir_all(dir).ok();
     }
 
     #[test]
     fn wrong_magic_is_reported() {
-        let dir = std::env::temp_dir().join(format!("nnm-idx-bad-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::scratch::Scratch::new("idx-bad");
         std::fs::write(dir.join("i"), b"not an idx file at all").unwrap();
         let file = read_data_file(&dir.join("i").to_string_lossy()).unwrap();
         let err = read_idx_images(&file).err().unwrap().to_string();
         assert!(err.contains("not an IDX image file"), "{err}");
-        std::fs::remove_dir_all(dir).ok();
     }
 
     #[test]

@@ -271,11 +271,11 @@ mod tests {
     use crate::lab::runner::Session;
     use crate::lab::{CpuBackend, Scene};
 
-    fn run(text: &str, tag: &str) -> std::path::PathBuf {
+    fn run(text: &str, tag: &str) -> (crate::scratch::Scratch, std::path::PathBuf) {
         let scene = Scene::parse(text, Path::new("d.ron")).unwrap();
-        let root = std::env::temp_dir().join(format!("nnm-diag-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        let mut s = Session::<CpuBackend>::start(&scene, &Default::default(), Some(&root)).unwrap();
+        let root = crate::scratch::Scratch::new(&format!("diag-{tag}"));
+        let mut s =
+            Session::<CpuBackend>::start(&scene, &Default::default(), Some(root.path())).unwrap();
         while s.trainer().step_count() < scene.train.steps {
             if s.advance(false).unwrap().diverged.is_some() {
                 break;
@@ -285,12 +285,13 @@ mod tests {
             s.finish().unwrap();
         }
         s.settle().unwrap();
-        s.run_dir().unwrap().to_path_buf()
+        let dir = s.run_dir().unwrap().to_path_buf();
+        (root, dir)
     }
 
     #[test]
     fn diagnostics_give_the_configuration_layers_and_the_cause_of_a_divergence() {
-        let dir = run(
+        let (_ok, dir) = run(
             "Scene(name: \"d\", data: Xor(samples: 60), model: (hidden: [4, 3], activation: Relu), train: (steps: 20, eval_every: 5))",
             "ok",
         );
@@ -306,8 +307,7 @@ mod tests {
         assert!(!text.contains("diverged"), "{text}");
         let at_5 = diagnose(&dir, Some(5)).unwrap();
         assert!(at_5.contains("layers at step 5:"), "{at_5}");
-        let healthy = dir;
-        let dir = run(
+        let (_diverged, dir) = run(
             "Scene(name: \"d\", data: Function1d(samples: 40), model: (hidden: [4]), train: (optimizer: Sgd, learning_rate: 1e6, steps: 20, eval_every: 5))",
             "diverged",
         );
@@ -318,10 +318,5 @@ mod tests {
                 && text.contains("times its norm in one update"),
             "{text}"
         );
-        for d in [&dir, &healthy] {
-            if let Some(root) = d.parent() {
-                std::fs::remove_dir_all(root).ok();
-            }
-        }
     }
 }

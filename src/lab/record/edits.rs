@@ -180,8 +180,7 @@ mod tests {
 
     #[test]
     fn edits_round_trip_and_bad_rows_name_line_and_column() {
-        let dir = std::env::temp_dir().join(format!("nnm-edits-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = crate::scratch::Scratch::new("edits");
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("edits.csv");
         let mut log = EditLog::new(path.clone());
@@ -208,6 +207,5 @@ mod tests {
             "{err}"
         );
         assert!(read_edits(&dir.join("none.csv")).unwrap().is_empty());
-        std::fs::remove_dir_all(dir).ok();
     }
 }

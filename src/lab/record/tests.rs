@@ -1,5 +1,3 @@
-use std::path::PathBuf;
-
 use super::*;
 use crate::lab::data::InputLayout;
 use crate::lab::frame::Metrics;
@@ -7,11 +5,8 @@ use crate::lab::frame::{LayerFrame, LayerStats, Probe};
 use crate::lab::model::{Activation, MlpConfig, OutputKind};
 use crate::lab::record::codec;
 
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("nnm-record-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn temp_dir(tag: &str) -> crate::scratch::Scratch {
+    crate::scratch::Scratch::new(&format!("record-{tag}"))
 }
 
 fn topology() -> Topology {
@@ -160,7 +155,6 @@ fn run_directories_count_up_and_never_overwrite() {
     // A gap is not refilled: numbers only grow.
     std::fs::remove_dir(&a.path).unwrap();
     assert_eq!(RunDir::create(&root, "xor").unwrap().name(), "xor_003");
-    std::fs::remove_dir_all(root).ok();
 }
 
 #[test]
@@ -201,7 +195,6 @@ fn recorded_frames_read_back_within_the_stated_error() {
         FrameWriter::create(&path, &header(4)).is_err(),
         "an existing recording is never overwritten"
     );
-    std::fs::remove_dir_all(root).ok();
 }
 
 #[test]
@@ -265,7 +258,6 @@ fn truncated_or_corrupt_tails_keep_every_complete_record() {
     assert_eq!(d.offset, ends[5]);
     assert!(d.reason.contains("checksum"), "{}", d.reason);
     assert!(r.read(6).is_err() && r.read(5).is_ok());
-    std::fs::remove_dir_all(root).ok();
 }
 
 #[test]
@@ -281,7 +273,6 @@ fn a_growing_recording_is_followed() {
     }
     assert_eq!(r.refresh().unwrap(), 5);
     assert_eq!(r.read(5).unwrap().step, 5);
-    std::fs::remove_dir_all(root).ok();
 }
 
 #[test]
@@ -339,7 +330,6 @@ fn metrics_rows_round_trip_and_a_cut_last_line_is_ignored() {
         err.contains("line 2") && err.contains("train_loss"),
         "{err}"
     );
-    std::fs::remove_dir_all(root).ok();
 }
 
 #[test]
@@ -377,7 +367,6 @@ fn every_presets_scene_ron_reads_back_as_the_scene_it_ran() {
         let back = Scene::parse(&written, &recorder.dir().scene_path()).unwrap();
         assert_eq!(back, scene.resolved(), "{}", preset.name);
     }
-    std::fs::remove_dir_all(root).ok();
 }
 
 /// A frame of one 40x30 layer whose weights drift steadily, with noise, and
@@ -450,7 +439,6 @@ fn seeking_in_any_order_reads_what_reading_in_order_reads() {
     // Predicted deltas: far less than a byte per value (exact: 8 per weight).
     let bytes = std::fs::metadata(&path).unwrap().len();
     assert!(bytes < 150 * 1200 * 8 / 4, "{bytes} bytes");
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]
@@ -490,5 +478,4 @@ fn a_version_3_recording_still_reads_in_any_order() {
             "frame {i}"
         );
     }
-    std::fs::remove_dir_all(dir).ok();
 }

@@ -161,9 +161,8 @@ mod tests {
 
     /// Trains `steps` steps of a small xor net, evaluating every 10, into a
     /// fresh folder; returns the folder, the run directory and the last frame.
-    fn recorded_run(tag: &str, steps: u64) -> (PathBuf, PathBuf, Frame) {
-        let root = std::env::temp_dir().join(format!("nnm-replay-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
+    fn recorded_run(tag: &str, steps: u64) -> (crate::scratch::Scratch, PathBuf, Frame) {
+        let root = crate::scratch::Scratch::new(&format!("replay-{tag}"));
         let scene = Scene::parse(
             &format!(
                 "Scene(name: \"{tag}\", data: Xor(samples: 60), model: (hidden: [4]), train: (steps: {steps}, eval_every: 10))"
@@ -172,7 +171,7 @@ mod tests {
         )
         .unwrap();
         let mut session =
-            Session::<CpuBackend>::start(&scene, &Default::default(), Some(&root)).unwrap();
+            Session::<CpuBackend>::start(&scene, &Default::default(), Some(root.path())).unwrap();
         for _ in 0..steps {
             session.advance(false).unwrap();
         }
@@ -185,7 +184,7 @@ mod tests {
 
     #[test]
     fn a_replay_serves_the_recorded_run_as_trainer_events() {
-        let (root, dir, recorded) = recorded_run("r", 30);
+        let (_root, dir, recorded) = recorded_run("r", 30);
         let handle = spawn_replay(&dir).unwrap();
         let mut events = Vec::new();
         while let Ok(e) = handle.events().recv_timeout(Duration::from_secs(5)) {
@@ -216,7 +215,6 @@ mod tests {
         assert_eq!(f.layers[0].biases, recorded.layers[0].biases);
         assert_eq!(f.layers[1].weights, recorded.layers[1].weights);
         drop(handle);
-        std::fs::remove_dir_all(root).ok();
     }
 
     #[test]
@@ -233,7 +231,7 @@ mod tests {
 
     #[test]
     fn a_replay_says_when_its_metrics_file_is_damaged() {
-        let (root, dir, _) = recorded_run("b", 20);
+        let (_root, dir, _) = recorded_run("b", 20);
         // A row in the middle is garbled: the replay must say so, not go quiet.
         let metrics = dir.join("metrics.csv");
         let text = std::fs::read_to_string(&metrics).unwrap();
@@ -253,6 +251,5 @@ mod tests {
             "{error}"
         );
         drop(handle);
-        std::fs::remove_dir_all(root).ok();
     }
 }

@@ -203,12 +203,11 @@ fn divergence_is_reported_not_a_crash() {
 
 #[test]
 fn layers_csv_holds_every_recorded_frames_stats_and_a_replay_sends_them() {
-    let root = std::env::temp_dir().join(format!("nnm-layers-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
+    let root = crate::scratch::Scratch::new("layers");
     let mut sc = scene(6);
     sc.model.hidden = vec![6, 5];
     sc.model.activation = crate::lab::model::Activation::Relu;
-    let mut s = Session::<CpuBackend>::start(&sc, &Default::default(), Some(&root)).unwrap();
+    let mut s = Session::<CpuBackend>::start(&sc, &Default::default(), Some(root.path())).unwrap();
     for _ in 0..6 {
         s.advance(false).unwrap();
     }
@@ -260,18 +259,16 @@ fn layers_csv_holds_every_recorded_frames_stats_and_a_replay_sends_them() {
     }
     assert_eq!(steps, vec![0, 1, 2, 3, 4, 5, 6]);
     drop(h);
-    std::fs::remove_dir_all(root).ok();
 }
 
 #[test]
 fn the_app_saves_a_checkpoint_on_command_and_training_goes_past_its_steps() {
-    let root = std::env::temp_dir().join(format!("nnm-save-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
+    let root = crate::scratch::Scratch::new("save");
     let h = TrainerHandle::spawn::<CpuBackend>(
         scene(6),
         Default::default(),
         RunnerOptions {
-            runs_root: Some(root.clone()),
+            runs_root: Some(root.to_path_buf()),
             start_paused: true,
             frame_interval: Duration::ZERO,
             ..Default::default()
@@ -303,13 +300,11 @@ fn the_app_saves_a_checkpoint_on_command_and_training_goes_past_its_steps() {
     h.send(TrainerCommand::Resume);
     wait_for(&h, |e| frame_of(e).filter(|f| f.step >= 9).map(|_| ()));
     drop(h);
-    std::fs::remove_dir_all(root).ok();
 }
 
 #[test]
 fn live_edits_are_logged_and_rerunning_the_run_directory_repeats_its_metrics_byte_for_byte() {
-    let root = std::env::temp_dir().join(format!("nnm-edits-run-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
+    let root = crate::scratch::Scratch::new("edits-run");
     let mut sc = scene(30);
     sc.train.batch_size = 8;
     let h = TrainerHandle::spawn::<CpuBackend>(
@@ -371,7 +366,8 @@ fn live_edits_are_logged_and_rerunning_the_run_directory_repeats_its_metrics_byt
     assert_eq!(read(&dir, "metrics.csv"), read(&again, "metrics.csv"));
     assert_eq!(read(&dir, "scene.ron"), read(&again, "scene.ron"));
     // Without its edits, the run would have gone otherwise.
-    let plain = whole_run(&Scene::load(dir.join("scene.ron")).unwrap(), "edits-plain");
+    let (_plain_root, plain) =
+        whole_run(&Scene::load(dir.join("scene.ron")).unwrap(), "edits-plain");
     assert_ne!(read(&dir, "metrics.csv"), read(&plain, "metrics.csv"));
     // Extended by resuming, the run's scene.ron keeps the settings it
     // started with (the edits stay in edits.csv) and takes the new end.
@@ -396,22 +392,19 @@ fn live_edits_are_logged_and_rerunning_the_run_directory_repeats_its_metrics_byt
         edits,
         "the edits are kept"
     );
-    std::fs::remove_dir_all(root).ok();
-    if let Some(p) = plain.parent() {
-        std::fs::remove_dir_all(p).ok();
-    }
 }
 
 /// Trains `scene` to its end in a fresh root, returning the run directory.
-fn whole_run(scene: &Scene, tag: &str) -> std::path::PathBuf {
-    let root = std::env::temp_dir().join(format!("nnm-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    let mut s = Session::<CpuBackend>::start(scene, &Default::default(), Some(&root)).unwrap();
+fn whole_run(scene: &Scene, tag: &str) -> (crate::scratch::Scratch, std::path::PathBuf) {
+    let root = crate::scratch::Scratch::new(tag);
+    let mut s =
+        Session::<CpuBackend>::start(scene, &Default::default(), Some(root.path())).unwrap();
     while s.trainer().step_count() < scene.train.steps {
         s.advance(false).unwrap();
     }
     s.finish().unwrap();
-    s.run_dir().unwrap().to_path_buf()
+    let dir = s.run_dir().unwrap().to_path_buf();
+    (root, dir)
 }
 
 #[test]
@@ -419,12 +412,9 @@ fn the_final_state_is_recorded_exactly_whatever_the_stride() {
     for frame_every in [1, 7] {
         let mut sc = scene(30);
         sc.record.frame_every = frame_every;
-        let root = std::env::temp_dir().join(format!(
-            "nnm-final-frame-{frame_every}-{}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&root);
-        let mut s = Session::<CpuBackend>::start(&sc, &Default::default(), Some(&root)).unwrap();
+        let root = crate::scratch::Scratch::new(&format!("final-frame-{frame_every}"));
+        let mut s =
+            Session::<CpuBackend>::start(&sc, &Default::default(), Some(root.path())).unwrap();
         while s.trainer().step_count() < 30 {
             s.advance(false).unwrap();
         }
@@ -453,7 +443,6 @@ fn the_final_state_is_recorded_exactly_whatever_the_stride() {
         assert_eq!(recorded, weights, "the final weights, bit for bit");
         assert_eq!(frame.evaluation.map(|e| e.step), Some(30));
         assert_eq!(frame.evaluation, Some(last));
-        std::fs::remove_dir_all(root).ok();
     }
 }
 
@@ -471,14 +460,14 @@ fn resumed_runs_write_the_metrics_of_uninterrupted_ones_byte_for_byte() {
     dropout.model.hidden = vec![6, 5];
     dropout.model.dropout = 0.3;
     for (tag, sc) in [("adam", adam), ("sharp", sharp), ("dropout", dropout)] {
-        let whole = whole_run(&sc, &format!("resume-whole-{tag}"));
+        let (_whole_root, whole) = whole_run(&sc, &format!("resume-whole-{tag}"));
         let read =
             |dir: &std::path::Path, file: &str| std::fs::read_to_string(dir.join(file)).unwrap();
         // Killed after 27 steps (nothing more than what is on disk survives),
         // resumed from the checkpoint of step 20.
-        let root = std::env::temp_dir().join(format!("nnm-resume-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        let mut s = Session::<CpuBackend>::start(&sc, &Default::default(), Some(&root)).unwrap();
+        let root = crate::scratch::Scratch::new(&format!("resume-{tag}"));
+        let mut s =
+            Session::<CpuBackend>::start(&sc, &Default::default(), Some(root.path())).unwrap();
         for _ in 0..27 {
             s.advance(false).unwrap();
         }
@@ -510,7 +499,7 @@ fn resumed_runs_write_the_metrics_of_uninterrupted_ones_byte_for_byte() {
         // A finished run of 20 steps extended to 40 is the 40-step run too.
         let mut short = sc.clone();
         short.train.steps = 20;
-        let dir = whole_run(&short, &format!("resume-short-{tag}"));
+        let (_short_root, dir) = whole_run(&short, &format!("resume-short-{tag}"));
         let mut s = Session::<CpuBackend>::resume(&dir, &Default::default(), Some(40)).unwrap();
         while s.trainer().step_count() < 40 {
             s.advance(false).unwrap();
@@ -530,20 +519,14 @@ fn resumed_runs_write_the_metrics_of_uninterrupted_ones_byte_for_byte() {
             .unwrap()
             .to_string();
         assert!(err.contains("before the checkpoint"), "{err}");
-        for run in [whole, dir] {
-            if let Some(root) = run.parent() {
-                std::fs::remove_dir_all(root).ok();
-            }
-        }
-        std::fs::remove_dir_all(root).ok();
     }
 }
 
 #[test]
 fn a_session_records_its_run_directory() {
-    let root = std::env::temp_dir().join(format!("nnm-session-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    let mut s = Session::<CpuBackend>::start(&scene(10), &Default::default(), Some(&root)).unwrap();
+    let root = crate::scratch::Scratch::new("session");
+    let mut s =
+        Session::<CpuBackend>::start(&scene(10), &Default::default(), Some(root.path())).unwrap();
     for _ in 0..10 {
         s.advance(false).unwrap();
     }
@@ -568,7 +551,6 @@ fn a_session_records_its_run_directory() {
         11,
         "a small net records every step by default, and its final state"
     );
-    std::fs::remove_dir_all(root).ok();
 }
 
 #[test]
@@ -601,8 +583,7 @@ fn steps_per_frame_follow_the_apps_frame_ticks() {
 #[test]
 fn every_step_of_a_real_run_reads_back_within_the_stated_error() {
     use crate::lab::record::{FrameReader, codec};
-    let root = std::env::temp_dir().join(format!("nnm-fidelity-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
+    let root = crate::scratch::Scratch::new("fidelity");
     let mut s = Scene::parse(
         "Scene(name: \"f\", data: CirclesVsSquares(train: 240), model: (hidden: [16], activation: Relu),
                train: (optimizer: Adam, learning_rate: 0.01, batch_size: 16, steps: 120, eval_every: 20),
@@ -611,7 +592,8 @@ fn every_step_of_a_real_run_reads_back_within_the_stated_error() {
     )
     .unwrap();
     s.seed = 3;
-    let mut session = Session::<CpuBackend>::start(&s, &Default::default(), Some(&root)).unwrap();
+    let mut session =
+        Session::<CpuBackend>::start(&s, &Default::default(), Some(root.path())).unwrap();
     let frames: Vec<Frame> = (0..120)
         .map(|_| *session.advance(true).unwrap().frame.unwrap())
         .collect();
@@ -656,18 +638,17 @@ fn every_step_of_a_real_run_reads_back_within_the_stated_error() {
         assert_eq!(read.metrics, written.metrics);
         assert_eq!(read.evaluation, written.evaluation);
     }
-    std::fs::remove_dir_all(root).ok();
 }
 
 #[test]
 fn a_scene_asking_for_the_top_k_eigenvalues_gets_spectrum_csv() {
-    let root = std::env::temp_dir().join(format!("nnm-spectrum-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
+    let root = crate::scratch::Scratch::new("spectrum");
     let mut s = scene(20);
     s.train.optimizer = OptimizerKind::Gd;
     s.measure.sharpness_every = Some(10);
     s.measure.top_k = 3;
-    let mut session = Session::<CpuBackend>::start(&s, &Default::default(), Some(&root)).unwrap();
+    let mut session =
+        Session::<CpuBackend>::start(&s, &Default::default(), Some(root.path())).unwrap();
     for _ in 0..20 {
         session.advance(false).unwrap();
     }
@@ -683,18 +664,16 @@ fn a_scene_asking_for_the_top_k_eigenvalues_gets_spectrum_csv() {
         "largest first: {row:?}"
     );
     assert!((row[1] as f32 - last.sharpness.unwrap()).abs() < 1e-4);
-    std::fs::remove_dir_all(root).ok();
 }
 
 #[test]
 fn a_recording_over_budget_thins_the_same_steps_every_run_and_stays_near_its_budget() {
-    let root = std::env::temp_dir().join(format!("nnm-thinning-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
+    let root = crate::scratch::Scratch::new("thinning");
     let mut s = scene(600);
     s.record.max_bytes = 40_000;
     let recorded = |s: &Scene| {
         let mut session =
-            Session::<CpuBackend>::start(s, &Default::default(), Some(&root)).unwrap();
+            Session::<CpuBackend>::start(s, &Default::default(), Some(root.path())).unwrap();
         for _ in 0..s.train.steps {
             session.advance(false).unwrap();
         }
@@ -727,5 +706,4 @@ fn a_recording_over_budget_thins_the_same_steps_every_run_and_stays_near_its_bud
         "{bytes} bytes for a budget of {}",
         s.record.max_bytes
     );
-    std::fs::remove_dir_all(root).ok();
 }

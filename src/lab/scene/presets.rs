@@ -359,8 +359,7 @@ mod tests {
 
     #[test]
     fn save_as_scene_writes_a_new_preset_that_trains_the_same() {
-        let dir = std::env::temp_dir().join(format!("nnm-saved-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = crate::scratch::Scratch::new("saved");
         let mut scene = Presets::built_in().find("xor").unwrap().load().unwrap();
         // The settings in force after an edit in the app.
         scene.train.learning_rate = 0.0123;
@@ -372,14 +371,13 @@ mod tests {
             dir.join("xor-saved-2.ron"),
             "nothing is overwritten"
         );
-        let presets = Presets::new(Some(dir.clone()));
+        let presets = Presets::new(Some(dir.to_path_buf()));
         let back = presets.find("xor-saved").unwrap().load().unwrap();
         assert_eq!(back.name, "xor-saved");
         assert_eq!(back.train.learning_rate, 0.0123);
         let mut expected = scene.resolved();
         expected.name = "xor-saved".into();
         assert_eq!(back, expected);
-        std::fs::remove_dir_all(dir).ok();
     }
 
     #[test]
@@ -444,8 +442,7 @@ mod tests {
 
     #[test]
     fn a_local_folder_adds_presets_and_overrides_by_name() {
-        let dir = std::env::temp_dir().join(format!("nnm-presets-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = crate::scratch::Scratch::new("presets");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(
             dir.join("xor.ron"),
@@ -453,14 +450,13 @@ mod tests {
         )
         .unwrap();
         std::fs::write(dir.join("mine.ron"), "Scene(data: Circle(samples: 40))").unwrap();
-        let presets = Presets::new(Some(dir.clone()));
+        let presets = Presets::new(Some(dir.to_path_buf()));
         let xor = presets.find("xor").unwrap();
         assert_eq!(xor.path(), Some(dir.join("xor.ron").as_path()));
         assert_eq!(xor.load().unwrap().name, "my-xor");
         assert_eq!(presets.find("mine").unwrap().load().unwrap().name, "mine");
         assert!(presets.find("mnist").unwrap().is_built_in());
         assert_eq!(presets.list().unwrap().len(), BUILT_IN.len() + 1);
-        std::fs::remove_dir_all(dir).ok();
     }
 
     #[test]

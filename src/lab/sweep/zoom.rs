@@ -446,8 +446,7 @@ mod tests {
 
     #[test]
     fn a_zoom_trains_each_level_into_a_sweep_directory_of_the_window() {
-        let root = std::env::temp_dir().join(format!("nnm-zoom-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
+        let root = crate::scratch::Scratch::new("zoom");
         let mut sweep = fractal();
         sweep.spec.base = super::super::spec::Base::Inline(Box::new({
             let mut base = sweep.base().clone();
@@ -526,6 +525,5 @@ mod tests {
         assert_eq!(scene.train.steps, 40);
         assert!(dir.path.join(super::super::dir::MODELS_FILE).is_file());
         drop(zoomer);
-        let _ = std::fs::remove_dir_all(root);
     }
 }
