@@ -17,6 +17,7 @@ mod network;
 mod neuron_maps;
 mod particles;
 mod quads;
+mod renderer;
 mod scene_file;
 mod script;
 mod snapshots;
@@ -42,8 +43,8 @@ use crate::lab::scene::{Preset, Presets};
 /// Each feature is a plugin that puts its systems in one of these sets, run in
 /// this order in `Update`:
 /// 0. `Script`: input played by a script (`--click-neuron`), as if by the user;
-/// 1. `Input`: hotkeys, picking, and keeping the camera and egui from
-///    fighting over the pointer;
+/// 1. `Input`: hotkeys, picking, keeping the camera and egui from fighting
+///    over the pointer, and deciding the renderer's tier once it is known;
 /// 2. `Ingest`: send UI commands, then drain the trainer's channel under a
 ///    time budget (never blocks);
 /// 3. `History`: keep the history within reach (the recording, recent frames);
@@ -53,7 +54,8 @@ use crate::lab::scene::{Preset, Presets};
 /// 6. `Probe`: a drawn input, if any, takes the probe sample's place in the
 ///    shown frame;
 /// 7. `Apply`: respawn entities when the network's shape changed, then write
-///    the shown frame into `Neuron`/`Synapse` components;
+///    the shown frame into `Neuron`/`Synapse` components; a software
+///    renderer's cheaper settings take effect;
 /// 8. `Visualize`: map components to glow, lines and particles, and place a
 ///    film's camera;
 /// 9. `Upload`: write what is drawn into the GPU buffers (one write per batch).
@@ -152,6 +154,7 @@ impl PluginGroup for CorePlugins {
         bevy::app::PluginGroupBuilder::start::<Self>()
             .add(AppSystemsPlugin)
             .add(messages::MessagesPlugin)
+            .add(renderer::RendererTierPlugin)
             .add(bridge::BridgePlugin)
             .add(history::HistoryPlugin)
             .add(network::NetworkPlugin)

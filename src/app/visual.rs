@@ -108,7 +108,12 @@ impl Plugin for VisualPlugin {
             .init_resource::<SynapseStats>()
             .init_resource::<HighlightState>()
             .add_systems(Startup, spawn_batches)
-            .add_systems(Update, adapt_to_renderer.in_set(AppSystems::Input))
+            .add_systems(
+                Update,
+                adapt_to_renderer
+                    .in_set(AppSystems::Apply)
+                    .run_if(crate::app::renderer::on_software),
+            )
             .add_systems(
                 Update,
                 (add_glow, neuron_glow, neuron_bulbs, synapse_lines)
@@ -125,27 +130,17 @@ impl Plugin for VisualPlugin {
 /// instead of 3.
 pub(super) const SOFTWARE_SYNAPSE_BUDGET: usize = 8_000;
 
-/// Once the renderer is known: on a software rasteriser the interactive view
-/// gets cheaper defaults (no MSAA, bloom or tone mapping; the strongest
-/// synapses only); films, which have no main camera, keep their quality.
+/// On a software rasteriser the interactive view gets cheaper defaults (no
+/// MSAA, bloom or tone mapping; the strongest synapses only) as its camera
+/// appears; films, which have no main camera, keep their quality.
 fn adapt_to_renderer(
     mut commands: Commands,
-    adapter: Option<Res<bevy::render::renderer::RenderAdapterInfo>>,
     mut settings: ResMut<VisualSettings>,
-    main: Query<Entity, With<crate::app::camera::MainCamera>>,
-    mut done: Local<bool>,
+    main: Query<Entity, Added<crate::app::camera::MainCamera>>,
 ) {
-    let Some(adapter) = adapter else { return };
-    if *done || main.is_empty() {
-        return;
-    }
-    *done = true;
-    if adapter.device_type != wgpu::DeviceType::Cpu {
-        return;
-    }
-    settings.msaa = false;
-    settings.synapse_budget = settings.synapse_budget.min(SOFTWARE_SYNAPSE_BUDGET);
     for camera in &main {
+        settings.msaa = false;
+        settings.synapse_budget = settings.synapse_budget.min(SOFTWARE_SYNAPSE_BUDGET);
         crate::app::camera::software_lens(&mut commands.entity(camera));
     }
 }

@@ -530,6 +530,7 @@ pub(super) struct ComparePlugin;
 impl Plugin for ComparePlugin {
     fn build(&self, app: &mut App) {
         app.add_plugins((
+            crate::app::renderer::RendererTierPlugin,
             TerrainPlugin,
             TerrainPickPlugin,
             ZoomPlugin,

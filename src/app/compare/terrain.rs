@@ -15,6 +15,7 @@ use bevy_panorbit_camera::PanOrbitCamera;
 
 use super::paint::{CellPaint, landscape_paint};
 use super::{Browser, CompareTab};
+use crate::app::renderer::RendererTier;
 
 /// Width of the height field in world units (its depth follows the grid's aspect).
 pub(super) const TERRAIN_WIDTH: f32 = 20.0;
@@ -102,7 +103,11 @@ impl Plugin for TerrainPlugin {
             .add_systems(Startup, spawn_terrain)
             .add_systems(
                 Update,
-                (software_lens, build_terrain, fit_terrain_camera)
+                (
+                    software_lens.run_if(crate::app::renderer::on_software),
+                    build_terrain,
+                    fit_terrain_camera,
+                )
                     .in_set(crate::app::AppSystems::Visualize),
             );
     }
@@ -145,7 +150,7 @@ fn spawn_terrain(
 fn build_terrain(
     mut commands: Commands,
     browser: Option<Res<Browser>>,
-    adapter: Option<Res<bevy::render::renderer::RenderAdapterInfo>>,
+    tier: Res<RendererTier>,
     mut built: ResMut<TerrainBuilt>,
     mut meshes: ResMut<Assets<Mesh>>,
     mut terrain: Query<(&Mesh3d, &mut Visibility), With<Terrain>>,
@@ -158,8 +163,7 @@ fn build_terrain(
     };
     let shown = b.tab == CompareTab::Terrain;
     let (nx, ny) = land.size();
-    let software = adapter.is_some_and(|a| a.device_type == wgpu::DeviceType::Cpu);
-    let block = if software {
+    let block = if tier.is_software() {
         nx.max(ny).div_ceil(SOFTWARE_SIDE).max(1)
     } else {
         1
@@ -254,13 +258,10 @@ pub(super) fn merge_cells(
 /// overlay's, which clears it.
 fn software_lens(
     mut commands: Commands,
-    adapter: Option<Res<bevy::render::renderer::RenderAdapterInfo>>,
     cameras: Query<Entity, (With<TerrainCamera>, With<bevy::post_process::bloom::Bloom>)>,
 ) {
-    if adapter.is_some_and(|a| a.device_type == wgpu::DeviceType::Cpu) {
-        for camera in &cameras {
-            crate::app::camera::software_lens(&mut commands.entity(camera));
-        }
+    for camera in &cameras {
+        crate::app::camera::software_lens(&mut commands.entity(camera));
     }
 }
 
