@@ -4,7 +4,7 @@ use bevy_egui::egui;
 
 use crate::app::network::NeuronId;
 use crate::app::particles::Direction;
-use crate::lab::model::{OutputKind, plain_forward};
+use crate::lab::analysis::{NeuronBackward, NeuronMath, NeuronOutput, WeightUpdate};
 use crate::lab::{Frame, Topology};
 
 /// Terms of a sum shown one by one; the rest are summed up.
@@ -56,8 +56,10 @@ fn row(ui: &mut egui::Ui, lit: bool, text: String) {
     });
 }
 
-/// Draws the forward and backward computation of neuron `(layer, index)` (layer ≥ 1)
-/// for the frame's probe sample; `phase` lights the half the particles are playing.
+/// Draws the forward and backward computation of the selected neuron (the
+/// output the network favours when none is) for the frame's probe sample;
+/// `phase` lights the half the particles are playing. The numbers are the
+/// lab's ([`NeuronMath`]); this only writes them out.
 pub(crate) fn math_ui(
     ui: &mut egui::Ui,
     frame: &Frame,
@@ -65,238 +67,179 @@ pub(crate) fn math_ui(
     neuron: Option<NeuronId>,
     phase: Option<Direction>,
 ) {
-    let layers = frame.layers.len();
-    if layers == 0 || frame.probe.input.is_empty() {
+    let Some(math) = NeuronMath::of(frame, &topology.network, neuron.map(|n| (n.layer, n.index)))
+    else {
         return;
-    }
-    // The selected neuron, or the output the network favours.
-    let (l, j) = match neuron {
-        Some(NeuronId { layer: l, index: j })
-            if l >= 1 && l <= layers && j < frame.layers[l - 1].outputs =>
-        {
-            (l, j)
-        }
-        _ => {
-            let out = &frame.layers[layers - 1].activations;
-            let best = out
-                .iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .map_or(0, |(i, _)| i);
-            (layers, best)
-        }
-    };
-    let layer = &frame.layers[l - 1];
-    let inputs: Vec<f64> = if l == 1 {
-        frame.probe.input.iter().map(|&v| f64::from(v)).collect()
-    } else {
-        frame.layers[l - 2]
-            .activations
-            .iter()
-            .map(|&v| f64::from(v))
-            .collect()
     };
     let forward = phase != Some(Direction::Backward);
     let backward = phase != Some(Direction::Forward);
-    let is_output = l == layers;
     ui.label(format!(
-        "Neuron {j} of {} at step {} (select another with a click)",
-        if is_output {
+        "Neuron {} of {} at step {} (select another with a click)",
+        math.index,
+        if math.is_output {
             "the outputs".to_string()
         } else {
-            format!("layer {l}")
+            format!("layer {}", math.layer)
         },
         frame.step
     ));
-
     ui.strong("Forward");
-    let pairs: Vec<(f64, f64)> = (0..layer.inputs)
-        .map(|i| (f64::from(layer.weight(i, j)), inputs[i]))
-        .collect();
-    let (terms, sum) = sum_terms(&pairs);
-    let b = f64::from(layer.biases[j]);
-    let scale = f64::from(layer.scale);
-    let z = (sum + b) * scale;
+    forward_ui(ui, &math, forward);
+    ui.strong("Backward");
+    backward_ui(ui, &math, backward);
+    if let Some(update) = &math.strongest {
+        update_ui(ui, &math, update, backward);
+    }
+    ui.small(
+        "Momentum and Adam rescale the step with their running averages; the plain step is shown.",
+    );
+}
+
+/// `z`, then what the neuron (or the output) makes of it.
+fn forward_ui(ui: &mut egui::Ui, math: &NeuronMath, lit: bool) {
+    let (terms, _) = sum_terms(&math.inputs);
+    let (b, s) = (num(math.bias), num(math.scale));
     row(
         ui,
-        forward,
-        if scale == 1.0 {
-            format!("z = Σ w·x + b = {terms} + ({})", num(b))
+        lit,
+        if math.scale == 1.0 {
+            format!("z = Σ w·x + b = {terms} + ({b})")
         } else {
             // Mean-field scaling (and a gain) multiply the sum.
+            format!("z = s·(Σ w·x + b) = {s}·({terms} + ({b}))")
+        },
+    );
+    row(
+        ui,
+        lit,
+        format!(
+            "  = {}   (the frame says {})",
+            num(math.z),
+            num(math.recorded_z)
+        ),
+    );
+    match &math.output {
+        NeuronOutput::Hidden { activation, a } => {
+            row(
+                ui,
+                lit,
+                format!("a = {}(z) = {}", activation.label(), num(*a)),
+            );
+        }
+        NeuronOutput::Softmax { p, loss } => {
+            let shown: Vec<String> = p
+                .iter()
+                .take(10)
+                .enumerate()
+                .map(|(k, v)| format!("p{k}={}", num(*v)))
+                .collect();
+            row(
+                ui,
+                lit,
+                format!("softmax: p_k = e^z_k / Σ e^z = {}", shown.join(" ")),
+            );
+            if let Some((label, p, l)) = loss {
+                row(
+                    ui,
+                    lit,
+                    format!(
+                        "loss: L = −log p_{label} = −log {} = {}   (frame: {})",
+                        num(*p),
+                        num(*l),
+                        num(math.recorded_loss)
+                    ),
+                );
+            }
+        }
+        NeuronOutput::Linear { target } => row(
+            ui,
+            lit,
             format!(
-                "z = s·(Σ w·x + b) = {}·({terms} + ({}))",
-                num(scale),
-                num(b)
+                "output y = z = {}, target {}; loss (frame) {}",
+                num(math.z),
+                num(*target),
+                num(math.recorded_loss)
+            ),
+        ),
+    }
+}
+
+/// How the error signal `δ` arises.
+fn backward_ui(ui: &mut egui::Ui, math: &NeuronMath, lit: bool) {
+    let delta = math.recorded_delta;
+    match &math.backward {
+        NeuronBackward::Softmax { p, target } => row(
+            ui,
+            lit,
+            format!(
+                "∂L/∂z = p − target = {} − {target} = {}   (frame: {})",
+                num(*p),
+                num(p - target),
+                num(delta)
+            ),
+        ),
+        NeuronBackward::FromLoss => row(ui, lit, format!("∂L/∂z = {} (from the loss)", num(delta))),
+        NeuronBackward::Chain {
+            terms,
+            activation,
+            slope,
+        } => {
+            // The chain rule: the error of the next layer, weighted back, times the slope here.
+            let (text, sum) = sum_terms(terms);
+            row(
+                ui,
+                lit,
+                format!("∂L/∂a = Σ w·δ(next) = {text} = {}", num(sum)),
+            );
+            row(
+                ui,
+                lit,
+                format!(
+                    "δ = ∂L/∂z = {}'(z)·∂L/∂a = {}·{} = {}   (frame: {})",
+                    activation.label(),
+                    num(*slope),
+                    num(sum),
+                    num(slope * sum),
+                    num(delta)
+                ),
+            );
+        }
+    }
+}
+
+/// The strongest incoming weight: its gradient for this sample, and the update.
+fn update_ui(ui: &mut egui::Ui, math: &NeuronMath, u: &WeightUpdate, lit: bool) {
+    let (i, j) = (u.input, math.index);
+    let x = math.inputs[i].1;
+    let (delta, g, gb) = (
+        num(math.recorded_delta),
+        num(u.probe_gradient),
+        num(u.batch_gradient),
+    );
+    row(
+        ui,
+        lit,
+        if math.scale == 1.0 {
+            format!(
+                "∂L/∂w[{i}→{j}] = δ·x = {delta}·{} = {g} for this sample; {gb} over the mini-batch",
+                num(x)
+            )
+        } else {
+            format!(
+                "∂L/∂w[{i}→{j}] = s·δ·x = {}·{delta}·{} = {g} for this sample; {gb} over the mini-batch",
+                num(math.scale),
+                num(x)
             )
         },
     );
     row(
         ui,
-        forward,
+        lit,
         format!(
-            "  = {}   (the frame says {})",
-            num(z),
-            num(f64::from(layer.pre_activations[j]))
+            "update: w ← w − η·∇w = {} − {}·{gb} = {}",
+            num(u.w),
+            num(u.learning_rate),
+            num(u.w - u.learning_rate * u.batch_gradient)
         ),
-    );
-    if is_output {
-        match topology.network.output {
-            OutputKind::Softmax => {
-                let trace = plain_forward(
-                    &frame.dense_layers(),
-                    &topology.network.activations,
-                    topology.network.output,
-                    &frame.probe.input,
-                );
-                let p = trace.post.last().cloned().unwrap_or_default();
-                let shown: Vec<String> = p
-                    .iter()
-                    .take(10)
-                    .enumerate()
-                    .map(|(k, v)| format!("p{k}={}", num(*v)))
-                    .collect();
-                row(
-                    ui,
-                    forward,
-                    format!("softmax: p_k = e^z_k / Σ e^z = {}", shown.join(" ")),
-                );
-                if let Some(label) = frame.probe.label {
-                    let pl = p.get(label as usize).copied().unwrap_or(f64::NAN);
-                    row(
-                        ui,
-                        forward,
-                        format!(
-                            "loss: L = −log p_{label} = −log {} = {}   (frame: {})",
-                            num(pl),
-                            num(-pl.ln()),
-                            num(f64::from(frame.probe.loss))
-                        ),
-                    );
-                }
-            }
-            OutputKind::Linear => {
-                let t = frame.probe.target.get(j).copied().unwrap_or(f32::NAN);
-                row(
-                    ui,
-                    forward,
-                    format!(
-                        "output y = z = {}, target {}; loss (frame) {}",
-                        num(z),
-                        num(f64::from(t)),
-                        num(f64::from(frame.probe.loss))
-                    ),
-                );
-            }
-        }
-    } else {
-        let f = topology.network.activation(l - 1);
-        let a = f.eval(z);
-        row(ui, forward, format!("a = {}(z) = {}", f.label(), num(a)));
-    }
-
-    ui.strong("Backward");
-    let delta = f64::from(layer.probe_grads.get(j).copied().unwrap_or(f32::NAN));
-    if is_output {
-        if let (OutputKind::Softmax, Some(label)) = (topology.network.output, frame.probe.label) {
-            let p = f64::from(frame.probe.output.get(j).copied().unwrap_or(f32::NAN));
-            let t = if j as u32 == label { 1.0 } else { 0.0 };
-            row(
-                ui,
-                backward,
-                format!(
-                    "∂L/∂z = p − target = {} − {t} = {}   (frame: {})",
-                    num(p),
-                    num(p - t),
-                    num(delta)
-                ),
-            );
-        } else {
-            row(
-                ui,
-                backward,
-                format!("∂L/∂z = {} (from the loss)", num(delta)),
-            );
-        }
-    } else {
-        // The chain rule: the error of the next layer, weighted back, times the slope here.
-        let next = &frame.layers[l];
-        // The next layer's scale multiplies its weights on the way back.
-        let next_scale = f64::from(next.scale);
-        let back: Vec<(f64, f64)> = (0..next.outputs)
-            .map(|k| {
-                (
-                    f64::from(next.weight(j, k)) * next_scale,
-                    f64::from(next.probe_grads[k]),
-                )
-            })
-            .collect();
-        let (terms, sum) = sum_terms(&back);
-        let f = topology.network.activation(l - 1);
-        let slope = f.derivative(z);
-        row(
-            ui,
-            backward,
-            format!("∂L/∂a = Σ w·δ(next) = {terms} = {}", num(sum)),
-        );
-        row(
-            ui,
-            backward,
-            format!(
-                "δ = ∂L/∂z = {}'(z)·∂L/∂a = {}·{} = {}   (frame: {})",
-                f.label(),
-                num(slope),
-                num(sum),
-                num(slope * sum),
-                num(delta)
-            ),
-        );
-    }
-    // The strongest incoming weight: its gradient for this sample, and the update.
-    if let Some(i) = (0..layer.inputs).max_by(|&a, &b| {
-        (pairs[a].0 * pairs[a].1)
-            .abs()
-            .total_cmp(&(pairs[b].0 * pairs[b].1).abs())
-    }) {
-        let w = f64::from(layer.weight(i, j));
-        let g_probe = scale * delta * inputs[i];
-        let g_batch = f64::from(layer.weight_grads[i * layer.outputs + j]);
-        let eta = f64::from(frame.metrics.learning_rate.unwrap_or(f32::NAN));
-        row(
-            ui,
-            backward,
-            if scale == 1.0 {
-                format!(
-                    "∂L/∂w[{i}→{j}] = δ·x = {}·{} = {} for this sample; {} over the mini-batch",
-                    num(delta),
-                    num(inputs[i]),
-                    num(g_probe),
-                    num(g_batch)
-                )
-            } else {
-                format!(
-                    "∂L/∂w[{i}→{j}] = s·δ·x = {}·{}·{} = {} for this sample; {} over the mini-batch",
-                    num(scale),
-                    num(delta),
-                    num(inputs[i]),
-                    num(g_probe),
-                    num(g_batch)
-                )
-            },
-        );
-        row(
-            ui,
-            backward,
-            format!(
-                "update: w ← w − η·∇w = {} − {}·{} = {}",
-                num(w),
-                num(eta),
-                num(g_batch),
-                num(w - eta * g_batch)
-            ),
-        );
-    }
-    ui.small(
-        "Momentum and Adam rescale the step with their running averages; the plain step is shown.",
     );
 }

@@ -35,6 +35,63 @@ pub fn diagnose(dir: &Path, step: Option<u64>) -> LabResult<String> {
     let scene = run.scene()?;
     let mut out = String::new();
     let w = &mut out;
+    configuration(w, &scene);
+    let mut reader = FrameReader::open(&run.frames_path()).ok();
+    let sizes = reader
+        .as_ref()
+        .map(|r| r.header().topology.network.sizes.clone())
+        .unwrap_or_default();
+    parameters(w, &sizes, scene.model.bias);
+    let rows = read_metrics(&run.metrics_path()).unwrap_or_default();
+    let layers =
+        read_layers(&run.path.join(LAYERS_FILE), sizes.len().saturating_sub(1)).unwrap_or_default();
+    layers_at(w, &layers, step);
+    timing(w, &run, rows.last());
+    if let Some(r) = reader.as_mut() {
+        let index = r.index();
+        let _ = writeln!(
+            w,
+            "recording   {} frames, {} ({} per frame), {} keyframes{}",
+            index.len(),
+            size(r.bytes()),
+            size(r.bytes() / index.len().max(1) as u64),
+            index.iter().filter(|e| e.key).count(),
+            match r.damage() {
+                Some(d) => format!("; damaged from byte {}: {}", d.offset, d.reason),
+                None => String::new(),
+            }
+        );
+    }
+    let saved = checkpoints(&run.path)?;
+    let _ = writeln!(
+        w,
+        "checkpoints {}",
+        if saved.is_empty() {
+            "none".to_string()
+        } else {
+            saved
+                .iter()
+                .map(|(s, _)| format!("step {s}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
+    let edits = read_edits(&run.path.join(EDITS_FILE))?;
+    if !edits.is_empty() {
+        let list: Vec<String> = edits
+            .iter()
+            .map(|(s, e)| format!("{} {} at step {s}", e.setting(), e.value()))
+            .collect();
+        let _ = writeln!(w, "edits       {}", list.join(", "));
+    }
+    if let Some(cause) = divergence(&rows, &layers) {
+        let _ = writeln!(w, "diverged    {cause}");
+    }
+    Ok(out)
+}
+
+/// The configuration and training settings, and the schedule when it moves.
+fn configuration(w: &mut String, scene: &crate::lab::Scene) {
     let t = &scene.train;
     let _ = writeln!(
         w,
@@ -78,16 +135,15 @@ pub fn diagnose(dir: &Path, step: Option<u64>) -> LabResult<String> {
             t.learning_rate * t.lr_factor(t.steps)
         );
     }
-    let mut reader = FrameReader::open(&run.frames_path()).ok();
-    let sizes = reader
-        .as_ref()
-        .map(|r| r.header().topology.network.sizes.clone())
-        .unwrap_or_default();
+}
+
+/// The parameter count of a network of `sizes`, in all and per layer.
+fn parameters(w: &mut String, sizes: &[usize], bias: bool) {
     if sizes.len() >= 2 {
         let per_layer: Vec<String> = sizes
             .windows(2)
             .map(|l| {
-                let n = l[0] * l[1] + if scene.model.bias { l[1] } else { 0 };
+                let n = l[0] * l[1] + if bias { l[1] } else { 0 };
                 format!(
                     "{}x{} {}",
                     l[0],
@@ -98,7 +154,7 @@ pub fn diagnose(dir: &Path, step: Option<u64>) -> LabResult<String> {
             .collect();
         let total: usize = sizes
             .windows(2)
-            .map(|l| l[0] * l[1] + if scene.model.bias { l[1] } else { 0 })
+            .map(|l| l[0] * l[1] + if bias { l[1] } else { 0 })
             .sum();
         let _ = writeln!(
             w,
@@ -107,9 +163,10 @@ pub fn diagnose(dir: &Path, step: Option<u64>) -> LabResult<String> {
             per_layer.join(", ")
         );
     }
-    let rows = read_metrics(&run.metrics_path()).unwrap_or_default();
-    let layers =
-        read_layers(&run.path.join(LAYERS_FILE), sizes.len().saturating_sub(1)).unwrap_or_default();
+}
+
+/// Each layer's stats at `step` (by default the last recorded update's).
+fn layers_at(w: &mut String, layers: &[(u64, Vec<LayerStats>)], step: Option<u64>) {
     // By default the last update's: the final state's row has no update to measure.
     let updated =
         |(_, stats): &&(u64, Vec<LayerStats>)| stats.iter().any(|l| l.update_norm.is_finite());
@@ -136,6 +193,10 @@ pub fn diagnose(dir: &Path, step: Option<u64>) -> LabResult<String> {
             let _ = writeln!(w, "layers      no stats recorded (layers.csv)");
         }
     }
+}
+
+/// The wall time from the run's start to its `last` metrics row.
+fn timing(w: &mut String, run: &RunDir, last: Option<&Metrics>) {
     let seconds = |p: &Path| {
         std::fs::metadata(p)
             .and_then(|m| m.modified())
@@ -145,7 +206,7 @@ pub fn diagnose(dir: &Path, step: Option<u64>) -> LabResult<String> {
     if let (Some(start), Some(end), Some(last)) = (
         seconds(&run.scene_path()),
         seconds(&run.metrics_path()),
-        rows.last(),
+        last,
     ) {
         let wall = end.saturating_sub(start).as_secs_f64();
         let _ = writeln!(
@@ -155,47 +216,6 @@ pub fn diagnose(dir: &Path, step: Option<u64>) -> LabResult<String> {
             last.step as f64 / wall.max(1e-3)
         );
     }
-    if let Some(r) = reader.as_mut() {
-        let index = r.index();
-        let _ = writeln!(
-            w,
-            "recording   {} frames, {} ({} per frame), {} keyframes{}",
-            index.len(),
-            size(r.bytes()),
-            size(r.bytes() / index.len().max(1) as u64),
-            index.iter().filter(|e| e.key).count(),
-            match r.damage() {
-                Some(d) => format!("; damaged from byte {}: {}", d.offset, d.reason),
-                None => String::new(),
-            }
-        );
-    }
-    let saved = checkpoints(&run.path)?;
-    let _ = writeln!(
-        w,
-        "checkpoints {}",
-        if saved.is_empty() {
-            "none".to_string()
-        } else {
-            saved
-                .iter()
-                .map(|(s, _)| format!("step {s}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-    );
-    let edits = read_edits(&run.path.join(EDITS_FILE))?;
-    if !edits.is_empty() {
-        let list: Vec<String> = edits
-            .iter()
-            .map(|(s, e)| format!("{} {} at step {s}", e.setting(), e.value()))
-            .collect();
-        let _ = writeln!(w, "edits       {}", list.join(", "));
-    }
-    if let Some(cause) = divergence(&rows, &layers) {
-        let _ = writeln!(w, "diverged    {cause}");
-    }
-    Ok(out)
 }
 
 /// One layer's stats as a table row.

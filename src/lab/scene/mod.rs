@@ -114,6 +114,52 @@ pub enum Parameterization {
 }
 
 impl ModelSpec {
+    /// Checks the network's own settings; a PDE (`pde`) trains the whole
+    /// network, without dropout.
+    fn validate(&self, pde: bool) -> LabResult<()> {
+        if let Some(i) = self.hidden.iter().position(|&w| w == 0) {
+            return Err(LabError::setting(
+                format!("model.hidden[{i}]"),
+                "a layer needs at least one neuron",
+            ));
+        }
+        if let Some(per_layer) = &self.activations
+            && per_layer.len() != self.hidden.len()
+        {
+            return Err(LabError::setting(
+                "model.activations",
+                format!(
+                    "needs one activation per hidden layer: {}, got {}",
+                    self.hidden.len(),
+                    per_layer.len()
+                ),
+            ));
+        }
+        let p = self.dropout;
+        if !(p.is_finite() && (0.0..=crate::lab::model::MAX_DROPOUT).contains(&p)) {
+            return Err(LabError::setting(
+                "model.dropout",
+                format!(
+                    "must be a probability from 0 to {}, got {p}",
+                    crate::lab::model::MAX_DROPOUT
+                ),
+            ));
+        }
+        if p > 0.0 && pde {
+            return Err(LabError::setting(
+                "model.dropout",
+                "a PDE's residual is of the whole network: use dropout 0 with PDE data",
+            ));
+        }
+        if !(self.gain.is_finite() && self.gain > 0.0) {
+            return Err(LabError::setting(
+                "model.gain",
+                format!("must be a positive number, got {}", self.gain),
+            ));
+        }
+        Ok(())
+    }
+
     /// Sets the hidden layers: their widths and each one's non-linearity
     /// (missing ones repeat the last). One non-linearity shared by every
     /// layer is written as `activation`. When the non-linearities change,
@@ -244,6 +290,55 @@ pub struct TrainSpec {
 }
 
 impl TrainSpec {
+    /// Checks the training settings, for a network of `weight_layers` layers.
+    fn validate(&self, weight_layers: usize) -> LabResult<()> {
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return Err(LabError::setting(
+                "train.learning_rate",
+                format!("must be a positive number, got {}", self.learning_rate),
+            ));
+        }
+        if let Some(rates) = &self.learning_rates {
+            if rates.len() != weight_layers {
+                return Err(LabError::setting(
+                    "train.learning_rates",
+                    format!(
+                        "needs one rate per weight layer: {weight_layers}, got {}",
+                        rates.len()
+                    ),
+                ));
+            }
+            if let Some(bad) = rates.iter().find(|r| !(r.is_finite() && **r > 0.0)) {
+                return Err(LabError::setting(
+                    "train.learning_rates",
+                    format!("every rate must be a positive number, got {bad}"),
+                ));
+            }
+            if self.optimizer == OptimizerKind::Adam {
+                return Err(LabError::setting(
+                    "train.learning_rates",
+                    "per-layer rates need Gd, Sgd or Momentum (Adam rescales every step)",
+                ));
+            }
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            return Err(LabError::setting("train.momentum", "must be in [0, 1)"));
+        }
+        if self.batch_size == 0 {
+            return Err(LabError::setting("train.batch_size", "must be at least 1"));
+        }
+        if self.l1 < 0.0 || self.l2 < 0.0 || !self.l1.is_finite() || !self.l2.is_finite() {
+            return Err(LabError::setting(
+                "train.l1",
+                "penalties must be zero or positive",
+            ));
+        }
+        if self.eval_every == 0 {
+            return Err(LabError::setting("train.eval_every", "must be at least 1"));
+        }
+        self.schedule.validate(self.warmup_steps, self.steps)
+    }
+
     /// The factor of the learning rate(s) at `step` (see [`LrSchedule::factor`]).
     pub fn lr_factor(&self, step: u64) -> f32 {
         self.schedule.factor(step, self.steps, self.warmup_steps)
@@ -303,6 +398,24 @@ pub struct ViewSpec {
     pub film: FilmSpec,
 }
 
+impl ViewSpec {
+    /// Checks the view of a network of `neuron_layers` layers of neurons.
+    fn validate(&self, neuron_layers: usize) -> LabResult<()> {
+        if let Some(r) = self.steps_per_second
+            && !(r.is_finite() && r > 0.0)
+        {
+            return Err(LabError::setting(
+                "view.steps_per_second",
+                "must be a positive number",
+            ));
+        }
+        if let Some(path) = &self.camera {
+            path.validate(neuron_layers)?;
+        }
+        self.film.validate()
+    }
+}
+
 /// Steps between checkpoints unless a scene says otherwise.
 pub const DEFAULT_CHECKPOINT_EVERY: u64 = 1000;
 
@@ -338,6 +451,31 @@ impl Default for RecordSpec {
     }
 }
 
+impl RecordSpec {
+    /// Checks what the run directory keeps.
+    fn validate(&self) -> LabResult<()> {
+        if self.keyframe_every == 0 || self.max_bytes == 0 {
+            return Err(LabError::setting(
+                "record.keyframe_every",
+                "keyframe_every and max_bytes must be at least 1",
+            ));
+        }
+        if self.checkpoint_every == Some(0) {
+            return Err(LabError::setting(
+                "record.checkpoint_every",
+                "must be at least 1 (or None: a checkpoint at the end only)",
+            ));
+        }
+        if self.frame_every == 0 {
+            return Err(LabError::setting(
+                "record.frame_every",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// What is measured besides losses and accuracy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -363,6 +501,38 @@ impl Default for MeasureSpec {
 }
 
 impl MeasureSpec {
+    /// Checks the measurements, made at evaluations of `train`.
+    fn validate(&self, train: &TrainSpec) -> LabResult<()> {
+        if let Some(every) = self.sharpness_every
+            && (every == 0 || !every.is_multiple_of(train.eval_every))
+        {
+            return Err(LabError::setting(
+                "measure.sharpness_every",
+                format!(
+                    "must be a positive multiple of train.eval_every ({}), got {every}",
+                    train.eval_every
+                ),
+            ));
+        }
+        if self.sharpness_samples == Some(0) {
+            return Err(LabError::setting(
+                "measure.sharpness_samples",
+                "must be at least 1 (or None for the whole training set)",
+            ));
+        }
+        if !(1..=crate::lab::analysis::MAX_TOP_K).contains(&self.top_k) {
+            return Err(LabError::setting(
+                "measure.top_k",
+                format!(
+                    "must be between 1 and {}, got {}",
+                    crate::lab::analysis::MAX_TOP_K,
+                    self.top_k
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// True when the sharpness is measured at `step`.
     pub fn sharpness_due(&self, step: u64) -> bool {
         self.sharpness_every
@@ -431,7 +601,8 @@ impl Scene {
         Ok(scene)
     }
 
-    /// Checks every setting, naming the offending field.
+    /// Checks every setting, naming the offending field: each part checks
+    /// its own fields, then what one part asks of another.
     pub fn validate(&self) -> LabResult<()> {
         if !self
             .name
@@ -447,131 +618,27 @@ impl Scene {
             ));
         }
         self.data.validate()?;
-        if let Some(i) = self.model.hidden.iter().position(|&w| w == 0) {
-            return Err(LabError::setting(
-                format!("model.hidden[{i}]"),
-                "a layer needs at least one neuron",
-            ));
-        }
+        self.model.validate(self.data.is_pde())?;
         self.check_size()?;
-        let t = &self.train;
-        if !(t.learning_rate.is_finite() && t.learning_rate > 0.0) {
-            return Err(LabError::setting(
-                "train.learning_rate",
-                format!("must be a positive number, got {}", t.learning_rate),
-            ));
-        }
-        if let Some(rates) = &t.learning_rates {
-            let layers = self.model.hidden.len() + 1;
-            if rates.len() != layers {
-                return Err(LabError::setting(
-                    "train.learning_rates",
-                    format!(
-                        "needs one rate per weight layer: {layers}, got {}",
-                        rates.len()
-                    ),
-                ));
-            }
-            if let Some(bad) = rates.iter().find(|r| !(r.is_finite() && **r > 0.0)) {
-                return Err(LabError::setting(
-                    "train.learning_rates",
-                    format!("every rate must be a positive number, got {bad}"),
-                ));
-            }
-            if t.optimizer == OptimizerKind::Adam {
-                return Err(LabError::setting(
-                    "train.learning_rates",
-                    "per-layer rates need Gd, Sgd or Momentum (Adam rescales every step)",
-                ));
-            }
-        }
-        if let Some(per_layer) = &self.model.activations
-            && per_layer.len() != self.model.hidden.len()
-        {
-            return Err(LabError::setting(
-                "model.activations",
-                format!(
-                    "needs one activation per hidden layer: {}, got {}",
-                    self.model.hidden.len(),
-                    per_layer.len()
-                ),
-            ));
-        }
-        let p = self.model.dropout;
-        if !(p.is_finite() && (0.0..=crate::lab::model::MAX_DROPOUT).contains(&p)) {
-            return Err(LabError::setting(
-                "model.dropout",
-                format!(
-                    "must be a probability from 0 to {}, got {p}",
-                    crate::lab::model::MAX_DROPOUT
-                ),
-            ));
-        }
-        if p > 0.0 && self.data.is_pde() {
-            return Err(LabError::setting(
-                "model.dropout",
-                "a PDE's residual is of the whole network: use dropout 0 with PDE data",
-            ));
-        }
-        if !(self.model.gain.is_finite() && self.model.gain > 0.0) {
-            return Err(LabError::setting(
-                "model.gain",
-                format!("must be a positive number, got {}", self.model.gain),
-            ));
-        }
-        if !(0.0..1.0).contains(&t.momentum) {
-            return Err(LabError::setting("train.momentum", "must be in [0, 1)"));
-        }
-        if t.batch_size == 0 {
-            return Err(LabError::setting("train.batch_size", "must be at least 1"));
-        }
-        if t.l1 < 0.0 || t.l2 < 0.0 || !t.l1.is_finite() || !t.l2.is_finite() {
-            return Err(LabError::setting(
-                "train.l1",
-                "penalties must be zero or positive",
-            ));
-        }
-        if t.eval_every == 0 {
-            return Err(LabError::setting("train.eval_every", "must be at least 1"));
-        }
-        t.schedule.validate(t.warmup_steps, t.steps)?;
-        if let Some(r) = self.view.steps_per_second
-            && !(r.is_finite() && r > 0.0)
-        {
-            return Err(LabError::setting(
-                "view.steps_per_second",
-                "must be a positive number",
-            ));
-        }
-        if let Some(path) = &self.view.camera {
-            // Inputs, the hidden layers, outputs.
-            path.validate(self.model.hidden.len() + 2)?;
-        }
-        self.lesson.validate(self.model.hidden.len() + 2)?;
-        self.view.film.validate()?;
-        if self.record.keyframe_every == 0 || self.record.max_bytes == 0 {
-            return Err(LabError::setting(
-                "record.keyframe_every",
-                "keyframe_every and max_bytes must be at least 1",
-            ));
-        }
-        let m = &self.measure;
-        if let Some(every) = m.sharpness_every
-            && (every == 0 || !every.is_multiple_of(t.eval_every))
-        {
-            return Err(LabError::setting(
-                "measure.sharpness_every",
-                format!(
-                    "must be a positive multiple of train.eval_every ({}), got {every}",
-                    t.eval_every
-                ),
-            ));
-        }
+        self.train.validate(self.model.hidden.len() + 1)?;
+        // Inputs, the hidden layers, outputs.
+        let neuron_layers = self.model.hidden.len() + 2;
+        self.view.validate(neuron_layers)?;
+        self.lesson.validate(neuron_layers)?;
+        self.record.validate()?;
+        self.measure.validate(&self.train)?;
+        self.check_lesson_triggers()?;
+        self.check_loss_and_output()
+    }
+
+    /// A lesson waiting for a sharpness needs it measured, against a
+    /// stability threshold.
+    fn check_lesson_triggers(&self) -> LabResult<()> {
         for (i, step) in self.lesson.steps.iter().enumerate() {
-            if let crate::lab::scene::lesson::Trigger::SharpnessAbove(_) = step.trigger {
-                let why = if m.sharpness_every.is_none() {
+            if let lesson::Trigger::SharpnessAbove(_) = step.trigger {
+                let why = if self.measure.sharpness_every.is_none() {
                     Some("needs the sharpness measured: set measure.sharpness_every")
-                } else if t.optimizer == OptimizerKind::Adam {
+                } else if self.train.optimizer == OptimizerKind::Adam {
                     Some(
                         "needs a stability threshold, which Adam does not have: use Gd, Sgd or Momentum",
                     )
@@ -586,40 +653,17 @@ impl Scene {
                 }
             }
         }
-        if m.sharpness_samples == Some(0) {
-            return Err(LabError::setting(
-                "measure.sharpness_samples",
-                "must be at least 1 (or None for the whole training set)",
-            ));
-        }
-        if !(1..=crate::lab::analysis::MAX_TOP_K).contains(&m.top_k) {
-            return Err(LabError::setting(
-                "measure.top_k",
-                format!(
-                    "must be between 1 and {}, got {}",
-                    crate::lab::analysis::MAX_TOP_K,
-                    m.top_k
-                ),
-            ));
-        }
-        if self.record.checkpoint_every == Some(0) {
-            return Err(LabError::setting(
-                "record.checkpoint_every",
-                "must be at least 1 (or None: a checkpoint at the end only)",
-            ));
-        }
-        if self.record.frame_every == 0 {
-            return Err(LabError::setting(
-                "record.frame_every",
-                "must be at least 1",
-            ));
-        }
+        Ok(())
+    }
+
+    /// The loss, the output and the data must go together.
+    fn check_loss_and_output(&self) -> LabResult<()> {
         let loss = self.loss();
         let output = self.output();
         if loss == LossKind::CrossEntropy && output != OutputKind::Softmax {
             return Err(LabError::setting(
                 "train.loss",
-                "CrossEntropy needs a Softmax output (model.output())",
+                "CrossEntropy needs a Softmax output (model.output)",
             ));
         }
         if self.data.is_regression() && loss == LossKind::CrossEntropy {
@@ -636,7 +680,7 @@ impl Scene {
         }
         if self.data.is_pde() && output != OutputKind::Linear {
             return Err(LabError::setting(
-                "model.output()",
+                "model.output",
                 "a PDE's solution is a value: the output must be Linear",
             ));
         }

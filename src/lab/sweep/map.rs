@@ -418,53 +418,31 @@ impl Layout {
         let plot_x1 = plot_x0 + pw;
 
         let centre_px = |f: f64| ((f + 0.5) * scale as f64).floor() as i64;
-        let y_ticks = {
-            let placed: Vec<(i64, String, bool)> = y_candidates
+        let y_ticks = fit_ticks(
+            y_candidates
                 .into_iter()
                 .filter_map(|(t, s)| {
                     let f = cell_position(&map.y, t.value)?;
                     Some((plot_y1 - 1 - centre_px(f), s, t.major))
                 })
-                .collect();
-            let spans: Vec<(i64, i64, bool)> = placed
-                .iter()
-                .map(|(at, _, major)| (at - TEXT_H / 2, at + TEXT_H / 2, *major))
-                .collect();
-            let keep = fit_labels(&spans, 4);
-            placed
-                .into_iter()
-                .zip(keep)
-                .map(|((at, s, _), k)| PlacedTick {
-                    at,
-                    label: k.then_some(s),
-                })
-                .collect::<Vec<_>>()
-        };
-        let x_ticks = {
-            let placed: Vec<(i64, String, bool)> = ticks(&map.x)
+                .collect(),
+            |at, _| (at - TEXT_H / 2, at + TEXT_H / 2),
+            4,
+        );
+        let x_ticks = fit_ticks(
+            ticks(&map.x)
                 .into_iter()
                 .filter_map(|t| {
                     let f = cell_position(&map.x, t.value)?;
                     Some((plot_x0 + centre_px(f), tick_label(t.value), t.major))
                 })
-                .collect();
-            let spans: Vec<(i64, i64, bool)> = placed
-                .iter()
-                .map(|(at, s, major)| {
-                    let w = text_width(s);
-                    (at - w / 2, at - w / 2 + w, *major)
-                })
-                .collect();
-            let keep = fit_labels(&spans, 10);
-            placed
-                .into_iter()
-                .zip(keep)
-                .map(|((at, s, _), k)| PlacedTick {
-                    at,
-                    label: k.then_some(s),
-                })
-                .collect::<Vec<_>>()
-        };
+                .collect(),
+            |at, s| {
+                let w = text_width(s);
+                (at - w / 2, at - w / 2 + w)
+            },
+            10,
+        );
         let x_ticks_right = x_ticks
             .iter()
             .filter_map(|t| {
@@ -478,13 +456,7 @@ impl Layout {
         // The colour bar, right of the plot and clear of the last x tick label.
         let bar_x0 = (plot_x1 + 1 + 30).max(x_ticks_right + 20);
         let bar_height = ph.max(BAR_MIN_HEIGHT);
-        let bar_labels_x = bar_x0 + BAR_WIDTH + 1 + TICK + LABEL_GAP;
-        let bar_ticks = bar_ticks(map.range, bar_height);
-        let bar_right = bar_ticks
-            .iter()
-            .filter_map(|t| t.label.as_ref().map(|s| bar_labels_x + text_width(s)))
-            .max()
-            .unwrap_or(bar_x0 + BAR_WIDTH);
+        let (bar_ticks, bar_right) = bar_labels(map.range, bar_x0, bar_height);
 
         let plot_cx = (plot_x0 + plot_x1) / 2;
         let y_label = Text {
@@ -493,57 +465,28 @@ impl Layout {
             text: y_label,
         };
         let y_label_right = y_label.x + text_width(&y_label.text);
-        // The legend shares the header row with the y label: over the bar, or
-        // ending with the bar's labels when longer, and never onto the y label.
-        let legend_width = text_width(&legend);
-        let legend_x = if legend_width <= bar_right - bar_x0 {
-            bar_x0
-        } else {
-            bar_right - legend_width
-        };
-        let legend_x = if y_label.text.is_empty() {
-            legend_x
-        } else {
-            legend_x.max(y_label_right + 24)
-        };
-        let legend = Text {
-            x: legend_x.max(MARGIN),
-            y: header_y,
-            text: legend,
-        };
+        let legend = legend_text(legend, header_y, (bar_x0, bar_right), &y_label);
         let title = Text {
             x: (plot_cx - text_width(&title) / 2).max(MARGIN),
             y: title_y,
             text: title,
         };
 
-        let x_ticks_y = plot_y1 + 1 + TICK + LABEL_GAP;
-        let x_label_width = text_width(&x_label);
-        let x_label_x = (plot_cx - x_label_width / 2).max(MARGIN);
-        let mut x_label_y = x_ticks_y + TEXT_H + 10;
         // A colour bar taller than the plot reaches down beside the x label.
         let bar_bottom = plot_y0 + bar_height + TEXT_H / 2;
-        if x_label_x + x_label_width + 16 > bar_x0 && x_label_y < bar_bottom + 8 {
-            x_label_y = bar_bottom + 8;
-        }
-        let x_label = Text {
-            x: x_label_x,
-            y: x_label_y,
-            text: x_label,
-        };
-
+        let x_label = x_label_text(x_label, plot_cx, plot_y1, (bar_x0, bar_bottom));
         let right = [
             bar_right,
             legend.x + text_width(&legend.text),
             title.x + text_width(&title.text),
-            x_label.x + x_label_width,
+            x_label.x + text_width(&x_label.text),
             y_label_right,
             x_ticks_right,
         ]
         .into_iter()
         .max()
         .unwrap_or(bar_right);
-        let bottom = (x_label_y + TEXT_H + DESCENT).max(bar_bottom);
+        let bottom = (x_label.y + TEXT_H + DESCENT).max(bar_bottom);
         Layout {
             width: (right + MARGIN).max(1) as usize,
             height: (bottom + MARGIN).max(1) as usize,
@@ -562,6 +505,87 @@ impl Layout {
             bar_height,
             bar_ticks,
         }
+    }
+}
+
+/// Ticks at their pixels, each `(at, label, major)`, labelled where the
+/// labels fit: `span` is a label's extent along the axis, `gap` the room
+/// between two (major ticks keep theirs first).
+fn fit_ticks(
+    placed: Vec<(i64, String, bool)>,
+    span: impl Fn(i64, &str) -> (i64, i64),
+    gap: i64,
+) -> Vec<PlacedTick> {
+    let spans: Vec<(i64, i64, bool)> = placed
+        .iter()
+        .map(|(at, s, major)| {
+            let (lo, hi) = span(*at, s);
+            (lo, hi, *major)
+        })
+        .collect();
+    let keep = fit_labels(&spans, gap);
+    placed
+        .into_iter()
+        .zip(keep)
+        .map(|((at, s, _), k)| PlacedTick {
+            at,
+            label: k.then_some(s),
+        })
+        .collect()
+}
+
+/// The colour bar's ticks at `bar_x0`, `height` pixels tall, and where its
+/// labels end on the right.
+fn bar_labels(range: (f32, f32), bar_x0: i64, height: i64) -> (Vec<PlacedTick>, i64) {
+    let labels_x = bar_x0 + BAR_WIDTH + 1 + TICK + LABEL_GAP;
+    let ticks = bar_ticks(range, height);
+    let right = ticks
+        .iter()
+        .filter_map(|t| t.label.as_ref().map(|s| labels_x + text_width(s)))
+        .max()
+        .unwrap_or(bar_x0 + BAR_WIDTH);
+    (ticks, right)
+}
+
+/// The x axis's label, centred under the plot (`plot_cx`, its bottom at
+/// `plot_y1`) below the tick labels, and lower still where it would run
+/// into a colour bar (`bar`: its left edge and bottom) that reaches down
+/// beside it.
+fn x_label_text(
+    text: String,
+    plot_cx: i64,
+    plot_y1: i64,
+    (bar_x0, bar_bottom): (i64, i64),
+) -> Text {
+    let width = text_width(&text);
+    let x = (plot_cx - width / 2).max(MARGIN);
+    let x_ticks_y = plot_y1 + 1 + TICK + LABEL_GAP;
+    let mut y = x_ticks_y + TEXT_H + 10;
+    if x + width + 16 > bar_x0 && y < bar_bottom + 8 {
+        y = bar_bottom + 8;
+    }
+    Text { x, y, text }
+}
+
+/// The legend on the header row at `y`: over the colour bar (`bar`: its
+/// left edge and its labels' right), or ending with the bar's labels when
+/// longer, and never onto the y label that shares the row.
+fn legend_text(legend: String, y: i64, (bar_x0, bar_right): (i64, i64), y_label: &Text) -> Text {
+    let legend_width = text_width(&legend);
+    let legend_x = if legend_width <= bar_right - bar_x0 {
+        bar_x0
+    } else {
+        bar_right - legend_width
+    };
+    let legend_x = if y_label.text.is_empty() {
+        legend_x
+    } else {
+        legend_x.max(y_label.x + text_width(&y_label.text) + 24)
+    };
+    Text {
+        x: legend_x.max(MARGIN),
+        y,
+        text: legend,
     }
 }
 

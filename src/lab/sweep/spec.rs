@@ -181,40 +181,58 @@ pub struct Sweep {
     pub count: usize,
 }
 
-impl Sweep {
-    /// Reads a sweep file; a base given as a path is looked up next to it,
-    /// then among `presets`.
-    pub fn load(path: impl AsRef<Path>, presets: &Presets) -> LabResult<Sweep> {
-        let path = path.as_ref();
-        let text =
-            std::fs::read_to_string(path).map_err(|e| LabError::io(path, "cannot read", e))?;
-        Sweep::parse(&text, path, presets)
-    }
+/// A sweep file's text, for errors that point into it.
+struct SweepText<'a> {
+    text: &'a str,
+    path: &'a Path,
+}
 
-    /// Parses and checks sweep text; `path` names it in errors and gives the default name.
-    pub fn parse(text: &str, path: &Path, presets: &Presets) -> LabResult<Sweep> {
-        let at = |line: usize, column: usize, field: &str, message: String| LabError::Scene {
-            path: path.to_path_buf(),
+impl SweepText<'_> {
+    /// An error at `line`:`column` about `field`.
+    fn at(&self, line: usize, column: usize, field: &str, message: String) -> LabError {
+        LabError::Scene {
+            path: self.path.to_path_buf(),
             line,
             column,
             field: field.to_string(),
             message,
-        };
+        }
+    }
+
+    /// An error about `field`, at the first place `needle` is written.
+    fn at_text(&self, needle: &str, field: &str, message: &str) -> LabError {
+        let (line, column) = self.locate(needle);
+        self.at(line, column, field, message.to_string())
+    }
+
+    /// The line and column of the first `needle` (1:1 when it is not there).
+    fn locate(&self, needle: &str) -> (usize, usize) {
+        let text = self.text;
+        text.find(needle).map_or((1, 1), |i| {
+            let line = text[..i].matches('\n').count() + 1;
+            let column = i - text[..i].rfind('\n').map_or(0, |n| n + 1) + 1;
+            (line, column)
+        })
+    }
+
+    /// The sweep as written: RON, with errors at their line and field.
+    fn read_spec(&self) -> LabResult<SweepSpec> {
         let options = ron::Options::default().with_default_extension(ron_extensions());
-        let mut de = ron::Deserializer::from_str_with_options(text, &options).map_err(|e| {
-            at(
-                e.span.start.line,
-                e.span.start.col,
-                "(file)",
-                e.code.to_string(),
-            )
-        })?;
-        let mut spec: SweepSpec = match serde_path_to_error::deserialize(&mut de) {
+        let mut de =
+            ron::Deserializer::from_str_with_options(self.text, &options).map_err(|e| {
+                self.at(
+                    e.span.start.line,
+                    e.span.start.col,
+                    "(file)",
+                    e.code.to_string(),
+                )
+            })?;
+        let spec: SweepSpec = match serde_path_to_error::deserialize(&mut de) {
             Ok(spec) => spec,
             Err(err) => {
                 let field = err.path().to_string();
                 let spanned = de.span_error(err.into_inner());
-                return Err(at(
+                return Err(self.at(
                     spanned.span.start.line,
                     spanned.span.start.col,
                     if field.is_empty() || field == "." {
@@ -228,40 +246,20 @@ impl Sweep {
         };
         if let Err(e) = de.end() {
             let spanned = de.span_error(e);
-            return Err(at(
+            return Err(self.at(
                 spanned.span.start.line,
                 spanned.span.start.col,
                 "(file)",
                 format!("{} after the sweep", spanned.code),
             ));
         }
-        if spec.name.is_empty() {
-            spec.name = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "sweep".into());
-        }
-        let locate = |needle: &str| {
-            text.find(needle).map_or((1, 1), |i| {
-                let line = text[..i].matches('\n').count() + 1;
-                let column = i - text[..i].rfind('\n').map_or(0, |n| n + 1) + 1;
-                (line, column)
-            })
-        };
-        if !spec
-            .name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            let (l, c) = locate("name:");
-            return Err(at(
-                l,
-                c,
-                "name",
-                "use letters, digits, `-` and `_` only".into(),
-            ));
-        }
-        let mut base = match &spec.base {
+        Ok(spec)
+    }
+
+    /// The base scene: written inline (and checked here), or a file beside
+    /// the sweep or a preset of that name.
+    fn base_scene(&self, spec: &SweepSpec, presets: &Presets) -> LabResult<Scene> {
+        match &spec.base {
             Base::Inline(scene) => {
                 let mut scene = (**scene).clone();
                 if scene.name.is_empty() {
@@ -269,54 +267,47 @@ impl Sweep {
                 }
                 scene.validate().map_err(|e| match e {
                     LabError::Setting { field, message } => {
-                        let (l, c) =
-                            locate(&format!("{}:", field.rsplit('.').next().unwrap_or(&field)));
-                        at(l, c, &format!("base.{field}"), message)
+                        let (l, c) = self
+                            .locate(&format!("{}:", field.rsplit('.').next().unwrap_or(&field)));
+                        self.at(l, c, &format!("base.{field}"), message)
                     }
                     other => other,
                 })?;
-                scene
+                Ok(scene)
             }
             Base::Path(p) => {
-                let beside = path.parent().unwrap_or(Path::new(".")).join(p);
+                let beside = self.path.parent().unwrap_or(Path::new(".")).join(p);
                 if beside.is_file() {
-                    Scene::load(&beside)?
+                    Scene::load(&beside)
                 } else {
                     presets
                         .find(p)
                         .and_then(|preset| preset.load())
                         .map_err(|e| {
-                            let (l, c) = locate("base:");
-                            at(
-                                l,
-                                c,
+                            self.at_text(
+                                "base:",
                                 "base",
-                                format!("{} (looked for {} too)", e, beside.display()),
+                                &format!("{} (looked for {} too)", e, beside.display()),
                             )
-                        })?
+                        })
                 }
             }
-        };
-        if let Some(every) = spec.keep.curves_every {
-            if every == 0 {
-                let (l, c) = locate("curves_every");
-                return Err(at(l, c, "keep.curves_every", "must be at least 1".into()));
-            }
-            base.train.eval_every = every;
         }
-        let base_json = serde_json::to_value(&base).map_err(|e| {
-            LabError::setting("base", format!("cannot read the base scene's fields: {e}"))
-        })?;
-        spec.base = Base::Inline(Box::new(base));
+    }
+
+    /// Each axis's draw and whether its field holds integers; every value
+    /// (or a range's ends) must make a valid scene from `base`.
+    fn axes(&self, spec: &SweepSpec, base: &Value) -> LabResult<(Vec<Draw>, Vec<bool>)> {
         let mut draws = Vec::new();
         let mut integer = Vec::new();
         for (i, axis) in spec.axes.iter().enumerate() {
-            let (l, c) = locate(&format!("\"{}\"", axis.field));
-            let here = |message: String| at(l, c, &format!("axes[{i}]: {}", axis.field), message);
+            let (l, c) = self.locate(&format!("\"{}\"", axis.field));
+            let here =
+                |message: String| self.at(l, c, &format!("axes[{i}]: {}", axis.field), message);
             if spec.axes[..i].iter().any(|a| a.field == axis.field) {
                 return Err(here("this field has an axis already".into()));
             }
-            let current = field(&base_json, &axis.field).map_err(&here)?;
+            let current = field(base, &axis.field).map_err(&here)?;
             let is_integer = current.is_u64() || current.is_i64();
             let draw = axis.values.draw(spec.mode).map_err(&here)?;
             let check: Vec<Value> = match &draw {
@@ -326,7 +317,7 @@ impl Sweep {
                 }
             };
             for v in check {
-                let mut json = base_json.clone();
+                let mut json = base.clone();
                 let v = if is_integer { round(&v) } else { v };
                 set(&mut json, &axis.field, v.clone()).map_err(&here)?;
                 scene_from(json, &axis.field, &v).map_err(&here)?;
@@ -334,6 +325,49 @@ impl Sweep {
             draws.push(draw);
             integer.push(is_integer);
         }
+        Ok((draws, integer))
+    }
+}
+
+impl Sweep {
+    /// Reads a sweep file; a base given as a path is looked up next to it,
+    /// then among `presets`.
+    pub fn load(path: impl AsRef<Path>, presets: &Presets) -> LabResult<Sweep> {
+        let path = path.as_ref();
+        let text =
+            std::fs::read_to_string(path).map_err(|e| LabError::io(path, "cannot read", e))?;
+        Sweep::parse(&text, path, presets)
+    }
+
+    /// Parses and checks sweep text; `path` names it in errors and gives the default name.
+    pub fn parse(text: &str, path: &Path, presets: &Presets) -> LabResult<Sweep> {
+        let src = SweepText { text, path };
+        let mut spec = src.read_spec()?;
+        if spec.name.is_empty() {
+            spec.name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "sweep".into());
+        }
+        if !spec
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(src.at_text("name:", "name", "use letters, digits, `-` and `_` only"));
+        }
+        let mut base = src.base_scene(&spec, presets)?;
+        if let Some(every) = spec.keep.curves_every {
+            if every == 0 {
+                return Err(src.at_text("curves_every", "keep.curves_every", "must be at least 1"));
+            }
+            base.train.eval_every = every;
+        }
+        let base_json = serde_json::to_value(&base).map_err(|e| {
+            LabError::setting("base", format!("cannot read the base scene's fields: {e}"))
+        })?;
+        spec.base = Base::Inline(Box::new(base));
+        let (draws, integer) = src.axes(&spec, &base_json)?;
         let count = match spec.mode {
             Mode::Grid => draws.iter().try_fold(1usize, |n, d| match d {
                 Draw::Discrete(v) => n.checked_mul(v.len()),
@@ -344,26 +378,21 @@ impl Sweep {
         let count = count
             .filter(|&n| (1..=MAX_MODELS).contains(&n))
             .ok_or_else(|| {
-                let (l, c) = locate("axes:");
-                at(
-                    l,
-                    c,
+                src.at_text(
+                    "axes:",
                     "axes",
-                    format!("a sweep holds 1 to {MAX_MODELS} models"),
+                    &format!("a sweep holds 1 to {MAX_MODELS} models"),
                 )
             })?;
         if let Some(&k) = spec.keep.frames.iter().find(|&&k| k >= count) {
-            let (l, c) = locate("frames");
-            return Err(at(
-                l,
-                c,
+            return Err(src.at_text(
+                "frames",
                 "keep.frames",
-                format!("model {k} does not exist (the sweep has {count} models)"),
+                &format!("model {k} does not exist (the sweep has {count} models)"),
             ));
         }
         if spec.chunk == Some(0) {
-            let (l, c) = locate("chunk:");
-            return Err(at(l, c, "chunk", "must be at least 1".into()));
+            return Err(src.at_text("chunk:", "chunk", "must be at least 1"));
         }
         let sweep = Sweep {
             spec,

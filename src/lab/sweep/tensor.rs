@@ -265,76 +265,168 @@ pub fn train_models<B: AutodiffBackend>(
     if m == 0 {
         return Ok(Vec::new());
     }
-    let s = training;
-    let loss_kind = training.loss_for(network.output);
-    let sizes = &network.sizes;
-    let (inputs, outputs) = (sizes[0], sizes[sizes.len() - 1]);
-    let mut layers: Vec<Layer<B>> = Vec::new();
-    let mut at = 0;
-    for (l, w) in sizes.windows(2).enumerate() {
-        let (fan_in, fan_out) = (w[0], w[1]);
-        let mut weights = Vec::with_capacity(m * fan_in * fan_out);
-        let mut biases = Vec::with_capacity(m * fan_out);
-        for setup in models {
-            weights.extend_from_slice(&setup.params[at..at + fan_in * fan_out]);
-            if network.bias {
-                let b0 = at + fan_in * fan_out;
-                biases.extend_from_slice(&setup.params[b0..b0 + fan_out]);
+    let mut group = Stack::<B>::new(device, network, training, data, models);
+    let (mut curves, mut diverged_at) = group.train(models)?;
+    let (finals, last) = group.finals(models)?;
+    let steps = training.steps;
+    for k in 0..m {
+        if diverged_at[k].is_none() {
+            if curves[k].last().is_none_or(|(at, _)| *at != steps) {
+                curves[k].push((steps, last[k]));
+            }
+            if !last[k].is_finite() {
+                diverged_at[k] = Some(steps);
             }
         }
-        at += fan_in * fan_out + if network.bias { fan_out } else { 0 };
-        let rates: Vec<f32> = models
-            .iter()
-            .map(|s| s.rates.get(l).copied().unwrap_or(0.0))
-            .collect();
-        let rate = tensor3::<B::InnerBackend>(rates, [m, 1, 1], device);
-        layers.push(Layer {
-            w: Param::new(
-                tensor3::<B>(weights, [m, fan_in, fan_out], device),
-                rate.clone(),
-                true,
-            ),
-            b: network
-                .bias
-                .then(|| Param::new(tensor3::<B>(biases, [m, 1, fan_out], device), rate, false)),
-            scale: network.scale(l),
-        });
     }
-    let n = data.train.len();
-    let train = DeviceData::<B::InnerBackend> {
-        x: Tensor::from_data(TensorData::new(data.train.x.clone(), [n, inputs]), device),
-        t: Tensor::from_data(
-            TensorData::new(target_rows(&data.train.targets, n, outputs), [n, outputs]),
-            device,
-        ),
-    };
-    let (full_x, full_t) = train.full(m);
-    let batch = match s.optimizer {
-        OptimizerKind::Gd => n,
-        _ => s.batch_size.min(n),
-    };
-    let shared_order = models.iter().all(|k| k.seed == models[0].seed);
-    let mut samplers: Vec<BatchSampler> = if shared_order {
-        vec![BatchSampler::new(n, models[0].seed)]
-    } else {
-        models
-            .iter()
-            .map(|k| BatchSampler::new(n, k.seed))
-            .collect()
-    };
-    let mut first_bad = Tensor::<B::InnerBackend, 1>::full([m], NOT_YET, device);
-    let mut due_losses: Vec<(u64, Tensor<B::InnerBackend, 1>)> = Vec::new();
-    let mut curves: Vec<Vec<(u64, f32)>> = vec![Vec::new(); m];
-    let mut diverged_at: Vec<Option<u64>> = vec![None; m];
-    for step in 0..s.steps {
-        let (x, t, full) = match next_batch(&mut samplers, batch) {
-            None => (full_x.clone(), full_t.clone(), true),
-            Some(index) => {
-                let (x, t) = train.gather(index, samplers.len(), batch, m);
-                (x, t, false)
+    let metrics = evaluate_models(network, training, data, &finals, &curves, &diverged_at);
+    done.fetch_add(m as u64, Ordering::Relaxed);
+    Ok(ModelOutcome::all(curves, diverged_at, metrics))
+}
+
+/// A model's kept training losses: `(step, loss)`.
+type Curve = Vec<(u64, f32)>;
+
+/// A group's `m` models stacked on the device: each layer one `[M, in, out]`
+/// parameter, the training set, and the settings they share.
+struct Stack<'a, B: AutodiffBackend> {
+    network: &'a MlpConfig,
+    training: &'a TrainSpec,
+    loss: LossKind,
+    layers: Vec<Layer<B>>,
+    train: DeviceData<B::InnerBackend>,
+    /// The whole training set, broadcast over the models.
+    full: (Tensor<B::InnerBackend, 3>, Tensor<B::InnerBackend, 3>),
+    m: usize,
+    device: B::Device,
+}
+
+impl<'a, B: AutodiffBackend> Stack<'a, B> {
+    /// Every model's initial parameters and rates in tensors, and the data on `device`.
+    fn new(
+        device: &B::Device,
+        network: &'a MlpConfig,
+        training: &'a TrainSpec,
+        data: &Dataset,
+        models: &[ModelSetup],
+    ) -> Self {
+        let m = models.len();
+        let sizes = &network.sizes;
+        let (inputs, outputs) = (network.inputs(), network.outputs());
+        let mut layers: Vec<Layer<B>> = Vec::new();
+        let mut at = 0;
+        for (l, w) in sizes.windows(2).enumerate() {
+            let (fan_in, fan_out) = (w[0], w[1]);
+            let mut weights = Vec::with_capacity(m * fan_in * fan_out);
+            let mut biases = Vec::with_capacity(m * fan_out);
+            for setup in models {
+                weights.extend_from_slice(&setup.params[at..at + fan_in * fan_out]);
+                if network.bias {
+                    let b0 = at + fan_in * fan_out;
+                    biases.extend_from_slice(&setup.params[b0..b0 + fan_out]);
+                }
             }
+            at += fan_in * fan_out + if network.bias { fan_out } else { 0 };
+            let rates: Vec<f32> = models
+                .iter()
+                .map(|s| s.rates.get(l).copied().unwrap_or(0.0))
+                .collect();
+            let rate = tensor3::<B::InnerBackend>(rates, [m, 1, 1], device);
+            layers.push(Layer {
+                w: Param::new(
+                    tensor3::<B>(weights, [m, fan_in, fan_out], device),
+                    rate.clone(),
+                    true,
+                ),
+                b: network.bias.then(|| {
+                    Param::new(tensor3::<B>(biases, [m, 1, fan_out], device), rate, false)
+                }),
+                scale: network.scale(l),
+            });
+        }
+        let n = data.train.len();
+        let train = DeviceData::<B::InnerBackend> {
+            x: Tensor::from_data(TensorData::new(data.train.x.clone(), [n, inputs]), device),
+            t: Tensor::from_data(
+                TensorData::new(target_rows(&data.train.targets, n, outputs), [n, outputs]),
+                device,
+            ),
         };
-        let weights: Vec<Weights<B>> = layers
+        let full = train.full(m);
+        Stack {
+            network,
+            training,
+            loss: training.loss_for(network.output),
+            layers,
+            train,
+            full,
+            m,
+            device: device.clone(),
+        }
+    }
+
+    /// Every step: each model's kept training losses, and the step it
+    /// diverged at (read back every [`SYNC_STEPS`] steps; the run ends
+    /// early once every model has).
+    fn train(&mut self, models: &[ModelSetup]) -> LabResult<(Vec<Curve>, Vec<Option<u64>>)> {
+        let (m, s) = (self.m, self.training);
+        let n = self.train.x.dims()[0];
+        let batch = match s.optimizer {
+            OptimizerKind::Gd => n,
+            _ => s.batch_size.min(n),
+        };
+        let shared_order = models.iter().all(|k| k.seed == models[0].seed);
+        let mut samplers: Vec<BatchSampler> = if shared_order {
+            vec![BatchSampler::new(n, models[0].seed)]
+        } else {
+            models
+                .iter()
+                .map(|k| BatchSampler::new(n, k.seed))
+                .collect()
+        };
+        let mut first_bad = Tensor::<B::InnerBackend, 1>::full([m], NOT_YET, &self.device);
+        let mut due_losses: Vec<(u64, Tensor<B::InnerBackend, 1>)> = Vec::new();
+        let mut curves: Vec<Curve> = vec![Vec::new(); m];
+        let mut diverged_at: Vec<Option<u64>> = vec![None; m];
+        for step in 0..s.steps {
+            let (x, t, full) = match next_batch(&mut samplers, batch) {
+                None => (self.full.0.clone(), self.full.1.clone(), true),
+                Some(index) => {
+                    let (x, t) = self.train.gather(index, samplers.len(), batch, m);
+                    (x, t, false)
+                }
+            };
+            let ok = self.step(step, (x, t, full), &mut due_losses);
+            let now = Tensor::<B::InnerBackend, 1>::full([m], NOT_YET, &self.device)
+                .mask_fill(ok.bool_not(), step as f32);
+            first_bad = first_bad.min_pair(now);
+            if (step + 1).is_multiple_of(SYNC_STEPS) || step + 1 == s.steps {
+                sync(
+                    first_bad.clone(),
+                    std::mem::take(&mut due_losses),
+                    &mut curves,
+                    &mut diverged_at,
+                )?;
+                if diverged_at.iter().all(Option::is_some) {
+                    break;
+                }
+            }
+        }
+        Ok((curves, diverged_at))
+    }
+
+    /// One update of every model on its batch `x`, `t` (the whole set when
+    /// `full`); keeps the training loss when it is due, and says which
+    /// models' losses were finite.
+    fn step(
+        &mut self,
+        step: u64,
+        (x, t, full): (Tensor<B::InnerBackend, 3>, Tensor<B::InnerBackend, 3>, bool),
+        due_losses: &mut Vec<(u64, Tensor<B::InnerBackend, 1>)>,
+    ) -> Tensor<B::InnerBackend, 1, burn::tensor::Bool> {
+        let s = self.training;
+        let weights: Vec<Weights<B>> = self
+            .layers
             .iter()
             .map(|l| {
                 let b = l.b.as_ref().map(|b| b.value.clone());
@@ -342,14 +434,14 @@ pub fn train_models<B: AutodiffBackend>(
             })
             .collect();
         let loss = losses(
-            network,
-            loss_kind,
+            self.network,
+            self.loss,
             &weights,
             Tensor::from_inner(x),
             Tensor::from_inner(t),
         );
         let mut total = loss.clone().inner();
-        for p in layers.iter().map(|l| &l.w) {
+        for p in self.layers.iter().map(|l| &l.w) {
             if let Some(penalty) = p.penalty(s) {
                 total = total + penalty;
             }
@@ -364,79 +456,63 @@ pub fn train_models<B: AutodiffBackend>(
                     .iter()
                     .map(|(w, b, scale)| (w.clone().inner(), b.clone().map(|b| b.inner()), *scale))
                     .collect();
-                let eval = losses(network, loss_kind, &inner, full_x.clone(), full_t.clone());
+                let (fx, ft) = self.full.clone();
+                let eval = losses(self.network, self.loss, &inner, fx, ft);
                 ok = ok.bool_and(finite(eval.clone()));
                 eval
             };
             due_losses.push((step, data_loss));
         }
-        let now = Tensor::<B::InnerBackend, 1>::full([m], NOT_YET, device)
-            .mask_fill(ok.bool_not(), step as f32);
-        first_bad = first_bad.min_pair(now);
         let grads = loss.sum().backward();
-        for layer in &mut layers {
+        for layer in &mut self.layers {
             layer.w.update(&grads, s, step);
             if let Some(b) = &mut layer.b {
                 b.update(&grads, s, step);
             }
         }
-        if (step + 1).is_multiple_of(SYNC_STEPS) || step + 1 == s.steps {
-            sync(
-                first_bad.clone(),
-                std::mem::take(&mut due_losses),
-                &mut curves,
-                &mut diverged_at,
-            )?;
-            if diverged_at.iter().all(Option::is_some) {
-                break;
-            }
+        ok
+    }
+
+    /// The final parameters, back in each model's `Trainer::parameters`
+    /// order (for the kernel to evaluate: one definition of every metric),
+    /// and each model's final training loss.
+    fn finals(&self, models: &[ModelSetup]) -> LabResult<(Vec<ModelSetup>, Vec<f32>)> {
+        let m = self.m;
+        let sizes = &self.network.sizes;
+        let inner: Vec<Weights<B::InnerBackend>> = self
+            .layers
+            .iter()
+            .map(|l| {
+                let b = l.b.as_ref().map(|b| b.value.clone().inner());
+                (l.w.value.clone().inner(), b, l.scale)
+            })
+            .collect();
+        let (fx, ft) = self.full.clone();
+        let last = read(losses(self.network, self.loss, &inner, fx, ft))?;
+        let mut finals: Vec<ModelSetup> = models.to_vec();
+        for setup in &mut finals {
+            setup.params.clear();
         }
-    }
-    let inner: Vec<Weights<B::InnerBackend>> = layers
-        .iter()
-        .map(|l| {
-            let b = l.b.as_ref().map(|b| b.value.clone().inner());
-            (l.w.value.clone().inner(), b, l.scale)
-        })
-        .collect();
-    let last = read(losses(network, loss_kind, &inner, full_x, full_t))?;
-    for k in 0..m {
-        if diverged_at[k].is_none() {
-            if curves[k].last().is_none_or(|(at, _)| *at != s.steps) {
-                curves[k].push((s.steps, last[k]));
-            }
-            if !last[k].is_finite() {
-                diverged_at[k] = Some(s.steps);
-            }
-        }
-    }
-    // The final parameters, back in each model's `Trainer::parameters` order,
-    // evaluated by the kernel: one definition of every metric.
-    let mut finals: Vec<ModelSetup> = models.to_vec();
-    for setup in &mut finals {
-        setup.params.clear();
-    }
-    for (l, (w, b, _)) in inner.into_iter().enumerate() {
-        let (fan_in, fan_out) = (sizes[l], sizes[l + 1]);
-        let w = read(w.reshape([m * fan_in * fan_out]))?;
-        let b = match b {
-            Some(b) => Some(read(b.reshape([m * fan_out]))?),
-            None => None,
-        };
-        for (k, setup) in finals.iter_mut().enumerate() {
-            setup
-                .params
-                .extend_from_slice(&w[k * fan_in * fan_out..(k + 1) * fan_in * fan_out]);
-            if let Some(b) = &b {
+        for (l, (w, b, _)) in inner.into_iter().enumerate() {
+            let (fan_in, fan_out) = (sizes[l], sizes[l + 1]);
+            let w = read(w.reshape([m * fan_in * fan_out]))?;
+            let b = match b {
+                Some(b) => Some(read(b.reshape([m * fan_out]))?),
+                None => None,
+            };
+            for (k, setup) in finals.iter_mut().enumerate() {
                 setup
                     .params
-                    .extend_from_slice(&b[k * fan_out..(k + 1) * fan_out]);
+                    .extend_from_slice(&w[k * fan_in * fan_out..(k + 1) * fan_in * fan_out]);
+                if let Some(b) = &b {
+                    setup
+                        .params
+                        .extend_from_slice(&b[k * fan_out..(k + 1) * fan_out]);
+                }
             }
         }
+        Ok((finals, last))
     }
-    let metrics = evaluate_models(network, training, data, &finals, &curves, &diverged_at);
-    done.fetch_add(m as u64, Ordering::Relaxed);
-    Ok(ModelOutcome::all(curves, diverged_at, metrics))
 }
 
 /// The next mini-batch's row indices, model after model (one model's when
