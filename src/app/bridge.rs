@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 
 use crate::app::AppSystems;
@@ -26,23 +27,21 @@ impl Default for IngestBudget {
     }
 }
 
-/// The trainer thread's handle (absent when nothing trains, as in a replay).
+/// The handle of the thread that sends the app its frames: a trainer, or a
+/// replay of a recording (absent in apps that train nothing, such as the
+/// compare view's).
 #[derive(Resource)]
-pub(super) struct TrainerLink {
-    handle: Option<TrainerHandle>,
-}
+pub(super) struct TrainerLink(TrainerHandle);
 
 impl TrainerLink {
     /// Links the app to a running trainer.
     pub(super) fn new(handle: TrainerHandle) -> Self {
-        TrainerLink {
-            handle: Some(handle),
-        }
+        TrainerLink(handle)
     }
 }
 
 /// Where training stands, as far as the app knows.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Resource, Debug, Clone, Copy, PartialEq, Default)]
 pub(super) enum TrainingState {
     /// Waiting for the trainer to start.
     #[default]
@@ -64,41 +63,42 @@ pub(super) enum TrainingState {
     Stopped,
 }
 
-/// Everything the trainer has told the app: the shape, the newest frame and the history.
+/// The run the trainer (or a replay) started: its network, data and
+/// directory. Written only when a run (re)starts, so a change to it means
+/// the network's entities must be rebuilt.
 #[derive(Resource, Default)]
-pub(super) struct Live {
+pub(super) struct Run {
     /// The network's shape.
     pub topology: Option<Topology>,
     /// The data set being trained on.
     pub data: Option<Arc<Dataset>>,
-    /// The scene in force (resolved, with the changes made since).
-    pub scene: Option<Scene>,
     /// The run directory being written.
     pub run_dir: Option<PathBuf>,
-    /// The newest frame.
-    pub frame: Option<Arc<Frame>>,
-    /// Bumped whenever `frame` changes.
-    pub frame_serial: u64,
-    /// Bumped whenever the topology (re)starts: entities must be respawned.
-    pub topology_serial: u64,
-    /// Every evaluation of the current run, oldest first.
+    /// True when the frames come from a recorded run, not a trainer.
+    pub replay: bool,
+}
+
+/// The newest frame the trainer sent; changed with each frame.
+#[derive(Resource, Default)]
+pub(super) struct NewestFrame(pub Option<Arc<Frame>>);
+
+/// The scene in force (resolved, with the changes made since the start).
+#[derive(Resource, Default)]
+pub(super) struct SceneInForce(pub Option<Scene>);
+
+/// What the current run has measured so far, as it arrived.
+#[derive(Resource, Default)]
+pub(super) struct RunLog {
+    /// Every evaluation, oldest first.
     pub evaluations: Vec<Metrics>,
     /// Mini-batch loss of every frame received: (step, loss).
     pub batch_losses: Vec<(u64, f32)>,
     /// Each layer's stats at every step they arrived for (in frames, or
     /// from a replay's `layers.csv`), in step order.
     pub layer_stats: Vec<(u64, Vec<LayerStats>)>,
-    /// Stepping, paused, finished or diverged.
-    pub state: TrainingState,
-    /// Errors and notices from the trainer, newest last.
-    pub messages: Vec<String>,
-    /// Events drained in the last frame (for diagnostics).
-    pub drained_last_frame: usize,
-    /// True when the frames come from a recorded run, not a trainer.
-    pub replay: bool,
 }
 
-impl Live {
+impl RunLog {
     /// Keeps a step's layer stats; a step at or before the last one kept
     /// (a restart, or a paused view's frame shown again) replaces what follows.
     fn push_layers(&mut self, step: u64, stats: Vec<LayerStats>) {
@@ -108,73 +108,154 @@ impl Live {
         self.layer_stats.push((step, stats));
     }
 
+    /// Keeps an evaluation; a restart re-evaluates step 0, so one entry per step.
+    fn push_evaluation(&mut self, e: Metrics) {
+        if self
+            .evaluations
+            .last()
+            .is_some_and(|last| last.step >= e.step)
+        {
+            self.evaluations.retain(|old| old.step < e.step);
+        }
+        self.evaluations.push(e);
+    }
+}
+
+/// Errors and notices from the trainer, newest last.
+#[derive(Resource, Default)]
+pub(super) struct TrainerNotes(pub Vec<String>);
+
+/// How many trainer events the last frame drained (for diagnostics).
+#[derive(Resource, Debug, Default, PartialEq)]
+pub(super) struct Drained(pub usize);
+
+/// Everything the trainer has told the app, read together (the overlay,
+/// exports); a system that needs one part reads that resource alone.
+#[derive(SystemParam)]
+pub(super) struct Live<'w> {
+    /// The run: network, data, directory.
+    pub run: Res<'w, Run>,
+    /// The newest frame.
+    pub frame: Res<'w, NewestFrame>,
+    /// The scene in force.
+    pub scene: Res<'w, SceneInForce>,
+    /// The measurements so far.
+    pub log: Res<'w, RunLog>,
+    /// Stepping, paused, finished or diverged.
+    pub state: Res<'w, TrainingState>,
+    /// Errors and notices.
+    pub notes: Res<'w, TrainerNotes>,
+}
+
+impl Live<'_> {
+    /// The network's shape, once a run started.
+    pub(super) fn topology(&self) -> Option<&Topology> {
+        self.run.topology.as_ref()
+    }
+
+    /// The scene in force.
+    pub(super) fn scene(&self) -> Option<&Scene> {
+        self.scene.0.as_ref()
+    }
+
+    /// The newest frame.
+    pub(super) fn frame(&self) -> Option<&Arc<Frame>> {
+        self.frame.0.as_ref()
+    }
+
+    /// The current step: that of the newest frame.
+    pub(super) fn step(&self) -> u64 {
+        self.frame.step()
+    }
+
+    /// When the run last (re)started, as Bevy's change tick of [`Run`]: what
+    /// caches of a run's views are keyed on.
+    pub(super) fn run_tick(&self) -> u64 {
+        u64::from(self.run.last_changed().get())
+    }
+
+    /// The newest thing the trainer said.
+    pub(super) fn last_message(&self) -> Option<&String> {
+        self.notes.0.last()
+    }
+}
+
+impl NewestFrame {
+    /// The current step: that of the newest frame.
+    pub(super) fn step(&self) -> u64 {
+        self.0.as_ref().map_or(0, |f| f.step)
+    }
+}
+
+/// Where trainer events land: each event changes only the resources it is
+/// about, so Bevy's change detection tells a new run from a new frame.
+#[derive(SystemParam)]
+pub(super) struct LiveWriter<'w> {
+    run: ResMut<'w, Run>,
+    frame: ResMut<'w, NewestFrame>,
+    scene: ResMut<'w, SceneInForce>,
+    log: ResMut<'w, RunLog>,
+    state: ResMut<'w, TrainingState>,
+    notes: ResMut<'w, TrainerNotes>,
+}
+
+impl LiveWriter<'_> {
+    /// True when the frames come from a recorded run.
+    fn replay(&self) -> bool {
+        self.run.replay
+    }
+
     /// Applies one trainer event.
     pub(super) fn apply(&mut self, event: TrainerEvent) {
         match event {
             TrainerEvent::Started(info) => {
                 let info = *info;
-                self.topology = Some(info.topology);
-                self.scene = Some(info.scene);
-                self.data = info.data;
-                self.run_dir = info.run_dir;
-                self.replay = info.replay;
-                self.frame = None;
-                self.evaluations.clear();
-                self.batch_losses.clear();
-                self.layer_stats.clear();
-                self.state = TrainingState::Starting;
-                self.topology_serial += 1;
-                self.frame_serial += 1;
+                *self.run = Run {
+                    topology: Some(info.topology),
+                    data: info.data,
+                    run_dir: info.run_dir,
+                    replay: info.replay,
+                };
+                self.scene.0 = Some(info.scene);
+                self.frame.0 = None;
+                *self.log = RunLog::default();
+                *self.state = TrainingState::Starting;
             }
             TrainerEvent::Frame(frame) => {
-                self.batch_losses
-                    .push((frame.step, frame.metrics.batch_loss.unwrap_or(f32::NAN)));
+                let loss = frame.metrics.batch_loss.unwrap_or(f32::NAN);
+                self.log.batch_losses.push((frame.step, loss));
                 if !frame.stats.is_empty() {
-                    self.push_layers(frame.step, frame.stats.clone());
+                    self.log.push_layers(frame.step, frame.stats.clone());
                 }
-                self.frame = Some(Arc::from(frame));
-                self.frame_serial += 1;
+                self.frame.0 = Some(Arc::from(frame));
             }
-            TrainerEvent::Layers(step, stats) => self.push_layers(step, stats),
-            TrainerEvent::Settings(scene) => self.scene = Some(*scene),
-            TrainerEvent::Evaluated(e) => {
-                // A restart re-evaluates step 0; keep one entry per step.
-                if self
-                    .evaluations
-                    .last()
-                    .is_some_and(|last| last.step >= e.step)
-                {
-                    self.evaluations.retain(|old| old.step < e.step);
-                }
-                self.evaluations.push(e);
+            TrainerEvent::Layers(step, stats) => self.log.push_layers(step, stats),
+            TrainerEvent::Settings(scene) => self.scene.0 = Some(*scene),
+            TrainerEvent::Evaluated(e) => self.log.push_evaluation(e),
+            TrainerEvent::Running(true) => {
+                self.state.set_if_neq(TrainingState::Running);
             }
-            TrainerEvent::Running(true) => self.state = TrainingState::Running,
             TrainerEvent::Running(false) => {
                 // Finished and diverged runs are paused too, but say more.
                 if matches!(
-                    self.state,
+                    *self.state,
                     TrainingState::Starting | TrainingState::Running | TrainingState::Paused
                 ) {
-                    self.state = TrainingState::Paused;
+                    self.state.set_if_neq(TrainingState::Paused);
                 }
             }
             TrainerEvent::Diverged { step, loss } => {
-                self.state = TrainingState::Diverged { step, loss };
+                *self.state = TrainingState::Diverged { step, loss };
             }
-            TrainerEvent::Finished { .. } => self.state = TrainingState::Finished,
+            TrainerEvent::Finished { .. } => *self.state = TrainingState::Finished,
             TrainerEvent::Error(message) | TrainerEvent::Notice(message) => {
-                self.messages.push(message)
+                self.notes.0.push(message)
             }
             TrainerEvent::Stopped(message) => {
-                self.state = TrainingState::Stopped;
-                self.messages.push(message);
+                *self.state = TrainingState::Stopped;
+                self.notes.0.push(message);
             }
         }
-    }
-
-    /// The current step: that of the newest frame.
-    pub(super) fn step(&self) -> u64 {
-        self.frame.as_ref().map_or(0, |f| f.step)
     }
 }
 
@@ -212,13 +293,20 @@ pub(super) struct BridgePlugin;
 
 impl Plugin for BridgePlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<Live>()
+        app.init_resource::<Run>()
+            .init_resource::<NewestFrame>()
+            .init_resource::<SceneInForce>()
+            .init_resource::<RunLog>()
+            .init_resource::<TrainingState>()
+            .init_resource::<TrainerNotes>()
+            .init_resource::<Drained>()
             .init_resource::<IngestBudget>()
             .add_systems(
                 Update,
                 (forward_commands, ingest_events)
                     .chain()
-                    .in_set(AppSystems::Ingest),
+                    .in_set(AppSystems::Ingest)
+                    .run_if(resource_exists::<TrainerLink>),
             );
     }
 }
@@ -227,13 +315,10 @@ impl Plugin for BridgePlugin {
 /// frame tick (which paces a trainer set to so many steps per frame).
 fn forward_commands(
     mut commands: MessageReader<SendCommand>,
-    link: Option<Res<TrainerLink>>,
+    link: Res<TrainerLink>,
     lockstep: Option<Res<Lockstep>>,
 ) {
-    let Some(handle) = link.as_ref().and_then(|l| l.handle.as_ref()) else {
-        commands.clear();
-        return;
-    };
+    let handle = &link.0;
     for SendCommand(c) in commands.read() {
         handle.send(c.clone());
     }
@@ -246,18 +331,19 @@ fn forward_commands(
 /// Drains trainer events until the channel is empty or the budget is spent;
 /// in lockstep, waits for the frame this drawn frame must show instead.
 pub(super) fn ingest_events(
-    link: Option<Res<TrainerLink>>,
+    link: Res<TrainerLink>,
     budget: Res<IngestBudget>,
-    mut live: ResMut<Live>,
+    mut live: LiveWriter,
+    mut drained_last_frame: ResMut<Drained>,
     lockstep: Option<ResMut<Lockstep>>,
 ) {
-    let Some(handle) = link.as_ref().and_then(|l| l.handle.as_ref()) else {
-        return;
-    };
+    let handle = &link.0;
     if let Some(mut lockstep) = lockstep
-        && !live.replay
+        && !live.replay()
     {
-        lockstep_ingest(handle, &mut live, &mut lockstep);
+        if let Some(drained) = lockstep_ingest(handle, &mut live, &mut lockstep) {
+            drained_last_frame.set_if_neq(Drained(drained));
+        }
         return;
     }
     let start = Instant::now();
@@ -269,12 +355,18 @@ pub(super) fn ingest_events(
             break;
         }
     }
-    live.drained_last_frame = drained;
+    drained_last_frame.set_if_neq(Drained(drained));
 }
 
-fn lockstep_ingest(handle: &TrainerHandle, live: &mut Live, lockstep: &mut Lockstep) {
+/// Waits for the trainer's frame of the drawn frame wanted next; returns the
+/// events drained, or `None` when there was nothing to wait for.
+fn lockstep_ingest(
+    handle: &TrainerHandle,
+    live: &mut LiveWriter,
+    lockstep: &mut Lockstep,
+) -> Option<usize> {
     if lockstep.failed.is_some() || lockstep.delivered == Some(lockstep.wanted) {
-        return;
+        return None;
     }
     let want = lockstep.step_of(lockstep.wanted);
     if lockstep.wanted > 0 {
@@ -310,6 +402,6 @@ fn lockstep_ingest(handle: &TrainerHandle, live: &mut Live, lockstep: &mut Locks
             break;
         }
     }
-    live.drained_last_frame = drained;
     lockstep.delivered = Some(lockstep.wanted);
+    Some(drained)
 }

@@ -9,7 +9,7 @@ use bevy_egui::input::EguiWantsInput;
 use bevy_panorbit_camera::PanOrbitCamera;
 
 use crate::app::AppSystems;
-use crate::app::bridge::{Live, TrainingState};
+use crate::app::bridge::TrainingState;
 use crate::app::messages::{CameraPose, FrameTarget, SendCommand};
 use crate::app::network::{NetworkView, Neuron, NeuronId, Selection};
 use crate::app::visual::VisualSettings;
@@ -219,7 +219,7 @@ fn gate_camera(
 fn hotkeys(
     keys: Res<ButtonInput<KeyCode>>,
     wants: Option<Res<EguiWantsInput>>,
-    live: Res<Live>,
+    state: Res<TrainingState>,
     mut selection: ResMut<Selection>,
     mut targets: MessageWriter<FrameTarget>,
     mut commands: MessageWriter<SendCommand>,
@@ -242,7 +242,7 @@ fn hotkeys(
         selection.neuron = None;
     }
     if keys.just_pressed(KeyCode::Space) {
-        let command = if live.state == TrainingState::Running {
+        let command = if *state == TrainingState::Running {
             TrainerCommand::Pause
         } else {
             TrainerCommand::Resume
@@ -333,19 +333,21 @@ pub(super) fn nearest_hit(
         .map(|(_, id)| id)
 }
 
-/// Frames the whole network when a new one appears.
 /// Frames the whole network when a new one appears, and once more when the
 /// panels first narrow the view.
 fn frame_on_new_network(
     view: Res<NetworkView>,
     home: Res<CameraHome>,
     cameras: Query<&Camera, With<MainCamera>>,
-    mut seen: Local<(u64, bool)>,
+    mut narrowed: Local<bool>,
     mut targets: MessageWriter<FrameTarget>,
 ) {
+    if view.layout.is_none() {
+        return;
+    }
     let has_viewport = cameras.iter().any(|c| c.viewport.is_some());
-    if view.layout.is_some() && (seen.0 != view.built_for || (has_viewport && !seen.1)) {
-        *seen = (view.built_for, has_viewport);
+    if view.is_changed() || (has_viewport && !*narrowed) {
+        *narrowed = has_viewport;
         targets.write(home.0);
     }
 }

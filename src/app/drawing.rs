@@ -5,7 +5,7 @@ use std::sync::Arc;
 use bevy::prelude::*;
 
 use crate::app::AppSystems;
-use crate::app::bridge::Live;
+use crate::app::bridge::Run;
 use crate::app::history::Shown;
 use crate::lab::model::plain_forward;
 use crate::lab::{Frame, Topology};
@@ -70,7 +70,7 @@ impl Plugin for DrawingPlugin {
 }
 
 /// Puts the drawing through the shown step's weights, whenever either changes.
-fn show_drawing(live: Res<Live>, mut drawn: ResMut<DrawnInput>, mut shown: ResMut<Shown>) {
+fn show_drawing(run: Res<Run>, mut drawn: ResMut<DrawnInput>, mut shown: ResMut<Shown>) {
     let d = &mut *drawn;
     let Some(input) = &d.input else {
         if std::mem::take(&mut d.changed) {
@@ -86,7 +86,7 @@ fn show_drawing(live: Res<Live>, mut drawn: ResMut<DrawnInput>, mut shown: ResMu
     if !d.changed && d.applied_serial == Some(shown.serial) {
         return;
     }
-    let (Some(frame), Some(topology)) = (&shown.frame, &live.topology) else {
+    let (Some(frame), Some(topology)) = (&shown.frame, &run.topology) else {
         return;
     };
     if frame.probe.input.len() != input.len() {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use bevy::prelude::*;
 
 use crate::app::AppSystems;
-use crate::app::bridge::Live;
+use crate::app::bridge::{Run, RunLog};
 use crate::app::history::Shown;
 use crate::app::messages::{ExportRequest, Notice};
 use crate::lab::record::{
@@ -29,13 +29,14 @@ impl Plugin for ExportsPlugin {
 
 fn write_exports(
     mut requests: MessageReader<ExportRequest>,
-    live: Res<Live>,
+    run: Res<Run>,
+    log: Res<RunLog>,
     shown: Res<Shown>,
     mut notices: MessageWriter<Notice>,
 ) {
     for request in requests.read() {
         notices.write(Notice(
-            match export_one(*request, &live, shown.frame.as_deref()) {
+            match export_one(*request, &run, &log, shown.frame.as_deref()) {
                 Ok(path) => format!("exported to {}", path.display()),
                 Err(e) => format!("export failed: {e}"),
             },
@@ -45,29 +46,33 @@ fn write_exports(
 
 /// The metrics of the run: its `metrics.csv` when it has one, else what the
 /// trainer reported.
-fn metrics_rows(live: &Live) -> LabResult<Vec<Metrics>> {
-    match &live.run_dir {
+fn metrics_rows(run: &Run, log: &RunLog) -> LabResult<Vec<Metrics>> {
+    match &run.run_dir {
         Some(dir) => read_metrics(&dir.join(METRICS_FILE)),
-        None => Ok(live.evaluations.clone()),
+        None => Ok(log.evaluations.clone()),
     }
 }
 
 /// Writes one export into the run directory's `exports/` (or `./exports`).
 fn export_one(
     request: ExportRequest,
-    live: &Live,
+    run: &Run,
+    log: &RunLog,
     frame: Option<&crate::lab::Frame>,
 ) -> LabResult<PathBuf> {
-    let dir = live
+    let dir = run
         .run_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from("."))
         .join(EXPORTS_DIR);
     let (name, text) = match request {
-        ExportRequest::MetricsCsv => ("metrics.csv".to_string(), metrics_csv(&metrics_rows(live)?)),
+        ExportRequest::MetricsCsv => (
+            "metrics.csv".to_string(),
+            metrics_csv(&metrics_rows(run, log)?),
+        ),
         ExportRequest::MetricsJson => (
             "metrics.json".to_string(),
-            metrics_json(&metrics_rows(live)?)?,
+            metrics_json(&metrics_rows(run, log)?)?,
         ),
         ExportRequest::FrameJson => {
             let frame = frame.ok_or_else(|| LabError::setting("frame", "no frame is shown yet"))?;

@@ -23,12 +23,12 @@ use bevy::winit::WinitPlugin;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 
 use crate::app::AppSystems;
-use crate::app::bridge::{Live, Lockstep, TrainerLink};
+use crate::app::bridge::{Live, Lockstep, TrainerLink, TrainerNotes};
 use crate::app::error::{AppError, AppResult};
 use crate::app::film_sink::{FilmFile, FilmSink, ffmpeg_available};
 use crate::app::history::{History, PlayMode, Playback, Shown};
 use crate::app::layout::blend_placement;
-use crate::app::network::NetworkView;
+use crate::app::network::{AppliedFrame, NetworkView};
 use crate::app::ui::dashboard::{DashboardInput, dashboard_ui};
 use crate::app::ui::plots::PlotSettings;
 use crate::app::ui::task_view::TaskView;
@@ -670,17 +670,17 @@ fn drive(
     mut commands: Commands,
     mut film: ResMut<Film>,
     mut clock: ResMut<FilmClock>,
-    live: Res<Live>,
+    notes: Res<TrainerNotes>,
     shown: Res<Shown>,
     history: Res<History>,
     view: Res<NetworkView>,
+    applied: Res<AppliedFrame>,
     lockstep: Option<ResMut<Lockstep>>,
     mut exit: MessageWriter<AppExit>,
 ) {
     // Something to film: the network is built and showing the frame's step.
     let ready = view.layout.is_some()
-        && view.applied_frame == shown.serial
-        && shown.frame.is_some()
+        && applied.of(&shown).is_some()
         && (!film.options.from_recording || history.reader().is_some());
     // The trainer's frame for this drawn frame must have arrived.
     let delivered = lockstep
@@ -688,7 +688,7 @@ fn drive(
         .is_none_or(|l| l.delivered == Some(u64::from(clock.frame)));
     let cue = match lockstep.as_ref().and_then(|l| l.failed.clone()) {
         Some(why) => Cue::Failed(why),
-        None if !(ready && delivered) => Cue::Waiting(match live.messages.last() {
+        None if !(ready && delivered) => Cue::Waiting(match notes.0.last() {
             Some(m) => format!("nothing to film: {m}"),
             None => "nothing to film: the network never appeared".into(),
         }),
@@ -719,7 +719,7 @@ fn drive(
 /// The dashboard's four panels over the whole film.
 fn dashboard_film_ui(
     ctx: &egui::Context,
-    live: &Live,
+    live: &Live<'_>,
     history: &History,
     shown: &Shown,
     task: &mut TaskView,
@@ -771,7 +771,7 @@ fn film_overlay_ui(
     film: Res<Film>,
     clock: Res<FilmClock>,
     shown: Res<Shown>,
-    live: Res<Live>,
+    live: Live,
     history: Res<History>,
     mut task: Local<TaskView>,
 ) -> Result {

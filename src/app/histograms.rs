@@ -5,7 +5,7 @@
 use bevy::prelude::*;
 
 use crate::app::AppSystems;
-use crate::app::bridge::Live;
+use crate::app::bridge::{NewestFrame, Run};
 use crate::app::history::Shown;
 use crate::app::ui::plots::step_x;
 use crate::lab::analysis::{LayerDistributions, Quantity, distributions};
@@ -16,14 +16,12 @@ pub(super) const MAX_STEPS_KEPT: usize = 2048;
 /// The distributions at every step seen, in step order.
 #[derive(Resource, Debug, Default)]
 pub(super) struct DistributionHistory {
-    /// The run (topology serial) they belong to.
-    pub run: u64,
     /// (step, one entry per weight layer).
     pub steps: Vec<(u64, Vec<LayerDistributions>)>,
     /// Bumped whenever `steps` changes.
     pub serial: u64,
-    /// The live and shown frame serials last looked at.
-    seen: (u64, u64),
+    /// The [`Shown`] frame's serial last looked at.
+    seen_shown: u64,
 }
 
 impl DistributionHistory {
@@ -62,18 +60,21 @@ impl Plugin for HistogramsPlugin {
     }
 }
 
-fn track(live: Res<Live>, shown: Res<Shown>, mut history: ResMut<DistributionHistory>) {
-    if history.run != live.topology_serial {
-        history.run = live.topology_serial;
+fn track(
+    run: Res<Run>,
+    newest: Res<NewestFrame>,
+    shown: Res<Shown>,
+    mut history: ResMut<DistributionHistory>,
+) {
+    if run.is_changed() {
         history.steps.clear();
         history.serial += 1;
     }
-    let seen = (live.frame_serial, shown.serial);
-    if history.seen == seen {
+    if !newest.is_changed() && history.seen_shown == shown.serial {
         return;
     }
-    history.seen = seen;
-    for frame in [&live.frame, &shown.frame].into_iter().flatten() {
+    history.seen_shown = shown.serial;
+    for frame in [&newest.0, &shown.frame].into_iter().flatten() {
         if history.steps.iter().any(|(s, _)| *s == frame.step) {
             continue;
         }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use bevy::prelude::*;
 
 use crate::app::AppSystems;
-use crate::app::bridge::Live;
+use crate::app::bridge::{Live, NewestFrame, Run};
 use crate::lab::Frame;
 use crate::lab::record::{FRAMES_FILE, FrameReader};
 
@@ -37,8 +37,6 @@ pub(super) struct History {
     ring_bytes: usize,
     cache: VecDeque<Arc<Frame>>,
     refreshed_at: Option<Instant>,
-    seen_frame: u64,
-    seen_topology: u64,
     /// The last error met while reading the recording.
     pub error: Option<String>,
 }
@@ -262,14 +260,14 @@ impl Plugin for HistoryPlugin {
 
 /// Opens and follows the recording, and keeps recent live frames.
 fn track_history(
-    live: Res<Live>,
+    run: Res<Run>,
+    newest: Res<NewestFrame>,
     mut history: ResMut<History>,
     mut playback: ResMut<Playback>,
     mut shown: ResMut<Shown>,
 ) {
     let h = &mut *history;
-    if h.seen_topology != live.topology_serial {
-        h.seen_topology = live.topology_serial;
+    if run.is_changed() {
         h.reader = None;
         h.reader_for = None;
         h.cache.clear();
@@ -283,7 +281,7 @@ fn track_history(
         shown.frame = None;
         shown.serial += 1;
     }
-    let recording = live.run_dir.as_ref().map(|d| d.join(FRAMES_FILE));
+    let recording = run.run_dir.as_ref().map(|d| d.join(FRAMES_FILE));
     if h.reader_for != recording {
         h.reader = None;
         h.cache.clear();
@@ -306,11 +304,10 @@ fn track_history(
             None => {}
         }
     }
-    if h.seen_frame != live.frame_serial {
-        h.seen_frame = live.frame_serial;
-        if let Some(f) = &live.frame {
-            h.push_live(f.clone());
-        }
+    if newest.is_changed()
+        && let Some(f) = &newest.0
+    {
+        h.push_live(f.clone());
     }
 }
 
@@ -318,7 +315,7 @@ fn track_history(
 fn play(
     mut commands: Commands,
     time: Res<Time<Real>>,
-    live: Res<Live>,
+    live: Live,
     start: Option<Res<StartPlaying>>,
     mut history: ResMut<History>,
     mut playback: ResMut<Playback>,
@@ -332,7 +329,7 @@ fn play(
     }
     match playback.mode {
         PlayMode::Follow => {
-            if let Some(f) = &live.frame {
+            if let Some(f) = live.frame() {
                 shown.show(f.clone());
                 if playback.cursor != f.step {
                     playback.cursor = f.step;
@@ -350,7 +347,7 @@ fn play(
             if p.position > last as f64 {
                 if p.looping {
                     p.position = first as f64;
-                } else if !live.replay {
+                } else if !live.run.replay {
                     // Caught up with a live run: follow it again.
                     p.mode = PlayMode::Follow;
                     return;

@@ -17,7 +17,6 @@ pub(super) struct LessonPlayer {
     pub lesson: Lesson,
     /// Where the class is.
     pub progress: LessonProgress,
-    seen_topology: u64,
     seen_losses: usize,
     seen_evaluations: usize,
     last_direction: Option<Direction>,
@@ -43,7 +42,7 @@ impl Plugin for LessonPlugin {
 }
 
 fn play_lesson(
-    live: Res<Live>,
+    live: Live,
     flow: Option<Res<FlowPhase>>,
     mut player: ResMut<LessonPlayer>,
     mut controls: MessageReader<LessonControl>,
@@ -52,19 +51,18 @@ fn play_lesson(
     mut poses: MessageWriter<CameraPose>,
 ) {
     let p = &mut *player;
-    if live.replay {
+    if live.run.replay {
         return;
     }
     // Compared in place: cloning the lesson every frame cost more than the
     // rest of this system.
-    let lesson = live.scene.as_ref().map(|s| &s.lesson);
+    let lesson = live.scene().map(|s| &s.lesson);
     let changed = match lesson {
         Some(lesson) => p.lesson != *lesson,
         None => !p.lesson.is_empty(),
     };
     // A new run, or an edited lesson, starts the lesson over.
-    if p.seen_topology != live.topology_serial || changed {
-        p.seen_topology = live.topology_serial;
+    if live.run.is_changed() || changed {
         p.lesson = lesson.cloned().unwrap_or_default();
         p.progress = LessonProgress::default();
         p.seen_losses = 0;
@@ -89,12 +87,13 @@ fn play_lesson(
     // In training order, an evaluation before the frames after it: a
     // trigger on it fires at its step, however many frames came with it.
     let mut frames = live
+        .log
         .batch_losses
         .iter()
         .skip(p.seen_losses)
         .map(|&(step, batch_loss)| Signal::Frame { step, batch_loss })
         .peekable();
-    for e in live.evaluations.iter().skip(p.seen_evaluations) {
+    for e in live.log.evaluations.iter().skip(p.seen_evaluations) {
         while let Some(f) =
             frames.next_if(|f| matches!(f, Signal::Frame { step, .. } if *step < e.step))
         {
@@ -103,12 +102,12 @@ fn play_lesson(
         signals.push(Signal::Evaluation(*e));
     }
     signals.extend(frames);
-    p.seen_losses = live.batch_losses.len();
-    p.seen_evaluations = live.evaluations.len();
+    p.seen_losses = live.log.batch_losses.len();
+    p.seen_evaluations = live.log.evaluations.len();
     // The particles show the passes: a lesson about them waits for them.
     if let Some(flow) = flow
         && flow.active
-        && live.frame.is_some()
+        && live.frame().is_some()
         && p.last_direction != Some(flow.direction)
     {
         p.last_direction = Some(flow.direction);

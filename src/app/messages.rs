@@ -65,6 +65,20 @@ pub(super) enum LessonControl {
 #[derive(Message, Debug, Clone, PartialEq, Eq)]
 pub(super) struct PickScene(pub String);
 
+/// What the compare view asks of the app (its views write them; the zoom,
+/// export and open systems carry them out).
+#[derive(Message, Debug, Clone, PartialEq)]
+pub(super) enum CompareRequest {
+    /// Open this row in the microscope, as a process of its own.
+    Open(u32),
+    /// Zoom into this window of the landscape's sweep.
+    Zoom(crate::lab::sweep::ZoomWindow),
+    /// Go back to the table zoomed from.
+    BackOut,
+    /// Export the centre view, as shown, to this PNG.
+    Export(std::path::PathBuf),
+}
+
 /// Registers every message above.
 pub(super) struct MessagesPlugin;
 
@@ -77,6 +91,7 @@ impl Plugin for MessagesPlugin {
             .add_message::<SnapshotRequest>()
             .add_message::<ExportRequest>()
             .add_message::<LessonControl>()
-            .add_message::<PickScene>();
+            .add_message::<PickScene>()
+            .add_message::<CompareRequest>();
     }
 }

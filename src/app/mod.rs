@@ -58,7 +58,8 @@ use crate::lab::scene::{Preset, Presets};
 ///    renderer's cheaper settings take effect;
 /// 8. `Visualize`: map components to glow, lines and particles, and place a
 ///    film's camera;
-/// 9. `Upload`: write what is drawn into the GPU buffers (one write per batch).
+/// 9. `Upload`: write what is drawn into the GPU buffers (one write per batch)
+///    and images (the neuron cards, painted from the maps of `Visualize`).
 ///
 /// The egui overlay runs afterwards, in bevy_egui's `EguiPrimaryContextPass`.
 /// Then, in `Last`, once the frame is complete:

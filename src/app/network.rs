@@ -3,7 +3,7 @@
 use bevy::prelude::*;
 
 use crate::app::AppSystems;
-use crate::app::bridge::Live;
+use crate::app::bridge::{Run, SceneInForce};
 use crate::app::history::Shown;
 use crate::app::layout::NetworkLayout;
 use crate::lab::Frame;
@@ -47,28 +47,30 @@ pub(super) struct Synapse {
     pub gradient: f32,
 }
 
-/// The network's layout and entities, rebuilt when the topology changes.
+/// The network's layout and entities; written only when a new run's
+/// network is spawned, so its change is what "rebuilt" means downstream.
 #[derive(Resource, Default)]
 pub(super) struct NetworkView {
     /// Positions of the neurons.
     pub layout: Option<NetworkLayout>,
     /// Neuron entities per layer.
     pub neurons: Vec<Vec<Entity>>,
-    /// Number of synapse entities.
-    pub synapses: usize,
-    /// The topology serial these entities were built for.
-    pub built_for: u64,
-    /// The frame serial last applied.
-    pub applied_frame: u64,
-    /// The dropout (seed and rate) the applied frame's marks were drawn
-    /// with: a live edit of the rate redraws them on the shown frame.
-    pub applied_dropout: Option<(u64, f32)>,
 }
 
-impl NetworkView {
+/// Which shown frame's values are in the network's components.
+#[derive(Resource, Debug, Default, Clone, Copy, PartialEq)]
+pub(super) struct AppliedFrame {
+    /// The [`Shown`] frame's serial (0: none since the last rebuild).
+    pub serial: u64,
+    /// The dropout (seed and rate) its marks were drawn with: a live edit of
+    /// the rate redraws them on the shown frame.
+    pub dropout: Option<(u64, f32)>,
+}
+
+impl AppliedFrame {
     /// The shown frame, once its values are in the entities (and it fits them).
-    pub(super) fn applied<'a>(&self, shown: &'a Shown) -> Option<&'a Frame> {
-        (self.applied_frame == shown.serial && self.applied_frame != 0)
+    pub(super) fn of<'a>(&self, shown: &'a Shown) -> Option<&'a Frame> {
+        (self.serial == shown.serial && self.serial != 0)
             .then_some(shown.frame.as_deref())
             .flatten()
     }
@@ -116,10 +118,13 @@ pub(super) struct NetworkPlugin;
 impl Plugin for NetworkPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<NetworkView>()
+            .init_resource::<AppliedFrame>()
             .init_resource::<Selection>()
             .add_systems(
                 Update,
-                (respawn, apply_frame).chain().in_set(AppSystems::Apply),
+                (respawn.run_if(resource_changed::<Run>), apply_frame)
+                    .chain()
+                    .in_set(AppSystems::Apply),
             );
     }
 }
@@ -127,18 +132,16 @@ impl Plugin for NetworkPlugin {
 /// Filter for the entities that make up the network.
 type NetworkEntity = Or<(With<Neuron>, With<Synapse>)>;
 
-/// Despawns the old network and spawns the new one when the topology changes.
+/// Despawns the old network and spawns the new one when a run (re)starts.
 fn respawn(
     mut commands: Commands,
-    live: Res<Live>,
+    run: Res<Run>,
     mut view: ResMut<NetworkView>,
+    mut applied: ResMut<AppliedFrame>,
     mut selection: ResMut<Selection>,
     old: Query<Entity, NetworkEntity>,
 ) {
-    if view.built_for == live.topology_serial {
-        return;
-    }
-    let Some(topology) = &live.topology else {
+    let Some(topology) = &run.topology else {
         return;
     };
     for e in &old {
@@ -185,12 +188,12 @@ fn respawn(
             })
         })
         .collect();
-    view.synapses = synapses.len();
     commands.spawn_batch(synapses);
-    view.neurons = neurons;
-    view.layout = Some(layout);
-    view.built_for = live.topology_serial;
-    view.applied_frame = 0;
+    *view = NetworkView {
+        layout: Some(layout),
+        neurons,
+    };
+    *applied = AppliedFrame::default();
     if selection.neuron.is_some_and(|n| !n.is_in(sizes)) {
         selection.neuron = None;
     }
@@ -226,24 +229,28 @@ fn fits(frame: &Frame, sizes: &[usize]) -> bool {
 /// Writes the shown frame's values (the newest, or the one the VCR picked)
 /// into the components.
 fn apply_frame(
-    live: Res<Live>,
+    run: Res<Run>,
+    scene: Res<SceneInForce>,
     shown: Res<Shown>,
-    mut view: ResMut<NetworkView>,
+    mut applied: ResMut<AppliedFrame>,
     mut neurons: Query<&mut Neuron>,
     mut synapses: Query<&mut Synapse>,
 ) {
-    let dropout = live.scene.as_ref().map(|s| (s.seed, s.model.dropout));
-    let applied = view.applied_frame == shown.serial && view.applied_dropout == dropout;
-    if applied || view.built_for != live.topology_serial {
+    let scene = scene.0.as_ref();
+    let now = AppliedFrame {
+        serial: shown.serial,
+        dropout: scene.map(|s| (s.seed, s.model.dropout)),
+    };
+    if *applied == now {
         return;
     }
-    let (Some(frame), Some(topology)) = (&shown.frame, &live.topology) else {
+    let (Some(frame), Some(topology)) = (&shown.frame, &run.topology) else {
         return;
     };
     if !fits(frame, &topology.network.sizes) {
         return;
     }
-    let kept = kept_units(live.scene.as_ref(), frame);
+    let kept = kept_units(scene, frame);
     for mut n in &mut neurons {
         n.dropped = kept
             .get(n.layer.wrapping_sub(1))
@@ -270,6 +277,5 @@ fn apply_frame(
         s.weight = layer.weights.get(k).copied().unwrap_or(0.0);
         s.gradient = layer.weight_grads.get(k).copied().unwrap_or(0.0);
     });
-    view.applied_frame = shown.serial;
-    view.applied_dropout = dropout;
+    *applied = now;
 }

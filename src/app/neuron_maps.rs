@@ -8,7 +8,7 @@ use bevy::prelude::*;
 use bevy::render::render_resource::{Extent3d, TextureDimension, TextureFormat};
 
 use crate::app::AppSystems;
-use crate::app::bridge::Live;
+use crate::app::bridge::Run;
 use crate::app::camera::MainCamera;
 use crate::app::history::Shown;
 use crate::app::network::{NetworkView, Neuron};
@@ -32,8 +32,8 @@ pub(super) struct NeuronMapView {
     pub colours: Vec<Vec<Vec<u8>>>,
     /// Bumped whenever the maps change.
     pub serial: u64,
-    /// The (topology, frame) serials the maps were computed for.
-    key: Option<(u64, u64)>,
+    /// The [`Shown`] frame's serial the maps were computed for.
+    key: Option<u64>,
     /// When they were last computed.
     refreshed_at: Option<std::time::Instant>,
     /// Recompute for every new frame (films: what a frame shows must not
@@ -124,21 +124,24 @@ pub(super) fn maps_of(frame: &Frame, topology: &Topology, side: usize) -> Option
     )
 }
 
-fn update_maps(live: Res<Live>, shown: Res<Shown>, mut view: ResMut<NeuronMapView>) {
-    let key = (live.topology_serial, shown.serial);
+fn update_maps(run: Res<Run>, shown: Res<Shown>, mut view: ResMut<NeuronMapView>) {
+    if run.is_changed() {
+        // A new run's maps are drawn with its first frame, not throttled.
+        view.key = None;
+        view.refreshed_at = None;
+    }
+    let key = shown.serial;
     if view.key == Some(key) {
         return;
     }
-    let new_run = view.key.is_none_or(|(run, _)| run != key.0);
-    if !new_run
-        && !view.every_frame
+    if !view.every_frame
         && view
             .refreshed_at
             .is_some_and(|t| t.elapsed() < REFRESH_EVERY)
     {
         return;
     }
-    let (Some(frame), Some(topology)) = (&shown.frame, &live.topology) else {
+    let (Some(frame), Some(topology)) = (&shown.frame, &run.topology) else {
         return;
     };
     let maps = maps_of(frame, topology, DEFAULT_MAP_SIDE);
@@ -168,8 +171,8 @@ pub(super) struct NeuronCard {
 /// The cards' images, and the maps they show.
 #[derive(Resource, Debug, Default)]
 struct CardState {
-    /// The topology the cards were made for.
-    built_for: u64,
+    /// Set when the network is rebuilt: the cards wait for its maps.
+    stale: bool,
     /// The map serial the images hold.
     shown: u64,
     /// Each card's image.
@@ -185,10 +188,10 @@ impl Plugin for NeuronCardsPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<CardState>().add_systems(
             Update,
+            // In Upload: the cards are painted from the maps Visualize made.
             (build_cards, paint_cards, face_camera)
                 .chain()
-                .after(update_maps)
-                .in_set(AppSystems::Visualize),
+                .in_set(AppSystems::Upload),
         );
     }
 }
@@ -204,7 +207,7 @@ const CARD_LAYER_MAX: usize = 24;
 )]
 fn build_cards(
     mut commands: Commands,
-    live: Res<Live>,
+    run: Res<Run>,
     network: Res<NetworkView>,
     maps: Res<NeuronMapView>,
     neurons: Query<(&Neuron, &Transform)>,
@@ -213,13 +216,16 @@ fn build_cards(
     mut materials: ResMut<Assets<StandardMaterial>>,
     mut images: ResMut<Assets<Image>>,
 ) {
-    if state.built_for == network.built_for || maps.maps.is_none() {
+    if network.is_changed() {
+        state.stale = true;
+    }
+    if !state.stale || maps.maps.is_none() {
         return;
     }
-    let (Some(layout), Some(topology)) = (&network.layout, &live.topology) else {
+    let (Some(layout), Some(topology)) = (&network.layout, &run.topology) else {
         return;
     };
-    state.built_for = network.built_for;
+    state.stale = false;
     state.shown = 0;
     state.images.clear();
     for e in state.entities.drain(..) {

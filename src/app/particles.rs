@@ -4,9 +4,9 @@
 use bevy::prelude::*;
 
 use crate::app::AppSystems;
-use crate::app::bridge::{Live, TrainingState};
+use crate::app::bridge::TrainingState;
 use crate::app::history::Shown;
-use crate::app::network::NetworkView;
+use crate::app::network::{AppliedFrame, NetworkView};
 use crate::app::quads::{QuadBatch, QuadInstance};
 use crate::app::visual::VisualSettings;
 
@@ -110,8 +110,6 @@ pub(super) struct Particles {
     pub carry: Vec<Vec<f32>>,
     /// Particles emitted per synapse since the start (for inspection and tests).
     pub emitted: Vec<Vec<u32>>,
-    /// Frame serial the rates were built from.
-    built_from: u64,
     /// Set when new rates arrive: a paused view plays one cycle for them.
     fresh: bool,
 }
@@ -146,7 +144,11 @@ impl Plugin for ParticlesPlugin {
             })
             .add_systems(
                 Update,
-                (rebuild_rates, advance_flow, draw_particles)
+                (
+                    rebuild_rates.run_if(resource_changed::<AppliedFrame>),
+                    advance_flow,
+                    draw_particles,
+                )
                     .chain()
                     .in_set(AppSystems::Visualize),
             );
@@ -154,16 +156,17 @@ impl Plugin for ParticlesPlugin {
 }
 
 /// Turns the newest weights, activations and gradients into emission rates,
-/// straight from the applied frame's flat arrays.
-fn rebuild_rates(view: Res<NetworkView>, shown: Res<Shown>, mut particles: ResMut<Particles>) {
-    if particles.built_from == view.applied_frame
-        && particles.forward.len() + 1 == view.neurons.len()
-    {
-        return;
-    }
+/// straight from the applied frame's flat arrays (run when another frame
+/// is applied, or the network is rebuilt).
+fn rebuild_rates(
+    view: Res<NetworkView>,
+    applied: Res<AppliedFrame>,
+    shown: Res<Shown>,
+    mut particles: ResMut<Particles>,
+) {
     let layers = view.neurons.len().saturating_sub(1);
     let sizes: Vec<usize> = view.neurons.iter().map(Vec::len).collect();
-    let frame = view.applied(&shown);
+    let frame = applied.of(&shown);
     // Before any frame, everything reads as zero.
     let activation = |l: usize| -> &[f32] {
         match (frame, l) {
@@ -215,7 +218,6 @@ fn rebuild_rates(view: Res<NetworkView>, shown: Res<Shown>, mut particles: ResMu
     }
     particles.forward = forward;
     particles.backward = backward;
-    particles.built_from = view.applied_frame;
     particles.fresh = true;
 }
 
@@ -228,7 +230,7 @@ pub(super) fn advance_flow(
     time: Res<Time>,
     settings: Res<VisualSettings>,
     view: Res<NetworkView>,
-    live: Res<Live>,
+    state: Res<TrainingState>,
     mut phase: ResMut<FlowPhase>,
     mut particles: ResMut<Particles>,
 ) {
@@ -238,7 +240,7 @@ pub(super) fn advance_flow(
         particles.live.clear();
         return;
     }
-    let running = live.state == TrainingState::Running;
+    let running = *state == TrainingState::Running;
     let fresh = std::mem::take(&mut particles.fresh);
     let mut cycle = phase.cycle;
     let mut active = phase.active;

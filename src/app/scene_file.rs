@@ -21,7 +21,7 @@ use bevy::asset::{AssetLoadFailedEvent, AssetLoader, LoadContext};
 use bevy::prelude::*;
 
 use crate::app::AppSystems;
-use crate::app::bridge::Live;
+use crate::app::bridge::SceneInForce;
 use crate::app::messages::{Notice, PickScene, SendCommand};
 use crate::lab::scene::{Preset, Presets};
 use crate::lab::{LabError, Scene, TrainerCommand};
@@ -284,7 +284,7 @@ fn apply_scene_file(
     scenes: Res<Assets<SceneAsset>>,
     errors: Res<LoaderErrors>,
     mut file: ResMut<SceneFile>,
-    mut live: ResMut<Live>,
+    mut in_force: ResMut<SceneInForce>,
     mut send: MessageWriter<SendCommand>,
     mut notices: MessageWriter<Notice>,
 ) {
@@ -347,7 +347,7 @@ fn apply_scene_file(
                 "{shown} changed its data, model or training: training restarted"
             )));
         } else if previous != new {
-            if let Some(scene) = live.scene.as_mut() {
+            if let Some(scene) = in_force.0.as_mut() {
                 scene.take_presentation(&apply);
             }
             send.write(SendCommand(TrainerCommand::SetPresentation(Box::new(

@@ -6,7 +6,7 @@ use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, save_to_disk};
 
 use crate::app::AppSystems;
-use crate::app::bridge::Live;
+use crate::app::bridge::Run;
 use crate::app::history::Shown;
 use crate::app::messages::{Notice, SnapshotRequest};
 use crate::lab::record::CAPTURES_DIR;
@@ -66,13 +66,13 @@ fn next_free(dir: &Path, prefix: &str, extension: &str) -> PathBuf {
 fn handle_requests(
     mut commands: Commands,
     mut requests: MessageReader<SnapshotRequest>,
-    live: Res<Live>,
+    run: Res<Run>,
     shown: Res<Shown>,
     mut snapshots: ResMut<Snapshots>,
     mut notices: MessageWriter<Notice>,
 ) {
     for request in requests.read() {
-        let dir = captures_dir(live.run_dir.as_deref());
+        let dir = captures_dir(run.run_dir.as_deref());
         if let Err(e) = std::fs::create_dir_all(&dir) {
             notices.write(Notice(format!("cannot create {}: {e}", dir.display())));
             continue;

@@ -11,7 +11,7 @@ use bevy::mesh::{Indices, PrimitiveTopology};
 use bevy::prelude::*;
 
 use crate::app::AppSystems;
-use crate::app::bridge::Live;
+use crate::app::bridge::Run;
 use crate::app::history::Shown;
 use crate::app::layout::SurfaceLayout;
 use crate::app::network::NetworkView;
@@ -157,7 +157,7 @@ pub(super) struct SurfaceState {
     pub grid: Option<SurfaceGrid>,
     /// The network's output at each grid point, for the shown frame.
     pub values: Vec<f32>,
-    built_for: u64,
+    /// The [`Shown`] frame's serial the surface shows.
     shown: u64,
     mesh: Option<Handle<Mesh>>,
     entity: Option<Entity>,
@@ -170,7 +170,11 @@ impl Plugin for SurfacePlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<SurfaceState>().add_systems(
             Update,
-            (build_surface, update_surface, draw_target)
+            (
+                build_surface.run_if(resource_changed::<NetworkView>),
+                update_surface,
+                draw_target,
+            )
                 .chain()
                 .in_set(AppSystems::Visualize),
         );
@@ -197,19 +201,18 @@ fn grid_mesh(grid: &SurfaceGrid) -> Mesh {
     .with_inserted_indices(Indices::U32(indices))
 }
 
-/// Builds (or removes) the surface when a run starts.
+/// Builds (or removes) the surface when the network is rebuilt.
 fn build_surface(
     mut commands: Commands,
-    live: Res<Live>,
+    run: Res<Run>,
     view: Res<NetworkView>,
     mut state: ResMut<SurfaceState>,
     mut meshes: ResMut<Assets<Mesh>>,
     mut materials: ResMut<Assets<StandardMaterial>>,
 ) {
-    if state.built_for == view.built_for || view.layout.is_none() {
+    if view.layout.is_none() {
         return;
     }
-    state.built_for = view.built_for;
     state.shown = 0;
     if let Some(e) = state.entity.take() {
         commands.entity(e).despawn();
@@ -218,7 +221,7 @@ fn build_surface(
         .layout
         .as_ref()
         .and_then(|l| l.surface)
-        .and(live.data.as_deref())
+        .and(run.data.as_deref())
         .and_then(SurfaceGrid::from_data);
     state.grid = grid.clone();
     let Some(grid) = grid else {
@@ -248,7 +251,7 @@ fn build_surface(
 
 /// Moves the surface to the shown frame's output.
 fn update_surface(
-    live: Res<Live>,
+    run: Res<Run>,
     view: Res<NetworkView>,
     shown: Res<Shown>,
     mut state: ResMut<SurfaceState>,
@@ -262,7 +265,7 @@ fn update_surface(
         &state.grid,
         &state.mesh,
         &shown.frame,
-        &live.topology,
+        &run.topology,
         view.layout.as_ref().and_then(|l| l.surface),
     ) else {
         return;

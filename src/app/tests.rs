@@ -208,8 +208,8 @@ fn units_dropout_leaves_out_of_the_shown_step_are_marked() {
     // A live edit of the rate redraws the shown frame's marks.
     let mut scene = app
         .world()
-        .resource::<crate::app::bridge::Live>()
-        .scene
+        .resource::<crate::app::bridge::SceneInForce>()
+        .0
         .clone()
         .unwrap();
     scene.model.dropout = 0.0;
@@ -389,7 +389,7 @@ fn changing_the_architecture_respawns_the_right_counts() {
 
 #[test]
 fn ingest_never_blocks_and_keeps_the_newest_frame() {
-    use crate::app::bridge::{INGEST_BUDGET, IngestBudget, Live};
+    use crate::app::bridge::{Drained, INGEST_BUDGET, IngestBudget, NewestFrame, RunLog};
     use crossbeam_channel::TrySendError;
 
     let (mut app, events) = test_app();
@@ -410,9 +410,13 @@ fn ingest_never_blocks_and_keeps_the_newest_frame() {
     app.insert_resource(IngestBudget(Duration::ZERO));
     app.update();
     {
-        let live = app.world().resource::<Live>();
-        assert_eq!(live.drained_last_frame, 1, "a spent budget stops the drain");
-        assert_eq!(live.step(), 0);
+        let world = app.world();
+        assert_eq!(
+            world.resource::<Drained>().0,
+            1,
+            "a spent budget stops the drain"
+        );
+        assert_eq!(world.resource::<NewestFrame>().step(), 0);
     }
     assert_eq!(
         events.len(),
@@ -422,14 +426,22 @@ fn ingest_never_blocks_and_keeps_the_newest_frame() {
     // With its budget back, the app catches up and shows the newest frame.
     app.insert_resource(IngestBudget(INGEST_BUDGET));
     app.update();
-    let live = app.world().resource::<Live>();
-    assert_eq!(live.step(), sent - 1);
-    assert_eq!(live.batch_losses.len(), sent as usize);
+    assert_eq!(app.world().resource::<NewestFrame>().step(), sent - 1);
+    assert_eq!(
+        app.world().resource::<RunLog>().batch_losses.len(),
+        sent as usize
+    );
     assert!(events.is_empty());
     // With nothing waiting, an update drains nothing and keeps what it has.
     app.update();
-    let live = app.world().resource::<Live>();
-    assert_eq!((live.drained_last_frame, live.step()), (0, sent - 1));
+    let world = app.world();
+    assert_eq!(
+        (
+            world.resource::<Drained>().0,
+            world.resource::<NewestFrame>().step()
+        ),
+        (0, sent - 1)
+    );
 }
 
 #[test]
@@ -582,7 +594,7 @@ fn f12_and_the_record_toggle_save_into_the_runs_captures() {
     app.add_plugins(SnapshotsPlugin)
         .init_resource::<ButtonInput<KeyCode>>();
     app.world_mut()
-        .resource_mut::<crate::app::bridge::Live>()
+        .resource_mut::<crate::app::bridge::Run>()
         .run_dir = Some(run_dir.to_path_buf());
     app.update();
     let screenshots = |app: &mut App| {
@@ -658,7 +670,7 @@ pub(crate) fn update_until(app: &mut App, what: &str, done: impl Fn(&mut App) ->
 
 #[test]
 fn a_lesson_pauses_and_captions_at_the_right_steps() {
-    use crate::app::bridge::{Live, TrainingState};
+    use crate::app::bridge::{NewestFrame, RunLog, TrainingState};
     use crate::app::lesson::{LessonPlayer, LessonPlugin};
     use crate::app::messages::LessonControl;
     use crate::app::visual::HighlightState;
@@ -704,8 +716,9 @@ fn a_lesson_pauses_and_captions_at_the_right_steps() {
 
     update_until(&mut app, "the pause at step 40", |app| reached(app) >= 4);
     let paused_at_40 = |app: &mut App| {
-        let live = app.world().resource::<Live>();
-        live.state == TrainingState::Paused && live.step() == 40
+        let world = app.world();
+        *world.resource::<TrainingState>() == TrainingState::Paused
+            && world.resource::<NewestFrame>().step() == 40
     };
     update_until(&mut app, "training to stop at step 40", paused_at_40);
     {
@@ -733,12 +746,13 @@ fn a_lesson_pauses_and_captions_at_the_right_steps() {
     app.world_mut().write_message(LessonControl::Next);
     update_until(&mut app, "accuracy to reach 90%", |app| reached(app) >= 5);
     update_until(&mut app, "training to pause again", |app| {
-        app.world().resource::<Live>().state == TrainingState::Paused
+        *app.world().resource::<TrainingState>() == TrainingState::Paused
     });
     let player = app.world().resource::<LessonPlayer>();
     let fired = player.progress.fired_at[4].expect("fired at a step");
-    let live = app.world().resource::<Live>();
-    let first_good = live
+    let first_good = app
+        .world()
+        .resource::<RunLog>()
         .evaluations
         .iter()
         .find(|e| e.test_accuracy.is_some_and(|a| a >= 0.9))
@@ -755,12 +769,12 @@ fn a_lesson_pauses_and_captions_at_the_right_steps() {
     );
     // The trainer itself stopped right after that evaluation's update,
     // however far behind the view was.
-    assert_eq!(live.step(), fired + 1);
+    assert_eq!(app.world().resource::<NewestFrame>().step(), fired + 1);
 }
 
 #[test]
 fn editing_the_scene_file_reloads_it_and_a_broken_edit_keeps_the_last_good_one() {
-    use crate::app::bridge::Live;
+    use crate::app::bridge::SceneInForce;
     use crate::app::scene_file::{SceneFile, SceneFilePlugin, register_scene_sources};
     use crate::lab::TrainerCommand;
 
@@ -823,8 +837,8 @@ fn editing_the_scene_file_reloads_it_and_a_broken_edit_keeps_the_last_good_one()
     // A change to the view applies at once, without restarting training.
     std::fs::write(&path, text(25.0, 4)).unwrap();
     update_until(&mut app, "the new view", |app| {
-        let live = app.world().resource::<Live>();
-        live.scene.as_ref().and_then(|s| s.view.steps_per_second) == Some(25.0)
+        let scene = &app.world().resource::<SceneInForce>().0;
+        scene.as_ref().and_then(|s| s.view.steps_per_second) == Some(25.0)
     });
     let sent = scene_commands();
     assert!(
@@ -871,8 +885,8 @@ fn editing_the_scene_file_reloads_it_and_a_broken_edit_keeps_the_last_good_one()
     );
     assert_eq!(
         app.world()
-            .resource::<Live>()
-            .scene
+            .resource::<SceneInForce>()
+            .0
             .as_ref()
             .and_then(|s| s.view.steps_per_second),
         Some(25.0)
@@ -898,8 +912,8 @@ fn editing_the_scene_file_reloads_it_and_a_broken_edit_keeps_the_last_good_one()
         .set_modified(stamp)
         .unwrap();
     update_until(&mut app, "the quick save", |app| {
-        let live = app.world().resource::<Live>();
-        live.scene.as_ref().and_then(|s| s.view.steps_per_second) == Some(30.0)
+        let scene = &app.world().resource::<SceneInForce>().0;
+        scene.as_ref().and_then(|s| s.view.steps_per_second) == Some(30.0)
     });
 }
 
@@ -1143,7 +1157,7 @@ fn a_software_renderer_gets_a_cheaper_interactive_view_but_films_keep_theirs() {
 
 #[test]
 fn layer_stats_arrive_with_frames_and_from_replays_one_entry_per_step() {
-    use crate::app::bridge::Live;
+    use crate::app::bridge::RunLog;
     use crate::lab::frame::LayerStats;
 
     let (mut app, events) = test_app();
@@ -1178,8 +1192,9 @@ fn layer_stats_arrive_with_frames_and_from_replays_one_entry_per_step() {
         .send(TrainerEvent::Frame(Box::new(with_stats(2, 20.0))))
         .unwrap();
     app.update();
-    let live = app.world().resource::<Live>();
-    let seen: Vec<(u64, f32)> = live
+    let seen: Vec<(u64, f32)> = app
+        .world()
+        .resource::<RunLog>()
         .layer_stats
         .iter()
         .map(|(s, l)| (*s, l[0].grad_norm))

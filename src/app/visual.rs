@@ -4,7 +4,7 @@ use bevy::prelude::*;
 
 use crate::app::AppSystems;
 use crate::app::history::Shown;
-use crate::app::network::{NetworkView, Neuron, Selection};
+use crate::app::network::{AppliedFrame, NetworkView, Neuron, Selection};
 use crate::app::quads::{QuadBatch, QuadInstance};
 use crate::lab::scene::Highlight;
 
@@ -116,7 +116,19 @@ impl Plugin for VisualPlugin {
             )
             .add_systems(
                 Update,
-                (add_glow, neuron_glow, neuron_bulbs, synapse_lines)
+                (
+                    add_glow,
+                    neuron_glow.run_if(
+                        resource_changed::<AppliedFrame>
+                            .or_eager(resource_changed::<VisualSettings>),
+                    ),
+                    neuron_bulbs,
+                    synapse_lines.run_if(
+                        resource_changed::<AppliedFrame>
+                            .or_eager(resource_changed::<VisualSettings>)
+                            .or_eager(resource_changed::<HighlightState>),
+                    ),
+                )
                     .chain()
                     .in_set(AppSystems::Visualize),
             );
@@ -177,15 +189,13 @@ fn add_glow(mut commands: Commands, new: Query<Entity, (With<Neuron>, Without<Gl
     }
 }
 
-/// Per-layer normalised glow and halo for every neuron.
+/// Per-layer normalised glow and halo for every neuron (run when a frame
+/// is applied, the network rebuilt, or the settings changed).
 fn neuron_glow(
     view: Res<NetworkView>,
     settings: Res<VisualSettings>,
     mut neurons: Query<(&Neuron, &mut Glow)>,
 ) {
-    if !view.is_changed() && !settings.is_changed() {
-        return;
-    }
     let layers = view.neurons.len();
     let mut max_act = vec![0.0f32; layers];
     let mut max_grad = vec![0.0f32; layers];
@@ -224,6 +234,7 @@ fn neuron_glow(
 )]
 fn neuron_bulbs(
     view: Res<NetworkView>,
+    applied: Res<AppliedFrame>,
     settings: Res<VisualSettings>,
     selection: Res<Selection>,
     highlight: Res<HighlightState>,
@@ -234,8 +245,10 @@ fn neuron_bulbs(
 ) {
     let eye = camera.iter().next();
     let moved = eye.as_ref().is_some_and(|t| t.is_changed());
+    // A frame applied changes the activations' signs, which Glow does not hold.
     if changed.is_empty()
         && !view.is_changed()
+        && !applied.is_changed()
         && !settings.is_changed()
         && !selection.is_changed()
         && !highlight.is_changed()
@@ -325,18 +338,15 @@ pub(super) fn layer_max_width(count: usize) -> f32 {
 /// the lines no longer read them back through a query, 109,184 for MNIST).
 fn synapse_lines(
     view: Res<NetworkView>,
+    applied: Res<AppliedFrame>,
     shown: Res<Shown>,
     settings: Res<VisualSettings>,
     highlight: Res<HighlightState>,
     mut stats: ResMut<SynapseStats>,
     mut batch: Single<&mut QuadBatch, With<SynapseBatch>>,
 ) {
-    // `view` changes whenever a frame is applied or the network is rebuilt.
-    if !view.is_changed() && !settings.is_changed() && !highlight.is_changed() {
-        return;
-    }
     let Some(layout) = &view.layout else { return };
-    let frame = view.applied(&shown);
+    let frame = applied.of(&shown);
     let weight_layers = layout.layers.len().saturating_sub(1);
     // Before any frame, every weight reads as zero.
     let weights: Vec<&[f32]> = (0..weight_layers)

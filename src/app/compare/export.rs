@@ -9,29 +9,45 @@ use bevy::window::PrimaryWindow;
 
 use super::Browser;
 use crate::app::AppSystems;
+use crate::app::messages::CompareRequest;
 
 /// Exporting as a feature: a request from the UI becomes a capture, cut and saved.
 pub(super) struct ExportPlugin;
 
 impl Plugin for ExportPlugin {
     fn build(&self, app: &mut App) {
-        app.add_systems(Last, export_system.in_set(AppSystems::Snapshot));
+        app.init_resource::<Exporting>().add_systems(
+            Last,
+            export_system
+                .in_set(AppSystems::Snapshot)
+                .run_if(resource_exists::<Browser>),
+        );
     }
 }
 
+/// The export waiting for its capture, if any.
+#[derive(Resource, Debug, Default)]
+pub(super) struct Exporting(pub Option<PathBuf>);
+
 fn export_system(
     mut commands: Commands,
-    browser: Option<ResMut<Browser>>,
+    mut requests: MessageReader<CompareRequest>,
+    mut browser: ResMut<Browser>,
+    mut exporting: ResMut<Exporting>,
     window: Query<&Window, With<PrimaryWindow>>,
 ) {
-    let Some(mut b) = browser else {
+    let Some(path) = requests
+        .read()
+        .filter_map(|r| match r {
+            CompareRequest::Export(path) => Some(path.clone()),
+            _ => None,
+        })
+        .last()
+    else {
         return;
     };
-    let Some(path) = b.export_request.take() else {
-        return;
-    };
-    let (Some(rect), Ok(window)) = (b.view_rect, window.single()) else {
-        b.message = Some("nothing to export yet".into());
+    let (Some(rect), Ok(window)) = (browser.placement.view, window.single()) else {
+        browser.message = Some("nothing to export yet".into());
         return;
     };
     let scale = window.scale_factor();
@@ -41,17 +57,17 @@ fn export_system(
         (rect.width() * scale) as u32,
         (rect.height() * scale) as u32,
     );
-    b.exporting = Some(path.clone());
+    exporting.0 = Some(path.clone());
     commands.spawn(Screenshot::primary_window()).observe(
-        move |captured: On<ScreenshotCaptured>, browser: Option<ResMut<Browser>>| {
+        move |captured: On<ScreenshotCaptured>,
+              mut browser: ResMut<Browser>,
+              mut exporting: ResMut<Exporting>| {
             let outcome = save_cut(&captured.image, cut, &path);
-            if let Some(mut b) = browser {
-                b.exporting = None;
-                b.message = Some(match outcome {
-                    Ok(()) => format!("exported {}", path.display()),
-                    Err(e) => format!("export failed: {e}"),
-                });
-            }
+            exporting.0 = None;
+            browser.message = Some(match outcome {
+                Ok(()) => format!("exported {}", path.display()),
+                Err(e) => format!("export failed: {e}"),
+            });
         },
     );
 }

@@ -88,7 +88,7 @@ impl ZoomPace {
     pub(crate) fn catch_up(&mut self, frame: u32, b: &mut Browser, zoomer: &Zoomer) {
         while self.failed.is_none()
             && self.applied < self.due(frame)
-            && b.zoom.as_ref().is_some_and(|z| !z.finished)
+            && b.zooms.zoom.as_ref().is_some_and(|z| !z.finished)
         {
             match zoomer.wait(ZOOM_TIMEOUT) {
                 Some(event) => {
@@ -125,23 +125,22 @@ pub fn film_compare(
     sink: FilmSink,
 ) -> AppResult<CaptureReport> {
     let mut browser = Browser::new(table);
-    browser.still = true;
-    browser.tab = browse.tab.unwrap_or(if browser.landscape.is_some() {
+    browser.view.still = true;
+    browser.view.tab = browse.tab.unwrap_or(if browser.runs.landscape.is_some() {
         CompareTab::Terrain
     } else {
-        browser.tab
+        browser.view.tab
     });
     if let Some(levels) = browse.levels {
-        browser.zoom_levels = levels;
+        browser.zooms.levels = levels;
     }
     let pace = match &browse.zoom {
         Some(window) => {
-            let events = zoom_events(&browser, window, &browser.zoom_levels)?;
+            let events = zoom_events(&browser, window, &browser.zooms.levels)?;
             Some(ZoomPace::spread(events, film.frames, film.fps))
         }
         None => None,
     };
-    browser.zoom_request = browse.zoom;
     let mut app = offscreen_app(film.fps);
     // A film needs every chunk of its zoom, in order: a zoom thread that
     // waits for each to be taken (inserted before the browser's own).
@@ -161,6 +160,10 @@ pub fn film_compare(
     });
     if let Some(pace) = pace {
         app.insert_resource(pace);
+    }
+    if let Some(window) = browse.zoom {
+        app.world_mut()
+            .write_message(crate::app::messages::CompareRequest::Zoom(window));
     }
     let output = FilmOutput::new(&mut app, film.size, sink);
     app.insert_resource(Film {
@@ -186,10 +189,12 @@ fn zoom_events(
     levels: &[usize],
 ) -> AppResult<u32> {
     let land = b
+        .runs
         .landscape
         .as_ref()
         .ok_or_else(|| AppError::flag("--zoom", "this table has no landscape to zoom into"))?;
-    let Some(crate::lab::compare::Source::Sweep { sweep, .. }) = b.table.sources.get(land.source)
+    let Some(crate::lab::compare::Source::Sweep { sweep, .. }) =
+        b.runs.table.sources.get(land.source)
     else {
         return Err(AppError::flag("--zoom", "the landscape is not a sweep's"));
     };
@@ -248,7 +253,7 @@ fn drive(
     pace: Option<Res<ZoomPace>>,
     mut exit: MessageWriter<AppExit>,
 ) {
-    let terrain = browser.tab == CompareTab::Terrain && browser.landscape.is_some();
+    let terrain = browser.view.tab == CompareTab::Terrain && browser.runs.landscape.is_some();
     let cue = match pace.as_ref().and_then(|p| p.failed.clone()) {
         Some(why) => Cue::Failed(why),
         None if terrain && built.key.is_none() => {

@@ -24,6 +24,8 @@ pub(crate) use zooming::ZoomPlugin;
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 
+use crate::app::messages::CompareRequest;
+
 use crate::lab::compare::{Band, ColumnKind, Landscape, Query, Role, Source, Table, group_curves};
 
 /// Lines parallel coordinates draws at most; the rest are sampled evenly.
@@ -100,13 +102,10 @@ pub struct CompareOptions {
 }
 
 /// What the overlaid curves were decimated for: when any of it changes,
-/// they are decimated again; otherwise a frame only draws them.
+/// they are decimated again; otherwise a frame only draws them (new rows
+/// empty the cache instead).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct CurveKey {
-    /// The table's generation.
-    pub generation: u64,
-    /// The rows' serial.
-    pub rows: u64,
     /// The curve set.
     pub set: usize,
     /// The smoothing's bits.
@@ -120,10 +119,6 @@ pub(crate) struct CurveKey {
 /// What parallel coordinates' lines were drawn for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LinesKey {
-    /// The table's generation.
-    pub generation: u64,
-    /// The rows' serial.
-    pub rows: u64,
     /// The colouring column.
     pub colour_by: Option<usize>,
     /// The axes, in order.
@@ -215,10 +210,10 @@ impl Default for CurveSettings {
     }
 }
 
-/// Everything the browser shows and the user's choices: the one state every
-/// view reads and writes, so that a selection or a brush in one is seen in all.
-#[derive(Resource)]
-pub(super) struct Browser {
+/// The runs on show and what the user did to them: a table, its query and
+/// what follows from the two. Replaced whole when the table is (a zoom, or
+/// going back): filters, sorting and the selection start afresh.
+pub(super) struct Runs {
     /// The runs.
     pub table: Table,
     /// The filters (brushes included) and the order.
@@ -231,84 +226,66 @@ pub(super) struct Browser {
     pub hidden: Vec<bool>,
     /// Each column's filter text, as typed.
     pub filter_text: Vec<String>,
+    /// The step under the pointer in any curve plot, drawn in all of them.
+    pub cursor_step: Option<u64>,
+    /// The first two-axis sweep's grid, if any.
+    pub landscape: Option<Landscape>,
+    /// The grouped curves of `rows`, kept until the rows or settings change.
+    pub bands: Vec<Band>,
+    /// The model whose column is under the pointer in the height field.
+    pub terrain_hover: Option<u32>,
+    /// The query (and curve settings) `rows` and `bands` were computed for.
+    computed: Option<(Query, Option<usize>, usize)>,
+    /// Each column's range ([`crate::lab::compare::Column::range`]), computed
+    /// once: views ask for it per line and per point.
+    ranges: Vec<Option<(f32, f32)>>,
+}
+
+impl Runs {
+    /// The runs of `table`, everything shown, nothing filtered.
+    fn new(table: Table) -> Runs {
+        let n = table.columns.len();
+        Runs {
+            query: Query::default(),
+            rows: Vec::new(),
+            selected: None,
+            hidden: vec![false; n],
+            filter_text: vec![String::new(); n],
+            cursor_step: None,
+            landscape: (0..table.sources.len()).find_map(|s| Landscape::of(&table, s)),
+            bands: Vec::new(),
+            terrain_hover: None,
+            computed: None,
+            ranges: table.columns.iter().map(|c| c.range()).collect(),
+            table,
+        }
+    }
+}
+
+/// How the runs are looked at: the centre view and the columns each view
+/// uses. Kept when the table is replaced, each column followed by its name.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct ViewChoices {
+    /// The centre view.
+    pub tab: CompareTab,
     /// Lines, points and cells are coloured by this column.
     pub colour_by: Option<usize>,
     /// The scatter's axes.
     pub scatter: (usize, usize),
     /// The curves' settings.
     pub curves: CurveSettings,
-    /// The step under the pointer in any curve plot, drawn in all of them.
-    pub cursor_step: Option<u64>,
-    /// The first two-axis sweep's grid, if any.
-    pub landscape: Option<Landscape>,
     /// The column the landscape shows.
     pub landscape_column: usize,
-    /// The centre view.
-    pub tab: CompareTab,
-    /// The grouped curves of `rows`, kept until the rows or settings change.
-    pub bands: Vec<Band>,
-    /// Where each parallel axis was drawn (column, rect), for brushing.
-    pub axis_rects: Vec<(usize, egui::Rect)>,
-    /// Where the landscape image was drawn.
-    pub landscape_rect: Option<egui::Rect>,
-    /// A message for the status line (an export's result).
-    pub message: Option<String>,
-    /// A row to open in the microscope, asked for this frame.
-    pub open_request: Option<u32>,
-    /// Bumped whenever the table is replaced (by a zoom, or going back).
-    pub generation: u64,
-    /// The tables zoomed from, newest last: "back out" returns to them.
-    pub back: Vec<Table>,
-    /// The zoom in flight or last trained.
-    pub zoom: Option<ZoomState>,
-    /// A window to zoom into, asked for this frame.
-    pub zoom_request: Option<crate::lab::sweep::ZoomWindow>,
-    /// Going back out, asked for this frame.
-    pub back_request: bool,
-    /// The zoom's grid sizes, coarse to fine.
-    pub zoom_levels: Vec<usize>,
-    /// Where zooms write their sweep directories (beside the first sweep zoomed).
-    pub zoom_root: Option<std::path::PathBuf>,
-    /// A coarser image drawn under the landscape while a zoom fills in, and
-    /// the part of it (texture coordinates) that the view shows.
-    pub underlay: Option<(egui::TextureHandle, egui::Rect)>,
-    /// Where the height field's 3D view is, in logical window pixels.
-    pub terrain_rect: Option<egui::Rect>,
-    /// Where the pointer flies the height field's camera: its view, less the header.
-    pub terrain_input: Option<egui::Rect>,
-    /// The model whose column is under the pointer in the height field.
-    pub terrain_hover: Option<u32>,
-    /// Where the centre view is, for exports.
-    pub view_rect: Option<egui::Rect>,
-    /// Export the centre view to this PNG, asked for this frame.
-    pub export_request: Option<std::path::PathBuf>,
-    /// The export waiting for its capture.
-    pub exporting: Option<std::path::PathBuf>,
-    /// An export asked for from the command line, done once the zoom is trained.
-    pub export_when_idle: Option<std::path::PathBuf>,
     /// Draw nothing that moves by itself (a spinner): in a film every frame
     /// follows from the film's clock alone.
     pub still: bool,
-    /// The query (and settings) `rows` and `bands` were computed for.
-    computed: Option<(Query, Option<usize>, usize)>,
-    /// The landscape's texture and the column it shows.
-    pub(crate) texture: Option<(usize, egui::TextureHandle)>,
-    /// Bumped whenever `rows` or `bands` are recomputed.
-    pub(crate) rows_serial: u64,
-    /// Each column's range ([`crate::lab::compare::Column::range`]), computed
-    /// once: views ask for it per line and per point.
-    ranges: Vec<Option<(f32, f32)>>,
-    /// The overlaid curves, decimated, and what they were decimated for.
-    pub(crate) curve_cache: Option<OverlayCache>,
-    /// The overlaid curves drawn into a texture, and what for.
-    pub(crate) curves_texture: Option<(CurvesImageKey, egui::TextureHandle)>,
-    /// Parallel coordinates' lines, drawn into a texture, and what for.
-    pub(crate) lines_texture: Option<(LinesKey, egui::TextureHandle)>,
 }
 
-impl Browser {
-    /// The browser on `table`, everything shown, nothing filtered.
-    pub(super) fn new(table: Table) -> Browser {
+impl ViewChoices {
+    /// The first view of `runs`: the landscape when there is one, coloured
+    /// by the convergence score (or the test loss).
+    fn new(runs: &Runs) -> ViewChoices {
+        let table = &runs.table;
         let n = table.columns.len();
         let find = |name: &str| table.column(name);
         let metric = find("test_loss")
@@ -319,138 +296,193 @@ impl Browser {
             .iter()
             .position(|c| c.role == Role::Param)
             .unwrap_or(0);
-        let landscape = (0..table.sources.len()).find_map(|s| Landscape::of(&table, s));
         let landscape_column = find("convergence_score").unwrap_or(metric);
-        let tab = if landscape.is_some() {
-            CompareTab::Landscape
-        } else {
-            CompareTab::Parallel
-        };
-        Browser {
-            hidden: vec![false; n],
-            filter_text: vec![String::new(); n],
+        ViewChoices {
+            tab: if runs.landscape.is_some() {
+                CompareTab::Landscape
+            } else {
+                CompareTab::Parallel
+            },
             colour_by: Some(landscape_column),
             scatter: (first_param, metric),
             curves: CurveSettings::default(),
-            cursor_step: None,
-            landscape,
             landscape_column,
-            tab,
-            rows: Vec::new(),
-            selected: None,
-            query: Query::default(),
-            bands: Vec::new(),
-            axis_rects: Vec::new(),
-            landscape_rect: None,
-            message: None,
-            open_request: None,
-            generation: 0,
-            back: Vec::new(),
-            zoom: None,
-            zoom_request: None,
-            back_request: false,
-            zoom_levels: crate::lab::sweep::ZOOM_LEVELS.to_vec(),
-            zoom_root: None,
-            underlay: None,
-            terrain_rect: None,
-            terrain_input: None,
-            terrain_hover: None,
-            view_rect: None,
-            export_request: None,
-            exporting: None,
-            export_when_idle: None,
             still: false,
-            computed: None,
-            texture: None,
-            rows_serial: 0,
-            ranges: table.columns.iter().map(|c| c.range()).collect(),
-            curve_cache: None,
-            curves_texture: None,
-            lines_texture: None,
-            table,
         }
     }
 
-    /// Shows `table` instead (a zoom's, or the one zoomed from): the views,
-    /// the chosen columns (by name) and the zoom stay; filters, sorting and
-    /// the selection start afresh.
+    /// The same choices over `new` runs, whose columns were those of `old`:
+    /// each column chosen is found again by name, or left as a new table's
+    /// first view would have it.
+    fn follow(&self, old: &Table, new: &Runs) -> ViewChoices {
+        let fresh = ViewChoices::new(new);
+        let find = |c: Option<usize>| {
+            c.and_then(|c| old.columns.get(c))
+                .and_then(|col| new.table.column(&col.name))
+        };
+        let keeps_tab = new.landscape.is_some()
+            || !matches!(self.tab, CompareTab::Landscape | CompareTab::Terrain);
+        ViewChoices {
+            tab: if keeps_tab { self.tab } else { fresh.tab },
+            colour_by: find(self.colour_by).or(fresh.colour_by),
+            scatter: match (find(Some(self.scatter.0)), find(Some(self.scatter.1))) {
+                (Some(x), Some(y)) => (x, y),
+                _ => fresh.scatter,
+            },
+            curves: CurveSettings {
+                group_by: find(self.curves.group_by),
+                ..self.curves.clone()
+            },
+            landscape_column: find(Some(self.landscape_column)).unwrap_or(fresh.landscape_column),
+            still: self.still,
+        }
+    }
+}
+
+/// Zooming into a landscape: the tables zoomed from, the zoom in flight and
+/// its settings. Kept when the table is replaced (that is what zooms do).
+#[derive(Default)]
+pub(super) struct Zooms {
+    /// The tables zoomed from, newest last: "back out" returns to them.
+    pub back: Vec<Table>,
+    /// The zoom in flight or last trained.
+    pub zoom: Option<ZoomState>,
+    /// The zoom's grid sizes, coarse to fine.
+    pub levels: Vec<usize>,
+    /// Where zooms write their sweep directories (beside the first sweep zoomed).
+    pub root: Option<std::path::PathBuf>,
+    /// A coarser image drawn under the landscape while a zoom fills in, and
+    /// the part of it (texture coordinates) that the view shows.
+    pub underlay: Option<(egui::TextureHandle, egui::Rect)>,
+}
+
+/// Where the window's parts are, in logical pixels, as last drawn: what the
+/// 3D camera, picking and exports read. Kept when the table is replaced.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub(super) struct Placement {
+    /// The centre view, for exports.
+    pub view: Option<egui::Rect>,
+    /// The height field's 3D view.
+    pub terrain: Option<egui::Rect>,
+    /// Where the pointer flies the height field's camera: its view, less the header.
+    pub terrain_input: Option<egui::Rect>,
+}
+
+/// What the views drew from the runs and keep between frames: textures,
+/// decimated curves, the rectangles brushes and drags act on. Emptied when
+/// the runs change, so nothing drawn for old rows outlives them.
+#[derive(Default)]
+pub(super) struct Drawn {
+    /// Where each parallel axis was drawn (column, rect), for brushing.
+    pub axis_rects: Vec<(usize, egui::Rect)>,
+    /// Where the landscape image was drawn.
+    pub landscape_rect: Option<egui::Rect>,
+    /// The landscape's texture and the column it shows.
+    pub(crate) landscape: Option<(usize, egui::TextureHandle)>,
+    /// The overlaid curves, decimated, and what they were decimated for.
+    pub(crate) curve_cache: Option<OverlayCache>,
+    /// The overlaid curves drawn into a texture, and what for.
+    pub(crate) curves_texture: Option<(CurvesImageKey, egui::TextureHandle)>,
+    /// Parallel coordinates' lines, drawn into a texture, and what for.
+    pub(crate) lines_texture: Option<(LinesKey, egui::TextureHandle)>,
+}
+
+/// The compare view's state: the runs, how they are looked at, the zoom,
+/// where things are and what was drawn. One selection and one query, seen
+/// by every view. What the views ask of the app goes out as
+/// [`CompareRequest`] messages, through `requests`.
+#[derive(Resource)]
+pub(super) struct Browser {
+    /// The runs and the query over them; replaced whole with the table.
+    pub runs: Runs,
+    /// The views' choices; kept.
+    pub view: ViewChoices,
+    /// The zoom; kept.
+    pub zooms: Zooms,
+    /// Where things are on screen; kept.
+    pub placement: Placement,
+    /// What was drawn from the runs; emptied with them.
+    pub drawn: Drawn,
+    /// Bumped whenever the table is replaced: the landscape's meshes and
+    /// exported file names tell tables apart by it.
+    pub generation: u64,
+    /// A message for the status line (an export's result).
+    pub message: Option<String>,
+    /// An export asked for from the command line, done once the zoom is trained.
+    pub export_when_idle: Option<std::path::PathBuf>,
+    /// What the views asked for this frame, sent on as messages.
+    pub requests: Vec<CompareRequest>,
+}
+
+impl Browser {
+    /// The browser on `table`, everything shown, nothing filtered.
+    pub(super) fn new(table: Table) -> Browser {
+        let runs = Runs::new(table);
+        Browser {
+            view: ViewChoices::new(&runs),
+            runs,
+            zooms: Zooms {
+                levels: crate::lab::sweep::ZOOM_LEVELS.to_vec(),
+                ..default()
+            },
+            placement: Placement::default(),
+            drawn: Drawn::default(),
+            generation: 0,
+            message: None,
+            export_when_idle: None,
+            requests: Vec::new(),
+        }
+    }
+
+    /// Shows `table` instead (a zoom's, or the one zoomed from): the runs
+    /// and what was drawn from them are new, everything else stays (the
+    /// chosen columns followed by name).
     pub(super) fn replace_table(&mut self, table: Table) {
-        let old = std::mem::replace(self, Browser::new(table));
-        let name = |c: Option<usize>| {
-            c.and_then(|c| old.table.columns.get(c))
-                .map(|c| c.name.clone())
-        };
-        let find = |b: &Browser, n: Option<String>| n.and_then(|n| b.table.column(&n));
-        let landscape_column = find(self, name(Some(old.landscape_column)));
-        let colour_by = find(self, name(old.colour_by));
-        let scatter = (
-            find(self, name(Some(old.scatter.0))),
-            find(self, name(Some(old.scatter.1))),
-        );
-        let group_by = find(self, name(old.curves.group_by));
-        if let Some(c) = landscape_column {
-            self.landscape_column = c;
-        }
-        self.colour_by = colour_by.or(self.colour_by);
-        if let (Some(x), Some(y)) = scatter {
-            self.scatter = (x, y);
-        }
-        self.curves = CurveSettings {
-            group_by,
-            ..old.curves
-        };
-        let keeps_tab = self.landscape.is_some()
-            || !matches!(old.tab, CompareTab::Landscape | CompareTab::Terrain);
-        if keeps_tab {
-            self.tab = old.tab;
-        }
-        self.generation = old.generation + 1;
-        self.back = old.back;
-        self.zoom = old.zoom;
-        self.zoom_levels = old.zoom_levels;
-        self.zoom_root = old.zoom_root;
-        self.underlay = old.underlay;
-        self.terrain_rect = old.terrain_rect;
-        self.terrain_input = old.terrain_input;
-        self.view_rect = old.view_rect;
-        self.still = old.still;
-        self.exporting = old.exporting;
-        self.export_when_idle = old.export_when_idle;
-        self.message = old.message;
+        let runs = Runs::new(table);
+        self.view = self.view.follow(&self.runs.table, &runs);
+        self.runs = runs;
+        self.drawn = Drawn::default();
+        self.generation += 1;
     }
 
-    /// Reruns the query and regroups the curves when they changed since the last frame.
+    /// Reruns the query and regroups the curves when they changed since the
+    /// last frame; what was drawn from the old rows goes.
     pub(super) fn refresh(&mut self) {
-        let key = (self.query.clone(), self.curves.group_by, self.curves.set);
-        if self.computed.as_ref() == Some(&key) {
+        let runs = &mut self.runs;
+        let curves = &self.view.curves;
+        let key = (runs.query.clone(), curves.group_by, curves.set);
+        if runs.computed.as_ref() == Some(&key) {
             return;
         }
-        self.query.run(&self.table, &mut self.rows);
-        self.bands = match self.table.curves.get(self.curves.set) {
-            Some(set) if self.curves.group_by.is_some() => {
-                group_curves(&self.table, set, &self.rows, self.curves.group_by)
+        runs.query.run(&runs.table, &mut runs.rows);
+        runs.bands = match runs.table.curves.get(curves.set) {
+            Some(set) if curves.group_by.is_some() => {
+                group_curves(&runs.table, set, &runs.rows, curves.group_by)
             }
             _ => Vec::new(),
         };
-        self.computed = Some(key);
-        self.rows_serial += 1;
+        runs.computed = Some(key);
+        self.drawn.curve_cache = None;
+        self.drawn.curves_texture = None;
+        self.drawn.lines_texture = None;
     }
 
     /// The columns the table and parallel coordinates show, in order.
     pub(super) fn shown_columns(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..self.table.columns.len()).filter(|&c| !self.hidden.get(c).copied().unwrap_or(false))
+        let hidden = &self.runs.hidden;
+        (0..self.runs.table.columns.len()).filter(|&c| !hidden.get(c).copied().unwrap_or(false))
     }
 
     /// Column `c`'s smallest and largest finite value (positive only on a log axis).
     pub(super) fn range(&self, c: usize) -> Option<(f32, f32)> {
-        self.ranges.get(c).copied().flatten()
+        self.runs.ranges.get(c).copied().flatten()
     }
 
     /// The axes of parallel coordinates: shown parameters and metrics.
     pub(super) fn parallel_axes(&self) -> Vec<usize> {
         self.shown_columns()
             .filter(|&c| {
-                let col = &self.table.columns[c];
+                let col = &self.runs.table.columns[c];
                 col.role != Role::Id
                     && self
                         .range(c)
@@ -461,7 +493,7 @@ impl Browser {
 
     /// Where value `v` of column `c` sits on its axis, 0 (bottom) to 1 (top).
     pub(super) fn axis_fraction(&self, c: usize, v: f32) -> Option<f32> {
-        let col = self.table.columns.get(c)?;
+        let col = self.runs.table.columns.get(c)?;
         if !v.is_finite() {
             return None;
         }
@@ -488,8 +520,8 @@ impl Browser {
     /// The `nnm` arguments that open row `row` in the microscope: a sweep's
     /// model through `nnm sweep open`, a run directory through `nnm replay`.
     pub(super) fn open_args(&self, row: u32) -> Option<Vec<std::ffi::OsString>> {
-        let id = self.table.ids.get(row as usize)?;
-        let source = self.table.sources.get(id.source)?;
+        let id = self.runs.table.ids.get(row as usize)?;
+        let source = self.runs.table.sources.get(id.source)?;
         let path = source.path().as_os_str().to_owned();
         Some(match source {
             Source::Sweep { .. } => vec![
@@ -505,7 +537,7 @@ impl Browser {
 
     /// The value of column `c` at fraction `t` of its axis (inverse of [`Browser::axis_fraction`]).
     pub(super) fn axis_value(&self, c: usize, t: f32) -> f32 {
-        let Some(col) = self.table.columns.get(c) else {
+        let Some(col) = self.runs.table.columns.get(c) else {
             return f32::NAN;
         };
         match &col.kind {
@@ -529,6 +561,9 @@ pub(super) struct ComparePlugin;
 
 impl Plugin for ComparePlugin {
     fn build(&self, app: &mut App) {
+        if !app.is_plugin_added::<crate::app::messages::MessagesPlugin>() {
+            app.add_plugins(crate::app::messages::MessagesPlugin);
+        }
         app.add_plugins((
             crate::app::renderer::RendererTierPlugin,
             TerrainPlugin,
@@ -536,9 +571,22 @@ impl Plugin for ComparePlugin {
             ZoomPlugin,
             export::ExportPlugin,
         ))
-        .add_systems(Update, script_system.in_set(crate::app::AppSystems::Script))
-        .add_systems(EguiPrimaryContextPass, compare_system)
-        .add_systems(Last, open_system.in_set(crate::app::AppSystems::Export));
+        .add_systems(
+            Update,
+            script_system
+                .in_set(crate::app::AppSystems::Script)
+                .run_if(resource_exists::<Browser>),
+        )
+        .add_systems(
+            EguiPrimaryContextPass,
+            compare_system.run_if(resource_exists::<Browser>),
+        )
+        .add_systems(
+            Last,
+            open_system
+                .in_set(crate::app::AppSystems::Export)
+                .run_if(resource_exists::<Browser>),
+        );
     }
 }
 
@@ -551,12 +599,11 @@ pub fn run_compare(
 ) -> AppExit {
     let mut browser = Browser::new(table);
     if let Some(tab) = browse.tab {
-        browser.tab = tab;
+        browser.view.tab = tab;
     }
     if let Some(levels) = browse.levels {
-        browser.zoom_levels = levels;
+        browser.zooms.levels = levels;
     }
-    browser.zoom_request = browse.zoom;
     browser.export_when_idle = browse.export;
     let mut app = App::new();
     app.add_plugins(crate::app::window_plugins(options))
@@ -566,18 +613,20 @@ pub fn run_compare(
         .init_resource::<crate::app::network::NetworkView>()
         .insert_resource(browser)
         .insert_resource(ClearColor(Color::srgb(0.01, 0.012, 0.02)));
+    if let Some(window) = browse.zoom {
+        app.world_mut().write_message(CompareRequest::Zoom(window));
+    }
     crate::app::script::add_automation(&mut app, options);
     app.run()
 }
 
+/// Draws the compare view, and sends on what its views asked for.
 fn compare_system(
     mut contexts: EguiContexts,
-    browser: Option<ResMut<Browser>>,
+    mut browser: ResMut<Browser>,
+    mut requests: MessageWriter<CompareRequest>,
     mut styled: Local<bool>,
 ) {
-    let Some(mut browser) = browser else {
-        return;
-    };
     let Ok(ctx) = contexts.ctx_mut() else {
         return;
     };
@@ -599,55 +648,66 @@ fn compare_system(
             .max_rect(ctx.viewport_rect()),
     );
     compare_ui(&mut root, &mut browser);
+    requests.write_batch(browser.requests.drain(..));
 }
 
-/// Opens the row asked for in the microscope, as a process of its own: the
-/// browser stays open beside it.
-fn open_system(browser: Option<ResMut<Browser>>, mut children: Local<Vec<std::process::Child>>) {
+/// Opens the rows asked for in the microscope, each as a process of its
+/// own: the browser stays open beside them.
+fn open_system(
+    mut browser: ResMut<Browser>,
+    mut requests: MessageReader<CompareRequest>,
+    mut children: Local<Vec<std::process::Child>>,
+) {
     // Reaped here, so that a closed microscope leaves no zombie behind.
     children.retain_mut(|c| matches!(c.try_wait(), Ok(None)));
-    let Some(mut b) = browser else {
-        return;
-    };
-    let Some(row) = b.open_request.take() else {
-        return;
-    };
-    let Some(args) = b.open_args(row) else {
-        return;
-    };
-    let name = b.table.row_name(row as usize);
-    let spawned =
-        std::env::current_exe().and_then(|nnm| std::process::Command::new(nnm).args(&args).spawn());
-    b.message = Some(match spawned {
-        Ok(child) => {
-            let message = format!("opened {name} in the microscope (process {})", child.id());
-            children.push(child);
-            message
-        }
-        Err(e) => format!("cannot open {name}: {e}"),
-    });
+    for request in requests.read() {
+        let CompareRequest::Open(row) = *request else {
+            continue;
+        };
+        let Some(args) = browser.open_args(row) else {
+            continue;
+        };
+        let name = browser.runs.table.row_name(row as usize);
+        let spawned = std::env::current_exe()
+            .and_then(|nnm| std::process::Command::new(nnm).args(&args).spawn());
+        browser.message = Some(match spawned {
+            Ok(child) => {
+                let message = format!("opened {name} in the microscope (process {})", child.id());
+                children.push(child);
+                message
+            }
+            Err(e) => format!("cannot open {name}: {e}"),
+        });
+    }
 }
 
 /// What a script asked for: an export once the zoom is trained; and a
 /// scripted run (`--frames`) does not count frames while work is pending.
 fn script_system(
-    browser: Option<ResMut<Browser>>,
+    mut browser: ResMut<Browser>,
+    mut requests: ParamSet<(MessageReader<CompareRequest>, MessageWriter<CompareRequest>)>,
+    exporting: Res<export::Exporting>,
     automation: Option<ResMut<crate::app::script::Automation>>,
     mut idle_frames: Local<u32>,
 ) {
-    let Some(mut b) = browser else {
-        return;
-    };
-    let training = b.zoom_request.is_some() || b.zoom.as_ref().is_some_and(|z| !z.finished);
+    let asked = requests
+        .p0()
+        .read()
+        .any(|r| matches!(r, CompareRequest::Zoom(_)));
+    let training = asked || browser.zooms.zoom.as_ref().is_some_and(|z| !z.finished);
     *idle_frames = if training { 0 } else { *idle_frames + 1 };
     // A few frames after the last table arrived, so that the view is drawn.
-    if *idle_frames > 10 && b.export_request.is_none() && b.exporting.is_none() {
-        b.export_request = b.export_when_idle.take();
+    let mut export_sent = false;
+    if *idle_frames > 10
+        && exporting.0.is_none()
+        && let Some(path) = browser.export_when_idle.take()
+    {
+        requests.p1().write(CompareRequest::Export(path));
+        export_sent = true;
     }
-    let busy = training
-        || b.export_when_idle.is_some()
-        || b.export_request.is_some()
-        || b.exporting.is_some();
+    // From the request until its capture is saved, the export is pending.
+    let busy =
+        training || export_sent || browser.export_when_idle.is_some() || exporting.0.is_some();
     if let Some(mut auto) = automation
         && auto.hold != busy
     {

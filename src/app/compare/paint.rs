@@ -28,7 +28,7 @@ pub(crate) fn landscape_paint(
     column: usize,
 ) -> Vec<Option<CellPaint>> {
     let (nx, ny) = land.size();
-    let table = &b.table;
+    let table = &b.runs.table;
     let values = land.values(table, column);
     let status = table.column("status");
     let score = table.column("convergence_score");

@@ -40,7 +40,8 @@ impl Plugin for TerrainPickPlugin {
             .add_systems(Startup, spawn_pin)
             .add_systems(
                 Update,
-                (pick_terrain, place_pin).in_set(crate::app::AppSystems::Visualize),
+                (pick_terrain.run_if(resource_exists::<Browser>), place_pin)
+                    .in_set(crate::app::AppSystems::Visualize),
             );
     }
 }
@@ -114,24 +115,21 @@ fn cell_top_centre(tops: &TerrainTops, i: usize, j: usize) -> Option<Vec3> {
 /// Finds the model under the pointer (the hover), and selects it on a
 /// click: a press and release that did not move (a drag orbits).
 fn pick_terrain(
-    browser: Option<ResMut<Browser>>,
+    mut b: ResMut<Browser>,
     mut tops: ResMut<TerrainTops>,
     window: Query<&Window, With<PrimaryWindow>>,
     buttons: Res<ButtonInput<MouseButton>>,
     cameras: Query<(&Camera, &GlobalTransform), With<TerrainCamera>>,
     mut pressed_at: Local<Option<Vec2>>,
 ) {
-    let Some(mut b) = browser else {
+    let shown = b.view.tab == CompareTab::Terrain;
+    let Some(land) = b.runs.landscape.as_ref().filter(|_| shown) else {
+        b.runs.terrain_hover = None;
         return;
     };
-    let shown = b.tab == CompareTab::Terrain;
-    let Some(land) = b.landscape.as_ref().filter(|_| shown) else {
-        b.terrain_hover = None;
-        return;
-    };
-    let key = (b.generation, b.landscape_column);
+    let key = (b.generation, b.view.landscape_column);
     if tops.key != Some(key) {
-        let paint = super::landscape_paint(&b, land, b.landscape_column);
+        let paint = super::landscape_paint(&b, land, b.view.landscape_column);
         *tops = TerrainTops {
             key: Some(key),
             size: land.size(),
@@ -139,7 +137,7 @@ fn pick_terrain(
         };
     }
     let cursor = window.single().ok().and_then(|w| w.cursor_position());
-    let input = b.terrain_input;
+    let input = b.placement.terrain_input;
     let over =
         cursor.filter(|c| input.is_some_and(|r| r.contains(bevy_egui::egui::pos2(c.x, c.y))));
     let hovered = over.and_then(|c| {
@@ -149,7 +147,7 @@ fn pick_terrain(
         let (i, j) = pick_cell(ray.origin, *ray.direction, &tops.tops, tops.size)?;
         land.row_at(i, j)
     });
-    b.terrain_hover = hovered;
+    b.runs.terrain_hover = hovered;
     if buttons.just_pressed(MouseButton::Left) {
         *pressed_at = over;
     }
@@ -159,7 +157,7 @@ fn pick_terrain(
             .zip(over)
             .is_some_and(|(a, z)| a.distance(z) <= CLICK_SLOP);
         if still && let Some(r) = hovered {
-            b.selected = Some(r);
+            b.runs.selected = Some(r);
         }
     }
 }
@@ -193,10 +191,10 @@ fn place_pin(
     };
     let place = browser
         .as_ref()
-        .filter(|b| b.tab == CompareTab::Terrain)
+        .filter(|b| b.view.tab == CompareTab::Terrain)
         .and_then(|b| {
-            let land = b.landscape.as_ref()?;
-            let (i, j) = land.cell_of(b.selected?)?;
+            let land = b.runs.landscape.as_ref()?;
+            let (i, j) = land.cell_of(b.runs.selected?)?;
             cell_top_centre(&tops, i, j)
         });
     let Some(top) = place else {

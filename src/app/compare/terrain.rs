@@ -105,7 +105,7 @@ impl Plugin for TerrainPlugin {
                 Update,
                 (
                     software_lens.run_if(crate::app::renderer::on_software),
-                    build_terrain,
+                    build_terrain.run_if(resource_exists::<Browser>),
                     fit_terrain_camera,
                 )
                     .in_set(crate::app::AppSystems::Visualize),
@@ -149,26 +149,23 @@ fn spawn_terrain(
 /// (spawning it the first time its tab opens), and shows it only on its tab.
 fn build_terrain(
     mut commands: Commands,
-    browser: Option<Res<Browser>>,
+    b: Res<Browser>,
     tier: Res<RendererTier>,
     mut built: ResMut<TerrainBuilt>,
     mut meshes: ResMut<Assets<Mesh>>,
     mut terrain: Query<(&Mesh3d, &mut Visibility), With<Terrain>>,
 ) {
-    let Some(b) = browser else {
+    let Some(land) = &b.runs.landscape else {
         return;
     };
-    let Some(land) = &b.landscape else {
-        return;
-    };
-    let shown = b.tab == CompareTab::Terrain;
+    let shown = b.view.tab == CompareTab::Terrain;
     let (nx, ny) = land.size();
     let block = if tier.is_software() {
         nx.max(ny).div_ceil(SOFTWARE_SIDE).max(1)
     } else {
         1
     };
-    let key = (b.generation, b.landscape_column, block);
+    let key = (b.generation, b.view.landscape_column, block);
     let existing = terrain.single_mut().ok();
     if let Some((_, mut visibility)) = existing {
         visibility.set_if_neq(if shown {
@@ -182,7 +179,7 @@ fn build_terrain(
     } else if !shown {
         return;
     }
-    let paint = landscape_paint(&b, land, b.landscape_column);
+    let paint = landscape_paint(&b, land, b.view.landscape_column);
     let (cells, mx, my) = merge_cells(&paint, nx, ny, block);
     let mesh = terrain_mesh(&cells, mx, my);
     match terrain.single_mut() {
@@ -280,8 +277,8 @@ fn fit_terrain_camera(
     let window = window.single().ok();
     let rect = browser
         .as_ref()
-        .filter(|b| b.tab == CompareTab::Terrain && b.landscape.is_some())
-        .and_then(|b| b.terrain_rect);
+        .filter(|b| b.view.tab == CompareTab::Terrain && b.runs.landscape.is_some())
+        .and_then(|b| b.placement.terrain);
     let Some(rect) = rect.filter(|r| r.width() >= 8.0 && r.height() >= 8.0) else {
         if camera.is_active {
             camera.is_active = false;
@@ -332,7 +329,7 @@ fn fit_terrain_camera(
     };
     let input = browser
         .as_ref()
-        .and_then(|b| b.terrain_input)
+        .and_then(|b| b.placement.terrain_input)
         .unwrap_or(rect);
     let inside = window
         .and_then(|w| w.cursor_position())

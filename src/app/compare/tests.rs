@@ -6,6 +6,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 
 use super::{Browser, CompareTab, compare_ui};
+use crate::app::messages::CompareRequest;
 use crate::lab::compare::tests::{lr_seed_sweep, sweep_dir, temp};
 use crate::lab::compare::{Landscape, Table, group_curves};
 
@@ -78,19 +79,19 @@ fn type_filter(h: &mut Harness<'static, Browser>, column: &str, text: &str) {
 fn sorting_and_filtering_the_table_gives_the_right_rows() {
     let mut h = harness();
     h.run();
-    let loss = h.state().table.column("test_loss").unwrap();
+    let loss = h.state().runs.table.column("test_loss").unwrap();
     h.get_by_label("test_loss").click();
     h.run();
     let b = h.state();
-    let values = b.table.columns[loss].values.clone();
-    assert_eq!(b.rows.len(), 1000);
-    let finite: Vec<f32> = b.rows.iter().map(|&r| values[r as usize]).collect();
+    let values = b.runs.table.columns[loss].values.clone();
+    assert_eq!(b.runs.rows.len(), 1000);
+    let finite: Vec<f32> = b.runs.rows.iter().map(|&r| values[r as usize]).collect();
     let first_nan = finite
         .iter()
         .position(|v| v.is_nan())
         .unwrap_or(finite.len());
     assert_eq!(
-        b.query.sort.map(|s| (s.column, s.descending)),
+        b.runs.query.sort.map(|s| (s.column, s.descending)),
         Some((loss, false))
     );
     assert!(
@@ -103,31 +104,32 @@ fn sorting_and_filtering_the_table_gives_the_right_rows() {
         "rows without a value last"
     );
     // The table's first row is the best model.
-    let best = b.table.row_name(b.rows[0] as usize);
+    let best = b.runs.table.row_name(b.runs.rows[0] as usize);
     h.get_by_label(&best);
     // A second click sorts descending.
     h.get_by_label("test_loss ⏶").click();
     h.run();
     let b = h.state();
-    assert!(values[b.rows[0] as usize] >= values[b.rows[1] as usize]);
+    assert!(values[b.runs.rows[0] as usize] >= values[b.runs.rows[1] as usize]);
 
     type_filter(&mut h, "train.learning_rate", "0.1..10");
     type_filter(&mut h, "status", "ok");
     let b = h.state();
-    let lr = b.table.column("train.learning_rate").unwrap();
-    let status = b.table.column("status").unwrap();
+    let lr = b.runs.table.column("train.learning_rate").unwrap();
+    let status = b.runs.table.column("status").unwrap();
     let want = (0..1000)
         .filter(|&r| {
-            let v = b.table.columns[lr].values[r];
-            (0.1..=10.0).contains(&v) && b.table.columns[status].text(r) == "ok"
+            let v = b.runs.table.columns[lr].values[r];
+            (0.1..=10.0).contains(&v) && b.runs.table.columns[status].text(r) == "ok"
         })
         .count();
     assert!(want > 0 && want < 1000);
-    assert_eq!(b.rows.len(), want);
+    assert_eq!(b.runs.rows.len(), want);
     assert!(
-        b.rows
+        b.runs
+            .rows
             .iter()
-            .all(|&r| (0.1..=10.0).contains(&b.table.columns[lr].values[r as usize]))
+            .all(|&r| (0.1..=10.0).contains(&b.runs.table.columns[lr].values[r as usize]))
     );
 }
 
@@ -139,9 +141,10 @@ fn brushing_an_axis_of_parallel_coordinates_filters_the_table() {
     h.run();
     h.run();
     let b = h.state();
-    assert_eq!(b.tab, CompareTab::Parallel);
-    let seed = b.table.column("seed").unwrap();
+    assert_eq!(b.view.tab, CompareTab::Parallel);
+    let seed = b.runs.table.column("seed").unwrap();
     let (_, rect) = *b
+        .drawn
         .axis_rects
         .iter()
         .find(|(c, _)| *c == seed)
@@ -154,18 +157,22 @@ fn brushing_an_axis_of_parallel_coordinates_filters_the_table() {
         egui::pos2(rect.center().x, y(0.55)),
     );
     let b = h.state();
-    let (lo, hi) = b.query.range(seed).expect("the brush is a range filter");
+    let (lo, hi) = b
+        .runs
+        .query
+        .range(seed)
+        .expect("the brush is a range filter");
     assert!(
         (1.5..2.0).contains(&lo) && (3.0..3.5).contains(&hi),
         "{lo}..{hi}"
     );
-    assert_eq!(b.rows.len(), 400, "seeds 2 and 3 of 200 rates");
-    assert!(b.rows.iter().all(|&r| {
-        let s = b.table.columns[seed].values[r as usize];
+    assert_eq!(b.runs.rows.len(), 400, "seeds 2 and 3 of 200 rates");
+    assert!(b.runs.rows.iter().all(|&r| {
+        let s = b.runs.table.columns[seed].values[r as usize];
         s == 2.0 || s == 3.0
     }));
     // The table shows the brush as its filter text.
-    assert!(!b.filter_text[seed].is_empty());
+    assert!(!b.runs.filter_text[seed].is_empty());
 }
 
 #[test]
@@ -183,7 +190,7 @@ fn huge_values_are_labelled_compactly_in_the_table_and_on_parallel_axes() {
     h.get_by_label("train_loss ⏶").click();
     h.run();
     assert_eq!(
-        h.state().rows[0],
+        h.state().runs.rows[0],
         0,
         "sorted descending, the huge loss on top"
     );
@@ -192,20 +199,24 @@ fn huge_values_are_labelled_compactly_in_the_table_and_on_parallel_axes() {
     h.run();
     h.run();
     let b = h.state();
-    assert!(b.axis_rects.iter().any(|(c, _)| *c == loss));
-    for &(c, _) in &b.axis_rects {
+    assert!(b.drawn.axis_rects.iter().any(|(c, _)| *c == loss));
+    for &(c, _) in &b.drawn.axis_rects {
         for t in [0.0, 1.0] {
-            let label =
-                super::views::parallel_tick_label(&b.table.columns[c].kind, b.axis_value(c, t));
+            let label = super::views::parallel_tick_label(
+                &b.runs.table.columns[c].kind,
+                b.axis_value(c, t),
+            );
             assert!(
                 label.chars().count() <= 8,
                 "{}: {label}",
-                b.table.columns[c].name
+                b.runs.table.columns[c].name
             );
         }
     }
-    let top =
-        super::views::parallel_tick_label(&b.table.columns[loss].kind, b.axis_value(loss, 1.0));
+    let top = super::views::parallel_tick_label(
+        &b.runs.table.columns[loss].kind,
+        b.axis_value(loss, 1.0),
+    );
     assert_eq!(top, "3.4e38");
 }
 
@@ -228,16 +239,19 @@ fn grouping_by_learning_rate_over_five_seeds_gives_their_means() {
     h.run();
     h.run();
     let b = h.state();
-    let lr = b.table.column("train.learning_rate").unwrap();
-    assert_eq!(b.curves.group_by, Some(lr));
-    assert_eq!(b.bands.len(), 200);
+    let lr = b.runs.table.column("train.learning_rate").unwrap();
+    assert_eq!(b.view.curves.group_by, Some(lr));
+    assert_eq!(b.runs.bands.len(), 200);
     let all: Vec<u32> = (0..1000).collect();
-    let set = b.table.curve_set("train_loss").unwrap();
-    assert_eq!(b.bands, group_curves(&b.table, set, &all, Some(lr)));
-    for band in &b.bands {
+    let set = b.runs.table.curve_set("train_loss").unwrap();
+    assert_eq!(
+        b.runs.bands,
+        group_curves(&b.runs.table, set, &all, Some(lr))
+    );
+    for band in &b.runs.bands {
         assert_eq!(band.runs, 5);
         let members: Vec<usize> = (0..1000)
-            .filter(|&r| b.table.columns[lr].values[r] == band.value)
+            .filter(|&r| b.runs.table.columns[lr].values[r] == band.value)
             .collect();
         let first: Vec<f64> = members
             .iter()
@@ -247,7 +261,7 @@ fn grouping_by_learning_rate_over_five_seeds_gives_their_means() {
         assert!((f64::from(band.mean[0]) - mean).abs() < 1e-5 * mean.abs().max(1.0));
     }
     // The legend names each group with its size.
-    let name = format!("{} (n=5)", b.bands[0].key);
+    let name = format!("{} (n=5)", b.runs.bands[0].key);
     assert!(h.query_by_label(&name).is_some(), "{name}");
 }
 
@@ -259,9 +273,17 @@ fn a_thousand_overlaid_curves_are_drawn_as_one_image_and_a_few_as_lines() {
     h.run();
     h.run();
     let b = h.state();
-    let cache = b.curve_cache.as_ref().expect("the curves are decimated");
+    let cache = b
+        .drawn
+        .curve_cache
+        .as_ref()
+        .expect("the curves are decimated");
     assert_eq!(cache.curves.len(), 1000);
-    let (key, _) = b.curves_texture.as_ref().expect("drawn into one image");
+    let (key, _) = b
+        .drawn
+        .curves_texture
+        .as_ref()
+        .expect("drawn into one image");
     assert_eq!(key.curves, cache.key);
     // The image covers the data in view, at the plot's size in pixels.
     let area = |i: usize| f64::from_bits(key.area[i]);
@@ -272,14 +294,14 @@ fn a_thousand_overlaid_curves_are_drawn_as_one_image_and_a_few_as_lines() {
     // No legend for a thousand runs (a run's name is only its table row's);
     // a few runs are lines, and the legend names them too.
     let named = |h: &Harness<'static, Browser>, name: &str| h.query_all_by_label(name).count();
-    let first = b.table.row_name(b.rows[0] as usize);
+    let first = b.runs.table.row_name(b.runs.rows[0] as usize);
     assert_eq!(named(&h, &first), 1, "{first}");
     type_filter(&mut h, "train.learning_rate", "<0.011");
     h.run();
     h.run();
     let b = h.state();
-    assert_eq!(b.rows.len(), 10, "two learning rates × five seeds");
-    let first = b.table.row_name(b.rows[0] as usize);
+    assert_eq!(b.runs.rows.len(), 10, "two learning rates × five seeds");
+    let first = b.runs.table.row_name(b.runs.rows[0] as usize);
     assert_eq!(named(&h, &first), 2, "the legend names {first}");
 }
 
@@ -305,11 +327,11 @@ fn curves_are_drawn_into_the_image_where_their_points_fall() {
 fn clicking_a_landscape_cell_selects_its_model_in_the_table() {
     let mut h = harness();
     h.run();
-    assert_eq!(h.state().tab, CompareTab::Landscape);
+    assert_eq!(h.state().view.tab, CompareTab::Landscape);
     h.run();
     let b = h.state();
-    let rect = b.landscape_rect.expect("the landscape is drawn");
-    let land: Landscape = b.landscape.clone().unwrap();
+    let rect = b.drawn.landscape_rect.expect("the landscape is drawn");
+    let land: Landscape = b.runs.landscape.clone().unwrap();
     let (nx, ny) = land.size();
     assert_eq!((nx, ny), (200, 5));
     let (i, j) = (123, 3);
@@ -320,12 +342,15 @@ fn clicking_a_landscape_cell_selects_its_model_in_the_table() {
     click(&mut h, at);
     let b = h.state();
     let row = land.row_at(i, j).unwrap();
-    assert_eq!(b.selected, Some(row));
-    let lr = b.table.column("train.learning_rate").unwrap();
-    assert_eq!(b.table.columns[lr].values[row as usize], land.x.values[i]);
+    assert_eq!(b.runs.selected, Some(row));
+    let lr = b.runs.table.column("train.learning_rate").unwrap();
+    assert_eq!(
+        b.runs.table.columns[lr].values[row as usize],
+        land.x.values[i]
+    );
     // The table scrolled to nothing: find the row by filtering to it, selected.
-    let name = b.table.row_name(row as usize);
-    let model = b.table.ids[row as usize].model.to_string();
+    let name = b.runs.table.row_name(row as usize);
+    let model = b.runs.table.ids[row as usize].model.to_string();
     type_filter(&mut h, "model", &model);
     let row_button = h
         .get_all_by_label(&name)
@@ -337,7 +362,7 @@ fn clicking_a_landscape_cell_selects_its_model_in_the_table() {
 fn opening_a_model_trains_it_in_the_microscope_with_the_metrics_of_models_csv() {
     use bevy::prelude::*;
 
-    use crate::app::bridge::{Live, TrainingState};
+    use crate::app::bridge::{RunLog, TrainingState};
     use crate::lab::runner::RunnerOptions;
     use crate::lab::sweep::{ModelSource, SweepDir};
     use crate::lab::{CpuBackend, TrainerHandle};
@@ -365,11 +390,14 @@ fn opening_a_model_trains_it_in_the_microscope_with_the_metrics_of_models_csv() 
         let name = table.row_name(row);
         h.get_by_label(&name).click();
         h.run();
-        assert_eq!(h.state().selected, Some(row as u32));
+        assert_eq!(h.state().runs.selected, Some(row as u32));
         h.get_by_label("open in microscope").click();
         h.run();
         let b = h.state_mut();
-        assert_eq!(b.open_request.take(), Some(row as u32));
+        assert_eq!(
+            std::mem::take(&mut b.requests),
+            vec![CompareRequest::Open(row as u32)]
+        );
         let model = table.ids[row].model;
         let args: Vec<String> = b
             .open_args(row as u32)
@@ -406,14 +434,15 @@ fn opening_a_model_trains_it_in_the_microscope_with_the_metrics_of_models_csv() 
         let mut app = crate::app::data_app(handle);
         crate::app::tests::update_until(&mut app, &format!("model {model} to end"), |app| {
             matches!(
-                app.world().resource::<Live>().state,
+                *app.world().resource::<TrainingState>(),
                 TrainingState::Finished | TrainingState::Diverged { .. }
             )
         });
-        let live = app.world().resource::<Live>();
+        let state = *app.world().resource::<TrainingState>();
+        let log = app.world().resource::<RunLog>();
         let expected = |c: usize| table.columns[c].values[row];
         let close = |a: f32, b: f32| (a - b).abs() <= 1e-3 * a.abs().max(b.abs()).max(1e-3);
-        match live.state {
+        match state {
             TrainingState::Diverged { step, .. } => {
                 assert_eq!(row, diverged, "model {model} diverged in the microscope");
                 // Near f32's limit (a loss of 1.6e38 here), whether the mean
@@ -427,7 +456,7 @@ fn opening_a_model_trains_it_in_the_microscope_with_the_metrics_of_models_csv() 
             }
             _ => {
                 assert_eq!(row, converged, "model {model} finished in the microscope");
-                let last = live.evaluations.last().expect("a final evaluation");
+                let last = log.evaluations.last().expect("a final evaluation");
                 assert_eq!(last.step, sweep.base().train.steps);
                 for (c, got) in [(train_loss, last.train_loss), (test_loss, last.test_loss)] {
                     let got = got.expect("a loss");
@@ -471,11 +500,15 @@ fn dragging_a_rectangle_on_the_landscape_zooms_into_a_refined_sub_sweep_and_back
     let mut h = Harness::builder()
         .with_size(egui::vec2(2000.0, 1000.0))
         .build_ui_state(|ui, b: &mut Browser| compare_ui(ui, b), Browser::new(table));
-    h.state_mut().zoom_levels = vec![4, 8];
+    h.state_mut().zooms.levels = vec![4, 8];
     h.run();
-    assert_eq!(h.state().tab, CompareTab::Landscape);
-    let rect = h.state().landscape_rect.expect("the landscape is drawn");
-    let land = h.state().landscape.clone().unwrap();
+    assert_eq!(h.state().view.tab, CompareTab::Landscape);
+    let rect = h
+        .state()
+        .drawn
+        .landscape_rect
+        .expect("the landscape is drawn");
+    let land = h.state().runs.landscape.clone().unwrap();
     // From a quarter in at the bottom left to a quarter in at the top right.
     let at = |u: f32, v: f32| {
         egui::pos2(
@@ -484,12 +517,11 @@ fn dragging_a_rectangle_on_the_landscape_zooms_into_a_refined_sub_sweep_and_back
         )
     };
     drag(&mut h, at(0.25, 0.25), at(0.75, 0.75));
-    let window = h
-        .state_mut()
-        .zoom_request
-        .take()
-        .expect("the drag asks for a zoom");
-    assert_eq!(h.state().selected, None, "a drag is not a click");
+    let window = match std::mem::take(&mut h.state_mut().requests).as_slice() {
+        [CompareRequest::Zoom(window)] => *window,
+        other => panic!("the drag asks for one zoom, not {other:?}"),
+    };
+    assert_eq!(h.state().runs.selected, None, "a drag is not a click");
     // Image fraction u is axis fraction (6u − 0.5)/5: cell centres sit half a cell in.
     let expect = |axis: &crate::lab::compare::GridAxis, u: f32| {
         axis.at_fraction((6.0 * u - 0.5) / 5.0) as f64
@@ -503,9 +535,9 @@ fn dragging_a_rectangle_on_the_landscape_zooms_into_a_refined_sub_sweep_and_back
     // What the browser's zoom system does with it, on the zoom thread.
     let zoomer = Zoomer::spawn(2);
     zooming::start(h.state_mut(), &zoomer, window);
-    assert_eq!(h.state().back.len(), 1);
+    assert_eq!(h.state().zooms.back.len(), 1);
     assert!(
-        h.state().underlay.is_some(),
+        h.state().zooms.underlay.is_some(),
         "the sweep zoomed from shows under the zoom"
     );
     let mut sizes = Vec::new();
@@ -521,10 +553,10 @@ fn dragging_a_rectangle_on_the_landscape_zooms_into_a_refined_sub_sweep_and_back
         // A spinner turns while the zoom trains: one frame at a time.
         h.step();
         let b = h.state();
-        if let Some(land) = &b.landscape {
+        if let Some(land) = &b.runs.landscape {
             sizes.push(land.size().0);
             // Drawn: trained cells are opaque, the rest shows the coarser level.
-            assert!(b.texture.is_some());
+            assert!(b.drawn.landscape.is_some());
         }
         if finished {
             break;
@@ -533,10 +565,10 @@ fn dragging_a_rectangle_on_the_landscape_zooms_into_a_refined_sub_sweep_and_back
     assert_eq!(sizes.first(), Some(&4), "coarse first");
     assert_eq!(sizes.last(), Some(&8), "then fine");
     let b = h.state();
-    let zoom = b.zoom.as_ref().unwrap();
+    let zoom = b.zooms.zoom.as_ref().unwrap();
     assert!(zoom.finished && zoom.done == 64 && zoom.total == 64);
-    assert_eq!(b.table.len(), 64);
-    let land = b.landscape.as_ref().unwrap();
+    assert_eq!(b.runs.table.len(), 64);
+    let land = b.runs.landscape.as_ref().unwrap();
     assert_eq!(land.size(), (8, 8));
     assert!(land.cells.iter().all(Option::is_some), "every cell trained");
     let lr = |v: f32, w: f64| (v as f64 / w - 1.0).abs() < 1e-5;
@@ -553,12 +585,15 @@ fn dragging_a_rectangle_on_the_landscape_zooms_into_a_refined_sub_sweep_and_back
 
     h.get_by_label("⏴ back out").click();
     h.run();
-    assert!(std::mem::take(&mut h.state_mut().back_request));
+    assert_eq!(
+        std::mem::take(&mut h.state_mut().requests),
+        vec![CompareRequest::BackOut]
+    );
     zooming::back_out(h.state_mut(), &zoomer);
     h.run();
     let b = h.state();
-    assert_eq!(b.table.len(), 36, "back to the sweep zoomed from");
-    assert_eq!(b.landscape.as_ref().unwrap().size(), (6, 6));
-    assert!(b.back.is_empty() && b.zoom.is_none());
+    assert_eq!(b.runs.table.len(), 36, "back to the sweep zoomed from");
+    assert_eq!(b.runs.landscape.as_ref().unwrap().size(), (6, 6));
+    assert!(b.zooms.back.is_empty() && b.zooms.zoom.is_none());
     drop(zoomer);
 }

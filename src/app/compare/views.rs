@@ -9,10 +9,12 @@ use egui_plot::{
 
 use super::raster::Canvas;
 use super::{
-    Browser, CompareTab, CurveKey, CurvesImageKey, IMAGE_CURVES, IMAGE_POINTS, LinesKey,
-    MAX_CURVES, MAX_LINES, MAX_POINTS, OVERLAY_POINTS, OverlayCache, Spread, landscape_paint,
+    Browser, CompareTab, CurveKey, CurveSettings, CurvesImageKey, IMAGE_CURVES, IMAGE_POINTS,
+    LinesKey, MAX_CURVES, MAX_LINES, MAX_POINTS, OVERLAY_POINTS, OverlayCache, Spread,
+    landscape_paint,
 };
-use crate::lab::compare::{Band, ColumnKind, Curve, Role, compact_number};
+use crate::app::messages::CompareRequest;
+use crate::lab::compare::{Band, ColumnKind, Curve, CurveSet, Role, compact_number};
 use crate::lab::sweep::map_colour;
 
 /// Width of a table cell.
@@ -35,22 +37,22 @@ pub(crate) fn compare_ui(root: &mut egui::Ui, b: &mut Browser) {
         .default_size(half)
         .show(root, |ui| table_ui(ui, b));
     // The height field is drawn by the 3D camera behind a see-through panel.
-    let frame = match b.tab {
+    let frame = match b.view.tab {
         CompareTab::Terrain => egui::Frame::NONE,
         _ => egui::Frame::central_panel(root.style()),
     };
     let centre = egui::CentralPanel::default()
         .frame(frame)
-        .show(root, |ui| match b.tab {
+        .show(root, |ui| match b.view.tab {
             CompareTab::Parallel => parallel_ui(ui, b),
             CompareTab::Curves => curves_ui(ui, b),
             CompareTab::Scatter => scatter_ui(ui, b),
             CompareTab::Landscape => landscape_ui(ui, b),
             CompareTab::Terrain => terrain_ui(ui, b),
         });
-    b.view_rect = Some(centre.response.rect);
-    if b.tab != CompareTab::Terrain {
-        b.terrain_rect = None;
+    b.placement.view = Some(centre.response.rect);
+    if b.view.tab != CompareTab::Terrain {
+        b.placement.terrain = None;
     }
 }
 
@@ -59,10 +61,14 @@ fn bar_ui(ui: &mut egui::Ui, b: &mut Browser) {
         ui.strong("Compare");
         ui.label(format!(
             "{} of {} runs · {} source{}",
-            b.rows.len(),
-            b.table.len(),
-            b.table.sources.len(),
-            if b.table.sources.len() == 1 { "" } else { "s" }
+            b.runs.rows.len(),
+            b.runs.table.len(),
+            b.runs.table.sources.len(),
+            if b.runs.table.sources.len() == 1 {
+                ""
+            } else {
+                "s"
+            }
         ));
         ui.separator();
         for (tab, name) in [
@@ -72,33 +78,39 @@ fn bar_ui(ui: &mut egui::Ui, b: &mut Browser) {
             (CompareTab::Landscape, "Landscape"),
             (CompareTab::Terrain, "Height field"),
         ] {
-            if matches!(tab, CompareTab::Landscape | CompareTab::Terrain) && b.landscape.is_none() {
+            if matches!(tab, CompareTab::Landscape | CompareTab::Terrain)
+                && b.runs.landscape.is_none()
+            {
                 continue;
             }
-            ui.selectable_value(&mut b.tab, tab, name);
+            ui.selectable_value(&mut b.view.tab, tab, name);
         }
         ui.separator();
-        column_picker_ui(ui, "colour by", &b.table, &mut b.colour_by, true);
-        if !b.query.filters.is_empty() && ui.button("clear filters").clicked() {
-            b.query.filters.clear();
-            b.filter_text.iter_mut().for_each(String::clear);
+        column_picker_ui(ui, "colour by", &b.runs.table, &mut b.view.colour_by, true);
+        if !b.runs.query.filters.is_empty() && ui.button("clear filters").clicked() {
+            b.runs.query.filters.clear();
+            b.runs.filter_text.iter_mut().for_each(String::clear);
         }
         if ui
             .button("export PNG")
             .on_hover_text("the centre view, as shown")
             .clicked()
         {
-            b.export_request = Some(std::path::PathBuf::from(format!(
-                "compare-{}-{}.png",
-                b.tab.name(),
-                b.generation
-            )));
+            b.requests
+                .push(CompareRequest::Export(std::path::PathBuf::from(format!(
+                    "compare-{}-{}.png",
+                    b.view.tab.name(),
+                    b.generation
+                ))));
         }
         if ui.button("export CSV").clicked() {
             let path = std::path::PathBuf::from("compare.csv");
             b.message = Some(
-                match crate::lab::sweep::write_atomic(&path, b.table.to_csv(&b.rows).as_bytes()) {
-                    Ok(()) => format!("wrote {} rows to {}", b.rows.len(), path.display()),
+                match crate::lab::sweep::write_atomic(
+                    &path,
+                    b.runs.table.to_csv(&b.runs.rows).as_bytes(),
+                ) {
+                    Ok(()) => format!("wrote {} rows to {}", b.runs.rows.len(), path.display()),
                     Err(e) => format!("export failed: {e}"),
                 },
             );
@@ -108,7 +120,7 @@ fn bar_ui(ui: &mut egui::Ui, b: &mut Browser) {
 
 fn status_ui(ui: &mut egui::Ui, b: &mut Browser) {
     ui.horizontal(|ui| {
-        match b.selected {
+        match b.runs.selected {
             Some(r) => {
                 if ui
                     .button("open in microscope")
@@ -117,11 +129,11 @@ fn status_ui(ui: &mut egui::Ui, b: &mut Browser) {
                     )
                     .clicked()
                 {
-                    b.open_request = Some(r);
+                    b.requests.push(CompareRequest::Open(r));
                 }
-                ui.colored_label(SELECTED, b.table.row_name(r as usize));
+                ui.colored_label(SELECTED, b.runs.table.row_name(r as usize));
                 for c in b.shown_columns() {
-                    let col = &b.table.columns[c];
+                    let col = &b.runs.table.columns[c];
                     if col.role != Role::Id {
                         ui.label(format!("{}={}", col.name, col.text(r as usize)));
                     }
@@ -200,10 +212,10 @@ pub(super) fn parse_filter(text: &str) -> FilterText {
 pub(crate) fn table_ui(ui: &mut egui::Ui, b: &mut Browser) {
     ui.horizontal(|ui| {
         ui.menu_button("columns", |ui| {
-            for (c, col) in b.table.columns.iter().enumerate() {
-                let mut shown = !b.hidden[c];
+            for (c, col) in b.runs.table.columns.iter().enumerate() {
+                let mut shown = !b.runs.hidden[c];
                 if ui.checkbox(&mut shown, &col.name).changed() {
-                    b.hidden[c] = !shown;
+                    b.runs.hidden[c] = !shown;
                 }
             }
         });
@@ -224,15 +236,15 @@ pub(crate) fn table_ui(ui: &mut egui::Ui, b: &mut Browser) {
             ui.horizontal(|ui| {
                 ui.add_sized([CELL_WIDTH, ROW_HEIGHT], egui::Label::new("run"));
                 for &c in &columns {
-                    let name = &b.table.columns[c].name;
-                    let arrow = match b.query.sort {
+                    let name = &b.runs.table.columns[c].name;
+                    let arrow = match b.runs.query.sort {
                         Some(s) if s.column == c && s.descending => " ⏷",
                         Some(s) if s.column == c => " ⏶",
                         _ => "",
                     };
                     let button = egui::Button::new(format!("{name}{arrow}")).truncate();
                     if ui.add_sized([CELL_WIDTH, ROW_HEIGHT], button).clicked() {
-                        b.query.sort = match b.query.sort {
+                        b.runs.query.sort = match b.runs.query.sort {
                             Some(s) if s.column == c && !s.descending => {
                                 Some(crate::lab::compare::Sort {
                                     column: c,
@@ -251,8 +263,8 @@ pub(crate) fn table_ui(ui: &mut egui::Ui, b: &mut Browser) {
             ui.horizontal(|ui| {
                 ui.add_space(CELL_WIDTH + ui.spacing().item_spacing.x);
                 for &c in &columns {
-                    let hint = format!("filter {}", b.table.columns[c].name);
-                    let edit = egui::TextEdit::singleline(&mut b.filter_text[c])
+                    let hint = format!("filter {}", b.runs.table.columns[c].name);
+                    let edit = egui::TextEdit::singleline(&mut b.runs.filter_text[c])
                         .hint_text(hint)
                         .desired_width(CELL_WIDTH - 8.0);
                     if ui.add(edit).changed() {
@@ -261,27 +273,29 @@ pub(crate) fn table_ui(ui: &mut egui::Ui, b: &mut Browser) {
                 }
             });
             ui.separator();
-            let rows = b.rows.len();
+            let rows = b.runs.rows.len();
             egui::ScrollArea::vertical()
                 .id_salt("rows")
                 .auto_shrink([false, false])
                 .show_rows(ui, ROW_HEIGHT, rows, |ui, range| {
                     for i in range {
-                        let r = b.rows[i];
+                        let r = b.runs.rows[i];
                         ui.horizontal(|ui| {
-                            let selected = b.selected == Some(r);
-                            let name =
-                                egui::Button::selectable(selected, b.table.row_name(r as usize))
-                                    .truncate();
+                            let selected = b.runs.selected == Some(r);
+                            let name = egui::Button::selectable(
+                                selected,
+                                b.runs.table.row_name(r as usize),
+                            )
+                            .truncate();
                             let clicked = ui.add_sized([CELL_WIDTH, ROW_HEIGHT], name);
                             if clicked.clicked() {
-                                b.selected = Some(r);
+                                b.runs.selected = Some(r);
                             }
                             if clicked.double_clicked() {
-                                b.open_request = Some(r);
+                                b.requests.push(CompareRequest::Open(r));
                             }
                             for &c in &columns {
-                                let text = b.table.columns[c].text(r as usize);
+                                let text = b.runs.table.columns[c].text(r as usize);
                                 ui.add_sized(
                                     [CELL_WIDTH, ROW_HEIGHT],
                                     egui::Label::new(text).truncate(),
@@ -295,25 +309,26 @@ pub(crate) fn table_ui(ui: &mut egui::Ui, b: &mut Browser) {
 
 /// Applies column `c`'s filter box to the query.
 fn apply_filter(b: &mut Browser, c: usize) {
-    let text = b.filter_text[c].clone();
-    b.query.clear(c);
+    let text = b.runs.filter_text[c].clone();
+    b.runs.query.clear(c);
     if text.trim().is_empty() {
         return;
     }
     match parse_filter(&text) {
-        FilterText::Range(lo, hi) if !b.table.columns[c].is_category() => {
-            b.query.set_range(c, lo, hi)
+        FilterText::Range(lo, hi) if !b.runs.table.columns[c].is_category() => {
+            b.runs.query.set_range(c, lo, hi)
         }
-        FilterText::Range(..) => b.query.set_text(c, text.trim()),
-        FilterText::Text(t) => b.query.set_text(c, &t),
+        FilterText::Range(..) => b.runs.query.set_text(c, text.trim()),
+        FilterText::Text(t) => b.runs.query.set_text(c, &t),
     }
 }
 
 /// Row `r`'s colour: its value of the colour-by column on that column's scale.
 pub(crate) fn value_colour(b: &Browser, r: u32) -> Color32 {
     let Some((c, col)) = b
+        .view
         .colour_by
-        .and_then(|c| b.table.columns.get(c).map(|col| (c, col)))
+        .and_then(|c| b.runs.table.columns.get(c).map(|col| (c, col)))
     else {
         return Color32::from_rgb(110, 170, 255);
     };
@@ -328,15 +343,54 @@ pub(crate) fn value_colour(b: &Browser, r: u32) -> Color32 {
     Color32::from_rgb(red, green, blue)
 }
 
+/// Where parallel coordinates draw: the whole rectangle, the plot inside its
+/// margins, and the room between two axes.
+struct ParallelPlot {
+    rect: Rect,
+    plot: Rect,
+    step: f32,
+}
+
+impl ParallelPlot {
+    /// Lays `axes` axes out over `rect`.
+    fn new(rect: Rect, axes: usize) -> Self {
+        let plot = rect.shrink2(Vec2::new(40.0, 28.0));
+        let step = plot.width() / (axes.max(2) - 1) as f32;
+        ParallelPlot { rect, plot, step }
+    }
+
+    /// The x of axis `k`.
+    fn x_of(&self, k: usize) -> f32 {
+        self.plot.left() + k as f32 * self.step
+    }
+
+    /// The y of fraction `t` of an axis (0 at the bottom).
+    fn y_of(&self, t: f32) -> f32 {
+        self.plot.bottom() - t * self.plot.height()
+    }
+
+    /// Run `r`'s line through `axes`; a value off an axis's range sits below it.
+    fn line(&self, b: &Browser, axes: &[usize], r: u32, points: &mut Vec<Pos2>) {
+        points.clear();
+        for (k, &c) in axes.iter().enumerate() {
+            let y = match b.axis_fraction(c, b.runs.table.columns[c].values[r as usize]) {
+                Some(t) => self.y_of(t),
+                None => self.plot.bottom() + 14.0,
+            };
+            points.push(Pos2::new(self.x_of(k), y));
+        }
+    }
+}
+
 /// Parallel coordinates: an axis per parameter and metric, a line per run
 /// (sampled evenly beyond [`MAX_LINES`]); drag on an axis to brush it.
 pub(crate) fn parallel_ui(ui: &mut egui::Ui, b: &mut Browser) {
     let axes = b.parallel_axes();
     ui.horizontal(|ui| {
-        let drawn = b.rows.len().min(MAX_LINES);
+        let drawn = b.runs.rows.len().min(MAX_LINES);
         ui.label(format!(
             "{drawn} of {} lines; drag along an axis to brush it, double-click to clear",
-            b.rows.len()
+            b.runs.rows.len()
         ));
     });
     let (rect, _) = ui.allocate_exact_size(ui.available_size(), Sense::hover());
@@ -350,59 +404,10 @@ pub(crate) fn parallel_ui(ui: &mut egui::Ui, b: &mut Browser) {
         );
         return;
     }
-    let plot = rect.shrink2(Vec2::new(40.0, 28.0));
-    let step = plot.width() / (axes.len() - 1) as f32;
-    let x_of = |k: usize| plot.left() + k as f32 * step;
-    let y_of = |t: f32| plot.bottom() - t * plot.height();
+    let geometry = ParallelPlot::new(rect, axes.len());
     let painter = ui.painter_at(rect);
-    // Lines, sampled evenly; the selected one on top.
-    let stride = b.rows.len().div_ceil(MAX_LINES).max(1);
-    let mut points = Vec::with_capacity(axes.len());
-    let line = |b: &Browser, r: u32, points: &mut Vec<Pos2>| {
-        points.clear();
-        for (k, &c) in axes.iter().enumerate() {
-            if let Some(t) = b.axis_fraction(c, b.table.columns[c].values[r as usize]) {
-                points.push(Pos2::new(x_of(k), y_of(t)));
-            } else {
-                points.push(Pos2::new(x_of(k), plot.bottom() + 14.0));
-            }
-        }
-    };
-    // Drawn on the CPU once per change of rows, colours, axes or size: a
-    // frame then draws one texture, whatever the number of lines.
-    let ppp = ui.ctx().pixels_per_point();
-    let key = LinesKey {
-        generation: b.generation,
-        rows: b.rows_serial,
-        colour_by: b.colour_by,
-        axes: axes.clone(),
-        size: [
-            (rect.width() * ppp).round().max(1.0) as usize,
-            (rect.height() * ppp).round().max(1.0) as usize,
-        ],
-    };
-    if b.lines_texture.as_ref().is_none_or(|(k, _)| *k != key) {
-        let mut canvas = Canvas::new(key.size[0], key.size[1]);
-        let mut pixels = Vec::with_capacity(axes.len());
-        for &r in b.rows.iter().step_by(stride) {
-            line(b, r, &mut points);
-            pixels.clear();
-            // Pixel centres are at whole canvas coordinates.
-            pixels.extend(
-                points
-                    .iter()
-                    .map(|p| ((*p - rect.min) * ppp - Vec2::splat(0.5)).to_pos2()),
-            );
-            canvas.polyline(&pixels, value_colour(b, r), 0.35);
-        }
-        let texture = ui.ctx().load_texture(
-            "parallel-lines",
-            canvas.into_image(),
-            egui::TextureOptions::LINEAR,
-        );
-        b.lines_texture = Some((key, texture));
-    }
-    if let Some((_, texture)) = &b.lines_texture {
+    refresh_lines_texture(ui, b, &geometry, &axes);
+    if let Some((_, texture)) = &b.drawn.lines_texture {
         painter.image(
             texture.id(),
             rect,
@@ -410,79 +415,134 @@ pub(crate) fn parallel_ui(ui: &mut egui::Ui, b: &mut Browser) {
             Color32::WHITE,
         );
     }
-    if let Some(r) = b.selected {
-        line(b, r, &mut points);
-        painter.add(egui::Shape::line(
-            points.clone(),
-            Stroke::new(2.5, SELECTED),
-        ));
+    if let Some(r) = b.runs.selected {
+        let mut points = Vec::with_capacity(axes.len());
+        geometry.line(b, &axes, r, &mut points);
+        painter.add(egui::Shape::line(points, Stroke::new(2.5, SELECTED)));
     }
-    // Axes, labels and brushes; a drag on an axis sets its range.
-    b.axis_rects.clear();
+    b.drawn.axis_rects.clear();
     for (k, &c) in axes.iter().enumerate() {
-        let x = x_of(k);
-        let hit = Rect::from_x_y_ranges(x - 12.0..=x + 12.0, plot.top()..=plot.bottom());
-        b.axis_rects.push((c, hit));
-        let id = ui.id().with(("axis", c));
-        let response = ui.interact(hit, id, Sense::click_and_drag());
-        painter.line_segment(
-            [Pos2::new(x, plot.top()), Pos2::new(x, plot.bottom())],
-            Stroke::new(1.0, Color32::from_gray(170)),
+        parallel_axis_ui(ui, &painter, b, &geometry, k, c);
+    }
+}
+
+/// Draws every line (sampled evenly) into a texture on the CPU, once per
+/// change of rows, colours, axes or size: a frame then draws one texture,
+/// whatever the number of lines.
+fn refresh_lines_texture(ui: &egui::Ui, b: &mut Browser, geometry: &ParallelPlot, axes: &[usize]) {
+    let rect = geometry.rect;
+    let ppp = ui.ctx().pixels_per_point();
+    let key = LinesKey {
+        colour_by: b.view.colour_by,
+        axes: axes.to_vec(),
+        size: [
+            (rect.width() * ppp).round().max(1.0) as usize,
+            (rect.height() * ppp).round().max(1.0) as usize,
+        ],
+    };
+    if b.drawn
+        .lines_texture
+        .as_ref()
+        .is_some_and(|(k, _)| *k == key)
+    {
+        return;
+    }
+    let stride = b.runs.rows.len().div_ceil(MAX_LINES).max(1);
+    let mut canvas = Canvas::new(key.size[0], key.size[1]);
+    let mut points = Vec::with_capacity(axes.len());
+    let mut pixels = Vec::with_capacity(axes.len());
+    for &r in b.runs.rows.iter().step_by(stride) {
+        geometry.line(b, axes, r, &mut points);
+        pixels.clear();
+        // Pixel centres are at whole canvas coordinates.
+        pixels.extend(
+            points
+                .iter()
+                .map(|p| ((*p - rect.min) * ppp - Vec2::splat(0.5)).to_pos2()),
         );
-        let col = &b.table.columns[c];
-        // Each label keeps to its own axis's room, so neighbours never run together.
+        canvas.polyline(&pixels, value_colour(b, r), 0.35);
+    }
+    let texture = ui.ctx().load_texture(
+        "parallel-lines",
+        canvas.into_image(),
+        egui::TextureOptions::LINEAR,
+    );
+    b.drawn.lines_texture = Some((key, texture));
+}
+
+/// Axis `k` (column `c`): its line, name, end labels and brush; a drag along
+/// it sets its range, a double-click clears it.
+fn parallel_axis_ui(
+    ui: &egui::Ui,
+    painter: &egui::Painter,
+    b: &mut Browser,
+    geometry: &ParallelPlot,
+    k: usize,
+    c: usize,
+) {
+    let (plot, step) = (geometry.plot, geometry.step);
+    let x = geometry.x_of(k);
+    let hit = Rect::from_x_y_ranges(x - 12.0..=x + 12.0, plot.top()..=plot.bottom());
+    b.drawn.axis_rects.push((c, hit));
+    let id = ui.id().with(("axis", c));
+    let response = ui.interact(hit, id, Sense::click_and_drag());
+    painter.line_segment(
+        [Pos2::new(x, plot.top()), Pos2::new(x, plot.bottom())],
+        Stroke::new(1.0, Color32::from_gray(170)),
+    );
+    let col = &b.runs.table.columns[c];
+    // Each label keeps to its own axis's room, so neighbours never run together.
+    fitted_text(
+        painter,
+        Pos2::new(x, plot.top() - 16.0),
+        egui::Align2::CENTER_CENTER,
+        col.name.clone(),
+        (egui::FontId::proportional(11.0), Color32::WHITE),
+        step - 6.0,
+    );
+    for t in [0.0, 1.0] {
         fitted_text(
-            &painter,
-            Pos2::new(x, plot.top() - 16.0),
-            egui::Align2::CENTER_CENTER,
-            col.name.clone(),
-            (egui::FontId::proportional(11.0), Color32::WHITE),
-            step - 6.0,
+            painter,
+            Pos2::new(x + 4.0, geometry.y_of(t)),
+            egui::Align2::LEFT_CENTER,
+            parallel_tick_label(&col.kind, b.axis_value(c, t)),
+            (egui::FontId::proportional(10.0), Color32::from_gray(160)),
+            step - 10.0,
         );
-        for t in [0.0, 1.0] {
-            fitted_text(
-                &painter,
-                Pos2::new(x + 4.0, y_of(t)),
-                egui::Align2::LEFT_CENTER,
-                parallel_tick_label(&col.kind, b.axis_value(c, t)),
-                (egui::FontId::proportional(10.0), Color32::from_gray(160)),
-                step - 10.0,
-            );
-        }
-        if response.double_clicked() {
-            b.query.clear(c);
-            b.filter_text[c].clear();
-        } else if response.dragged()
-            && let (Some(start), Some(now)) = (
-                ui.ctx().input(|i| i.pointer.press_origin()),
-                response.interact_pointer_pos(),
-            )
-        {
-            let t = |p: Pos2| ((plot.bottom() - p.y) / plot.height()).clamp(0.0, 1.0);
-            let (a, z) = (b.axis_value(c, t(start)), b.axis_value(c, t(now)));
-            b.query.set_range(c, a.min(z), a.max(z));
-            b.filter_text[c] = format!("{}..{}", a.min(z), a.max(z));
-        }
-        if let Some((lo, hi)) = b.query.range(c) {
-            let fl = b
-                .axis_fraction(c, lo.max(b.axis_value(c, 0.0)))
-                .unwrap_or(0.0);
-            let fh = b
-                .axis_fraction(c, hi.min(b.axis_value(c, 1.0)))
-                .unwrap_or(1.0);
-            let brush = Rect::from_x_y_ranges(x - 6.0..=x + 6.0, y_of(fh)..=y_of(fl));
-            painter.rect_filled(
-                brush,
-                2.0,
-                Color32::from_rgba_unmultiplied(255, 220, 60, 70),
-            );
-            painter.rect_stroke(
-                brush,
-                2.0,
-                Stroke::new(1.0, SELECTED),
-                egui::StrokeKind::Inside,
-            );
-        }
+    }
+    if response.double_clicked() {
+        b.runs.query.clear(c);
+        b.runs.filter_text[c].clear();
+    } else if response.dragged()
+        && let (Some(start), Some(now)) = (
+            ui.ctx().input(|i| i.pointer.press_origin()),
+            response.interact_pointer_pos(),
+        )
+    {
+        let t = |p: Pos2| ((plot.bottom() - p.y) / plot.height()).clamp(0.0, 1.0);
+        let (a, z) = (b.axis_value(c, t(start)), b.axis_value(c, t(now)));
+        b.runs.query.set_range(c, a.min(z), a.max(z));
+        b.runs.filter_text[c] = format!("{}..{}", a.min(z), a.max(z));
+    }
+    if let Some((lo, hi)) = b.runs.query.range(c) {
+        let fl = b
+            .axis_fraction(c, lo.max(b.axis_value(c, 0.0)))
+            .unwrap_or(0.0);
+        let fh = b
+            .axis_fraction(c, hi.min(b.axis_value(c, 1.0)))
+            .unwrap_or(1.0);
+        let brush = Rect::from_x_y_ranges(x - 6.0..=x + 6.0, geometry.y_of(fh)..=geometry.y_of(fl));
+        painter.rect_filled(
+            brush,
+            2.0,
+            Color32::from_rgba_unmultiplied(255, 220, 60, 70),
+        );
+        painter.rect_stroke(
+            brush,
+            2.0,
+            Stroke::new(1.0, SELECTED),
+            egui::StrokeKind::Inside,
+        );
     }
 }
 
@@ -576,95 +636,71 @@ fn curve_points(
     out
 }
 
-/// The loss (or accuracy) curves of the shown runs: overlaid, or grouped by a
-/// column with a band, or as small multiples; a shared step cursor.
-pub(crate) fn curves_ui(ui: &mut egui::Ui, b: &mut Browser) {
-    ui.horizontal_wrapped(|ui| {
-        let names: Vec<String> = b.table.curves.iter().map(|c| c.name.clone()).collect();
-        egui::ComboBox::from_label("curve")
-            .selected_text(names.get(b.curves.set).cloned().unwrap_or_default())
-            .show_ui(ui, |ui| {
-                for (i, n) in names.iter().enumerate() {
-                    ui.selectable_value(&mut b.curves.set, i, n);
-                }
-            });
-        column_picker_ui(ui, "group by", &b.table, &mut b.curves.group_by, true);
-        if b.curves.group_by.is_some() {
-            ui.selectable_value(&mut b.curves.spread, Spread::MinMax, "min–max");
-            ui.selectable_value(&mut b.curves.spread, Spread::Sigma, "±σ");
-        }
-        ui.add(egui::Slider::new(&mut b.curves.smoothing, 0.0..=0.99).text("smoothing"));
-        ui.checkbox(&mut b.curves.log_y, "log y");
-        ui.checkbox(&mut b.curves.log_x, "log x");
-        ui.checkbox(&mut b.curves.small_multiples, "small multiples");
-    });
-    b.refresh();
-    if b.table.curves.get(b.curves.set).is_none() {
-        return;
-    }
-    let width = ui.available_width().max(100.0) as usize;
-    let overlay = !b.curves.small_multiples && b.curves.group_by.is_none();
-    let as_image = overlay && b.rows.len() > IMAGE_CURVES;
-    if overlay {
-        cache_overlay(
-            b,
-            width,
-            if as_image {
-                IMAGE_POINTS
-            } else {
-                OVERLAY_POINTS
-            },
-        );
-    }
-    // Taken out while the plot borrows the browser, put back after.
-    let mut curves_texture = b.curves_texture.take();
-    let Some(set) = b.table.curves.get(b.curves.set) else {
-        return;
-    };
-    let s = &b.curves;
-    let legend = !as_image;
-    let cursor = b.cursor_step;
-    let x_of = |step: u64| {
-        if s.log_x {
+/// How one curve set is drawn: the curve settings in force and the plot's width.
+struct CurveStyle<'a> {
+    settings: &'a CurveSettings,
+    set: &'a CurveSet,
+    /// Points per curve: one per pixel of the plot's width.
+    width: usize,
+    /// A legend (left out when the curves are one image).
+    legend: bool,
+    /// The step under the pointer, marked in every plot.
+    cursor: Option<u64>,
+}
+
+impl CurveStyle<'_> {
+    /// The plot's x of `step`.
+    fn x_of(&self, step: u64) -> f64 {
+        if self.settings.log_x {
             ((step + 1) as f64).log10()
         } else {
             step as f64
         }
-    };
-    let mut hovered: Option<u64> = None;
-    let mut plot = |ui: &mut egui::Ui,
-                    id: String,
-                    height: f32,
-                    add: &mut dyn FnMut(&mut egui_plot::PlotUi<'_>)| {
+    }
+
+    /// One plot, `height` points high, with what `add` puts in it and the
+    /// cursor's line; returns the step under the pointer.
+    fn plot(
+        &self,
+        ui: &mut egui::Ui,
+        id: String,
+        height: f32,
+        add: &mut dyn FnMut(&mut PlotUi<'_>),
+    ) -> Option<u64> {
+        let s = self.settings;
         let mut plot = Plot::new(id).height(height);
-        if legend {
+        if self.legend {
             plot = plot.legend(Legend::default());
         }
+        let cursor = self.cursor.map(|step| self.x_of(step));
         let response = plot
             .allow_scroll(false)
             .x_axis_label(if s.log_x { "log10(step + 1)" } else { "step" })
             .y_axis_label(if s.log_y {
-                format!("{} (log10)", set.name)
+                format!("{} (log10)", self.set.name)
             } else {
-                set.name.clone()
+                self.set.name.clone()
             })
             .show(ui, |p| {
                 add(p);
-                if let Some(step) = cursor {
-                    p.vline(VLine::new("step", x_of(step)).color(Color32::from_gray(200)));
+                if let Some(x) = cursor {
+                    p.vline(VLine::new("step", x).color(Color32::from_gray(200)));
                 }
                 p.pointer_coordinate()
             });
-        if let Some(at) = response.inner {
+        response.inner.map(|at| {
             let step = if s.log_x {
                 10f64.powf(at.x) - 1.0
             } else {
                 at.x
             };
-            hovered = Some(step.max(0.0).round() as u64);
-        }
-    };
-    let band_items = |band: &Band, colour: Color32, p: &mut egui_plot::PlotUi<'_>| {
+            step.max(0.0).round() as u64
+        })
+    }
+
+    /// A group's mean line over its band (min–max or ±σ).
+    fn band(&self, band: &Band, colour: Color32, p: &mut PlotUi<'_>) {
+        let (s, width) = (self.settings, self.width);
         let (lo, hi): (Vec<f32>, Vec<f32>) = match s.spread {
             Spread::MinMax => (band.min.clone(), band.max.clone()),
             Spread::Sigma => band
@@ -694,83 +730,178 @@ pub(crate) fn curves_ui(ui: &mut egui::Ui, b: &mut Browser) {
             .color(colour)
             .width(2.0),
         );
-    };
-    let curve_line = |r: u32, c: &Curve, colour: Color32, w: f32, p: &mut egui_plot::PlotUi<'_>| {
+    }
+
+    /// One run's curve, smoothed, named `name`.
+    fn curve(&self, name: String, c: &Curve, colour: Color32, w: f32, p: &mut PlotUi<'_>) {
+        let s = self.settings;
         let values = smooth(&c.values, s.smoothing);
-        let pts = curve_points(&c.steps, &values, s.log_x, s.log_y, width);
+        let pts = curve_points(&c.steps, &values, s.log_x, s.log_y, self.width);
         p.line(
-            Line::new(b.table.row_name(r as usize), PlotPoints::from(pts))
+            Line::new(name, PlotPoints::from(pts))
                 .color(colour)
                 .width(w),
         );
-    };
-    let palette = |i: usize| {
-        let hue = (i as f32 * 0.618_034).fract();
-        Color32::from(egui::ecolor::Hsva::new(hue, 0.7, 0.95, 1.0))
-    };
-    let shown: Vec<u32> = b.rows.iter().copied().take(MAX_CURVES).collect();
-    if s.small_multiples {
-        let cells: usize = if s.group_by.is_some() {
-            b.bands.len().min(MULTIPLES)
-        } else {
-            shown.len().min(MULTIPLES)
-        };
-        let per_row = 4usize;
-        let size = (ui.available_width() / per_row as f32 - 8.0).max(80.0);
-        egui::ScrollArea::vertical().show(ui, |ui| {
-            egui::Grid::new("multiples").show(ui, |ui| {
-                for i in 0..cells {
-                    ui.vertical(|ui| {
-                        ui.set_width(size);
-                        if s.group_by.is_some() {
-                            let Some(band) = b.bands.get(i) else { return };
-                            ui.label(&band.key);
-                            plot(ui, format!("m{i}"), size * 0.7, &mut |p| {
-                                band_items(band, palette(i), p)
-                            });
-                        } else {
-                            let Some(&r) = shown.get(i) else { return };
-                            ui.label(b.table.row_name(r as usize));
-                            plot(ui, format!("m{i}"), size * 0.7, &mut |p| {
-                                curve_line(r, &set.rows[r as usize], palette(i), 1.5, p)
-                            });
-                        }
-                    });
-                    if (i + 1) % per_row == 0 {
-                        ui.end_row();
-                    }
+    }
+}
+
+/// The colour of the `i`th group or small multiple: hues a golden angle apart.
+fn palette(i: usize) -> Color32 {
+    let hue = (i as f32 * 0.618_034).fract();
+    Color32::from(egui::ecolor::Hsva::new(hue, 0.7, 0.95, 1.0))
+}
+
+/// The curve view's options: which curve, grouping, smoothing, axes.
+fn curve_options_ui(ui: &mut egui::Ui, b: &mut Browser) {
+    ui.horizontal_wrapped(|ui| {
+        let names: Vec<String> = b.runs.table.curves.iter().map(|c| c.name.clone()).collect();
+        egui::ComboBox::from_label("curve")
+            .selected_text(names.get(b.view.curves.set).cloned().unwrap_or_default())
+            .show_ui(ui, |ui| {
+                for (i, n) in names.iter().enumerate() {
+                    ui.selectable_value(&mut b.view.curves.set, i, n);
                 }
             });
-        });
+        column_picker_ui(
+            ui,
+            "group by",
+            &b.runs.table,
+            &mut b.view.curves.group_by,
+            true,
+        );
+        if b.view.curves.group_by.is_some() {
+            ui.selectable_value(&mut b.view.curves.spread, Spread::MinMax, "min–max");
+            ui.selectable_value(&mut b.view.curves.spread, Spread::Sigma, "±σ");
+        }
+        ui.add(egui::Slider::new(&mut b.view.curves.smoothing, 0.0..=0.99).text("smoothing"));
+        ui.checkbox(&mut b.view.curves.log_y, "log y");
+        ui.checkbox(&mut b.view.curves.log_x, "log x");
+        ui.checkbox(&mut b.view.curves.small_multiples, "small multiples");
+    });
+}
+
+/// The loss (or accuracy) curves of the shown runs: overlaid (as one image
+/// beyond [`IMAGE_CURVES`]), or grouped by a column with a band, or as small
+/// multiples; a shared step cursor.
+pub(crate) fn curves_ui(ui: &mut egui::Ui, b: &mut Browser) {
+    curve_options_ui(ui, b);
+    b.refresh();
+    if b.runs.table.curves.get(b.view.curves.set).is_none() {
+        return;
+    }
+    let width = ui.available_width().max(100.0) as usize;
+    let overlay = !b.view.curves.small_multiples && b.view.curves.group_by.is_none();
+    let as_image = overlay && b.runs.rows.len() > IMAGE_CURVES;
+    if overlay {
+        let points = if as_image {
+            IMAGE_POINTS
+        } else {
+            OVERLAY_POINTS
+        };
+        cache_overlay(b, width, points);
+    }
+    // Taken out while the plot borrows the browser, put back after.
+    let mut curves_texture = b.drawn.curves_texture.take();
+    let Some(set) = b.runs.table.curves.get(b.view.curves.set) else {
+        return;
+    };
+    let style = CurveStyle {
+        settings: &b.view.curves,
+        set,
+        width,
+        legend: !as_image,
+        cursor: b.runs.cursor_step,
+    };
+    let hovered = if b.view.curves.small_multiples {
+        small_multiples_ui(ui, b, &style)
     } else {
         let height = ui.available_height();
-        plot(ui, "overlay".into(), height, &mut |p| {
-            if s.group_by.is_some() {
-                for (i, band) in b.bands.iter().enumerate() {
-                    band_items(band, palette(i), p);
+        style.plot(ui, "overlay".into(), height, &mut |p| {
+            overlay_items(p, b, &style, as_image, &mut curves_texture)
+        })
+    };
+    b.drawn.curves_texture = curves_texture;
+    if hovered.is_some() {
+        b.runs.cursor_step = hovered;
+    }
+}
+
+/// One small plot per group (or per run), four to a row; returns the step
+/// under the pointer.
+fn small_multiples_ui(ui: &mut egui::Ui, b: &Browser, style: &CurveStyle) -> Option<u64> {
+    let grouped = b.view.curves.group_by.is_some();
+    let shown: Vec<u32> = b.runs.rows.iter().copied().take(MAX_CURVES).collect();
+    let cells = if grouped {
+        b.runs.bands.len()
+    } else {
+        shown.len()
+    }
+    .min(MULTIPLES);
+    let per_row = 4usize;
+    let size = (ui.available_width() / per_row as f32 - 8.0).max(80.0);
+    let mut hovered = None;
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        egui::Grid::new("multiples").show(ui, |ui| {
+            for i in 0..cells {
+                ui.vertical(|ui| {
+                    ui.set_width(size);
+                    let id = format!("m{i}");
+                    let at = if grouped {
+                        let Some(band) = b.runs.bands.get(i) else {
+                            return;
+                        };
+                        ui.label(&band.key);
+                        style.plot(ui, id, size * 0.7, &mut |p| style.band(band, palette(i), p))
+                    } else {
+                        let Some(&r) = shown.get(i) else { return };
+                        let name = b.runs.table.row_name(r as usize);
+                        ui.label(&name);
+                        let curve = &style.set.rows[r as usize];
+                        style.plot(ui, id, size * 0.7, &mut |p| {
+                            style.curve(name.clone(), curve, palette(i), 1.5, p)
+                        })
+                    };
+                    hovered = hovered.or(at);
+                });
+                if (i + 1) % per_row == 0 {
+                    ui.end_row();
                 }
-            } else if let Some(cache) = b.curve_cache.as_ref().filter(|_| as_image) {
-                overlay_image(p, b, cache, &mut curves_texture);
-            } else if let Some(cache) = &b.curve_cache {
-                for (r, points) in &cache.curves {
-                    p.line(
-                        Line::new(
-                            b.table.row_name(*r as usize),
-                            PlotPoints::Owned(points.clone()),
-                        )
-                        .color(value_colour(b, *r).gamma_multiply(0.6))
-                        .width(1.0),
-                    );
-                }
-            }
-            if let Some(r) = b.selected {
-                curve_line(r, &set.rows[r as usize], SELECTED, 2.5, p);
             }
         });
+    });
+    hovered
+}
+
+/// The overlay plot's items: every group's band, or every run's curve (as
+/// lines, or as one image), and the selected run on top.
+fn overlay_items(
+    p: &mut PlotUi<'_>,
+    b: &Browser,
+    style: &CurveStyle,
+    as_image: bool,
+    texture: &mut Option<(CurvesImageKey, egui::TextureHandle)>,
+) {
+    if b.view.curves.group_by.is_some() {
+        for (i, band) in b.runs.bands.iter().enumerate() {
+            style.band(band, palette(i), p);
+        }
+    } else if let Some(cache) = b.drawn.curve_cache.as_ref().filter(|_| as_image) {
+        overlay_image(p, b, cache, texture);
+    } else if let Some(cache) = &b.drawn.curve_cache {
+        for (r, points) in &cache.curves {
+            p.line(
+                Line::new(
+                    b.runs.table.row_name(*r as usize),
+                    PlotPoints::Owned(points.clone()),
+                )
+                .color(value_colour(b, *r).gamma_multiply(0.6))
+                .width(1.0),
+            );
+        }
     }
-    b.curves_texture = curves_texture;
-    if hovered.is_some() {
-        b.cursor_step = hovered;
+    if let Some(r) = b.runs.selected {
+        let name = b.runs.table.row_name(r as usize);
+        style.curve(name, &style.set.rows[r as usize], SELECTED, 2.5, p);
     }
 }
 
@@ -807,7 +938,7 @@ fn overlay_image(
     let pixels = |d: f32| (d * ppp).round().clamp(1.0, 4096.0) as usize;
     let key = CurvesImageKey {
         curves: cache.key,
-        colour_by: b.colour_by,
+        colour_by: b.view.colour_by,
         area: [
             area.min()[0].to_bits(),
             area.min()[1].to_bits(),
@@ -871,17 +1002,17 @@ pub(crate) fn curves_image(
 fn row_summary(b: &Browser, r: u32) -> String {
     let values = b
         .shown_columns()
-        .filter(|&c| b.table.columns[c].role != Role::Id)
+        .filter(|&c| b.runs.table.columns[c].role != Role::Id)
         .map(|c| {
             format!(
                 "{} = {}",
-                b.table.columns[c].name,
-                b.table.columns[c].text(r as usize)
+                b.runs.table.columns[c].name,
+                b.runs.table.columns[c].text(r as usize)
             )
         })
         .collect::<Vec<_>>()
         .join("\n");
-    format!("{}\n{values}", b.table.row_name(r as usize))
+    format!("{}\n{values}", b.runs.table.row_name(r as usize))
 }
 
 /// The box both `a` and `b` hold, if they overlap.
@@ -894,25 +1025,23 @@ fn intersect(a: &PlotBounds, b: &PlotBounds) -> Option<PlotBounds> {
 /// Decimates the overlaid curves of the shown runs, unless they already are
 /// for these rows and settings: each gets its share of `budget` points.
 fn cache_overlay(b: &mut Browser, width: usize, budget: usize) {
-    let Some(set) = b.table.curves.get(b.curves.set) else {
+    let Some(set) = b.runs.table.curves.get(b.view.curves.set) else {
         return;
     };
-    let shown = b.rows.len().min(MAX_CURVES);
+    let shown = b.runs.rows.len().min(MAX_CURVES);
     let columns = (budget / shown.max(1) / 2).clamp(16, width);
-    let s = &b.curves;
+    let s = &b.view.curves;
     let key = CurveKey {
-        generation: b.generation,
-        rows: b.rows_serial,
         set: s.set,
         smoothing: s.smoothing.to_bits(),
         log: (s.log_x, s.log_y),
         columns,
     };
-    if b.curve_cache.as_ref().is_some_and(|c| c.key == key) {
+    if b.drawn.curve_cache.as_ref().is_some_and(|c| c.key == key) {
         return;
     }
     let mut bounds = PlotBounds::NOTHING;
-    let curves = b.rows[..shown]
+    let curves = b.runs.rows[..shown]
         .iter()
         .map(|&r| {
             let c = &set.rows[r as usize];
@@ -927,7 +1056,7 @@ fn cache_overlay(b: &mut Browser, width: usize, budget: usize) {
             (r, points)
         })
         .collect();
-    b.curve_cache = Some(OverlayCache {
+    b.drawn.curve_cache = Some(OverlayCache {
         key,
         curves,
         bounds,
@@ -937,13 +1066,13 @@ fn cache_overlay(b: &mut Browser, width: usize, budget: usize) {
 /// One column against another, a point per shown run, the selection ringed.
 pub(crate) fn scatter_ui(ui: &mut egui::Ui, b: &mut Browser) {
     ui.horizontal(|ui| {
-        let (mut x, mut y) = (Some(b.scatter.0), Some(b.scatter.1));
-        column_picker_ui(ui, "x", &b.table, &mut x, true);
-        column_picker_ui(ui, "y", &b.table, &mut y, true);
-        b.scatter = (x.unwrap_or(b.scatter.0), y.unwrap_or(b.scatter.1));
+        let (mut x, mut y) = (Some(b.view.scatter.0), Some(b.view.scatter.1));
+        column_picker_ui(ui, "x", &b.runs.table, &mut x, true);
+        column_picker_ui(ui, "y", &b.runs.table, &mut y, true);
+        b.view.scatter = (x.unwrap_or(b.view.scatter.0), y.unwrap_or(b.view.scatter.1));
     });
-    let (cx, cy) = b.scatter;
-    let (Some(xc), Some(yc)) = (b.table.columns.get(cx), b.table.columns.get(cy)) else {
+    let (cx, cy) = b.view.scatter;
+    let (Some(xc), Some(yc)) = (b.runs.table.columns.get(cx), b.runs.table.columns.get(cy)) else {
         return;
     };
     let axis = |c: &crate::lab::compare::Column, v: f32| -> Option<f64> {
@@ -956,10 +1085,10 @@ pub(crate) fn scatter_ui(ui: &mut egui::Ui, b: &mut Browser) {
         ColumnKind::Number { log: true } => format!("log10 {}", c.name),
         _ => c.name.clone(),
     };
-    let stride = b.rows.len().div_ceil(MAX_POINTS).max(1);
+    let stride = b.runs.rows.len().div_ceil(MAX_POINTS).max(1);
     let mut by_colour: Vec<(Color32, Vec<[f64; 2]>)> = Vec::new();
     let mut targets: Vec<([f64; 2], u32)> = Vec::new();
-    for &r in b.rows.iter().step_by(stride) {
+    for &r in b.runs.rows.iter().step_by(stride) {
         let (Some(x), Some(y)) = (
             axis(xc, xc.values[r as usize]),
             axis(yc, yc.values[r as usize]),
@@ -975,7 +1104,7 @@ pub(crate) fn scatter_ui(ui: &mut egui::Ui, b: &mut Browser) {
         }
         targets.push(([x, y], r));
     }
-    let selected = b.selected.and_then(|r| {
+    let selected = b.runs.selected.and_then(|r| {
         Some([
             axis(xc, xc.values[r as usize])?,
             axis(yc, yc.values[r as usize])?,
@@ -1015,7 +1144,7 @@ pub(crate) fn scatter_ui(ui: &mut egui::Ui, b: &mut Browser) {
             d(&a.0).total_cmp(&d(&b2.0))
         });
         if let Some((_, r)) = nearest {
-            b.selected = Some(*r);
+            b.runs.selected = Some(*r);
         }
     }
 }
@@ -1024,21 +1153,21 @@ pub(crate) fn scatter_ui(ui: &mut egui::Ui, b: &mut Browser) {
 /// cells in their own colours and the boundary lit; hover shows a cell,
 /// a click selects it.
 pub(crate) fn landscape_ui(ui: &mut egui::Ui, b: &mut Browser) {
-    let Some(land) = b.landscape.clone() else {
+    let Some(land) = b.runs.landscape.clone() else {
         ui.label("no two-axis grid sweep to draw");
         return;
     };
     landscape_header_ui(ui, b, &land, "shows", ("", ""));
     let (nx, ny) = land.size();
-    let column = b.landscape_column;
-    if b.texture.as_ref().is_none_or(|(c, _)| *c != column) {
+    let column = b.view.landscape_column;
+    if b.drawn.landscape.as_ref().is_none_or(|(c, _)| *c != column) {
         let image = landscape_image(b, &land, column);
         let handle = ui
             .ctx()
             .load_texture("landscape", image, egui::TextureOptions::NEAREST);
-        b.texture = Some((column, handle));
+        b.drawn.landscape = Some((column, handle));
     }
-    let Some((_, texture)) = &b.texture else {
+    let Some((_, texture)) = &b.drawn.landscape else {
         return;
     };
     let avail = (ui.available_size() - Vec2::new(70.0, 54.0)).max(Vec2::splat(50.0));
@@ -1052,9 +1181,9 @@ pub(crate) fn landscape_ui(ui: &mut egui::Ui, b: &mut Browser) {
     };
     let (outer, _) = ui.allocate_exact_size(size + Vec2::new(70.0, 54.0), Sense::hover());
     let rect = Rect::from_min_size(outer.min + Vec2::new(64.0, 18.0), size);
-    b.landscape_rect = Some(rect);
+    b.drawn.landscape_rect = Some(rect);
     let painter = ui.painter().clone();
-    if let Some((under, uv)) = &b.underlay {
+    if let Some((under, uv)) = &b.zooms.underlay {
         painter.image(under.id(), rect, *uv, Color32::WHITE);
     }
     // Row 0 of the image is the first y value; the y axis grows upwards.
@@ -1082,9 +1211,9 @@ pub(crate) fn landscape_ui(ui: &mut egui::Ui, b: &mut Browser) {
         && let Some((i, j)) = response.interact_pointer_pos().and_then(cell_at)
         && let Some(r) = land.row_at(i, j)
     {
-        b.selected = Some(r);
+        b.runs.selected = Some(r);
     }
-    if let Some((i, j)) = b.selected.and_then(|r| land.cell_of(r)) {
+    if let Some((i, j)) = b.runs.selected.and_then(|r| land.cell_of(r)) {
         let w = rect.width() / nx as f32;
         let h = rect.height() / ny as f32;
         let cell = Rect::from_min_size(
@@ -1192,10 +1321,10 @@ fn landscape_header_ui(
     sides: (&str, &str),
 ) {
     ui.horizontal_wrapped(|ui| {
-        let mut choice = Some(b.landscape_column);
-        column_picker_ui(ui, label, &b.table, &mut choice, false);
+        let mut choice = Some(b.view.landscape_column);
+        column_picker_ui(ui, label, &b.runs.table, &mut choice, false);
         if let Some(c) = choice {
-            b.landscape_column = c;
+            b.view.landscape_column = c;
         }
         ui.label(format!(
             "{} × {} · x {}{} · y {}{}",
@@ -1212,17 +1341,17 @@ fn landscape_header_ui(
 
 /// The zoom's state and the way back, beside the landscape's title.
 fn zoom_status_ui(ui: &mut egui::Ui, b: &mut Browser) {
-    if !b.back.is_empty()
+    if !b.zooms.back.is_empty()
         && ui
             .button("⏴ back out")
             .on_hover_text("return to the sweep zoomed from")
             .clicked()
     {
-        b.back_request = true;
+        b.requests.push(CompareRequest::BackOut);
     }
-    match &b.zoom {
+    match &b.zooms.zoom {
         Some(z) if !z.finished => {
-            if !b.still {
+            if !b.view.still {
                 ui.add(egui::Spinner::new());
             }
             ui.label(format!(
@@ -1283,29 +1412,30 @@ fn zoom_drag_ui(
     };
     let ux = |x: f32| ((x - rect.left()) / rect.width()).clamp(0.0, 1.0);
     let uy = |y: f32| ((rect.bottom() - y) / rect.height()).clamp(0.0, 1.0);
-    b.zoom_request = Some(crate::lab::sweep::ZoomWindow {
-        x: (
-            value(&land.x, nx, ux(drawn.left())),
-            value(&land.x, nx, ux(drawn.right())),
-        ),
-        y: (
-            value(&land.y, ny, uy(drawn.bottom())),
-            value(&land.y, ny, uy(drawn.top())),
-        ),
-    });
+    b.requests
+        .push(CompareRequest::Zoom(crate::lab::sweep::ZoomWindow {
+            x: (
+                value(&land.x, nx, ux(drawn.left())),
+                value(&land.x, nx, ux(drawn.right())),
+            ),
+            y: (
+                value(&land.y, ny, uy(drawn.bottom())),
+                value(&land.y, ny, uy(drawn.top())),
+            ),
+        }));
 }
 
 /// The height field's tab: the column it shows and the zoom above; the rest
 /// of the panel is left clear for the 3D view.
 pub(super) fn terrain_ui(ui: &mut egui::Ui, b: &mut Browser) {
-    let Some(land) = b.landscape.clone() else {
+    let Some(land) = b.runs.landscape.clone() else {
         ui.label("no two-axis grid sweep to draw");
         return;
     };
     // The 3D view fills the whole centre, under the header: it does not move
     // when the header's text grows a line (a zoom's progress, say).
     let view = ui.max_rect();
-    b.terrain_rect = Some(view);
+    b.placement.terrain = Some(view);
     let header = egui::Frame::central_panel(ui.style()).show(ui, |ui| {
         let sides = (" (left to right)", " (near to far)");
         landscape_header_ui(ui, b, &land, "height and colour", sides);
@@ -1318,9 +1448,9 @@ pub(super) fn terrain_ui(ui: &mut egui::Ui, b: &mut Browser) {
         ),
         view.max,
     );
-    b.terrain_input = Some(input);
+    b.placement.terrain_input = Some(input);
     // The column under the pointer, found by the height field's picking.
-    if let Some(r) = b.terrain_hover {
+    if let Some(r) = b.runs.terrain_hover {
         ui.interact(input, ui.id().with("terrain-hover"), Sense::hover())
             .on_hover_text_at_pointer(row_summary(b, r));
     }

@@ -8,6 +8,7 @@ use bevy_egui::egui;
 
 use super::{Browser, ZoomState};
 use crate::app::AppSystems;
+use crate::app::messages::CompareRequest;
 use crate::lab::compare::Source;
 use crate::lab::sweep::{ZoomEvent, ZoomWindow, Zoomer};
 
@@ -24,26 +25,30 @@ impl Plugin for ZoomPlugin {
         if !app.world().contains_resource::<ZoomLink>() {
             app.insert_resource(ZoomLink(Zoomer::spawn(threads)));
         }
-        app.add_systems(Update, zoom_system.in_set(AppSystems::Ingest));
+        app.add_systems(
+            Update,
+            zoom_system
+                .in_set(AppSystems::Ingest)
+                .run_if(resource_exists::<Browser>),
+        );
     }
 }
 
 /// Sends a zoom or a return asked for by the UI, then applies what the
 /// thread has sent (without waiting).
 fn zoom_system(
-    browser: Option<ResMut<Browser>>,
+    mut b: ResMut<Browser>,
+    mut requests: MessageReader<CompareRequest>,
     link: Res<ZoomLink>,
     pace: Option<ResMut<super::film::ZoomPace>>,
     clock: Option<Res<crate::app::film::FilmClock>>,
 ) {
-    let Some(mut b) = browser else {
-        return;
-    };
-    if let Some(window) = b.zoom_request.take() {
-        start(&mut b, &link.0, window);
-    }
-    if std::mem::take(&mut b.back_request) {
-        back_out(&mut b, &link.0);
+    for request in requests.read() {
+        match request {
+            CompareRequest::Zoom(window) => start(&mut b, &link.0, *window),
+            CompareRequest::BackOut => back_out(&mut b, &link.0),
+            CompareRequest::Open(_) | CompareRequest::Export(_) => {}
+        }
     }
     match (pace, clock) {
         // A film: exactly the events due by its frame, waited for.
@@ -58,15 +63,15 @@ fn zoom_system(
 
 /// Starts zooming into `window` of the landscape's sweep.
 pub(super) fn start(b: &mut Browser, zoomer: &Zoomer, window: ZoomWindow) {
-    let Some(land) = &b.landscape else {
+    let Some(land) = &b.runs.landscape else {
         b.message = Some("no landscape to zoom into".into());
         return;
     };
-    let Some(Source::Sweep { path, sweep }) = b.table.sources.get(land.source) else {
+    let Some(Source::Sweep { path, sweep }) = b.runs.table.sources.get(land.source) else {
         b.message = Some("the landscape is not a sweep's".into());
         return;
     };
-    let root = b.zoom_root.clone().unwrap_or_else(|| {
+    let root = b.zooms.root.clone().unwrap_or_else(|| {
         path.parent()
             .map_or_else(|| std::path::PathBuf::from("runs"), |p| p.to_path_buf())
     });
@@ -75,20 +80,20 @@ pub(super) fn start(b: &mut Browser, zoomer: &Zoomer, window: ZoomWindow) {
         b.message = Some(format!("cannot zoom: {e}"));
         return;
     }
-    let zoom = zoomer.start(sweep, window, &b.zoom_levels, &root);
-    b.zoom_root = Some(root);
+    let zoom = zoomer.start(sweep, window, &b.zooms.levels, &root);
+    b.zooms.root = Some(root);
     // The sweep zoomed from, shown under the first level until it fills in.
-    b.underlay = underlay_of_window(b, &window);
-    let parent = b.table.clone();
-    b.back.push(parent);
-    b.zoom = Some(ZoomState {
+    b.zooms.underlay = underlay_of_window(b, &window);
+    let parent = b.runs.table.clone();
+    b.zooms.back.push(parent);
+    b.zooms.zoom = Some(ZoomState {
         zoom,
         window,
         level: 0,
-        n: b.zoom_levels.first().copied().unwrap_or(0),
+        n: b.zooms.levels.first().copied().unwrap_or(0),
         done: 0,
         total: 0,
-        levels: b.zoom_levels.len(),
+        levels: b.zooms.levels.len(),
         dir: None,
         finished: false,
     });
@@ -100,21 +105,21 @@ pub(super) fn start(b: &mut Browser, zoomer: &Zoomer, window: ZoomWindow) {
 
 /// Returns to the sweep zoomed from, abandoning a zoom still training.
 pub(super) fn back_out(b: &mut Browser, zoomer: &Zoomer) {
-    let Some(parent) = b.back.pop() else {
+    let Some(parent) = b.zooms.back.pop() else {
         return;
     };
-    if b.zoom.as_ref().is_some_and(|z| !z.finished) {
+    if b.zooms.zoom.as_ref().is_some_and(|z| !z.finished) {
         zoomer.cancel();
     }
-    b.zoom = None;
-    b.underlay = None;
+    b.zooms.zoom = None;
+    b.zooms.underlay = None;
     b.replace_table(parent);
     b.message = Some("back out".into());
 }
 
 /// Applies one event of the zoom thread, if it is about the current zoom.
 pub(super) fn apply(b: &mut Browser, event: ZoomEvent) {
-    let current = b.zoom.as_ref().map(|z| z.zoom);
+    let current = b.zooms.zoom.as_ref().map(|z| z.zoom);
     match event {
         ZoomEvent::Progress {
             zoom,
@@ -125,13 +130,17 @@ pub(super) fn apply(b: &mut Browser, event: ZoomEvent) {
             dir,
             table,
         } if Some(zoom) == current => {
-            let new_level = b.zoom.as_ref().is_some_and(|z| z.level != level);
+            let new_level = b.zooms.zoom.as_ref().is_some_and(|z| z.level != level);
             if new_level {
                 // The finished coarser level stays under the finer one.
-                b.underlay = b.texture.as_ref().map(|(_, t)| (t.clone(), full_uv()));
+                b.zooms.underlay = b
+                    .drawn
+                    .landscape
+                    .as_ref()
+                    .map(|(_, t)| (t.clone(), full_uv()));
             }
             b.replace_table(*table);
-            if let Some(z) = &mut b.zoom {
+            if let Some(z) = &mut b.zooms.zoom {
                 z.level = level;
                 z.n = n;
                 z.done = done;
@@ -140,10 +149,10 @@ pub(super) fn apply(b: &mut Browser, event: ZoomEvent) {
             }
         }
         ZoomEvent::Finished { zoom, folder } if Some(zoom) == current => {
-            if let Some(z) = &mut b.zoom {
+            if let Some(z) = &mut b.zooms.zoom {
                 z.finished = true;
             }
-            b.underlay = None;
+            b.zooms.underlay = None;
             b.message = Some(format!(
                 "zoom trained into {} (nnm compare {} opens it again)",
                 folder.display(),
@@ -151,7 +160,7 @@ pub(super) fn apply(b: &mut Browser, event: ZoomEvent) {
             ));
         }
         ZoomEvent::Failed { zoom, message } if Some(zoom) == current => {
-            if let Some(z) = &mut b.zoom {
+            if let Some(z) = &mut b.zooms.zoom {
                 z.finished = true;
             }
             b.message = Some(format!("the zoom failed: {message}"));
@@ -170,8 +179,8 @@ fn underlay_of_window(
     b: &Browser,
     window: &ZoomWindow,
 ) -> Option<(egui::TextureHandle, egui::Rect)> {
-    let land = b.landscape.as_ref()?;
-    let (_, texture) = b.texture.as_ref()?;
+    let land = b.runs.landscape.as_ref()?;
+    let (_, texture) = b.drawn.landscape.as_ref()?;
     let (nx, ny) = land.size();
     // A value's place in the image: cell centres sit half a cell in.
     let u = |axis: &crate::lab::compare::GridAxis, n: usize, v: f64| {

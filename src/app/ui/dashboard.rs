@@ -32,19 +32,18 @@ impl<'a> DashboardInput<'a> {
     /// `shown_serial`); `recorded_losses` are the recording's mini-batch
     /// losses, when there is a recording.
     pub(crate) fn new(
-        live: &'a Live,
+        live: &'a Live<'_>,
         shown: Option<&'a Frame>,
         shown_serial: u64,
         recorded_losses: Option<&'a [(u64, f32)]>,
     ) -> Self {
         DashboardInput {
-            evaluations: &live.evaluations,
-            batch_losses: recorded_losses.unwrap_or(&live.batch_losses),
+            evaluations: &live.log.evaluations,
+            batch_losses: recorded_losses.unwrap_or(&live.log.batch_losses),
             cursor: shown.map(|f| f.step),
             task: task_input(live, shown, shown_serial),
             surface: live
-                .topology
-                .as_ref()
+                .topology()
                 .is_some_and(|t| NetworkLayout::new(t).surface.is_some()),
         }
     }
@@ -52,14 +51,14 @@ impl<'a> DashboardInput<'a> {
 
 /// What the task view needs to draw `shown`, once the run's shape and data are known.
 pub(crate) fn task_input<'a>(
-    live: &'a Live,
+    live: &'a Live<'_>,
     shown: Option<&'a Frame>,
     shown_serial: u64,
 ) -> Option<TaskInput<'a>> {
-    match (shown, &live.topology, &live.data) {
+    match (shown, live.topology(), &live.run.data) {
         (Some(frame), Some(topology), Some(data)) => Some(TaskInput {
             key: ViewKey {
-                run: live.topology_serial,
+                run: live.run_tick(),
                 frame: shown_serial,
             },
             data,

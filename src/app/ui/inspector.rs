@@ -26,7 +26,7 @@ const HISTORY_MAX: usize = 5_000;
 pub(crate) struct Inspector {
     /// The neuron the history belongs to.
     neuron: Option<NeuronId>,
-    /// The run the history belongs to (the app's topology serial).
+    /// The run the history belongs to (the change tick of its start).
     run: u64,
     /// (step, activation, ∂L/∂z) per frame seen.
     history: Vec<(u64, f32, f32)>,
@@ -112,7 +112,7 @@ pub(crate) fn weight_color(w: f32, max: f32) -> egui::Color32 {
 
 impl Inspector {
     /// Records the selected neuron's values at the shown frame of run `run`
-    /// (the app's topology serial), once per step, in step order: scrubbing
+    /// (the change tick of its start), once per step, in step order: scrubbing
     /// back through the history adds to it, a new run starts it afresh.
     pub(crate) fn observe(&mut self, selected: Option<NeuronId>, frame: Option<&Frame>, run: u64) {
         if self.neuron != selected || self.run != run {

@@ -15,8 +15,10 @@ pub(super) mod timeline;
 
 use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
+use bevy_egui::input::EguiWantsInput;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 
+use crate::app::AppSystems;
 use crate::app::bridge::{Live, TrainingState};
 use crate::app::camera::{CameraHome, OverlayRects};
 use crate::app::drawing::DrawnInput;
@@ -34,7 +36,7 @@ use crate::app::scene_file::SceneFile;
 use crate::app::snapshots::Snapshots;
 use crate::app::visual::{SynapseStats, VisualSettings};
 use crate::lab::data::InputLayout;
-use crate::lab::{Frame, Scene, Topology, TrainerCommand};
+use crate::lab::{Scene, Topology, TrainerCommand};
 use controls::{ControlsEdit, controls_ui};
 use inspector::{Inspector, inspector_ui, layer_name};
 use maps::neuron_maps_ui;
@@ -50,6 +52,17 @@ pub(super) enum UiLayout {
     Microscope,
     /// NeuroScope's four panels: the fit, the loss, the sharpness, the projection.
     Dashboard,
+}
+
+impl UiLayout {
+    /// What the camera frames in this layout: the dashboard looks at the
+    /// surface, the microscope at the whole network.
+    fn home(self) -> FrameTarget {
+        match self {
+            UiLayout::Dashboard => FrameTarget::Surface,
+            UiLayout::Microscope => FrameTarget::All,
+        }
+    }
 }
 
 /// What the overlay remembers between frames.
@@ -81,6 +94,18 @@ pub(super) struct UiState {
     pub histograms: histograms::HistogramView,
 }
 
+impl UiState {
+    /// Switches between the microscope and the dashboard; returns what the
+    /// camera should frame now.
+    fn switch_layout(&mut self) -> FrameTarget {
+        self.layout = match self.layout {
+            UiLayout::Microscope => UiLayout::Dashboard,
+            UiLayout::Dashboard => UiLayout::Microscope,
+        };
+        self.layout.home()
+    }
+}
+
 /// What the user picked in the right panel.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
 struct Picks {
@@ -99,6 +124,15 @@ impl Plugin for UiPlugin {
         // film's) camera setup spawns.
         app.init_resource::<UiState>()
             .init_resource::<OverlayRects>()
+            .add_systems(
+                Update,
+                (
+                    panel_hotkeys,
+                    follow_layout_home.run_if(resource_exists::<CameraHome>),
+                )
+                    .chain()
+                    .in_set(AppSystems::Input),
+            )
             .add_systems(EguiPrimaryContextPass, overlay_ui);
     }
 }
@@ -181,7 +215,6 @@ struct View<'w> {
     stats: Res<'w, SynapseStats>,
     maps: Option<Res<'w, NeuronMapView>>,
     distributions: Option<Res<'w, DistributionHistory>>,
-    keys: Res<'w, ButtonInput<KeyCode>>,
 }
 
 /// The overlay's own state and where its panels are.
@@ -200,12 +233,11 @@ struct Requests<'w, 's> {
     snapshots: MessageWriter<'w, SnapshotRequest>,
     exports: MessageWriter<'w, ExportRequest>,
     notices: MessageReader<'w, 's, Notice>,
-    home: Option<ResMut<'w, CameraHome>>,
 }
 
 fn overlay_ui(
     mut contexts: EguiContexts,
-    live: Res<Live>,
+    live: Live,
     mut vcr: Vcr,
     mut view: View,
     mut teaching: Teaching,
@@ -218,25 +250,16 @@ fn overlay_ui(
         *panels.styled = true;
     }
     let state = &mut *panels.state;
-    if view.keys.just_pressed(KeyCode::KeyH) && !ctx.egui_wants_keyboard_input() {
-        state.hidden = !state.hidden;
-    }
-    let mut layout = state.layout;
-    if view.keys.just_pressed(KeyCode::KeyD) && !ctx.egui_wants_keyboard_input() {
-        layout = match layout {
-            UiLayout::Microscope => UiLayout::Dashboard,
-            UiLayout::Dashboard => UiLayout::Microscope,
-        };
-    }
     if let Some(Notice(n)) = requests.notices.read().last() {
         state.notice = Some(n.clone());
     }
-    let shown = vcr.shown.frame.clone();
     state.inspector.observe(
         view.selection.neuron,
-        shown.as_deref(),
-        live.topology_serial,
+        vcr.shown.frame.as_deref(),
+        live.run_tick(),
     );
+    // egui 0.36 panels share one parent Ui, so every panel of the window is
+    // drawn by this one system: each panel is a function of its own.
     let mut root = egui::Ui::new(
         ctx.clone(),
         "overlay".into(),
@@ -244,151 +267,217 @@ fn overlay_ui(
             .layer_id(egui::LayerId::background())
             .max_rect(ctx.viewport_rect()),
     );
-    let mut drawn_panels = Vec::new();
+    let mut drawn = vec![(
+        "status",
+        status_panel_ui(&mut root, &live, &view.stats, state, &mut requests),
+    )];
+    if let Some(rect) = lesson_panel_ui(&mut root, &live, &mut teaching) {
+        drawn.push(("lesson", rect));
+    }
+    drawn.push((
+        "timeline",
+        timeline_panel_ui(&mut root, &live, &mut vcr, &mut requests),
+    ));
+    let free = match (state.hidden, state.layout) {
+        (true, _) => None,
+        (false, UiLayout::Dashboard) => Some(dashboard_panels_ui(
+            &mut root, &live, &vcr, state, &mut drawn,
+        )),
+        (false, UiLayout::Microscope) => {
+            microscope_panels_ui(
+                &mut root,
+                &live,
+                &vcr,
+                state,
+                &mut view,
+                &mut teaching,
+                &mut requests,
+                &mut drawn,
+            );
+            None
+        }
+    };
+    let free = free.unwrap_or_else(|| root.available_rect_before_wrap());
+    publish_rects(&mut panels.rects, drawn, free);
+    Ok(())
+}
 
-    let top = egui::Panel::top("status").show(&mut root, |ui| {
+/// The top bar: the status line, the layout switch and the newest notice.
+fn status_panel_ui(
+    root: &mut egui::Ui,
+    live: &Live<'_>,
+    stats: &SynapseStats,
+    state: &mut UiState,
+    requests: &mut Requests,
+) -> egui::Rect {
+    let top = egui::Panel::top("status").show(root, |ui| {
         ui.horizontal(|ui| {
-            status_bar_ui(ui, &live, &view.stats);
-            let other = match layout {
-                UiLayout::Microscope => ("Dashboard (D)", UiLayout::Dashboard),
-                UiLayout::Dashboard => ("Microscope (D)", UiLayout::Microscope),
+            status_bar_ui(ui, live, stats);
+            let label = match state.layout {
+                UiLayout::Microscope => "Dashboard (D)",
+                UiLayout::Dashboard => "Microscope (D)",
             };
-            if ui.small_button(other.0).clicked() {
-                layout = other.1;
+            if ui.small_button(label).clicked() {
+                requests.targets.write(state.switch_layout());
             }
         });
-        if let Some(message) = state.notice.as_ref().or(live.messages.last()) {
+        if let Some(message) = state.notice.as_ref().or(live.last_message()) {
             ui.colored_label(egui::Color32::from_rgb(255, 170, 110), message);
         }
     });
-    drawn_panels.push(("status", top.response.rect));
+    top.response.rect
+}
 
-    if let Some(player) = teaching
+/// The lesson's bar, when the scene carries a lesson and a trainer runs it.
+fn lesson_panel_ui(
+    root: &mut egui::Ui,
+    live: &Live<'_>,
+    teaching: &mut Teaching,
+) -> Option<egui::Rect> {
+    let player = teaching
         .player
         .as_ref()
-        .filter(|p| !p.lesson.is_empty() && !live.replay)
-    {
-        let lesson = egui::Panel::top("lesson").show(&mut root, |ui| lesson::lesson_ui(ui, player));
-        if let Some(control) = lesson.inner {
-            teaching.controls.write(control);
-        }
-        drawn_panels.push(("lesson", lesson.response.rect));
+        .filter(|p| !p.lesson.is_empty() && !live.run.replay)?;
+    let lesson = egui::Panel::top("lesson").show(root, |ui| lesson::lesson_ui(ui, player));
+    if let Some(control) = lesson.inner {
+        teaching.controls.write(control);
     }
+    Some(lesson.response.rect)
+}
 
+/// The VCR bar at the bottom, and what its buttons asked for.
+fn timeline_panel_ui(
+    root: &mut egui::Ui,
+    live: &Live<'_>,
+    vcr: &mut Vcr,
+    requests: &mut Requests,
+) -> egui::Rect {
     let mut actions = Vec::new();
     let timeline_view = TimelineView {
         first: vcr.history.first_step(),
         last: vcr.history.last_step(),
-        live: live.frame.as_ref().map(|f| f.step),
+        live: live.frame().map(|f| f.step),
         shown: vcr.shown.step(),
         recorded: vcr.history.reader().map_or(0, |r| r.len()),
         bytes: vcr.history.reader().map_or(0, |r| r.bytes()),
-        replay: live.replay,
+        replay: live.run.replay,
         recording: vcr
             .snapshots
             .as_ref()
             .is_some_and(|s| s.recording.is_some()),
     };
-    let bottom = egui::Panel::bottom("timeline").show(&mut root, |ui| {
+    let bottom = egui::Panel::bottom("timeline").show(root, |ui| {
         timeline_ui(ui, &timeline_view, &mut vcr.playback, &mut actions);
     });
-    drawn_panels.push(("timeline", bottom.response.rect));
-
-    // The dashboard looks at the surface, the microscope at the whole network.
-    let home = match layout {
-        UiLayout::Dashboard => FrameTarget::Surface,
-        UiLayout::Microscope => FrameTarget::All,
-    };
-    if let Some(h) = requests.home.as_mut() {
-        h.set_if_neq(CameraHome(home));
-    }
-    if layout != state.layout {
-        state.layout = layout;
-        requests.targets.write(home);
-    }
-    let mut free = None;
-    if !state.hidden && state.layout == UiLayout::Dashboard {
-        let area = root.available_rect_before_wrap();
-        let recorded_losses = vcr.history.batch_losses();
-        let input = dashboard::DashboardInput::new(
-            &live,
-            shown.as_deref(),
-            vcr.shown.serial,
-            recorded_losses.as_deref(),
-        );
-        let three_d =
-            dashboard::dashboard_ui(&mut root, area, &input, &mut state.task, &state.plots);
-        let [fit, rest @ ..] = dashboard::quadrants(area);
-        for q in rest {
-            drawn_panels.push(("dashboard", q));
-        }
-        if three_d.is_none() {
-            drawn_panels.push(("dashboard", fit));
-        }
-        // The 3D view draws in the fit's quadrant (behind its panel when the fit is a curve).
-        free = Some(fit);
-    } else if !state.hidden {
-        let mut visual = (*view.visual).clone();
-        let has_selection = view.selection.neuron.is_some();
-        let left = egui::Panel::left("controls")
-            .resizable(true)
-            .default_size(300.0)
-            .show(&mut root, |ui| {
-                egui::ScrollArea::vertical().show(ui, |ui| {
-                    controls_panel_ui(
-                        ui,
-                        &live,
-                        state,
-                        &mut visual,
-                        &mut teaching,
-                        &mut requests,
-                        has_selection,
-                    );
-                });
-            });
-        drawn_panels.push(("controls", left.response.rect));
-        view.visual.set_if_neq(visual);
-
-        let right = egui::Panel::right("metrics")
-            .resizable(true)
-            .default_size(390.0)
-            .show(&mut root, |ui| {
-                egui::ScrollArea::vertical().show(ui, |ui| {
-                    let picked = insight_panel_ui(
-                        ui,
-                        &live,
-                        &vcr,
-                        shown.as_deref(),
-                        state,
-                        &mut teaching,
-                        view.selection.neuron,
-                        view.maps.as_deref(),
-                        view.distributions.as_deref(),
-                    );
-                    if picked.neuron.is_some() {
-                        view.selection.neuron = picked.neuron;
-                    }
-                    if let (Some(i), Some(scene)) = (picked.probe, &live.scene) {
-                        let mut scene = scene.clone();
-                        scene.view.probe = i;
-                        requests
-                            .send
-                            .write(SendCommand(TrainerCommand::SetPresentation(Box::new(
-                                scene,
-                            ))));
-                    }
-                });
-            });
-        drawn_panels.push(("metrics", right.response.rect));
-    }
-
     for action in actions {
-        handle_timeline_action(action, &mut vcr, &mut requests);
+        handle_timeline_action(action, vcr, requests);
     }
+    bottom.response.rect
+}
+
+/// NeuroScope's four quadrants; returns the fit's quadrant, where the 3D view draws.
+fn dashboard_panels_ui(
+    root: &mut egui::Ui,
+    live: &Live<'_>,
+    vcr: &Vcr,
+    state: &mut UiState,
+    drawn: &mut Vec<(&'static str, egui::Rect)>,
+) -> egui::Rect {
+    let area = root.available_rect_before_wrap();
+    let recorded_losses = vcr.history.batch_losses();
+    let input = dashboard::DashboardInput::new(
+        live,
+        vcr.shown.frame.as_deref(),
+        vcr.shown.serial,
+        recorded_losses.as_deref(),
+    );
+    let three_d = dashboard::dashboard_ui(root, area, &input, &mut state.task, &state.plots);
+    let [fit, rest @ ..] = dashboard::quadrants(area);
+    drawn.extend(rest.into_iter().map(|q| ("dashboard", q)));
+    if three_d.is_none() {
+        drawn.push(("dashboard", fit));
+    }
+    // The 3D view draws in the fit's quadrant (behind its panel when the fit is a curve).
+    fit
+}
+
+/// The microscope's side panels: controls on the left, plots and views on the right.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the panels draw from the state of several plugins, each passed on its own"
+)]
+fn microscope_panels_ui(
+    root: &mut egui::Ui,
+    live: &Live<'_>,
+    vcr: &Vcr,
+    state: &mut UiState,
+    view: &mut View,
+    teaching: &mut Teaching,
+    requests: &mut Requests,
+    drawn: &mut Vec<(&'static str, egui::Rect)>,
+) {
+    let mut visual = (*view.visual).clone();
+    let has_selection = view.selection.neuron.is_some();
+    let left = egui::Panel::left("controls")
+        .resizable(true)
+        .default_size(300.0)
+        .show(root, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                controls_panel_ui(
+                    ui,
+                    live,
+                    state,
+                    &mut visual,
+                    teaching,
+                    requests,
+                    has_selection,
+                );
+            });
+        });
+    drawn.push(("controls", left.response.rect));
+    view.visual.set_if_neq(visual);
+
+    let right = egui::Panel::right("metrics")
+        .resizable(true)
+        .default_size(390.0)
+        .show(root, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                let picked = insight_panel_ui(
+                    ui,
+                    live,
+                    vcr,
+                    state,
+                    teaching,
+                    view.selection.neuron,
+                    view.maps.as_deref(),
+                    view.distributions.as_deref(),
+                );
+                if picked.neuron.is_some() {
+                    view.selection.neuron = picked.neuron;
+                }
+                if let (Some(i), Some(scene)) = (picked.probe, live.scene()) {
+                    let mut scene = scene.clone();
+                    scene.view.probe = i;
+                    requests
+                        .send
+                        .write(SendCommand(TrainerCommand::SetPresentation(Box::new(
+                            scene,
+                        ))));
+                }
+            });
+        });
+    drawn.push(("metrics", right.response.rect));
+}
+
+/// Tells the camera and picking where the panels are, when that changed.
+fn publish_rects(
+    rects: &mut OverlayRects,
+    drawn: Vec<(&'static str, egui::Rect)>,
+    free: egui::Rect,
+) {
     let corners = |r: egui::Rect| (Vec2::new(r.min.x, r.min.y), Vec2::new(r.max.x, r.max.y));
-    let free = free.unwrap_or_else(|| root.available_rect_before_wrap());
     let new = OverlayRects {
-        rects: drawn_panels
+        rects: drawn
             .into_iter()
             .map(|(name, r)| {
                 let (lo, hi) = corners(r);
@@ -397,17 +486,40 @@ fn overlay_ui(
             .collect(),
         free: (free.width() > 50.0 && free.height() > 50.0).then(|| corners(free)),
     };
-    let rects = &mut panels.rects;
     if rects.rects != new.rects || rects.free != new.free {
-        **rects = new;
+        *rects = new;
     }
-    Ok(())
+}
+
+/// H hides the panels and D switches between the microscope and the
+/// dashboard, unless egui has the keyboard.
+fn panel_hotkeys(
+    keys: Res<ButtonInput<KeyCode>>,
+    wants: Option<Res<EguiWantsInput>>,
+    mut state: ResMut<UiState>,
+    mut targets: MessageWriter<FrameTarget>,
+) {
+    if wants.is_some_and(|w| w.wants_any_keyboard_input()) {
+        return;
+    }
+    if keys.just_pressed(KeyCode::KeyH) {
+        state.hidden = !state.hidden;
+    }
+    if keys.just_pressed(KeyCode::KeyD) {
+        targets.write(state.switch_layout());
+    }
+}
+
+/// The camera's home follows the layout: the surface in the dashboard, the
+/// whole network in the microscope.
+fn follow_layout_home(state: Res<UiState>, mut home: ResMut<CameraHome>) {
+    home.set_if_neq(CameraHome(state.layout.home()));
 }
 
 /// The left panel: scene picker, controls (or a replay's note), camera buttons.
 fn controls_panel_ui(
     ui: &mut egui::Ui,
-    live: &Live,
+    live: &Live<'_>,
     state: &mut UiState,
     visual: &mut VisualSettings,
     teaching: &mut Teaching,
@@ -419,12 +531,12 @@ fn controls_panel_ui(
     {
         teaching.picks.write(pick);
     }
-    if let (Some(scene), false) = (&live.scene, live.replay)
+    if let (Some(scene), false) = (live.scene(), live.run.replay)
         && let Some(notice) = save_scene_ui(ui, scene, teaching.scene_file.as_deref())
     {
         state.notice = Some(notice);
     }
-    if live.replay {
+    if live.run.replay {
         ui.label(
             "Replay of a recorded run: there is no trainer; the timeline below moves through its history.",
         );
@@ -434,8 +546,8 @@ fn controls_panel_ui(
         let mut commands = Vec::new();
         controls_ui(
             ui,
-            live.state,
-            live.scene.as_ref(),
+            *live.state,
+            live.scene(),
             &mut state.controls,
             visual,
             &mut commands,
@@ -457,9 +569,8 @@ fn controls_panel_ui(
 )]
 fn insight_panel_ui(
     ui: &mut egui::Ui,
-    live: &Live,
+    live: &Live<'_>,
     vcr: &Vcr,
-    shown: Option<&Frame>,
     state: &mut UiState,
     teaching: &mut Teaching,
     selected: Option<NeuronId>,
@@ -467,15 +578,15 @@ fn insight_panel_ui(
     distributions: Option<&DistributionHistory>,
 ) -> Picks {
     let recorded_losses = vcr.history.batch_losses();
-    let losses = recorded_losses.as_deref().unwrap_or(&live.batch_losses);
+    let losses = recorded_losses.as_deref().unwrap_or(&live.log.batch_losses);
     metrics_ui(
         ui,
-        &live.evaluations,
+        &live.log.evaluations,
         losses,
         vcr.shown.step(),
         &mut state.plots,
     );
-    if let Some(scene) = &live.scene {
+    if let Some(scene) = live.scene() {
         let train = &scene.train;
         egui::CollapsingHeader::new("Learning rate")
             .default_open(!train.schedule.is_constant(train.warmup_steps))
@@ -502,14 +613,14 @@ fn insight_panel_ui(
         .show(ui, |ui| {
             layers_plot_ui(
                 ui,
-                &live.layer_stats,
+                &live.log.layer_stats,
                 vcr.shown.step(),
                 &mut state.plots,
                 110.0,
             );
         });
     ui.separator();
-    let (Some(frame), Some(topology)) = (shown, &live.topology) else {
+    let (Some(frame), Some(topology)) = (vcr.shown.frame.as_deref(), live.topology()) else {
         return Picks::default();
     };
     let mut picked = Picks::default();
@@ -521,7 +632,7 @@ fn insight_panel_ui(
             });
         ui.separator();
     }
-    if let (Some(data), Some(drawn)) = (&live.data, teaching.drawn.as_mut()) {
+    if let (Some(data), Some(drawn)) = (&live.run.data, teaching.drawn.as_mut()) {
         draw_panel_ui(ui, state, data, topology, drawn);
     }
     if let Some(input) = dashboard::task_input(live, Some(frame), vcr.shown.serial) {
@@ -535,13 +646,13 @@ fn insight_panel_ui(
             egui::CollapsingHeader::new("2D projection (PCA)")
                 .default_open(true)
                 .show(ui, |ui| {
-                    let probe = live.scene.as_ref().map(|s| s.view.probe);
+                    let probe = live.scene().map(|s| s.view.probe);
                     picked.probe = pca::pca_view_ui(ui, &mut state.pca, &input, probe, 220.0);
                 });
             ui.separator();
         }
     }
-    let blame_input = match (&live.data, &live.scene) {
+    let blame_input = match (&live.run.data, live.scene()) {
         (Some(data), Some(scene)) => Some(inspector::BlameInput {
             data,
             loss: scene.loss(),
@@ -550,7 +661,7 @@ fn insight_panel_ui(
     };
     inspector_ui(ui, &mut state.inspector, frame, topology, blame_input);
     ui.separator();
-    if let Some(dir) = &live.run_dir {
+    if let Some(dir) = &live.run.run_dir {
         diagnostics_ui(ui, dir, frame.step, &mut state.diagnostics);
     }
     egui::CollapsingHeader::new("Math (the probe's real numbers)")
@@ -594,28 +705,25 @@ fn draw_panel_ui(
 }
 
 /// The status bar: title, training state, the newest metrics, notices.
-fn status_bar_ui(ui: &mut egui::Ui, live: &Live, stats: &SynapseStats) {
+fn status_bar_ui(ui: &mut egui::Ui, live: &Live<'_>, stats: &SynapseStats) {
     ui.horizontal(|ui| {
-        let title = live
-            .scene
-            .as_ref()
-            .map_or("NN Microscope", |s| s.display_title());
+        let title = live.scene().map_or("NN Microscope", |s| s.display_title());
         ui.strong(format!("NN Microscope · {title}"));
         ui.separator();
-        if live.replay && live.state != TrainingState::Stopped {
+        if live.run.replay && *live.state != TrainingState::Stopped {
             ui.colored_label(
                 egui::Color32::from_rgb(140, 180, 255),
                 format!("replay · {} steps", live.step()),
             );
         } else {
             let (text, color) = status_text(
-                live.state,
+                *live.state,
                 live.step(),
-                live.messages.last().map(String::as_str),
+                live.last_message().map(String::as_str),
             );
             ui.colored_label(color, text);
         }
-        if let Some(frame) = &live.frame {
+        if let Some(frame) = live.frame() {
             ui.separator();
             ui.label(format!(
                 "batch loss {}",
@@ -637,9 +745,13 @@ fn status_bar_ui(ui: &mut egui::Ui, live: &Live, stats: &SynapseStats) {
             )
             .on_hover_text("raise the synapse budget in Visuals to see more");
         }
-        if let Some(dir) = &live.run_dir {
+        if let Some(dir) = &live.run.run_dir {
             ui.separator();
-            let verb = if live.replay { "run" } else { "recording to" };
+            let verb = if live.run.replay {
+                "run"
+            } else {
+                "recording to"
+            };
             ui.small(format!("{verb} {}", dir.display()));
         }
     });
@@ -727,7 +839,7 @@ fn scene_picker_ui(ui: &mut egui::Ui, file: &SceneFile) -> Option<PickScene> {
 /// Buttons that frame the camera.
 fn camera_ui(
     ui: &mut egui::Ui,
-    live: &Live,
+    live: &Live<'_>,
     has_selection: bool,
     targets: &mut MessageWriter<FrameTarget>,
 ) {
@@ -742,7 +854,7 @@ fn camera_ui(
         {
             targets.write(FrameTarget::Selected);
         }
-        let layers = live.topology.as_ref().map_or(0, |t| t.network.sizes.len());
+        let layers = live.topology().map_or(0, |t| t.network.sizes.len());
         for l in 0..layers.min(10) {
             if ui
                 .small_button(format!("{l}"))

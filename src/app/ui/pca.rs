@@ -91,7 +91,7 @@ pub(crate) fn predictions(frame: &Frame, input: &TaskInput<'_>, n: usize) -> Vec
 /// (a fit of MNIST, or its predictions, take long enough to drop frames).
 #[derive(Default)]
 pub(crate) struct PcaView {
-    /// The run (topology serial) the fit belongs to.
+    /// The run (the change tick of its start) the fit belongs to.
     run: Option<u64>,
     /// The fit.
     fit: Option<Arc<PcaFit>>,

@@ -34,7 +34,7 @@ pub(crate) const CLASS_COLOURS: [[u8; 3]; crate::lab::data::MAX_CLASSES] = [
 /// not say it: after a reset, step 0 is another network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct ViewKey {
-    /// The run (topology serial).
+    /// The run (the change tick of its last start).
     pub run: u64,
     /// The frame shown (its serial).
     pub frame: u64,

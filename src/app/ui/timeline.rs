@@ -52,102 +52,124 @@ pub(crate) fn timeline_ui(
         return;
     };
     ui.horizontal(|ui| {
-        if ui.button("⏮").on_hover_text("first step").clicked() {
-            playback.seek(first);
-        }
-        if ui.button("◀|").on_hover_text("step back").clicked() {
-            actions.push(TimelineAction::StepBack);
-        }
-        let playing = playback.mode == PlayMode::Playing;
-        if ui
-            .button(if playing { "⏸ replay" } else { "▶ replay" })
-            .clicked()
-        {
-            if playing {
-                playback.mode = PlayMode::Paused;
-            } else {
-                if playback.cursor >= last {
-                    playback.seek(first);
-                }
-                playback.position = playback.cursor as f64;
-                playback.mode = PlayMode::Playing;
-            }
-        }
-        if ui.button("|▶").on_hover_text("step forward").clicked() {
-            actions.push(TimelineAction::StepForward);
-        }
-        if ui.button("⏭").on_hover_text("last step").clicked() {
-            playback.seek(last);
-        }
-        egui::ComboBox::from_label("speed")
-            .selected_text(format!("{}x", playback.speed))
-            .width(64.0)
-            .show_ui(ui, |ui| {
-                for s in SPEEDS {
-                    ui.selectable_value(&mut playback.speed, s, format!("{s}x"));
-                }
-            });
-        ui.checkbox(&mut playback.looping, "loop");
-        let following = playback.mode == PlayMode::Follow;
-        let label = if view.replay {
-            "newest"
-        } else {
-            "● follow live"
-        };
-        if ui
-            .selectable_label(following, label)
-            .on_hover_text("show each new step as it comes")
-            .clicked()
-        {
-            playback.mode = PlayMode::Follow;
-        }
+        transport_ui(ui, view, first, last, playback, actions);
         ui.separator();
-        ui.label("step");
-        let mut jump = playback.cursor;
-        let field = ui.add(
-            egui::DragValue::new(&mut jump)
-                .range(first..=last)
-                .speed(1.0),
-        );
-        if field.changed() && jump != playback.cursor {
-            playback.seek(jump);
-        }
-        ui.separator();
-        if ui
-            .button("screenshot")
-            .on_hover_text("save a screenshot into the run's captures (F12)")
-            .clicked()
-        {
-            actions.push(TimelineAction::Snapshot(SnapshotRequest::Screenshot));
-        }
-        let rec = if view.recording {
-            "⏹ stop recording"
-        } else {
-            "⏺ record"
-        };
-        if ui
-            .selectable_label(view.recording, rec)
-            .on_hover_text("save every frame of the window into the run's captures")
-            .clicked()
-        {
-            actions.push(TimelineAction::Snapshot(SnapshotRequest::ToggleRecording));
-        }
-        ui.menu_button("Export", |ui| {
-            if ui.button("metrics → CSV").clicked() {
-                actions.push(TimelineAction::Export(ExportRequest::MetricsCsv));
-                ui.close();
-            }
-            if ui.button("metrics → JSON").clicked() {
-                actions.push(TimelineAction::Export(ExportRequest::MetricsJson));
-                ui.close();
-            }
-            if ui.button("shown frame → JSON").clicked() {
-                actions.push(TimelineAction::Export(ExportRequest::FrameJson));
-                ui.close();
-            }
-        });
+        capture_ui(ui, view, actions);
     });
     scrubber_ui(ui, view, first, last, playback);
+    ui.small(position_text(view));
+}
+
+/// Play, step, speed, loop, follow and jump: moving through the history.
+fn transport_ui(
+    ui: &mut egui::Ui,
+    view: &TimelineView,
+    first: u64,
+    last: u64,
+    playback: &mut Playback,
+    actions: &mut Vec<TimelineAction>,
+) {
+    if ui.button("⏮").on_hover_text("first step").clicked() {
+        playback.seek(first);
+    }
+    if ui.button("◀|").on_hover_text("step back").clicked() {
+        actions.push(TimelineAction::StepBack);
+    }
+    let playing = playback.mode == PlayMode::Playing;
+    if ui
+        .button(if playing { "⏸ replay" } else { "▶ replay" })
+        .clicked()
+    {
+        if playing {
+            playback.mode = PlayMode::Paused;
+        } else {
+            if playback.cursor >= last {
+                playback.seek(first);
+            }
+            playback.position = playback.cursor as f64;
+            playback.mode = PlayMode::Playing;
+        }
+    }
+    if ui.button("|▶").on_hover_text("step forward").clicked() {
+        actions.push(TimelineAction::StepForward);
+    }
+    if ui.button("⏭").on_hover_text("last step").clicked() {
+        playback.seek(last);
+    }
+    egui::ComboBox::from_label("speed")
+        .selected_text(format!("{}x", playback.speed))
+        .width(64.0)
+        .show_ui(ui, |ui| {
+            for s in SPEEDS {
+                ui.selectable_value(&mut playback.speed, s, format!("{s}x"));
+            }
+        });
+    ui.checkbox(&mut playback.looping, "loop");
+    let following = playback.mode == PlayMode::Follow;
+    let label = if view.replay {
+        "newest"
+    } else {
+        "● follow live"
+    };
+    if ui
+        .selectable_label(following, label)
+        .on_hover_text("show each new step as it comes")
+        .clicked()
+    {
+        playback.mode = PlayMode::Follow;
+    }
+    ui.separator();
+    ui.label("step");
+    let mut jump = playback.cursor;
+    let field = ui.add(
+        egui::DragValue::new(&mut jump)
+            .range(first..=last)
+            .speed(1.0),
+    );
+    if field.changed() && jump != playback.cursor {
+        playback.seek(jump);
+    }
+}
+
+/// Screenshot, recording and export: what leaves the window.
+fn capture_ui(ui: &mut egui::Ui, view: &TimelineView, actions: &mut Vec<TimelineAction>) {
+    if ui
+        .button("screenshot")
+        .on_hover_text("save a screenshot into the run's captures (F12)")
+        .clicked()
+    {
+        actions.push(TimelineAction::Snapshot(SnapshotRequest::Screenshot));
+    }
+    let rec = if view.recording {
+        "⏹ stop recording"
+    } else {
+        "⏺ record"
+    };
+    if ui
+        .selectable_label(view.recording, rec)
+        .on_hover_text("save every frame of the window into the run's captures")
+        .clicked()
+    {
+        actions.push(TimelineAction::Snapshot(SnapshotRequest::ToggleRecording));
+    }
+    ui.menu_button("Export", |ui| {
+        if ui.button("metrics → CSV").clicked() {
+            actions.push(TimelineAction::Export(ExportRequest::MetricsCsv));
+            ui.close();
+        }
+        if ui.button("metrics → JSON").clicked() {
+            actions.push(TimelineAction::Export(ExportRequest::MetricsJson));
+            ui.close();
+        }
+        if ui.button("shown frame → JSON").clicked() {
+            actions.push(TimelineAction::Export(ExportRequest::FrameJson));
+            ui.close();
+        }
+    });
+}
+
+/// Where the view and the trainer are, and how much is recorded.
+fn position_text(view: &TimelineView) -> String {
     let mut info = format!(
         "showing step {}",
         view.shown.map_or("-".into(), |s| s.to_string())
@@ -164,7 +186,7 @@ pub(crate) fn timeline_ui(
             view.bytes as f64 / 1e6
         ));
     }
-    ui.small(info);
+    info
 }
 
 /// The scrubber: a slider over every step, with the live position marked.
