@@ -806,3 +806,172 @@ fn compare_tabs_are_parsed_once_and_their_aliases_agree() {
         );
     }
 }
+
+/// A PyTorch-named checkpoint (`net.0.weight` `[out, in]`, ...) of a 2-8-2
+/// network at `step`, its values a function of the step.
+fn torch_checkpoint(dir: &Path, step: u64, second_inputs: usize) -> Vec<Vec<f32>> {
+    use safetensors::tensor::{Dtype, TensorView};
+    let value = |i: usize| (i as f32 * 0.37 + step as f32 * 0.011).sin() * 0.8;
+    let shapes = [
+        ("net.0.weight", vec![8, 2]),
+        ("net.0.bias", vec![8]),
+        ("net.2.weight", vec![2, second_inputs]),
+        ("net.2.bias", vec![2]),
+    ];
+    let values: Vec<Vec<f32>> = shapes
+        .iter()
+        .enumerate()
+        .map(|(t, (_, s))| {
+            (0..s.iter().product::<usize>())
+                .map(|i| value(i + 100 * t))
+                .collect()
+        })
+        .collect();
+    let bytes: Vec<Vec<u8>> = values
+        .iter()
+        .map(|v| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+        .collect();
+    let views: Vec<(String, TensorView<'_>)> = shapes
+        .iter()
+        .zip(&bytes)
+        .map(|((n, s), b)| {
+            (
+                n.to_string(),
+                TensorView::new(Dtype::F32, s.clone(), b).unwrap(),
+            )
+        })
+        .collect();
+    let metadata = std::collections::HashMap::from([
+        ("format".to_string(), "pt".to_string()),
+        ("loss".to_string(), format!("{}", 1.0 / (1.0 + step as f64))),
+        ("reward".to_string(), format!("{}", step as f64 * 0.5)),
+    ]);
+    let file = dir.join(format!("ckpt_{step:06}.safetensors"));
+    std::fs::write(
+        file,
+        safetensors::tensor::serialize(views, Some(metadata)).unwrap(),
+    )
+    .unwrap();
+    values
+}
+
+#[test]
+fn import_turns_pytorch_checkpoints_into_a_run_with_their_exact_weights() {
+    let dir = temp_dir("import");
+    let ckpts = dir.join("ckpts");
+    std::fs::create_dir_all(&ckpts).unwrap();
+    let steps = [0u64, 10, 20, 30, 40];
+    let written: Vec<Vec<Vec<f32>>> = steps
+        .iter()
+        .map(|&s| torch_checkpoint(&ckpts, s, 8))
+        .collect();
+    let out = dir.join("runs");
+    let o = nnm(&[
+        "import",
+        ckpts.to_str().unwrap(),
+        "--data",
+        "xor",
+        "--activation",
+        "tanh",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let fields = final_fields(&stdout(&o));
+    assert_eq!(field(&fields, "step"), "40");
+    assert!(
+        field(&fields, "test_loss").parse::<f64>().is_ok(),
+        "{fields:?}"
+    );
+    let run = PathBuf::from(field(&fields, "run"));
+    for (k, &step) in steps.iter().enumerate() {
+        let o = nnm(&[
+            "runs",
+            "frame",
+            run.to_str().unwrap(),
+            "--step",
+            &step.to_string(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+        assert_eq!(v["step"], step);
+        // The lab keeps [in][out]; torch wrote [out][in].
+        for (layer, (w, b), n_in, n_out) in [(0, (0, 1), 2, 8), (1, (2, 3), 8, 2)] {
+            let weights = v["layers"][layer]["weights"].as_array().unwrap();
+            assert_eq!(weights.len(), n_in * n_out);
+            for i in 0..n_in {
+                for o in 0..n_out {
+                    let got = weights[i * n_out + o].as_f64().unwrap();
+                    let sent = f64::from(written[k][w][o * n_in + i]);
+                    assert!(
+                        (got - sent).abs() <= 1e-6,
+                        "step {step} layer {layer} [{i}][{o}]: {got} vs {sent}"
+                    );
+                }
+            }
+            let biases = v["layers"][layer]["biases"].as_array().unwrap();
+            for (o, got) in biases.iter().enumerate() {
+                assert!((got.as_f64().unwrap() - f64::from(written[k][b][o])).abs() <= 1e-6);
+            }
+        }
+        assert!(
+            v["layers"][0]["activations"].is_array(),
+            "the probe is followed through it"
+        );
+        assert_eq!(
+            v["evaluation"]["step"], step,
+            "each checkpoint is evaluated"
+        );
+    }
+    let scalars = std::fs::read_to_string(run.join("scalars.csv")).unwrap();
+    for step in steps {
+        let reward = format!("{step},reward,{}", step as f64 * 0.5);
+        assert!(
+            scalars.lines().any(|l| l == reward),
+            "{reward} missing from:\n{scalars}"
+        );
+    }
+    let sources = std::fs::read_to_string(run.join("imported_from.txt")).unwrap();
+    assert!(sources.contains("ckpt_000030.safetensors"), "{sources}");
+
+    // A checkpoint missing from the series is named by its step.
+    std::fs::remove_file(ckpts.join("ckpt_000020.safetensors")).unwrap();
+    let o = nnm(&[
+        "import",
+        ckpts.to_str().unwrap(),
+        "--data",
+        "xor",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("the checkpoint of step 20 is missing"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Shapes that do not chain name the file, the tensor and both shapes.
+    let bad = dir.join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    torch_checkpoint(&bad, 5, 7);
+    let o = nnm(&[
+        "import",
+        bad.to_str().unwrap(),
+        "--data",
+        "xor",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    for part in [
+        "ckpt_000005.safetensors",
+        "`net.2.weight`",
+        "[2, 7]",
+        "`net.0.weight`",
+        "8 outputs",
+    ] {
+        assert!(e.contains(part), "{part} missing from: {e}");
+    }
+}

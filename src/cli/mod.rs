@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod import;
 mod runs;
 mod scenes;
 mod sweep;
@@ -35,6 +36,9 @@ enum Command {
     View(WindowedScene),
     /// Train a scene headless, recording a run directory.
     Train(train::TrainArgs),
+    /// Import checkpoints trained elsewhere (safetensors, one per step, PyTorch
+    /// or Flax names) as a run directory, evaluated on a scene's data.
+    Import(import::ImportArgs),
     /// Film a scene (training it) or a recorded run, off-screen: PNG frames, MP4 or GIF.
     Capture(CaptureArgs),
     /// Open a recorded run in the instrument (no trainer); follows it if it is still training.
@@ -241,6 +245,7 @@ pub(crate) fn run() -> Result<ExitCode> {
         None => view(WindowedScene::parse_from(["view"]), &presets),
         Some(Command::View(args)) => view(args, &presets),
         Some(Command::Train(args)) => train::train(args, &presets),
+        Some(Command::Import(args)) => import::import(args, &presets),
         Some(Command::Sweep(args)) => sweep::sweep(args, &presets),
         Some(Command::Scenes { check }) => scenes::scenes(check, &presets),
         Some(Command::Replay(args)) => replay(args),

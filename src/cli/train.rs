@@ -8,7 +8,7 @@ use burn::tensor::backend::AutodiffBackend;
 
 use nn_microscope::lab::runner::Session;
 use nn_microscope::lab::scene::Presets;
-use nn_microscope::lab::{CpuBackend, Device, Scene, format_value};
+use nn_microscope::lab::{CpuBackend, Device, Metrics, Scene, format_value};
 
 /// Options of `nnm train`.
 #[derive(Debug, clap::Args)]
@@ -148,6 +148,28 @@ fn run_session<B: AutodiffBackend>(mut session: Session<B>) -> Result<ExitCode> 
         }
         None => session.finish()?,
     };
+    let mut line = final_line(&session, step, &last, &run_dir);
+    let num = |v: Option<f32>| format_value(v, Some(6));
+    if let Some((at, loss)) = diverged {
+        line.push_str(" status=diverged");
+        eprintln!(
+            "diverged: the loss became {} at step {at} (learning rate {}); the run stopped there and is recorded as diverged",
+            num(Some(loss)),
+            scene.train.learning_rate
+        );
+    }
+    println!("{line}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The `final:` line of a run at `step` whose last evaluation is `last`:
+/// the losses, the error that suits its data, and its sharpness if measured.
+pub(super) fn final_line<B: AutodiffBackend>(
+    session: &Session<B>,
+    step: u64,
+    last: &Metrics,
+    run_dir: &str,
+) -> String {
     let num = |v: Option<f32>| format_value(v, Some(6));
     let mut line = format!(
         "final: step={step} train_loss={} test_loss={} test_accuracy={} run={run_dir}",
@@ -171,14 +193,5 @@ fn run_session<B: AutodiffBackend>(mut session: Session<B>) -> Result<ExitCode> 
             num(last.sharpness_threshold)
         ));
     }
-    if let Some((at, loss)) = diverged {
-        line.push_str(" status=diverged");
-        eprintln!(
-            "diverged: the loss became {} at step {at} (learning rate {}); the run stopped there and is recorded as diverged",
-            num(Some(loss)),
-            scene.train.learning_rate
-        );
-    }
-    println!("{line}");
-    Ok(ExitCode::SUCCESS)
+    line
 }

@@ -54,6 +54,15 @@ pub enum LabError {
         #[source]
         source: std::io::Error,
     },
+    /// A network message (a checkpoint file, or a message from a socket)
+    /// that cannot be read: `origin` names the file or the peer.
+    #[error("{origin}: {message}")]
+    Stream {
+        /// The file or peer the message came from.
+        origin: String,
+        /// What was wrong, naming the tensor or metadata key.
+        message: String,
+    },
     /// A setting that makes no sense (an empty layer, a zero batch size...).
     #[error("invalid setting `{field}`: {message}")]
     Setting {
@@ -101,6 +110,14 @@ impl LabError {
     pub fn scene_file(path: impl AsRef<Path>, message: impl Into<String>) -> Self {
         LabError::SceneFile {
             path: path.as_ref().to_path_buf(),
+            message: message.into(),
+        }
+    }
+
+    /// A network message from `origin` that cannot be read.
+    pub fn stream(origin: impl Into<String>, message: impl Into<String>) -> Self {
+        LabError::Stream {
+            origin: origin.into(),
             message: message.into(),
         }
     }

@@ -11,6 +11,7 @@ pub mod record;
 mod rng;
 pub mod runner;
 pub mod scene;
+pub mod stream;
 pub mod sweep;
 pub mod train;
 

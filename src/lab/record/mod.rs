@@ -7,6 +7,7 @@ mod entropy;
 mod export;
 mod frames;
 mod metrics;
+mod scalars;
 mod sink;
 
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ pub use frames::{
     RecordingHeader, index_path,
 };
 pub use metrics::{MetricsWriter, parse_metrics, read_layers, read_metrics};
+pub use scalars::read_scalars;
 pub use sink::FrameSink;
 
 use crate::lab::error::{LabError, LabResult};
@@ -41,6 +43,8 @@ pub const CAPTURES_DIR: &str = "captures";
 /// The Hessian's top eigenvalues at each sharpness measurement, when a scene
 /// asks for more than one (`measure.top_k`).
 pub const SPECTRUM_FILE: &str = "spectrum.csv";
+/// Named numbers a run was sent besides its metrics (see [`read_scalars`]).
+pub const SCALARS_FILE: &str = "scalars.csv";
 
 /// A run directory on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,6 +138,8 @@ pub struct RunRecorder {
     /// The step of the last frame handed to the recording: a step is
     /// recorded once, whether by training or as the final state.
     last_frame: Option<u64>,
+    /// `scalars.csv`, once a scalar arrives.
+    scalars: Option<scalars::ScalarWriter>,
 }
 
 /// Which steps are recorded: every `frame_every`-th, and, once the recording
@@ -237,6 +243,7 @@ impl RunRecorder {
             spectrum: None,
             edits,
             last_frame: None,
+            scalars: None,
         })
     }
 
@@ -308,6 +315,7 @@ impl RunRecorder {
             spectrum,
             edits: edits::EditLog::new(edits_path),
             last_frame: None,
+            scalars: None,
         })
     }
 
@@ -375,6 +383,35 @@ impl RunRecorder {
             return Ok(());
         }
         self.append_frame(frame, true)
+    }
+
+    /// Records a frame outside the stride as an exact keyframe: a state
+    /// that came from elsewhere (an imported checkpoint), kept bit for bit.
+    pub fn record_keyframe(&mut self, frame: Box<Frame>) -> LabResult<()> {
+        if !self.wants_final_frame(frame.step) {
+            return Ok(());
+        }
+        self.append_frame(frame, true)
+    }
+
+    /// Appends the named numbers of `step` to `scalars.csv` (made on the
+    /// first call).
+    pub fn record_scalars(
+        &mut self,
+        step: u64,
+        scalars: &std::collections::BTreeMap<String, f64>,
+    ) -> LabResult<()> {
+        if scalars.is_empty() {
+            return Ok(());
+        }
+        if self.scalars.is_none() {
+            let path = self.dir.path.join(SCALARS_FILE);
+            self.scalars = Some(scalars::ScalarWriter::create(&path)?);
+        }
+        match &mut self.scalars {
+            Some(writer) => writer.append(step, scalars),
+            None => Ok(()),
+        }
     }
 
     fn append_frame(&mut self, frame: Box<Frame>, key: bool) -> LabResult<()> {

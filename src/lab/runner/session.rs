@@ -14,6 +14,7 @@ use crate::lab::frame::Metrics;
 use crate::lab::record::{EDITS_FILE, RunDir, RunRecorder, Thinning};
 use crate::lab::record::{Edit, read_edits};
 use crate::lab::scene::Scene;
+use crate::lab::stream::NetworkMessage;
 use crate::lab::train::{StepOutcome, Trainer, TrainerState};
 
 /// |Δθ·v|: the length of the update from `before` to `after` along the unit vector `v`.
@@ -425,6 +426,32 @@ impl<B: AutodiffBackend> Session<B> {
             }
         }
         Ok(out)
+    }
+
+    /// Takes `message` as the network's state at its step (a checkpoint
+    /// trained elsewhere, or a step streamed from a training loop): its
+    /// weights become the trainer's and are evaluated on the scene's data
+    /// (a metrics row), the probe is followed through them into an exact
+    /// keyframe, and its scalars go to `scalars.csv`. `origin` names where
+    /// it came from, for errors.
+    pub fn import_state(&mut self, message: &NetworkMessage, origin: &str) -> LabResult<Metrics> {
+        self.trainer.load_state(message, origin)?;
+        let step = message.step;
+        self.last_step = Metrics {
+            batch_loss: message.scalars.get("loss").map(|&v| v as f32),
+            ..Metrics::at(step)
+        };
+        let eval = self.measure()?;
+        self.write_row(&eval)?;
+        if let Some(frame) = self.peek()?
+            && let Some(r) = &mut self.recorder
+        {
+            r.record_keyframe(frame)?;
+        }
+        if let Some(r) = &mut self.recorder {
+            r.record_scalars(step, &message.scalars)?;
+        }
+        Ok(eval)
     }
 
     /// The frame of the current state without training (for a paused view),

@@ -19,6 +19,7 @@ use crate::lab::error::{LabError, LabResult};
 use crate::lab::frame::{Frame, Topology};
 use crate::lab::model::Mlp;
 use crate::lab::scene::{OptimizerKind, Scene};
+use crate::lab::stream::NetworkMessage;
 
 pub use backprop::per_sample_loss;
 use backprop::{Keep, by_hand, pde_objective, penalty};
@@ -337,6 +338,44 @@ impl<B: AutodiffBackend> Trainer<B> {
             }
         }
         Ok(flat)
+    }
+
+    /// Takes the layers of `message` as the network's parameters at its step:
+    /// a network trained elsewhere, seen from here on as this trainer's own
+    /// (the optimiser's state is left as it is). Its widths must be the
+    /// scene's network's.
+    pub fn load_state(&mut self, message: &NetworkMessage, origin: &str) -> LabResult<()> {
+        let config = &self.model.config;
+        if message.sizes() != config.sizes {
+            return Err(LabError::stream(
+                origin,
+                format!(
+                    "its layers have widths {:?}, but the run's network has {:?}",
+                    message.sizes(),
+                    config.sizes
+                ),
+            ));
+        }
+        let layers = message
+            .layers
+            .iter()
+            .map(|l| {
+                crate::lab::model::linear_from::<B::InnerBackend>(
+                    l.inputs,
+                    l.outputs,
+                    l.weights.clone(),
+                    config.bias.then(|| l.biases.clone()),
+                    &self.device,
+                )
+            })
+            .collect();
+        self.model = Mlp {
+            layers,
+            config: config.clone(),
+        };
+        self.step = message.step;
+        self.diverged = false;
+        Ok(())
     }
 
     /// The gradient of the training objective (data loss and penalties) at the

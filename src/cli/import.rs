@@ -1,0 +1,203 @@
+//! `nnm import`: checkpoints written by other frameworks (safetensors, one per
+//! step) into an ordinary run directory, evaluated and followed on real data.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+
+use nn_microscope::lab::model::Activation;
+use nn_microscope::lab::runner::Session;
+use nn_microscope::lab::scene::Presets;
+use nn_microscope::lab::stream::{NetworkMessage, step_from_file_name};
+use nn_microscope::lab::{CpuBackend, Metrics};
+
+/// The file a run directory keeps the imported checkpoints' names in.
+const SOURCES_FILE: &str = "imported_from.txt";
+
+/// Options of `nnm import`.
+#[derive(Debug, clap::Args)]
+pub(super) struct ImportArgs {
+    /// Checkpoints (`.safetensors`, one per step, the step in their metadata
+    /// or their name), or folders of them.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// The data the network learnt: a scene file or preset name, whose data
+    /// set evaluates each checkpoint and feeds the probe.
+    #[arg(long)]
+    data: String,
+    /// The hidden layers' non-linearity, where the checkpoints do not say
+    /// (`relu`, `tanh`, `sigmoid`, `gelu`, `linear`).
+    #[arg(long, default_value = "relu", value_parser = parse_activation)]
+    activation: Activation,
+    /// Folder that receives the run directory.
+    #[arg(long, default_value = "runs")]
+    out: PathBuf,
+}
+
+/// `--activation`'s value.
+fn parse_activation(text: &str) -> Result<Activation, String> {
+    Activation::ALL
+        .into_iter()
+        .find(|a| a.label() == text)
+        .ok_or_else(|| {
+            let known: Vec<&str> = Activation::ALL.iter().map(|a| a.label()).collect();
+            format!("`{text}` is not one of {}", known.join(", "))
+        })
+}
+
+/// Imports the checkpoints and prints the same `final:` line as `nnm train`.
+pub(super) fn import(args: ImportArgs, presets: &Presets) -> Result<ExitCode> {
+    let files = checkpoint_files(&args.paths)?;
+    let mut series: Vec<(PathBuf, NetworkMessage)> = Vec::with_capacity(files.len());
+    for file in files {
+        let bytes =
+            std::fs::read(&file).with_context(|| format!("{}: cannot read", file.display()))?;
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
+        let origin = file.display().to_string();
+        let message = NetworkMessage::decode(
+            &bytes,
+            &origin,
+            name.as_deref().and_then(step_from_file_name),
+        )?;
+        series.push((file, message));
+    }
+    series.sort_by_key(|(_, m)| m.step);
+    check_series(&series)?;
+    let (first_file, first) = &series[0];
+    let config = {
+        let mut scene = presets.find(&args.data)?.load()?;
+        let output = scene.output();
+        let config = first.architecture(args.activation, output);
+        scene.model.hidden = config.hidden().to_vec();
+        scene.model.activations = Some(config.activations.clone());
+        scene.model.output = Some(config.output);
+        scene.model.dropout = 0.0;
+        scene.model.gain = 1.0;
+        scene.model.parameterization = Default::default();
+        scene.train.steps = series.last().map_or(0, |(_, m)| m.step);
+        scene.record.frames = true;
+        scene.name = format!("import-{}", scene.name);
+        scene
+    };
+    let data = Arc::new(config.load_data()?);
+    let sizes = first.sizes();
+    if sizes.first() != Some(&data.inputs) || sizes.last() != Some(&data.outputs()) {
+        bail!(
+            "{}: the network takes {} inputs and gives {} outputs, but the data of `{}` has {} inputs and {} outputs",
+            first_file.display(),
+            sizes.first().copied().unwrap_or(0),
+            sizes.last().copied().unwrap_or(0),
+            args.data,
+            data.inputs,
+            data.outputs()
+        );
+    }
+    let mut session =
+        Session::<CpuBackend>::with_data(&config, data, &Default::default(), Some(&args.out))?;
+    let run_dir = session.run_dir().map(Path::to_path_buf).unwrap_or_default();
+    let sources: String = series
+        .iter()
+        .map(|(f, m)| format!("{} {}\n", m.step, f.display()))
+        .collect();
+    std::fs::write(run_dir.join(SOURCES_FILE), sources)
+        .with_context(|| format!("{}: cannot write", run_dir.join(SOURCES_FILE).display()))?;
+    let bar = super::progress_bar(series.len() as u64, "checkpoints");
+    let mut last = Metrics::default();
+    for (file, message) in &series {
+        last = session.import_state(message, &file.display().to_string())?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    session.settle()?;
+    let step = series.last().map_or(0, |(_, m)| m.step);
+    println!(
+        "{}",
+        super::train::final_line(&session, step, &last, &run_dir.display().to_string())
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The checkpoint files of `paths`: files as given, folders' `.safetensors`
+/// files in name order.
+fn checkpoint_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut inside: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| format!("{}: cannot list", path.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+                .collect();
+            inside.sort();
+            if inside.is_empty() {
+                bail!(
+                    "{}: no .safetensors checkpoints in this folder",
+                    path.display()
+                );
+            }
+            files.extend(inside);
+        } else if path.is_file() {
+            files.push(path.clone());
+        } else {
+            bail!("{}: no such file or folder", path.display());
+        }
+    }
+    Ok(files)
+}
+
+/// Checks that the checkpoints are one network's (same widths), one per
+/// step, with no gap in a regular series: checkpoints every 10 steps with
+/// step 30 missing is an error naming step 30.
+fn check_series(series: &[(PathBuf, NetworkMessage)]) -> Result<()> {
+    let Some((first_file, first)) = series.first() else {
+        bail!("no checkpoints to import");
+    };
+    for pair in series.windows(2) {
+        let ((a_file, a), (b_file, b)) = (&pair[0], &pair[1]);
+        if a.step == b.step {
+            bail!(
+                "two checkpoints for step {}: {} and {}",
+                a.step,
+                a_file.display(),
+                b_file.display()
+            );
+        }
+        if b.sizes() != first.sizes() {
+            bail!(
+                "{}: layer widths {:?}, but {} has {:?}: the checkpoints are not one network's",
+                b_file.display(),
+                b.sizes(),
+                first_file.display(),
+                first.sizes()
+            );
+        }
+    }
+    let gaps: Vec<u64> = series
+        .windows(2)
+        .map(|p| p[1].1.step - p[0].1.step)
+        .collect();
+    let Some(&every) = gaps.iter().min() else {
+        return Ok(());
+    };
+    let regular = gaps.iter().filter(|&&g| g == every).count();
+    // A regular series (most gaps equal): a gap that is a multiple of its
+    // stride is a checkpoint missing, not a change of pace.
+    if regular * 2 > gaps.len() {
+        for (pair, gap) in series.windows(2).zip(&gaps) {
+            if *gap > every && gap.is_multiple_of(every) {
+                let (before, after) = (&pair[0], &pair[1]);
+                bail!(
+                    "the checkpoint of step {} is missing: the series goes every {every} steps, from {} (step {}) to {} (step {})",
+                    before.1.step + every,
+                    before.0.display(),
+                    before.1.step,
+                    after.0.display(),
+                    after.1.step
+                );
+            }
+        }
+    }
+    Ok(())
+}
