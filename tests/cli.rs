@@ -866,6 +866,13 @@ fn import_turns_pytorch_checkpoints_into_a_run_with_their_exact_weights() {
         .map(|&s| torch_checkpoint(&ckpts, s, 8))
         .collect();
     let out = dir.join("runs");
+    // A training loop's own log, every 5 steps, with a text column.
+    let log = dir.join("log.csv");
+    let rows: String = (0..=40)
+        .step_by(5)
+        .map(|s| format!("{s},{},train\n", s as f64 / 100.0))
+        .collect();
+    std::fs::write(&log, format!("step,accuracy,phase\n{rows}")).unwrap();
     let o = nnm(&[
         "import",
         ckpts.to_str().unwrap(),
@@ -873,6 +880,8 @@ fn import_turns_pytorch_checkpoints_into_a_run_with_their_exact_weights() {
         "xor",
         "--activation",
         "tanh",
+        "--metrics",
+        log.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
     ]);
@@ -931,6 +940,17 @@ fn import_turns_pytorch_checkpoints_into_a_run_with_their_exact_weights() {
             "{reward} missing from:\n{scalars}"
         );
     }
+    // The log's numbers at every step it has, between checkpoints too, in step order.
+    let accuracy: Vec<&str> = scalars
+        .lines()
+        .filter(|l| l.contains(",accuracy,"))
+        .collect();
+    let expected: Vec<String> = (0..=40)
+        .step_by(5)
+        .map(|s| format!("{s},accuracy,{}", s as f64 / 100.0))
+        .collect();
+    assert_eq!(accuracy, expected, "{scalars}");
+    assert!(!scalars.contains("phase"), "text is not a scalar");
     let sources = std::fs::read_to_string(run.join("imported_from.txt")).unwrap();
     assert!(sources.contains("ckpt_000030.safetensors"), "{sources}");
 

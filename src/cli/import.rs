@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use nn_microscope::lab::model::Activation;
 use nn_microscope::lab::runner::Session;
 use nn_microscope::lab::scene::Presets;
-use nn_microscope::lab::stream::{NetworkMessage, step_from_file_name};
+use nn_microscope::lab::stream::{NetworkMessage, read_logged_metrics, step_from_file_name};
 use nn_microscope::lab::{CpuBackend, Metrics};
 
 /// The file a run directory keeps the imported checkpoints' names in.
@@ -31,6 +31,11 @@ pub(super) struct ImportArgs {
     /// (`relu`, `tanh`, `sigmoid`, `gelu`, `linear`).
     #[arg(long, default_value = "relu", value_parser = parse_activation)]
     activation: Activation,
+    /// Metrics logged beside the checkpoints: CSV with a `step` column, or
+    /// JSON lines (`.jsonl`) with a `step` key; their numbers go to
+    /// `scalars.csv` at their steps, checkpoint or not.
+    #[arg(long, value_name = "FILE")]
+    metrics: Option<PathBuf>,
     /// Folder that receives the run directory.
     #[arg(long, default_value = "runs")]
     out: PathBuf,
@@ -103,11 +108,28 @@ pub(super) fn import(args: ImportArgs, presets: &Presets) -> Result<ExitCode> {
         .collect();
     std::fs::write(run_dir.join(SOURCES_FILE), sources)
         .with_context(|| format!("{}: cannot write", run_dir.join(SOURCES_FILE).display()))?;
+    let mut logged = match &args.metrics {
+        Some(path) => read_logged_metrics(path)?,
+        None => Default::default(),
+    };
     let bar = super::progress_bar(series.len() as u64, "checkpoints");
     let mut last = Metrics::default();
-    for (file, message) in &series {
+    for (file, message) in &mut series {
+        // What was logged before this checkpoint, then with it (the
+        // checkpoint's own numbers win a name both have).
+        let later = logged.split_off(&message.step);
+        for (step, scalars) in std::mem::replace(&mut logged, later) {
+            session.record_scalars(step, &scalars)?;
+        }
+        if let Some(mut with) = logged.remove(&message.step) {
+            with.append(&mut message.scalars);
+            message.scalars = with;
+        }
         last = session.import_state(message, &file.display().to_string())?;
         bar.inc(1);
+    }
+    for (step, scalars) in logged {
+        session.record_scalars(step, &scalars)?;
     }
     bar.finish_and_clear();
     session.settle()?;

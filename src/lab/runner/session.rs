@@ -454,6 +454,19 @@ impl<B: AutodiffBackend> Session<B> {
         Ok(eval)
     }
 
+    /// Appends named numbers of `step` to the run's `scalars.csv` (metrics a
+    /// training loop logged between its checkpoints).
+    pub fn record_scalars(
+        &mut self,
+        step: u64,
+        scalars: &std::collections::BTreeMap<String, f64>,
+    ) -> LabResult<()> {
+        match &mut self.recorder {
+            Some(r) => r.record_scalars(step, scalars),
+            None => Ok(()),
+        }
+    }
+
     /// The frame of the current state without training (for a paused view),
     /// with the latest evaluation attached. `None` once diverged.
     pub fn peek(&mut self) -> LabResult<Option<Box<Frame>>> {

@@ -11,6 +11,7 @@
 //! layers', such as `relu,relu`), `output` (`softmax` or `linear`) and every
 //! scalar under its own name (`loss`, `accuracy`, `reward`...).
 
+mod logged;
 mod names;
 
 use std::collections::{BTreeMap, HashMap};
@@ -19,6 +20,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use crate::lab::error::{LabError, LabResult};
 use crate::lab::model::{Activation, MlpConfig, OutputKind};
+pub use logged::{LoggedMetrics, read_logged_metrics};
 use names::{Convention, Part, TensorName};
 
 /// The format's name, written as `format` in the metadata of what this
