@@ -631,19 +631,7 @@ fn bar_ticks(range: (f32, f32), height: i64) -> Vec<PlacedTick> {
         .iter()
         .map(|&(v, major)| (bar_row(v, lo, hi, height), tick_label(v), major))
         .collect();
-    let spans: Vec<(i64, i64, bool)> = placed
-        .iter()
-        .map(|(at, _, major)| (at - TEXT_H / 2, at + TEXT_H / 2, *major))
-        .collect();
-    let keep = fit_labels(&spans, 4);
-    placed
-        .into_iter()
-        .zip(keep)
-        .map(|((at, s, _), k)| PlacedTick {
-            at,
-            label: k.then_some(s),
-        })
-        .collect()
+    fit_ticks(placed, |at, _| (at - TEXT_H / 2, at + TEXT_H / 2), 4)
 }
 
 /// The bar row of value `v` (top row = `hi`).
