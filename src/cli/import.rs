@@ -29,7 +29,7 @@ pub(super) struct ImportArgs {
     data: String,
     /// The hidden layers' non-linearity, where the checkpoints do not say
     /// (`relu`, `tanh`, `sigmoid`, `gelu`, `linear`).
-    #[arg(long, default_value = "relu", value_parser = parse_activation)]
+    #[arg(long, default_value = "relu", value_parser = Activation::from_label)]
     activation: Activation,
     /// Metrics logged beside the checkpoints: CSV with a `step` column, or
     /// JSON lines (`.jsonl`) with a `step` key; their numbers go to
@@ -39,17 +39,6 @@ pub(super) struct ImportArgs {
     /// Folder that receives the run directory.
     #[arg(long, default_value = "runs")]
     out: PathBuf,
-}
-
-/// `--activation`'s value.
-fn parse_activation(text: &str) -> Result<Activation, String> {
-    Activation::ALL
-        .into_iter()
-        .find(|a| a.label() == text)
-        .ok_or_else(|| {
-            let known: Vec<&str> = Activation::ALL.iter().map(|a| a.label()).collect();
-            format!("`{text}` is not one of {}", known.join(", "))
-        })
 }
 
 /// Imports the checkpoints and prints the same `final:` line as `nnm train`.

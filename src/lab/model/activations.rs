@@ -141,6 +141,18 @@ impl Activation {
         }
     }
 
+    /// The activation named `name` (its [`Activation::label`], any case); the
+    /// error lists the names there are.
+    pub fn from_label(name: &str) -> Result<Activation, String> {
+        Activation::ALL
+            .into_iter()
+            .find(|a| a.label().eq_ignore_ascii_case(name.trim()))
+            .ok_or_else(|| {
+                let known: Vec<&str> = Activation::ALL.iter().map(|a| a.label()).collect();
+                format!("unknown `{name}` (one of {})", known.join(", "))
+            })
+    }
+
     /// Lower-case name, as shown in the UI.
     pub fn label(self) -> &'static str {
         match self {

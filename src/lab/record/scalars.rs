@@ -2,53 +2,47 @@
 //! reward, an episode length, a loss computed elsewhere), one row each.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::lab::error::{LabError, LabResult};
 
 /// The header of `scalars.csv`.
-const HEADER: &str = "step,name,value";
+const HEADER: [&str; 3] = ["step", "name", "value"];
 
 /// Appends rows to a run's `scalars.csv`, flushed after each step's rows, so
 /// that a killed run keeps every step it was sent.
 #[derive(Debug)]
 pub(super) struct ScalarWriter {
     path: PathBuf,
-    file: std::fs::File,
+    csv: csv::Writer<std::fs::File>,
 }
 
 impl ScalarWriter {
     /// Creates the file with its header.
     pub(super) fn create(path: &Path) -> LabResult<ScalarWriter> {
-        let mut file =
+        let file =
             std::fs::File::create(path).map_err(|e| LabError::io(path, "cannot create", e))?;
-        writeln!(file, "{HEADER}").map_err(|e| LabError::io(path, "cannot write", e))?;
+        let mut csv = csv::Writer::from_writer(file);
+        csv.write_record(HEADER)
+            .and_then(|()| csv.flush().map_err(csv::Error::from))
+            .map_err(|e| LabError::run(path, format!("cannot write: {e}")))?;
         Ok(ScalarWriter {
             path: path.to_path_buf(),
-            file,
+            csv,
         })
     }
 
     /// Appends the scalars of `step`, in name order.
     pub(super) fn append(&mut self, step: u64, scalars: &BTreeMap<String, f64>) -> LabResult<()> {
-        let mut text = String::new();
+        let step = step.to_string();
         for (name, value) in scalars {
-            text.push_str(&format!("{step},{},{value}\n", quote(name)));
+            self.csv
+                .write_record([step.as_str(), name.as_str(), &value.to_string()])
+                .map_err(|e| LabError::run(&self.path, format!("cannot write: {e}")))?;
         }
-        self.file
-            .write_all(text.as_bytes())
-            .and_then(|()| self.file.flush())
+        self.csv
+            .flush()
             .map_err(|e| LabError::io(&self.path, "cannot write", e))
-    }
-}
-
-/// A name as a CSV field: quoted when it holds a comma, a quote or a line break.
-fn quote(name: &str) -> String {
-    if name.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    } else {
-        name.to_string()
     }
 }
 
@@ -96,6 +90,8 @@ pub fn read_scalars(path: &Path) -> LabResult<Vec<(u64, String, f64)>> {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+
     use super::*;
 
     #[test]

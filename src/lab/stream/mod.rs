@@ -231,17 +231,8 @@ fn read_metadata(
                     .map(str::trim)
                     .filter(|t| !t.is_empty())
                     .map(|t| {
-                        Activation::ALL
-                            .into_iter()
-                            .find(|a| a.label().eq_ignore_ascii_case(t))
-                            .ok_or_else(|| {
-                                let known: Vec<&str> =
-                                    Activation::ALL.iter().map(|a| a.label()).collect();
-                                fail(format!(
-                                    "metadata `activations`: unknown `{t}` (one of {})",
-                                    known.join(", ")
-                                ))
-                            })
+                        Activation::from_label(t)
+                            .map_err(|e| fail(format!("metadata `activations`: {e}")))
                     })
                     .collect::<LabResult<Vec<_>>>()?;
                 message.activations = Some(acts);
