@@ -96,6 +96,8 @@ pub(super) struct RunLog {
     /// Each layer's stats at every step they arrived for (in frames, or
     /// from a replay's `layers.csv`), in step order.
     pub layer_stats: Vec<(u64, Vec<LayerStats>)>,
+    /// Named numbers a training loop sent, by name: (step, value), in step order.
+    pub scalars: std::collections::BTreeMap<String, Vec<(u64, f32)>>,
 }
 
 impl RunLog {
@@ -106,6 +108,18 @@ impl RunLog {
             self.layer_stats.retain(|(s, _)| *s < step);
         }
         self.layer_stats.push((step, stats));
+    }
+
+    /// Keeps the scalars of a step; a step at or before the last one kept
+    /// for a name replaces what follows.
+    fn push_scalars(&mut self, step: u64, values: std::collections::BTreeMap<String, f64>) {
+        for (name, value) in values {
+            let series = self.scalars.entry(name).or_default();
+            if series.last().is_some_and(|(s, _)| *s >= step) {
+                series.retain(|(s, _)| *s < step);
+            }
+            series.push((step, value as f32));
+        }
     }
 
     /// Keeps an evaluation; a restart re-evaluates step 0, so one entry per step.
@@ -230,6 +244,7 @@ impl LiveWriter<'_> {
                 self.frame.0 = Some(Arc::from(frame));
             }
             TrainerEvent::Layers(step, stats) => self.log.push_layers(step, stats),
+            TrainerEvent::Scalars(step, values) => self.log.push_scalars(step, values),
             TrainerEvent::Settings(scene) => self.scene.0 = Some(*scene),
             TrainerEvent::Evaluated(e) => self.log.push_evaluation(e),
             TrainerEvent::Running(true) => {

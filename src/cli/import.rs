@@ -10,7 +10,9 @@ use anyhow::{Context, Result, bail};
 use nn_microscope::lab::model::Activation;
 use nn_microscope::lab::runner::Session;
 use nn_microscope::lab::scene::Presets;
-use nn_microscope::lab::stream::{NetworkMessage, read_logged_metrics, step_from_file_name};
+use nn_microscope::lab::stream::{
+    NetworkMessage, adopted_scene, check_fits, read_logged_metrics, step_from_file_name,
+};
 use nn_microscope::lab::{CpuBackend, Metrics};
 
 /// The file a run directory keeps the imported checkpoints' names in.
@@ -60,34 +62,15 @@ pub(super) fn import(args: ImportArgs, presets: &Presets) -> Result<ExitCode> {
     series.sort_by_key(|(_, m)| m.step);
     check_series(&series)?;
     let (first_file, first) = &series[0];
-    let config = {
-        let mut scene = presets.find(&args.data)?.load()?;
-        let output = scene.output();
-        let config = first.architecture(args.activation, output);
-        scene.model.hidden = config.hidden().to_vec();
-        scene.model.activations = Some(config.activations.clone());
-        scene.model.output = Some(config.output);
-        scene.model.dropout = 0.0;
-        scene.model.gain = 1.0;
-        scene.model.parameterization = Default::default();
-        scene.train.steps = series.last().map_or(0, |(_, m)| m.step);
-        scene.record.frames = true;
-        scene.name = format!("import-{}", scene.name);
-        scene
-    };
+    let steps = series.last().map_or(0, |(_, m)| m.step);
+    let config = adopted_scene(
+        presets.find(&args.data)?.load()?,
+        first,
+        args.activation,
+        steps,
+    );
     let data = Arc::new(config.load_data()?);
-    let sizes = first.sizes();
-    if sizes.first() != Some(&data.inputs) || sizes.last() != Some(&data.outputs()) {
-        bail!(
-            "{}: the network takes {} inputs and gives {} outputs, but the data of `{}` has {} inputs and {} outputs",
-            first_file.display(),
-            sizes.first().copied().unwrap_or(0),
-            sizes.last().copied().unwrap_or(0),
-            args.data,
-            data.inputs,
-            data.outputs()
-        );
-    }
+    check_fits(first, &data, &first_file.display().to_string(), &args.data)?;
     let mut session =
         Session::<CpuBackend>::with_data(&config, data, &Default::default(), Some(&args.out))?;
     let run_dir = session.run_dir().map(Path::to_path_buf).unwrap_or_default();
@@ -122,10 +105,9 @@ pub(super) fn import(args: ImportArgs, presets: &Presets) -> Result<ExitCode> {
     }
     bar.finish_and_clear();
     session.settle()?;
-    let step = series.last().map_or(0, |(_, m)| m.step);
     println!(
         "{}",
-        super::train::final_line(&session, step, &last, &run_dir.display().to_string())
+        super::train::final_line(&session, steps, &last, &run_dir.display().to_string())
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 mod import;
 mod runs;
 mod scenes;
+mod serve;
 mod sweep;
 mod train;
 #[cfg(feature = "app")]
@@ -39,6 +40,9 @@ enum Command {
     /// Import checkpoints trained elsewhere (safetensors, one per step, PyTorch
     /// or Flax names) as a run directory, evaluated on a scene's data.
     Import(import::ImportArgs),
+    /// Serve the trainer over HTTP and WebSocket: start, stop, change and
+    /// watch one run at a time (`nnm view --connect` watches it).
+    Serve(serve::ServeArgs),
     /// Film a scene (training it) or a recorded run, off-screen: PNG frames, MP4 or GIF.
     Capture(CaptureArgs),
     /// Open a recorded run in the instrument (no trainer); follows it if it is still training.
@@ -67,14 +71,33 @@ enum Command {
 /// Options of `nnm view`.
 #[derive(Debug, Parser)]
 struct WindowedScene {
-    /// A scene file or preset name (default: `default`).
+    /// A scene file or preset name (default: `default`); with --listen, the
+    /// scene whose data evaluates the streamed network.
     scene: Option<String>,
     /// Use this seed instead of the scene's.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "listen")]
     seed: Option<u64>,
     /// Start paused, showing the untrained network.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "listen")]
     paused: bool,
+    /// Wait for a training loop elsewhere to stream its network here
+    /// (HTTP `POST /log`, one safetensors message per step; see the README's
+    /// "Your own network"), at ADDR (default 127.0.0.1:7470; port 0 picks
+    /// a free one, printed at start).
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = nn_microscope::lab::net::DEFAULT_LISTEN)]
+    listen: Option<String>,
+    /// Watch a run served by `nnm serve` (ws://HOST:PORT/stream), with
+    /// full controls.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["listen", "seed", "paused"])]
+    connect: Option<String>,
+    /// The token every request must carry (needed to listen beyond
+    /// loopback), or the one a served run needs (with --connect).
+    #[arg(long)]
+    token: Option<String>,
+    /// With --listen: the hidden layers' non-linearity, where the messages do
+    /// not say (`relu`, `tanh`, `sigmoid`, `gelu`, `linear`).
+    #[arg(long, requires = "listen", default_value = "relu", value_parser = nn_microscope::lab::model::Activation::from_label)]
+    activation: nn_microscope::lab::model::Activation,
     /// Folder that receives run directories.
     #[arg(long, default_value = "runs")]
     runs: PathBuf,
@@ -246,6 +269,7 @@ pub(crate) fn run() -> Result<ExitCode> {
         Some(Command::View(args)) => view(args, &presets),
         Some(Command::Train(args)) => train::train(args, &presets),
         Some(Command::Import(args)) => import::import(args, &presets),
+        Some(Command::Serve(args)) => serve::serve(args, &presets),
         Some(Command::Sweep(args)) => sweep::sweep(args, &presets),
         Some(Command::Scenes { check }) => scenes::scenes(check, &presets),
         Some(Command::Replay(args)) => replay(args),

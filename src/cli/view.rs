@@ -50,6 +50,12 @@ fn exit_code(exit: bevy::app::AppExit) -> ExitCode {
 
 /// `nnm view`: the instrument on a live run.
 pub(super) fn view(args: WindowedScene, presets: &Presets) -> Result<ExitCode> {
+    if let Some(addr) = args.listen.clone() {
+        return listen(&addr, args, presets);
+    }
+    if let Some(url) = args.connect.clone() {
+        return connect(&url, args);
+    }
     let preset = presets.find(args.scene.as_deref().unwrap_or("default"))?;
     let mut scene = preset.load()?;
     if let Some(s) = args.seed {
@@ -58,6 +64,59 @@ pub(super) fn view(args: WindowedScene, presets: &Presets) -> Result<ExitCode> {
     let source = Some((preset, presets.clone(), args.seed));
     let runs = (!args.no_record).then_some(args.runs);
     live("view", scene, runs, args.paused, args.window, source)
+}
+
+/// `nnm view --listen`: the instrument on a network trained elsewhere,
+/// streamed in step by step and recorded as a run.
+fn listen(addr: &str, args: WindowedScene, presets: &Presets) -> Result<ExitCode> {
+    use nn_microscope::lab::net::{Inbox, LOG_PATH, bind};
+    use nn_microscope::lab::runner::ListenOptions;
+    if let Err(why) = check_can_open_window() {
+        return Ok(cannot_open("view --listen", &why));
+    }
+    let data_name = args.scene.clone().unwrap_or_else(|| "default".into());
+    let data_scene = presets.find(&data_name)?.load()?;
+    let (listener, bound) = bind(addr, args.token.as_deref())?;
+    let inbox = Inbox::new(listener, args.token.clone())?;
+    // The address first, alone on its line: a script that asked for port 0 reads it here.
+    println!("listening on {bound}");
+    println!(
+        "post one safetensors message per step to http://{bound}{LOG_PATH} (Python: nnm.connect(\"{bound}\"))"
+    );
+    let trainer = TrainerHandle::spawn_listen::<CpuBackend>(
+        inbox,
+        ListenOptions {
+            data_scene,
+            data_name,
+            activation: args.activation,
+            runs_root: (!args.no_record).then_some(args.runs),
+        },
+    )?;
+    let title = format!("NN Microscope · listening on {bound}");
+    Ok(exit_code(run_view(
+        trainer,
+        args.window.options(title, None),
+    )))
+}
+
+/// `nnm view --connect`: the instrument on a run served by `nnm serve`.
+fn connect(url: &str, args: WindowedScene) -> Result<ExitCode> {
+    if let Err(why) = check_can_open_window() {
+        return Ok(cannot_open("view --connect", &why));
+    }
+    let url = match &args.token {
+        Some(t) if !url.contains("token=") => {
+            let joint = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{joint}token={t}")
+        }
+        _ => url.to_string(),
+    };
+    let trainer = TrainerHandle::spawn_connect::<CpuBackend>(&url)?;
+    let title = format!("NN Microscope · {}", url.split('?').next().unwrap_or(&url));
+    Ok(exit_code(run_view(
+        trainer,
+        args.window.options(title, None),
+    )))
 }
 
 /// The instrument on `scene`, trained live; `source` is the preset it came

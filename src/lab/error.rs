@@ -63,6 +63,15 @@ pub enum LabError {
         /// What was wrong, naming the tensor or metadata key.
         message: String,
     },
+    /// A network address that cannot be bound or reached, or a peer that
+    /// refused a request: `addr` names the address or URL.
+    #[error("{addr}: {message}")]
+    Net {
+        /// The address or URL.
+        addr: String,
+        /// What went wrong, with the peer's own words where it gave some.
+        message: String,
+    },
     /// A setting that makes no sense (an empty layer, a zero batch size...).
     #[error("invalid setting `{field}`: {message}")]
     Setting {
@@ -118,6 +127,14 @@ impl LabError {
     pub fn stream(origin: impl Into<String>, message: impl Into<String>) -> Self {
         LabError::Stream {
             origin: origin.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A network failure talking to (or serving on) `addr`.
+    pub fn net(addr: impl Into<String>, message: impl Into<String>) -> Self {
+        LabError::Net {
+            addr: addr.into(),
             message: message.into(),
         }
     }

@@ -325,3 +325,184 @@ impl Image {
         sum as f64 / self.rgb.len() as f64
     }
 }
+
+/// A Python with numpy, safetensors and this repository's `nnm` package
+/// (`python/`, installed fresh once per test run), in a venv made under the
+/// target folder. Installs Python's venv module with apt-get as root where
+/// it is missing, else fails saying what to install.
+pub(crate) fn python_with_nnm() -> PathBuf {
+    static MADE: Mutex<bool> = Mutex::new(false);
+    let mut made = MADE.lock().unwrap_or_else(|e| e.into_inner());
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let venv = root.join("nnm-python");
+    let python = venv.join("bin/python");
+    if *made {
+        return python;
+    }
+    let hint = "the Python client tests need python3 with its venv module \
+                (`apt-get install python3 python3-venv`) and PyPI for numpy and safetensors";
+    if !python.exists() {
+        let make = || {
+            Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&venv)
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !make() {
+            assert!(
+                is_root() && has("apt-get"),
+                "{hint} (not root: install them first)"
+            );
+            let status = Command::new("sh")
+                .args([
+                    "-c",
+                    "export DEBIAN_FRONTEND=noninteractive; \
+                     apt-get install -y -q python3 python3-venv >/dev/null 2>&1 || \
+                     (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q python3 python3-venv >/dev/null)",
+                ])
+                .status()
+                .expect("apt-get runs");
+            assert!(status.success() && make(), "{hint}: installing them failed");
+        }
+    }
+    let ready = Command::new(&python)
+        .args([
+            "-c",
+            "import numpy, safetensors, setuptools; assert int(setuptools.__version__.split('.')[0]) >= 70",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ready {
+        let o = Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "numpy",
+                "safetensors",
+                "setuptools>=70",
+            ])
+            .output()
+            .expect("pip runs");
+        assert!(
+            o.status.success(),
+            "{hint}: pip failed\n{}",
+            output_text(&o)
+        );
+    }
+    // Built from a copy, so that pip's build folders stay out of the repository.
+    let copy = root.join("nnm-python-src");
+    let _ = std::fs::remove_dir_all(&copy);
+    copy_tree(&Path::new(env!("CARGO_MANIFEST_DIR")).join("python"), &copy);
+    let o = Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--force-reinstall",
+        ])
+        .arg(&copy)
+        .output()
+        .expect("pip runs");
+    assert!(
+        o.status.success(),
+        "pip install ./python failed\n{}",
+        output_text(&o)
+    );
+    *made = true;
+    python
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// An `nnm` started under Xvfb on lavapipe, still running: its first line
+/// of output can be read while it runs. Dropped before it ends, it is
+/// killed with its process group (Xvfb included), by id.
+pub(crate) struct Running {
+    child: std::process::Child,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+    _lock: std::sync::MutexGuard<'static, ()>,
+    runtime: Scratch,
+}
+
+impl Running {
+    /// Starts `nnm args` under a fresh Xvfb display on lavapipe.
+    pub(crate) fn under_xvfb(args: &[&str]) -> Running {
+        use std::os::unix::process::CommandExt;
+        let icd = ensure_software_gpu();
+        let lock = RENDER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let runtime = temp_dir("xdg");
+        // A file, not a pipe: nobody reads stderr while it runs, and a full
+        // pipe would stop it.
+        let errors = std::fs::File::create(runtime.join("stderr.txt")).unwrap();
+        let mut child = Command::new("xvfb-run")
+            .args(["-a", "-s", "-screen 0 1920x1080x24"])
+            .arg(env!("CARGO_BIN_EXE_nnm"))
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("XDG_RUNTIME_DIR", runtime.path())
+            .env("VK_DRIVER_FILES", &icd)
+            .env("VK_ICD_FILENAMES", &icd)
+            .env("WGPU_BACKEND", "vulkan")
+            .stdout(std::process::Stdio::piped())
+            .stderr(errors)
+            .process_group(0)
+            .spawn()
+            .expect("xvfb-run starts");
+        let stdout = std::io::BufReader::new(child.stdout.take().expect("piped stdout"));
+        Running {
+            child,
+            stdout,
+            _lock: lock,
+            runtime,
+        }
+    }
+
+    /// The next line it prints (empty once its output has ended).
+    pub(crate) fn line(&mut self) -> String {
+        use std::io::BufRead;
+        let mut line = String::new();
+        let _ = self.stdout.read_line(&mut line);
+        line.trim_end().to_string()
+    }
+
+    /// Waits for it to end: its status, the rest of its output and its errors.
+    pub(crate) fn wait(mut self) -> Output {
+        use std::io::Read;
+        let mut rest = Vec::new();
+        let _ = self.stdout.read_to_end(&mut rest);
+        let status = self.child.wait().expect("nnm ends");
+        let stderr = std::fs::read(self.runtime.join("stderr.txt")).unwrap_or_default();
+        Output {
+            status,
+            stdout: rest,
+            stderr,
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let group = format!("-{}", self.child.id());
+            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+            let _ = self.child.wait();
+        }
+    }
+}

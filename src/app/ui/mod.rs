@@ -40,7 +40,7 @@ use crate::lab::{Scene, Topology, TrainerCommand};
 use controls::{ControlsEdit, controls_ui};
 use inspector::{Inspector, inspector_ui, layer_name};
 use maps::neuron_maps_ui;
-use plots::{PlotSettings, layers_plot_ui, lr_plot_ui, metrics_ui};
+use plots::{PlotSettings, layers_plot_ui, lr_plot_ui, metrics_ui, scalars_ui};
 use task_view::{TaskView, task_view_ui};
 use timeline::{TimelineAction, TimelineView, timeline_ui};
 
@@ -586,6 +586,13 @@ fn insight_panel_ui(
         vcr.shown.step(),
         &mut state.plots,
     );
+    if !live.log.scalars.is_empty() {
+        egui::CollapsingHeader::new("Scalars sent")
+            .default_open(true)
+            .show(ui, |ui| {
+                scalars_ui(ui, &live.log.scalars, vcr.shown.step(), &state.plots, 70.0);
+            });
+    }
     if let Some(scene) = live.scene() {
         let train = &scene.train;
         egui::CollapsingHeader::new("Learning rate")

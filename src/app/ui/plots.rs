@@ -1,6 +1,8 @@
 //! Live plots: losses and accuracy over steps, with log scales (values
 //! and steps) and EMA smoothing.
 
+use std::collections::BTreeMap;
+
 use bevy_egui::egui;
 use egui_plot::{Legend, Line, Plot, PlotPoints, VLine};
 
@@ -534,6 +536,43 @@ pub(crate) fn metrics_ui(
     if has_sharpness(evaluations) {
         sharpness_plot_ui(ui, evaluations, cursor, settings, 120.0);
         projection_plot_ui(ui, evaluations, cursor, settings, 90.0);
+    }
+}
+
+/// One small plot per scalar a training loop sent (loss, reward...), in
+/// name order, each smoothed as the loss is.
+pub(crate) fn scalars_ui(
+    ui: &mut egui::Ui,
+    scalars: &BTreeMap<String, Vec<(u64, f32)>>,
+    cursor: Option<u64>,
+    settings: &PlotSettings,
+    height: f32,
+) {
+    let log_steps = settings.log_steps;
+    for (name, values) in scalars {
+        // A reward or a score may be negative: log values only where all are positive.
+        let log = settings.log_scale && values.iter().all(|(_, v)| *v > 0.0);
+        let now = match cursor {
+            Some(c) => values.iter().rev().find(|(s, _)| *s <= c),
+            None => values.last(),
+        };
+        ui.label(match now {
+            Some((step, v)) => format!("{name}: {v:.4} at step {step}"),
+            None => name.clone(),
+        });
+        step_plot(name, log_steps)
+            .height(height)
+            .y_axis_label(name.as_str())
+            .show(ui, |p| {
+                let columns = 4 * p.response().rect.width().max(1.0) as usize;
+                let shown = decimate_all(ema(values, settings.ema), columns, log_steps);
+                p.line(
+                    Line::new(name.as_str(), to_points(shown.into_iter(), log_steps, log))
+                        .color(TRAIN)
+                        .width(1.5),
+                );
+                cursor_line(p, cursor, log_steps);
+            });
     }
 }
 

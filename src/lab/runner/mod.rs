@@ -2,7 +2,11 @@
 //! schedule), the protocol the app speaks with a frame source, the handle that
 //! starts and stops its thread, and the trainer thread itself.
 
+#[cfg(not(target_arch = "wasm32"))]
+mod connect;
 mod handle;
+#[cfg(not(target_arch = "wasm32"))]
+mod listen;
 mod protocol;
 mod replay;
 mod session;
@@ -11,8 +15,10 @@ mod thread;
 pub use replay::spawn_replay;
 
 pub use handle::{ThreadEnds, TrainerHandle};
+#[cfg(not(target_arch = "wasm32"))]
+pub use listen::ListenOptions;
 pub use protocol::{RunInfo, Speed, TrainerCommand, TrainerEvent};
-pub use session::{Advance, CHECKPOINTS_DIR, Session, checkpoints};
+pub use session::{Advance, CHECKPOINTS_DIR, Session, Streamed, checkpoints};
 pub use thread::RunnerOptions;
 
 #[cfg(test)]

@@ -84,6 +84,9 @@ pub enum TrainerEvent {
     Frame(Box<Frame>),
     /// A full-set evaluation (never dropped).
     Evaluated(Metrics),
+    /// Named numbers a training loop sent with a step (loss, reward...),
+    /// streamed in or read back from `scalars.csv`.
+    Scalars(u64, std::collections::BTreeMap<String, f64>),
     /// Each layer's stats at a recorded step, read back by a replay (a
     /// trainer sends them inside its frames).
     Layers(u64, Vec<LayerStats>),

@@ -10,6 +10,7 @@ use crossbeam_channel::RecvTimeoutError;
 use crate::lab::error::LabResult;
 use crate::lab::frame::RunStatus;
 use crate::lab::record::{FrameReader, LAYERS_FILE, RunDir, read_layers, read_metrics};
+use crate::lab::record::{SCALARS_FILE, read_scalars};
 use crate::lab::runner::{RunInfo, ThreadEnds, TrainerCommand, TrainerEvent, TrainerHandle};
 
 /// How often a replay looks for new records of a run still being written.
@@ -36,8 +37,9 @@ pub fn spawn_replay(dir: &Path) -> LabResult<TrainerHandle> {
     };
     let metrics = run.metrics_path();
     let layers = run.path.join(LAYERS_FILE);
+    let scalars = run.path.join(SCALARS_FILE);
     TrainerHandle::spawn_thread("replay", 64, move |ends| {
-        serve(info, reader, [metrics, layers], ends)
+        serve(info, reader, [metrics, layers, scalars], ends)
     })
 }
 
@@ -45,6 +47,7 @@ pub fn spawn_replay(dir: &Path) -> LabResult<TrainerHandle> {
 struct Served {
     rows: usize,
     layer_rows: usize,
+    scalar_rows: usize,
     frames: usize,
     problem: Option<String>,
 }
@@ -60,7 +63,7 @@ impl Served {
     }
 }
 
-fn serve(info: RunInfo, mut reader: FrameReader, files: [PathBuf; 2], ends: ThreadEnds) {
+fn serve(info: RunInfo, mut reader: FrameReader, files: [PathBuf; 3], ends: ThreadEnds) {
     let ThreadEnds { commands, events } = ends;
     let send = |e: TrainerEvent| events.send(e).is_ok();
     if !send(TrainerEvent::Started(Box::new(info))) || !send(TrainerEvent::Running(false)) {
@@ -69,6 +72,7 @@ fn serve(info: RunInfo, mut reader: FrameReader, files: [PathBuf; 2], ends: Thre
     let mut served = Served {
         rows: 0,
         layer_rows: 0,
+        scalar_rows: 0,
         frames: 0,
         problem: None,
     };
@@ -93,7 +97,7 @@ fn serve(info: RunInfo, mut reader: FrameReader, files: [PathBuf; 2], ends: Thre
 /// Sends what the run added since the last look; false when the app has gone.
 fn poll(
     reader: &mut FrameReader,
-    [metrics, layers]: &[PathBuf; 2],
+    [metrics, layers, scalars]: &[PathBuf; 3],
     served: &mut Served,
     send: &impl Fn(TrainerEvent) -> bool,
 ) -> bool {
@@ -132,6 +136,25 @@ fn poll(
         Err(e) => {
             if !served.report(format!("replay: {e}"), send) {
                 return false;
+            }
+        }
+    }
+    if scalars.exists() {
+        match read_scalars(scalars) {
+            Ok(rows) => {
+                let new = rows.get(served.scalar_rows..).unwrap_or_default();
+                for chunk in new.chunk_by(|a, b| a.0 == b.0) {
+                    let values = chunk.iter().map(|(_, n, v)| (n.clone(), *v)).collect();
+                    if !send(TrainerEvent::Scalars(chunk[0].0, values)) {
+                        return false;
+                    }
+                }
+                served.scalar_rows = served.scalar_rows.max(rows.len());
+            }
+            Err(e) => {
+                if !served.report(format!("replay: {e}"), send) {
+                    return false;
+                }
             }
         }
     }

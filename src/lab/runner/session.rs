@@ -39,6 +39,15 @@ pub struct Advance {
     pub diverged: Option<(u64, f32)>,
 }
 
+/// What one [`Session::stream_state`] made of a streamed step.
+#[derive(Debug, Default)]
+pub struct Streamed {
+    /// The frame of the network at that step (`None` once diverged).
+    pub frame: Option<Box<Frame>>,
+    /// The evaluation, when one was due.
+    pub evaluation: Option<Metrics>,
+}
+
 /// A trainer with its run directory and evaluation schedule.
 pub struct Session<B: AutodiffBackend> {
     trainer: Trainer<B>,
@@ -56,6 +65,8 @@ pub struct Session<B: AutodiffBackend> {
     checkpointed: Option<u64>,
     /// Edits to make as training reaches their steps (a re-run's).
     pending_edits: std::collections::VecDeque<(u64, Edit)>,
+    /// The step of the last message streamed in ([`Session::stream_state`]).
+    streamed_step: Option<u64>,
 }
 
 /// A checkpoint's `state.ron`: the session's state at the start of a step,
@@ -141,6 +152,7 @@ impl<B: AutodiffBackend> Session<B> {
             train_losses: Vec::new(),
             checkpointed: None,
             pending_edits: Default::default(),
+            streamed_step: None,
         })
     }
 
@@ -192,6 +204,7 @@ impl<B: AutodiffBackend> Session<B> {
             train_losses: state.train_losses,
             checkpointed: Some(step),
             pending_edits: Default::default(),
+            streamed_step: None,
         })
     }
 
@@ -429,18 +442,12 @@ impl<B: AutodiffBackend> Session<B> {
     }
 
     /// Takes `message` as the network's state at its step (a checkpoint
-    /// trained elsewhere, or a step streamed from a training loop): its
-    /// weights become the trainer's and are evaluated on the scene's data
-    /// (a metrics row), the probe is followed through them into an exact
-    /// keyframe, and its scalars go to `scalars.csv`. `origin` names where
-    /// it came from, for errors.
+    /// trained elsewhere): its weights become the trainer's and are evaluated
+    /// on the scene's data (a metrics row), the probe is followed through
+    /// them into an exact keyframe, and its scalars go to `scalars.csv`.
+    /// `origin` names where it came from, for errors.
     pub fn import_state(&mut self, message: &NetworkMessage, origin: &str) -> LabResult<Metrics> {
-        self.trainer.load_state(message, origin)?;
-        let step = message.step;
-        self.last_step = Metrics {
-            batch_loss: message.scalars.get("loss").map(|&v| v as f32),
-            ..Metrics::at(step)
-        };
+        self.adopt(message, origin)?;
         let eval = self.measure()?;
         self.write_row(&eval)?;
         if let Some(frame) = self.peek()?
@@ -448,10 +455,56 @@ impl<B: AutodiffBackend> Session<B> {
         {
             r.record_keyframe(frame)?;
         }
-        if let Some(r) = &mut self.recorder {
-            r.record_scalars(step, &message.scalars)?;
-        }
+        self.record_scalars(message.step, &message.scalars)?;
         Ok(eval)
+    }
+
+    /// Takes `message` as the network's state at its step, streamed live from
+    /// a training loop: as [`Session::import_state`], but evaluated only when
+    /// the scene's `eval_every` is due (or at the first message), and
+    /// recorded as an ordinary frame. Steps must increase.
+    pub fn stream_state(&mut self, message: &NetworkMessage, origin: &str) -> LabResult<Streamed> {
+        if let Some(last) = self.streamed_step
+            && message.step <= last
+        {
+            return Err(LabError::stream(
+                origin,
+                format!(
+                    "step {} comes after step {last}: a stream's steps must increase",
+                    message.step
+                ),
+            ));
+        }
+        self.adopt(message, origin)?;
+        self.streamed_step = Some(message.step);
+        let every = self.trainer.scene().train.eval_every;
+        let due = self
+            .last_eval
+            .is_none_or(|e| message.step / every > e.step / every);
+        let evaluation = match due {
+            true => {
+                let e = self.measure()?;
+                self.write_row(&e)?;
+                Some(e)
+            }
+            false => None,
+        };
+        let frame = self.peek()?;
+        if let (Some(f), Some(r)) = (&frame, &mut self.recorder) {
+            r.record_frame(f.clone())?;
+        }
+        self.record_scalars(message.step, &message.scalars)?;
+        Ok(Streamed { frame, evaluation })
+    }
+
+    /// Loads `message`'s weights and step; its `loss` is the step's loss.
+    fn adopt(&mut self, message: &NetworkMessage, origin: &str) -> LabResult<()> {
+        self.trainer.load_state(message, origin)?;
+        self.last_step = Metrics {
+            batch_loss: message.scalars.get("loss").map(|&v| v as f32),
+            ..Metrics::at(message.step)
+        };
+        Ok(())
     }
 
     /// Appends named numbers of `step` to the run's `scalars.csv` (metrics a

@@ -11,6 +11,7 @@
 //! layers', such as `relu,relu`), `output` (`softmax` or `linear`) and every
 //! scalar under its own name (`loss`, `accuracy`, `reward`...).
 
+mod adopt;
 mod logged;
 mod names;
 
@@ -20,6 +21,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use crate::lab::error::{LabError, LabResult};
 use crate::lab::model::{Activation, MlpConfig, OutputKind};
+pub use adopt::{adopted_scene, check_fits};
 pub use logged::{LoggedMetrics, read_logged_metrics};
 use names::{Convention, Part, TensorName};
 
@@ -224,7 +226,16 @@ fn read_metadata(
     metadata.sort();
     for (key, text) in metadata {
         match key.as_str() {
-            "format" | "version" | "step" => {}
+            "format" | "step" => {}
+            "version" => {
+                if let Ok(v) = text.trim().parse::<u32>()
+                    && v > STREAM_VERSION
+                {
+                    return Err(fail(format!(
+                        "metadata `version`: {v} is a newer stream format than this nnm reads ({STREAM_VERSION}); update nnm"
+                    )));
+                }
+            }
             "activations" => {
                 let acts = text
                     .split(',')

@@ -247,6 +247,18 @@ fn a_truncated_message_is_an_error_at_every_length() {
 }
 
 #[test]
+fn a_newer_format_version_is_refused_by_name() {
+    let bytes = file(
+        &[("0.weight", vec![1, 2], vec![1.0, 2.0])],
+        &[("format", STREAM_FORMAT), ("version", "2"), ("step", "3")],
+    );
+    let err = NetworkMessage::decode(&bytes, "peer", None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("metadata `version`: 2 is a newer"), "{err}");
+}
+
+#[test]
 fn a_scalar_cannot_take_a_reserved_name() {
     let mut m = message();
     m.scalars.insert("step".into(), 1.0);

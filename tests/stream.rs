@@ -1,0 +1,481 @@
+//! Networks trained elsewhere: a numpy training loop in Python writes
+//! checkpoints that `nnm import` turns into a run, and streams its steps
+//! live into `nnm view --listen`; `nnm serve` trains a run that HTTP
+//! clients drive and WebSocket viewers watch.
+//!
+//! The Python tests make a venv under the target folder (numpy,
+//! safetensors, and `python/` installed with pip); the rendering ones
+//! install lavapipe and Xvfb as the render tests do.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails by panicking, with the value that was wrong"
+)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{Image, Running, nnm_under_xvfb, output_text, python_with_nnm, temp_dir};
+use nn_microscope::lab::net::Client;
+use nn_microscope::lab::record::{FrameReader, RunDir};
+
+fn nnm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nnm"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("nnm runs")
+}
+
+/// Runs the numpy spiral example (python/examples) with `args`.
+fn numpy_spiral(args: &[&str]) -> Output {
+    let python = python_with_nnm();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/examples/numpy_spiral.py");
+    Command::new(python)
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python runs")
+}
+
+/// The one run directory under `runs`.
+fn only_run(runs: &Path) -> PathBuf {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(runs)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(dirs.len(), 1, "one run in {}: {dirs:?}", runs.display());
+    dirs[0].clone()
+}
+
+/// A tensor of a safetensors file, as written: its shape and values.
+fn tensor(file: &Path, name: &str) -> (Vec<usize>, Vec<f32>) {
+    let bytes = std::fs::read(file).unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let view = tensors.tensor(name).unwrap();
+    let values = view
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    (view.shape().to_vec(), values)
+}
+
+/// `nnm runs frame RUN --step STEP` as JSON.
+fn frame(run: &Path, step: u64) -> serde_json::Value {
+    let o = nnm(&[
+        "runs",
+        "frame",
+        run.to_str().unwrap(),
+        "--step",
+        &step.to_string(),
+    ]);
+    assert!(o.status.success(), "{}", output_text(&o));
+    serde_json::from_slice(&o.stdout).expect("JSON")
+}
+
+/// The steps of `scalars.csv` that carry `name`.
+fn scalar_steps(run: &Path, name: &str) -> Vec<u64> {
+    let text = std::fs::read_to_string(run.join("scalars.csv")).unwrap();
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut f = l.split(',');
+            let step = f.next()?.parse().ok()?;
+            (f.next()? == name).then_some(step)
+        })
+        .collect()
+}
+
+#[test]
+fn numpy_checkpoints_import_as_a_run_with_their_exact_weights_and_replay() {
+    let dir = temp_dir("numpy-import");
+    let ckpts = dir.join("ckpts");
+    let o = numpy_spiral(&[
+        "--save",
+        ckpts.to_str().unwrap(),
+        "--steps",
+        "200",
+        "--every",
+        "10",
+    ]);
+    assert!(o.status.success(), "{}", output_text(&o));
+    let runs = dir.join("runs");
+    let o = nnm(&[
+        "import",
+        ckpts.to_str().unwrap(),
+        "--data",
+        "spiral",
+        "--metrics",
+        ckpts.join("metrics.csv").to_str().unwrap(),
+        "--out",
+        runs.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", output_text(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("final: step=200 "), "{text}");
+    let run = only_run(&runs);
+    for step in [0u64, 100, 200] {
+        let file = ckpts.join(format!("step_{step:06}.safetensors"));
+        let v = frame(&run, step);
+        assert_eq!(v["step"], step);
+        // nn.Sequential(Linear, Tanh, Linear, Tanh, Linear): 0, 2 and 4.
+        for (layer, torch) in [0, 2, 4].into_iter().enumerate() {
+            let (shape, w) = tensor(&file, &format!("{torch}.weight"));
+            let (n_out, n_in) = (shape[0], shape[1]);
+            let got = v["layers"][layer]["weights"].as_array().unwrap();
+            assert_eq!(got.len(), n_in * n_out);
+            for i in 0..n_in {
+                for o in 0..n_out {
+                    let (a, b) = (
+                        got[i * n_out + o].as_f64().unwrap(),
+                        f64::from(w[o * n_in + i]),
+                    );
+                    assert!(
+                        (a - b).abs() <= 1e-6,
+                        "step {step} {torch}.weight[{o}][{i}]: {a} vs {b}"
+                    );
+                }
+            }
+            let (_, bias) = tensor(&file, &format!("{torch}.bias"));
+            let got = v["layers"][layer]["biases"].as_array().unwrap();
+            for (o, b) in bias.iter().enumerate() {
+                assert!((got[o].as_f64().unwrap() - f64::from(*b)).abs() <= 1e-6);
+            }
+        }
+    }
+    // The checkpoints' own scalars at their steps, the loop's log at every step.
+    assert_eq!(
+        scalar_steps(&run, "reward"),
+        (0..=200).step_by(10).collect::<Vec<u64>>()
+    );
+    assert_eq!(
+        scalar_steps(&run, "accuracy"),
+        (0..=200).collect::<Vec<u64>>()
+    );
+    let sources = std::fs::read_to_string(run.join("imported_from.txt")).unwrap();
+    assert!(sources.contains("step_000200.safetensors"), "{sources}");
+
+    let shot = dir.join("replay.png");
+    let o = nnm_under_xvfb(&[
+        "replay",
+        run.to_str().unwrap(),
+        "--frames",
+        "30",
+        "--window",
+        "1280x720",
+        "--screenshot",
+        shot.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", output_text(&o));
+    let img = Image::load(&shot);
+    assert!(
+        img.distinct_colours() > 200,
+        "the replay draws the network and its panels: {} colours",
+        img.distinct_colours()
+    );
+}
+
+#[test]
+fn a_python_loop_streams_300_steps_live_into_view_listen() {
+    let dir = temp_dir("listen");
+    let runs = dir.join("runs");
+    let shot = dir.join("live.png");
+    let mut app = Running::under_xvfb(&[
+        "view",
+        "spiral",
+        "--listen",
+        "127.0.0.1:0",
+        "--runs",
+        runs.to_str().unwrap(),
+        "--frames",
+        "300",
+        "--window",
+        "1280x720",
+        "--screenshot",
+        shot.to_str().unwrap(),
+    ]);
+    let first = app.line();
+    let Some(addr) = first.strip_prefix("listening on ") else {
+        panic!(
+            "expected `listening on ADDR`, got `{first}`\n{}",
+            output_text(&app.wait())
+        );
+    };
+    let addr = addr.to_string();
+    // Bad input first: it is refused with its reason, and nothing breaks.
+    let client = Client::new(&addr);
+    let bad = client
+        .post(
+            "/log",
+            b"\x08\x00\x00\x00\x00\x00\x00\x00{",
+            "application/octet-stream",
+        )
+        .unwrap();
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.text().contains("not a safetensors message"),
+        "{}",
+        bad.text()
+    );
+
+    let o = numpy_spiral(&["--connect", &addr, "--steps", "299"]);
+    assert!(
+        o.status.success(),
+        "the client streamed every step\n{}",
+        output_text(&o)
+    );
+    let done = app.wait();
+    assert!(done.status.success(), "{}", output_text(&done));
+
+    let run = only_run(&runs);
+    let recorded = RunDir::open(&run).unwrap();
+    let reader = FrameReader::open(&recorded.frames_path()).unwrap();
+    let steps: Vec<u64> = reader.index().iter().map(|e| e.step).collect();
+    assert_eq!(steps, (0..300).collect::<Vec<u64>>(), "every step recorded");
+    for name in ["loss", "accuracy", "reward"] {
+        assert_eq!(
+            scalar_steps(&run, name),
+            (0..300).collect::<Vec<u64>>(),
+            "{name}"
+        );
+    }
+    let last = frame(&run, 299);
+    assert!(
+        last["layers"][0]["activations"].is_array(),
+        "the probe is followed"
+    );
+    let img = Image::load(&shot);
+    assert!(
+        img.distinct_colours() > 200,
+        "{} colours",
+        img.distinct_colours()
+    );
+}
+
+/// A headless `nnm serve` on a free loopback port, ended by its process id
+/// when dropped.
+struct Served {
+    child: std::process::Child,
+    addr: String,
+    /// Kept open: a closed pipe would fail the server's next line.
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Served {
+    fn start(args: &[&str]) -> Served {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nnm"))
+            .arg("serve")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("nnm serve starts");
+        let mut first = String::new();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().expect("piped"));
+        stdout.read_line(&mut first).unwrap();
+        let Some(addr) = first.trim().strip_prefix("serving on ") else {
+            let _ = child.kill();
+            panic!("expected `serving on ADDR`, got `{first}`");
+        };
+        Served {
+            addr: addr.to_string(),
+            child,
+            _stdout: stdout,
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `GET /status` until `ok` holds of it (at most 60 s).
+fn status_until(
+    client: &Client,
+    what: &str,
+    ok: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let status: serde_json::Value =
+            serde_json::from_slice(&client.get("/status").unwrap().body).unwrap();
+        if ok(&status) {
+            return status;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: {status}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn serve_trains_one_run_at_a_time_and_streams_it_to_viewers() {
+    use nn_microscope::lab::stream::NetworkMessage;
+    use tungstenite::Message;
+    let dir = temp_dir("serve");
+    let runs = dir.join("runs");
+    let server = Served::start(&["--bind", "127.0.0.1:0", "--runs", runs.to_str().unwrap()]);
+    let client = Client::new(&server.addr);
+    assert_eq!(client.get("/health").unwrap().text(), "ok");
+    let idle = status_until(&client, "idle", |s| s["state"] == "idle");
+    assert_eq!(idle["training"], false);
+    assert_eq!(client.get("/weights").unwrap().status, 404);
+
+    let json = "application/json";
+    let start = client
+        .post("/train", br#"{"scene": "xor", "steps": 10000000}"#, json)
+        .unwrap();
+    assert_eq!(start.status, 200, "{}", start.text());
+    let busy = client
+        .post("/train", br#"{"scene": "spiral"}"#, json)
+        .unwrap();
+    assert_eq!(busy.status, 409, "the training lock");
+    assert!(busy.text().contains("busy"), "{}", busy.text());
+    let unknown = client
+        .post("/train", br#"{"scene": "nope"}"#, json)
+        .unwrap();
+    assert_eq!(unknown.status, 409, "busy comes first");
+    status_until(&client, "training", |s| {
+        s["training"] == true && s["step"].as_u64() > Some(0)
+    });
+
+    let set = client
+        .post("/settings", br#"{"learning_rate": 0.0625}"#, json)
+        .unwrap();
+    assert_eq!(set.status, 200, "{}", set.text());
+    status_until(&client, "the new learning rate", |s| {
+        s["learning_rate"] == 0.0625
+    });
+    let typo = client
+        .post("/settings", br#"{"learnin_rate": 1}"#, json)
+        .unwrap();
+    assert_eq!(typo.status, 400);
+    assert!(
+        typo.text().contains("unknown field `learnin_rate`"),
+        "{}",
+        typo.text()
+    );
+    let bad = client
+        .post("/settings", br#"{"batch_size": 0}"#, json)
+        .unwrap();
+    assert_eq!(bad.status, 400);
+    assert!(bad.text().contains("batch_size"), "{}", bad.text());
+
+    let weights = client.get("/weights").unwrap();
+    assert_eq!(weights.status, 200);
+    let network = NetworkMessage::decode(&weights.body, "/weights", None).unwrap();
+    let status = status_until(&client, "status", |_| true);
+    let hidden: Vec<usize> = serde_json::from_value(status["hidden"].clone()).unwrap();
+    assert_eq!(network.sizes(), [vec![2], hidden, vec![2]].concat());
+
+    // A viewer over the WebSocket: the run's scene, then frames as it asks.
+    let (mut socket, _) = tungstenite::connect(format!("ws://{}/stream", server.addr)).unwrap();
+    let mut started = false;
+    let mut steps = Vec::new();
+    while steps.len() < 3 {
+        socket.send(Message::text("\"next\"")).unwrap();
+        loop {
+            match socket.read().unwrap() {
+                Message::Text(t) if t.as_str() == "\"end\"" => break,
+                Message::Text(t) => started |= t.as_str().starts_with("{\"started\""),
+                Message::Binary(b) => {
+                    steps.push(NetworkMessage::decode(&b, "ws", None).unwrap().step)
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(started, "a viewer first hears which run it is");
+    assert!(
+        steps.windows(2).all(|w| w[0] < w[1]),
+        "frames go forward: {steps:?}"
+    );
+    status_until(&client, "a viewer", |s| s["viewers"] == 1);
+    socket
+        .send(Message::text("{\"settings\": {\"learning_rate\": 0.125}}"))
+        .unwrap();
+    status_until(&client, "the viewer's command", |s| {
+        s["learning_rate"] == 0.125
+    });
+    drop(socket);
+
+    // The instrument follows the served run.
+    let shot = dir.join("connect.png");
+    let url = format!("ws://{}/stream", server.addr);
+    let o = nnm_under_xvfb(&[
+        "view",
+        "--connect",
+        &url,
+        "--frames",
+        "40",
+        "--window",
+        "1280x720",
+        "--screenshot",
+        shot.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", output_text(&o));
+    assert!(Image::load(&shot).distinct_colours() > 200);
+
+    let stop = client.post("/stop", b"", json).unwrap();
+    assert_eq!(stop.status, 200, "{}", stop.text());
+    let stopped = status_until(&client, "stopped", |s| s["state"] == "stopped");
+    assert_eq!(stopped["training"], false);
+    let listed: serde_json::Value =
+        serde_json::from_slice(&client.get("/runs").unwrap().body).unwrap();
+    let run_dir = stopped["run_dir"].as_str().unwrap().to_string();
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["path"] == run_dir.as_str()),
+        "{listed}"
+    );
+    assert!(Path::new(&run_dir).join("metrics.csv").exists());
+    // Free again: a second run may start.
+    let again = client
+        .post("/train", br#"{"scene": "xor", "steps": 5}"#, json)
+        .unwrap();
+    assert_eq!(again.status, 200, "{}", again.text());
+}
+
+#[test]
+fn serving_beyond_loopback_needs_the_token_on_every_request() {
+    let o = nnm(&["serve", "--bind", "0.0.0.0:0"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--token"),
+        "{}",
+        output_text(&o)
+    );
+    let dir = temp_dir("serve-token");
+    let server = Served::start(&[
+        "--bind",
+        "0.0.0.0:0",
+        "--token",
+        "s3cret",
+        "--runs",
+        dir.to_str().unwrap(),
+    ]);
+    let port = server.addr.rsplit(':').next().unwrap();
+    let local = format!("127.0.0.1:{port}");
+    for path in ["/health", "/status", "/runs"] {
+        assert_eq!(Client::new(&local).get(path).unwrap().status, 401, "{path}");
+    }
+    let refused = Client::new(&local)
+        .post("/train", br#"{"scene": "xor"}"#, "application/json")
+        .unwrap();
+    assert_eq!(refused.status, 401);
+    assert!(refused.text().contains("token"));
+    assert!(tungstenite::connect(format!("ws://{local}/stream")).is_err());
+    let client = Client::new(&local).with_token("s3cret");
+    assert_eq!(client.get("/health").unwrap().status, 200);
+    assert!(tungstenite::connect(format!("ws://{local}/stream?token=s3cret")).is_ok());
+}
