@@ -479,3 +479,159 @@ fn serving_beyond_loopback_needs_the_token_on_every_request() {
     assert_eq!(client.get("/health").unwrap().status, 200);
     assert!(tungstenite::connect(format!("ws://{local}/stream?token=s3cret")).is_ok());
 }
+
+#[test]
+fn tensorboard_logs_show_their_runs_hparams_and_scalars_in_compare() {
+    let dir = temp_dir("tensorboard");
+    let logs = dir.join("logs");
+    // tensorboardX, as a PyTorch user writes: scalars, and hparams in the same run.
+    let script = r#"
+import os, sys
+from tensorboardX import SummaryWriter
+from tensorboardX.summary import hparams
+root = sys.argv[1]
+for i, lr in enumerate([0.1, 0.01, 0.001]):
+    w = SummaryWriter(os.path.join(root, f"lr_{lr}"))
+    for summary in hparams({"lr": lr, "optimizer": "sgd" if i == 0 else "adam"}, {"loss": 0.0}):
+        w.file_writer.add_summary(summary)
+    for step in range(0, 100, 10):
+        w.add_scalar("loss", 1.0 / (1.0 + lr * step), step)
+        w.add_scalar("episode/reward", lr * step, step)
+    w.close()
+"#;
+    let o = Command::new(python_with_nnm())
+        .args(["-c", script, logs.to_str().unwrap()])
+        .output()
+        .expect("python runs");
+    assert!(o.status.success(), "{}", output_text(&o));
+    let csv = dir.join("table.csv");
+    let o = nnm(&[
+        "compare",
+        logs.to_str().unwrap(),
+        "--csv",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", output_text(&o));
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column {name} in {header:?}"))
+    };
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 3, "{text}");
+    let mut seen = Vec::new();
+    for row in &rows {
+        let lr: f32 = row[col("lr")].parse().unwrap();
+        let loss: f32 = row[col("loss")].parse().unwrap();
+        let reward: f32 = row[col("episode/reward")].parse().unwrap();
+        assert!(
+            (loss - 1.0 / (1.0 + lr * 90.0)).abs() < 1e-6,
+            "lr {lr}: loss {loss}"
+        );
+        assert!(
+            (reward - lr * 90.0).abs() < 1e-5,
+            "lr {lr}: reward {reward}"
+        );
+        let optimizer = &row[col("optimizer")];
+        assert_eq!(optimizer, if lr == 0.1 { "sgd" } else { "adam" });
+        seen.push(lr);
+    }
+    seen.sort_by(f32::total_cmp);
+    assert_eq!(seen, [0.001, 0.01, 0.1]);
+}
+
+#[test]
+fn npz_checkpoints_from_numpy_alone_import_as_the_same_run() {
+    let dir = temp_dir("npz-import");
+    let mut runs = Vec::new();
+    for format in ["safetensors", "npz"] {
+        let ckpts = dir.join(format);
+        let o = numpy_spiral(&[
+            "--save",
+            ckpts.to_str().unwrap(),
+            "--steps",
+            "50",
+            "--every",
+            "10",
+            "--format",
+            format,
+        ]);
+        assert!(o.status.success(), "{}", output_text(&o));
+        let out = dir.join(format!("runs-{format}"));
+        let o = nnm(&[
+            "import",
+            ckpts.to_str().unwrap(),
+            "--data",
+            "spiral",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", output_text(&o));
+        runs.push(only_run(&out));
+    }
+    for step in (0..=50).step_by(10) {
+        let (a, b) = (frame(&runs[0], step), frame(&runs[1], step));
+        assert_eq!(
+            a["layers"], b["layers"],
+            "step {step}: the same network both ways"
+        );
+    }
+    let scene = std::fs::read_to_string(runs[1].join("scene.ron")).unwrap();
+    assert!(
+        scene.contains("Tanh"),
+        "the npz's activations are read: {scene}"
+    );
+
+    // On the loop's own data (a CSV it wrote), the imported network scores
+    // what the loop measured.
+    let data = dir.join("spiral.csv");
+    let ckpts = dir.join("with-data");
+    let o = numpy_spiral(&[
+        "--save",
+        ckpts.to_str().unwrap(),
+        "--steps",
+        "50",
+        "--format",
+        "npz",
+        "--data-csv",
+        data.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", output_text(&o));
+    let said = String::from_utf8_lossy(&o.stdout).into_owned();
+    let python_accuracy: f64 = said
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix("accuracy="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let out = dir.join("runs-csv");
+    let o = nnm(&[
+        "import",
+        ckpts.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", output_text(&o));
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let accuracy: f64 = text
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix("test_accuracy="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (accuracy - python_accuracy).abs() < 0.1,
+        "test accuracy {accuracy} on the CSV, {python_accuracy} in the loop"
+    );
+    let scene = std::fs::read_to_string(only_run(&out).join("scene.ron")).unwrap();
+    assert!(
+        scene.contains("Csv(") && scene.contains("normalize: false"),
+        "{scene}"
+    );
+}

@@ -98,6 +98,8 @@ def main():
     parser.add_argument("--token", help="the token of a listener beyond loopback")
     parser.add_argument("--save", metavar="DIR", help="write checkpoints and metrics.csv here")
     parser.add_argument("--every", type=int, default=10, help="checkpoint every N steps")
+    parser.add_argument("--format", choices=["safetensors", "npz"], default="safetensors", help="checkpoint format")
+    parser.add_argument("--data-csv", metavar="FILE", help="also write the training data here (x0,x1,label), for nnm import --data FILE")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--hidden", type=int, nargs="+", default=[16, 16])
     parser.add_argument("--lr", type=float, default=0.3)
@@ -108,6 +110,11 @@ def main():
     rng = np.random.default_rng(args.seed)
     x, y = spirals(1000, 0.02, rng)
     params = init([2, *args.hidden, 2], rng)
+    if args.data_csv:
+        with open(args.data_csv, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["x0", "x1", "label"])
+            writer.writerows((float(a), float(b), int(c)) for (a, b), c in zip(x, y))
     run = nnm.connect(args.connect, token=args.token, activations=["tanh"] * len(args.hidden)) if args.connect else None
     rows = []
     if args.save:
@@ -123,7 +130,11 @@ def main():
             run.log(s, tensors(before, grads), loss=loss, accuracy=accuracy, reward=reward)
         if args.save:
             rows.append((s, loss, accuracy))
-            if s % args.every == 0:
+            if s % args.every == 0 and args.format == "npz":
+                # numpy alone: the arrays by name, the step and the activations as 0-d arrays.
+                path = os.path.join(args.save, f"step_{s:06d}.npz")
+                np.savez(path, step=np.array(s), activations=np.array(",".join(["tanh"] * len(args.hidden))), loss=np.array(loss), **snapshot)
+            elif s % args.every == 0:
                 path = os.path.join(args.save, f"step_{s:06d}.safetensors")
                 nnm.save(path, s, snapshot, activations=["tanh"] * len(args.hidden), loss=loss, reward=reward)
     if run is not None:

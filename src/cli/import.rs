@@ -11,7 +11,7 @@ use nn_microscope::lab::model::Activation;
 use nn_microscope::lab::runner::Session;
 use nn_microscope::lab::scene::Presets;
 use nn_microscope::lab::stream::{
-    NetworkMessage, adopted_scene, check_fits, read_logged_metrics, step_from_file_name,
+    NetworkMessage, adopted_scene, check_fits, data_scene, read_logged_metrics, step_from_file_name,
 };
 use nn_microscope::lab::{CpuBackend, Metrics};
 
@@ -21,12 +21,13 @@ const SOURCES_FILE: &str = "imported_from.txt";
 /// Options of `nnm import`.
 #[derive(Debug, clap::Args)]
 pub(super) struct ImportArgs {
-    /// Checkpoints (`.safetensors`, one per step, the step in their metadata
-    /// or their name), or folders of them.
+    /// Checkpoints (`.safetensors`, or numpy `.npz`; one per step, the step
+    /// in their metadata or their name), or folders of them.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     /// The data the network learnt: a scene file or preset name, whose data
-    /// set evaluates each checkpoint and feeds the probe.
+    /// set evaluates each checkpoint and feeds the probe, or a CSV file
+    /// (its last column the target; inputs as they are, not normalised).
     #[arg(long)]
     data: String,
     /// The hidden layers' non-linearity, where the checkpoints do not say
@@ -52,19 +53,20 @@ pub(super) fn import(args: ImportArgs, presets: &Presets) -> Result<ExitCode> {
             std::fs::read(&file).with_context(|| format!("{}: cannot read", file.display()))?;
         let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
         let origin = file.display().to_string();
-        let message = NetworkMessage::decode(
-            &bytes,
-            &origin,
-            name.as_deref().and_then(step_from_file_name),
-        )?;
+        let step = name.as_deref().and_then(step_from_file_name);
+        let message = match file.extension().is_some_and(|x| x == "npz") {
+            true => NetworkMessage::decode_npz(&bytes, &origin, step)?,
+            false => NetworkMessage::decode(&bytes, &origin, step)?,
+        };
         series.push((file, message));
     }
     series.sort_by_key(|(_, m)| m.step);
     check_series(&series)?;
     let (first_file, first) = &series[0];
     let steps = series.last().map_or(0, |(_, m)| m.step);
+    let outputs = first.sizes().last().copied().unwrap_or(0);
     let config = adopted_scene(
-        presets.find(&args.data)?.load()?,
+        data_scene(&args.data, presets, outputs)?,
         first,
         args.activation,
         steps,
@@ -113,7 +115,7 @@ pub(super) fn import(args: ImportArgs, presets: &Presets) -> Result<ExitCode> {
 }
 
 /// The checkpoint files of `paths`: files as given, folders' `.safetensors`
-/// files in name order.
+/// and `.npz` files in name order.
 fn checkpoint_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in paths {
@@ -121,12 +123,15 @@ fn checkpoint_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
             let mut inside: Vec<PathBuf> = std::fs::read_dir(path)
                 .with_context(|| format!("{}: cannot list", path.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+                .filter(|p| {
+                    p.extension()
+                        .is_some_and(|x| x == "safetensors" || x == "npz")
+                })
                 .collect();
             inside.sort();
             if inside.is_empty() {
                 bail!(
-                    "{}: no .safetensors checkpoints in this folder",
+                    "{}: no .safetensors or .npz checkpoints in this folder",
                     path.display()
                 );
             }

@@ -74,8 +74,9 @@ fn listen(addr: &str, args: WindowedScene, presets: &Presets) -> Result<ExitCode
     if let Err(why) = check_can_open_window() {
         return Ok(cannot_open("view --listen", &why));
     }
-    let data_name = args.scene.clone().unwrap_or_else(|| "default".into());
-    let data_scene = presets.find(&data_name)?.load()?;
+    let data = args.scene.clone().unwrap_or_else(|| "default".into());
+    // A data set that cannot be read is said now, not at the first step.
+    nn_microscope::lab::stream::data_scene(&data, presets, 2)?;
     let (listener, bound) = bind(addr, args.token.as_deref())?;
     let inbox = Inbox::new(listener, args.token.clone())?;
     // The address first, alone on its line: a script that asked for port 0 reads it here.
@@ -86,8 +87,8 @@ fn listen(addr: &str, args: WindowedScene, presets: &Presets) -> Result<ExitCode
     let trainer = TrainerHandle::spawn_listen::<CpuBackend>(
         inbox,
         ListenOptions {
-            data_scene,
-            data_name,
+            data,
+            presets: presets.clone(),
             activation: args.activation,
             runs_root: (!args.no_record).then_some(args.runs),
         },

@@ -326,7 +326,8 @@ impl Image {
     }
 }
 
-/// A Python with numpy, safetensors and this repository's `nnm` package
+/// A Python with numpy, safetensors, tensorboardX (to write TensorBoard
+/// logs as users do) and this repository's `nnm` package
 /// (`python/`, installed fresh once per test run), in a venv made under the
 /// target folder. Installs Python's venv module with apt-get as root where
 /// it is missing, else fails saying what to install.
@@ -369,7 +370,7 @@ pub(crate) fn python_with_nnm() -> PathBuf {
     let ready = Command::new(&python)
         .args([
             "-c",
-            "import numpy, safetensors, setuptools; assert int(setuptools.__version__.split('.')[0]) >= 70",
+            "import numpy, safetensors, tensorboardX, setuptools; assert int(setuptools.__version__.split('.')[0]) >= 70",
         ])
         .output()
         .is_ok_and(|o| o.status.success());
@@ -382,6 +383,7 @@ pub(crate) fn python_with_nnm() -> PathBuf {
                 "-q",
                 "numpy",
                 "safetensors",
+                "tensorboardX",
                 "setuptools>=70",
             ])
             .output()

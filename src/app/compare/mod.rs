@@ -532,6 +532,8 @@ impl Browser {
                 id.model.to_string().into(),
             ],
             Source::Run { .. } => vec!["replay".into(), path],
+            // A TensorBoard run has no network to open.
+            Source::Logs { .. } => return None,
         })
     }
 

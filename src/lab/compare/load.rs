@@ -1,17 +1,19 @@
-//! Reading sweep directories (their finished chunks) and run directories
-//! (their scene and `metrics.csv`) into one [`Table`].
+//! Reading sweep directories (their finished chunks), run directories
+//! (their scene, `metrics.csv` and `scalars.csv`) and TensorBoard log
+//! directories (their event files) into one [`Table`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::tensorboard::{LogRun, find_log_runs, is_log_run};
 use super::{Column, ColumnKind, Curve, CurveSet, Role, RowId, Source, Table};
 use crate::lab::error::{LabError, LabResult};
 use crate::lab::frame::{Metrics, RunStatus};
 use crate::lab::record::read_metrics;
-use crate::lab::record::{RunDir, SCENE_FILE};
+use crate::lab::record::{RunDir, SCALARS_FILE, SCENE_FILE, read_scalars};
 use crate::lab::sweep::SWEEP_FILE;
 use crate::lab::sweep::SweepDir;
 use crate::lab::sweep::{display_value, scene_field};
@@ -29,10 +31,13 @@ pub const RUN_FIELDS: &[&str] = &[
 /// The curves a run directory keeps beside the training loss.
 const RUN_CURVES: &[&str] = &["test_loss", "train_accuracy", "test_accuracy"];
 
-/// The sweep and run directories among `paths`: each path is one, or a
-/// folder whose children (sorted by name) are.
+/// The sweep directories, run directories and TensorBoard runs among
+/// `paths`: each path is one, or a folder whose children (sorted by name)
+/// are, or a TensorBoard log directory (every folder below it that holds
+/// event files is a run).
 pub fn find_sources(paths: &[PathBuf]) -> LabResult<Vec<PathBuf>> {
-    let is_source = |p: &Path| p.join(SWEEP_FILE).is_file() || p.join(SCENE_FILE).is_file();
+    let is_source =
+        |p: &Path| p.join(SWEEP_FILE).is_file() || p.join(SCENE_FILE).is_file() || is_log_run(p);
     let mut out = Vec::new();
     for path in paths {
         if !path.exists() {
@@ -48,10 +53,13 @@ pub fn find_sources(paths: &[PathBuf]) -> LabResult<Vec<PathBuf>> {
             .filter(|p| is_source(p))
             .collect();
         if children.is_empty() {
+            children = find_log_runs(path)?;
+        }
+        if children.is_empty() {
             return Err(LabError::run(
                 path,
                 format!(
-                    "neither a sweep directory ({SWEEP_FILE}), a run directory ({SCENE_FILE}) nor a folder of them"
+                    "neither a sweep directory ({SWEEP_FILE}), a run directory ({SCENE_FILE}), a TensorBoard log directory (events.out.tfevents.*) nor a folder of them"
                 ),
             ));
         }
@@ -69,6 +77,9 @@ struct RowData {
     metrics: Metrics,
     /// `train_loss`, then [`RUN_CURVES`].
     curves: Vec<Curve>,
+    /// Named series besides the metrics (a run's `scalars.csv`, a
+    /// TensorBoard run's tags), by name.
+    scalars: BTreeMap<String, Curve>,
 }
 
 impl Table {
@@ -95,7 +106,7 @@ impl Table {
                     path,
                     sweep: Box::new(sweep),
                 });
-            } else {
+            } else if path.join(SCENE_FILE).is_file() {
                 for f in RUN_FIELDS {
                     if !fields.iter().any(|g| g == f) {
                         fields.push(f.to_string());
@@ -103,6 +114,15 @@ impl Table {
                 }
                 rows.push(read_run(&path, index)?);
                 sources.push(Source::Run { path });
+            } else {
+                let run = LogRun::read(&path)?;
+                for f in run.hparams.keys() {
+                    if !fields.iter().any(|g| g == f) {
+                        fields.push(f.clone());
+                    }
+                }
+                rows.push(log_row(run, index));
+                sources.push(Source::Logs { path });
             }
         }
         // Sweep rows take the base scene's value for a field another sweep swept.
@@ -162,6 +182,7 @@ fn read_sweep(
             diverged_at: m.diverged_at,
             metrics: m.metrics,
             curves: vec![Curve { steps, values }],
+            scalars: BTreeMap::new(),
         });
     }
     Ok(())
@@ -199,13 +220,45 @@ fn read_run(path: &Path, source: usize) -> LabResult<RowData> {
         .map(|m| m.step);
     // The last row has the final evaluation; a killed run's last record stands.
     let metrics = history.last().copied().unwrap_or_default();
+    let mut scalars: BTreeMap<String, Vec<(u64, f32)>> = BTreeMap::new();
+    let scalars_file = path.join(SCALARS_FILE);
+    if scalars_file.is_file() {
+        for (step, name, value) in read_scalars(&scalars_file)? {
+            scalars.entry(name).or_default().push((step, value as f32));
+        }
+    }
     Ok(RowData {
         id: RowId { source, model: 0 },
         params,
         diverged_at,
         metrics,
         curves,
+        scalars: scalars.into_iter().map(|(n, s)| (n, curve_of(s))).collect(),
     })
+}
+
+/// A TensorBoard run: its hparams, and a series per scalar tag.
+fn log_row(run: LogRun, source: usize) -> RowData {
+    RowData {
+        id: RowId { source, model: 0 },
+        params: run.hparams.into_iter().collect(),
+        diverged_at: None,
+        metrics: Metrics::default(),
+        curves: Vec::new(),
+        scalars: run
+            .scalars
+            .into_iter()
+            .map(|(tag, by_step)| (tag, curve_of(by_step.into_iter().collect())))
+            .collect(),
+    }
+}
+
+fn curve_of(points: Vec<(u64, f32)>) -> Curve {
+    let (steps, values): (Vec<u64>, Vec<f32>) = points.into_iter().unzip();
+    Curve {
+        steps: Arc::from(steps),
+        values,
+    }
 }
 
 /// The columns and curve sets of `rows`.
@@ -267,6 +320,35 @@ fn build(sources: Vec<Source>, rows: Vec<RowData>, fields: &[String], log: &[Str
             });
         }
     }
+    // Every named series: its last value as a column, its curve as a set.
+    let names: std::collections::BTreeSet<&String> =
+        rows.iter().flat_map(|r| r.scalars.keys()).collect();
+    let mut scalar_sets = Vec::new();
+    for name in names {
+        let column = match columns.iter().any(|c| c.name == *name) {
+            true => format!("scalar.{name}"),
+            false => name.clone(),
+        };
+        let set: Vec<Curve> = rows
+            .iter()
+            .map(|r| r.scalars.get(name).cloned().unwrap_or_default())
+            .collect();
+        let values: Vec<f32> = set
+            .iter()
+            .map(|c| c.values.last().copied().unwrap_or(f32::NAN))
+            .collect();
+        let log = spans_decades(&values) && name.contains("loss");
+        columns.push(Column {
+            name: column.clone(),
+            role: Role::Metric,
+            kind: ColumnKind::Number { log },
+            values,
+        });
+        scalar_sets.push(CurveSet {
+            name: column,
+            rows: set,
+        });
+    }
     let mut curves = Vec::new();
     for (i, name) in std::iter::once("train_loss")
         .chain(RUN_CURVES.iter().copied())
@@ -283,6 +365,7 @@ fn build(sources: Vec<Source>, rows: Vec<RowData>, fields: &[String], log: &[Str
             });
         }
     }
+    curves.extend(scalar_sets);
     debug_assert!(columns.iter().all(|c| c.values.len() == n));
     Table {
         sources,

@@ -9,11 +9,13 @@ mod group;
 mod landscape;
 mod load;
 mod query;
+mod tensorboard;
 
 pub use group::{Band, group_curves};
 pub use landscape::{GridAxis, Landscape};
 pub use load::{RUN_FIELDS, find_sources};
 pub use query::{Filter, Query, Sort};
+pub use tensorboard::{LogRun, find_log_runs, is_log_run};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -168,13 +170,18 @@ pub enum Source {
         /// The directory.
         path: PathBuf,
     },
+    /// A TensorBoard run: a folder of event files.
+    Logs {
+        /// The folder.
+        path: PathBuf,
+    },
 }
 
 impl Source {
     /// The directory.
     pub fn path(&self) -> &std::path::Path {
         match self {
-            Source::Sweep { path, .. } | Source::Run { path } => path,
+            Source::Sweep { path, .. } | Source::Run { path } | Source::Logs { path } => path,
         }
     }
 
@@ -237,7 +244,7 @@ impl Table {
         };
         match &self.sources[id.source] {
             s @ Source::Sweep { .. } => format!("{}#{}", s.name(), id.model),
-            s @ Source::Run { .. } => s.name(),
+            s @ (Source::Run { .. } | Source::Logs { .. }) => s.name(),
         }
     }
 

@@ -16,16 +16,17 @@ use super::session::Session;
 use crate::lab::error::LabResult;
 use crate::lab::model::Activation;
 use crate::lab::net::{Inbox, Incoming};
-use crate::lab::scene::Scene;
-use crate::lab::stream::{adopted_scene, check_fits};
+use crate::lab::scene::Presets;
+use crate::lab::stream::{adopted_scene, check_fits, data_scene};
 
 /// What a stream needs to become a run.
 #[derive(Debug, Clone)]
 pub struct ListenOptions {
-    /// The scene whose data evaluates the network and feeds its probe.
-    pub data_scene: Scene,
-    /// What the user called it (for errors).
-    pub data_name: String,
+    /// The data that evaluates the network and feeds its probe: a preset,
+    /// a scene file or a CSV file (see [`data_scene`]).
+    pub data: String,
+    /// The presets `data` may name.
+    pub presets: Presets,
     /// The hidden layers' non-linearity, where the messages do not say.
     pub activation: Activation,
     /// Record under this folder (`None`: record nothing).
@@ -99,14 +100,15 @@ fn take<B: AutodiffBackend>(
     let streaming = match run {
         Some(r) => r,
         None => {
+            let outputs = message.sizes().last().copied().unwrap_or(0);
             let scene = adopted_scene(
-                options.data_scene.clone(),
+                data_scene(&options.data, &options.presets, outputs)?,
                 &message,
                 options.activation,
                 message.step.max(1),
             );
             let data = Arc::new(scene.load_data()?);
-            check_fits(&message, &data, &origin, &options.data_name)?;
+            check_fits(&message, &data, &origin, &options.data)?;
             let session = Session::<B>::with_data(
                 &scene,
                 data.clone(),

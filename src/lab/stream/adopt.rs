@@ -2,10 +2,10 @@
 //! shape read from a message, the data from a scene), and the check that the
 //! two fit.
 
-use crate::lab::data::Dataset;
+use crate::lab::data::{CsvSpec, CsvTask, DataSpec, Dataset};
 use crate::lab::error::{LabError, LabResult};
 use crate::lab::model::Activation;
-use crate::lab::scene::Scene;
+use crate::lab::scene::{Presets, Scene};
 
 use super::NetworkMessage;
 
@@ -23,6 +23,9 @@ pub fn adopted_scene(
     let config = first.architecture(activation, output);
     let model = &mut data_scene.model;
     model.hidden = config.hidden().to_vec();
+    if let Some(&first) = config.activations.first() {
+        model.activation = first;
+    }
     model.activations = Some(config.activations.clone());
     model.output = Some(config.output);
     model.dropout = 0.0;
@@ -58,4 +61,59 @@ pub fn check_fits(
             data.outputs()
         ),
     ))
+}
+
+/// The scene whose data `data` names: a preset or a scene file, or a CSV
+/// file (`.csv`, `.csv.gz`) whose last column is the target: a class when
+/// the network gives several outputs (`outputs`), a number when it gives
+/// one. A CSV's inputs are taken as they are, not normalised: the network
+/// was trained on them as its loop saw them.
+pub fn data_scene(data: &str, presets: &Presets, outputs: usize) -> LabResult<Scene> {
+    let lower = data.to_ascii_lowercase();
+    if !(lower.ends_with(".csv") || lower.ends_with(".csv.gz")) {
+        return presets.find(data)?.load();
+    }
+    let path = std::path::Path::new(data);
+    let bytes = std::fs::read(path).map_err(|e| LabError::io(path, "cannot read", e))?;
+    let text = match lower.ends_with(".gz") {
+        true => {
+            let mut out = String::new();
+            std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut out)
+                .map_err(|e| LabError::io(path, "cannot decompress", e))?;
+            out
+        }
+        false => String::from_utf8_lossy(&bytes).into_owned(),
+    };
+    let header = text.lines().next().unwrap_or_default();
+    let target = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(header.as_bytes())
+        .records()
+        .next()
+        .and_then(Result::ok)
+        .and_then(|r| r.iter().next_back().map(str::to_string))
+        .ok_or_else(|| LabError::data(path, "has no header line naming its columns"))?;
+    // The run's scene.ron must find it from anywhere.
+    let absolute = std::fs::canonicalize(path).map_err(|e| LabError::io(path, "cannot find", e))?;
+    let mut scene = presets.find("default")?.load()?;
+    scene.data = DataSpec::Csv(CsvSpec {
+        path: absolute.display().to_string(),
+        target,
+        task: match outputs {
+            1 => CsvTask::Regression,
+            _ => CsvTask::Classification,
+        },
+        normalize: false,
+        ..Default::default()
+    });
+    let stem = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    scene.name = stem
+        .trim_end_matches(".gz")
+        .trim_end_matches(".csv")
+        .to_string();
+    scene.title = scene.name.clone();
+    Ok(scene)
 }

@@ -14,6 +14,7 @@
 mod adopt;
 mod logged;
 mod names;
+mod npy;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -21,7 +22,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use crate::lab::error::{LabError, LabResult};
 use crate::lab::model::{Activation, MlpConfig, OutputKind};
-pub use adopt::{adopted_scene, check_fits};
+pub use adopt::{adopted_scene, check_fits, data_scene};
 pub use logged::{LoggedMetrics, read_logged_metrics};
 use names::{Convention, Part, TensorName};
 
@@ -175,13 +176,57 @@ impl NetworkMessage {
             .map_err(|e| fail(format!("not a safetensors message ({e})")))?;
         let tensors = SafeTensors::deserialize(bytes)
             .map_err(|e| fail(format!("not a safetensors message ({e})")))?;
+        let mut entries = Vec::new();
+        for (name, view) in tensors.tensors() {
+            let values = f32_values(&view).map_err(|m| fail(format!("tensor `{name}`: {m}")))?;
+            entries.push((name, view.shape().to_vec(), values));
+        }
+        let metadata = header.metadata().clone().unwrap_or_default();
+        Self::from_tensors(entries, metadata, origin, step)
+    }
+
+    /// Reads a numpy `.npz` archive (`np.savez(path, **state_dict)`): its
+    /// arrays are the tensors, named as in a safetensors message; its 0-d
+    /// arrays (`step=np.array(120)`, `loss=...`, `activations=np.array("relu,relu")`)
+    /// are the metadata.
+    pub fn decode_npz(bytes: &[u8], origin: &str, step: Option<u64>) -> LabResult<NetworkMessage> {
+        let arrays = npy::read_npz(bytes).map_err(|m| LabError::stream(origin, m))?;
+        let mut entries = Vec::new();
+        let mut metadata = HashMap::new();
+        for (name, array) in arrays {
+            match array {
+                npy::NpyArray::Numbers { shape, values }
+                    if shape.iter().product::<usize>() == 1
+                        && TensorName::parse(&name).is_none() =>
+                {
+                    let v = values.first().copied().unwrap_or(f32::NAN);
+                    let text = match name.as_str() {
+                        "step" => format!("{}", v as u64),
+                        _ => v.to_string(),
+                    };
+                    metadata.insert(name, text);
+                }
+                npy::NpyArray::Numbers { shape, values } => entries.push((name, shape, values)),
+                npy::NpyArray::Text(text) => {
+                    metadata.insert(name, text);
+                }
+            }
+        }
+        Self::from_tensors(entries, metadata, origin, step)
+    }
+
+    /// The message of named tensors (shape, values) and metadata.
+    fn from_tensors(
+        mut entries: Vec<(String, Vec<usize>, Vec<f32>)>,
+        metadata: HashMap<String, String>,
+        origin: &str,
+        step: Option<u64>,
+    ) -> LabResult<NetworkMessage> {
+        let fail = |message: String| LabError::stream(origin, message);
         let mut message = NetworkMessage::default();
-        read_metadata(
-            &mut message,
-            header.metadata().clone().unwrap_or_default(),
-            origin,
-        )?;
-        message.step = match (message_step(header.metadata(), origin)?, step) {
+        let given_step = message_step(metadata.get("step"), origin)?;
+        read_metadata(&mut message, metadata, origin)?;
+        message.step = match (given_step, step) {
             (Some(s), _) | (None, Some(s)) => s,
             (None, None) => {
                 return Err(fail(
@@ -190,9 +235,8 @@ impl NetworkMessage {
             }
         };
         let mut named: Vec<Named> = Vec::new();
-        let mut entries = tensors.tensors();
         entries.sort_by(|a, b| a.0.cmp(&b.0));
-        for (name, view) in entries {
+        for (name, shape, values) in entries {
             let parsed = TensorName::parse(&name).ok_or_else(|| {
                 fail(format!(
                     "unknown tensor `{name}`: expected PyTorch names (`0.weight`, `0.bias`), \
@@ -200,14 +244,13 @@ impl NetworkMessage {
                      or `probe.input`"
                 ))
             })?;
-            let values = f32_values(&view).map_err(|m| fail(format!("tensor `{name}`: {m}")))?;
             if let Some(i) = values.iter().position(|v| !v.is_finite()) {
                 return Err(fail(format!(
                     "tensor `{name}` holds {} at index {i}: a message must be finite",
                     values[i]
                 )));
             }
-            named.push((parsed, view.shape().to_vec(), values));
+            named.push((parsed, shape, values));
         }
         message.layers = assemble_layers(named.iter(), origin)?;
         message.probe_inputs = probe_rows(&named, message.layers.first(), origin)?;
@@ -273,11 +316,8 @@ fn read_metadata(
 }
 
 /// The metadata's step, if it has one.
-fn message_step(
-    metadata: &Option<HashMap<String, String>>,
-    origin: &str,
-) -> LabResult<Option<u64>> {
-    let Some(text) = metadata.as_ref().and_then(|m| m.get("step")) else {
+fn message_step(text: Option<&String>, origin: &str) -> LabResult<Option<u64>> {
+    let Some(text) = text else {
         return Ok(None);
     };
     text.trim().parse::<u64>().map(Some).map_err(|_| {
