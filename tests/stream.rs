@@ -599,6 +599,8 @@ fn npz_checkpoints_from_numpy_alone_import_as_the_same_run() {
         "npz",
         "--data-csv",
         data.to_str().unwrap(),
+        "--data-npz",
+        dir.join("spiral.npz").to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", output_text(&o));
     let said = String::from_utf8_lossy(&o.stdout).into_owned();
@@ -633,5 +635,118 @@ fn npz_checkpoints_from_numpy_alone_import_as_the_same_run() {
     assert!(
         scene.contains("Csv(") && scene.contains("normalize: false"),
         "{scene}"
+    );
+
+    // The same data as numpy arrays (an .npz of x and y, and two .npy files):
+    // the same rows, the same split, the same score.
+    let npz = dir.join("spiral.npz");
+    let python = python_with_nnm();
+    let split = "import numpy as np, sys; d = np.load(sys.argv[1]); np.save(sys.argv[2], d['x']); np.save(sys.argv[3], d['y'])";
+    let (xs, ys) = (dir.join("x.npy"), dir.join("y.npy"));
+    let o = Command::new(&python)
+        .args(["-c", split])
+        .args([&npz, &xs, &ys])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", output_text(&o));
+    let pair = format!("{},{}", xs.display(), ys.display());
+    for (i, given) in [npz.to_str().unwrap(), pair.as_str()]
+        .into_iter()
+        .enumerate()
+    {
+        let out = dir.join(format!("runs-arrays-{i}"));
+        let o = nnm(&[
+            "import",
+            ckpts.to_str().unwrap(),
+            "--data",
+            given,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", output_text(&o));
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        let same: f64 = text
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix("test_accuracy="))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(same, accuracy, "{given}: the arrays score as the CSV does");
+    }
+    let nowhere = dir.join("runs-never");
+    let o = nnm(&[
+        "import",
+        ckpts.to_str().unwrap(),
+        "--data",
+        xs.to_str().unwrap(),
+        "--out",
+        nowhere.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("INPUTS.npy,TARGETS.npy"),
+        "{}",
+        output_text(&o)
+    );
+}
+
+#[test]
+fn watch_reads_the_linear_layers_of_a_torch_like_module_without_torch() {
+    let dir = temp_dir("watch");
+    let file = dir.join("watched.safetensors");
+    // A module as PyTorch shapes it (named_modules, Linear layers with
+    // weight, bias and .grad tensors), with no torch installed.
+    let script = r#"
+import sys
+import numpy as np
+import nnm
+
+class Tensor:
+    def __init__(self, array, grad=None):
+        self.array, self.grad = array, grad
+    def detach(self):
+        return self
+    def cpu(self):
+        return self
+    def numpy(self):
+        return self.array
+
+class Linear:
+    def __init__(self, n_in, n_out):
+        self.weight = Tensor(np.arange(n_out * n_in, dtype=np.float32).reshape(n_out, n_in),
+                             Tensor(np.full((n_out, n_in), 0.125, np.float32)))
+        self.bias = Tensor(np.arange(n_out, dtype=np.float32))
+
+class ReLU:
+    pass
+
+class Net:
+    def __init__(self):
+        self.layers = [("net.0", Linear(3, 4)), ("net.1", ReLU()), ("net.2", Linear(4, 2))]
+    def named_modules(self):
+        return [("", self)] + self.layers
+
+with open(sys.argv[1], "wb") as f:
+    f.write(nnm.message(5, nnm.watch(Net()), activations=["relu"], loss=0.25))
+"#;
+    let o = Command::new(python_with_nnm())
+        .args(["-c", script, file.to_str().unwrap()])
+        .output()
+        .expect("python runs");
+    assert!(o.status.success(), "{}", output_text(&o));
+    let bytes = std::fs::read(&file).unwrap();
+    let m = nn_microscope::lab::stream::NetworkMessage::decode(&bytes, "watched", None).unwrap();
+    assert_eq!(m.step, 5);
+    assert_eq!(m.sizes(), [3, 4, 2]);
+    assert_eq!(m.scalars["loss"], 0.25);
+    // torch's [out, in] arrives as the lab's [in][out].
+    assert_eq!(
+        m.layers[0].weights[1], 3.0,
+        "w[in 0][out 1] = torch w[1][0]"
+    );
+    assert_eq!(m.layers[0].biases, [0.0, 1.0, 2.0, 3.0]);
+    assert_eq!(
+        m.layers[1].weight_grads.as_deref(),
+        Some(&[0.125f32; 8][..])
     );
 }

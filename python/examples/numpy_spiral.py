@@ -100,6 +100,7 @@ def main():
     parser.add_argument("--every", type=int, default=10, help="checkpoint every N steps")
     parser.add_argument("--format", choices=["safetensors", "npz"], default="safetensors", help="checkpoint format")
     parser.add_argument("--data-csv", metavar="FILE", help="also write the training data here (x0,x1,label), for nnm import --data FILE")
+    parser.add_argument("--data-npz", metavar="FILE", help="also write the training data here (arrays x and y), for nnm import --data FILE")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--hidden", type=int, nargs="+", default=[16, 16])
     parser.add_argument("--lr", type=float, default=0.3)
@@ -110,6 +111,8 @@ def main():
     rng = np.random.default_rng(args.seed)
     x, y = spirals(1000, 0.02, rng)
     params = init([2, *args.hidden, 2], rng)
+    if args.data_npz:
+        np.savez(args.data_npz, x=x, y=y)
     if args.data_csv:
         with open(args.data_csv, "w", newline="") as f:
             writer = csv.writer(f)

@@ -404,7 +404,7 @@ fn normalize(train: &mut Split, test: &mut Split, inputs: usize) {
 
 /// Input `c`'s range over both splits, widened by a tenth on each side (so
 /// that points do not sit on the edge of a plot).
-fn padded_range(train: &[f32], test: &[f32], inputs: usize, c: usize) -> (f32, f32) {
+pub(super) fn padded_range(train: &[f32], test: &[f32], inputs: usize, c: usize) -> (f32, f32) {
     let values = || {
         train
             .iter()

@@ -1,9 +1,11 @@
 //! Data sets ("arenas"): seeded generators and file loaders, each with a train/test split.
 
+mod arrays;
 mod csv;
 mod digits;
 mod drawing;
 mod functions;
+pub(crate) mod npy;
 mod pde;
 mod shapes;
 mod toy;
@@ -11,6 +13,7 @@ mod toy;
 pub use drawing::{DrawingStyle, preprocess_drawing};
 pub use pde::Operator;
 
+pub use arrays::ArraysSpec;
 pub use csv::{CsvSpec, CsvTask};
 pub use functions::{Function1d, Function2d};
 pub use pde::{Equation1d, Equation2d, Pde1dSpec, Pde2dSpec, PdeSpec, PdeTask};
@@ -60,6 +63,9 @@ pub enum DataSpec {
     RandomRegression(RandomRegressionSpec),
     /// Your own data: a CSV file with a header and a target column.
     Csv(CsvSpec),
+    /// Your own data: numpy arrays of inputs and targets (`.npy`, or arrays
+    /// of an `.npz`).
+    Arrays(ArraysSpec),
 }
 
 /// How many samples: a number, or as many as the network has parameters.
@@ -472,6 +478,7 @@ impl DataSpec {
         "Pde2d",
         "RandomRegression",
         "Csv",
+        "Arrays",
     ];
 
     /// The short name of this data set.
@@ -491,6 +498,7 @@ impl DataSpec {
             DataSpec::Pde2d(_) => "pde2d",
             DataSpec::RandomRegression(_) => "random-regression",
             DataSpec::Csv(_) => "csv",
+            DataSpec::Arrays(_) => "arrays",
         }
     }
 
@@ -558,6 +566,7 @@ impl DataSpec {
             // Known once the file is read: the loader checks the limits, and
             // the network is checked against the loaded shape.
             DataSpec::Csv(_) => (0, 0, 0, 0, ("path", "path")),
+            DataSpec::Arrays(_) => (0, 0, 0, 0, ("inputs", "inputs")),
         };
         DataSize {
             inputs,
@@ -574,6 +583,9 @@ impl DataSpec {
         matches!(
             self,
             DataSpec::Csv(CsvSpec {
+                task: CsvTask::Regression,
+                ..
+            }) | DataSpec::Arrays(ArraysSpec {
                 task: CsvTask::Regression,
                 ..
             }) | DataSpec::Function1d(_)
@@ -692,6 +704,17 @@ impl DataSpec {
                     ));
                 }
             }
+            DataSpec::Arrays(s) => {
+                fraction(s.test_fraction, "test_fraction")?;
+                for (path, field) in [(&s.inputs, "inputs"), (&s.targets, "targets")] {
+                    if path.is_empty() {
+                        return Err(LabError::setting(
+                            format!("data.{field}"),
+                            "names no file: an .npy file, or FILE.npz:NAME",
+                        ));
+                    }
+                }
+            }
         }
         self.size().check()
     }
@@ -714,6 +737,7 @@ impl DataSpec {
             DataSpec::Pde2d(s) => Ok(pde::generate_2d(s)),
             DataSpec::RandomRegression(s) => random_regression(s),
             DataSpec::Csv(s) => csv::load(s),
+            DataSpec::Arrays(s) => arrays::load(s),
         }
     }
 }

@@ -809,7 +809,7 @@ impl Scene {
     /// samples gets as many samples as the network has parameters).
     pub fn load_data(&self) -> LabResult<crate::lab::data::Dataset> {
         let data = self.resolved().data.load()?;
-        if matches!(self.data, DataSpec::Csv(_)) {
+        if matches!(self.data, DataSpec::Csv(_) | DataSpec::Arrays(_)) {
             // A file's shape is known only now: check the network on it.
             let mut sizes = vec![data.inputs as u128];
             sizes.extend(self.model.hidden.iter().map(|&w| w as u128));

@@ -2,7 +2,7 @@
 //! shape read from a message, the data from a scene), and the check that the
 //! two fit.
 
-use crate::lab::data::{CsvSpec, CsvTask, DataSpec, Dataset};
+use crate::lab::data::{ArraysSpec, CsvSpec, CsvTask, DataSpec, Dataset};
 use crate::lab::error::{LabError, LabResult};
 use crate::lab::model::Activation;
 use crate::lab::scene::{Presets, Scene};
@@ -63,13 +63,21 @@ pub fn check_fits(
     ))
 }
 
-/// The scene whose data `data` names: a preset or a scene file, or a CSV
-/// file (`.csv`, `.csv.gz`) whose last column is the target: a class when
-/// the network gives several outputs (`outputs`), a number when it gives
-/// one. A CSV's inputs are taken as they are, not normalised: the network
-/// was trained on them as its loop saw them.
+/// The scene whose data `data` names: a preset or a scene file; a CSV file
+/// (`.csv`, `.csv.gz`) whose last column is the target; numpy arrays, as
+/// `inputs.npy,targets.npy` or an `.npz` holding `x` and `y` (or `inputs`
+/// and `targets`). The target is a class when the network gives several
+/// outputs (`outputs`), a number when it gives one. Inputs are taken as they
+/// are, not normalised: the network was trained on them as its loop saw them.
 pub fn data_scene(data: &str, presets: &Presets, outputs: usize) -> LabResult<Scene> {
     let lower = data.to_ascii_lowercase();
+    let task = match outputs {
+        1 => CsvTask::Regression,
+        _ => CsvTask::Classification,
+    };
+    if lower.ends_with(".npz") || lower.ends_with(".npy") {
+        return arrays_scene(data, presets, task);
+    }
     if !(lower.ends_with(".csv") || lower.ends_with(".csv.gz")) {
         return presets.find(data)?.load();
     }
@@ -99,10 +107,7 @@ pub fn data_scene(data: &str, presets: &Presets, outputs: usize) -> LabResult<Sc
     scene.data = DataSpec::Csv(CsvSpec {
         path: absolute.display().to_string(),
         target,
-        task: match outputs {
-            1 => CsvTask::Regression,
-            _ => CsvTask::Classification,
-        },
+        task,
         normalize: false,
         ..Default::default()
     });
@@ -115,5 +120,57 @@ pub fn data_scene(data: &str, presets: &Presets, outputs: usize) -> LabResult<Sc
         .trim_end_matches(".csv")
         .to_string();
     scene.title = scene.name.clone();
+    Ok(scene)
+}
+
+/// The scene of numpy arrays: `inputs.npy,targets.npy`, or an `.npz` with
+/// `x` and `y` (or `inputs` and `targets`).
+fn arrays_scene(data: &str, presets: &Presets, task: CsvTask) -> LabResult<Scene> {
+    let absolute = |file: &str| -> LabResult<String> {
+        let path = std::path::Path::new(file);
+        std::fs::canonicalize(path)
+            .map(|p| p.display().to_string())
+            .map_err(|e| LabError::io(path, "cannot find", e))
+    };
+    let (inputs, targets) = match data.split_once(',') {
+        Some((x, y)) => (absolute(x.trim())?, absolute(y.trim())?),
+        None if data.to_ascii_lowercase().ends_with(".npz") => {
+            let file = absolute(data)?;
+            let bytes = std::fs::read(&file).map_err(|e| LabError::io(&file, "cannot read", e))?;
+            let names: Vec<String> = crate::lab::data::npy::read_npz(&bytes)
+                .map_err(|m| LabError::data(&file, m))?
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect();
+            let pair = [("x", "y"), ("inputs", "targets")]
+                .into_iter()
+                .find(|(x, y)| names.iter().any(|n| n == x) && names.iter().any(|n| n == y))
+                .ok_or_else(|| {
+                    LabError::data(
+                        &file,
+                        format!(
+                            "needs arrays `x` and `y` (or `inputs` and `targets`); it has {}",
+                            names.join(", ")
+                        ),
+                    )
+                })?;
+            (format!("{file}:{}", pair.0), format!("{file}:{}", pair.1))
+        }
+        None => {
+            return Err(LabError::data(
+                data,
+                "an .npy file holds one array: give the inputs and the targets as INPUTS.npy,TARGETS.npy",
+            ));
+        }
+    };
+    let mut scene = presets.find("default")?.load()?;
+    scene.data = DataSpec::Arrays(ArraysSpec {
+        inputs,
+        targets,
+        task,
+        ..Default::default()
+    });
+    scene.name = "arrays".into();
+    scene.title = "numpy arrays".into();
     Ok(scene)
 }

@@ -14,7 +14,6 @@
 mod adopt;
 mod logged;
 mod names;
-mod npy;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -190,12 +189,13 @@ impl NetworkMessage {
     /// arrays (`step=np.array(120)`, `loss=...`, `activations=np.array("relu,relu")`)
     /// are the metadata.
     pub fn decode_npz(bytes: &[u8], origin: &str, step: Option<u64>) -> LabResult<NetworkMessage> {
-        let arrays = npy::read_npz(bytes).map_err(|m| LabError::stream(origin, m))?;
+        let arrays =
+            crate::lab::data::npy::read_npz(bytes).map_err(|m| LabError::stream(origin, m))?;
         let mut entries = Vec::new();
         let mut metadata = HashMap::new();
         for (name, array) in arrays {
             match array {
-                npy::NpyArray::Numbers { shape, values }
+                crate::lab::data::npy::NpyArray::Numbers { shape, values }
                     if shape.iter().product::<usize>() == 1
                         && TensorName::parse(&name).is_none() =>
                 {
@@ -206,8 +206,10 @@ impl NetworkMessage {
                     };
                     metadata.insert(name, text);
                 }
-                npy::NpyArray::Numbers { shape, values } => entries.push((name, shape, values)),
-                npy::NpyArray::Text(text) => {
+                crate::lab::data::npy::NpyArray::Numbers { shape, values } => {
+                    entries.push((name, shape, values))
+                }
+                crate::lab::data::npy::NpyArray::Text(text) => {
                     metadata.insert(name, text);
                 }
             }

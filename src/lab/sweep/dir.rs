@@ -22,10 +22,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::map::{HeatMap, MapAxis, render_png};
-use super::npy;
 use super::plan::{ModelRow, Plan, Shard};
 use super::spec::{Sweep, display_value};
 use crate::lab::data::Targets;
+use crate::lab::data::npy;
 use crate::lab::error::{LabError, LabResult};
 use crate::lab::frame::{Metrics, RunStatus};
 use crate::lab::record::RunDir;

@@ -6,7 +6,6 @@ mod dir;
 mod fastmath;
 pub mod kernel;
 mod map;
-mod npy;
 mod plan;
 mod ronvalue;
 mod spec;

@@ -1,6 +1,8 @@
-//! numpy's formats: an `.npy` array, and an `.npz` archive of them (what
-//! `np.savez` and `np.savez_compressed` write). Numbers come out as f32 in C
-//! order; 0-d text arrays (`np.array("relu,relu")`) as text.
+//! numpy's formats: `.npy` arrays written (format 1.0, so that any other
+//! tool can load a sweep's data and initial weights with `numpy.load`) and
+//! read, and `.npz` archives of them read (what `np.savez` and
+//! `np.savez_compressed` write). Numbers are read as f32 in C order; 0-d
+//! text arrays (`np.array("relu,relu")`) as text.
 
 use std::io::Read;
 
@@ -237,4 +239,164 @@ pub(crate) fn read_npz(bytes: &[u8]) -> Result<Vec<(String, NpyArray)>, String> 
         out.push((name, array));
     }
     Ok(out)
+}
+
+/// An array's element type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dtype {
+    /// Little-endian 32-bit floats (`<f4`).
+    F32,
+    /// Little-endian 64-bit signed integers (`<i8`).
+    I64,
+}
+
+/// The bytes of an `.npy` file holding `shape` elements of `dtype`, C order;
+/// `data` is their little-endian bytes.
+fn npy(dtype: Dtype, shape: &[usize], data: &[u8]) -> Vec<u8> {
+    let descr = match dtype {
+        Dtype::F32 => "<f4",
+        Dtype::I64 => "<i8",
+    };
+    let dims = match shape {
+        [one] => format!("({one},)"),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {dims}, }}");
+    // Magic (6) + version (2) + length (2) + header + newline, padded to 64 bytes.
+    let used = 10 + header.len() + 1;
+    header.push_str(&" ".repeat(used.next_multiple_of(64) - used));
+    header.push('\n');
+    let mut out = Vec::with_capacity(10 + header.len() + data.len());
+    out.extend_from_slice(b"\x93NUMPY\x01\x00");
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+/// An `.npy` file of f32 values with `shape`.
+pub(crate) fn f32s(shape: &[usize], values: &[f32]) -> Vec<u8> {
+    let data: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    npy(Dtype::F32, shape, &data)
+}
+
+/// An `.npy` file of integers with `shape`.
+pub(crate) fn i64s(shape: &[usize], values: &[i64]) -> Vec<u8> {
+    let data: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    npy(Dtype::I64, shape, &data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn npy(descr: &str, fortran: bool, shape: &str, data: &[u8]) -> Vec<u8> {
+        let order = if fortran { "True" } else { "False" };
+        let header =
+            format!("{{'descr': '{descr}', 'fortran_order': {order}, 'shape': {shape}, }}\n");
+        let mut out = b"\x93NUMPY\x01\x00".to_vec();
+        out.extend((header.len() as u16).to_le_bytes());
+        out.extend(header.as_bytes());
+        out.extend(data);
+        out
+    }
+
+    #[test]
+    fn orders_types_and_text_read_as_numpy_wrote_them() {
+        // [[1, 2, 3], [4, 5, 6]] in Fortran order is 1 4 2 5 3 6.
+        let f: Vec<u8> = [1.0f64, 4.0, 2.0, 5.0, 3.0, 6.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let a = read_npy(&npy("<f8", true, "(2, 3)", &f)).unwrap();
+        assert_eq!(
+            a,
+            NpyArray::Numbers {
+                shape: vec![2, 3],
+                values: vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+            }
+        );
+        let big: Vec<u8> = [1.5f32, -2.0]
+            .iter()
+            .flat_map(|v| v.to_be_bytes())
+            .collect();
+        let NpyArray::Numbers { values, .. } = read_npy(&npy(">f4", false, "(2,)", &big)).unwrap()
+        else {
+            unreachable!()
+        };
+        assert_eq!(values, [1.5, -2.0]);
+        let text: Vec<u8> = "relu"
+            .chars()
+            .flat_map(|c| (c as u32).to_le_bytes())
+            .chain([0u8; 8])
+            .collect();
+        assert_eq!(
+            read_npy(&npy("<U6", false, "()", &text)).unwrap(),
+            NpyArray::Text("relu".into())
+        );
+    }
+
+    #[test]
+    fn bad_arrays_say_what_is_wrong() {
+        assert!(read_npy(b"PK\x03\x04").unwrap_err().contains("magic"));
+        let err = read_npy(&npy("<c8", false, "(1,)", &[0; 8])).unwrap_err();
+        assert!(err.contains("dtype `<c8`"), "{err}");
+        let err = read_npy(&npy("<f4", false, "(3,)", &[0; 8])).unwrap_err();
+        assert!(err.contains("cut short"), "{err}");
+        for n in 0..20 {
+            let whole = npy("<f4", false, "(3,)", &[0; 12]);
+            let _ = read_npy(&whole[..n]);
+        }
+    }
+
+    #[test]
+    fn the_header_is_aligned_and_describes_the_array() {
+        let bytes = f32s(&[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
+        let len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+        assert_eq!((10 + len) % 64, 0);
+        let header = std::str::from_utf8(&bytes[10..10 + len]).unwrap();
+        assert!(header.starts_with("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }"));
+        assert!(header.ends_with('\n'));
+        assert_eq!(bytes.len(), 10 + len + 24);
+        assert_eq!(&bytes[10 + len..10 + len + 4], &1.0f32.to_le_bytes());
+        let ints = i64s(&[3], &[7, -1, 2]);
+        let len = u16::from_le_bytes([ints[8], ints[9]]) as usize;
+        assert!(
+            std::str::from_utf8(&ints[10..10 + len])
+                .unwrap()
+                .contains("'<i8'")
+        );
+        assert!(
+            std::str::from_utf8(&ints[10..10 + len])
+                .unwrap()
+                .contains("(3,)")
+        );
+        assert_eq!(&ints[10 + len + 8..10 + len + 16], &(-1i64).to_le_bytes());
+    }
+
+    #[test]
+    fn what_is_written_reads_back() {
+        let values = [1.5f32, -2.0, 0.25, 8.0, 3.0, -0.5];
+        let read = read_npy(&f32s(&[3, 2], &values)).unwrap();
+        assert_eq!(
+            read,
+            NpyArray::Numbers {
+                shape: vec![3, 2],
+                values: values.to_vec()
+            }
+        );
+        let NpyArray::Numbers { shape, values } = read_npy(&i64s(&[3], &[7, -1, 2])).unwrap()
+        else {
+            unreachable!()
+        };
+        assert_eq!((shape, values), (vec![3], vec![7.0, -1.0, 2.0]));
+    }
 }
