@@ -40,7 +40,7 @@ fn bench_net(c: &mut Criterion, preset: &str, label: &str) {
             scene: trainer.scene().clone(),
             data: Some(trainer.data().clone()),
             run_dir: None,
-            replay: false,
+            driver: Default::default(),
         })))
         .expect("channel open");
     app.update();

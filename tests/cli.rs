@@ -10,15 +10,7 @@ use std::process::{Command, Output};
 
 mod common;
 
-use common::{Scratch, temp_dir};
-
-fn nnm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nnm"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("nnm runs")
-}
+use common::{Scratch, nnm, run_frame, temp_dir};
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -894,15 +886,7 @@ fn import_turns_pytorch_checkpoints_into_a_run_with_their_exact_weights() {
     );
     let run = PathBuf::from(field(&fields, "run"));
     for (k, &step) in steps.iter().enumerate() {
-        let o = nnm(&[
-            "runs",
-            "frame",
-            run.to_str().unwrap(),
-            "--step",
-            &step.to_string(),
-        ]);
-        assert!(o.status.success(), "{}", stderr(&o));
-        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+        let v = run_frame(&run, step);
         assert_eq!(v["step"], step);
         // The lab keeps [in][out]; torch wrote [out][in].
         for (layer, (w, b), n_in, n_out) in [(0, (0, 1), 2, 8), (1, (2, 3), 8, 2)] {
@@ -994,4 +978,124 @@ fn import_turns_pytorch_checkpoints_into_a_run_with_their_exact_weights() {
     ] {
         assert!(e.contains(part), "{part} missing from: {e}");
     }
+}
+
+/// The `metrics.csv` rows of `run` by step (the columns up to `batch_loss`:
+/// what the weights alone decide, and the step's loss).
+fn metric_rows(run: &Path) -> Vec<(u64, String)> {
+    let text = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let fields: Vec<&str> = l.split(',').collect();
+            (fields[0].parse().unwrap(), fields[1..7].join(","))
+        })
+        .collect()
+}
+
+#[test]
+fn import_turns_a_runs_own_checkpoints_into_a_run_with_its_exact_metrics() {
+    let dir = temp_dir("import-own");
+    // A run that kept no frames, only a checkpoint every 50 steps (as a
+    // cluster run may): importing it gives it a recording to replay.
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenes/spiral.ron"))
+            .unwrap();
+    let text = text.trim_end().strip_suffix(')').unwrap().to_string()
+        + "    record: (frames: false, checkpoint_every: Some(50)),\n)\n";
+    let scene = write_scene(&dir, "spiral-ckpt", &text);
+    let runs = dir.join("runs");
+    let o = nnm(&[
+        "train",
+        scene.to_str().unwrap(),
+        "--steps",
+        "200",
+        "--out",
+        runs.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let trained = final_fields(&stdout(&o));
+    let run = PathBuf::from(field(&trained, "run"));
+    assert!(!run.join("frames.nnmr").exists());
+
+    // No --data: the checkpoints carry their scene.
+    let out = dir.join("imported");
+    let o = nnm(&[
+        "import",
+        run.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let imported = final_fields(&stdout(&o));
+    for key in ["step", "train_loss", "test_loss", "test_accuracy"] {
+        assert_eq!(field(&imported, key), field(&trained, key), "{key}");
+    }
+    let copy = PathBuf::from(field(&imported, "run"));
+    // Every checkpoint's row equals the training run's row at its step.
+    let original = metric_rows(&run);
+    let rows = metric_rows(&copy);
+    assert_eq!(
+        rows.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        [50, 100, 150, 200]
+    );
+    // Training evaluated every 20 steps: steps 100 and 200 are in both.
+    let mut compared = 0;
+    for (step, row) in &rows {
+        if let Some((_, want)) = original.iter().find(|(s, _)| s == step) {
+            assert_eq!(row, want, "step {step}");
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 2);
+    let v = run_frame(&copy, 150);
+    assert_eq!(v["step"], 150);
+    assert_eq!(v["layers"].as_array().unwrap().len(), 3, "2-32-32-2");
+    assert_eq!(v["layers"][0]["weights"].as_array().unwrap().len(), 2 * 32);
+
+    // A burn record alone needs the data, and takes its step from its folder.
+    let record = run.join("checkpoints/step_100/model.mpk");
+    let o = nnm(&[
+        "import",
+        record.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--data is needed"), "{}", stderr(&o));
+    let alone = dir.join("alone");
+    let o = nnm(&[
+        "import",
+        record.to_str().unwrap(),
+        "--data",
+        "spiral",
+        "--out",
+        alone.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let single = PathBuf::from(field(&final_fields(&stdout(&o)), "run"));
+    let at_100 = original.iter().find(|(s, _)| *s == 100).unwrap();
+    // The same network, the same numbers (a record alone has no batch loss).
+    let rows = metric_rows(&single);
+    assert_eq!(rows.len(), 1);
+    let without_loss = |row: &str| row.rsplit_once(',').unwrap().0.to_string();
+    assert_eq!(
+        (rows[0].0, without_loss(&rows[0].1)),
+        (100, without_loss(&at_100.1))
+    );
+
+    // A checkpoint missing in the middle is named by its step.
+    std::fs::remove_dir_all(run.join("checkpoints/step_100")).unwrap();
+    let o = nnm(&[
+        "import",
+        run.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("the checkpoint of step 100 is missing"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -17,17 +17,11 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{Image, Running, nnm_under_xvfb, output_text, python_with_nnm, temp_dir};
+use common::{
+    Image, Running, nnm, nnm_under_xvfb, output_text, python_with_nnm, run_frame, temp_dir,
+};
 use nn_microscope::lab::net::Client;
 use nn_microscope::lab::record::{FrameReader, RunDir};
-
-fn nnm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nnm"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("nnm runs")
-}
 
 /// Runs the numpy spiral example (python/examples) with `args`.
 fn numpy_spiral(args: &[&str]) -> Output {
@@ -62,19 +56,6 @@ fn tensor(file: &Path, name: &str) -> (Vec<usize>, Vec<f32>) {
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect();
     (view.shape().to_vec(), values)
-}
-
-/// `nnm runs frame RUN --step STEP` as JSON.
-fn frame(run: &Path, step: u64) -> serde_json::Value {
-    let o = nnm(&[
-        "runs",
-        "frame",
-        run.to_str().unwrap(),
-        "--step",
-        &step.to_string(),
-    ]);
-    assert!(o.status.success(), "{}", output_text(&o));
-    serde_json::from_slice(&o.stdout).expect("JSON")
 }
 
 /// The steps of `scalars.csv` that carry `name`.
@@ -120,7 +101,7 @@ fn numpy_checkpoints_import_as_a_run_with_their_exact_weights_and_replay() {
     let run = only_run(&runs);
     for step in [0u64, 100, 200] {
         let file = ckpts.join(format!("step_{step:06}.safetensors"));
-        let v = frame(&run, step);
+        let v = run_frame(&run, step);
         assert_eq!(v["step"], step);
         // nn.Sequential(Linear, Tanh, Linear, Tanh, Linear): 0, 2 and 4.
         for (layer, torch) in [0, 2, 4].into_iter().enumerate() {
@@ -243,7 +224,7 @@ fn a_python_loop_streams_300_steps_live_into_view_listen() {
             "{name}"
         );
     }
-    let last = frame(&run, 299);
+    let last = run_frame(&run, 299);
     assert!(
         last["layers"][0]["activations"].is_array(),
         "the probe is followed"
@@ -574,7 +555,7 @@ fn npz_checkpoints_from_numpy_alone_import_as_the_same_run() {
         runs.push(only_run(&out));
     }
     for step in (0..=50).step_by(10) {
-        let (a, b) = (frame(&runs[0], step), frame(&runs[1], step));
+        let (a, b) = (run_frame(&runs[0], step), run_frame(&runs[1], step));
         assert_eq!(
             a["layers"], b["layers"],
             "step {step}: the same network both ways"

@@ -11,6 +11,7 @@ use crate::app::AppSystems;
 use crate::app::messages::SendCommand;
 use crate::lab::data::Dataset;
 use crate::lab::frame::LayerStats;
+use crate::lab::runner::Driver;
 use crate::lab::{Frame, Metrics, Scene, Topology, TrainerCommand, TrainerEvent, TrainerHandle};
 
 /// Longest time a frame spends draining trainer events, by default.
@@ -74,8 +75,15 @@ pub(super) struct Run {
     pub data: Option<Arc<Dataset>>,
     /// The run directory being written.
     pub run_dir: Option<PathBuf>,
+    /// What moves the run: a trainer, a recording, or a stream.
+    pub driver: Driver,
+}
+
+impl Run {
     /// True when the frames come from a recorded run, not a trainer.
-    pub replay: bool,
+    pub(super) fn replay(&self) -> bool {
+        self.driver == Driver::Replay
+    }
 }
 
 /// The newest frame the trainer sent; changed with each frame.
@@ -216,7 +224,7 @@ pub(super) struct LiveWriter<'w> {
 impl LiveWriter<'_> {
     /// True when the frames come from a recorded run.
     fn replay(&self) -> bool {
-        self.run.replay
+        self.run.replay()
     }
 
     /// Applies one trainer event.
@@ -228,7 +236,7 @@ impl LiveWriter<'_> {
                     topology: Some(info.topology),
                     data: info.data,
                     run_dir: info.run_dir,
-                    replay: info.replay,
+                    driver: info.driver,
                 };
                 self.scene.0 = Some(info.scene);
                 self.frame.0 = None;

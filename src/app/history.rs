@@ -347,7 +347,7 @@ fn play(
             if p.position > last as f64 {
                 if p.looping {
                     p.position = first as f64;
-                } else if !live.run.replay {
+                } else if !live.run.replay() {
                     // Caught up with a live run: follow it again.
                     p.mode = PlayMode::Follow;
                     return;

@@ -51,7 +51,7 @@ fn play_lesson(
     mut poses: MessageWriter<CameraPose>,
 ) {
     let p = &mut *player;
-    if live.run.replay {
+    if live.run.replay() {
         return;
     }
     // Compared in place: cloning the lesson every frame cost more than the

@@ -109,7 +109,7 @@ fn start_scene(events: &Sender<TrainerEvent>, sizes: Vec<usize>, text: &str) {
             scene,
             data: Some(Arc::new(data)),
             run_dir: None,
-            replay: false,
+            driver: Default::default(),
         })))
         .unwrap();
 }
@@ -815,7 +815,7 @@ fn editing_the_scene_file_reloads_it_and_a_broken_edit_keeps_the_last_good_one()
             scene,
             data: Some(Arc::new(data)),
             run_dir: None,
-            replay: false,
+            driver: Default::default(),
         })))
         .unwrap();
     update_until(&mut app, "the scene asset to load", |app| {
@@ -989,7 +989,7 @@ fn a_drawing_lights_the_network_with_the_models_forward_pass() {
             scene,
             data: Some(trainer.data().clone()),
             run_dir: None,
-            replay: false,
+            driver: Default::default(),
         })))
         .unwrap();
     events
@@ -1242,7 +1242,7 @@ fn neuron_maps_on_a_three_class_spiral_follow_the_shown_frame() {
             scene,
             data: Some(data.clone()),
             run_dir: None,
-            replay: false,
+            driver: Default::default(),
         })))
         .unwrap();
     // How often the output maps' winner, at the pixel under each test point,

@@ -78,27 +78,35 @@ fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
+/// Installs Debian `packages` (apt-get arguments) with apt-get (updating the package lists only
+/// when the first try fails), or fails with `hint` where this is not root.
+fn apt_install(packages: &str, hint: &str) {
+    assert!(
+        is_root() && has("apt-get"),
+        "{hint} (not root, or no apt-get: install them first)"
+    );
+    let install = format!("apt-get install -y -q {packages}");
+    let script = format!(
+        "export DEBIAN_FRONTEND=noninteractive; {install} >/dev/null 2>&1 || \
+         (apt-get update -q >/dev/null 2>&1 && {install} >/dev/null)"
+    );
+    let status = Command::new("sh")
+        .args(["-c", &script])
+        .status()
+        .expect("apt-get runs");
+    assert!(status.success(), "{hint}: installing them failed");
+}
+
 /// Makes sure lavapipe and Xvfb are installed, installing them as root if needed.
 pub(crate) fn ensure_software_gpu() -> PathBuf {
     static INSTALL: Mutex<()> = Mutex::new(());
     let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     if lavapipe_icd().is_none() || !has("xvfb-run") || !has("xauth") {
-        let hint = "rendering tests need Mesa's software Vulkan driver and Xvfb: \
-                    `apt-get install mesa-vulkan-drivers xvfb xauth`";
-        assert!(
-            is_root() && has("apt-get"),
-            "{hint} (not root, or no apt-get: install them first)"
+        apt_install(
+            "mesa-vulkan-drivers xvfb xauth",
+            "rendering tests need Mesa's software Vulkan driver and Xvfb: \
+             `apt-get install mesa-vulkan-drivers xvfb xauth`",
         );
-        let status = Command::new("sh")
-            .args([
-                "-c",
-                "export DEBIAN_FRONTEND=noninteractive; \
-                 apt-get install -y -q mesa-vulkan-drivers xvfb xauth >/dev/null 2>&1 || \
-                 (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q mesa-vulkan-drivers xvfb xauth >/dev/null)",
-            ])
-            .status()
-            .expect("apt-get runs");
-        assert!(status.success(), "{hint}: installing them failed");
     }
     lavapipe_icd().expect("lavapipe's ICD file after installing mesa-vulkan-drivers")
 }
@@ -154,6 +162,28 @@ pub(crate) fn nnm_offscreen(args: &[&str], env: &[(&str, &str)]) -> Output {
         cmd.env(k, v);
     }
     cmd.output().expect("nnm runs")
+}
+
+/// Runs the `nnm` under test with `args` in the repository root and waits for it.
+pub(crate) fn nnm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nnm"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("nnm runs")
+}
+
+/// `nnm runs frame RUN --step STEP`, parsed from its JSON.
+pub(crate) fn run_frame(run: &Path, step: u64) -> serde_json::Value {
+    let o = nnm(&[
+        "runs",
+        "frame",
+        &run.to_string_lossy(),
+        "--step",
+        &step.to_string(),
+    ]);
+    assert!(o.status.success(), "{}", output_text(&o));
+    serde_json::from_slice(&o.stdout).expect("runs frame prints JSON")
 }
 
 /// A finished command's status, standard output and standard error, for messages.
@@ -213,21 +243,9 @@ pub(crate) fn ensure_ffmpeg() {
         return;
     }
     let hint = "the MP4 capture test needs ffmpeg and ffprobe: `apt-get install ffmpeg`";
+    apt_install("--no-install-recommends ffmpeg", hint);
     assert!(
-        is_root() && has("apt-get"),
-        "{hint} (not root, or no apt-get: install it first)"
-    );
-    let status = Command::new("sh")
-        .args([
-            "-c",
-            "export DEBIAN_FRONTEND=noninteractive; \
-             apt-get install -y -q --no-install-recommends ffmpeg >/dev/null 2>&1 || \
-             (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends ffmpeg >/dev/null)",
-        ])
-        .status()
-        .expect("apt-get runs");
-    assert!(
-        status.success() && has("ffmpeg") && has("ffprobe"),
+        has("ffmpeg") && has("ffprobe"),
         "{hint}: installing it failed"
     );
 }
@@ -351,20 +369,11 @@ pub(crate) fn python_with_nnm() -> PathBuf {
                 .is_ok_and(|s| s.success())
         };
         if !make() {
+            apt_install("python3 python3-venv", hint);
             assert!(
-                is_root() && has("apt-get"),
-                "{hint} (not root: install them first)"
+                make(),
+                "{hint}: python3 -m venv fails after installing them"
             );
-            let status = Command::new("sh")
-                .args([
-                    "-c",
-                    "export DEBIAN_FRONTEND=noninteractive; \
-                     apt-get install -y -q python3 python3-venv >/dev/null 2>&1 || \
-                     (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q python3 python3-venv >/dev/null)",
-                ])
-                .status()
-                .expect("apt-get runs");
-            assert!(status.success() && make(), "{hint}: installing them failed");
         }
     }
     let ready = Command::new(&python)

@@ -36,6 +36,7 @@ use crate::app::scene_file::SceneFile;
 use crate::app::snapshots::Snapshots;
 use crate::app::visual::{SynapseStats, VisualSettings};
 use crate::lab::data::InputLayout;
+use crate::lab::runner::Driver;
 use crate::lab::{Scene, Topology, TrainerCommand};
 use controls::{ControlsEdit, controls_ui};
 use inspector::{Inspector, inspector_ui, layer_name};
@@ -337,7 +338,7 @@ fn lesson_panel_ui(
     let player = teaching
         .player
         .as_ref()
-        .filter(|p| !p.lesson.is_empty() && !live.run.replay)?;
+        .filter(|p| !p.lesson.is_empty() && !live.run.replay())?;
     let lesson = egui::Panel::top("lesson").show(root, |ui| lesson::lesson_ui(ui, player));
     if let Some(control) = lesson.inner {
         teaching.controls.write(control);
@@ -360,7 +361,7 @@ fn timeline_panel_ui(
         shown: vcr.shown.step(),
         recorded: vcr.history.reader().map_or(0, |r| r.len()),
         bytes: vcr.history.reader().map_or(0, |r| r.bytes()),
-        replay: live.run.replay,
+        replay: live.run.replay(),
         recording: vcr
             .snapshots
             .as_ref()
@@ -531,15 +532,22 @@ fn controls_panel_ui(
     {
         teaching.picks.write(pick);
     }
-    if let (Some(scene), false) = (live.scene(), live.run.replay)
+    if let (Some(scene), false) = (live.scene(), live.run.replay())
         && let Some(notice) = save_scene_ui(ui, scene, teaching.scene_file.as_deref())
     {
         state.notice = Some(notice);
     }
-    if live.run.replay {
-        ui.label(
+    let driven_elsewhere = match live.run.driver {
+        Driver::Trainer => None,
+        Driver::Replay => Some(
             "Replay of a recorded run: there is no trainer; the timeline below moves through its history.",
-        );
+        ),
+        Driver::Stream => Some(
+            "Streamed from a training loop elsewhere: that loop sets its own learning rate, network and pace, so there are no training controls here. The timeline below pauses and scrubs the view; what arrives meanwhile is still recorded.",
+        ),
+    };
+    if let Some(why) = driven_elsewhere {
+        ui.label(why);
         ui.separator();
         controls::visuals_ui(ui, visual);
     } else {
@@ -717,7 +725,7 @@ fn status_bar_ui(ui: &mut egui::Ui, live: &Live<'_>, stats: &SynapseStats) {
         let title = live.scene().map_or("NN Microscope", |s| s.display_title());
         ui.strong(format!("NN Microscope · {title}"));
         ui.separator();
-        if live.run.replay && *live.state != TrainingState::Stopped {
+        if live.run.replay() && *live.state != TrainingState::Stopped {
             ui.colored_label(
                 egui::Color32::from_rgb(140, 180, 255),
                 format!("replay · {} steps", live.step()),
@@ -754,7 +762,7 @@ fn status_bar_ui(ui: &mut egui::Ui, live: &Live<'_>, stats: &SynapseStats) {
         }
         if let Some(dir) = &live.run.run_dir {
             ui.separator();
-            let verb = if live.run.replay {
+            let verb = if live.run.replay() {
                 "run"
             } else {
                 "recording to"

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::npy::{NpyArray, read_npy, read_npz};
-use super::{CsvTask, Dataset, InputLayout, Targets, Task, read_data_file, shuffled_split};
+use super::{CsvTask, Dataset, Targets, Task, read_data_file, shuffled_split};
 use crate::lab::error::{LabError, LabResult};
 use crate::lab::scene::limits;
 
@@ -166,16 +166,7 @@ pub(super) fn load(spec: &ArraysSpec) -> LabResult<Dataset> {
         }
     };
     let (train, test) = shuffled_split(x, targets, inputs, spec.test_fraction, spec.seed);
-    let layout = match inputs {
-        1 => InputLayout::Line {
-            x: super::csv::padded_range(&train.x, &test.x, 1, 0),
-        },
-        2 => InputLayout::Plane {
-            x: super::csv::padded_range(&train.x, &test.x, 2, 0),
-            y: super::csv::padded_range(&train.x, &test.x, 2, 1),
-        },
-        _ => InputLayout::Features,
-    };
+    let layout = super::csv::spanning_layout(&train, &test, inputs);
     Ok(Dataset {
         name: "arrays".into(),
         inputs,

@@ -104,16 +104,7 @@ pub(super) fn load(spec: &CsvSpec) -> LabResult<Dataset> {
     if spec.normalize {
         normalize(&mut train, &mut test, inputs);
     }
-    let layout = match inputs {
-        1 => InputLayout::Line {
-            x: padded_range(&train.x, &test.x, 1, 0),
-        },
-        2 => InputLayout::Plane {
-            x: padded_range(&train.x, &test.x, 2, 0),
-            y: padded_range(&train.x, &test.x, 2, 1),
-        },
-        _ => InputLayout::Features,
-    };
+    let layout = spanning_layout(&train, &test, inputs);
     let name = Path::new(&spec.path)
         .file_name()
         .and_then(|f| f.to_str())
@@ -404,7 +395,22 @@ fn normalize(train: &mut Split, test: &mut Split, inputs: usize) {
 
 /// Input `c`'s range over both splits, widened by a tenth on each side (so
 /// that points do not sit on the edge of a plot).
-pub(super) fn padded_range(train: &[f32], test: &[f32], inputs: usize, c: usize) -> (f32, f32) {
+/// The layout of rows of `inputs` values: a line or a plane spanning both
+/// splits (with a margin), else plain features.
+pub(super) fn spanning_layout(train: &Split, test: &Split, inputs: usize) -> InputLayout {
+    match inputs {
+        1 => InputLayout::Line {
+            x: padded_range(&train.x, &test.x, 1, 0),
+        },
+        2 => InputLayout::Plane {
+            x: padded_range(&train.x, &test.x, 2, 0),
+            y: padded_range(&train.x, &test.x, 2, 1),
+        },
+        _ => InputLayout::Features,
+    }
+}
+
+fn padded_range(train: &[f32], test: &[f32], inputs: usize, c: usize) -> (f32, f32) {
     let values = || {
         train
             .iter()

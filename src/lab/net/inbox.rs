@@ -27,11 +27,7 @@ impl Inbox {
     /// Serves on `listener` (bound by [`super::bind`]), admitting requests
     /// that carry `token` when one is set.
     pub fn new(listener: TcpListener, token: Option<String>) -> LabResult<Self> {
-        let addr = listener
-            .local_addr()
-            .map_err(|e| LabError::net("inbox", format!("cannot read the bound address: {e}")))?;
-        let server = tiny_http::Server::from_listener(listener, None)
-            .map_err(|e| LabError::net(addr.to_string(), format!("cannot serve: {e}")))?;
+        let (server, addr) = super::http_server(listener, "inbox")?;
         Ok(Inbox {
             server,
             addr,

@@ -61,6 +61,17 @@ pub fn bind(addr: &str, token: Option<&str>) -> LabResult<(TcpListener, SocketAd
     Ok((listener, bound))
 }
 
+/// An HTTP server on a bound `listener`, and the address it serves; `who`
+/// names the server in errors.
+fn http_server(listener: TcpListener, who: &str) -> LabResult<(tiny_http::Server, SocketAddr)> {
+    let addr = listener
+        .local_addr()
+        .map_err(|e| LabError::net(who, format!("cannot read the bound address: {e}")))?;
+    let server = tiny_http::Server::from_listener(listener, None)
+        .map_err(|e| LabError::net(addr.to_string(), format!("cannot serve: {e}")))?;
+    Ok((server, addr))
+}
+
 /// The token every request must carry, when one is set.
 #[derive(Debug, Clone, Default)]
 pub struct Gate {

@@ -166,11 +166,7 @@ pub struct Server<B: AutodiffBackend> {
 impl<B: AutodiffBackend> Server<B> {
     /// Serves on `listener` (bound by [`super::bind`]).
     pub fn new(listener: TcpListener, options: ServeOptions) -> LabResult<Self> {
-        let addr = listener
-            .local_addr()
-            .map_err(|e| LabError::net("serve", format!("cannot read the bound address: {e}")))?;
-        let http = tiny_http::Server::from_listener(listener, None)
-            .map_err(|e| LabError::net(addr.to_string(), format!("cannot serve: {e}")))?;
+        let (http, addr) = super::http_server(listener, "serve")?;
         Ok(Server {
             http,
             addr,

@@ -12,7 +12,7 @@ use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
 use super::handle::{ThreadEnds, TrainerHandle};
-use super::protocol::{RunInfo, TrainerCommand, TrainerEvent};
+use super::protocol::{Driver, RunInfo, TrainerCommand, TrainerEvent};
 use super::session::Session;
 use crate::lab::error::{LabError, LabResult};
 use crate::lab::frame::Metrics;
@@ -172,7 +172,7 @@ fn server_event<B: AutodiffBackend>(
                 scene: scene.clone(),
                 data: Some(session.trainer().data().clone()),
                 run_dir: None,
-                replay: false,
+                driver: Driver::Trainer,
             })));
             if let Some(dir) = run_dir {
                 emit(TrainerEvent::Notice(format!(

@@ -11,7 +11,7 @@ use burn::tensor::backend::AutodiffBackend;
 use crossbeam_channel::{Sender, TryRecvError, TrySendError};
 
 use super::handle::{ThreadEnds, TrainerHandle};
-use super::protocol::{RunInfo, TrainerCommand, TrainerEvent};
+use super::protocol::{Driver, RunInfo, TrainerCommand, TrainerEvent};
 use super::session::Session;
 use crate::lab::error::LabResult;
 use crate::lab::model::Activation;
@@ -120,7 +120,7 @@ fn take<B: AutodiffBackend>(
                 scene: session.trainer().scene().clone(),
                 data: Some(data),
                 run_dir: session.run_dir().map(Path::to_path_buf),
-                replay: false,
+                driver: Driver::Stream,
             })));
             let _ = events.send(TrainerEvent::Running(true));
             let _ = events.send(TrainerEvent::Notice(format!(

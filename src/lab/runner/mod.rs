@@ -17,8 +17,8 @@ pub use replay::spawn_replay;
 pub use handle::{ThreadEnds, TrainerHandle};
 #[cfg(not(target_arch = "wasm32"))]
 pub use listen::ListenOptions;
-pub use protocol::{RunInfo, Speed, TrainerCommand, TrainerEvent};
-pub use session::{Advance, CHECKPOINTS_DIR, Session, Streamed, checkpoints};
+pub use protocol::{Driver, RunInfo, Speed, TrainerCommand, TrainerEvent};
+pub use session::{Advance, CHECKPOINTS_DIR, Session, Streamed, checkpoints, read_checkpoint};
 pub use thread::RunnerOptions;
 
 #[cfg(test)]

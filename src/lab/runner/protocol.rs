@@ -127,6 +127,19 @@ pub struct RunInfo {
     pub data: Option<Arc<Dataset>>,
     /// Where the run is recorded, if anywhere.
     pub run_dir: Option<PathBuf>,
-    /// True for a replay of a recorded run (no trainer behind it).
-    pub replay: bool,
+    /// What moves the run forward.
+    pub driver: Driver,
+}
+
+/// What moves a run forward, which decides the controls that apply to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Driver {
+    /// A trainer that takes every `TrainerCommand` (here or served).
+    #[default]
+    Trainer,
+    /// A recorded run read back: no trainer, only its history.
+    Replay,
+    /// A training loop elsewhere streaming its steps in: it sets its own
+    /// settings and pace, so no training control applies.
+    Stream,
 }

@@ -11,7 +11,9 @@ use crate::lab::error::LabResult;
 use crate::lab::frame::RunStatus;
 use crate::lab::record::{FrameReader, LAYERS_FILE, RunDir, read_layers, read_metrics};
 use crate::lab::record::{SCALARS_FILE, read_scalars};
-use crate::lab::runner::{RunInfo, ThreadEnds, TrainerCommand, TrainerEvent, TrainerHandle};
+use crate::lab::runner::{
+    Driver, RunInfo, ThreadEnds, TrainerCommand, TrainerEvent, TrainerHandle,
+};
 
 /// How often a replay looks for new records of a run still being written.
 const POLL: Duration = Duration::from_millis(250);
@@ -33,7 +35,7 @@ pub fn spawn_replay(dir: &Path) -> LabResult<TrainerHandle> {
         scene,
         data,
         run_dir: Some(run.path.clone()),
-        replay: true,
+        driver: Driver::Replay,
     };
     let metrics = run.metrics_path();
     let layers = run.path.join(LAYERS_FILE);
@@ -220,7 +222,7 @@ mod tests {
         let TrainerEvent::Started(info) = &events[0] else {
             panic!("{events:?}")
         };
-        assert!(info.replay);
+        assert_eq!(info.driver, Driver::Replay);
         assert_eq!(info.topology.network.sizes, vec![2, 4, 2]);
         assert_eq!(info.run_dir.as_deref(), Some(dir.as_path()));
         let evals: Vec<u64> = events

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 
 use crate::lab::analysis::Spectrum;
 use crate::lab::data::Dataset;
@@ -116,6 +116,49 @@ pub fn checkpoints(run_dir: &Path) -> LabResult<Vec<(u64, PathBuf)>> {
     Ok(out)
 }
 
+/// The session state a checkpoint folder saved (its `state.ron`).
+fn read_state(dir: &Path) -> LabResult<CheckpointState> {
+    let path = dir.join(STATE_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| LabError::io(&path, "cannot read", e))?;
+    ron::from_str(&text)
+        .map_err(|e| LabError::run(&path, format!("line {}: {}", e.span.start.line, e.code)))
+}
+
+/// One of this project's checkpoints (a run's `checkpoints/step_N` folder)
+/// as a network message at its step, with its hidden and output
+/// non-linearities and its batch loss, and the scene its run was training
+/// when it was saved (with any change made before).
+pub fn read_checkpoint<B: Backend>(
+    dir: &Path,
+    device: &B::Device,
+) -> LabResult<(NetworkMessage, Scene)> {
+    let state = read_state(dir)?;
+    let record = dir.join(format!("{}.mpk", crate::lab::train::MODEL_FILE));
+    let layers = crate::lab::train::read_model_record::<B>(&record, device)?;
+    let scene = state.trainer.scene;
+    let inputs = layers.first().map_or(0, |l| l.inputs);
+    let outputs = layers.last().map_or(0, |l| l.outputs);
+    let config = scene.mlp_config(inputs, outputs);
+    let message = NetworkMessage {
+        step: state.trainer.step,
+        layers,
+        activations: Some(
+            (0..config.hidden().len())
+                .map(|l| config.activation(l))
+                .collect(),
+        ),
+        output: Some(config.output),
+        scalars: state
+            .last_step
+            .batch_loss
+            .map(|loss| ("loss".to_string(), f64::from(loss)))
+            .into_iter()
+            .collect(),
+        ..Default::default()
+    };
+    Ok((message, scene))
+}
+
 impl<B: AutodiffBackend> Session<B> {
     /// Loads the data, builds the network and, with `runs_root`, creates the run directory.
     pub fn start(scene: &Scene, device: &B::Device, runs_root: Option<&Path>) -> LabResult<Self> {
@@ -170,11 +213,7 @@ impl<B: AutodiffBackend> Session<B> {
                 ),
             ));
         };
-        let path = latest.join(STATE_FILE);
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| LabError::io(&path, "cannot read", e))?;
-        let mut state: CheckpointState = ron::from_str(&text)
-            .map_err(|e| LabError::run(&path, format!("line {}: {}", e.span.start.line, e.code)))?;
+        let mut state = read_state(&latest)?;
         let step = state.trainer.step;
         if let Some(n) = steps {
             if n < step {

@@ -8,7 +8,7 @@ use burn::tensor::backend::AutodiffBackend;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 
 use super::handle::{ThreadEnds, TrainerHandle};
-use super::protocol::{RunInfo, Speed, TrainerCommand, TrainerEvent};
+use super::protocol::{Driver, RunInfo, Speed, TrainerCommand, TrainerEvent};
 use super::session::Session;
 use crate::lab::error::LabResult;
 use crate::lab::record::Edit;
@@ -191,7 +191,7 @@ impl<B: AutodiffBackend> Runner<B> {
                         scene: self.scene.clone(),
                         data: Some(s.trainer().data().clone()),
                         run_dir: s.run_dir().map(Path::to_path_buf),
-                        replay: false,
+                        driver: Driver::Trainer,
                     })));
                     self.emit(TrainerEvent::Running(self.running));
                 }

@@ -3,11 +3,13 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 
 use crate::lab::data::Dataset;
 use crate::lab::error::{LabError, LabResult};
+use crate::lab::model::MlpRecord;
 use crate::lab::scene::Scene;
+use crate::lab::stream::LayerTensors;
 
 use super::Trainer;
 use super::batch::BatchSampler;
@@ -17,7 +19,7 @@ use super::optim::{Optim, OptimRecord};
 type CheckpointRecorder = burn::record::NamedMpkFileRecorder<burn::record::FullPrecisionSettings>;
 
 /// The model's file in a checkpoint (burn adds `.mpk`).
-const MODEL_FILE: &str = "model";
+pub const MODEL_FILE: &str = "model";
 /// The optimiser's file in a checkpoint (burn adds `.mpk`).
 const OPTIMIZER_FILE: &str = "optimizer";
 
@@ -113,4 +115,65 @@ impl<B: AutodiffBackend> Trainer<B> {
         t.diverged = state.diverged;
         Ok(t)
     }
+}
+
+/// The layers of a record of this project's network, `path` (`model.mpk`:
+/// burn's named MessagePack at full precision, as checkpoints write it and
+/// as `Module::save_file` with `NamedMpkFileRecorder<FullPrecisionSettings>`
+/// writes an `Mlp`), in the stream's layout; layers without biases get zeros.
+pub fn read_model_record<B: Backend>(
+    path: &Path,
+    device: &B::Device,
+) -> LabResult<Vec<LayerTensors>> {
+    use burn::record::Recorder;
+    let record: MlpRecord<B> =
+        Recorder::<B>::load(&CheckpointRecorder::new(), path.to_path_buf(), device).map_err(
+            |e| {
+                LabError::run(
+                    path,
+                    format!(
+                        "cannot read as a record of this project's network (burn's named MessagePack at full precision, an `Mlp`): {e}"
+                    ),
+                )
+            },
+        )?;
+    let values = |data: burn::tensor::TensorData, name: &str| {
+        data.convert::<f32>()
+            .to_vec::<f32>()
+            .map_err(|e| LabError::run(path, format!("tensor `{name}`: {e:?}")))
+    };
+    let mut layers: Vec<LayerTensors> = Vec::with_capacity(record.layers.len());
+    for (i, layer) in record.layers.into_iter().enumerate() {
+        let name = format!("layers.{i}.weight");
+        let [inputs, outputs] = layer.weight.val().dims();
+        if let Some(before) = layers.last()
+            && before.outputs != inputs
+        {
+            return Err(LabError::run(
+                path,
+                format!(
+                    "the shapes do not chain: `{}` is [{}, {}] but `{name}` is [{inputs}, {outputs}]",
+                    before.name, before.inputs, before.outputs
+                ),
+            ));
+        }
+        let weights = values(layer.weight.val().into_data(), &name)?;
+        let biases = match layer.bias {
+            Some(b) => values(b.val().into_data(), &format!("layers.{i}.bias"))?,
+            None => vec![0.0; outputs],
+        };
+        layers.push(LayerTensors {
+            inputs,
+            outputs,
+            weights,
+            biases,
+            weight_grads: None,
+            bias_grads: None,
+            name,
+        });
+    }
+    if layers.is_empty() {
+        return Err(LabError::run(path, "the record holds no layers"));
+    }
+    Ok(layers)
 }

@@ -1179,3 +1179,43 @@ fn blame_ranks_neurons_by_what_silencing_them_costs_the_test_loss() {
     assert!(blame(&frame, &readout, t.data(), 0, 100).is_none());
     assert!(blame(&frame, &readout, t.data(), 3, 100).is_none());
 }
+
+#[test]
+fn a_burn_loops_own_record_of_the_network_reads_back_in_the_streams_layout() {
+    use burn::module::Module;
+    type Inner = <CpuBackend as AutodiffBackend>::InnerBackend;
+    let dir = tempfile::tempdir().unwrap();
+    let device = Default::default();
+    // As a user's burn loop saves the lab's network.
+    let model = crate::lab::model::MlpConfig::new(vec![3, 5, 2], vec![Activation::Tanh])
+        .with_seed(9)
+        .init::<Inner>(&device);
+    let recorder = burn::record::NamedMpkFileRecorder::<burn::record::FullPrecisionSettings>::new();
+    let path = dir.path().join("model_40");
+    model.clone().save_file(&path, &recorder).unwrap();
+    let layers = read_model_record::<Inner>(&path.with_extension("mpk"), &device).unwrap();
+    assert_eq!(layers.len(), 2);
+    for (got, want) in layers.iter().zip(&model.layers) {
+        let weights = want.weight.val().into_data().to_vec::<f32>().unwrap();
+        let biases = want
+            .bias
+            .as_ref()
+            .unwrap()
+            .val()
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
+        assert_eq!((got.weights.clone(), got.biases.clone()), (weights, biases));
+    }
+    assert_eq!(
+        (layers[0].inputs, layers[0].outputs, layers[1].outputs),
+        (3, 5, 2)
+    );
+    // Anything else is an error naming the file.
+    let other = dir.path().join("other.mpk");
+    std::fs::write(&other, b"\x93not a record").unwrap();
+    let e = read_model_record::<Inner>(&other, &device)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("other.mpk") && e.contains("record"), "{e}");
+}
