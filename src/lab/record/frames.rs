@@ -32,8 +32,14 @@ use crate::lab::frame::{Frame, Topology};
 
 const MAGIC: &[u8; 6] = b"NNMREC";
 const INDEX_MAGIC: &[u8; 8] = b"NNMIDX\x02\x00";
-/// Version of the format this build writes.
-pub const FORMAT_VERSION: u16 = 5;
+/// Version of the format this build writes. Format 6 is format 5 with its
+/// byte streams entropy-coded four states at a time (mode 3 of the entropy
+/// coder); its readers read both.
+pub const FORMAT_VERSION: u16 = 6;
+/// The oldest version this build continues: format 5 differs from 6 only in
+/// how new streams are coded, so a continued format 5 recording becomes a
+/// format 6 one (its header says so from then on).
+const OLDEST_CONTINUED: u16 = 5;
 /// The oldest version this build reads.
 const OLDEST_VERSION: u16 = 2;
 const KIND_KEY: u8 = 1;
@@ -172,15 +178,16 @@ impl FrameWriter {
     /// be continued.
     pub fn reopen(path: &Path, step: u64) -> LabResult<Self> {
         let reader = FrameReader::open(path)?;
-        if reader.version != FORMAT_VERSION {
+        if !(OLDEST_CONTINUED..=FORMAT_VERSION).contains(&reader.version) {
             return Err(LabError::run(
                 path,
                 format!(
-                    "is a format {} recording; only format {FORMAT_VERSION} recordings can be continued",
+                    "is a format {} recording; only format {OLDEST_CONTINUED} to {FORMAT_VERSION} recordings can be continued",
                     reader.version
                 ),
             ));
         }
+        let upgrade = reader.version != FORMAT_VERSION;
         let kept: Vec<IndexEntry> = reader
             .index()
             .iter()
@@ -196,6 +203,14 @@ impl FrameWriter {
             .map_err(|e| LabError::io(path, "cannot open recording", e))?;
         file.set_len(end)
             .map_err(|e| LabError::io(path, "cannot cut recording", e))?;
+        if upgrade {
+            // The version follows the magic; every record so far reads as
+            // format 6 too.
+            let mut file = &file;
+            file.seek(SeekFrom::Start(MAGIC.len() as u64))
+                .and_then(|_| file.write_all(&FORMAT_VERSION.to_le_bytes()))
+                .map_err(|e| LabError::io(path, "cannot update the recording's version", e))?;
+        }
         let mut index_bytes = INDEX_MAGIC.to_vec();
         for e in &kept {
             index_bytes.extend_from_slice(&e.to_bytes());
@@ -495,6 +510,11 @@ impl FrameReader {
             return Err("unknown record kind".into());
         }
         Ok(payload)
+    }
+
+    /// The format version the recording was written in.
+    pub fn version(&self) -> u16 {
+        self.version
     }
 
     /// What the recording is about.

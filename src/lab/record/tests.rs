@@ -479,3 +479,43 @@ fn a_version_3_recording_still_reads_in_any_order() {
         );
     }
 }
+
+#[test]
+fn a_format_5_recording_is_continued_as_format_6() {
+    let dir = temp_dir("v5");
+    let path = dir.join("frames.nnmr");
+    let written: Vec<Frame> = (0..10).map(drifting_frame).collect();
+    let mut w = FrameWriter::create(&path, &header(4)).unwrap();
+    for f in &written[..6] {
+        w.append(f).unwrap();
+    }
+    drop(w);
+    // The header as format 5 wrote it: the version follows the magic.
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[6..8].copy_from_slice(&5u16.to_le_bytes());
+    std::fs::write(&path, bytes).unwrap();
+    assert_eq!(FrameReader::open(&path).unwrap().version(), 5);
+    // Continued from step 4: records from there on are replaced.
+    let mut w = FrameWriter::reopen(&path, 4).unwrap();
+    for f in &written[4..] {
+        w.append(f).unwrap();
+    }
+    drop(w);
+    let mut r = FrameReader::open(&path).unwrap();
+    assert_eq!(r.version(), FORMAT_VERSION);
+    assert_eq!(r.len(), 10);
+    for (i, f) in written.iter().enumerate() {
+        let back = r.read(i).unwrap();
+        assert_eq!(back.step, f.step);
+        assert!(
+            matches_within_bounds(&back, f, &written[i / 4 * 4]),
+            "frame {i}"
+        );
+    }
+    // A format this build does not continue is refused by name.
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[6..8].copy_from_slice(&4u16.to_le_bytes());
+    std::fs::write(&path, bytes).unwrap();
+    let e = FrameWriter::reopen(&path, 4).err().unwrap().to_string();
+    assert!(e.contains("format 4 recording"), "{e}");
+}
