@@ -37,8 +37,9 @@ enum Command {
     View(WindowedScene),
     /// Train a scene headless, recording a run directory.
     Train(train::TrainArgs),
-    /// Import checkpoints trained elsewhere (safetensors, one per step, PyTorch
-    /// or Flax names) as a run directory, evaluated on a scene's data.
+    /// Import checkpoints as a run directory, evaluated on real data: trained
+    /// elsewhere (safetensors or .npz, one per step, PyTorch or Flax names;
+    /// burn records) or a run's own checkpoints.
     Import(import::ImportArgs),
     /// Serve the trainer over HTTP and WebSocket: start, stop, change and
     /// watch one run at a time (`nnm view --connect` watches it).

@@ -214,12 +214,15 @@ fn capture_browser(args: CaptureArgs) -> Result<ExitCode> {
             output.path().display()
         );
     }
-    if let Err(why) = check_gpu() {
-        eprintln!(
-            "nnm capture: {why}.\n`nnm capture` renders off-screen and needs no display, but it needs a GPU adapter."
-        );
-        return Ok(ExitCode::from(2));
-    }
+    let adapter = match check_gpu() {
+        Ok(adapter) => adapter,
+        Err(why) => {
+            eprintln!(
+                "nnm capture: {why}.\n`nnm capture` renders off-screen and needs no display, but it needs a GPU adapter."
+            );
+            return Ok(ExitCode::from(2));
+        }
+    };
     let browse = CompareOptions {
         tab: args.browse.tab,
         zoom: args.browse.zoom,
@@ -236,7 +239,7 @@ fn capture_browser(args: CaptureArgs) -> Result<ExitCode> {
     let report = film_compare(table, browse, film, sink)?;
     bar.finish_and_clear();
     println!(
-        "captured {} frames ({}x{}, {fps} fps) of the browser to {}, {:.3} s per frame",
+        "captured {} frames ({}x{}, {fps} fps) of the browser to {}, {:.3} s per frame on {adapter}",
         report.frames,
         args.size.0,
         args.size.1,
@@ -336,12 +339,15 @@ pub(super) fn capture(args: CaptureArgs, presets: &Presets) -> Result<ExitCode> 
             plan.output.path().display()
         );
     }
-    if let Err(why) = check_gpu() {
-        eprintln!(
-            "nnm capture: {why}.\n`nnm capture` renders off-screen and needs no display, but it needs a GPU adapter."
-        );
-        return Ok(ExitCode::from(2));
-    }
+    let adapter = match check_gpu() {
+        Ok(adapter) => adapter,
+        Err(why) => {
+            eprintln!(
+                "nnm capture: {why}.\n`nnm capture` renders off-screen and needs no display, but it needs a GPU adapter."
+            );
+            return Ok(ExitCode::from(2));
+        }
+    };
     let (encoder, out, size, fps) = (
         plan.encoder(),
         plan.output.path().to_path_buf(),
@@ -352,7 +358,7 @@ pub(super) fn capture(args: CaptureArgs, presets: &Presets) -> Result<ExitCode> 
     let report = plan.film(bar.clone())?;
     bar.finish_and_clear();
     println!(
-        "captured {} frames ({}x{}, {fps} fps) to {} with {encoder}, {:.3} s per frame",
+        "captured {} frames ({}x{}, {fps} fps) to {} with {encoder}, {:.3} s per frame on {adapter}",
         report.frames,
         size.0,
         size.1,
