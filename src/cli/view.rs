@@ -214,14 +214,9 @@ fn capture_browser(args: CaptureArgs) -> Result<ExitCode> {
             output.path().display()
         );
     }
-    let adapter = match check_gpu() {
+    let adapter = match film_adapter() {
         Ok(adapter) => adapter,
-        Err(why) => {
-            eprintln!(
-                "nnm capture: {why}.\n`nnm capture` renders off-screen and needs no display, but it needs a GPU adapter."
-            );
-            return Ok(ExitCode::from(2));
-        }
+        Err(code) => return Ok(code),
     };
     let browse = CompareOptions {
         tab: args.browse.tab,
@@ -339,14 +334,9 @@ pub(super) fn capture(args: CaptureArgs, presets: &Presets) -> Result<ExitCode> 
             plan.output.path().display()
         );
     }
-    let adapter = match check_gpu() {
+    let adapter = match film_adapter() {
         Ok(adapter) => adapter,
-        Err(why) => {
-            eprintln!(
-                "nnm capture: {why}.\n`nnm capture` renders off-screen and needs no display, but it needs a GPU adapter."
-            );
-            return Ok(ExitCode::from(2));
-        }
+        Err(code) => return Ok(code),
     };
     let (encoder, out, size, fps) = (
         plan.encoder(),
@@ -366,4 +356,15 @@ pub(super) fn capture(args: CaptureArgs, presets: &Presets) -> Result<ExitCode> 
         report.seconds_per_frame
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The GPU adapter a film renders on, in words; without one, says why and
+/// gives the exit code.
+fn film_adapter() -> Result<String, ExitCode> {
+    check_gpu().map_err(|why| {
+        eprintln!(
+            "nnm capture: {why}.\n`nnm capture` renders off-screen and needs no display, but it needs a GPU adapter."
+        );
+        ExitCode::from(2)
+    })
 }
