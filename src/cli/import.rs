@@ -96,7 +96,6 @@ pub(super) fn import(args: ImportArgs, presets: &Presets) -> Result<ExitCode> {
     let (first_file, first) = &series[0];
     let steps = series.last().map_or(0, |(_, m)| m.step);
     let outputs = first.sizes().last().copied().unwrap_or(0);
-    let data_name = args.data.clone().unwrap_or_default();
     let config = match (own_scene, &args.data) {
         // A run's own checkpoints keep its whole network (factors, output,
         // biases); `--data` only swaps what it is evaluated on.
@@ -121,10 +120,7 @@ pub(super) fn import(args: ImportArgs, presets: &Presets) -> Result<ExitCode> {
         ),
     };
     let data = Arc::new(config.load_data()?);
-    let data_name = match data_name.is_empty() {
-        true => config.name.clone(),
-        false => data_name,
-    };
+    let data_name = args.data.clone().unwrap_or_else(|| config.name.clone());
     check_fits(first, &data, &first_file.display().to_string(), &data_name)?;
     let mut session =
         Session::<CpuBackend>::with_data(&config, data, &Default::default(), Some(&args.out))?;
