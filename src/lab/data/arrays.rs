@@ -166,18 +166,13 @@ pub(super) fn load(spec: &ArraysSpec) -> LabResult<Dataset> {
         }
     };
     let (train, test) = shuffled_split(x, targets, inputs, spec.test_fraction, spec.seed);
-    let layout = super::csv::spanning_layout(&train, &test, inputs);
-    Ok(Dataset {
-        name: "arrays".into(),
+    Ok(super::csv::table_dataset(
+        "arrays".into(),
         inputs,
-        layout,
-        task,
-        class_names,
+        (task, class_names),
         train,
         test,
-        train_region: None,
-        pde: None,
-    })
+    ))
 }
 
 #[cfg(test)]

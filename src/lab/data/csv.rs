@@ -104,24 +104,19 @@ pub(super) fn load(spec: &CsvSpec) -> LabResult<Dataset> {
     if spec.normalize {
         normalize(&mut train, &mut test, inputs);
     }
-    let layout = spanning_layout(&train, &test, inputs);
     let name = Path::new(&spec.path)
         .file_name()
         .and_then(|f| f.to_str())
         .map(|f| f.trim_end_matches(".gz").trim_end_matches(".csv"))
         .unwrap_or("csv")
         .to_string();
-    Ok(Dataset {
+    Ok(table_dataset(
         name,
         inputs,
-        layout,
-        task,
-        class_names,
+        (task, class_names),
         train,
         test,
-        train_region: None,
-        pde: None,
-    })
+    ))
 }
 
 /// The error of the `csv` reader, in the file's terms: the row (its line)
@@ -393,12 +388,16 @@ fn normalize(train: &mut Split, test: &mut Split, inputs: usize) {
     }
 }
 
-/// Input `c`'s range over both splits, widened by a tenth on each side (so
-/// that points do not sit on the edge of a plot).
-/// The layout of rows of `inputs` values: a line or a plane spanning both
-/// splits (with a margin), else plain features.
-pub(super) fn spanning_layout(train: &Split, test: &Split, inputs: usize) -> InputLayout {
-    match inputs {
+/// A data set of rows of `inputs` values already split, laid out as a line
+/// or a plane spanning both splits (with a margin), else as plain features.
+pub(super) fn table_dataset(
+    name: String,
+    inputs: usize,
+    (task, class_names): (Task, Vec<String>),
+    train: Split,
+    test: Split,
+) -> Dataset {
+    let layout = match inputs {
         1 => InputLayout::Line {
             x: padded_range(&train.x, &test.x, 1, 0),
         },
@@ -407,9 +406,22 @@ pub(super) fn spanning_layout(train: &Split, test: &Split, inputs: usize) -> Inp
             y: padded_range(&train.x, &test.x, 2, 1),
         },
         _ => InputLayout::Features,
+    };
+    Dataset {
+        name,
+        inputs,
+        layout,
+        task,
+        class_names,
+        train,
+        test,
+        train_region: None,
+        pde: None,
     }
 }
 
+/// Input `c`'s range over both splits, widened by a tenth on each side (so
+/// that points do not sit on the edge of a plot).
 fn padded_range(train: &[f32], test: &[f32], inputs: usize, c: usize) -> (f32, f32) {
     let values = || {
         train
