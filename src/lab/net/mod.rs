@@ -9,6 +9,7 @@
 //! set headers).
 
 mod client;
+mod front;
 mod inbox;
 mod serve;
 mod wire;
@@ -89,14 +90,22 @@ impl Gate {
     /// Whether `request` carries the token, in its `Authorization: Bearer`
     /// header or its `token` query parameter.
     pub fn admits(&self, request: &tiny_http::Request) -> bool {
+        let authorization = request
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv("Authorization"))
+            .map(|h| h.value.as_str());
+        self.admits_parts(authorization, request.url())
+    }
+
+    /// Whether a request to `url` with the `authorization` header carries
+    /// the token.
+    pub fn admits_parts(&self, authorization: Option<&str>, url: &str) -> bool {
         let Some(token) = &self.token else {
             return true;
         };
-        let header = request.headers().iter().any(|h| {
-            h.field.equiv("Authorization")
-                && h.value.as_str().strip_prefix("Bearer ") == Some(token.as_str())
-        });
-        header || query_param(request.url(), "token").as_deref() == Some(token.as_str())
+        let header = authorization.and_then(|a| a.strip_prefix("Bearer ")) == Some(token.as_str());
+        header || query_param(url, "token").as_deref() == Some(token.as_str())
     }
 }
 

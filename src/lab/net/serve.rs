@@ -1,8 +1,10 @@
 //! `nnm serve`: the headless trainer as a service. HTTP starts, stops,
 //! changes and reads one run at a time (the training lock: a second start
 //! gets `409 busy`); WebSocket `/stream` sends its events and frames to any
-//! number of viewers, each at its own pace.
+//! number of viewers, each at its own pace. The front door ([`super::front`])
+//! takes the connections and hands this loop its viewers.
 
+use std::io::{Read, Write};
 use std::marker::PhantomData;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -13,8 +15,9 @@ use std::time::Duration;
 use burn::tensor::backend::AutodiffBackend;
 use crossbeam_channel::{Receiver, Sender};
 use serde::{Deserialize, Serialize};
-use tungstenite::{Bytes, Message, WebSocket, protocol::Role};
+use tungstenite::{Bytes, Message, WebSocket};
 
+use super::front::{Front, STREAM_PATH, ViewerSocket};
 use super::wire::{ServerEvent, Settings, ViewerMessage, frame_message};
 use super::{Gate, answer, path_of, read_body};
 use crate::lab::error::{LabError, LabResult};
@@ -154,6 +157,9 @@ struct Served {
 pub struct Server<B: AutodiffBackend> {
     http: tiny_http::Server,
     addr: SocketAddr,
+    /// Held for its accept loop, which ends with it.
+    _front: Front,
+    arrivals: Receiver<ViewerSocket>,
     gate: Gate,
     options: ServeOptions,
     run: Option<Served>,
@@ -166,11 +172,23 @@ pub struct Server<B: AutodiffBackend> {
 impl<B: AutodiffBackend> Server<B> {
     /// Serves on `listener` (bound by [`super::bind`]).
     pub fn new(listener: TcpListener, options: ServeOptions) -> LabResult<Self> {
-        let (http, addr) = super::http_server(listener, "serve")?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| LabError::net("serve", format!("cannot read the bound address: {e}")))?;
+        // HTTP is served behind the front door, on loopback; it checks the
+        // token on every request all the same.
+        let inner = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+            .map_err(|e| LabError::net(addr.to_string(), format!("cannot bind loopback: {e}")))?;
+        let (http, http_addr) = super::http_server(inner, "serve")?;
+        let gate = Gate::new(options.token.clone());
+        let (arrived, arrivals) = crossbeam_channel::unbounded();
+        let front = Front::open(listener, http_addr, gate.clone(), arrived)?;
         Ok(Server {
             http,
             addr,
-            gate: Gate::new(options.token.clone()),
+            _front: front,
+            arrivals,
+            gate,
             options,
             run: None,
             status: Status {
@@ -194,6 +212,9 @@ impl<B: AutodiffBackend> Server<B> {
         while !stop.load(Ordering::Relaxed) {
             if let Ok(Some(request)) = self.http.recv_timeout(Duration::from_millis(5)) {
                 self.handle(request);
+            }
+            while let Ok(socket) = self.arrivals.try_recv() {
+                self.welcome(socket);
             }
             self.pump();
             while let Ok(command) = self.commands.1.try_recv() {
@@ -222,7 +243,9 @@ impl<B: AutodiffBackend> Server<B> {
             }
             (Get, "/runs") => self.runs(request),
             (Get, "/weights") => self.weights(request),
-            (Get, "/stream") => self.stream(request),
+            (Get, STREAM_PATH) => {
+                answer(request, 426, "/stream is a WebSocket: connect with ws://")
+            }
             (Post, "/train" | "/stop" | "/settings") => {
                 let body = match read_body(&mut request) {
                     Ok(b) => b,
@@ -416,23 +439,8 @@ impl<B: AutodiffBackend> Server<B> {
         }
     }
 
-    /// `GET /stream`: a WebSocket viewer, on a thread of its own.
-    fn stream(&mut self, request: tiny_http::Request) {
-        let key = request
-            .headers()
-            .iter()
-            .find(|h| h.field.equiv("Sec-WebSocket-Key"))
-            .map(|h| h.value.as_str().to_string());
-        let Some(key) = key else {
-            return answer(request, 426, "/stream is a WebSocket: connect with ws://");
-        };
-        let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
-        let mut response = tiny_http::Response::empty(101);
-        if let Ok(h) = tiny_http::Header::from_bytes("Sec-WebSocket-Accept", accept) {
-            response = response.with_header(h);
-        }
-        let stream = request.upgrade("websocket", response);
-        let socket = WebSocket::from_raw_socket(stream, Role::Server, None);
+    /// A viewer come in at the front door: it gets a thread of its own.
+    fn welcome(&mut self, socket: ViewerSocket) {
         let viewer = Arc::new(Viewer::default());
         // A newcomer first hears what the run is, then follows it.
         if let Some(run) = &self.run {
@@ -583,8 +591,8 @@ fn json<T: Serialize>(request: tiny_http::Request, status: u16, value: &T) {
 /// A viewer's thread: it sends what is new each time the viewer says
 /// `next`, and passes its commands on. A viewer that reads slowly asks less
 /// often and is sent only the newest frame; the trainer never waits for it.
-fn serve_viewer(
-    mut socket: WebSocket<Box<dyn tiny_http::ReadWrite + Send>>,
+fn serve_viewer<S: Read + Write>(
+    mut socket: WebSocket<S>,
     viewer: &Viewer,
     commands: &Sender<ViewerMessage>,
 ) {

@@ -203,6 +203,49 @@ fn settings_without_a_run_and_bad_bodies_get_clear_answers() {
     assert_eq!(client.get("/stream").unwrap().status, 426);
 }
 
+#[test]
+fn viewers_connecting_at_the_same_moment_are_all_answered_and_http_still_is() {
+    use tungstenite::Message;
+    const VIEWERS: usize = 12;
+    let served = Serving::start();
+    let together = std::sync::Arc::new(std::sync::Barrier::new(VIEWERS));
+    let threads: Vec<_> = (0..VIEWERS)
+        .map(|_| {
+            let (addr, together) = (served.addr.clone(), together.clone());
+            thread::spawn(move || {
+                together.wait();
+                let stream = std::net::TcpStream::connect(&addr).unwrap();
+                // A viewer left waiting fails here instead of hanging the test.
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(60)))
+                    .unwrap();
+                let (mut socket, _) = tungstenite::client(format!("ws://{addr}/stream"), stream)
+                    .expect("every viewer's handshake is answered");
+                socket.send(Message::text("\"next\"")).unwrap();
+                loop {
+                    match socket.read().expect("every viewer is answered") {
+                        Message::Text(t) if t.as_str() == "\"end\"" => break socket,
+                        _ => {}
+                    }
+                }
+            })
+        })
+        .collect();
+    let sockets: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let client = Client::new(&served.addr);
+    assert_eq!(client.get("/health").unwrap().text(), "ok");
+    let status: Status = serde_json::from_slice(&client.get("/status").unwrap().body).unwrap();
+    assert_eq!(status.viewers, VIEWERS);
+    match tungstenite::connect(format!("ws://{}/elsewhere", served.addr)) {
+        Err(tungstenite::Error::Http(refused)) => assert_eq!(refused.status(), 404),
+        other => panic!(
+            "a WebSocket off /stream is refused: {:?}",
+            other.map(|_| ())
+        ),
+    }
+    drop(sockets);
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
     /// Whatever a client sends, the server answers it (never a 5xx, never
