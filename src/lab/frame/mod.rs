@@ -235,20 +235,10 @@ impl LayerStats {
     /// activations `posts` (`[batch][outputs]`, row-major); `relu` says
     /// whether dead units are counted. The update is not known yet (NaN).
     pub fn measure(layer: &LayerFrame, posts: &[f32], relu: bool) -> LayerStats {
-        let norm = |a: &[f32], b: &[f32]| {
-            a.iter()
-                .chain(b)
-                .map(|v| f64::from(*v).powi(2))
-                .sum::<f64>()
-                .sqrt() as f32
-        };
+        let norm = |a: &[f32], b: &[f32]| (sum_squares(a) + sum_squares(b)).sqrt() as f32;
         let n = posts.len().max(1) as f64;
-        let mean = posts.iter().map(|v| f64::from(*v)).sum::<f64>() / n;
-        let var = posts
-            .iter()
-            .map(|v| (f64::from(*v) - mean).powi(2))
-            .sum::<f64>()
-            / n;
+        let mean = sum_lanes(posts, |v| v) / n;
+        let var = sum_lanes(posts, |v| (v - mean) * (v - mean)) / n;
         let width = layer.outputs.max(1);
         let dead_fraction = if relu && !posts.is_empty() {
             let mut alive = vec![false; width];
@@ -270,6 +260,27 @@ impl LayerStats {
             dead_fraction,
         }
     }
+}
+
+/// Σ v² in `f64`, in the fixed lane order of [`sum_lanes`].
+pub(crate) fn sum_squares(values: &[f32]) -> f64 {
+    sum_lanes(values, |v| v * v)
+}
+
+/// Σ f(v) in `f64`, over eight lanes then the tail: the same order every
+/// time (so the same sums, bit for bit), and independent additions that
+/// vectorise. A frame sums every weight and gradient, every recorded step.
+pub(crate) fn sum_lanes(values: &[f32], f: impl Fn(f64) -> f64) -> f64 {
+    const LANES: usize = 8;
+    let mut lanes = [0.0f64; LANES];
+    let mut chunks = values.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane += f(f64::from(v));
+        }
+    }
+    let tail: f64 = chunks.remainder().iter().map(|&v| f(f64::from(v))).sum();
+    lanes.iter().sum::<f64>() + tail
 }
 
 /// One training step as plain data: the weights, gradients and activations

@@ -860,6 +860,11 @@ fn encode_gradients(
     entropy::encode(&col_means, w.out);
     entropy::encode(&col_signs, w.out);
     symbols.clear();
+    // Each column's part of `expected_level`, its mean or the layer's.
+    let col_at: Vec<u8> = col_means
+        .iter()
+        .map(|&c| if c == 0 { all } else { c })
+        .collect();
     // Rare large surprises go to a second stream, so that a level's surprise
     // and its sign share one symbol.
     let mut escapes = Vec::new();
@@ -873,23 +878,46 @@ fn encode_gradients(
         let start = symbols.len();
         let n = row.len().min(cols);
         symbols.resize(start + n, 0);
-        let (out, means, signs) = (&mut symbols[start..], &col_means[..n], &col_signs[..n]);
-        let row = &row[..n];
+        let (out, cols_at, signs) = (&mut symbols[start..], &col_at[..n], &col_signs[..n]);
+        // `expected_level` in i16 lanes: the row's part is one constant.
+        let row_part = i16::from(row_mean) - i16::from(all);
+        let symbol = |c: u8, col: u8, sign: u8| -> (u8, u8) {
+            let level = i16::from(c & 0x7f);
+            let d = level - (i16::from(col) + row_part).clamp(1, 127);
+            // zigzag, as `zigzag` does it: 0..=252.
+            let surprise = ((d << 1) ^ (d >> 15)) as u16;
+            let flipped = u16::from((c >> 7) != sign);
+            let fits = u16::from(surprise < u16::from(ESCAPE_SURPRISE)).wrapping_neg();
+            let coded = ((1 + 2 * surprise + flipped) & fits) | (u16::from(ESCAPE) & !fits);
+            let nonzero = u8::from(level != 0);
+            (
+                coded as u8 & nonzero.wrapping_neg(),
+                nonzero & !(fits as u8) & 1,
+            )
+        };
+        // Fixed lanes, so that the loop vectorises.
+        const LANES: usize = 16;
         let mut escaped = 0u8;
-        for j in 0..n {
-            let c = row[j];
-            let level = c & 0x7f;
-            let surprise = zigzag(i32::from(level) - expected_level(row_mean, means[j], all));
-            let flipped = u8::from((c >> 7) != signs[j]);
-            let fits = surprise < ESCAPE_SURPRISE;
-            // In u32, so that the unused value of an escape cannot overflow.
-            let coded = if fits {
-                (1 + 2 * u32::from(surprise) + u32::from(flipped)) as u8
-            } else {
-                ESCAPE
-            };
-            out[j] = if level == 0 { 0 } else { coded };
-            escaped |= u8::from((level != 0) & !fits);
+        let mut outs = out.chunks_exact_mut(LANES);
+        let mut ins = row[..n].chunks_exact(LANES);
+        let mut at = cols_at.chunks_exact(LANES);
+        let mut sg = signs.chunks_exact(LANES);
+        for (((o, c), col), sign) in (&mut outs).zip(&mut ins).zip(&mut at).zip(&mut sg) {
+            for j in 0..LANES {
+                let (coded, escape) = symbol(c[j], col[j], sign[j]);
+                o[j] = coded;
+                escaped |= escape;
+            }
+        }
+        let tail = ins
+            .remainder()
+            .iter()
+            .zip(at.remainder())
+            .zip(sg.remainder());
+        for (o, ((&c, &col), &sign)) in outs.into_remainder().iter_mut().zip(tail) {
+            let (coded, escape) = symbol(c, col, sign);
+            *o = coded;
+            escaped |= escape;
         }
         if escaped != 0 {
             let columns = col_means.iter().zip(&col_signs);
@@ -1293,6 +1321,34 @@ mod tests {
         f.layers[0].outputs = outputs;
         f.step = t as u64;
         f
+    }
+
+    #[test]
+    fn gradients_of_every_surprise_and_an_odd_width_read_back_within_bounds() {
+        // 37 columns: two lanes of the symbol loop and a tail. Magnitudes
+        // spread over 20 octaves make surprises too large for one symbol
+        // (the escape stream), zeros and both signs everywhere.
+        let (inputs, outputs) = (9, 37);
+        let key = drifting(0, inputs, outputs);
+        let mut f = drifting(1, inputs, outputs);
+        for (k, g) in f.layers[0].weight_grads.iter_mut().enumerate() {
+            let h = (k as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40;
+            let sign = if h & 1 == 0 { 1.0 } else { -1.0 };
+            *g = match h % 7 {
+                0 => 0.0,
+                _ => sign * (-(((h >> 3) % 20) as f32)).exp2(),
+            };
+        }
+        // A loud row with one faint value: far below what its row and
+        // column lead the coder to expect, so it is escaped.
+        let row = &mut f.layers[0].weight_grads[4 * outputs..5 * outputs];
+        for (j, g) in row.iter_mut().enumerate() {
+            *g = if j == 6 { -(-15.0f32).exp2() } else { 1.0 };
+        }
+        let mut buf = Vec::new();
+        encode(&f, Some(&mut Chain::start(&key)), &mut buf);
+        let back = decode(&buf, 1, Some(&mut Chain::start(&key)), CURRENT).unwrap();
+        assert_within_bounds(&back, &f, &key);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use burn::tensor::{Tensor, TensorData};
 
 use crate::lab::error::LabResult;
 use crate::lab::frame::Metrics;
-use crate::lab::frame::{Frame, LayerFrame, LayerStats, Probe};
+use crate::lab::frame::{Frame, LayerFrame, LayerStats, Probe, sum_squares};
 use crate::lab::model::Activation;
 
 use super::backprop::{Backprop, Keep, by_hand, per_sample_loss};
@@ -34,11 +34,7 @@ impl<B: AutodiffBackend> Trainer<B> {
                 Some(g) => values(g.clone(), "bias gradients")?,
                 None => vec![0.0; outputs],
             };
-            grad_sq += weight_grads
-                .iter()
-                .chain(&bias_grads)
-                .map(|g| f64::from(*g).powi(2))
-                .sum::<f64>();
+            grad_sq += sum_squares(&weight_grads) + sum_squares(&bias_grads);
             let frame = LayerFrame {
                 inputs,
                 outputs,
