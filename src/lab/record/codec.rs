@@ -1114,10 +1114,16 @@ fn log_codes(values: &[f32], max: f32, codes: &mut Vec<u8>) {
     }
 }
 
-/// Rounds half away from zero without a libm call (`f32::round` is one on
-/// baseline x86-64, and this runs for every weight of every recorded step).
+/// Rounds to the nearest integer (ties to even), for |x| < 2²²: adding
+/// 1.5·2²³ leaves the rounded integer in the sum's low mantissa bits. No
+/// libm call (`f32::round` is one on baseline x86-64) and none of `as i32`'s
+/// saturating checks (a compare and branch per value, which kept the loops
+/// over every weight and gradient of every recorded step from vectorising).
+/// Callers clamp or bound `x`; outside the range the result is garbage,
+/// never undefined.
 fn round_i32(x: f32) -> i32 {
-    (x + 0.5f32.copysign(x)) as i32
+    const MAGIC: f32 = 12_582_912.0;
+    (x + MAGIC).to_bits() as i32 - MAGIC.to_bits() as i32
 }
 
 /// log2 of a positive normal float, within 2e-6: the exponent from the bits,
@@ -1191,6 +1197,17 @@ mod tests {
             }),
             layers: vec![layer(weights, grads)],
             ..Default::default()
+        }
+    }
+
+    #[test]
+    fn round_i32_rounds_to_the_nearest_integer_ties_to_even() {
+        for i in -16_000..=16_000 {
+            let x = i as f32 * 0.125 + 0.01 * (i as f32 * 0.7).sin();
+            assert_eq!(round_i32(x), x.round_ties_even() as i32, "{x}");
+        }
+        for x in [0.5f32, 1.5, -0.5, -2.5, 126.5, -127.0, 4_000_000.0] {
+            assert_eq!(round_i32(x), x.round_ties_even() as i32, "{x}");
         }
     }
 
