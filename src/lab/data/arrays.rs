@@ -72,7 +72,7 @@ fn read_array(source: &str, field: &str) -> LabResult<(Vec<usize>, Vec<f32>)> {
         }
     };
     match array {
-        NpyArray::Numbers { shape, values } => Ok((shape, values)),
+        NpyArray::Numbers { shape, values, .. } => Ok((shape, values)),
         NpyArray::Text(_) => Err(LabError::data(
             &data.path,
             format!("holds text, not numbers (data.{field})"),

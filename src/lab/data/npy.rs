@@ -15,6 +15,9 @@ pub(crate) enum NpyArray {
         shape: Vec<usize>,
         /// The values in C order.
         values: Vec<f32>,
+        /// A one-element integer array's exact value (as f32 it rounds
+        /// past 2²⁴: a step of 16,777,217 would read as 16,777,216).
+        integer: Option<i128>,
     },
     /// A 0-d or 1-element array of text.
     Text(String),
@@ -72,6 +75,29 @@ impl Element {
             }
         };
         Ok((element, big))
+    }
+
+    /// The exact value of an integer element (`None` for floats, booleans
+    /// and text).
+    fn integer(self, b: &[u8], big: bool) -> Option<i128> {
+        let mut a = [0u8; 8];
+        a[..b.len()].copy_from_slice(b);
+        if big {
+            a[..b.len()].reverse();
+        }
+        Some(match self {
+            Element::I1 => i128::from(a[0] as i8),
+            Element::I2 => i128::from(i16::from_le_bytes([a[0], a[1]])),
+            Element::I4 => i128::from(i32::from_le_bytes([a[0], a[1], a[2], a[3]])),
+            Element::I8 => i128::from(i64::from_le_bytes(a)),
+            Element::U1 => i128::from(a[0]),
+            Element::U2 => i128::from(u16::from_le_bytes([a[0], a[1]])),
+            Element::U4 => i128::from(u32::from_le_bytes([a[0], a[1], a[2], a[3]])),
+            Element::U8 => i128::from(u64::from_le_bytes(a)),
+            Element::F4 | Element::F8 | Element::F2 | Element::Bool | Element::Unicode(_) => {
+                return None;
+            }
+        })
     }
 
     fn size(self) -> usize {
@@ -198,7 +224,15 @@ pub(crate) fn read_npy(bytes: &[u8]) -> Result<NpyArray, String> {
     if fortran && shape.len() > 1 {
         values = fortran_to_c(&values, &shape);
     }
-    Ok(NpyArray::Numbers { shape, values })
+    let integer = match data {
+        [_, ..] if count == 1 => element.integer(data, big),
+        _ => None,
+    };
+    Ok(NpyArray::Numbers {
+        shape,
+        values,
+        integer,
+    })
 }
 
 /// Column-major `values` of `shape` in row-major order.
@@ -320,7 +354,8 @@ mod tests {
             a,
             NpyArray::Numbers {
                 shape: vec![2, 3],
-                values: vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+                values: vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+                integer: None,
             }
         );
         let big: Vec<u8> = [1.5f32, -2.0]
@@ -390,13 +425,29 @@ mod tests {
             read,
             NpyArray::Numbers {
                 shape: vec![3, 2],
-                values: values.to_vec()
+                values: values.to_vec(),
+                integer: None,
             }
         );
-        let NpyArray::Numbers { shape, values } = read_npy(&i64s(&[3], &[7, -1, 2])).unwrap()
+        let NpyArray::Numbers {
+            shape,
+            values,
+            integer,
+        } = read_npy(&i64s(&[3], &[7, -1, 2])).unwrap()
         else {
             unreachable!()
         };
-        assert_eq!((shape, values), (vec![3], vec![7.0, -1.0, 2.0]));
+        assert_eq!(
+            (shape, values, integer),
+            (vec![3], vec![7.0, -1.0, 2.0], None)
+        );
+        // One integer past 2²⁴ is kept exactly beside its rounded f32.
+        let NpyArray::Numbers {
+            values, integer, ..
+        } = read_npy(&i64s(&[], &[16_777_217])).unwrap()
+        else {
+            unreachable!()
+        };
+        assert_eq!((values, integer), (vec![16_777_216.0], Some(16_777_217)));
     }
 }

@@ -195,18 +195,22 @@ impl NetworkMessage {
         let mut metadata = HashMap::new();
         for (name, array) in arrays {
             match array {
-                crate::lab::data::npy::NpyArray::Numbers { shape, values }
-                    if shape.iter().product::<usize>() == 1
-                        && TensorName::parse(&name).is_none() =>
-                {
+                crate::lab::data::npy::NpyArray::Numbers {
+                    shape,
+                    values,
+                    integer,
+                } if shape.iter().product::<usize>() == 1 && TensorName::parse(&name).is_none() => {
                     let v = values.first().copied().unwrap_or(f32::NAN);
-                    let text = match name.as_str() {
-                        "step" => format!("{}", v as u64),
-                        _ => v.to_string(),
+                    // An integer exactly (a step past 2²⁴ stays itself); a
+                    // float step as the whole number it holds.
+                    let text = match (integer, name.as_str()) {
+                        (Some(i), _) => i.to_string(),
+                        (None, "step") => format!("{}", v as u64),
+                        (None, _) => v.to_string(),
                     };
                     metadata.insert(name, text);
                 }
-                crate::lab::data::npy::NpyArray::Numbers { shape, values } => {
+                crate::lab::data::npy::NpyArray::Numbers { shape, values, .. } => {
                     entries.push((name, shape, values))
                 }
                 crate::lab::data::npy::NpyArray::Text(text) => {

@@ -302,3 +302,24 @@ proptest! {
         let _ = NetworkMessage::decode(&bytes, "fuzz", Some(0));
     }
 }
+
+#[test]
+fn an_npz_step_past_two_to_the_24_reads_exactly() {
+    use crate::lab::data::npy::{f32s, i64s};
+    use std::io::Write;
+    use zip::write::{SimpleFileOptions, ZipWriter};
+    let mut zip = ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, bytes) in [
+        ("0.weight.npy", f32s(&[1, 2], &[0.5, -0.25])),
+        ("0.bias.npy", f32s(&[1], &[0.125])),
+        ("step.npy", i64s(&[], &[16_777_217])),
+        ("epoch.npy", i64s(&[], &[3])),
+    ] {
+        zip.start_file(name, SimpleFileOptions::default()).unwrap();
+        zip.write_all(&bytes).unwrap();
+    }
+    let bytes = zip.finish().unwrap().into_inner();
+    let message = NetworkMessage::decode_npz(&bytes, "exact.npz", None).unwrap();
+    assert_eq!(message.step, 16_777_217);
+    assert_eq!(message.scalars.get("epoch"), Some(&3.0));
+}
