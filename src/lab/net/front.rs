@@ -34,7 +34,7 @@ pub(super) type ViewerSocket = WebSocket<Replay>;
 
 /// The accept loop on the served address; it ends when dropped.
 pub(super) struct Front {
-    wake: SocketAddr,
+    addr: SocketAddr,
     stop: Arc<AtomicBool>,
 }
 
@@ -56,14 +56,12 @@ impl Front {
             .name("nnm-serve-accept".into())
             .spawn(move || accept(&listener, &stopped, http, &gate, &viewers))
             .map_err(|e| LabError::net(addr.to_string(), format!("cannot start serving: {e}")))?;
-        let mut wake = addr;
-        if wake.ip().is_unspecified() {
-            wake.set_ip(match wake {
-                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-            });
-        }
-        Ok(Front { wake, stop })
+        Ok(Front { addr, stop })
+    }
+
+    /// The address served.
+    pub(super) fn addr(&self) -> SocketAddr {
+        self.addr
     }
 }
 
@@ -71,7 +69,14 @@ impl Drop for Front {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         // The accept loop sees the flag once it has a connection to take.
-        let _ = TcpStream::connect_timeout(&self.wake, Duration::from_secs(1));
+        let mut wake = self.addr;
+        if wake.ip().is_unspecified() {
+            wake.set_ip(match wake {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
     }
 }
 

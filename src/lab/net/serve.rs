@@ -156,9 +156,8 @@ struct Served {
 /// The trainer service on one address.
 pub struct Server<B: AutodiffBackend> {
     http: tiny_http::Server,
-    addr: SocketAddr,
-    /// Held for its accept loop, which ends with it.
-    _front: Front,
+    /// The accept loop on the served address, which ends with the server.
+    front: Front,
     arrivals: Receiver<ViewerSocket>,
     gate: Gate,
     options: ServeOptions,
@@ -172,21 +171,17 @@ pub struct Server<B: AutodiffBackend> {
 impl<B: AutodiffBackend> Server<B> {
     /// Serves on `listener` (bound by [`super::bind`]).
     pub fn new(listener: TcpListener, options: ServeOptions) -> LabResult<Self> {
-        let addr = listener
-            .local_addr()
-            .map_err(|e| LabError::net("serve", format!("cannot read the bound address: {e}")))?;
         // HTTP is served behind the front door, on loopback; it checks the
         // token on every request all the same.
         let inner = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
-            .map_err(|e| LabError::net(addr.to_string(), format!("cannot bind loopback: {e}")))?;
+            .map_err(|e| LabError::net("serve", format!("cannot bind loopback: {e}")))?;
         let (http, http_addr) = super::http_server(inner, "serve")?;
         let gate = Gate::new(options.token.clone());
         let (arrived, arrivals) = crossbeam_channel::unbounded();
         let front = Front::open(listener, http_addr, gate.clone(), arrived)?;
         Ok(Server {
             http,
-            addr,
-            _front: front,
+            front,
             arrivals,
             gate,
             options,
@@ -203,7 +198,7 @@ impl<B: AutodiffBackend> Server<B> {
 
     /// The address served.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.front.addr()
     }
 
     /// Serves until `stop` is set: requests, the trainer's events, the
@@ -367,7 +362,7 @@ impl<B: AutodiffBackend> Server<B> {
     fn apply(&mut self, settings: &Settings) -> LabResult<()> {
         let Some(run) = &self.run else {
             return Err(LabError::net(
-                self.addr.to_string(),
+                self.front.addr().to_string(),
                 "no run: POST /train first",
             ));
         };
