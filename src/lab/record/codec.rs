@@ -750,11 +750,7 @@ fn largest_abs(values: &[f32]) -> f32 {
     lanes.iter().fold(0.0f32, |m, &v| m.max(v))
 }
 
-/// Maps a signed level difference to a small unsigned one: 0, -1, 1, -2, ...
-fn zigzag(d: i32) -> u8 {
-    ((d << 1) ^ (d >> 31)) as u8
-}
-
+/// Undoes the encoder's zigzag (0, -1, 1, -2, ... as 0, 1, 2, 3, ...).
 fn unzigzag(z: u8) -> i32 {
     let z = i32::from(z);
     if z % 2 == 0 { z / 2 } else { -(z + 1) / 2 }
@@ -881,11 +877,15 @@ fn encode_gradients(
         let (out, cols_at, signs) = (&mut symbols[start..], &col_at[..n], &col_signs[..n]);
         // `expected_level` in i16 lanes: the row's part is one constant.
         let row_part = i16::from(row_mean) - i16::from(all);
+        // How far a value's level is from the expected one, zigzagged
+        // (0, -1, 1, -2, ...): 0..=252.
+        let surprise_of = |c: u8, col: u8| -> u16 {
+            let d = i16::from(c & 0x7f) - (i16::from(col) + row_part).clamp(1, 127);
+            ((d << 1) ^ (d >> 15)) as u16
+        };
         let symbol = |c: u8, col: u8, sign: u8| -> (u8, u8) {
-            let level = i16::from(c & 0x7f);
-            let d = level - (i16::from(col) + row_part).clamp(1, 127);
-            // zigzag, as `zigzag` does it: 0..=252.
-            let surprise = ((d << 1) ^ (d >> 15)) as u16;
+            let level = c & 0x7f;
+            let surprise = surprise_of(c, col);
             let flipped = u16::from((c >> 7) != sign);
             let fits = u16::from(surprise < u16::from(ESCAPE_SURPRISE)).wrapping_neg();
             let coded = ((1 + 2 * surprise + flipped) & fits) | (u16::from(ESCAPE) & !fits);
@@ -920,12 +920,10 @@ fn encode_gradients(
             escaped |= escape;
         }
         if escaped != 0 {
-            let columns = col_means.iter().zip(&col_signs);
-            for (&c, (&col_mean, &col_sign)) in row.iter().zip(columns) {
-                let level = c & 0x7f;
-                let surprise = zigzag(i32::from(level) - expected_level(row_mean, col_mean, all));
-                if level != 0 && surprise >= ESCAPE_SURPRISE {
-                    escapes.extend([surprise, u8::from((c >> 7) != col_sign)]);
+            for ((&c, &col), &sign) in row[..n].iter().zip(cols_at).zip(signs) {
+                let surprise = surprise_of(c, col);
+                if c & 0x7f != 0 && surprise >= u16::from(ESCAPE_SURPRISE) {
+                    escapes.extend([surprise as u8, u8::from((c >> 7) != sign)]);
                 }
             }
         }
