@@ -3,7 +3,8 @@
 //! each), and `nnm serve` with viewers connected (the trainer's pace with 0
 //! and 8 viewers, one of them slow, and what each viewer got).
 //!
-//! `cargo bench --bench stream`. The Python client's own cost is measured by
+//! `cargo bench --bench stream` (`NNM_BENCH_ONLY=inbox-record`, `inbox-plain`,
+//! `inbox-random`, `inbox` or `serve` runs those parts only). The Python client's own cost is measured by
 //! `python/examples/bench_client.py` against a running `nnm view --listen`.
 #![allow(
     clippy::unwrap_used,
@@ -18,10 +19,11 @@ use std::time::{Duration, Instant};
 use nn_microscope::lab::CpuBackend;
 use nn_microscope::lab::TrainerHandle;
 use nn_microscope::lab::model::Activation;
-use nn_microscope::lab::net::{Client, Inbox, ServeOptions, Server, bind};
+use nn_microscope::lab::net::{Client, Inbox, ServeOptions, Server, bind, frame_message};
 use nn_microscope::lab::runner::ListenOptions;
 use nn_microscope::lab::scene::Presets;
 use nn_microscope::lab::stream::{LayerTensors, NetworkMessage};
+use nn_microscope::lab::{StepOutcome, Trainer};
 use rand::{RngExt, SeedableRng};
 
 /// A 784-128-64-10 network with random weights at `step`, with two scalars.
@@ -55,13 +57,56 @@ fn mnist_message(step: u64, rng: &mut rand::rngs::StdRng) -> NetworkMessage {
     }
 }
 
+/// `n` steps of a real MNIST run (the `mnist` preset, 784-128-64-10, seed
+/// as the preset says) as a training loop would stream them: each step's
+/// weights and biases, its loss and a `reward`.
+fn trained_messages(n: u64) -> Vec<NetworkMessage> {
+    let scene = Presets::built_in()
+        .find("mnist")
+        .and_then(|p| p.load())
+        .unwrap();
+    let mut trainer = Trainer::<CpuBackend>::new(&scene, &Default::default()).unwrap();
+    (0..n)
+        .map(|step| {
+            let StepOutcome::Stepped {
+                batch_loss,
+                frame: Some(frame),
+            } = trainer.step(true).unwrap()
+            else {
+                panic!("the mnist preset diverged at step {step}");
+            };
+            let mut message = frame_message(&frame);
+            for layer in &mut message.layers {
+                layer.weight_grads = None;
+                layer.bias_grads = None;
+            }
+            message.scalars = [
+                ("loss".to_string(), f64::from(batch_loss)),
+                ("reward".to_string(), step as f64),
+            ]
+            .into_iter()
+            .collect();
+            message
+        })
+        .collect()
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
+/// Where the messages posted to the inbox come from.
+#[derive(Clone, Copy)]
+enum Source {
+    /// A real MNIST run, step after step: what a training loop sends.
+    Trained,
+    /// An unrelated random network at every step: the delta encoder's worst case.
+    Random,
+}
+
 /// Posts `n` MNIST messages to a listening inbox (recording to a scratch
 /// folder when `record`, events drained as the app would), one after another.
-fn inbox(n: u64, record: bool) {
+fn inbox(n: u64, record: bool, source: Source) {
     let dir = tempfile::tempdir().unwrap();
     let (listener, addr) = bind("127.0.0.1:0", None).unwrap();
     let inbox = Inbox::new(listener, None).unwrap();
@@ -91,9 +136,13 @@ fn inbox(n: u64, record: bool) {
     };
     let client = Client::new(&addr.to_string());
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-    let messages: Vec<Vec<u8>> = (0..n)
-        .map(|s| mnist_message(s, &mut rng).encode().unwrap())
-        .collect();
+    let messages: Vec<Vec<u8>> = match source {
+        Source::Trained => trained_messages(n),
+        Source::Random => (0..n).map(|s| mnist_message(s, &mut rng)).collect(),
+    }
+    .iter()
+    .map(|m| m.encode().unwrap())
+    .collect();
     let bytes = messages[0].len();
     // The first message starts the run (loads MNIST): not timed.
     client
@@ -107,24 +156,46 @@ fn inbox(n: u64, record: bool) {
         assert_eq!(answer.status, 200, "{}", answer.text());
         trips.push(t.elapsed().as_secs_f64() * 1e3);
     }
+    // Answered is not yet recorded: the clock stops once the last message
+    // is taken and every record written (the viewer closing waits for both).
+    drop(handle);
     let seconds = start.elapsed().as_secs_f64();
+    let recorded_bytes = folder_bytes(dir.path());
     stop.store(true, Ordering::Relaxed);
     let events = drained.join().unwrap();
-    drop(handle);
     trips.sort_by(f64::total_cmp);
     println!(
-        "inbox{}: {} messages of {} kB (784-128-64-10) taken in {seconds:.2} s: {:.0} messages/s; round trip p50 {:.2} ms, p95 {:.2} ms; {events} events to the app",
+        "inbox, {}, {}: {} messages of {} kB (784-128-64-10) taken in {seconds:.2} s: {:.0} messages/s; round trip p50 {:.2} ms, p95 {:.2} ms; {events} events to the app; {:.0} kB recorded a message",
+        match source {
+            Source::Trained => "a trained run",
+            Source::Random => "random networks",
+        },
         if record {
-            ", recording every step"
+            "recording every step"
         } else {
-            ", recording nothing"
+            "recording nothing"
         },
         n - 1,
         bytes / 1000,
         (n - 1) as f64 / seconds,
         percentile(&trips, 0.5),
         percentile(&trips, 0.95),
+        recorded_bytes as f64 / 1000.0 / n as f64,
     );
+}
+
+/// Bytes of the files under `dir`, all depths.
+fn folder_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            match e.file_type().unwrap().is_dir() {
+                true => folder_bytes(&e.path()),
+                false => e.metadata().unwrap().len(),
+            }
+        })
+        .sum()
 }
 
 /// Steps per second of a served MNIST run over `seconds`, with `viewers`
@@ -234,8 +305,21 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
-    inbox(n, false);
-    inbox(n, true);
-    serve(0, false, 10.0);
-    serve(8, true, 10.0);
+    // NNM_BENCH_ONLY=inbox-record (or inbox, serve) runs one part, for a profiler.
+    let only = std::env::var("NNM_BENCH_ONLY").unwrap_or_default();
+    let runs = |part: &str| only.is_empty() || part.starts_with(only.as_str());
+    if runs("inbox-plain") {
+        inbox(n, false, Source::Trained);
+    }
+    if runs("inbox-record") {
+        inbox(n, true, Source::Trained);
+    }
+    if runs("inbox-random") {
+        inbox(n, false, Source::Random);
+        inbox(n, true, Source::Random);
+    }
+    if runs("serve") {
+        serve(0, false, 10.0);
+        serve(8, true, 10.0);
+    }
 }

@@ -1,6 +1,6 @@
 //! The inbox of `nnm view --listen`: an HTTP server that takes one stream
 //! message per `POST /log` and hands it on, answering each post once its
-//! step is taken (or with what was wrong).
+//! step is accepted (or with what was wrong).
 
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
@@ -99,6 +99,12 @@ impl Incoming {
     /// Answers that the message of `step` was taken.
     pub fn taken(self, step: u64) {
         answer(self.request, 200, format!("{{\"step\":{step}}}"));
+    }
+
+    /// Answers that the message was not taken for a reason of the viewer's
+    /// own (it is closing, or its recording failed): 503, and why.
+    pub fn unavailable(self, why: impl Into<String>) {
+        answer(self.request, 503, why);
     }
 
     /// Answers that the message was refused, and why.

@@ -503,17 +503,7 @@ impl<B: AutodiffBackend> Session<B> {
     /// the scene's `eval_every` is due (or at the first message), and
     /// recorded as an ordinary frame. Steps must increase.
     pub fn stream_state(&mut self, message: &NetworkMessage, origin: &str) -> LabResult<Streamed> {
-        if let Some(last) = self.streamed_step
-            && message.step <= last
-        {
-            return Err(LabError::stream(
-                origin,
-                format!(
-                    "step {} comes after step {last}: a stream's steps must increase",
-                    message.step
-                ),
-            ));
-        }
+        message.check_follows(self.streamed_step, origin)?;
         self.adopt(message, origin)?;
         self.streamed_step = Some(message.step);
         let every = self.trainer.scene().train.eval_every;

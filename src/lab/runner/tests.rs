@@ -707,3 +707,95 @@ fn a_recording_over_budget_thins_the_same_steps_every_run_and_stays_near_its_bud
         s.record.max_bytes
     );
 }
+
+#[test]
+fn a_listening_inbox_records_every_message_it_answered_and_refuses_what_cannot_follow() {
+    use crate::lab::net::{Client, Inbox, bind};
+    use crate::lab::record::{FrameReader, RunDir};
+    use crate::lab::stream::{LayerTensors, NetworkMessage};
+    let message = |step: u64, hidden: usize| {
+        NetworkMessage {
+            step,
+            layers: [(2, hidden), (hidden, 2)]
+                .iter()
+                .enumerate()
+                .map(|(i, &(inputs, outputs))| LayerTensors {
+                    inputs,
+                    outputs,
+                    weights: (0..inputs * outputs)
+                        .map(|k| ((k + step as usize) % 7) as f32 * 0.1 - 0.3)
+                        .collect(),
+                    biases: vec![0.01; outputs],
+                    weight_grads: None,
+                    bias_grads: None,
+                    name: format!("layers.{i}.weight"),
+                })
+                .collect(),
+            scalars: [("reward".to_string(), step as f64)].into_iter().collect(),
+            ..Default::default()
+        }
+        .encode()
+        .unwrap()
+    };
+    let root = crate::scratch::Scratch::new("listen");
+    let (listener, addr) = bind("127.0.0.1:0", None).unwrap();
+    let handle = TrainerHandle::spawn_listen::<CpuBackend>(
+        Inbox::new(listener, None).unwrap(),
+        ListenOptions {
+            data: "spiral".into(),
+            presets: crate::lab::scene::Presets::built_in(),
+            activation: crate::lab::model::Activation::Tanh,
+            runs_root: Some(root.path().to_path_buf()),
+        },
+    )
+    .unwrap();
+    // Drained as the app would: a full event channel holds the taking thread.
+    let events = handle.events().clone();
+    let drained = std::thread::spawn(move || {
+        let mut run_dir = None;
+        while let Ok(event) = events.recv_timeout(Duration::from_secs(5)) {
+            if let TrainerEvent::Started(info) = event {
+                run_dir = info.run_dir.clone();
+            }
+        }
+        run_dir
+    });
+    let client = Client::new(&addr.to_string());
+    let post = |bytes: &[u8]| {
+        client
+            .post("/log", bytes, "application/octet-stream")
+            .unwrap()
+    };
+    // As fast as the client can: each is answered once queued, the next
+    // travelling while the one before it is taken.
+    for step in 0..40 {
+        let answer = post(&message(step, 3));
+        assert_eq!(answer.status, 200, "step {step}: {}", answer.text());
+    }
+    let back = post(&message(39, 3));
+    assert_eq!(back.status, 400);
+    assert!(
+        back.text().contains("comes after step 39"),
+        "{}",
+        back.text()
+    );
+    let wider = post(&message(40, 5));
+    assert_eq!(wider.status, 400);
+    assert!(
+        wider.text().contains("widths [2, 5, 2]"),
+        "{}",
+        wider.text()
+    );
+    assert_eq!(post(&message(40, 3)).status, 200);
+    // Closing takes the message still queued and writes every record.
+    drop(handle);
+    let run_dir = drained.join().unwrap().expect("the run started");
+    let run = RunDir::open(&run_dir).unwrap();
+    let steps: Vec<u64> = FrameReader::open(&run.frames_path())
+        .unwrap()
+        .index()
+        .iter()
+        .map(|e| e.step)
+        .collect();
+    assert_eq!(steps, (0..=40).collect::<Vec<u64>>());
+}

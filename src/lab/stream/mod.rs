@@ -87,6 +87,36 @@ impl NetworkMessage {
         }
     }
 
+    /// An error unless this message can follow one of step `last` in a
+    /// stream: its step must be later.
+    pub fn check_follows(&self, last: Option<u64>, origin: &str) -> LabResult<()> {
+        match last {
+            Some(last) if self.step <= last => Err(LabError::stream(
+                origin,
+                format!(
+                    "step {} comes after step {last}: a stream's steps must increase",
+                    self.step
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// An error unless this message's layers have the widths `sizes` (the
+    /// run's network).
+    pub fn check_widths(&self, sizes: &[usize], origin: &str) -> LabResult<()> {
+        match self.sizes() == sizes {
+            true => Ok(()),
+            false => Err(LabError::stream(
+                origin,
+                format!(
+                    "its layers have widths {:?}, but the run's network has {sizes:?}",
+                    self.sizes()
+                ),
+            )),
+        }
+    }
+
     /// The network these tensors make, its widths read from their shapes;
     /// `activation` and `output` stand in for what the message does not say.
     pub fn architecture(&self, activation: Activation, output: OutputKind) -> MlpConfig {

@@ -13,7 +13,7 @@ use super::batch::SplitTensors;
 use super::{Trainer, scalar, values};
 
 /// Largest number of samples pushed through the network at once during evaluation.
-const EVAL_CHUNK: usize = 2048;
+pub(super) const EVAL_CHUNK: usize = 2048;
 
 impl<B: AutodiffBackend> Trainer<B> {
     /// Loss and accuracy on the full training and test sets, with the
@@ -21,8 +21,8 @@ impl<B: AutodiffBackend> Trainer<B> {
     pub fn evaluate(&self) -> LabResult<Metrics> {
         let model = &self.model;
         let kind = self.scene.loss();
-        let mut train = eval_split(model, kind, &self.train)?;
-        let test = eval_split(model, kind, &self.test)?;
+        let [mut train, test] =
+            eval_splits(model, kind, [&self.train, &self.test], eval_threads())?;
         let mut solution_error = None;
         if let Some(pde) = &self.data.pde {
             // The training loss of a PINN is its objective: residual and boundary terms.
@@ -66,55 +66,138 @@ impl<B: AutodiffBackend> Trainer<B> {
     }
 }
 
-struct SplitEval {
-    mean_loss: f32,
-    accuracy: Option<f32>,
-    losses: Vec<f64>,
+/// One split's evaluation.
+pub(super) struct SplitEval {
+    /// The mean per-sample loss.
+    pub(super) mean_loss: f32,
+    /// The share classified right (classification only).
+    pub(super) accuracy: Option<f32>,
+    /// Every sample's loss, in the split's order.
+    pub(super) losses: Vec<f64>,
 }
 
-fn eval_split<B: Backend>(
+/// How many threads evaluate: every core (the chunks are independent).
+fn eval_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// Fewest samples worth a second thread: below this, starting it costs
+/// more than it saves.
+const PARALLEL_SAMPLES: usize = 2 * EVAL_CHUNK;
+
+/// The evaluation of each split, its chunks of [`EVAL_CHUNK`] samples
+/// shared among up to `threads` threads. A chunk's numbers do not depend on
+/// which thread computed it, and they are summed in order afterwards, so the
+/// result is the same, bit for bit, for any number of threads.
+pub(super) fn eval_splits<B: Backend, const N: usize>(
+    model: &Mlp<B>,
+    kind: LossKind,
+    splits: [&SplitTensors<B>; N],
+    threads: usize,
+) -> LabResult<[SplitEval; N]> {
+    let chunks: Vec<(usize, usize, usize)> = splits
+        .iter()
+        .enumerate()
+        .flat_map(|(s, split)| {
+            (0..split.len)
+                .step_by(EVAL_CHUNK)
+                .map(move |start| (s, start, (start + EVAL_CHUNK).min(split.len)))
+        })
+        .collect();
+    let samples: usize = splits.iter().map(|s| s.len).sum();
+    let threads = match samples >= PARALLEL_SAMPLES {
+        true => threads.clamp(1, chunks.len().max(1)),
+        false => 1,
+    };
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(&(s, start, end)) = chunks.get(i) else {
+                return done;
+            };
+            done.push((i, eval_chunk(model, kind, splits[s], start, end)));
+        }
+    };
+    let mut results: Vec<(usize, LabResult<ChunkEval>)> = match threads {
+        1 => work(),
+        _ => std::thread::scope(|scope| {
+            let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+            let mut all = work();
+            for helper in helpers {
+                match helper.join() {
+                    Ok(done) => all.extend(done),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            all
+        }),
+    };
+    results.sort_by_key(|(i, _)| *i);
+    let mut evals: [SplitEval; N] = std::array::from_fn(|s| SplitEval {
+        mean_loss: 0.0,
+        accuracy: None,
+        losses: Vec::with_capacity(splits[s].len),
+    });
+    let mut correct = [0usize; N];
+    for (i, result) in results {
+        let chunk = result?;
+        let s = chunks[i].0;
+        evals[s].losses.extend(chunk.losses);
+        correct[s] += chunk.correct;
+    }
+    for (s, eval) in evals.iter_mut().enumerate() {
+        let split = splits[s];
+        eval.mean_loss = (eval.losses.iter().sum::<f64>() / eval.losses.len().max(1) as f64) as f32;
+        eval.accuracy = split
+            .labels
+            .as_ref()
+            .map(|_| correct[s] as f32 / split.len.max(1) as f32);
+    }
+    Ok(evals)
+}
+
+/// One chunk's per-sample losses, and how many of its samples were classified right.
+struct ChunkEval {
+    losses: Vec<f64>,
+    correct: usize,
+}
+
+fn eval_chunk<B: Backend>(
     model: &Mlp<B>,
     kind: LossKind,
     split: &SplitTensors<B>,
-) -> LabResult<SplitEval> {
-    let mut losses = Vec::with_capacity(split.len);
-    let mut correct = 0usize;
-    let mut start = 0;
-    while start < split.len {
-        let end = (start + EVAL_CHUNK).min(split.len);
-        let x = split.x.clone().narrow(0, start, end - start);
-        let t = split.targets.clone().narrow(0, start, end - start);
-        let z = model.forward(x);
-        if let Some(labels) = &split.labels {
-            let predicted: Tensor<B, 2, Int> = z.clone().argmax(1);
-            let predicted = predicted
-                .into_data()
-                .convert::<i64>()
-                .to_vec::<i64>()
-                .map_err(|e| LabError::tensor("the predicted classes", format!("{e:?}")))?;
-            if predicted.len() != end - start {
-                return Err(LabError::tensor(
-                    "the predicted classes",
-                    format!("{} classes for {} samples", predicted.len(), end - start),
-                ));
-            }
-            correct += predicted
-                .iter()
-                .zip(&labels[start..end])
-                .filter(|(p, l)| **p == i64::from(**l))
-                .count();
+    start: usize,
+    end: usize,
+) -> LabResult<ChunkEval> {
+    let x = split.x.clone().narrow(0, start, end - start);
+    let t = split.targets.clone().narrow(0, start, end - start);
+    let z = model.forward(x);
+    let mut correct = 0;
+    if let Some(labels) = &split.labels {
+        let predicted: Tensor<B, 2, Int> = z.clone().argmax(1);
+        let predicted = predicted
+            .into_data()
+            .convert::<i64>()
+            .to_vec::<i64>()
+            .map_err(|e| LabError::tensor("the predicted classes", format!("{e:?}")))?;
+        if predicted.len() != end - start {
+            return Err(LabError::tensor(
+                "the predicted classes",
+                format!("{} classes for {} samples", predicted.len(), end - start),
+            ));
         }
-        let l = per_sample_loss(kind, model.output(), z, t);
-        losses.extend(values(l, "per-sample losses")?.into_iter().map(f64::from));
-        start = end;
+        correct = predicted
+            .iter()
+            .zip(&labels[start..end])
+            .filter(|(p, l)| **p == i64::from(**l))
+            .count();
     }
-    let mean_loss = (losses.iter().sum::<f64>() / losses.len().max(1) as f64) as f32;
-    Ok(SplitEval {
-        mean_loss,
-        accuracy: split
-            .labels
-            .as_ref()
-            .map(|_| correct as f32 / split.len.max(1) as f32),
-        losses,
-    })
+    let l = per_sample_loss(kind, model.output(), z, t);
+    let losses = values(l, "per-sample losses")?
+        .into_iter()
+        .map(f64::from)
+        .collect();
+    Ok(ChunkEval { losses, correct })
 }

@@ -346,16 +346,7 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// scene's network's.
     pub fn load_state(&mut self, message: &NetworkMessage, origin: &str) -> LabResult<()> {
         let config = &self.model.config;
-        if message.sizes() != config.sizes {
-            return Err(LabError::stream(
-                origin,
-                format!(
-                    "its layers have widths {:?}, but the run's network has {:?}",
-                    message.sizes(),
-                    config.sizes
-                ),
-            ));
-        }
+        message.check_widths(&config.sizes, origin)?;
         let layers = message
             .layers
             .iter()

@@ -1214,3 +1214,35 @@ fn a_burn_loops_own_record_of_the_network_reads_back_in_the_streams_layout() {
         .to_string();
     assert!(e.contains("other.mpk") && e.contains("record"), "{e}");
 }
+
+#[test]
+fn evaluation_is_the_same_bit_for_bit_on_any_number_of_threads() {
+    // Enough samples for several chunks in each split, classes and a regression.
+    let cases = [
+        (xor(12_000), LossKind::CrossEntropy, OutputKind::Softmax),
+        (sine(9_000), LossKind::Mse, OutputKind::Linear),
+    ];
+    for (data, loss, output) in cases {
+        let s = scene(data, Activation::Tanh, loss, output);
+        let mut t = Trainer::<CpuBackend>::new(&s, &Default::default()).unwrap();
+        for _ in 0..3 {
+            t.step(false).unwrap();
+        }
+        let kind = t.scene.loss();
+        let splits = [&t.train, &t.test];
+        assert!(
+            t.train.len > 2 * super::eval::EVAL_CHUNK,
+            "{loss:?}: several chunks"
+        );
+        let one = super::eval::eval_splits(&t.model, kind, splits, 1).unwrap();
+        for threads in [2, 3, 8] {
+            let many = super::eval::eval_splits(&t.model, kind, splits, threads).unwrap();
+            for (a, b) in one.iter().zip(&many) {
+                assert_eq!(a.mean_loss.to_bits(), b.mean_loss.to_bits(), "{threads}");
+                assert_eq!(a.accuracy.map(f32::to_bits), b.accuracy.map(f32::to_bits));
+                assert_eq!(a.losses, b.losses, "{loss:?} on {threads} threads");
+                assert!(a.mean_loss.is_finite() && a.mean_loss > 0.0);
+            }
+        }
+    }
+}
