@@ -464,3 +464,17 @@ fn the_fractal_renders_as_an_image_and_a_height_field_and_a_zoom_refines_it() {
         "the zoom shows another part of the landscape"
     );
 }
+
+#[test]
+fn a_trainer_without_a_thread_of_its_own_trains_inside_the_apps_frames() {
+    // `--cooperative` schedules the trainer as the web build must: a slice of
+    // each drawn frame, no thread. Paused, it still shows the untrained net.
+    let more = ["--cooperative", "--paused"];
+    let (untrained, before) = screenshot_with("sincos-2d", 30, "cooperative-before", &more);
+    let (trained, after) = screenshot_with("sincos-2d", 30, "cooperative-after", &more[..1]);
+    let area = before.surface.expect("a 2D regression has a surface");
+    assert_eq!(Some(area), after.surface);
+    assert_real_content(&trained, &after, "cooperative");
+    let diff = untrained.region_difference(&trained, area);
+    assert!(diff > 5.0, "the surface did not change: {diff}");
+}

@@ -1,4 +1,5 @@
-//! The bridge to the lab's trainer thread: events in (under a budget), commands out.
+//! The bridge to the lab's trainer: events in (under a budget), commands out,
+//! and a trainer without a thread of its own given its slice of each frame.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,6 +17,10 @@ use crate::lab::{Frame, Metrics, Scene, Topology, TrainerCommand, TrainerEvent, 
 
 /// Longest time a frame spends draining trainer events, by default.
 pub(super) const INGEST_BUDGET: Duration = Duration::from_millis(2);
+
+/// How long a frame lets a trainer without a thread of its own train (the
+/// web build's, or `nnm view --cooperative`); a threaded one trains anyway.
+pub(super) const COOPERATIVE_BUDGET: Duration = Duration::from_millis(8);
 
 /// How long a frame may spend draining trainer events; what does not fit
 /// waits for the next frame.
@@ -369,6 +374,7 @@ pub(super) fn ingest_events(
         }
         return;
     }
+    handle.pump(COOPERATIVE_BUDGET);
     let start = Instant::now();
     let mut drained = 0;
     for event in handle.events().try_iter() {
@@ -399,9 +405,9 @@ fn lockstep_ingest(
     let mut drained = 0;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let event = match handle.events().recv_timeout(left) {
-            Ok(e) => e,
-            Err(_) => {
+        let event = match handle.next_event(left) {
+            Some(e) => e,
+            None => {
                 lockstep.failed =
                     Some(format!("the trainer sent no frame for step {want} in time"));
                 break;

@@ -63,7 +63,19 @@ pub(super) fn view(args: WindowedScene, presets: &Presets) -> Result<ExitCode> {
     }
     let source = Some((preset, presets.clone(), args.seed));
     let runs = (!args.no_record).then_some(args.runs);
-    live("view", scene, runs, args.paused, args.window, source)
+    let schedule = match args.cooperative {
+        true => Schedule::InFrames,
+        false => Schedule::Thread,
+    };
+    live(
+        "view",
+        scene,
+        runs,
+        args.paused,
+        args.window,
+        source,
+        schedule,
+    )
 }
 
 /// `nnm view --listen`: the instrument on a network trained elsewhere,
@@ -120,6 +132,15 @@ fn connect(url: &str, args: WindowedScene) -> Result<ExitCode> {
     )))
 }
 
+/// Where a live view's trainer runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Schedule {
+    /// On a thread of its own.
+    Thread,
+    /// Inside the app's frames, a slice of each (as in the browser).
+    InFrames,
+}
+
 /// The instrument on `scene`, trained live; `source` is the preset it came
 /// from, reloaded when its file is edited.
 fn live(
@@ -129,21 +150,24 @@ fn live(
     paused: bool,
     window: WindowArgs,
     source: Option<(Preset, Presets, Option<u64>)>,
+    schedule: Schedule,
 ) -> Result<ExitCode> {
     if let Err(why) = check_can_open_window() {
         return Ok(cannot_open(command, &why));
     }
     let title = format!("NN Microscope · {}", scene.display_title());
-    let trainer = TrainerHandle::spawn::<CpuBackend>(
-        scene,
-        Default::default(),
-        RunnerOptions {
-            runs_root: runs,
-            start_paused: paused,
-            lesson_pauses: true,
-            ..Default::default()
-        },
-    )?;
+    let options = RunnerOptions {
+        runs_root: runs,
+        start_paused: paused,
+        lesson_pauses: true,
+        ..Default::default()
+    };
+    let trainer = match schedule {
+        Schedule::Thread => TrainerHandle::spawn::<CpuBackend>(scene, Default::default(), options)?,
+        Schedule::InFrames => {
+            TrainerHandle::cooperative::<CpuBackend>(scene, Default::default(), options)
+        }
+    };
     let mut options = window.options(title, None);
     options.scene = source;
     Ok(exit_code(run_view(trainer, options)))
@@ -164,7 +188,15 @@ pub(super) fn open_model(
             play: None,
             window,
         }),
-        ModelSource::Scene(scene) => live("sweep open", *scene, runs, false, window, None),
+        ModelSource::Scene(scene) => live(
+            "sweep open",
+            *scene,
+            runs,
+            false,
+            window,
+            None,
+            Schedule::Thread,
+        ),
     }
 }
 

@@ -2,8 +2,9 @@
 //! thread behind them is started, watched and stopped here.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::Mutex;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
@@ -15,6 +16,15 @@ pub struct TrainerHandle {
     commands: Sender<TrainerCommand>,
     events: Receiver<TrainerEvent>,
     thread: Option<JoinHandle<()>>,
+    /// The trainer itself, when it runs inside the app's frames.
+    pump: Option<Mutex<Box<dyn Pump>>>,
+}
+
+/// A frame source with no thread of its own, run a slice at a time.
+pub trait Pump: Send {
+    /// Handles the waiting commands and works for up to about `budget`;
+    /// true when it did anything.
+    fn pump(&mut self, budget: Duration) -> bool;
 }
 
 /// The thread's end of a [`TrainerHandle`].
@@ -72,6 +82,7 @@ impl TrainerHandle {
                 commands: cmd_tx,
                 events: ev_rx,
                 thread: None,
+                pump: None,
             },
             ev_tx,
             cmd_rx,
@@ -89,7 +100,50 @@ impl TrainerHandle {
     pub fn events(&self) -> &Receiver<TrainerEvent> {
         &self.events
     }
+
+    /// This handle, its events made by `pump` in the caller's time.
+    pub(super) fn with_pump(mut self, pump: Box<dyn Pump>) -> Self {
+        self.pump = Some(Mutex::new(pump));
+        self
+    }
+
+    /// Lets a trainer with no thread of its own (see
+    /// [`TrainerHandle::cooperative`]) work for up to about `budget`; a
+    /// threaded one works anyway, and this returns at once. True when a
+    /// cooperative trainer did anything.
+    pub fn pump(&self, budget: Duration) -> bool {
+        match &self.pump {
+            Some(p) => p.lock().is_ok_and(|mut p| p.pump(budget)),
+            None => false,
+        }
+    }
+
+    /// The next event within `timeout`, pumping a cooperative trainer while
+    /// it waits.
+    pub fn next_event(&self, timeout: Duration) -> Option<TrainerEvent> {
+        if self.pump.is_none() {
+            return self.events.recv_timeout(timeout).ok();
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(event) = self.events.try_recv() {
+                return Some(event);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            if !self.pump(left.min(PUMP_SLICE)) {
+                // Nothing to do yet (a paced step): wait a little, not spin.
+                std::thread::sleep(left.min(Duration::from_millis(1)));
+            }
+        }
+    }
 }
+
+/// How long [`TrainerHandle::next_event`] lets a cooperative trainer work
+/// before it looks for the event again.
+const PUMP_SLICE: Duration = Duration::from_millis(4);
 
 impl Drop for TrainerHandle {
     fn drop(&mut self) {

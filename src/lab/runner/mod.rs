@@ -14,7 +14,7 @@ mod thread;
 
 pub use replay::spawn_replay;
 
-pub use handle::{ThreadEnds, TrainerHandle};
+pub use handle::{Pump, ThreadEnds, TrainerHandle};
 #[cfg(not(target_arch = "wasm32"))]
 pub use listen::ListenOptions;
 pub use protocol::{Driver, RunInfo, Speed, TrainerCommand, TrainerEvent};

@@ -58,10 +58,7 @@ fn wait_for<T>(h: &TrainerHandle, mut pick: impl FnMut(TrainerEvent) -> Option<T
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let event = h
-            .events()
-            .recv_timeout(left)
-            .expect("the trainer thread answers in time");
+        let event = h.next_event(left).expect("the trainer answers in time");
         if let Some(t) = pick(event) {
             return t;
         }
@@ -798,4 +795,63 @@ fn a_listening_inbox_records_every_message_it_answered_and_refuses_what_cannot_f
         .map(|e| e.step)
         .collect();
     assert_eq!(steps, (0..=40).collect::<Vec<u64>>());
+}
+
+#[test]
+fn the_cooperative_trainer_answers_the_same_commands_with_the_threaded_ones_run_byte_for_byte() {
+    let root = crate::scratch::Scratch::new("cooperative");
+    let mut sc = scene(40);
+    sc.train.batch_size = 8;
+    let options = |name: &str| RunnerOptions {
+        runs_root: Some(root.join(name)),
+        start_paused: true,
+        frame_interval: Duration::ZERO,
+        ..Default::default()
+    };
+    // The same script for both: steps, an edit, more steps, then run to the end.
+    let drive = |h: &TrainerHandle| {
+        let step_to = |n: u32, to: u64| {
+            h.send(TrainerCommand::Step(n));
+            wait_for(h, |e| frame_of(e).filter(|f| f.step + 1 == to).map(|_| ()));
+            wait_for(h, |e| {
+                matches!(e, TrainerEvent::Running(false)).then_some(())
+            });
+        };
+        step_to(7, 7);
+        h.send(TrainerCommand::SetLearningRate(0.03));
+        step_to(6, 13);
+        h.send(TrainerCommand::Resume);
+        wait_for(h, |e| {
+            matches!(e, TrainerEvent::Finished { step: 40 }).then_some(())
+        });
+    };
+    let threaded =
+        TrainerHandle::spawn::<CpuBackend>(sc.clone(), Default::default(), options("thread"))
+            .unwrap();
+    drive(&threaded);
+    drop(threaded);
+    let cooperative =
+        TrainerHandle::cooperative::<CpuBackend>(sc, Default::default(), options("frames"));
+    // Nothing happens between pumps: no thread trains behind the app's back.
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        cooperative.events().is_empty(),
+        "no event before the first pump"
+    );
+    drive(&cooperative);
+    drop(cooperative);
+    let read = |run: &str, file: &str| {
+        std::fs::read(root.join(run).join("r_001").join(file))
+            .unwrap_or_else(|e| panic!("{run}/{file}: {e}"))
+    };
+    for file in [
+        "metrics.csv",
+        "edits.csv",
+        "layers.csv",
+        crate::lab::record::FRAMES_FILE,
+    ] {
+        let a = read("thread", file);
+        assert!(!a.is_empty(), "{file}");
+        assert!(a == read("frames", file), "{file} differs");
+    }
 }

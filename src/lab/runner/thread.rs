@@ -1,13 +1,13 @@
-//! The trainer thread: it owns the session, steps it at the asked pace and
-//! answers commands between steps.
+//! The trainer: it owns the session, steps it at the asked pace and answers
+//! commands between steps, on a thread of its own or inside the app's frames.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use burn::tensor::backend::AutodiffBackend;
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
 
-use super::handle::{ThreadEnds, TrainerHandle};
+use super::handle::{Pump, ThreadEnds, TrainerHandle};
 use super::protocol::{Driver, RunInfo, Speed, TrainerCommand, TrainerEvent};
 use super::session::Session;
 use crate::lab::error::LabResult;
@@ -85,40 +85,16 @@ fn run<B: AutodiffBackend>(
     ends: ThreadEnds,
 ) {
     let ThreadEnds { commands, events } = ends;
-    let mut options = options;
-    // The scene's pace applies unless the caller chose one.
-    if options.speed == Speed::Max
-        && let Some(rate) = scene.view.steps_per_second
-    {
-        options.speed = Speed::StepsPerSecond(rate);
-    }
-    let mut r = Runner::<B> {
-        session: None,
-        scene: scene.resolved(),
-        running: !options.start_paused,
-        device,
-        options,
-        events,
-        pending_steps: 0,
-        frame_budget: 0,
-        finished: false,
-        last_frame_at: None,
-        next_step_at: Instant::now(),
-        pause_at: None,
-        pause_trigger_met: false,
-    };
+    let mut r = Runner::<B>::new(scene, device, options, events);
     r.start();
     serve(&mut r, &commands);
 }
 
+/// The thread's scheduler: it waits for commands while there is nothing to
+/// do, and sleeps until a paced step is due.
 fn serve<B: AutodiffBackend>(r: &mut Runner<B>, commands: &Receiver<TrainerCommand>) {
     loop {
-        let waiting_for_frame =
-            matches!(r.options.speed, Speed::StepsPerFrame(_)) && r.frame_budget == 0;
-        let idle = r.session.is_none()
-            || !(r.running || r.pending_steps > 0)
-            || (r.pending_steps == 0 && waiting_for_frame);
-        let command = if idle {
+        let command = if r.idle() {
             match commands.recv_timeout(Duration::from_millis(50)) {
                 Ok(c) => Some(c),
                 Err(RecvTimeoutError::Timeout) => None,
@@ -134,13 +110,137 @@ fn serve<B: AutodiffBackend>(r: &mut Runner<B>, commands: &Receiver<TrainerComma
             r.handle(c);
             continue;
         }
-        if !idle {
-            r.tick();
+        if let Turn::Wait(due) = r.tick() {
+            std::thread::sleep(due.min(Duration::from_millis(20)));
         }
     }
 }
 
+/// What one turn of the trainer did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Turn {
+    /// Nothing to do until a command comes.
+    Idle,
+    /// A paced step is due in this long.
+    Wait(Duration),
+    /// It took a step (or tried to, and said why it could not).
+    Stepped,
+}
+
+/// Room kept in the event channel before a cooperative turn: the most
+/// events one command or one step sends.
+const EVENTS_PER_TURN: usize = 8;
+
+/// The trainer run inside the app's own frames instead of on a thread (the
+/// web build has no threads): the same [`Runner`], commands and events, with
+/// a scheduler that steps within a time budget and never blocks.
+struct Cooperative<B: AutodiffBackend> {
+    runner: Runner<B>,
+    commands: Receiver<TrainerCommand>,
+    started: bool,
+    ended: bool,
+}
+
+impl<B: AutodiffBackend> Pump for Cooperative<B> {
+    fn pump(&mut self, budget: Duration) -> bool {
+        let start = Instant::now();
+        let mut worked = false;
+        if !self.started {
+            // Loading the data set happens in the first frame, not while the app builds.
+            self.started = true;
+            self.runner.start();
+            worked = true;
+        }
+        // A full event channel would block: the app drains it next frame.
+        while !self.ended && self.runner.has_room(EVENTS_PER_TURN) {
+            match self.commands.try_recv() {
+                Ok(TrainerCommand::Shutdown) | Err(TryRecvError::Disconnected) => {
+                    self.ended = true;
+                }
+                Ok(c) => {
+                    self.runner.handle(c);
+                    worked = true;
+                }
+                Err(TryRecvError::Empty) => {
+                    if start.elapsed() >= budget || self.runner.tick() != Turn::Stepped {
+                        break;
+                    }
+                    worked = true;
+                }
+            }
+        }
+        worked
+    }
+}
+
+impl TrainerHandle {
+    /// A trainer for `scene` with no thread of its own: it trains when the
+    /// app calls [`TrainerHandle::pump`] each frame, within that call's
+    /// budget, and otherwise speaks the same commands and events as
+    /// [`TrainerHandle::spawn`]'s thread (byte for byte the same metrics).
+    pub fn cooperative<B: AutodiffBackend>(
+        scene: Scene,
+        device: B::Device,
+        options: RunnerOptions,
+    ) -> Self {
+        // Room for a frame's worth of events beyond what one turn may send.
+        let capacity = options.channel_capacity.max(4 * EVENTS_PER_TURN);
+        let (handle, events, commands) = Self::detached(capacity);
+        handle.with_pump(Box::new(Cooperative {
+            runner: Runner::<B>::new(scene, device, options, events),
+            commands,
+            started: false,
+            ended: false,
+        }))
+    }
+}
+
 impl<B: AutodiffBackend> Runner<B> {
+    fn new(
+        scene: Scene,
+        device: B::Device,
+        mut options: RunnerOptions,
+        events: Sender<TrainerEvent>,
+    ) -> Self {
+        // The scene's pace applies unless the caller chose one.
+        if options.speed == Speed::Max
+            && let Some(rate) = scene.view.steps_per_second
+        {
+            options.speed = Speed::StepsPerSecond(rate);
+        }
+        Runner {
+            session: None,
+            scene: scene.resolved(),
+            running: !options.start_paused,
+            device,
+            options,
+            events,
+            pending_steps: 0,
+            frame_budget: 0,
+            finished: false,
+            last_frame_at: None,
+            next_step_at: Instant::now(),
+            pause_at: None,
+            pause_trigger_met: false,
+        }
+    }
+
+    /// Whether there is nothing to do until a command comes.
+    fn idle(&self) -> bool {
+        let waiting_for_frame =
+            matches!(self.options.speed, Speed::StepsPerFrame(_)) && self.frame_budget == 0;
+        self.session.is_none()
+            || !(self.running || self.pending_steps > 0)
+            || (self.pending_steps == 0 && waiting_for_frame)
+    }
+
+    /// Whether `events` more events fit in the channel without waiting.
+    fn has_room(&self, events: usize) -> bool {
+        self.events
+            .capacity()
+            .is_none_or(|c| self.events.len() + events <= c)
+    }
+
     fn emit(&self, event: TrainerEvent) {
         // The app has gone when the channel is closed; the loop ends on Shutdown.
         let _ = self.events.send(event);
@@ -345,25 +445,28 @@ impl<B: AutodiffBackend> Runner<B> {
         }
     }
 
-    fn tick(&mut self) {
+    /// Takes the step that is due, if one is.
+    fn tick(&mut self) -> Turn {
+        if self.idle() {
+            return Turn::Idle;
+        }
         if let Speed::StepsPerSecond(rate) = self.options.speed {
             let now = Instant::now();
             if now < self.next_step_at && self.pending_steps == 0 {
-                std::thread::sleep((self.next_step_at - now).min(Duration::from_millis(20)));
-                return;
+                return Turn::Wait(self.next_step_at - now);
             }
             let period = Duration::from_secs_f32(1.0 / rate.max(0.01));
             // Do not try to catch up after a pause or a slow step.
             self.next_step_at = (self.next_step_at + period).max(now);
         }
         let Some(session) = &mut self.session else {
-            return;
+            return Turn::Idle;
         };
         let single = self.pending_steps > 0;
         let mut last_of_frame = false;
         if !single && let Speed::StepsPerFrame(_) = self.options.speed {
             if self.frame_budget == 0 {
-                return;
+                return Turn::Idle;
             }
             self.frame_budget -= 1;
             last_of_frame = self.frame_budget == 0;
@@ -378,7 +481,10 @@ impl<B: AutodiffBackend> Runner<B> {
                     .is_none_or(|t| t.elapsed() >= self.options.frame_interval));
         let advance = match session.advance(capture) {
             Ok(a) => a,
-            Err(e) => return self.fail(e),
+            Err(e) => {
+                self.fail(e);
+                return Turn::Stepped;
+            }
         };
         let step = session.trainer().step_count();
         let total = session.trainer().scene().train.steps;
@@ -395,7 +501,7 @@ impl<B: AutodiffBackend> Runner<B> {
             match self.events.try_send(TrainerEvent::Frame(frame)) {
                 // A full channel means the app is behind: it only wants the newest frame anyway.
                 Ok(()) | Err(TrySendError::Full(_)) => {}
-                Err(TrySendError::Disconnected(_)) => return,
+                Err(TrySendError::Disconnected(_)) => return Turn::Stepped,
             }
         }
         if let Some((step, loss)) = advance.diverged {
@@ -403,7 +509,7 @@ impl<B: AutodiffBackend> Runner<B> {
             self.pending_steps = 0;
             self.emit(TrainerEvent::Diverged { step, loss });
             self.emit(TrainerEvent::Running(false));
-            return;
+            return Turn::Stepped;
         }
         if single {
             self.pending_steps -= 1;
@@ -412,7 +518,7 @@ impl<B: AutodiffBackend> Runner<B> {
             }
         }
         if self.pause_if_due() {
-            return;
+            return Turn::Stepped;
         }
         if step >= total && !self.finished {
             self.finished = true;
@@ -429,5 +535,6 @@ impl<B: AutodiffBackend> Runner<B> {
             self.emit(TrainerEvent::Finished { step });
             self.emit(TrainerEvent::Running(false));
         }
+        Turn::Stepped
     }
 }
