@@ -208,6 +208,7 @@ fn serve(viewers: usize, slow: bool, seconds: f64) {
             presets: Presets::built_in(),
             runs_root: None,
             token: None,
+            max_connections: nn_microscope::lab::net::MAX_CONNECTIONS,
         },
     )
     .unwrap();

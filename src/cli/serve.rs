@@ -27,6 +27,10 @@ pub(super) struct ServeArgs {
     /// Record nothing.
     #[arg(long)]
     no_record: bool,
+    /// The most connections held at once (viewers and requests); more are
+    /// answered 503.
+    #[arg(long, default_value_t = nn_microscope::lab::net::MAX_CONNECTIONS)]
+    max_connections: usize,
 }
 
 /// Serves until the process is ended.
@@ -38,6 +42,7 @@ pub(super) fn serve(args: ServeArgs, presets: &Presets) -> Result<ExitCode> {
             presets: presets.clone(),
             runs_root: (!args.no_record).then_some(args.runs),
             token: args.token,
+            max_connections: args.max_connections,
         },
     )?;
     // The address first, alone on its line: a script that asked for port 0 reads it here.

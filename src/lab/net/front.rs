@@ -11,7 +11,7 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
@@ -40,12 +40,14 @@ pub(super) struct Front {
 
 impl Front {
     /// Accepts on `listener`: WebSocket viewers of [`STREAM_PATH`] that pass
-    /// `gate` go to `viewers`, everything else to the HTTP server at `http`.
+    /// `gate` go to `viewers`, everything else to the HTTP server at `http`;
+    /// beyond `max_connections` held at once, a connection gets `503`.
     pub(super) fn open(
         listener: TcpListener,
         http: SocketAddr,
         gate: Gate,
         viewers: Sender<ViewerSocket>,
+        max_connections: usize,
     ) -> LabResult<Front> {
         let addr = listener
             .local_addr()
@@ -54,7 +56,14 @@ impl Front {
         let stopped = stop.clone();
         std::thread::Builder::new()
             .name("nnm-serve-accept".into())
-            .spawn(move || accept(&listener, &stopped, http, &gate, &viewers))
+            .spawn(move || {
+                let held = Arc::new(AtomicUsize::new(0));
+                let limit = Limit {
+                    held,
+                    max: max_connections,
+                };
+                accept(&listener, &stopped, http, &gate, &viewers, &limit);
+            })
             .map_err(|e| LabError::net(addr.to_string(), format!("cannot start serving: {e}")))?;
         Ok(Front { addr, stop })
     }
@@ -80,26 +89,59 @@ impl Drop for Front {
     }
 }
 
+/// How many connections are held, and the most allowed.
+struct Limit {
+    held: Arc<AtomicUsize>,
+    max: usize,
+}
+
+/// One held connection, counted until it is dropped (with the viewer's
+/// socket, or when its request is through).
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What a connection over the limit is told, before it is closed.
+const TOO_MANY: &str = "too many connections to this server at once: try again soon";
+
 fn accept(
     listener: &TcpListener,
     stop: &AtomicBool,
     http: SocketAddr,
     gate: &Gate,
     viewers: &Sender<ViewerSocket>,
+    limit: &Limit,
 ) {
     for connection in listener.incoming() {
         if stop.load(Ordering::Relaxed) {
             return;
         }
-        let Ok(stream) = connection else {
+        let Ok(mut stream) = connection else {
             // Out of file descriptors, say: let some connections end first.
             std::thread::sleep(Duration::from_millis(10));
             continue;
         };
+        if limit.held.load(Ordering::Relaxed) >= limit.max {
+            // Answered here, without a thread: a flood must not make more.
+            let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
+            let answer = format!(
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{TOO_MANY}",
+                TOO_MANY.len()
+            );
+            let _ = stream.write_all(answer.as_bytes());
+            let _ = stream.shutdown(Shutdown::Write);
+            continue;
+        }
+        limit.held.fetch_add(1, Ordering::Relaxed);
+        let slot = Slot(limit.held.clone());
         let (gate, viewers) = (gate.clone(), viewers.clone());
         let _ = std::thread::Builder::new()
             .name("nnm-serve-connection".into())
-            .spawn(move || route(stream, http, &gate, &viewers));
+            .spawn(move || route(stream, slot, http, &gate, &viewers));
     }
 }
 
@@ -108,7 +150,13 @@ fn accept(
     clippy::result_large_err,
     reason = "tungstenite's handshake callback fixes its error type"
 )]
-fn route(mut stream: TcpStream, http: SocketAddr, gate: &Gate, viewers: &Sender<ViewerSocket>) {
+fn route(
+    mut stream: TcpStream,
+    slot: Slot,
+    http: SocketAddr,
+    gate: &Gate,
+    viewers: &Sender<ViewerSocket>,
+) {
     let _ = stream.set_read_timeout(Some(HEAD_WAIT));
     let mut head = Vec::new();
     let mut chunk = [0_u8; 4096];
@@ -129,6 +177,7 @@ fn route(mut stream: TcpStream, http: SocketAddr, gate: &Gate, viewers: &Sender<
         head,
         read: 0,
         stream,
+        _slot: slot,
     };
     if websocket {
         let admitted = tungstenite::accept_hdr(stream, |request: &Request, response| {
@@ -223,6 +272,8 @@ pub(super) struct Replay {
     head: Vec<u8>,
     read: usize,
     stream: TcpStream,
+    /// Counted among the connections held for as long as this one lives.
+    _slot: Slot,
 }
 
 impl Read for Replay {

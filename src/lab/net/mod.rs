@@ -19,7 +19,7 @@ use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 
 pub use client::{Answer, Client};
 pub use inbox::{Inbox, Incoming};
-pub use serve::{ServeOptions, Server, Status};
+pub use serve::{MAX_CONNECTIONS, ServeOptions, Server, Status};
 pub use wire::{ServerEvent, Settings, ViewerMessage, frame_message};
 
 use crate::lab::error::{LabError, LabResult};

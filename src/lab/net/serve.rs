@@ -41,7 +41,14 @@ pub struct ServeOptions {
     pub runs_root: Option<PathBuf>,
     /// The token every request must carry, when set.
     pub token: Option<String>,
+    /// The most connections held at once (viewers, requests, and those
+    /// still sending their head); more are answered `503` and closed.
+    pub max_connections: usize,
 }
+
+/// [`ServeOptions::max_connections`] unless told otherwise: each holds a
+/// thread or two.
+pub const MAX_CONNECTIONS: usize = 256;
 
 /// The served run, as `GET /status` reports it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -178,7 +185,13 @@ impl<B: AutodiffBackend> Server<B> {
         let (http, http_addr) = super::http_server(inner, "serve")?;
         let gate = Gate::new(options.token.clone());
         let (arrived, arrivals) = crossbeam_channel::unbounded();
-        let front = Front::open(listener, http_addr, gate.clone(), arrived)?;
+        let front = Front::open(
+            listener,
+            http_addr,
+            gate.clone(),
+            arrived,
+            options.max_connections,
+        )?;
         Ok(Server {
             http,
             front,

@@ -150,6 +150,11 @@ struct Serving {
 
 impl Serving {
     fn start() -> Serving {
+        Self::holding(MAX_CONNECTIONS)
+    }
+
+    /// A server holding at most `max_connections` at once.
+    fn holding(max_connections: usize) -> Serving {
         let (listener, addr) = bind("127.0.0.1:0", None).unwrap();
         let mut server = Server::<crate::lab::CpuBackend>::new(
             listener,
@@ -157,6 +162,7 @@ impl Serving {
                 presets: crate::lab::scene::Presets::new(None),
                 runs_root: None,
                 token: None,
+                max_connections,
             },
         )
         .unwrap();
@@ -273,5 +279,41 @@ proptest::proptest! {
         };
         proptest::prop_assert!(answer.status < 500, "{path}: {} {}", answer.status, answer.text());
         proptest::prop_assert_eq!(client.get("/health").unwrap().text(), "ok");
+    }
+}
+
+#[test]
+fn connections_beyond_the_limit_are_answered_busy_and_served_again_once_some_leave() {
+    const HELD: usize = 3;
+    let served = Serving::holding(HELD);
+    assert_eq!(
+        Client::new(&served.addr).get("/health").unwrap().status,
+        200
+    );
+    // Connections that never send their head hold their places (up to ten seconds each).
+    let idle: Vec<std::net::TcpStream> = (0..HELD)
+        .map(|_| std::net::TcpStream::connect(&served.addr).unwrap())
+        .collect();
+    // Accepted in order: by this one's turn the idle ones are counted.
+    let busy = Client::new(&served.addr).get("/health").unwrap();
+    assert_eq!(busy.status, 503, "{}", busy.text());
+    assert!(
+        busy.text().contains("too many connections"),
+        "{}",
+        busy.text()
+    );
+    drop(idle);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = Client::new(&served.addr).get("/health").unwrap();
+        if answer.status == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {}",
+            answer.status
+        );
+        thread::sleep(Duration::from_millis(20));
     }
 }

@@ -844,14 +844,18 @@ fn the_cooperative_trainer_answers_the_same_commands_with_the_threaded_ones_run_
         std::fs::read(root.join(run).join("r_001").join(file))
             .unwrap_or_else(|e| panic!("{run}/{file}: {e}"))
     };
-    for file in [
-        "metrics.csv",
-        "edits.csv",
-        "layers.csv",
-        crate::lab::record::FRAMES_FILE,
-    ] {
+    for file in ["metrics.csv", "layers.csv", crate::lab::record::FRAMES_FILE] {
         let a = read("thread", file);
         assert!(!a.is_empty(), "{file}");
         assert!(a == read("frames", file), "{file} differs");
     }
+    // edits.csv also says when, in seconds, for people: the steps and edits match.
+    let edits = |run: &str| {
+        crate::lab::record::read_edits(&root.join(run).join("r_001").join("edits.csv")).unwrap()
+    };
+    assert_eq!(
+        edits("thread"),
+        vec![(7, crate::lab::record::Edit::LearningRate(0.03))]
+    );
+    assert_eq!(edits("thread"), edits("frames"));
 }
