@@ -361,6 +361,24 @@ fn without_a_display_view_explains_what_it_needs() {
     );
 }
 
+#[test]
+#[cfg(feature = "app")]
+fn a_pace_that_is_not_one_is_refused_naming_the_flag() {
+    for rate in ["-3", "NaN"] {
+        let o = Command::new(env!("CARGO_BIN_EXE_nnm"))
+            .args(["view", "xor", "--steps-per-second", rate])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        assert!(!o.status.success());
+        let err = stderr(&o);
+        assert!(
+            err.contains("--steps-per-second") && err.contains("not a pace"),
+            "{rate}: {err}"
+        );
+    }
+}
+
 /// Trains `scene` for `steps` into a fresh folder; returns the folder and the run directory.
 fn trained_run(tag: &str, scene: &str, steps: u64) -> (Scratch, PathBuf) {
     let out_dir = temp_dir(tag);

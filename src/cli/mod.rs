@@ -109,6 +109,10 @@ struct WindowedScene {
     /// of its own, as the web build does; the same run, byte for byte.
     #[arg(long, conflicts_with_all = ["listen", "connect"])]
     cooperative: bool,
+    /// Train at RATE steps per second instead of the scene's pace (0: as
+    /// fast as it goes).
+    #[arg(long, value_name = "RATE", allow_negative_numbers = true, conflicts_with_all = ["listen", "connect"])]
+    steps_per_second: Option<f32>,
     #[command(flatten)]
     window: WindowArgs,
 }

@@ -61,6 +61,13 @@ pub(super) fn view(args: WindowedScene, presets: &Presets) -> Result<ExitCode> {
     if let Some(s) = args.seed {
         scene.seed = s;
     }
+    if let Some(rate) = args.steps_per_second {
+        anyhow::ensure!(
+            rate.is_finite() && rate >= 0.0,
+            "--steps-per-second: {rate} is not a pace (steps per second, or 0 for as fast as it goes)"
+        );
+        scene.view.steps_per_second = (rate > 0.0).then_some(rate);
+    }
     let source = Some((preset, presets.clone(), args.seed));
     let runs = (!args.no_record).then_some(args.runs);
     let schedule = match args.cooperative {
