@@ -77,8 +77,11 @@ pub(super) struct SplitEval {
 }
 
 /// How many threads evaluate: every core (the chunks are independent).
+/// Asked once: on Linux the answer reads the cgroup's files each time, and
+/// small scenes evaluate every few steps.
 fn eval_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
 }
 
 /// Fewest samples worth a second thread: below this, starting it costs
