@@ -9,9 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use burn::tensor::backend::AutodiffBackend;
-use crossbeam_channel::{
-    Receiver, RecvTimeoutError, SendTimeoutError, Sender, TryRecvError, TrySendError,
-};
+use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender, TryRecvError};
 
 use super::handle::{ThreadEnds, TrainerHandle};
 use super::protocol::{Driver, RunInfo, TrainerCommand, TrainerEvent};
@@ -50,12 +48,6 @@ impl TrainerHandle {
             listen::<B>(inbox, options, ends);
         })
     }
-}
-
-/// The run a stream has become, once its first message came.
-struct Streaming<B: AutodiffBackend> {
-    session: Session<B>,
-    last_step: u64,
 }
 
 /// A posted message, decoded and checked, on its way from the reader to the
@@ -203,8 +195,9 @@ fn listen<B: AutodiffBackend>(inbox: Inbox, options: ListenOptions, ends: Thread
             return;
         }
     };
-    let mut run: Option<Streaming<B>> = None;
-    let work = |job: Job, run: &mut Option<Streaming<B>>| {
+    // The run the stream has become, once its first message came.
+    let mut run: Option<Session<B>> = None;
+    let work = |job: Job, run: &mut Option<Session<B>>| {
         let taken = take(run, &job.message, &job.origin, &options, &ends.events);
         if let Err(e) = &taken {
             emit(TrainerEvent::Error(e.to_string()));
@@ -245,7 +238,7 @@ fn listen<B: AutodiffBackend>(inbox: Inbox, options: ListenOptions, ends: Thread
         work(job, &mut run);
     }
     if let Some(r) = &mut run
-        && let Err(e) = r.session.settle()
+        && let Err(e) = r.settle()
     {
         emit(TrainerEvent::Error(e.to_string()));
     }
@@ -254,13 +247,13 @@ fn listen<B: AutodiffBackend>(inbox: Inbox, options: ListenOptions, ends: Thread
 /// Takes one posted message: the first starts the run (its shape read from
 /// the tensors), every one is recorded and shown.
 fn take<B: AutodiffBackend>(
-    run: &mut Option<Streaming<B>>,
+    run: &mut Option<Session<B>>,
     message: &NetworkMessage,
     origin: &str,
     options: &ListenOptions,
     events: &Sender<TrainerEvent>,
 ) -> LabResult<u64> {
-    let streaming = match run {
+    let session = match run {
         Some(r) => r,
         None => {
             let outputs = message.sizes().last().copied().unwrap_or(0);
@@ -290,14 +283,10 @@ fn take<B: AutodiffBackend>(
                 "streaming from {origin}, from step {}",
                 message.step
             )));
-            run.insert(Streaming {
-                session,
-                last_step: message.step,
-            })
+            run.insert(session)
         }
     };
-    let streamed = streaming.session.stream_state(message, origin)?;
-    streaming.last_step = message.step;
+    let streamed = session.stream_state(message, origin)?;
     if let Some(e) = streamed.evaluation {
         let _ = events.send(TrainerEvent::Evaluated(e));
     }
@@ -307,9 +296,7 @@ fn take<B: AutodiffBackend>(
     }
     if let Some(frame) = streamed.frame {
         // A full channel means the app is behind: it only wants the newest frame.
-        if let Err(TrySendError::Disconnected(_)) = events.try_send(TrainerEvent::Frame(frame)) {
-            return Ok(message.step);
-        }
+        let _ = events.try_send(TrainerEvent::Frame(frame));
     }
     Ok(message.step)
 }
