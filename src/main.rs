@@ -8,10 +8,19 @@
     )
 )]
 
+#[cfg(not(target_arch = "wasm32"))]
 mod cli;
 
+#[cfg(not(target_arch = "wasm32"))]
 use std::process::ExitCode;
 
+/// In a page (`web/build.sh`), the instrument on the scene its link names.
+#[cfg(target_arch = "wasm32")]
+fn main() {
+    nn_microscope::app::run_web();
+}
+
+#[cfg(not(target_arch = "wasm32"))]
 fn main() -> ExitCode {
     match cli::run() {
         Ok(code) => code,

@@ -1,8 +1,9 @@
 // Instanced quads for NN Microscope: synapse lines, neuron bulbs and particles.
 //
 // One mesh holds four vertices per instance; uv.x is the instance index and uv.y
-// the corner (0..3). Per-instance data lives in a storage buffer that the app
-// rewrites once per frame, so 110k synapses cost one draw and one upload.
+// the corner (0..3). Per-instance data lives in a storage buffer (a texture
+// on WebGL2) that the app rewrites once per frame, so 110k synapses cost one
+// draw and one upload.
 
 #import bevy_pbr::mesh_view_bindings::view
 
@@ -15,7 +16,33 @@ struct Quad {
     extra: vec4<f32>,
 };
 
+#ifdef QUADS_IN_TEXTURE
+// WebGL2 has no storage buffers in the vertex stage: there, each quad is four
+// RGBA32F texels of a texture, row after row.
+@group(#{MATERIAL_BIND_GROUP}) @binding(0) var quads: texture_2d<f32>;
+
+fn quad(i: u32) -> Quad {
+    let width = textureDimensions(quads).x;
+    let t = i * 4u;
+    let at = vec2<i32>(i32(t % width), i32(t / width));
+    let a = textureLoad(quads, at, 0);
+    let b = textureLoad(quads, at + vec2<i32>(1, 0), 0);
+    var q: Quad;
+    q.start = a.xyz;
+    q.width = a.w;
+    q.end = b.xyz;
+    q.kind = b.w;
+    q.color = textureLoad(quads, at + vec2<i32>(2, 0), 0);
+    q.extra = textureLoad(quads, at + vec2<i32>(3, 0), 0);
+    return q;
+}
+#else
 @group(#{MATERIAL_BIND_GROUP}) @binding(0) var<storage, read> quads: array<Quad>;
+
+fn quad(i: u32) -> Quad {
+    return quads[i];
+}
+#endif
 
 struct VertexIn {
     @location(0) position: vec3<f32>,
@@ -43,7 +70,7 @@ fn pixels(w: f32, c: vec4<f32>) -> f32 {
 
 @vertex
 fn vertex(v: VertexIn) -> VertexOut {
-    let q = quads[u32(v.uv.x + 0.5)];
+    let q = quad(u32(v.uv.x + 0.5));
     let corner = u32(v.uv.y + 0.5);
     let kind = u32(q.kind + 0.5);
     let along = f32(corner >> 1u);

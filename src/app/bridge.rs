@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::lab::clock::Instant;
 
 use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;

@@ -1,20 +1,20 @@
 //! Exports from the app: the run's metrics (CSV or JSON) and the shown frame
 //! (JSON), written into the run directory's `exports/` when asked for.
 
-use std::path::PathBuf;
-
 use bevy::prelude::*;
 
 use crate::app::AppSystems;
 use crate::app::bridge::{Run, RunLog};
 use crate::app::history::Shown;
 use crate::app::messages::{ExportRequest, Notice};
-use crate::lab::record::{
-    METRICS_FILE, frame_json, metrics_csv, metrics_json, read_metrics, write_export,
-};
+use crate::lab::record::{METRICS_FILE, frame_json, metrics_csv, metrics_json, read_metrics};
 use crate::lab::{LabError, LabResult, Metrics};
 
 /// The folder exports go to, inside the run directory.
+#[cfg_attr(
+    target_arch = "wasm32",
+    allow(dead_code, reason = "a page downloads its exports")
+)]
 pub(super) const EXPORTS_DIR: &str = "exports";
 
 /// Writes exports when the UI asks for them.
@@ -37,7 +37,7 @@ fn write_exports(
     for request in requests.read() {
         notices.write(Notice(
             match export_one(*request, &run, &log, shown.frame.as_deref()) {
-                Ok(path) => format!("exported to {}", path.display()),
+                Ok(place) => format!("exported to {place}"),
                 Err(e) => format!("export failed: {e}"),
             },
         ));
@@ -53,19 +53,41 @@ fn metrics_rows(run: &Run, log: &RunLog) -> LabResult<Vec<Metrics>> {
     }
 }
 
-/// Writes one export into the run directory's `exports/` (or `./exports`).
+/// Writes one export into the run directory's `exports/` (or `./exports`);
+/// in a page, downloads it. Returns where it went, for people.
 fn export_one(
     request: ExportRequest,
     run: &Run,
     log: &RunLog,
     frame: Option<&crate::lab::Frame>,
-) -> LabResult<PathBuf> {
-    let dir = run
-        .run_dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join(EXPORTS_DIR);
-    let (name, text) = match request {
+) -> LabResult<String> {
+    let (name, text) = export_contents(request, run, log, frame)?;
+    #[cfg(target_arch = "wasm32")]
+    {
+        crate::app::web::download(&name, text.as_bytes(), "text/plain")
+            .map_err(|why| LabError::setting("export", why))?;
+        Ok(format!("{name} (downloaded)"))
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let dir = run
+            .run_dir
+            .clone()
+            .unwrap_or_else(|| std::path::PathBuf::from("."))
+            .join(EXPORTS_DIR);
+        let path = crate::lab::record::write_export(&dir, &name, &text)?;
+        Ok(path.display().to_string())
+    }
+}
+
+/// One export's file name and contents.
+fn export_contents(
+    request: ExportRequest,
+    run: &Run,
+    log: &RunLog,
+    frame: Option<&crate::lab::Frame>,
+) -> LabResult<(String, String)> {
+    Ok(match request {
         ExportRequest::MetricsCsv => (
             "metrics.csv".to_string(),
             metrics_csv(&metrics_rows(run, log)?),
@@ -78,6 +100,5 @@ fn export_one(
             let frame = frame.ok_or_else(|| LabError::setting("frame", "no frame is shown yet"))?;
             (format!("frame_{:06}.json", frame.step), frame_json(frame)?)
         }
-    };
-    write_export(&dir, &name, &text)
+    })
 }

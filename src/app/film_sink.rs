@@ -253,7 +253,8 @@ impl FilmSink {
         match self.encoder.take() {
             Some(Encoder::Pngs(dir)) => Ok(dir),
             Some(Encoder::Ffmpeg { path, mut child }) => {
-                drop(child.stdin.take());
+                // Closing its input tells ffmpeg the film is complete.
+                child.stdin = None;
                 let what = format!("ffmpeg writing {}", path.display());
                 let status = child.wait().map_err(|e| AppError::encoder(&what, e))?;
                 if status.success() {

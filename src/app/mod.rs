@@ -1,5 +1,6 @@
 //! The Bevy instrument: plugins that turn frames into entities, light and UI. No tensors here.
 
+mod beside;
 mod bridge;
 mod camera;
 mod compare;
@@ -24,12 +25,16 @@ mod snapshots;
 mod surface;
 mod ui;
 mod visual;
+#[cfg(target_arch = "wasm32")]
+mod web;
 
 pub use compare::{CompareFilm, CompareOptions, CompareTab, film_compare, run_compare};
 pub use error::{AppError, AppResult};
 pub use film::{FilmRequest, FilmSource, check_fps, check_size, film_output};
 pub use film_sink::FilmSink;
 pub use network::NeuronId;
+#[cfg(target_arch = "wasm32")]
+pub use web::run_web;
 
 use std::path::PathBuf;
 
@@ -227,6 +232,11 @@ pub fn window_plugins(options: &ViewOptions) -> bevy::app::PluginGroupBuilder {
             primary_window: Some(Window {
                 title: options.title.clone(),
                 resolution: bevy::window::WindowResolution::new(options.window.0, options.window.1),
+                // In a page, the app draws into the page's canvas, at its size.
+                #[cfg(target_arch = "wasm32")]
+                canvas: Some(web::CANVAS.into()),
+                #[cfg(target_arch = "wasm32")]
+                fit_canvas_to_parent: true,
                 ..default()
             }),
             ..default()
@@ -241,6 +251,15 @@ pub fn window_plugins(options: &ViewOptions) -> bevy::app::PluginGroupBuilder {
 /// Opens the window and runs the instrument on a live trainer until it is closed
 /// (or `options.frames` have been drawn).
 pub fn run_view(trainer: TrainerHandle, options: ViewOptions) -> AppExit {
+    run_view_with(trainer, options, |_| {})
+}
+
+/// [`run_view`], with `more` added to the app before it runs.
+fn run_view_with(
+    trainer: TrainerHandle,
+    options: ViewOptions,
+    more: impl FnOnce(&mut App),
+) -> AppExit {
     let mut app = App::new();
     if let Some((preset, presets, seed)) = &options.scene {
         let folder = preset.path().map(|file| {
@@ -273,6 +292,7 @@ pub fn run_view(trainer: TrainerHandle, options: ViewOptions) -> AppExit {
         });
     }
     script::add_automation(&mut app, &options);
+    more(&mut app);
     app.run()
 }
 

@@ -35,7 +35,7 @@ pub(super) struct NeuronMapView {
     /// The [`Shown`] frame's serial the maps were computed for.
     key: Option<u64>,
     /// When they were last computed.
-    refreshed_at: Option<std::time::Instant>,
+    refreshed_at: Option<crate::lab::clock::Instant>,
     /// Recompute for every new frame (films: what a frame shows must not
     /// depend on the wall clock).
     pub every_frame: bool,
@@ -146,7 +146,7 @@ fn update_maps(run: Res<Run>, shown: Res<Shown>, mut view: ResMut<NeuronMapView>
     };
     let maps = maps_of(frame, topology, DEFAULT_MAP_SIDE);
     view.key = Some(key);
-    view.refreshed_at = Some(std::time::Instant::now());
+    view.refreshed_at = Some(crate::lab::clock::Instant::now());
     view.colours = maps
         .as_ref()
         .map(|m| map_colours(m, topology.network.output))

@@ -9,6 +9,7 @@ use bevy::prelude::*;
 use bevy::render::render_resource::{
     AsBindGroup, RenderPipelineDescriptor, SpecializedMeshPipelineError,
 };
+#[cfg(not(target_arch = "wasm32"))]
 use bevy::render::storage::ShaderBuffer;
 use bevy::shader::ShaderRef;
 use bytemuck::{Pod, Zeroable};
@@ -92,10 +93,51 @@ pub(super) struct QuadBatch {
     pub order: f32,
 }
 
+/// Where a batch's instances live on the GPU: a storage buffer, or on
+/// WebGL2 (no storage buffers in the vertex stage) a texture, each instance
+/// four RGBA32F texels.
+#[cfg(not(target_arch = "wasm32"))]
+type QuadStore = ShaderBuffer;
+#[cfg(target_arch = "wasm32")]
+type QuadStore = Image;
+
+/// Texels in a row of a [`QuadStore`] texture (WebGL2 allows at least 2048).
+#[cfg(target_arch = "wasm32")]
+const STORE_ROW_TEXELS: usize = 2048;
+
+/// The store of `capacity` instances holding `instances`.
+#[cfg(not(target_arch = "wasm32"))]
+fn quad_store(instances: &[QuadInstance], capacity: usize) -> QuadStore {
+    ShaderBuffer::new(
+        &buffer_bytes(instances, capacity),
+        RenderAssetUsages::RENDER_WORLD,
+    )
+}
+
+/// The store of `capacity` instances holding `instances`.
+#[cfg(target_arch = "wasm32")]
+fn quad_store(instances: &[QuadInstance], capacity: usize) -> QuadStore {
+    use bevy::render::render_resource::{Extent3d, TextureDimension, TextureFormat};
+    // Capacities are powers of two from 64: rows are whole.
+    let texels = capacity * 4;
+    let width = texels.min(STORE_ROW_TEXELS);
+    Image::new(
+        Extent3d {
+            width: width as u32,
+            height: (texels / width) as u32,
+            depth_or_array_layers: 1,
+        },
+        TextureDimension::D2,
+        buffer_bytes(instances, capacity),
+        TextureFormat::Rgba32Float,
+        RenderAssetUsages::RENDER_WORLD,
+    )
+}
+
 /// The GPU side of a batch: its buffer, mesh and material, and their capacity.
 #[derive(Component)]
 struct QuadGpu {
-    buffer: Handle<ShaderBuffer>,
+    buffer: Handle<QuadStore>,
     mesh: Handle<Mesh>,
     material: Handle<QuadMaterial>,
     capacity: usize,
@@ -106,8 +148,12 @@ const QUAD_SHADER: Handle<Shader> = uuid_handle!("6f2f4d3a-9b1e-4c21-8a55-3d7e1c
 /// The material drawing a [`QuadBatch`].
 #[derive(Asset, TypePath, AsBindGroup, Clone, Debug)]
 pub(super) struct QuadMaterial {
+    #[cfg(not(target_arch = "wasm32"))]
     #[storage(0, read_only)]
-    quads: Handle<ShaderBuffer>,
+    quads: Handle<QuadStore>,
+    #[cfg(target_arch = "wasm32")]
+    #[texture(0, sample_type = "float", filterable = false)]
+    quads: Handle<QuadStore>,
     order: f32,
 }
 
@@ -144,6 +190,16 @@ impl Material for QuadMaterial {
     ) -> Result<(), SpecializedMeshPipelineError> {
         // A quad's winding depends on the view; draw both faces.
         descriptor.primitive.cull_mode = None;
+        #[cfg(target_arch = "wasm32")]
+        {
+            descriptor
+                .vertex
+                .shader_defs
+                .push("QUADS_IN_TEXTURE".into());
+            if let Some(fragment) = descriptor.fragment.as_mut() {
+                fragment.shader_defs.push("QUADS_IN_TEXTURE".into());
+            }
+        }
         // Glowing quads read depth (bulbs hide what is behind them) but do not write it.
         if let Some(depth) = descriptor.depth_stencil.as_mut() {
             depth.depth_write_enabled = Some(false);
@@ -191,6 +247,18 @@ fn quad_mesh(capacity: usize) -> Mesh {
     .with_inserted_indices(Indices::U32(indices))
 }
 
+/// Rewrites a store with `instances` (of `capacity`).
+#[cfg(not(target_arch = "wasm32"))]
+fn write_store(store: &mut QuadStore, instances: &[QuadInstance], capacity: usize) {
+    store.data = Some(buffer_bytes(instances, capacity));
+}
+
+/// Rewrites a store with `instances` (of `capacity`).
+#[cfg(target_arch = "wasm32")]
+fn write_store(store: &mut QuadStore, instances: &[QuadInstance], capacity: usize) {
+    *store = quad_store(instances, capacity);
+}
+
 fn capacity_for(n: usize) -> usize {
     n.max(64).next_power_of_two()
 }
@@ -207,15 +275,12 @@ fn attach_gpu(
     mut commands: Commands,
     batches: Query<(Entity, &QuadBatch), Without<QuadGpu>>,
     mut meshes: ResMut<Assets<Mesh>>,
-    mut buffers: ResMut<Assets<ShaderBuffer>>,
+    mut buffers: ResMut<Assets<QuadStore>>,
     mut materials: ResMut<Assets<QuadMaterial>>,
 ) {
     for (entity, batch) in &batches {
         let capacity = capacity_for(batch.instances.len());
-        let buffer = buffers.add(ShaderBuffer::new(
-            &buffer_bytes(&batch.instances, capacity),
-            RenderAssetUsages::RENDER_WORLD,
-        ));
+        let buffer = buffers.add(quad_store(&batch.instances, capacity));
         let mesh = meshes.add(quad_mesh(capacity));
         let material = materials.add(QuadMaterial {
             quads: buffer.clone(),
@@ -240,7 +305,7 @@ fn attach_gpu(
 fn upload(
     mut batches: Query<(&QuadBatch, &mut QuadGpu), Changed<QuadBatch>>,
     mut meshes: ResMut<Assets<Mesh>>,
-    mut buffers: ResMut<Assets<ShaderBuffer>>,
+    mut buffers: ResMut<Assets<QuadStore>>,
     mut materials: ResMut<Assets<QuadMaterial>>,
 ) {
     for (batch, mut gpu) in &mut batches {
@@ -252,9 +317,10 @@ fn upload(
             }
         }
         if let Some(mut buffer) = buffers.get_mut(&gpu.buffer) {
-            buffer.data = Some(buffer_bytes(&batch.instances, gpu.capacity));
+            write_store(&mut buffer, &batch.instances, gpu.capacity);
         }
-        if resized {
+        // A texture is a new GPU texture on every write.
+        if resized || cfg!(target_arch = "wasm32") {
             // A resized buffer is a new GPU buffer: rebuild the material's bind group.
             if let Some(mut material) = materials.get_mut(&gpu.material) {
                 material.order = batch.order;

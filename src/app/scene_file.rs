@@ -13,10 +13,11 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bevy::asset::io::file::FileAssetReader;
-use bevy::asset::io::{AssetSourceBuilder, Reader};
+use crate::lab::clock::Instant;
+
+use bevy::asset::io::Reader;
 use bevy::asset::{AssetLoadFailedEvent, AssetLoader, LoadContext};
 use bevy::prelude::*;
 
@@ -97,9 +98,13 @@ pub(super) fn register_scene_sources(
         let Some(dir) = dir else { continue };
         let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
         roots.push((name.to_string(), dir.clone()));
+        // A page has no folders: its scenes are the built-in ones and uploads.
+        #[cfg(not(target_arch = "wasm32"))]
         app.register_asset_source(
             name,
-            AssetSourceBuilder::new(move || Box::new(FileAssetReader::new(dir.clone()))),
+            bevy::asset::io::AssetSourceBuilder::new(move || {
+                Box::new(bevy::asset::io::file::FileAssetReader::new(dir.clone()))
+            }),
         );
     }
     app.insert_resource(SceneRoots(roots));

@@ -2,6 +2,7 @@
 //! here: the headless build (`--no-default-features`) compiles the lab alone.
 
 pub mod analysis;
+pub mod clock;
 pub mod compare;
 pub mod data;
 mod error;

@@ -80,7 +80,7 @@ fn is_root() -> bool {
 
 /// Installs Debian `packages` (apt-get arguments) with apt-get (updating the package lists only
 /// when the first try fails), or fails with `hint` where this is not root.
-fn apt_install(packages: &str, hint: &str) {
+pub(crate) fn apt_install(packages: &str, hint: &str) {
     assert!(
         is_root() && has("apt-get"),
         "{hint} (not root, or no apt-get: install them first)"

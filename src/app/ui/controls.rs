@@ -236,8 +236,8 @@ fn seed_ui(
 
 /// A new seed that differs from `previous` (from the clock; reproducible once chosen).
 fn random_seed(previous: u64) -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
+    let nanos = crate::lab::clock::SystemTime::now()
+        .duration_since(crate::lab::clock::UNIX_EPOCH)
         .map(|d| d.subsec_nanos() as u64)
         .unwrap_or(0);
     let s = (nanos ^ previous.rotate_left(17)) % 100_000;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use bevy_egui::egui;
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 
+use crate::app::beside::beside;
 use crate::app::network::NeuronId;
 use crate::app::visual::{NEGATIVE, POSITIVE};
 use crate::lab::analysis::{Blame, DEFAULT_BLAME_SAMPLES, Readout, blame};
@@ -193,16 +194,11 @@ impl Inspector {
             output: topology.network.output,
             loss: input.loss,
         };
-        let (tx, rx) = crossbeam_channel::bounded(1);
         let (frame, data) = (frame.clone(), input.data.clone());
-        let spawned = std::thread::Builder::new()
-            .name("blame".into())
-            .spawn(move || {
-                let _ = tx.send(blame(&frame, &readout, &data, layer, DEFAULT_BLAME_SAMPLES));
-            });
-        if spawned.is_ok() {
-            self.blame_job = Some((key, rx));
-        }
+        let rx = beside("blame", move || {
+            blame(&frame, &readout, &data, layer, DEFAULT_BLAME_SAMPLES)
+        });
+        self.blame_job = Some((key, rx));
     }
 }
 

@@ -803,13 +803,30 @@ fn save_scene_ui(ui: &mut egui::Ui, scene: &Scene, file: Option<&SceneFile>) -> 
     if !clicked {
         return None;
     }
+    Some(save_scene(scene, file))
+}
+
+/// Writes `scene` as a new file in the presets folder; returns what happened.
+#[cfg(not(target_arch = "wasm32"))]
+fn save_scene(scene: &Scene, file: Option<&SceneFile>) -> String {
     let dir = file
         .and_then(|f| f.presets.dir.clone())
         .unwrap_or_else(|| std::path::PathBuf::from(crate::lab::scene::LOCAL_DIR));
-    Some(match crate::lab::scene::save_scene(scene, &dir) {
+    match crate::lab::scene::save_scene(scene, &dir) {
         Ok(path) => format!("scene saved as {}", path.display()),
         Err(e) => format!("cannot save the scene: {e}"),
-    })
+    }
+}
+
+/// Downloads `scene` as a file (a page has no scenes folder); returns what happened.
+#[cfg(target_arch = "wasm32")]
+fn save_scene(scene: &Scene, _file: Option<&SceneFile>) -> String {
+    let name = format!("{}.ron", scene.name);
+    let saved = scene.resolved().to_ron().map_err(|e| e.to_string());
+    match saved.and_then(|text| crate::app::web::download(&name, text.as_bytes(), "text/plain")) {
+        Ok(()) => format!("scene downloaded as {name}"),
+        Err(why) => format!("cannot save the scene: {why}"),
+    }
 }
 
 /// The scene picker (every preset, built in or from the presets folder), and
@@ -836,6 +853,17 @@ fn scene_picker_ui(ui: &mut egui::Ui, file: &SceneFile) -> Option<PickScene> {
             })
             .response
             .on_hover_text("the presets; editing the open scene file reloads it");
+        // A page opens files from this computer as uploads.
+        #[cfg(target_arch = "wasm32")]
+        if ui
+            .button("📂 Open…")
+            .on_hover_text(
+                "open a .ron scene, and the .csv or .npy data it names, from this computer",
+            )
+            .clicked()
+        {
+            crate::app::web::choose_files();
+        }
     });
     if let Some(error) = &file.error {
         ui.colored_label(egui::Color32::from_rgb(255, 90, 80), format!("⚠ {error}"));

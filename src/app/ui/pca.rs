@@ -9,6 +9,7 @@ use bevy_egui::egui;
 use crossbeam_channel::{Receiver, TryRecvError};
 use egui_plot::{Legend, MarkerShape, Plot, PlotPoints, Points};
 
+use crate::app::beside::beside;
 use crate::app::ui::task_view::{CLASS_COLOURS, TaskInput};
 use crate::lab::Frame;
 use crate::lab::analysis::Pca;
@@ -129,11 +130,7 @@ impl PcaView {
             self.predicted = None;
             self.prediction_job = None;
             let data = input.data.clone();
-            let (tx, rx) = crossbeam_channel::bounded(1);
-            std::thread::spawn(move || {
-                let _ = tx.send(PcaFit::of(&data));
-            });
-            self.fit_job = Some(rx);
+            self.fit_job = Some(beside("pca", move || PcaFit::of(&data)));
         }
         if let Some(rx) = &self.fit_job {
             match rx.try_recv() {
@@ -165,15 +162,14 @@ impl PcaView {
         let frame = input.frame.clone();
         let (data, topology) = (input.data.clone(), input.topology.clone());
         let key = input.key;
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        std::thread::spawn(move || {
+        let rx = beside("pca-predictions", move || {
             let input = TaskInput {
                 key,
                 data: &data,
                 frame: &frame,
                 topology: &topology,
             };
-            let _ = tx.send(predictions(&frame, &input, PCA_SAMPLES));
+            predictions(&frame, &input, PCA_SAMPLES)
         });
         self.prediction_job = Some((input.key.frame, rx));
     }

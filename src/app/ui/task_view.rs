@@ -54,7 +54,7 @@ pub(crate) struct TaskView {
     /// The fitted curve: (x, prediction).
     fit: Vec<[f64; 2]>,
     /// When the cache was last rebuilt.
-    refreshed_at: Option<std::time::Instant>,
+    refreshed_at: Option<crate::lab::clock::Instant>,
     /// Rebuild for every new frame: in a film, what a frame shows must not
     /// depend on the wall clock.
     pub every_frame: bool,
@@ -85,7 +85,7 @@ impl TaskView {
             return;
         }
         self.key = Some(key);
-        self.refreshed_at = Some(std::time::Instant::now());
+        self.refreshed_at = Some(crate::lab::clock::Instant::now());
         let layers = frame.dense_layers();
         let forward = |x: &[f32]| plain_forward(&layers, activations, output, x);
         match data.layout {

@@ -439,6 +439,38 @@ fn padded_range(train: &[f32], test: &[f32], inputs: usize, c: usize) -> (f32, f
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_csv_provided_in_memory_is_read_by_the_name_its_scene_gives() {
+        let name = "uploaded-in-a-page/points.csv";
+        let mut text = String::from("x,y,side\n");
+        for i in 0..40 {
+            let x = i as f32 / 10.0 - 2.0;
+            text.push_str(&format!(
+                "{x},{},{}\n",
+                -x,
+                if x < 0.0 { "left" } else { "right" }
+            ));
+        }
+        crate::lab::data::provide_file(&format!("./{name}"), text.into_bytes());
+        let scene = crate::lab::Scene::parse(
+            &format!("Scene(data: Csv(path: \"{name}\", target: \"side\", task: Classification))"),
+            std::path::Path::new("uploaded.ron"),
+        )
+        .unwrap();
+        let data = scene.load_data().unwrap();
+        assert_eq!(data.train.len() + data.test.len(), 40);
+        // Nothing on disk or bundled has that name: without it, a clear error.
+        let missing = crate::lab::Scene::parse(
+            "Scene(data: Csv(path: \"not-uploaded.csv\", target: \"side\", task: Classification))",
+            std::path::Path::new("uploaded.ron"),
+        )
+        .unwrap()
+        .load_data()
+        .unwrap_err()
+        .to_string();
+        assert!(missing.contains("not-uploaded.csv"), "{missing}");
+    }
+
     use super::*;
     use crate::lab::data::DataSpec;
 

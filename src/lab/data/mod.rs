@@ -809,17 +809,51 @@ pub(crate) struct DataFile {
     pub bytes: Vec<u8>,
 }
 
-/// Reads a data file: from disk when it exists there, else one of the data sets
-/// bundled into the binary under that path (so that the presets work from any
-/// folder). Gzipped files are un-gzipped.
+/// Files handed over in memory (a page's uploads: it has no file system),
+/// by the path a scene names them with.
+static PROVIDED: std::sync::Mutex<Vec<(String, Vec<u8>)>> = std::sync::Mutex::new(Vec::new());
+
+/// Makes `bytes` readable as the data file `path` where no file of that
+/// path is on disk (in a page, an uploaded CSV: a scene's `Csv(path: ...)`
+/// finds it by its name). Replaces what was provided under that path.
+pub fn provide_file(path: &str, bytes: Vec<u8>) {
+    let path = path.trim_start_matches("./").to_string();
+    if let Ok(mut files) = PROVIDED.lock() {
+        files.retain(|(p, _)| *p != path);
+        files.push((path, bytes));
+    }
+}
+
+/// Reads a data file: from disk when it exists there, else one provided in
+/// memory ([`provide_file`]), else one of the data sets bundled into the
+/// binary under that path (so that the presets work from any folder).
+/// Gzipped files are un-gzipped.
 pub(crate) fn read_data_file(path: &str) -> LabResult<DataFile> {
     let given = PathBuf::from(path);
     let raw = match std::fs::read(&given) {
         Ok(raw) => raw,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        // A page has no file system: its data sets are uploaded or bundled.
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::Unsupported
+            ) =>
+        {
             let normalised = path.trim_start_matches("./");
-            match BUNDLED.iter().find(|(name, _)| *name == normalised) {
-                Some((_, bytes)) => bytes.to_vec(),
+            let provided = PROVIDED.lock().ok().and_then(|files| {
+                files
+                    .iter()
+                    .find(|(name, _)| name == normalised)
+                    .map(|(_, bytes)| bytes.clone())
+            });
+            let bundled = || {
+                BUNDLED
+                    .iter()
+                    .find(|(name, _)| *name == normalised)
+                    .map(|(_, bytes)| bytes.to_vec())
+            };
+            match provided.or_else(bundled) {
+                Some(bytes) => bytes,
                 None => {
                     let bundled: Vec<&str> = BUNDLED.iter().map(|(n, _)| *n).collect();
                     return Err(LabError::data(

@@ -8,10 +8,10 @@
 //! architecture, activation) start a new run directory instead, whose
 //! `scene.ron` describes them.
 
+use crate::lab::clock::Instant;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use crate::lab::error::{LabError, LabResult};
 use crate::lab::scene::OptimizerKind;

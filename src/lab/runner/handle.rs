@@ -4,7 +4,9 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Mutex;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::lab::clock::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 

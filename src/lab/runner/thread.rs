@@ -2,7 +2,9 @@
 //! commands between steps, on a thread of its own or inside the app's frames.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::lab::clock::Instant;
 
 use burn::tensor::backend::AutodiffBackend;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};

@@ -3,11 +3,13 @@
 mod film;
 mod lesson;
 pub mod limits;
+mod link;
 mod presets;
 mod schedule;
 
 pub use film::{CameraPath, FilmSpec, Focus, Pose, PoseBlend};
 pub use lesson::{Highlight, Lesson, LessonEvent, LessonProgress, LessonStep, PausePoint, Signal};
+pub use link::{DEFAULT_SCENE, SceneLink, StepsPerSecond};
 pub use presets::{LOCAL_DIR, Preset, Presets, save_scene};
 pub use schedule::LrSchedule;
 

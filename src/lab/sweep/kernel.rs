@@ -97,6 +97,10 @@ pub struct Isa(IsaKind);
 
 /// The instruction sets themselves, private to the kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    allow(dead_code, reason = "only x86-64 detects the vector sets")
+)]
 enum IsaKind {
     /// 16 models per vector (x86-64 with AVX-512F and FMA).
     Avx512,
