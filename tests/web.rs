@@ -269,6 +269,28 @@ impl Browser {
         );
     }
 
+    /// Lets pages download into `dir`.
+    fn allow_downloads(&mut self, dir: &Path) {
+        self.cdp.call(
+            None,
+            "Browser.setDownloadBehavior",
+            json!({"behavior": "allow", "downloadPath": dir.display().to_string()}),
+        );
+    }
+
+    /// Presses the key `code` (a DOM code such as "F12", with its virtual
+    /// key code) on the canvas, as the student would.
+    fn press(&mut self, page: &Page, code: &str, virtual_code: u32) {
+        self.eval(page, "document.getElementById('nnm-canvas').focus()");
+        for kind in ["rawKeyDown", "keyUp"] {
+            self.cdp.call(
+                Some(&page.session),
+                "Input.dispatchKeyEvent",
+                json!({"type": kind, "key": code, "code": code, "windowsVirtualKeyCode": virtual_code}),
+            );
+        }
+    }
+
     /// A PNG of the page.
     fn screenshot(&mut self, page: &Page) -> Vec<u8> {
         let shot = self.cdp.call(
@@ -548,6 +570,30 @@ fn the_web_build_trains_in_a_page_opens_lessons_and_uploads_and_keeps_edits_in_t
             .as_str()
             .is_some_and(|t| t.starts_with("Uploaded sides")),
         "a broken upload replaced the run: {title}"
+    );
+
+    // F12's screenshot is a download in a page.
+    let downloads = common::temp_dir("web-downloads");
+    browser.allow_downloads(downloads.path());
+    browser.press(&page, "F12", 123);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let shot = loop {
+        let found = std::fs::read_dir(downloads.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "png"));
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(Instant::now() < deadline, "F12 downloaded no screenshot");
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let name = shot.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("screenshot_step"), "{name}");
+    assert!(
+        common::Image::load(&shot).distinct_colours() > 50,
+        "{name} is blank"
     );
     let errors = browser.errors(&page);
     assert!(errors.is_empty(), "console errors: {errors:#?}");

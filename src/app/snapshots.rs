@@ -72,6 +72,17 @@ fn handle_requests(
     mut notices: MessageWriter<Notice>,
 ) {
     for request in requests.read() {
+        // A page has no folders: its screenshot is a download, by file name.
+        #[cfg(target_arch = "wasm32")]
+        if *request == SnapshotRequest::Screenshot {
+            let step = shown.step().unwrap_or(0);
+            let name = format!("screenshot_step{step:06}.png");
+            commands
+                .spawn(Screenshot::primary_window())
+                .observe(save_to_disk(name.clone()));
+            notices.write(Notice(format!("screenshot downloaded as {name}")));
+            continue;
+        }
         let dir = captures_dir(run.run_dir.as_deref());
         if let Err(e) = std::fs::create_dir_all(&dir) {
             notices.write(Notice(format!("cannot create {}: {e}", dir.display())));
