@@ -479,18 +479,15 @@ fn the_web_build_trains_in_a_page_opens_lessons_and_uploads_and_keeps_edits_in_t
         .load()
         .unwrap()
         .lesson;
-    let captions: Vec<String> = lesson
-        .steps
-        .iter()
-        .map(|s| format!("{}\n{}", s.title, s.caption))
-        .collect();
+    let first = &lesson.steps[0];
+    let caption = format!("{}\n{}", first.title, first.caption);
     let page = browser.open(&format!("{base}?scene=lesson-2-xor"));
     // The lesson pauses on its first step, so that caption stays.
     browser.wait_for(
         &page,
         "document.getElementById('nnm-caption').textContent",
         Duration::from_secs(180),
-        |c| c.as_str() == Some(captions[0].as_str()),
+        |c| c.as_str() == Some(caption.as_str()),
     );
     let title = browser.eval(&page, "document.title");
     assert!(
