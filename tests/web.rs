@@ -39,7 +39,12 @@ fn build_dist() -> PathBuf {
         .find(|l| l.starts_with("web/dist ready"))
         .unwrap_or("(no size line)");
     println!("{summary}");
-    for file in ["index.html", "nnm.js", "nnm_bg.wasm"] {
+    for file in [
+        "index.html",
+        "nnm.js",
+        "nnm_bg.wasm",
+        "assets/data/mnist10k-images-idx3-ubyte.gz",
+    ] {
         assert!(
             dist.join(file).is_file(),
             "{file} missing from {}",
@@ -201,7 +206,13 @@ impl Browser {
         }
         self.cdp
             .call(Some(&session), "Page.navigate", json!({"url": url}));
-        Page { session }
+        Page { session, target }
+    }
+
+    /// Closes the tab, so that it stops training beside the next ones.
+    fn close(&mut self, page: Page) {
+        self.cdp
+            .call(None, "Target.closeTarget", json!({"targetId": page.target}));
     }
 
     /// Evaluates `expression` in the page, returning its value.
@@ -251,6 +262,25 @@ impl Browser {
         title[at..].split_whitespace().next()?.parse().ok()
     }
 
+    /// The rate at which the step in the page's title advances over 3 s
+    /// (or until `last_step`); fails when it does not advance.
+    fn steps_per_second(&mut self, page: &Page, last_step: u64) -> f64 {
+        let (t0, step0) = (Instant::now(), self.step(page).unwrap());
+        let (mut t1, mut step1) = (t0, step0);
+        while t0.elapsed() < Duration::from_secs(3) && step1 < last_step {
+            std::thread::sleep(Duration::from_millis(100));
+            let step = self.step(page).unwrap();
+            if step > step1 {
+                (t1, step1) = (Instant::now(), step);
+            }
+        }
+        assert!(
+            step1 > step0,
+            "training does not advance: step {step0}, then {step1}"
+        );
+        (step1 - step0) as f64 / (t1 - t0).as_secs_f64()
+    }
+
     /// Chooses `files` in the page's file chooser (`#nnm-open`), as the
     /// student would with *Open…*.
     fn upload(&mut self, page: &Page, files: &[PathBuf]) {
@@ -289,6 +319,16 @@ impl Browser {
                 json!({"type": kind, "key": code, "code": code, "windowsVirtualKeyCode": virtual_code}),
             );
         }
+    }
+
+    /// Makes the page's viewport `width` x `height` CSS pixels, one device
+    /// pixel each.
+    fn resize(&mut self, page: &Page, width: u32, height: u32) {
+        self.cdp.call(
+            Some(&page.session),
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}),
+        );
     }
 
     /// A PNG of the page.
@@ -336,6 +376,7 @@ impl Drop for Browser {
 /// A tab, by its DevTools session.
 struct Page {
     session: String,
+    target: String,
 }
 
 /// The DevTools protocol over the browser's socket: calls, and the events
@@ -403,7 +444,8 @@ fn base64_decode(text: &str) -> Vec<u8> {
 }
 
 #[test]
-fn the_web_build_trains_in_a_page_opens_lessons_and_uploads_and_keeps_edits_in_the_url() {
+fn the_web_build_trains_in_a_page_opens_lessons_and_uploads_keeps_edits_in_the_url_and_watches_served_runs()
+ {
     let dist = build_dist();
     let server = StaticServer::start(dist);
     let base = format!("http://127.0.0.1:{}/index.html", server.port);
@@ -430,23 +472,10 @@ fn the_web_build_trains_in_a_page_opens_lessons_and_uploads_and_keeps_edits_in_t
         .unwrap()
         .train
         .steps;
-    let (t0, step0) = (Instant::now(), browser.step(&page).unwrap());
-    let (mut t1, mut step1) = (t0, step0);
-    while t0.elapsed() < Duration::from_secs(3) && step1 < last_step {
-        std::thread::sleep(Duration::from_millis(100));
-        let step = browser.step(&page).unwrap();
-        if step > step1 {
-            (t1, step1) = (Instant::now(), step);
-        }
-    }
-    assert!(
-        step1 > step0,
-        "training does not advance: step {step0}, then {step1}"
-    );
     println!(
         "web: first frame {} ms after load; default scene {:.0} steps/s in the page while drawing (SwiftShader)",
         first_frame_ms.as_str().unwrap(),
-        (step1 - step0) as f64 / (t1 - t0).as_secs_f64()
+        browser.steps_per_second(&page, last_step)
     );
     let png = browser.screenshot(&page);
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("web-default.png");
@@ -465,6 +494,29 @@ fn the_web_build_trains_in_a_page_opens_lessons_and_uploads_and_keeps_edits_in_t
         shot.display()
     );
     println!("web: screenshot {}", shot.display());
+    // A laptop's screen and a projector's: the canvas follows the window.
+    for (w, h) in [(1366, 768), (1920, 1080)] {
+        browser.resize(&page, w, h);
+        let size = format!("{w}x{h}");
+        browser.wait_for(
+            &page,
+            "(() => { const c = document.getElementById('nnm-canvas'); return c.width + 'x' + c.height; })()",
+            Duration::from_secs(60),
+            |v| v.as_str() == Some(size.as_str()),
+        );
+        // A few frames drawn at the new size.
+        std::thread::sleep(Duration::from_secs(2));
+        let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("web-{size}.png"));
+        std::fs::write(&shot, browser.screenshot(&page)).unwrap();
+        let image = common::Image::load(&shot);
+        assert_eq!((image.width, image.height), (w, h), "{}", shot.display());
+        assert!(
+            image.distinct_colours() > 200,
+            "{} looks blank",
+            shot.display()
+        );
+        println!("web: at {size}, {}", shot.display());
+    }
     let errors = browser.errors(&page);
     assert!(
         errors.is_empty(),
@@ -500,6 +552,48 @@ fn the_web_build_trains_in_a_page_opens_lessons_and_uploads_and_keeps_edits_in_t
         "console errors: {errors:#?}; not found: {:?}",
         server.missing.lock().unwrap()
     );
+
+    // MNIST, whose data files the page fetches from beside it (they are not
+    // in the .wasm): it opens and trains.
+    let mnist = Presets::built_in().find("mnist").unwrap().load().unwrap();
+    let training = format!("{} · step ", mnist.display_title());
+    let page = browser.open(&format!("{base}?scene=mnist&speed=max"));
+    browser.wait_for(&page, "document.title", Duration::from_secs(180), |t| {
+        t.as_str().is_some_and(|t| t.starts_with(&training))
+    });
+    println!(
+        "web: mnist {:.0} steps/s in the page while drawing (SwiftShader)",
+        browser.steps_per_second(&page, mnist.train.steps)
+    );
+    let errors = browser.errors(&page);
+    assert!(
+        errors.is_empty(),
+        "console errors: {errors:#?}; not found: {:?}",
+        server.missing.lock().unwrap()
+    );
+
+    // A network too big for the page (MNIST's data, a wider net, a million
+    // steps): after a few seconds of it, the page says so and offers a server.
+    let big = common::temp_dir("web-big");
+    let scene = big.path().join("big-mnist.ron");
+    std::fs::write(
+        &scene,
+        "Scene(name: \"big-mnist\", title: \"Big MNIST\", data: Mnist(), \
+         model: (hidden: [256, 128]), train: (steps: 1000000))",
+    )
+    .unwrap();
+    browser.upload(&page, &[scene]);
+    let offer = browser.wait_for(
+        &page,
+        "document.getElementById('nnm-notice').textContent",
+        Duration::from_secs(120),
+        |n| n.as_str().is_some_and(|n| n.contains("nnm serve")),
+    );
+    assert!(
+        offer.as_str().unwrap().contains("min to its 1000000 steps"),
+        "{offer}"
+    );
+    browser.close(page);
 
     // A link with edits: the page trains that scene, and writes the link
     // back in its own (canonical) form, from the scene in force.
@@ -594,6 +688,58 @@ fn the_web_build_trains_in_a_page_opens_lessons_and_uploads_and_keeps_edits_in_t
     );
     let errors = browser.errors(&page);
     assert!(errors.is_empty(), "console errors: {errors:#?}");
+
+    // A run served by `nnm serve`, watched from the page: its steps come in,
+    // and the page's controls reach the server (Space pauses it there).
+    let runs = common::temp_dir("web-serve");
+    let served =
+        common::Served::start(&["--bind", "127.0.0.1:0", "--runs", runs.to_str().unwrap()]);
+    let client = nn_microscope::lab::net::Client::new(&served.addr);
+    let started = client
+        .post(
+            "/train",
+            br#"{"scene": "xor", "steps": 10000000}"#,
+            "application/json",
+        )
+        .unwrap();
+    assert_eq!(started.status, 200, "{}", started.text());
+    let xor = Presets::built_in().find("xor").unwrap().load().unwrap();
+    let watching = format!("{} · step ", xor.display_title());
+    let page = browser.open(&format!("{base}?connect=ws://{}/stream", served.addr));
+    browser.wait_for(&page, "document.title", Duration::from_secs(180), |t| {
+        t.as_str().is_some_and(|t| t.starts_with(&watching))
+    });
+    let step0 = browser.step(&page).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while browser.step(&page).unwrap_or(0) <= step0 {
+        assert!(
+            Instant::now() < deadline,
+            "the served run's steps do not reach the page (still step {step0})"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    browser.press(&page, "Space", 32);
+    common::status_until(&client, "paused from the page", |s| s["state"] == "paused");
+    let errors = browser.errors(&page);
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    drop(served);
+
+    // A served run out of reach: the page says so, rather than loading on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let page = browser.open(&format!("{base}?connect=ws://127.0.0.1:{port}/stream"));
+    browser.wait_for(
+        &page,
+        "document.getElementById('nnm-notice').textContent",
+        Duration::from_secs(180),
+        |n| {
+            n.as_str()
+                .is_some_and(|n| n.contains("is `nnm serve` running there"))
+        },
+    );
+    let hidden = browser.eval(&page, "document.getElementById('nnm-loading').hidden");
+    assert_eq!(hidden, json!(true), "the loading screen stays up");
     drop(browser);
     drop(server);
 }

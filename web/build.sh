@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the web version of NN Microscope into web/dist/: index.html, the
-# .wasm and its JS glue, a static folder that any file server can host:
+# .wasm and its JS glue, and the MNIST files the page fetches when a scene
+# needs them: a static folder that any file server can host:
 #     web/build.sh && python3 -m http.server -d web/dist 8000
 # It installs what it needs: Rust's wasm32-unknown-unknown target (rustup)
 # and wasm-bindgen-cli at the version of the wasm-bindgen crate in
@@ -54,6 +55,12 @@ rm -f "$dist/nnm.js" "$dist/nnm_bg.wasm" "$dist/index.html"
 "$bindgen" --target web --no-typescript --out-dir "$dist" --out-name nnm \
     "$target_dir/wasm32-unknown-unknown/web/nnm.wasm"
 cp web/index.html "$dist/"
+# The data sets the page fetches beside it rather than carrying in its
+# .wasm (lab::data::FETCHED_BY_THE_PAGE), under the paths scenes name.
+rm -rf "$dist/assets"
+mkdir -p "$dist/assets/data"
+cp assets/data/mnist10k-images-idx3-ubyte.gz assets/data/mnist10k-labels-idx1-ubyte.gz \
+    "$dist/assets/data/"
 
 wasm="$dist/nnm_bg.wasm"
 bytes=$(wc -c <"$wasm")

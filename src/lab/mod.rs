@@ -8,7 +8,6 @@ pub mod data;
 mod error;
 pub mod frame;
 pub mod model;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod net;
 pub mod record;
 mod rng;

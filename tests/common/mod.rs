@@ -517,3 +517,64 @@ impl Drop for Running {
         }
     }
 }
+
+/// A headless `nnm serve` on a free loopback port, ended by its process id
+/// when dropped.
+pub(crate) struct Served {
+    child: std::process::Child,
+    /// `HOST:PORT`.
+    pub(crate) addr: String,
+    /// Kept open: a closed pipe would fail the server's next line.
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Served {
+    /// Starts `nnm serve ARGS` and reads the address it serves on.
+    pub(crate) fn start(args: &[&str]) -> Served {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nnm"))
+            .arg("serve")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("nnm serve starts");
+        let mut first = String::new();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().expect("piped"));
+        stdout.read_line(&mut first).unwrap();
+        let Some(addr) = first.trim().strip_prefix("serving on ") else {
+            let _ = child.kill();
+            panic!("expected `serving on ADDR`, got `{first}`");
+        };
+        Served {
+            addr: addr.to_string(),
+            child,
+            _stdout: stdout,
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `GET /status` until `ok` holds of it (at most 60 s).
+pub(crate) fn status_until(
+    client: &nn_microscope::lab::net::Client,
+    what: &str,
+    ok: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let status: serde_json::Value =
+            serde_json::from_slice(&client.get("/status").unwrap().body).unwrap();
+        if ok(&status) {
+            return status;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: {status}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -785,11 +785,15 @@ impl DataSize {
 }
 
 /// The data sets bundled into the binary, under the paths scenes name them by.
+/// The web build leaves out those it serves beside the page instead
+/// ([`FETCHED_BY_THE_PAGE`]).
 const BUNDLED: &[(&str, &[u8])] = &[
+    #[cfg(not(target_arch = "wasm32"))]
     (
         "assets/data/mnist10k-images-idx3-ubyte.gz",
         include_bytes!("../../../assets/data/mnist10k-images-idx3-ubyte.gz"),
     ),
+    #[cfg(not(target_arch = "wasm32"))]
     (
         "assets/data/mnist10k-labels-idx1-ubyte.gz",
         include_bytes!("../../../assets/data/mnist10k-labels-idx1-ubyte.gz"),
@@ -799,6 +803,29 @@ const BUNDLED: &[(&str, &[u8])] = &[
         include_bytes!("../../../assets/data/optdigits8x8.csv.gz"),
     ),
 ];
+
+/// The data files that the web build serves beside the page, under the
+/// paths scenes name them by, rather than in its `.wasm` (MNIST is 1.6 MB
+/// that only MNIST scenes need): the page fetches them and hands them over
+/// with [`provide_file`].
+pub const FETCHED_BY_THE_PAGE: &[&str] = &[
+    "assets/data/mnist10k-images-idx3-ubyte.gz",
+    "assets/data/mnist10k-labels-idx1-ubyte.gz",
+];
+
+impl DataSpec {
+    /// The files this data set reads, as the scene names them (none for a
+    /// generated one; an array may name one inside an `.npz`, `FILE:NAME`).
+    pub fn files(&self) -> Vec<&str> {
+        match self {
+            DataSpec::Mnist(m) => vec![m.images.as_str(), m.labels.as_str()],
+            DataSpec::Digits8x8(d) => vec![d.path.as_str()],
+            DataSpec::Csv(c) => vec![c.path.as_str()],
+            DataSpec::Arrays(a) => vec![a.inputs.as_str(), a.targets.as_str()],
+            _ => Vec::new(),
+        }
+    }
+}
 
 /// A data file's contents (un-gzipped), and the path that errors name.
 #[derive(Debug)]
@@ -822,6 +849,14 @@ pub fn provide_file(path: &str, bytes: Vec<u8>) {
         files.retain(|(p, _)| *p != path);
         files.push((path, bytes));
     }
+}
+
+/// Whether a file was provided in memory under `path` ([`provide_file`]).
+pub fn is_provided(path: &str) -> bool {
+    let path = path.trim_start_matches("./");
+    PROVIDED
+        .lock()
+        .is_ok_and(|files| files.iter().any(|(p, _)| p == path))
 }
 
 /// Reads a data file: from disk when it exists there, else one provided in
@@ -854,6 +889,14 @@ pub(crate) fn read_data_file(path: &str) -> LabResult<DataFile> {
             };
             match provided.or_else(bundled) {
                 Some(bytes) => bytes,
+                None if cfg!(target_arch = "wasm32")
+                    && FETCHED_BY_THE_PAGE.contains(&normalised) =>
+                {
+                    return Err(LabError::data(
+                        &given,
+                        "still on its way to the page (it is fetched beside it): open the scene again in a moment",
+                    ));
+                }
                 None => {
                     let bundled: Vec<&str> = BUNDLED.iter().map(|(n, _)| *n).collect();
                     return Err(LabError::data(

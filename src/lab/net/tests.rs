@@ -286,10 +286,8 @@ proptest::proptest! {
 fn connections_beyond_the_limit_are_answered_busy_and_served_again_once_some_leave() {
     const HELD: usize = 3;
     let served = Serving::holding(HELD);
-    assert_eq!(
-        Client::new(&served.addr).get("/health").unwrap().status,
-        200
-    );
+    // No request comes first: its connection would hold a place until its
+    // thread saw it close, and the last idle one could be the one refused.
     // Connections that never send their head hold their places (up to ten seconds each).
     let idle: Vec<std::net::TcpStream> = (0..HELD)
         .map(|_| std::net::TcpStream::connect(&served.addr).unwrap())

@@ -4,6 +4,9 @@
 
 #[cfg(not(target_arch = "wasm32"))]
 mod connect;
+#[cfg(target_arch = "wasm32")]
+mod connect_page;
+mod follow;
 mod handle;
 #[cfg(not(target_arch = "wasm32"))]
 mod listen;
