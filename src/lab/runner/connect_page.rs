@@ -33,12 +33,25 @@ struct PageSocket {
     _on_close: Closure<dyn FnMut(CloseEvent)>,
 }
 
+impl PageSocket {
+    /// Closes the socket, its listeners first: the browser may still fire
+    /// them after their closures are dropped.
+    fn close(self) {
+        self.socket.set_onmessage(None);
+        self.socket.set_onclose(None);
+        let _ = self.socket.close();
+    }
+}
+
 thread_local! {
     // A browser's socket belongs to the page's one thread, so it lives here
     // rather than in the frame source, which the app must be able to send.
     static SOCKET: RefCell<Option<PageSocket>> = const { RefCell::new(None) };
     static HEARD: RefCell<VecDeque<Heard>> = const { RefCell::new(VecDeque::new()) };
 }
+
+/// The event channel's capacity.
+const EVENT_CAPACITY: usize = 1024;
 
 /// Room kept in the event channel before a message is handled: the most
 /// events one server message makes.
@@ -84,10 +97,13 @@ impl TrainerHandle {
             })
         });
         if let Some(before) = before {
-            let _ = before.socket.close();
+            before.close();
         }
         HEARD.with(|h| h.borrow_mut().clear());
-        let (handle, events, commands) = Self::detached(64);
+        // Room for a whole batch of a fast server's evaluations (a small net
+        // trains thousands of steps a second there): a viewer that leaves
+        // them waiting too long is dropped by the server as gone.
+        let (handle, events, commands) = Self::detached(EVENT_CAPACITY);
         Ok(handle.with_pump(Box::new(PageFollower {
             follower: Follower::<B>::new(url),
             commands,
@@ -125,11 +141,9 @@ impl<B: AutodiffBackend> PageFollower<B> {
 
     fn end(&mut self) {
         self.ended = true;
-        SOCKET.with(|s| {
-            if let Some(s) = s.borrow_mut().take() {
-                let _ = s.socket.close();
-            }
-        });
+        if let Some(s) = SOCKET.with(|s| s.borrow_mut().take()) {
+            s.close();
+        }
     }
 
     fn has_room(&self) -> bool {
