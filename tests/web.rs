@@ -263,8 +263,14 @@ impl Browser {
     }
 
     /// The rate at which the step in the page's title advances over 3 s
-    /// (or until `last_step`); fails when it does not advance.
-    fn steps_per_second(&mut self, page: &Page, last_step: u64) -> f64 {
+    /// (or until `last_step`), and the page's frames a second meanwhile;
+    /// fails when training does not advance.
+    fn steps_per_second(&mut self, page: &Page, last_step: u64) -> (f64, f64) {
+        self.eval(
+            page,
+            "window.nnmFrames = { n: 0, t: performance.now() }; \
+             (function count() { window.nnmFrames.n++; requestAnimationFrame(count); })(); 0",
+        );
         let (t0, step0) = (Instant::now(), self.step(page).unwrap());
         let (mut t1, mut step1) = (t0, step0);
         while t0.elapsed() < Duration::from_secs(3) && step1 < last_step {
@@ -278,7 +284,14 @@ impl Browser {
             step1 > step0,
             "training does not advance: step {step0}, then {step1}"
         );
-        (step1 - step0) as f64 / (t1 - t0).as_secs_f64()
+        let fps = self.eval(
+            page,
+            "1000 * window.nnmFrames.n / (performance.now() - window.nnmFrames.t)",
+        );
+        (
+            (step1 - step0) as f64 / (t1 - t0).as_secs_f64(),
+            fps.as_f64().unwrap_or(0.0),
+        )
     }
 
     /// Chooses `files` in the page's file chooser (`#nnm-open`), as the
@@ -339,6 +352,17 @@ impl Browser {
             json!({"format": "png"}),
         );
         base64_decode(shot["data"].as_str().unwrap())
+    }
+
+    /// Fails when the page has logged an error or thrown one, naming the
+    /// files it asked `server` for that were not there.
+    fn assert_no_errors(&self, page: &Page, server: &StaticServer) {
+        let errors = self.errors(page);
+        assert!(
+            errors.is_empty(),
+            "console errors: {errors:#?}; not found: {:?}",
+            server.missing.lock().unwrap()
+        );
     }
 
     /// Errors in the page's console, and exceptions it threw, so far.
@@ -472,10 +496,10 @@ fn the_web_build_trains_in_a_page_opens_lessons_and_uploads_keeps_edits_in_the_u
         .unwrap()
         .train
         .steps;
+    let (steps, fps) = browser.steps_per_second(&page, last_step);
     println!(
-        "web: first frame {} ms after load; default scene {:.0} steps/s in the page while drawing (SwiftShader)",
+        "web: first frame {} ms after load; default scene {steps:.0} steps/s in the page while drawing at {fps:.1} frames/s (SwiftShader)",
         first_frame_ms.as_str().unwrap(),
-        browser.steps_per_second(&page, last_step)
     );
     let png = browser.screenshot(&page);
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("web-default.png");
@@ -517,12 +541,7 @@ fn the_web_build_trains_in_a_page_opens_lessons_and_uploads_keeps_edits_in_the_u
         );
         println!("web: at {size}, {}", shot.display());
     }
-    let errors = browser.errors(&page);
-    assert!(
-        errors.is_empty(),
-        "console errors: {errors:#?}; not found: {:?}",
-        server.missing.lock().unwrap()
-    );
+    browser.assert_no_errors(&page, &server);
 
     // A lesson, from its link, with its caption.
     let lesson = Presets::built_in()
@@ -546,12 +565,7 @@ fn the_web_build_trains_in_a_page_opens_lessons_and_uploads_keeps_edits_in_the_u
         title.as_str().is_some_and(|t| t.starts_with("Lesson 2 ·")),
         "{title}"
     );
-    let errors = browser.errors(&page);
-    assert!(
-        errors.is_empty(),
-        "console errors: {errors:#?}; not found: {:?}",
-        server.missing.lock().unwrap()
-    );
+    browser.assert_no_errors(&page, &server);
 
     // MNIST, whose data files the page fetches from beside it (they are not
     // in the .wasm): it opens and trains.
@@ -561,16 +575,11 @@ fn the_web_build_trains_in_a_page_opens_lessons_and_uploads_keeps_edits_in_the_u
     browser.wait_for(&page, "document.title", Duration::from_secs(180), |t| {
         t.as_str().is_some_and(|t| t.starts_with(&training))
     });
+    let (steps, fps) = browser.steps_per_second(&page, mnist.train.steps);
     println!(
-        "web: mnist {:.0} steps/s in the page while drawing (SwiftShader)",
-        browser.steps_per_second(&page, mnist.train.steps)
+        "web: mnist {steps:.0} steps/s in the page while drawing at {fps:.1} frames/s (SwiftShader)"
     );
-    let errors = browser.errors(&page);
-    assert!(
-        errors.is_empty(),
-        "console errors: {errors:#?}; not found: {:?}",
-        server.missing.lock().unwrap()
-    );
+    browser.assert_no_errors(&page, &server);
 
     // A network too big for the page (MNIST's data, a wider net, a million
     // steps): after a few seconds of it, the page says so and offers a server.
@@ -607,12 +616,7 @@ fn the_web_build_trains_in_a_page_opens_lessons_and_uploads_keeps_edits_in_the_u
         search,
         json!("?scene=lesson-4-learning-rate&seed=3&lr=0.5&activation=relu&layers=5-3"),
     );
-    let errors = browser.errors(&page);
-    assert!(
-        errors.is_empty(),
-        "console errors: {errors:#?}; not found: {:?}",
-        server.missing.lock().unwrap()
-    );
+    browser.assert_no_errors(&page, &server);
 
     // Files from this computer: a scene and the CSV data it names, chosen
     // together, then a scene with a mistake, named with its place.
@@ -686,8 +690,7 @@ fn the_web_build_trains_in_a_page_opens_lessons_and_uploads_keeps_edits_in_the_u
         common::Image::load(&shot).distinct_colours() > 50,
         "{name} is blank"
     );
-    let errors = browser.errors(&page);
-    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    browser.assert_no_errors(&page, &server);
 
     // A run served by `nnm serve`, watched from the page: its steps come in,
     // and the page's controls reach the server (Space pauses it there).
@@ -695,15 +698,16 @@ fn the_web_build_trains_in_a_page_opens_lessons_and_uploads_keeps_edits_in_the_u
     let served =
         common::Served::start(&["--bind", "127.0.0.1:0", "--runs", runs.to_str().unwrap()]);
     let client = nn_microscope::lab::net::Client::new(&served.addr);
-    // xor evaluated every 1,000 steps: served at full speed (some 15,000
-    // steps a second here), every 10 would send the page more evaluations
-    // than it drains on SwiftShader, and the server drops a viewer that
-    // leaves 10,000 unread (thinning them for viewers is still to do).
-    let mut xor = Presets::built_in().find("xor").unwrap().load().unwrap();
-    xor.train.steps = 10_000_000;
-    xor.train.eval_every = 1_000;
+    // xor at full speed (some 15,000 steps a second here), evaluated every
+    // 10 steps: more evaluations than the page reads on SwiftShader, which
+    // the server thins for it rather than dropping it.
+    let xor = Presets::built_in().find("xor").unwrap().load().unwrap();
     let started = client
-        .post("/train", xor.to_ron().unwrap().as_bytes(), "text/plain")
+        .post(
+            "/train",
+            br#"{"scene": "xor", "steps": 10000000}"#,
+            "application/json",
+        )
         .unwrap();
     assert_eq!(started.status, 200, "{}", started.text());
     let watching = format!("{} · step ", xor.display_title());
@@ -722,8 +726,7 @@ fn the_web_build_trains_in_a_page_opens_lessons_and_uploads_keeps_edits_in_the_u
     }
     browser.press(&page, "Space", 32);
     common::status_until(&client, "paused from the page", |s| s["state"] == "paused");
-    let errors = browser.errors(&page);
-    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    browser.assert_no_errors(&page, &server);
     drop(served);
 
     // A served run out of reach: the page says so, rather than loading on.

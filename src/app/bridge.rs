@@ -20,9 +20,23 @@ use crate::lab::{Frame, Metrics, Scene, Topology, TrainerCommand, TrainerEvent, 
 /// Longest time a frame spends draining trainer events, by default.
 pub(super) const INGEST_BUDGET: Duration = Duration::from_millis(2);
 
-/// How long a frame lets a trainer without a thread of its own train (the
-/// web build's, or `nnm view --cooperative`); a threaded one trains anyway.
-pub(super) const COOPERATIVE_BUDGET: Duration = Duration::from_millis(8);
+/// The least time a frame lets a trainer without a thread of its own train
+/// (the web build's, or `nnm view --cooperative`); a threaded one trains
+/// anyway.
+const COOPERATIVE_BUDGET: Duration = Duration::from_millis(8);
+
+/// The most time a frame lets such a trainer train: the view keeps 10
+/// frames a second wherever the rest of a frame takes under 60 ms.
+const COOPERATIVE_BUDGET_MAX: Duration = Duration::from_millis(40);
+
+/// The time a frame lets a trainer without a thread train, given the
+/// period of the last frame: two fifths of it, between those bounds. Where
+/// frames are slow for drawing (software WebGL, the other core busy
+/// rasterising), training keeps pace with them instead of getting the same
+/// 8 ms of a longer frame.
+pub(super) fn cooperative_budget(last_frame: Duration) -> Duration {
+    (last_frame * 2 / 5).clamp(COOPERATIVE_BUDGET, COOPERATIVE_BUDGET_MAX)
+}
 
 /// How long a frame may spend draining trainer events; what does not fit
 /// waits for the next frame.
@@ -366,6 +380,7 @@ pub(super) fn ingest_events(
     mut live: LiveWriter,
     mut drained_last_frame: ResMut<Drained>,
     lockstep: Option<ResMut<Lockstep>>,
+    time: Res<Time<Real>>,
 ) {
     let handle = &link.0;
     if let Some(mut lockstep) = lockstep
@@ -376,7 +391,7 @@ pub(super) fn ingest_events(
         }
         return;
     }
-    handle.pump(COOPERATIVE_BUDGET);
+    handle.pump(cooperative_budget(time.delta()));
     let start = Instant::now();
     let mut drained = 0;
     for event in handle.events().try_iter() {

@@ -1441,3 +1441,18 @@ fn histograms_keep_each_steps_distributions_and_the_heatmap_follows_them() {
         .expect("a caption for layer 2");
     assert_eq!(h.state().heatmaps().flatten().count(), 2);
 }
+
+#[test]
+fn a_trainer_without_a_thread_gets_a_share_of_slow_frames_within_bounds() {
+    use crate::app::bridge::cooperative_budget;
+    let ms = Duration::from_millis;
+    // Fast frames: the least slice, so drawing stays smooth.
+    assert_eq!(cooperative_budget(ms(4)), ms(8));
+    assert_eq!(cooperative_budget(ms(16)), ms(8));
+    // Slow frames (software WebGL): a share of them, so training keeps pace.
+    assert_eq!(cooperative_budget(ms(50)), ms(20));
+    assert_eq!(cooperative_budget(ms(100)), ms(40));
+    // Very slow ones, or the first frame after loading: never over 40 ms.
+    assert_eq!(cooperative_budget(ms(250)), ms(40));
+    assert_eq!(cooperative_budget(Duration::from_secs(3)), ms(40));
+}

@@ -4,20 +4,26 @@
 //! makes it the probe.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bevy_egui::egui;
 use crossbeam_channel::{Receiver, TryRecvError};
 use egui_plot::{Legend, MarkerShape, Plot, PlotPoints, Points};
 
 use crate::app::beside::beside;
-use crate::app::ui::task_view::{CLASS_COLOURS, TaskInput};
+use crate::app::ui::task_view::{CLASS_COLOURS, REFRESH_COST_SHARE, TaskInput};
 use crate::lab::Frame;
 use crate::lab::analysis::Pca;
+use crate::lab::clock::Instant;
 use crate::lab::data::Dataset;
 use crate::lab::model::plain_forward;
 
 /// Test samples projected (the first ones of the test set).
 pub(crate) const PCA_SAMPLES: usize = 1000;
+
+/// Predict the projected samples anew at most this often (and no more than
+/// [`REFRESH_COST_SHARE`] allows).
+const PREDICT_EVERY: Duration = Duration::from_millis(250);
 
 /// Colours past [`CLASS_COLOURS`], for up to ten classes (digits).
 const MORE_COLOURS: [[u8; 3]; 4] = [
@@ -88,6 +94,9 @@ pub(crate) fn predictions(frame: &Frame, input: &TaskInput<'_>, n: usize) -> Vec
         .collect()
 }
 
+/// A result, and how long it took to compute.
+type Timed<T> = (T, Duration);
+
 /// The projection, its predictions, and the work under way off the UI thread
 /// (a fit of MNIST, or its predictions, take long enough to drop frames).
 #[derive(Default)]
@@ -100,8 +109,13 @@ pub(crate) struct PcaView {
     fit_job: Option<Receiver<Option<PcaFit>>>,
     /// The frame (its serial) the predictions are of, and the predictions.
     predicted: Option<(u64, Vec<u32>)>,
-    /// Predictions under way, for the frame with this serial.
-    prediction_job: Option<(u64, Receiver<Vec<u32>>)>,
+    /// Predictions under way, for the frame with this serial, and how long
+    /// they took.
+    prediction_job: Option<(u64, Receiver<Timed<Vec<u32>>>)>,
+    /// When the latest predictions were started.
+    predicted_at: Option<Instant>,
+    /// How long the latest predictions took.
+    prediction_cost: Duration,
     /// Where the last click fell, in plot coordinates.
     pub last_click: Option<[f64; 2]>,
 }
@@ -144,8 +158,9 @@ impl PcaView {
         }
         if let Some((serial, rx)) = &self.prediction_job {
             match rx.try_recv() {
-                Ok(p) => {
+                Ok((p, cost)) => {
                     self.predicted = Some((*serial, p));
+                    self.prediction_cost = cost;
                     self.prediction_job = None;
                 }
                 Err(TryRecvError::Empty) => return,
@@ -159,17 +174,25 @@ impl PcaView {
         {
             return;
         }
+        // A new run's are made at once; then they wait their turn.
+        let wait = PREDICT_EVERY.max(self.prediction_cost * REFRESH_COST_SHARE);
+        if self.predicted.is_some() && self.predicted_at.is_some_and(|t| t.elapsed() < wait) {
+            return;
+        }
+        self.predicted_at = Some(Instant::now());
         let frame = input.frame.clone();
         let (data, topology) = (input.data.clone(), input.topology.clone());
         let key = input.key;
         let rx = beside("pca-predictions", move || {
+            let started = Instant::now();
             let input = TaskInput {
                 key,
                 data: &data,
                 frame: &frame,
                 topology: &topology,
             };
-            predictions(&frame, &input, PCA_SAMPLES)
+            let predicted = predictions(&frame, &input, PCA_SAMPLES);
+            (predicted, started.elapsed())
         });
         self.prediction_job = Some((input.key.frame, rx));
     }

@@ -20,6 +20,8 @@ mod http;
 mod inbox;
 #[cfg(not(target_arch = "wasm32"))]
 mod serve;
+#[cfg(not(target_arch = "wasm32"))]
+mod viewer;
 mod wire;
 
 #[cfg(not(target_arch = "wasm32"))]

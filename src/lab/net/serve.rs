@@ -8,8 +8,8 @@ use std::io::{Read, Write};
 use std::marker::PhantomData;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 use burn::tensor::backend::AutodiffBackend;
@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use tungstenite::{Bytes, Message, WebSocket};
 
 use super::front::{Front, STREAM_PATH, ViewerSocket};
+use super::viewer::Viewer;
 use super::wire::{ServerEvent, Settings, ViewerMessage, frame_message};
 use super::{Gate, answer, path_of, read_body};
 use crate::lab::error::{LabError, LabResult};
@@ -26,8 +27,6 @@ use crate::lab::record::list_runs;
 use crate::lab::runner::{RunnerOptions, TrainerCommand, TrainerEvent, TrainerHandle};
 use crate::lab::scene::{Presets, Scene};
 
-/// Events a viewer may hold unread before it is dropped as gone.
-const MAX_PENDING_EVENTS: usize = 10_000;
 /// How long a viewer's `next` waits for something new before it is told
 /// there is nothing (so that it can send its commands).
 const NEXT_WAIT: Duration = Duration::from_millis(100);
@@ -84,6 +83,9 @@ pub struct Status {
     /// Frames not sent to a viewer because it had not asked for the one
     /// before (over all viewers).
     pub frames_dropped: u64,
+    /// Evaluations left out of the even sample sent to a viewer that read
+    /// more slowly than the run evaluated (over all viewers).
+    pub evaluations_thinned: u64,
     /// The newest error or notice.
     pub note: Option<String>,
 }
@@ -97,59 +99,6 @@ struct TrainRequest {
     seed: Option<u64>,
     #[serde(default)]
     steps: Option<u64>,
-}
-
-/// One connected viewer: what waits for it, shared with its thread.
-#[derive(Default)]
-struct Viewer {
-    mailbox: Mutex<Mailbox>,
-    news: Condvar,
-    gone: AtomicBool,
-}
-
-#[derive(Default)]
-struct Mailbox {
-    events: Vec<String>,
-    frame: Option<Bytes>,
-    dropped: u64,
-}
-
-impl Viewer {
-    fn post(&self, event: &str) {
-        let mut m = self.mailbox.lock().unwrap_or_else(PoisonError::into_inner);
-        if m.events.len() >= MAX_PENDING_EVENTS {
-            // It has not asked for anything in ages: it is gone.
-            self.gone.store(true, Ordering::Relaxed);
-            return;
-        }
-        m.events.push(event.to_string());
-        self.news.notify_one();
-    }
-
-    fn post_frame(&self, frame: &Bytes) {
-        let mut m = self.mailbox.lock().unwrap_or_else(PoisonError::into_inner);
-        if m.frame.replace(frame.clone()).is_some() {
-            m.dropped += 1;
-        }
-        self.news.notify_one();
-    }
-
-    /// What is new, waiting up to `wait` for something.
-    fn take(&self, wait: Duration) -> (Vec<String>, Option<Bytes>) {
-        let m = self.mailbox.lock().unwrap_or_else(PoisonError::into_inner);
-        let (mut m, _) = self
-            .news
-            .wait_timeout_while(m, wait, |m| m.events.is_empty() && m.frame.is_none())
-            .unwrap_or_else(PoisonError::into_inner);
-        (std::mem::take(&mut m.events), m.frame.take())
-    }
-
-    fn dropped(&self) -> u64 {
-        self.mailbox
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .dropped
-    }
 }
 
 /// The run being served.
@@ -284,6 +233,7 @@ impl<B: AutodiffBackend> Server<B> {
         Status {
             viewers: self.viewers.len(),
             frames_dropped: self.viewers.iter().map(|v| v.dropped()).sum(),
+            evaluations_thinned: self.viewers.iter().map(|v| v.thinned()).sum(),
             ..self.status.clone()
         }
     }
@@ -456,7 +406,7 @@ impl<B: AutodiffBackend> Server<B> {
                 viewer.post(started);
             }
             if let Some(e) = self.status.evaluation {
-                viewer.post(&event_text(&ServerEvent::Evaluated(e)));
+                viewer.post_evaluation(&event_text(&ServerEvent::Evaluated(e)));
             }
             viewer.post(&event_text(&ServerEvent::Running(
                 self.status.state == "running",
@@ -479,7 +429,7 @@ impl<B: AutodiffBackend> Server<B> {
 
     /// Drains the trainer's events into the status and out to the viewers.
     fn pump(&mut self) {
-        self.viewers.retain(|v| !v.gone.load(Ordering::Relaxed));
+        self.viewers.retain(|v| !v.is_gone());
         let Some(run) = &mut self.run else { return };
         let events: Vec<TrainerEvent> = run.handle.events().try_iter().take(256).collect();
         for event in events {
@@ -519,7 +469,11 @@ impl<B: AutodiffBackend> Server<B> {
             }
             TrainerEvent::Evaluated(e) => {
                 status.evaluation = Some(e);
-                Some(ServerEvent::Evaluated(e))
+                let text = event_text(&ServerEvent::Evaluated(e));
+                for v in &self.viewers {
+                    v.post_evaluation(&text);
+                }
+                None
             }
             TrainerEvent::Settings(scene) => {
                 take_settings(status, &scene);
@@ -633,9 +587,9 @@ fn serve_viewer<S: Read + Write>(
             Ok(_) => Ok(()),
             Err(_) => break,
         };
-        if result.is_err() || viewer.gone.load(Ordering::Relaxed) {
+        if result.is_err() || viewer.is_gone() {
             break;
         }
     }
-    viewer.gone.store(true, Ordering::Relaxed);
+    viewer.leave();
 }
