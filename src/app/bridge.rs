@@ -361,9 +361,17 @@ fn forward_commands(
     mut commands: MessageReader<SendCommand>,
     link: Res<TrainerLink>,
     lockstep: Option<Res<Lockstep>>,
+    #[cfg(target_arch = "wasm32")] mut exports: MessageWriter<crate::app::messages::ExportRequest>,
 ) {
     let handle = &link.0;
     for SendCommand(c) in commands.read() {
+        // A page has no run folder to save into: its checkpoint is a
+        // download of the shown network.
+        #[cfg(target_arch = "wasm32")]
+        if matches!(c, TrainerCommand::SaveCheckpoint) {
+            exports.write(crate::app::messages::ExportRequest::Weights);
+            continue;
+        }
         handle.send(c.clone());
     }
     // In lockstep, ticks go out with each frame's wait (see `ingest_events`).

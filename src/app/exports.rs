@@ -1,5 +1,6 @@
-//! Exports from the app: the run's metrics (CSV or JSON) and the shown frame
-//! (JSON), written into the run directory's `exports/` when asked for.
+//! Exports from the app: the run's metrics (CSV or JSON), the shown frame
+//! (JSON) and the shown network (a safetensors checkpoint), written into the
+//! run directory's `exports/` when asked for, or downloaded in a page.
 
 use bevy::prelude::*;
 
@@ -7,6 +8,7 @@ use crate::app::AppSystems;
 use crate::app::bridge::{Run, RunLog};
 use crate::app::history::Shown;
 use crate::app::messages::{ExportRequest, Notice};
+use crate::lab::net::frame_message;
 use crate::lab::record::{METRICS_FILE, frame_json, metrics_csv, metrics_json, read_metrics};
 use crate::lab::{LabError, LabResult, Metrics};
 
@@ -61,10 +63,14 @@ fn export_one(
     log: &RunLog,
     frame: Option<&crate::lab::Frame>,
 ) -> LabResult<String> {
-    let (name, text) = export_contents(request, run, log, frame)?;
+    let (name, contents) = export_contents(request, run, log, frame)?;
     #[cfg(target_arch = "wasm32")]
     {
-        crate::app::web::download(&name, text.as_bytes(), "text/plain")
+        let kind = match request {
+            ExportRequest::Weights => "application/octet-stream",
+            _ => "text/plain",
+        };
+        crate::app::web::download(&name, &contents, kind)
             .map_err(|why| LabError::setting("export", why))?;
         Ok(format!("{name} (downloaded)"))
     }
@@ -75,30 +81,61 @@ fn export_one(
             .clone()
             .unwrap_or_else(|| std::path::PathBuf::from("."))
             .join(EXPORTS_DIR);
-        let path = crate::lab::record::write_export(&dir, &name, &text)?;
+        let path = crate::lab::record::write_export(&dir, &name, &contents)?;
         Ok(path.display().to_string())
     }
 }
 
 /// One export's file name and contents.
-fn export_contents(
+pub(super) fn export_contents(
     request: ExportRequest,
     run: &Run,
     log: &RunLog,
     frame: Option<&crate::lab::Frame>,
-) -> LabResult<(String, String)> {
+) -> LabResult<(String, Vec<u8>)> {
+    let shown = || frame.ok_or_else(|| LabError::setting("frame", "no frame is shown yet"));
     Ok(match request {
         ExportRequest::MetricsCsv => (
             "metrics.csv".to_string(),
-            metrics_csv(&metrics_rows(run, log)?),
+            metrics_csv(&metrics_rows(run, log)?).into_bytes(),
         ),
         ExportRequest::MetricsJson => (
             "metrics.json".to_string(),
-            metrics_json(&metrics_rows(run, log)?)?,
+            metrics_json(&metrics_rows(run, log)?)?.into_bytes(),
         ),
         ExportRequest::FrameJson => {
-            let frame = frame.ok_or_else(|| LabError::setting("frame", "no frame is shown yet"))?;
-            (format!("frame_{:06}.json", frame.step), frame_json(frame)?)
+            let frame = shown()?;
+            (
+                format!("frame_{:06}.json", frame.step),
+                frame_json(frame)?.into_bytes(),
+            )
+        }
+        ExportRequest::Weights => {
+            let frame = shown()?;
+            if let Some((i, l)) = frame
+                .layers
+                .iter()
+                .enumerate()
+                .find(|(_, l)| l.scale != 1.0)
+            {
+                return Err(LabError::setting(
+                    "weights",
+                    format!(
+                        "layer {i} multiplies its pre-activations by {}, which a safetensors checkpoint cannot say: export the shown frame as JSON instead",
+                        l.scale
+                    ),
+                ));
+            }
+            let mut message = frame_message(frame);
+            // Said in the file, so that `nnm import` needs no --activation.
+            if let Some(t) = &run.topology {
+                message.activations = Some(t.network.activations.clone());
+                message.output = Some(t.network.output);
+            }
+            (
+                format!("step_{:06}.safetensors", frame.step),
+                message.encode()?,
+            )
         }
     })
 }

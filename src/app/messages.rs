@@ -50,6 +50,10 @@ pub(super) enum ExportRequest {
     MetricsJson,
     /// The shown frame, as JSON.
     FrameJson,
+    /// The shown network, as a checkpoint in the stream format (safetensors:
+    /// `nnm import` reads it, and so does Python's `safetensors`). A page's
+    /// 💾 Checkpoint downloads this, having no run folder to save into.
+    Weights,
 }
 
 /// The user's hand on the lesson.

@@ -1456,3 +1456,56 @@ fn a_trainer_without_a_thread_gets_a_share_of_slow_frames_within_bounds() {
     assert_eq!(cooperative_budget(ms(250)), ms(40));
     assert_eq!(cooperative_budget(Duration::from_secs(3)), ms(40));
 }
+
+#[test]
+fn the_shown_network_exports_as_a_checkpoint_that_reads_back_bit_for_bit() {
+    use crate::app::bridge::{Run, RunLog};
+    use crate::app::exports::export_contents;
+    use crate::app::messages::ExportRequest;
+    use crate::lab::stream::NetworkMessage;
+
+    let sizes = vec![3, 4, 2];
+    let run = Run {
+        topology: Some(topology(sizes.clone())),
+        ..Default::default()
+    };
+    let shown = frame(&sizes, 17);
+    let (name, bytes) = export_contents(
+        ExportRequest::Weights,
+        &run,
+        &RunLog::default(),
+        Some(&shown),
+    )
+    .unwrap();
+    assert_eq!(name, "step_000017.safetensors");
+    let back = NetworkMessage::decode(&bytes, &name, None).unwrap();
+    assert_eq!(back.step, 17);
+    assert_eq!(back.sizes(), sizes);
+    for (l, (got, sent)) in back.layers.iter().zip(&shown.layers).enumerate() {
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got.weights), bits(&sent.weights), "layer {l}");
+        assert_eq!(bits(&got.biases), bits(&sent.biases), "layer {l}");
+    }
+    // The non-linearities ride along, so that `nnm import` needs no flag.
+    assert_eq!(back.activations, Some(vec![Activation::Tanh]));
+    assert_eq!(back.output, Some(OutputKind::Softmax));
+
+    // Nothing shown yet, or a factor the format cannot carry: clear errors.
+    let none = export_contents(ExportRequest::Weights, &run, &RunLog::default(), None);
+    assert!(
+        none.unwrap_err()
+            .to_string()
+            .contains("no frame is shown yet")
+    );
+    let mut scaled = shown.clone();
+    scaled.layers[1].scale = 0.5;
+    let err = export_contents(
+        ExportRequest::Weights,
+        &run,
+        &RunLog::default(),
+        Some(&scaled),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("layer 1") && err.contains("0.5"), "{err}");
+}

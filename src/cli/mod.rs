@@ -105,7 +105,7 @@ struct WindowedScene {
     /// Record nothing.
     #[arg(long)]
     no_record: bool,
-    /// Train inside the app's frames (8 ms of each) instead of on a thread
+    /// Train inside the app's frames (two fifths of each, 8 to 40 ms) instead of on a thread
     /// of its own, as the web build does; the same run, byte for byte.
     #[arg(long, conflicts_with_all = ["listen", "connect"])]
     cooperative: bool,

@@ -17,6 +17,14 @@ pub(crate) const MAX_WIDTH: usize = 1024;
 /// Most hidden layers the architecture editor offers.
 pub(crate) const MAX_HIDDEN_LAYERS: usize = 8;
 
+/// What 💾 Checkpoint does, said when hovered.
+#[cfg(not(target_arch = "wasm32"))]
+const CHECKPOINT_HINT: &str = "Save the model and optimiser now, in the run's checkpoints/ (nnm train --resume goes on from the latest)";
+/// What 💾 Checkpoint does in a page, which has no run folder.
+#[cfg(target_arch = "wasm32")]
+const CHECKPOINT_HINT: &str =
+    "Download the shown network as a .safetensors checkpoint (nnm import reads it on a desktop)";
+
 /// What the panel edits between frames (kept in the UI state).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ControlsEdit {
@@ -142,7 +150,7 @@ fn transport_ui(
         }
         if ui
             .button("💾 Checkpoint")
-            .on_hover_text("Save the model and optimiser now, in the run's checkpoints/ (nnm train --resume goes on from the latest)")
+            .on_hover_text(CHECKPOINT_HINT)
             .clicked()
         {
             out.push(TrainerCommand::SaveCheckpoint);

@@ -165,6 +165,14 @@ fn capture_ui(ui: &mut egui::Ui, view: &TimelineView, actions: &mut Vec<Timeline
             actions.push(TimelineAction::Export(ExportRequest::FrameJson));
             ui.close();
         }
+        if ui
+            .button("shown network → .safetensors")
+            .on_hover_text("a checkpoint of the weights and biases shown: nnm import reads it, and so does Python's safetensors")
+            .clicked()
+        {
+            actions.push(TimelineAction::Export(ExportRequest::Weights));
+            ui.close();
+        }
     });
 }
 

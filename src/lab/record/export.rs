@@ -53,10 +53,10 @@ pub fn frame_json(frame: &Frame) -> LabResult<String> {
 }
 
 /// Writes `text` to `dir/name`, creating `dir`; returns the path.
-pub fn write_export(dir: &Path, name: &str, text: &str) -> LabResult<PathBuf> {
+pub fn write_export(dir: &Path, name: &str, contents: &[u8]) -> LabResult<PathBuf> {
     std::fs::create_dir_all(dir).map_err(|e| LabError::io(dir, "cannot create", e))?;
     let path = dir.join(name);
-    std::fs::write(&path, text).map_err(|e| LabError::io(&path, "cannot write", e))?;
+    std::fs::write(&path, contents).map_err(|e| LabError::io(&path, "cannot write", e))?;
     Ok(path)
 }
 
