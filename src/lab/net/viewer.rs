@@ -41,8 +41,9 @@ struct Mailbox {
     events: Vec<Posted>,
     /// How many of `events` are evaluations.
     evaluations: usize,
-    /// One evaluation in `stride` is kept until the viewer reads (0: 1).
-    stride: u64,
+    /// Times the waiting evaluations were halved since the viewer last
+    /// read: one in `2^halvings` is kept until it reads again.
+    halvings: u32,
     /// Evaluations come since the stride last changed.
     arrived: u64,
     frame: Option<Bytes>,
@@ -53,6 +54,11 @@ struct Mailbox {
 }
 
 impl Mailbox {
+    /// One evaluation in this many is kept until the viewer reads.
+    fn stride(&self) -> u64 {
+        1u64 << self.halvings.min(63)
+    }
+
     /// Whether the newest event is an evaluation off the stride.
     fn ends_provisional(&self) -> bool {
         self.events.last().is_some_and(|p| p.provisional)
@@ -79,13 +85,13 @@ impl Mailbox {
         kept.reverse();
         self.events = kept;
         // The next one kept comes a new stride after the newest kept.
-        let stride = self.stride.max(1);
+        let stride = self.stride();
         self.arrived = if provisional {
             self.arrived % stride
         } else {
             0
         };
-        self.stride = stride * 2;
+        self.halvings += 1;
     }
 }
 
@@ -130,7 +136,7 @@ impl Viewer {
     pub(super) fn post_evaluation(&self, text: &str) {
         let mut m = self.mailbox();
         m.arrived += 1;
-        let on_stride = m.arrived.is_multiple_of(m.stride.max(1));
+        let on_stride = m.arrived.is_multiple_of(m.stride());
         if m.ends_provisional() {
             m.events.pop();
             m.evaluations -= 1;
@@ -179,7 +185,7 @@ impl Viewer {
             .wait_timeout_while(m, wait, |m| m.events.is_empty() && m.frame.is_none())
             .unwrap_or_else(PoisonError::into_inner);
         m.evaluations = 0;
-        m.stride = 1;
+        m.halvings = 0;
         m.arrived = 0;
         let events = std::mem::take(&mut m.events)
             .into_iter()
