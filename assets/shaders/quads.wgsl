@@ -3,7 +3,7 @@
 // One mesh holds four vertices per instance; uv.x is the instance index and uv.y
 // the corner (0..3). Per-instance data lives in a storage buffer (a texture
 // on WebGL2) that the app rewrites once per frame, so 110k synapses cost one
-// draw and one upload.
+// draw and one upload; synapse lines are built here from the raw weights.
 
 #import bevy_pbr::mesh_view_bindings::view
 
@@ -16,7 +16,114 @@ struct Quad {
     extra: vec4<f32>,
 };
 
+#ifdef SYNAPSE_FIELD
+// Synapse lines built here from the raw weights: the store is one array of
+// floats (`SynapseField` in quads.rs documents its sections), and quad i
+// draws synapse i, or the i-th of a list of the strongest.
+
 #ifdef QUADS_IN_TEXTURE
+// WebGL2 has no storage buffers in the vertex stage: there the floats are
+// the texels' RGBA, row after row.
+@group(#{MATERIAL_BIND_GROUP}) @binding(0) var store: texture_2d<f32>;
+
+fn field(i: u32) -> f32 {
+    let width = textureDimensions(store).x;
+    let t = i / 4u;
+    return textureLoad(store, vec2<i32>(i32(t % width), i32(t / width)), 0)[i % 4u];
+}
+#else
+@group(#{MATERIAL_BIND_GROUP}) @binding(0) var<storage, read> store: array<f32>;
+
+fn field(i: u32) -> f32 {
+    return store[i];
+}
+#endif
+
+fn field_index(i: u32) -> u32 {
+    return u32(field(i) + 0.5);
+}
+
+fn field_position(neuron: u32) -> vec4<f32> {
+    let at = field_index(4u) + 4u * neuron;
+    return vec4<f32>(field(at), field(at + 1u), field(at + 2u), field(at + 3u));
+}
+
+// The header's and a layer record's fields (FIELD_* and LAYER_* in quads.rs).
+const FIELD_QUADS: u32 = 0u;
+const FIELD_LAYERS: u32 = 1u;
+const FIELD_COMPACT: u32 = 2u;
+const FIELD_LAYER_RECORDS: u32 = 3u;
+const FIELD_IDS: u32 = 5u;
+const FIELD_WEIGHTS: u32 = 6u;
+const FIELD_DIMMED: u32 = 7u;
+const FIELD_MIN_ALPHA: u32 = 8u;
+const FIELD_POSITIVE: u32 = 9u;
+const FIELD_NEGATIVE: u32 = 12u;
+const FIELD_LAYER: u32 = 8u;
+const LAYER_SOURCES: u32 = 1u;
+const LAYER_TARGETS: u32 = 2u;
+const LAYER_TARGET_COUNT: u32 = 3u;
+const LAYER_MAX_WEIGHT: u32 = 4u;
+const LAYER_MAX_WIDTH: u32 = 5u;
+const LAYER_ALPHA: u32 = 6u;
+
+fn quad(i: u32) -> Quad {
+    var q: Quad;
+    // Width 0: nothing drawn.
+    q.width = 0.0;
+    q.kind = 0.0;
+    q.extra = vec4<f32>(0.0);
+    if i >= field_index(FIELD_QUADS) {
+        return q;
+    }
+    var s = i;
+    if field(FIELD_COMPACT) > 0.5 {
+        s = field_index(field_index(FIELD_IDS) + i);
+    }
+    // The synapse's layer: the last whose first synapse is not after it.
+    let records = field_index(FIELD_LAYER_RECORDS);
+    let layers = field_index(FIELD_LAYERS);
+    var layer = records;
+    for (var l = 1u; l < layers; l++) {
+        let record = records + l * FIELD_LAYER;
+        if field_index(record) > s {
+            break;
+        }
+        layer = record;
+    }
+    let k = s - field_index(layer);
+    let targets = max(field_index(layer + LAYER_TARGET_COUNT), 1u);
+    let tail = field_position(field_index(layer + LAYER_SOURCES) + k / targets);
+    let head = field_position(field_index(layer + LAYER_TARGETS) + k % targets);
+    let w = field(field_index(FIELD_WEIGHTS) + s);
+    let max_w = field(layer + LAYER_MAX_WEIGHT);
+    var rel = 0.0;
+    if max_w > 0.0 {
+        rel = clamp(abs(w) / max_w, 0.0, 1.0);
+    }
+    // Strong weights stand out: rel^1.5.
+    var alpha = field(layer + LAYER_ALPHA) * (0.04 + 0.96 * rel * sqrt(rel));
+    if head.w > 1.5 {
+        alpha *= field(FIELD_DIMMED);
+    } else if head.w > 0.5 {
+        // Highlighted synapses stand out even when weak.
+        alpha = max(alpha, 0.25 + 0.5 * rel);
+    }
+    // Never what would be invisible: it would still cost fragments.
+    if alpha < field(FIELD_MIN_ALPHA) {
+        return q;
+    }
+    var hue = FIELD_NEGATIVE;
+    if w >= 0.0 {
+        hue = FIELD_POSITIVE;
+    }
+    q.start = tail.xyz;
+    q.end = head.xyz;
+    q.width = field(layer + LAYER_MAX_WIDTH) * (0.12 + 0.88 * rel);
+    q.color = vec4<f32>(field(hue), field(hue + 1u), field(hue + 2u), alpha);
+    return q;
+}
+#else ifdef QUADS_IN_TEXTURE
 // WebGL2 has no storage buffers in the vertex stage: there, each quad is four
 // RGBA32F texels of a texture, row after row.
 @group(#{MATERIAL_BIND_GROUP}) @binding(0) var quads: texture_2d<f32>;

@@ -115,11 +115,10 @@ pub(super) struct Particles {
 }
 
 /// The particle batch and no other: Bevy then knows that drawing particles
-/// never touches the neuron and synapse batches, and needs no order with them.
+/// never touches the neuron batch, and needs no order with it.
 type OnlyParticles = (
     With<ParticleBatch>,
     Without<crate::app::visual::NeuronBatch>,
-    Without<crate::app::visual::SynapseBatch>,
 );
 
 /// Animates the flow.
@@ -191,10 +190,24 @@ fn rebuild_rates(
             continue;
         };
         let outputs = sizes[l + 1];
-        for (k, (fw, bw)) in forward[l].iter_mut().zip(&mut backward[l]).enumerate() {
-            let a = inputs.get(k / outputs).copied().unwrap_or(0.0);
-            *fw = (f.weights.get(k).copied().unwrap_or(0.0) * a).abs();
-            *bw = f.weight_grads.get(k).copied().unwrap_or(0.0).abs();
+        if outputs == 0 {
+            continue;
+        }
+        // Row by row (a source neuron's synapses), so that the loops vectorise;
+        // what a short frame lacks stays zero.
+        let rows = forward[l]
+            .chunks_mut(outputs)
+            .zip(backward[l].chunks_mut(outputs));
+        for (i, (fw, bw)) in rows.enumerate() {
+            let a = inputs.get(i).copied().unwrap_or(0.0);
+            let at = (i * outputs).min(f.weights.len());
+            for (fw, w) in fw.iter_mut().zip(&f.weights[at..]) {
+                *fw = (w * a).abs();
+            }
+            let at = (i * outputs).min(f.weight_grads.len());
+            for (bw, g) in bw.iter_mut().zip(&f.weight_grads[at..]) {
+                *bw = g.abs();
+            }
         }
     }
     for rates in forward.iter_mut().chain(backward.iter_mut()) {
@@ -284,9 +297,12 @@ pub(super) fn advance_flow(
     // The layer emits LAYER_RATE particles per second, shared by strength.
     let per_unit = LAYER_RATE * dt / total;
     let outputs = layout.layers[l + 1].positions.len();
-    for (k, rate) in rates.iter().enumerate() {
-        let c = &mut carry[l][k];
+    // First every carry grows (a loop that vectorises), then the few that
+    // reached a whole particle emit.
+    for (c, rate) in carry[l].iter_mut().zip(rates) {
         *c += rate * per_unit;
+    }
+    for (k, (c, rate)) in carry[l].iter_mut().zip(rates).enumerate() {
         while *c >= 1.0 {
             *c -= 1.0;
             emitted[l][k] += 1;

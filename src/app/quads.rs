@@ -16,11 +16,9 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::app::AppSystems;
 
-/// What a quad draws.
+/// What a quad draws (kind 0, a line, is what a [`SynapseField`] draws).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum QuadKind {
-    /// A line from `start` to `end`, `width` wide.
-    Line = 0,
     /// A glowing bulb at `start`, `width` across.
     Bulb = 1,
     /// A soft dot at `start`, `width` across.
@@ -46,18 +44,6 @@ pub(super) struct QuadInstance {
 }
 
 impl QuadInstance {
-    /// A line.
-    pub(super) fn line(start: Vec3, end: Vec3, width: f32, color: [f32; 4]) -> Self {
-        QuadInstance {
-            start: start.to_array(),
-            width,
-            end: end.to_array(),
-            kind: QuadKind::Line as u8 as f32,
-            color,
-            extra: [0.0; 4],
-        }
-    }
-
     /// A bulb with a glow colour and a halo.
     pub(super) fn bulb(center: Vec3, diameter: f32, color: [f32; 4], halo: [f32; 4]) -> Self {
         QuadInstance {
@@ -93,9 +79,121 @@ pub(super) struct QuadBatch {
     pub order: f32,
 }
 
-/// Where a batch's instances live on the GPU: a storage buffer, or on
-/// WebGL2 (no storage buffers in the vertex stage) a texture, each instance
-/// four RGBA32F texels.
+/// Synapse lines that the shader builds from the raw weights (`SYNAPSE_FIELD`
+/// in `quads.wgsl`): the app uploads one array of floats a frame, about 4
+/// bytes a synapse, instead of a 64-byte [`QuadInstance`] per line.
+///
+/// The array's sections, every number an `f32` (indices are exact below 2^24):
+/// - a header of [`FIELD_HEADER`] floats, at the `FIELD_*` indices;
+/// - a record of [`FIELD_LAYER`] floats per weight layer, at the `LAYER_*` offsets;
+/// - each neuron's position and highlight, four floats, layer after layer;
+/// - when `FIELD_COMPACT` is 1, the index of each synapse to draw;
+/// - every weight, layer after layer, `[from][to]` within a layer.
+#[derive(Component, Debug, Default, Clone, PartialEq)]
+pub(super) struct SynapseField {
+    /// The array the shader reads.
+    pub data: Vec<f32>,
+    /// Quads to draw: every synapse, or the compact list's length.
+    pub quads: usize,
+    /// Drawn before (positive) or after (negative) other batches.
+    pub order: f32,
+}
+
+/// Header: how many quads are drawn.
+pub(super) const FIELD_QUADS: usize = 0;
+/// Header: how many weight layers there are.
+pub(super) const FIELD_LAYERS: usize = 1;
+/// Header: 1 when the quads draw the synapses listed at `FIELD_IDS`, 0 when
+/// quad `i` draws synapse `i`.
+pub(super) const FIELD_COMPACT: usize = 2;
+/// Header: where the layer records start.
+pub(super) const FIELD_LAYER_RECORDS: usize = 3;
+/// Header: where the neurons' positions start.
+pub(super) const FIELD_POSITIONS: usize = 4;
+/// Header: where the list of synapses to draw starts.
+pub(super) const FIELD_IDS: usize = 5;
+/// Header: where the weights start.
+pub(super) const FIELD_WEIGHTS: usize = 6;
+/// Header: what a dimmed line keeps of its opacity.
+pub(super) const FIELD_DIMMED: usize = 7;
+/// Header: lines fainter than this are not drawn.
+pub(super) const FIELD_MIN_ALPHA: usize = 8;
+/// Header: the hue of positive weights (three floats).
+pub(super) const FIELD_POSITIVE: usize = 9;
+/// Header: the hue of negative weights (three floats).
+pub(super) const FIELD_NEGATIVE: usize = 12;
+/// Floats in the header.
+pub(super) const FIELD_HEADER: usize = 16;
+/// Layer record: the layer's first synapse, counted over all layers.
+pub(super) const LAYER_FIRST_SYNAPSE: usize = 0;
+/// Layer record: the first source neuron, counted over all layers.
+pub(super) const LAYER_SOURCES: usize = 1;
+/// Layer record: the first target neuron, counted over all layers.
+pub(super) const LAYER_TARGETS: usize = 2;
+/// Layer record: how many targets there are.
+pub(super) const LAYER_TARGET_COUNT: usize = 3;
+/// Layer record: the largest |weight|, which draws the widest line.
+pub(super) const LAYER_MAX_WEIGHT: usize = 4;
+/// Layer record: the widest line's world-space width.
+pub(super) const LAYER_MAX_WIDTH: usize = 5;
+/// Layer record: the opacity shared by the layer's lines.
+pub(super) const LAYER_ALPHA: usize = 6;
+/// Floats in a layer record.
+pub(super) const FIELD_LAYER: usize = 8;
+/// A neuron's fourth float: nothing is highlighted.
+pub(super) const TARGET_PLAIN: f32 = 0.0;
+/// A neuron's fourth float: the synapses into it stand out.
+pub(super) const TARGET_LIT: f32 = 1.0;
+/// A neuron's fourth float: the synapses into it dim.
+pub(super) const TARGET_DIMMED: f32 = 2.0;
+
+/// Something drawn as one batch of quads: what its store holds, and how
+/// many quads the shader draws from it.
+pub(super) trait QuadSource: Component {
+    /// Whether the shader reads a [`SynapseField`] instead of instances.
+    const FIELD: bool;
+    /// Quads to draw.
+    fn quads(&self) -> usize;
+    /// The store's content.
+    fn bytes(&self) -> &[u8];
+    /// Drawn before (positive) or after (negative) other batches.
+    fn order(&self) -> f32;
+}
+
+impl QuadSource for QuadBatch {
+    const FIELD: bool = false;
+
+    fn quads(&self) -> usize {
+        self.instances.len()
+    }
+
+    fn bytes(&self) -> &[u8] {
+        bytemuck::cast_slice(&self.instances)
+    }
+
+    fn order(&self) -> f32 {
+        self.order
+    }
+}
+
+impl QuadSource for SynapseField {
+    const FIELD: bool = true;
+
+    fn quads(&self) -> usize {
+        self.quads
+    }
+
+    fn bytes(&self) -> &[u8] {
+        bytemuck::cast_slice(&self.data)
+    }
+
+    fn order(&self) -> f32 {
+        self.order
+    }
+}
+
+/// Where a batch's data lives on the GPU: a storage buffer, or on WebGL2 (no
+/// storage buffers in the vertex stage) an RGBA32F texture, row after row.
 #[cfg(not(target_arch = "wasm32"))]
 type QuadStore = ShaderBuffer;
 #[cfg(target_arch = "wasm32")]
@@ -105,21 +203,18 @@ type QuadStore = Image;
 #[cfg(target_arch = "wasm32")]
 const STORE_ROW_TEXELS: usize = 2048;
 
-/// The store of `capacity` instances holding `instances`.
+/// A store of `capacity` bytes holding `bytes`.
 #[cfg(not(target_arch = "wasm32"))]
-fn quad_store(instances: &[QuadInstance], capacity: usize) -> QuadStore {
-    ShaderBuffer::new(
-        &buffer_bytes(instances, capacity),
-        RenderAssetUsages::RENDER_WORLD,
-    )
+fn quad_store(bytes: &[u8], capacity: usize) -> QuadStore {
+    ShaderBuffer::new(&padded(bytes, capacity), RenderAssetUsages::RENDER_WORLD)
 }
 
-/// The store of `capacity` instances holding `instances`.
+/// A store of `capacity` bytes holding `bytes`.
 #[cfg(target_arch = "wasm32")]
-fn quad_store(instances: &[QuadInstance], capacity: usize) -> QuadStore {
+fn quad_store(bytes: &[u8], capacity: usize) -> QuadStore {
     use bevy::render::render_resource::{Extent3d, TextureDimension, TextureFormat};
-    // Capacities are powers of two from 64: rows are whole.
-    let texels = capacity * 4;
+    // Capacities are powers of two from 4 kB, 256 texels: rows are whole.
+    let texels = capacity / 16;
     let width = texels.min(STORE_ROW_TEXELS);
     Image::new(
         Extent3d {
@@ -128,25 +223,29 @@ fn quad_store(instances: &[QuadInstance], capacity: usize) -> QuadStore {
             depth_or_array_layers: 1,
         },
         TextureDimension::D2,
-        buffer_bytes(instances, capacity),
+        padded(bytes, capacity),
         TextureFormat::Rgba32Float,
         RenderAssetUsages::RENDER_WORLD,
     )
 }
 
-/// The GPU side of a batch: its buffer, mesh and material, and their capacity.
+/// The GPU side of a batch: its store, mesh and material, and their capacities.
 #[derive(Component)]
 struct QuadGpu {
-    buffer: Handle<QuadStore>,
+    store: Handle<QuadStore>,
     mesh: Handle<Mesh>,
     material: Handle<QuadMaterial>,
-    capacity: usize,
+    /// Quads the mesh holds.
+    quad_capacity: usize,
+    /// Bytes the store holds.
+    byte_capacity: usize,
 }
 
 const QUAD_SHADER: Handle<Shader> = uuid_handle!("6f2f4d3a-9b1e-4c21-8a55-3d7e1c0b9a42");
 
-/// The material drawing a [`QuadBatch`].
+/// The material drawing a [`QuadSource`].
 #[derive(Asset, TypePath, AsBindGroup, Clone, Debug)]
+#[bind_group_data(QuadKey)]
 pub(super) struct QuadMaterial {
     #[cfg(not(target_arch = "wasm32"))]
     #[storage(0, read_only)]
@@ -155,6 +254,22 @@ pub(super) struct QuadMaterial {
     #[texture(0, sample_type = "float", filterable = false)]
     quads: Handle<QuadStore>,
     order: f32,
+    /// The store holds a [`SynapseField`].
+    field: bool,
+}
+
+/// What specialises a [`QuadMaterial`]'s pipeline.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) struct QuadKey {
+    field: bool,
+}
+
+impl From<&QuadMaterial> for QuadKey {
+    fn from(material: &QuadMaterial) -> Self {
+        QuadKey {
+            field: material.field,
+        }
+    }
 }
 
 impl Material for QuadMaterial {
@@ -186,18 +301,21 @@ impl Material for QuadMaterial {
         _pipeline: &MaterialPipeline,
         descriptor: &mut RenderPipelineDescriptor,
         _layout: &MeshVertexBufferLayoutRef,
-        _key: MaterialPipelineKey<Self>,
+        key: MaterialPipelineKey<Self>,
     ) -> Result<(), SpecializedMeshPipelineError> {
         // A quad's winding depends on the view; draw both faces.
         descriptor.primitive.cull_mode = None;
-        #[cfg(target_arch = "wasm32")]
-        {
-            descriptor
-                .vertex
-                .shader_defs
-                .push("QUADS_IN_TEXTURE".into());
+        let mut defs = Vec::new();
+        if cfg!(target_arch = "wasm32") {
+            defs.push("QUADS_IN_TEXTURE");
+        }
+        if key.bind_group_data.field {
+            defs.push("SYNAPSE_FIELD");
+        }
+        for def in defs {
+            descriptor.vertex.shader_defs.push(def.into());
             if let Some(fragment) = descriptor.fragment.as_mut() {
-                fragment.shader_defs.push("QUADS_IN_TEXTURE".into());
+                fragment.shader_defs.push(def.into());
             }
         }
         // Glowing quads read depth (bulbs hide what is behind them) but do not write it.
@@ -208,7 +326,7 @@ impl Material for QuadMaterial {
     }
 }
 
-/// Draws every [`QuadBatch`] entity.
+/// Draws every [`QuadBatch`] and [`SynapseField`] entity.
 pub(super) struct QuadsPlugin;
 
 impl Plugin for QuadsPlugin {
@@ -222,7 +340,14 @@ impl Plugin for QuadsPlugin {
         app.add_plugins(MaterialPlugin::<QuadMaterial>::default())
             .add_systems(
                 Update,
-                (attach_gpu, upload).chain().in_set(AppSystems::Upload),
+                (
+                    attach_gpu::<QuadBatch>,
+                    upload::<QuadBatch>,
+                    attach_gpu::<SynapseField>,
+                    upload::<SynapseField>,
+                )
+                    .chain()
+                    .in_set(AppSystems::Upload),
             );
     }
 }
@@ -247,44 +372,52 @@ fn quad_mesh(capacity: usize) -> Mesh {
     .with_inserted_indices(Indices::U32(indices))
 }
 
-/// Rewrites a store with `instances` (of `capacity`).
+/// Rewrites a store with `bytes` (of `capacity`).
 #[cfg(not(target_arch = "wasm32"))]
-fn write_store(store: &mut QuadStore, instances: &[QuadInstance], capacity: usize) {
-    store.data = Some(buffer_bytes(instances, capacity));
+fn write_store(store: &mut QuadStore, bytes: &[u8], capacity: usize) {
+    store.data = Some(padded(bytes, capacity));
 }
 
-/// Rewrites a store with `instances` (of `capacity`).
+/// Rewrites a store with `bytes` (of `capacity`).
 #[cfg(target_arch = "wasm32")]
-fn write_store(store: &mut QuadStore, instances: &[QuadInstance], capacity: usize) {
-    *store = quad_store(instances, capacity);
+fn write_store(store: &mut QuadStore, bytes: &[u8], capacity: usize) {
+    *store = quad_store(bytes, capacity);
 }
 
-fn capacity_for(n: usize) -> usize {
+/// Quads a mesh holds for `n` to draw.
+fn quad_capacity_for(n: usize) -> usize {
     n.max(64).next_power_of_two()
 }
 
-fn buffer_bytes(instances: &[QuadInstance], capacity: usize) -> Vec<u8> {
-    let mut bytes = vec![0u8; capacity * std::mem::size_of::<QuadInstance>()];
-    let used = bytemuck::cast_slice::<QuadInstance, u8>(instances);
-    bytes[..used.len()].copy_from_slice(used);
-    bytes
+/// Bytes a store holds for `n`: a power of two from 4 kB (64 instances).
+fn byte_capacity_for(n: usize) -> usize {
+    n.max(4096).next_power_of_two()
 }
 
-/// Gives new batches a mesh, a buffer and a material.
-fn attach_gpu(
+/// `bytes`, zeroed up to `capacity`: a zero quad or field draws nothing.
+fn padded(bytes: &[u8], capacity: usize) -> Vec<u8> {
+    let mut out = vec![0u8; capacity.max(bytes.len())];
+    out[..bytes.len()].copy_from_slice(bytes);
+    out
+}
+
+/// Gives new batches a mesh, a store and a material.
+fn attach_gpu<S: QuadSource>(
     mut commands: Commands,
-    batches: Query<(Entity, &QuadBatch), Without<QuadGpu>>,
+    batches: Query<(Entity, &S), Without<QuadGpu>>,
     mut meshes: ResMut<Assets<Mesh>>,
-    mut buffers: ResMut<Assets<QuadStore>>,
+    mut stores: ResMut<Assets<QuadStore>>,
     mut materials: ResMut<Assets<QuadMaterial>>,
 ) {
     for (entity, batch) in &batches {
-        let capacity = capacity_for(batch.instances.len());
-        let buffer = buffers.add(quad_store(&batch.instances, capacity));
-        let mesh = meshes.add(quad_mesh(capacity));
+        let quad_capacity = quad_capacity_for(batch.quads());
+        let byte_capacity = byte_capacity_for(batch.bytes().len());
+        let store = stores.add(quad_store(batch.bytes(), byte_capacity));
+        let mesh = meshes.add(quad_mesh(quad_capacity));
         let material = materials.add(QuadMaterial {
-            quads: buffer.clone(),
-            order: batch.order,
+            quads: store.clone(),
+            order: batch.order(),
+            field: S::FIELD,
         });
         commands.entity(entity).insert((
             Mesh3d(mesh.clone()),
@@ -292,39 +425,44 @@ fn attach_gpu(
             Transform::default(),
             NoFrustumCulling,
             QuadGpu {
-                buffer,
+                store,
                 mesh,
                 material,
-                capacity,
+                quad_capacity,
+                byte_capacity,
             },
         ));
     }
 }
 
-/// Writes each changed batch into its buffer (one upload), growing it when needed.
-fn upload(
-    mut batches: Query<(&QuadBatch, &mut QuadGpu), Changed<QuadBatch>>,
+/// Writes each changed batch into its store (one upload), growing the store
+/// and the mesh when needed.
+fn upload<S: QuadSource>(
+    mut batches: Query<(&S, &mut QuadGpu), Changed<S>>,
     mut meshes: ResMut<Assets<Mesh>>,
-    mut buffers: ResMut<Assets<QuadStore>>,
+    mut stores: ResMut<Assets<QuadStore>>,
     mut materials: ResMut<Assets<QuadMaterial>>,
 ) {
     for (batch, mut gpu) in &mut batches {
-        let resized = batch.instances.len() > gpu.capacity;
-        if resized {
-            gpu.capacity = capacity_for(batch.instances.len());
+        if batch.quads() > gpu.quad_capacity {
+            gpu.quad_capacity = quad_capacity_for(batch.quads());
             if let Some(mut mesh) = meshes.get_mut(&gpu.mesh) {
-                *mesh = quad_mesh(gpu.capacity);
+                *mesh = quad_mesh(gpu.quad_capacity);
             }
         }
-        if let Some(mut buffer) = buffers.get_mut(&gpu.buffer) {
-            write_store(&mut buffer, &batch.instances, gpu.capacity);
+        let resized = batch.bytes().len() > gpu.byte_capacity;
+        if resized {
+            gpu.byte_capacity = byte_capacity_for(batch.bytes().len());
         }
-        // A texture is a new GPU texture on every write.
-        if resized || cfg!(target_arch = "wasm32") {
-            // A resized buffer is a new GPU buffer: rebuild the material's bind group.
-            if let Some(mut material) = materials.get_mut(&gpu.material) {
-                material.order = batch.order;
-            }
+        if let Some(mut store) = stores.get_mut(&gpu.store) {
+            write_store(&mut store, batch.bytes(), gpu.byte_capacity);
+        }
+        // A resized buffer is a new GPU buffer, and a texture is a new GPU
+        // texture on every write: rebuild the material's bind group.
+        if (resized || cfg!(target_arch = "wasm32"))
+            && let Some(mut material) = materials.get_mut(&gpu.material)
+        {
+            material.order = batch.order();
         }
     }
 }

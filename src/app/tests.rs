@@ -12,8 +12,8 @@ use crate::app::bridge::TrainerLink;
 use crate::app::layout::NetworkLayout;
 use crate::app::network::{Neuron, Synapse};
 use crate::app::particles::{Direction, FlowPhase, Particles};
-use crate::app::quads::QuadBatch;
-use crate::app::visual::{Glow, SynapseBatch, VisualSettings};
+use crate::app::quads::SynapseField;
+use crate::app::visual::{Glow, HighlightState, SynapseBatch, VisualSettings};
 use crate::lab::data::InputLayout;
 use crate::lab::data::{DataSpec, Toy2dSpec};
 use crate::lab::model::{Activation, OutputKind};
@@ -276,40 +276,99 @@ fn stronger_activations_glow_brighter() {
     assert!(halo(&mut app, 2) > halo(&mut app, 1) && halo(&mut app, 1) > halo(&mut app, 0));
 }
 
+/// The synapse field's line `s` as the shader reads it: its ends, whether
+/// they are highlighted, its weight, and its layer's largest |weight|.
+fn field_line(field: &SynapseField, s: usize) -> (Vec3, Vec3, f32, f32, f32) {
+    use crate::app::quads::*;
+    let d = &field.data;
+    let at = |i: usize| d[i] as usize;
+    let records = at(FIELD_LAYER_RECORDS);
+    let layer = (0..at(FIELD_LAYERS))
+        .map(|l| records + l * FIELD_LAYER)
+        .rfind(|&r| at(r + LAYER_FIRST_SYNAPSE) <= s)
+        .expect("a layer");
+    let k = s - at(layer + LAYER_FIRST_SYNAPSE);
+    let targets = at(layer + LAYER_TARGET_COUNT);
+    let position = |n: usize| {
+        let p = at(FIELD_POSITIONS) + 4 * n;
+        (Vec3::new(d[p], d[p + 1], d[p + 2]), d[p + 3])
+    };
+    let (from, _) = position(at(layer + LAYER_SOURCES) + k / targets);
+    let (to, mark) = position(at(layer + LAYER_TARGETS) + k % targets);
+    (
+        from,
+        to,
+        mark,
+        d[at(FIELD_WEIGHTS) + s],
+        d[layer + LAYER_MAX_WEIGHT],
+    )
+}
+
+fn synapse_field(app: &mut App) -> SynapseField {
+    let mut q = app
+        .world_mut()
+        .query_filtered::<&SynapseField, With<SynapseBatch>>();
+    q.single(app.world()).unwrap().clone()
+}
+
 #[test]
-fn larger_weights_draw_thicker_lines() {
+fn the_gpu_gets_every_weight_with_its_layers_scale_and_both_ends() {
+    use crate::app::quads::{FIELD_COMPACT, FIELD_QUADS, TARGET_DIMMED, TARGET_LIT, TARGET_PLAIN};
+    use crate::lab::scene::Highlight;
     let (mut app, events) = test_app();
-    let sizes = vec![2, 2];
+    let sizes = vec![2, 2, 3];
     start(&events, sizes.clone());
     let mut f = frame(&sizes, 0);
     f.layers[0].weights = vec![0.1, -2.0, 0.5, 1.0];
+    // A weight gone non-finite reads as zero: it must not draw, or scale the rest.
+    f.layers[1].weights[4] = f32::NAN;
+    let second = f.layers[1].weights.clone();
     events.send(TrainerEvent::Frame(Box::new(f))).unwrap();
     app.update();
     app.update();
     let layout = NetworkLayout::new(&topology(sizes));
-    let mut q = app
-        .world_mut()
-        .query_filtered::<&QuadBatch, With<SynapseBatch>>();
-    let batch = q.single(app.world()).unwrap();
-    assert_eq!(batch.instances.len(), 4);
-    let line = |i: usize, j: usize| {
-        let (a, b) = (layout.layers[0].positions[i], layout.layers[1].positions[j]);
-        *batch
-            .instances
-            .iter()
-            .find(|q| q.start == a.to_array() && q.end == b.to_array())
-            .expect("a line per synapse")
-    };
-    // weights: (0→0) 0.1, (0→1) -2.0, (1→0) 0.5, (1→1) 1.0
-    let (w01, w10, w11, w00) = (line(0, 1), line(1, 0), line(1, 1), line(0, 0));
-    assert!(w01.width > w11.width && w11.width > w10.width && w10.width > w00.width);
-    // Sign sets the hue: negative lines are warm (red > blue), positive cool.
-    assert!(w01.color[0] > w01.color[2]);
-    assert!(w11.color[2] > w11.color[0]);
+    let field = synapse_field(&mut app);
+    assert_eq!((field.quads, field.data[FIELD_QUADS]), (10, 10.0));
+    assert_eq!(
+        field.data[FIELD_COMPACT], 0.0,
+        "within budget every line is drawn"
+    );
+    let positions = |l: usize| layout.layers[l].positions.clone();
+    for (s, w) in [0.1, -2.0, 0.5, 1.0].into_iter().enumerate() {
+        let (from, to, mark, weight, max) = field_line(&field, s);
+        assert_eq!(
+            (from, to),
+            (positions(0)[s / 2], positions(1)[s % 2]),
+            "{s}"
+        );
+        assert_eq!((weight, max, mark), (w, 2.0, TARGET_PLAIN), "{s}");
+    }
+    let finite_max = second
+        .iter()
+        .filter(|w| w.is_finite())
+        .fold(0.0f32, |m, w| m.max(w.abs()));
+    for (k, &w) in second.iter().enumerate() {
+        let (from, to, _, weight, max) = field_line(&field, 4 + k);
+        assert_eq!(
+            (from, to),
+            (positions(1)[k / 3], positions(2)[k % 3]),
+            "{k}"
+        );
+        let expected = if w.is_finite() { w } else { 0.0 };
+        assert_eq!((weight, max), (expected, finite_max), "{k}");
+    }
+    // A lesson highlighting the synapses into neuron 1 of layer 2.
+    app.world_mut().resource_mut::<HighlightState>().0 = Some(Highlight::SynapsesIntoNeuron(2, 1));
+    app.update();
+    let field = synapse_field(&mut app);
+    let marks: Vec<f32> = (0..10).map(|s| field_line(&field, s).2).collect();
+    let (lit, dim) = (TARGET_LIT, TARGET_DIMMED);
+    assert_eq!(marks, [dim, dim, dim, dim, dim, lit, dim, dim, lit, dim]);
 }
 
 #[test]
 fn a_synapse_budget_keeps_the_strongest() {
+    use crate::app::quads::{FIELD_COMPACT, FIELD_IDS};
     let (mut app, events) = test_app();
     let sizes = vec![4, 5];
     start(&events, sizes.clone());
@@ -323,18 +382,34 @@ fn a_synapse_budget_keeps_the_strongest() {
     app.update();
     let stats = *app.world().resource::<crate::app::visual::SynapseStats>();
     assert_eq!((stats.shown, stats.total, stats.over_budget), (3, 20, 17));
-    let mut q = app
-        .world_mut()
-        .query_filtered::<&QuadBatch, With<SynapseBatch>>();
-    let batch = q.single(app.world()).unwrap();
+    let field = synapse_field(&mut app);
+    assert_eq!((field.quads, field.data[FIELD_COMPACT]), (3, 1.0));
     // The strongest weights come from input 3 (weights grow with i), to outputs 2..4.
+    let ids = field.data[FIELD_IDS] as usize;
+    let drawn: Vec<f32> = field.data[ids..ids + 3].to_vec();
+    assert_eq!(drawn, [17.0, 18.0, 19.0]);
     let layout = NetworkLayout::new(&topology(sizes));
-    let from3 = layout.layers[0].positions[3].to_array();
-    assert!(
-        batch.instances.iter().all(|q| q.start == from3),
-        "{:?}",
-        batch.instances
-    );
+    let from3 = layout.layers[0].positions[3];
+    assert!((17..20).all(|s| field_line(&field, s).0 == from3));
+}
+
+#[test]
+fn a_budget_met_by_equal_weights_draws_exactly_its_size() {
+    let (mut app, events) = test_app();
+    let sizes = vec![3, 3];
+    start(&events, sizes.clone());
+    app.world_mut()
+        .resource_mut::<VisualSettings>()
+        .synapse_budget = 4;
+    let mut f = frame(&sizes, 0);
+    f.layers[0].weights = vec![1.0, -1.0, 1.0, 0.5, 1.0, -1.0, 1.0, 0.25, 1.0];
+    events.send(TrainerEvent::Frame(Box::new(f))).unwrap();
+    app.update();
+    app.update();
+    let field = synapse_field(&mut app);
+    let ids = field.data[crate::app::quads::FIELD_IDS] as usize;
+    assert_eq!(field.quads, 4);
+    assert_eq!(&field.data[ids..ids + 4], [0.0, 1.0, 2.0, 4.0]);
 }
 
 #[test]
@@ -673,7 +748,6 @@ fn a_lesson_pauses_and_captions_at_the_right_steps() {
     use crate::app::bridge::{NewestFrame, RunLog, TrainingState};
     use crate::app::lesson::{LessonPlayer, LessonPlugin};
     use crate::app::messages::LessonControl;
-    use crate::app::visual::HighlightState;
     use crate::lab::runner::RunnerOptions;
     use crate::lab::scene::Highlight;
 

@@ -5,7 +5,13 @@ use bevy::prelude::*;
 use crate::app::AppSystems;
 use crate::app::history::Shown;
 use crate::app::network::{AppliedFrame, NetworkView, Neuron, Selection};
-use crate::app::quads::{QuadBatch, QuadInstance};
+use crate::app::quads::{
+    FIELD_COMPACT, FIELD_DIMMED, FIELD_HEADER, FIELD_IDS, FIELD_LAYER, FIELD_LAYER_RECORDS,
+    FIELD_LAYERS, FIELD_MIN_ALPHA, FIELD_NEGATIVE, FIELD_POSITIONS, FIELD_POSITIVE, FIELD_QUADS,
+    FIELD_WEIGHTS, LAYER_ALPHA, LAYER_FIRST_SYNAPSE, LAYER_MAX_WEIGHT, LAYER_MAX_WIDTH,
+    LAYER_SOURCES, LAYER_TARGET_COUNT, LAYER_TARGETS, QuadBatch, QuadInstance, SynapseField,
+    TARGET_DIMMED, TARGET_LIT, TARGET_PLAIN,
+};
 use crate::lab::scene::Highlight;
 
 /// How much of its light a part of the network keeps while a lesson highlights another.
@@ -77,14 +83,12 @@ pub(super) struct Glow {
 /// How many synapses are drawn, out of how many.
 #[derive(Resource, Debug, Clone, Copy, Default, PartialEq)]
 pub(super) struct SynapseStats {
-    /// Drawn.
+    /// Sent to the GPU to draw (which leaves out lines too faint to see).
     pub shown: usize,
     /// In the network.
     pub total: usize,
     /// Left out because the budget keeps only the strongest.
     pub over_budget: usize,
-    /// Left out because they would be invisible (too faint).
-    pub faint: usize,
 }
 
 /// What stands out in the 3D view (the rest dims); set by lesson steps.
@@ -161,7 +165,7 @@ fn spawn_batches(mut commands: Commands) {
     // Lines are drawn first, then bulbs over them.
     commands.spawn((
         SynapseBatch,
-        QuadBatch {
+        SynapseField {
             order: 1000.0,
             ..default()
         },
@@ -304,38 +308,26 @@ fn neuron_bulbs(
     batch.instances = out;
 }
 
-/// The width of a synapse line for a weight of relative strength `rel` (0 to 1)
-/// in a layer whose strongest line is `max_width` wide.
-pub(super) fn synapse_width(rel: f32, max_width: f32) -> f32 {
-    max_width * (0.12 + 0.88 * rel.clamp(0.0, 1.0))
-}
-
 /// Lines fainter than this are not drawn at all.
-pub(super) const MIN_VISIBLE_ALPHA: f32 = 0.012;
+const MIN_VISIBLE_ALPHA: f32 = 0.012;
 
 /// The part of a synapse line's opacity that is the same for a whole layer
-/// (the opacity is this times [`strength_alpha`]): crowded layers fade, so
-/// that a hundred thousand additive lines do not wash out to white.
+/// (the shader multiplies it by one that grows with the weight's relative
+/// strength): crowded layers fade, so that a hundred thousand additive lines
+/// do not wash out to white.
 fn layer_alpha(count: usize, opacity: f32) -> f32 {
     opacity * (3_000.0 / count.max(1) as f32).sqrt().min(1.0)
 }
 
-/// The part of a synapse line's opacity that follows the weight's relative
-/// strength: strong weights stand out.
-fn strength_alpha(rel: f32) -> f32 {
-    let rel = rel.clamp(0.0, 1.0);
-    // rel^1.5, written with sqrt: this runs for every synapse of every frame.
-    0.04 + 0.96 * rel * rel.sqrt()
-}
-
 /// Widest line of a weight layer with `count` synapses: thinner when crowded.
-pub(super) fn layer_max_width(count: usize) -> f32 {
+fn layer_max_width(count: usize) -> f32 {
     0.01 + 0.1 * (200.0 / count.max(1) as f32).sqrt().min(1.0)
 }
 
-/// Maps the applied frame's weights to lines, straight from its flat arrays
-/// (the synapse entities hold the same values, for picking and inspection;
-/// the lines no longer read them back through a query, 109,184 for MNIST).
+/// Writes the applied frame's weights, each layer's scale and the neurons'
+/// positions into the [`SynapseField`] that the GPU draws lines from; over
+/// the budget, with the list of the strongest synapses. Nothing here runs
+/// per synapse but a copy, a maximum, and the budget's selection.
 fn synapse_lines(
     view: Res<NetworkView>,
     applied: Res<AppliedFrame>,
@@ -343,96 +335,139 @@ fn synapse_lines(
     settings: Res<VisualSettings>,
     highlight: Res<HighlightState>,
     mut stats: ResMut<SynapseStats>,
-    mut batch: Single<&mut QuadBatch, With<SynapseBatch>>,
+    mut field: Single<&mut SynapseField, With<SynapseBatch>>,
 ) {
     let Some(layout) = &view.layout else { return };
     let frame = applied.of(&shown);
     let weight_layers = layout.layers.len().saturating_sub(1);
-    // Before any frame, every weight reads as zero.
-    let weights: Vec<&[f32]> = (0..weight_layers)
-        .map(|l| {
-            frame
-                .and_then(|f| f.layers.get(l))
-                .map_or(&[][..], |l| &l.weights)
-        })
-        .collect();
     let counts: Vec<usize> = (0..weight_layers)
         .map(|l| layout.layers[l].positions.len() * layout.layers[l + 1].positions.len())
         .collect();
-    let max_w: Vec<f32> = weights
-        .iter()
-        .map(|w| w.iter().fold(0.0f32, |m, v| m.max(v.abs())))
-        .collect();
-    let weight = |l: usize, k: usize| weights[l].get(k).copied().unwrap_or(0.0);
-    let rel = |l: usize, w: f32| {
-        let m = max_w[l];
-        if m > 0.0 { w.abs() / m } else { 0.0 }
-    };
     let total = counts.iter().sum::<usize>();
+    let neurons = layout
+        .layers
+        .iter()
+        .map(|l| l.positions.len())
+        .sum::<usize>();
     let over_budget = total.saturating_sub(settings.synapse_budget);
-    // Over budget, only synapses at least as strong as the budget's weakest are drawn.
-    let cutoff = if over_budget > 0 {
-        let keep = settings.synapse_budget;
-        if keep == 0 {
-            f32::INFINITY
-        } else {
-            let mut rels: Vec<f32> = Vec::with_capacity(total);
-            for (l, &count) in counts.iter().enumerate() {
-                rels.extend((0..count).map(|k| rel(l, weight(l, k))));
-            }
-            *rels
-                .select_nth_unstable_by(keep - 1, |a, b| b.total_cmp(a))
-                .1
+    let compact = over_budget > 0;
+    let quads = total.min(settings.synapse_budget);
+    let records = FIELD_HEADER;
+    let positions = records + FIELD_LAYER * weight_layers;
+    let ids = positions + 4 * neurons;
+    let weights = ids + if compact { quads } else { 0 };
+    let mut data = std::mem::take(&mut field.data);
+    data.clear();
+    data.resize(weights + total, 0.0);
+    let mut header = [0.0f32; FIELD_HEADER];
+    header[FIELD_QUADS] = quads as f32;
+    header[FIELD_LAYERS] = weight_layers as f32;
+    header[FIELD_COMPACT] = f32::from(u8::from(compact));
+    header[FIELD_LAYER_RECORDS] = records as f32;
+    header[FIELD_POSITIONS] = positions as f32;
+    header[FIELD_IDS] = ids as f32;
+    header[FIELD_WEIGHTS] = weights as f32;
+    header[FIELD_DIMMED] = DIMMED;
+    header[FIELD_MIN_ALPHA] = MIN_VISIBLE_ALPHA;
+    header[FIELD_POSITIVE..FIELD_POSITIVE + 3].copy_from_slice(&POSITIVE);
+    header[FIELD_NEGATIVE..FIELD_NEGATIVE + 3].copy_from_slice(&NEGATIVE);
+    data[..FIELD_HEADER].copy_from_slice(&header);
+    let mut neuron = 0usize;
+    for (l, layer) in layout.layers.iter().enumerate() {
+        for (i, p) in layer.positions.iter().enumerate() {
+            // The synapses into this neuron come from weight layer l - 1.
+            let mark = match (&highlight.0, l.checked_sub(1)) {
+                (Some(h), Some(into)) if h.has_synapse(into, i) => TARGET_LIT,
+                (Some(_), _) => TARGET_DIMMED,
+                (None, _) => TARGET_PLAIN,
+            };
+            let at = positions + 4 * (neuron + i);
+            data[at..at + 4].copy_from_slice(&[p.x, p.y, p.z, mark]);
         }
-    } else {
-        f32::NEG_INFINITY
-    };
-    // The last frame's buffer is reused, and every synapse is written to the
-    // next free slot whether or not it is drawn, the slot being kept only if
-    // it is: whether a line is too faint is as good as random, and a branch
-    // on it cost MNIST 0.6 ms of this system's 1.8.
-    let budget = settings.synapse_budget;
-    let mut out = std::mem::take(&mut batch.instances);
-    out.clear();
-    out.resize(total.min(budget) + 1, QuadInstance::default());
-    let mut drawn = 0usize;
+        neuron += layer.positions.len();
+    }
+    let (mut first_synapse, mut first_neuron) = (0usize, 0usize);
+    let mut max_weights = Vec::with_capacity(weight_layers);
     for (l, &count) in counts.iter().enumerate() {
-        let (sources, targets) = (&layout.layers[l].positions, &layout.layers[l + 1].positions);
-        let max_width = layer_max_width(count);
-        let layer_alpha = layer_alpha(count, settings.synapse_opacity);
-        for (from, a) in sources.iter().enumerate() {
-            for (to, b) in targets.iter().enumerate() {
-                let w = weight(l, from * targets.len() + to);
-                let rel = rel(l, w);
-                let mut alpha = layer_alpha * strength_alpha(rel);
-                match highlight.0.as_ref().map(|h| h.has_synapse(l, to)) {
-                    // Highlighted synapses stand out even when weak.
-                    Some(true) => alpha = alpha.max(0.25 + 0.5 * rel),
-                    Some(false) => alpha *= DIMMED,
-                    None => {}
-                }
-                let hue = if w >= 0.0 { POSITIVE } else { NEGATIVE };
-                if let Some(slot) = out.get_mut(drawn) {
-                    *slot = QuadInstance::line(
-                        *a,
-                        *b,
-                        synapse_width(rel, max_width),
-                        [hue[0], hue[1], hue[2], alpha],
-                    );
-                }
-                // Over budget only the strongest; never what would be
-                // invisible (it would still cost fragments every frame).
-                let keep = rel >= cutoff && drawn < budget && alpha >= MIN_VISIBLE_ALPHA;
-                drawn += usize::from(keep);
+        let sources = layout.layers[l].positions.len();
+        let to = &mut data[weights + first_synapse..weights + first_synapse + count];
+        // Before any frame every weight reads as zero; a non-finite one as
+        // zero too, so that the shader's comparisons mean what they say.
+        if let Some(w) = frame.and_then(|f| f.layers.get(l)).map(|l| &l.weights) {
+            for (to, &w) in to.iter_mut().zip(w) {
+                *to = if w.is_finite() { w } else { 0.0 };
             }
+        }
+        let max_weight = to.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        max_weights.push(max_weight);
+        let mut record = [0.0f32; FIELD_LAYER];
+        record[LAYER_FIRST_SYNAPSE] = first_synapse as f32;
+        record[LAYER_SOURCES] = first_neuron as f32;
+        record[LAYER_TARGETS] = (first_neuron + sources) as f32;
+        record[LAYER_TARGET_COUNT] = layout.layers[l + 1].positions.len() as f32;
+        record[LAYER_MAX_WEIGHT] = max_weight;
+        record[LAYER_MAX_WIDTH] = layer_max_width(count);
+        record[LAYER_ALPHA] = layer_alpha(count, settings.synapse_opacity);
+        let at = records + FIELD_LAYER * l;
+        data[at..at + FIELD_LAYER].copy_from_slice(&record);
+        first_synapse += count;
+        first_neuron += sources;
+    }
+    if compact {
+        let strongest = strongest_synapses(&data[weights..], &counts, &max_weights, quads);
+        for (slot, s) in data[ids..ids + quads].iter_mut().zip(strongest) {
+            *slot = s as f32;
         }
     }
-    out.truncate(drawn);
     *stats = SynapseStats {
-        shown: out.len(),
+        shown: quads,
         total,
         over_budget,
-        faint: total - over_budget - out.len(),
     };
-    batch.instances = out;
+    let field = &mut **field;
+    field.quads = quads;
+    field.data = data;
+}
+
+/// The `keep` synapses of largest relative strength (|w| over its layer's
+/// largest), in order; `weights` holds every layer's, `counts` long each.
+fn strongest_synapses(
+    weights: &[f32],
+    counts: &[usize],
+    max_weights: &[f32],
+    keep: usize,
+) -> Vec<usize> {
+    let mut rels: Vec<f32> = Vec::with_capacity(weights.len());
+    let mut rest = weights;
+    for (&count, &max) in counts.iter().zip(max_weights) {
+        let (layer, after) = rest.split_at(count.min(rest.len()));
+        rels.extend(
+            layer
+                .iter()
+                .map(|w| if max > 0.0 { w.abs() / max } else { 0.0 }),
+        );
+        rest = after;
+    }
+    if keep == 0 {
+        return Vec::new();
+    }
+    if keep >= rels.len() {
+        return (0..rels.len()).collect();
+    }
+    let mut sorted = rels.clone();
+    let cutoff = *sorted
+        .select_nth_unstable_by(keep - 1, |a, b| b.total_cmp(a))
+        .1;
+    // Ties at the cutoff: the first ones, so that exactly `keep` are drawn.
+    let mut ties = keep - rels.iter().filter(|&&r| r > cutoff).count();
+    let mut out = Vec::with_capacity(keep);
+    for (s, &r) in rels.iter().enumerate() {
+        if r > cutoff {
+            out.push(s);
+        } else if r == cutoff && ties > 0 {
+            ties -= 1;
+            out.push(s);
+        }
+    }
+    out
 }

@@ -140,7 +140,7 @@ pub(crate) fn nnm_under_xvfb_with(args: &[&str], env: &[(&str, &str)]) -> Output
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.output().expect("xvfb-run runs")
+    without_gpu_errors(cmd.output().expect("xvfb-run runs"))
 }
 
 /// Runs `nnm` on lavapipe with no display at all: no X, no Wayland.
@@ -161,7 +161,24 @@ pub(crate) fn nnm_offscreen(args: &[&str], env: &[(&str, &str)]) -> Output {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.output().expect("nnm runs")
+    without_gpu_errors(cmd.output().expect("nnm runs"))
+}
+
+/// `out`, after checking that its log names no shader or pipeline error: the
+/// renderer logs them and draws on without what failed, which a picture may
+/// not show.
+fn without_gpu_errors(out: Output) -> Output {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("ERROR") && (l.contains("pipeline_cache") || l.contains("wgpu")))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "the renderer reported errors:\n{}\n\nthe whole log:\n{stderr}",
+        errors.join("\n")
+    );
+    out
 }
 
 /// Runs the `nnm` under test with `args` in the repository root and waits for it.
