@@ -15,7 +15,7 @@ use crate::lab::record::{EDITS_FILE, RunDir, RunRecorder, Thinning};
 use crate::lab::record::{Edit, read_edits};
 use crate::lab::scene::Scene;
 use crate::lab::stream::NetworkMessage;
-use crate::lab::train::{StepOutcome, Trainer, TrainerState};
+use crate::lab::train::{EvaluationParts, StepOutcome, Trainer, TrainerState};
 
 /// |Δθ·v|: the length of the update from `before` to `after` along the unit vector `v`.
 fn projection(before: &[f32], after: &[f32], v: &[f64]) -> f32 {
@@ -67,6 +67,9 @@ pub struct Session<B: AutodiffBackend> {
     pending_edits: std::collections::VecDeque<(u64, Edit)>,
     /// The step of the last message streamed in ([`Session::stream_state`]).
     streamed_step: Option<u64>,
+    /// Chunks of the coming evaluation taken ahead ([`Session::evaluate_ahead`]);
+    /// dropped whenever the network may have changed.
+    ahead: Option<EvaluationParts>,
 }
 
 /// A checkpoint's `state.ron`: the session's state at the start of a step,
@@ -196,6 +199,7 @@ impl<B: AutodiffBackend> Session<B> {
             checkpointed: None,
             pending_edits: Default::default(),
             streamed_step: None,
+            ahead: None,
         })
     }
 
@@ -244,12 +248,14 @@ impl<B: AutodiffBackend> Session<B> {
             checkpointed: Some(step),
             pending_edits: Default::default(),
             streamed_step: None,
+            ahead: None,
         })
     }
 
     /// Changes a training setting from the next update on, and appends the
     /// change to the run's `edits.csv`, so that re-running the run repeats it.
     pub fn edit(&mut self, edit: Edit) -> LabResult<()> {
+        self.ahead = None;
         let t = &mut self.trainer;
         match edit {
             Edit::LearningRate(lr) => t.set_learning_rate(lr)?,
@@ -331,6 +337,7 @@ impl<B: AutodiffBackend> Session<B> {
 
     /// The trainer, for changing settings between steps.
     pub fn trainer_mut(&mut self) -> &mut Trainer<B> {
+        self.ahead = None;
         &mut self.trainer
     }
 
@@ -360,6 +367,7 @@ impl<B: AutodiffBackend> Session<B> {
 
     /// Starts a new run (new network, new run directory) with `scene`'s settings.
     pub fn restart(&mut self, scene: &Scene) -> LabResult<()> {
+        self.ahead = None;
         self.trainer.restart(scene)?;
         self.recorder = match &self.runs_root {
             Some(root) => Some(RunRecorder::start(
@@ -382,6 +390,38 @@ impl<B: AutodiffBackend> Session<B> {
         self.spectrum.as_ref()
     }
 
+    /// Takes chunks of the evaluation that the next [`Session::advance`]
+    /// opens with, if one is due, until `deadline` (at least one chunk): a
+    /// trainer without a thread spreads a large evaluation over frames this
+    /// way. True when none of it is left. The evaluation's numbers are the
+    /// same bit for bit.
+    pub fn evaluate_ahead(&mut self, deadline: crate::lab::clock::Instant) -> LabResult<bool> {
+        let step = self.trainer.step_count();
+        if self.trainer.is_diverged() {
+            return Ok(true);
+        }
+        // Edits due at this step come before its evaluation.
+        self.make_due_edits()?;
+        let evaluated = self.last_eval.is_some_and(|e| e.step == step);
+        if !step.is_multiple_of(self.trainer.scene().train.eval_every) || evaluated {
+            return Ok(true);
+        }
+        let parts = self.ahead.get_or_insert_with(EvaluationParts::default);
+        self.trainer.evaluate_part(parts, deadline)
+    }
+
+    /// Makes the followed edits due by the current step.
+    fn make_due_edits(&mut self) -> LabResult<()> {
+        let step = self.trainer.step_count();
+        while let Some(&(at, edit)) = self.pending_edits.front()
+            && at <= step
+        {
+            self.pending_edits.pop_front();
+            self.edit(edit)?;
+        }
+        Ok(())
+    }
+
     /// Evaluates (and measures the sharpness), if due, then applies one
     /// update; records what is due. The evaluation's row is written after the
     /// update, so that it carries the update's projection onto the top
@@ -393,12 +433,7 @@ impl<B: AutodiffBackend> Session<B> {
             out.diverged = Some((step, self.last_step.batch_loss.unwrap_or(f32::NAN)));
             return Ok(out);
         }
-        while let Some(&(at, edit)) = self.pending_edits.front()
-            && at <= step
-        {
-            self.pending_edits.pop_front();
-            self.edit(edit)?;
-        }
+        self.make_due_edits()?;
         if let Some(every) = self.trainer.scene().record.checkpoint_every
             && step > 0
             && step.is_multiple_of(every)
@@ -528,6 +563,7 @@ impl<B: AutodiffBackend> Session<B> {
 
     /// Loads `message`'s weights and step; its `loss` is the step's loss.
     fn adopt(&mut self, message: &NetworkMessage, origin: &str) -> LabResult<()> {
+        self.ahead = None;
         self.trainer.load_state(message, origin)?;
         self.last_step = Metrics {
             batch_loss: message.scalars.get("loss").map(|&v| v as f32),
@@ -609,7 +645,7 @@ impl<B: AutodiffBackend> Session<B> {
 
     /// The evaluation of the current network, and its sharpness when due.
     fn measure(&mut self) -> LabResult<Metrics> {
-        let mut eval = self.trainer.evaluate()?;
+        let mut eval = self.trainer.evaluate_with(self.ahead.take())?;
         if let Some(l) = eval.train_loss {
             self.train_losses.push(l);
         }

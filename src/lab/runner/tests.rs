@@ -859,3 +859,43 @@ fn the_cooperative_trainer_answers_the_same_commands_with_the_threaded_ones_run_
     );
     assert_eq!(edits("thread"), edits("frames"));
 }
+
+#[test]
+fn an_evaluation_taken_ahead_in_parts_is_the_same_bit_for_bit() {
+    // 6,000 samples: the evaluation has several chunks.
+    let mut sc = Scene::parse(
+        "Scene(name: \"r\", data: Xor(samples: 6000), model: (hidden: [4]), train: (eval_every: 5))",
+        Path::new("r.ron"),
+    )
+    .unwrap();
+    sc.train.steps = 12;
+    let device = Default::default();
+    let mut whole = Session::<CpuBackend>::start(&sc, &device, None).unwrap();
+    let mut parts = Session::<CpuBackend>::start(&sc, &device, None).unwrap();
+    let mut calls_per_evaluation = Vec::new();
+    for step in 0..12u64 {
+        // A deadline already past: one chunk a call.
+        let mut calls = 0;
+        while !parts
+            .evaluate_ahead(crate::lab::clock::Instant::now())
+            .unwrap()
+        {
+            calls += 1;
+        }
+        let (a, b) = (whole.advance(false).unwrap(), parts.advance(false).unwrap());
+        assert_eq!(
+            format!("{:?}", a.evaluation),
+            format!("{:?}", b.evaluation),
+            "step {step}"
+        );
+        if a.evaluation.is_some() {
+            calls_per_evaluation.push(calls);
+        }
+    }
+    // Steps 0, 5 and 10 evaluate; each took more than one call.
+    assert_eq!(calls_per_evaluation.len(), 3);
+    assert!(
+        calls_per_evaluation.iter().all(|&c| c >= 2),
+        "{calls_per_evaluation:?}"
+    );
+}

@@ -112,7 +112,7 @@ fn serve<B: AutodiffBackend>(r: &mut Runner<B>, commands: &Receiver<TrainerComma
             r.handle(c);
             continue;
         }
-        if let Turn::Wait(due) = r.tick() {
+        if let Turn::Wait(due) = r.tick(None) {
             std::thread::sleep(due.min(Duration::from_millis(20)));
         }
     }
@@ -125,7 +125,8 @@ enum Turn {
     Idle,
     /// A paced step is due in this long.
     Wait(Duration),
-    /// It took a step (or tried to, and said why it could not).
+    /// It took a step, or part of the evaluation before one (or tried to,
+    /// and said why it could not).
     Stepped,
 }
 
@@ -164,7 +165,9 @@ impl<B: AutodiffBackend> Pump for Cooperative<B> {
                     worked = true;
                 }
                 Err(TryRecvError::Empty) => {
-                    if start.elapsed() >= budget || self.runner.tick() != Turn::Stepped {
+                    if start.elapsed() >= budget
+                        || self.runner.tick(Some(start + budget)) != Turn::Stepped
+                    {
                         break;
                     }
                     worked = true;
@@ -447,10 +450,22 @@ impl<B: AutodiffBackend> Runner<B> {
         }
     }
 
-    /// Takes the step that is due, if one is.
-    fn tick(&mut self) -> Turn {
+    /// Takes the step that is due, if one is. With a `deadline` (a trainer
+    /// without a thread), an evaluation due first is taken in parts until
+    /// then, over as many calls as it needs, so that no frame waits for all of it.
+    fn tick(&mut self, deadline: Option<Instant>) -> Turn {
         if self.idle() {
             return Turn::Idle;
+        }
+        if let (Some(deadline), Some(session)) = (deadline, &mut self.session) {
+            match session.evaluate_ahead(deadline) {
+                Ok(true) => {}
+                Ok(false) => return Turn::Stepped,
+                Err(e) => {
+                    self.fail(e);
+                    return Turn::Stepped;
+                }
+            }
         }
         if let Speed::StepsPerSecond(rate) = self.options.speed {
             let now = Instant::now();

@@ -19,10 +19,43 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// Loss and accuracy on the full training and test sets, with the
     /// learning rate and batch size in force.
     pub fn evaluate(&self) -> LabResult<Metrics> {
+        self.evaluate_with(None)
+    }
+
+    /// Evaluates chunks of this step's evaluation into `parts` until
+    /// `deadline` (at least one chunk), so that a trainer without a thread can
+    /// spread a large evaluation over frames; true once every chunk is done.
+    /// `parts` of another step start over.
+    pub fn evaluate_part(
+        &self,
+        parts: &mut EvaluationParts,
+        deadline: crate::lab::clock::Instant,
+    ) -> LabResult<bool> {
+        if parts.step != self.step {
+            *parts = EvaluationParts::at(self.step);
+        }
+        let splits = [&self.train, &self.test];
+        let chunks = eval_chunks(splits);
+        while let Some(&(s, start, end)) = chunks.get(parts.done.len()) {
+            let chunk = eval_chunk(&self.model, self.scene.loss(), splits[s], start, end)?;
+            parts.done.push(chunk);
+            if crate::lab::clock::Instant::now() >= deadline {
+                break;
+            }
+        }
+        Ok(parts.done.len() == chunks.len())
+    }
+
+    /// [`Trainer::evaluate`], taking the chunks that `parts` already holds
+    /// when they are this step's: the numbers are the same bit for bit.
+    pub fn evaluate_with(&self, parts: Option<EvaluationParts>) -> LabResult<Metrics> {
         let model = &self.model;
         let kind = self.scene.loss();
+        let done = parts
+            .filter(|p| p.step == self.step)
+            .map_or_else(Vec::new, |p| p.done);
         let [mut train, test] =
-            eval_splits(model, kind, [&self.train, &self.test], eval_threads())?;
+            eval_splits(model, kind, [&self.train, &self.test], eval_threads(), done)?;
         let mut solution_error = None;
         if let Some(pde) = &self.data.pde {
             // The training loss of a PINN is its objective: residual and boundary terms.
@@ -66,6 +99,22 @@ impl<B: AutodiffBackend> Trainer<B> {
     }
 }
 
+/// The chunks of one step's evaluation done so far (see [`Trainer::evaluate_part`]).
+#[derive(Debug, Default)]
+pub struct EvaluationParts {
+    step: u64,
+    done: Vec<ChunkEval>,
+}
+
+impl EvaluationParts {
+    fn at(step: u64) -> Self {
+        EvaluationParts {
+            step,
+            done: Vec::new(),
+        }
+    }
+}
+
 /// One split's evaluation.
 pub(super) struct SplitEval {
     /// The mean per-sample loss.
@@ -88,17 +137,11 @@ fn eval_threads() -> usize {
 /// more than it saves.
 const PARALLEL_SAMPLES: usize = 2 * EVAL_CHUNK;
 
-/// The evaluation of each split, its chunks of [`EVAL_CHUNK`] samples
-/// shared among up to `threads` threads. A chunk's numbers do not depend on
-/// which thread computed it, and they are summed in order afterwards, so the
-/// result is the same, bit for bit, for any number of threads.
-pub(super) fn eval_splits<B: Backend, const N: usize>(
-    model: &Mlp<B>,
-    kind: LossKind,
+/// Each split's chunks of [`EVAL_CHUNK`] samples, in order: (split, start, end).
+fn eval_chunks<B: Backend, const N: usize>(
     splits: [&SplitTensors<B>; N],
-    threads: usize,
-) -> LabResult<[SplitEval; N]> {
-    let chunks: Vec<(usize, usize, usize)> = splits
+) -> Vec<(usize, usize, usize)> {
+    splits
         .iter()
         .enumerate()
         .flat_map(|(s, split)| {
@@ -106,13 +149,29 @@ pub(super) fn eval_splits<B: Backend, const N: usize>(
                 .step_by(EVAL_CHUNK)
                 .map(move |start| (s, start, (start + EVAL_CHUNK).min(split.len)))
         })
-        .collect();
+        .collect()
+}
+
+/// The evaluation of each split, its chunks of [`EVAL_CHUNK`] samples
+/// shared among up to `threads` threads, after the first chunks that are
+/// `done` already. A chunk's numbers do not depend on which thread, or which
+/// frame, computed it, and they are summed in order afterwards, so the result
+/// is the same, bit for bit, for any number of threads.
+pub(super) fn eval_splits<B: Backend, const N: usize>(
+    model: &Mlp<B>,
+    kind: LossKind,
+    splits: [&SplitTensors<B>; N],
+    threads: usize,
+    done: Vec<ChunkEval>,
+) -> LabResult<[SplitEval; N]> {
+    let chunks = eval_chunks(splits);
     let samples: usize = splits.iter().map(|s| s.len).sum();
+    let ready = done.len();
     let threads = match samples >= PARALLEL_SAMPLES {
-        true => threads.clamp(1, chunks.len().max(1)),
+        true => threads.clamp(1, chunks.len().saturating_sub(ready).max(1)),
         false => 1,
     };
-    let next = std::sync::atomic::AtomicUsize::new(0);
+    let next = std::sync::atomic::AtomicUsize::new(ready);
     let work = || {
         let mut done = Vec::new();
         loop {
@@ -137,6 +196,7 @@ pub(super) fn eval_splits<B: Backend, const N: usize>(
             all
         }),
     };
+    results.extend(done.into_iter().enumerate().map(|(i, c)| (i, Ok(c))));
     results.sort_by_key(|(i, _)| *i);
     let mut evals: [SplitEval; N] = std::array::from_fn(|s| SplitEval {
         mean_loss: 0.0,
@@ -162,7 +222,8 @@ pub(super) fn eval_splits<B: Backend, const N: usize>(
 }
 
 /// One chunk's per-sample losses, and how many of its samples were classified right.
-struct ChunkEval {
+#[derive(Debug)]
+pub(super) struct ChunkEval {
     losses: Vec<f64>,
     correct: usize,
 }

@@ -26,6 +26,7 @@ use backprop::{Keep, by_hand, pde_objective, penalty};
 pub(crate) use batch::BatchSampler;
 use batch::{SplitTensors, rows_tensor, split_tensors, targets_tensor};
 pub use checkpoint::{MODEL_FILE, TrainerState, read_model_record};
+pub use eval::EvaluationParts;
 use optim::Optim;
 pub(crate) use optim::adam_moments;
 pub use optim::{ADAM_B1, ADAM_B2, ADAM_EPS, AdamStep};

@@ -1234,9 +1234,10 @@ fn evaluation_is_the_same_bit_for_bit_on_any_number_of_threads() {
             t.train.len > 2 * super::eval::EVAL_CHUNK,
             "{loss:?}: several chunks"
         );
-        let one = super::eval::eval_splits(&t.model, kind, splits, 1).unwrap();
+        let one = super::eval::eval_splits(&t.model, kind, splits, 1, Vec::new()).unwrap();
         for threads in [2, 3, 8] {
-            let many = super::eval::eval_splits(&t.model, kind, splits, threads).unwrap();
+            let many =
+                super::eval::eval_splits(&t.model, kind, splits, threads, Vec::new()).unwrap();
             for (a, b) in one.iter().zip(&many) {
                 assert_eq!(a.mean_loss.to_bits(), b.mean_loss.to_bits(), "{threads}");
                 assert_eq!(a.accuracy.map(f32::to_bits), b.accuracy.map(f32::to_bits));
