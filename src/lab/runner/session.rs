@@ -341,6 +341,12 @@ impl<B: AutodiffBackend> Session<B> {
         &mut self.trainer
     }
 
+    /// Takes the presentation of `scene` (the probe, captions...): training
+    /// is unchanged, so what was evaluated ahead stays.
+    pub fn set_presentation(&mut self, scene: &Scene) {
+        self.trainer.set_presentation(scene);
+    }
+
     /// The run directory being written, if any.
     pub fn run_dir(&self) -> Option<&Path> {
         self.recorder.as_ref().map(|r| r.dir().path.as_path())

@@ -372,7 +372,7 @@ impl<B: AutodiffBackend> Runner<B> {
                 let probe_moved = self.scene.view.probe != scene.view.probe;
                 self.scene.take_presentation(&scene);
                 if let Some(s) = &mut self.session {
-                    s.trainer_mut().set_presentation(&scene);
+                    s.set_presentation(&scene);
                 }
                 // A paused view shows the new probe at once.
                 if probe_moved && !self.running {
