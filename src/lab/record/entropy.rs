@@ -115,6 +115,7 @@ impl EncodeSymbol {
 }
 
 /// The symbols' frequencies scaled to [`PROB_SCALE`], and how many are present.
+#[inline(always)]
 fn frequencies(symbols: &[u8]) -> ([u32; 256], usize) {
     // Four tables, so that runs of one symbol do not wait on one counter.
     let mut tables = [[0u32; 256]; 4];
@@ -186,6 +187,7 @@ fn fall_back_to_raw(symbols: &[u8], head: usize, out: &mut Vec<u8>) {
 }
 
 /// Appends `symbols`, entropy-coded (mode 3), to `out`.
+#[inline(always)]
 pub(super) fn encode(symbols: &[u8], out: &mut Vec<u8>) {
     let head = out.len();
     let (freq, distinct) = frequencies(symbols);

@@ -189,7 +189,8 @@ pub(super) fn penalty<B: Backend>(model: &Mlp<B>, l1: f32, l2: f32) -> Tensor<B,
 pub(super) struct Backprop<B: Backend> {
     /// The objective (data loss and penalties), `[1]`.
     pub(super) loss: Tensor<B, 1>,
-    /// Per layer: the gradients of its weights and of its biases.
+    /// Per layer: the gradients of its weights and of its biases (none for
+    /// [`Keep::Signals`]).
     pub(super) grads: Vec<(Tensor<B, 2>, Option<Tensor<B, 1>>)>,
     /// Per layer: its outputs over the batch, when a frame is captured.
     pub(super) posts: Vec<Tensor<B, 2>>,
@@ -205,7 +206,8 @@ pub(super) enum Keep {
     Gradients,
     /// Each layer's outputs too (for a frame's mean activations).
     Posts,
-    /// Each layer's outputs, pre-activations and error signals (for the probe).
+    /// Each layer's outputs, pre-activations and error signals, and no
+    /// gradients (for the probe).
     Signals,
 }
 
@@ -290,12 +292,16 @@ pub(super) fn by_hand<B: Backend>(
         }
         let layer = &model.layers[i];
         let input = inputs.pop().unwrap_or_else(|| dz.zeros_like());
-        let weight = input.transpose().matmul(dz.clone());
-        let bias = layer
-            .bias
-            .as_ref()
-            .map(|_| dz.clone().sum_dim(0).squeeze_dim::<1>(0));
-        grads.push((weight, bias));
+        // The probe wants its error signals alone: its weight gradients would
+        // be a matrix product as large as the network for nothing.
+        if keep != Keep::Signals {
+            let weight = input.transpose().matmul(dz.clone());
+            let bias = layer
+                .bias
+                .as_ref()
+                .map(|_| dz.clone().sum_dim(0).squeeze_dim::<1>(0));
+            grads.push((weight, bias));
+        }
         if i > 0 {
             let dh = crate::lab::model::masked(
                 dz.matmul(layer.weight.val().transpose()),

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use burn::module::AutodiffModule;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData, TensorPrimitive};
 
 use crate::lab::analysis::{Spectrum, hessian_vector_product, lanczos};
 use crate::lab::data::Dataset;
@@ -480,11 +480,23 @@ pub(crate) fn values<B: Backend, const D: usize>(
     what: &str,
 ) -> LabResult<Vec<f32>> {
     let expected = t.shape().num_elements();
-    let v = t
-        .into_data()
-        .convert::<f32>()
-        .to_vec::<f32>()
-        .map_err(|e| LabError::tensor(what, format!("{e:?}")))?;
+    let primitive = t.into_primitive().tensor();
+    // burn's `into_data` copies a shared CPU tensor up to three times (out of
+    // its `Arc`, again to realign the bytes, and out of `TensorData`): for
+    // MNIST's frames that was most of the capture. A contiguous `f32` tensor of
+    // the CPU backend is read in one copy.
+    let host = (&primitive as &dyn std::any::Any)
+        .downcast_ref::<burn::backend::flex::FlexTensor>()
+        .and_then(|t| t.as_slice::<f32>())
+        .map(<[f32]>::to_vec);
+    let v = match host {
+        Some(v) => v,
+        None => Tensor::<B, D>::from_primitive(TensorPrimitive::Float(primitive))
+            .into_data()
+            .convert::<f32>()
+            .into_vec::<f32>()
+            .map_err(|e| LabError::tensor(what, format!("{e:?}")))?,
+    };
     if v.len() != expected {
         return Err(LabError::tensor(
             what,
