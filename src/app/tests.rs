@@ -369,17 +369,8 @@ fn the_gpu_gets_every_weight_with_its_layers_scale_and_both_ends() {
 #[test]
 fn a_synapse_budget_keeps_the_strongest() {
     use crate::app::quads::{FIELD_COMPACT, FIELD_IDS};
-    let (mut app, events) = test_app();
     let sizes = vec![4, 5];
-    start(&events, sizes.clone());
-    app.world_mut()
-        .resource_mut::<VisualSettings>()
-        .synapse_budget = 3;
-    events
-        .send(TrainerEvent::Frame(Box::new(frame(&sizes, 0))))
-        .unwrap();
-    app.update();
-    app.update();
+    let (mut app, _events) = showing_over_budget(&sizes, 3, frame(&sizes, 0));
     let stats = *app.world().resource::<crate::app::visual::SynapseStats>();
     assert_eq!((stats.shown, stats.total, stats.over_budget), (3, 20, 17));
     let field = synapse_field(&mut app);
@@ -393,19 +384,26 @@ fn a_synapse_budget_keeps_the_strongest() {
     assert!((17..20).all(|s| field_line(&field, s).0 == from3));
 }
 
-#[test]
-fn a_budget_met_by_equal_weights_draws_exactly_its_size() {
+/// An app that has shown `f`, a frame of a network of `sizes`, with a synapse
+/// budget of `budget`; the trainer's sender is kept open with it.
+fn showing_over_budget(sizes: &[usize], budget: usize, f: Frame) -> (App, Sender<TrainerEvent>) {
     let (mut app, events) = test_app();
-    let sizes = vec![3, 3];
-    start(&events, sizes.clone());
+    start(&events, sizes.to_vec());
     app.world_mut()
         .resource_mut::<VisualSettings>()
-        .synapse_budget = 4;
-    let mut f = frame(&sizes, 0);
-    f.layers[0].weights = vec![1.0, -1.0, 1.0, 0.5, 1.0, -1.0, 1.0, 0.25, 1.0];
+        .synapse_budget = budget;
     events.send(TrainerEvent::Frame(Box::new(f))).unwrap();
     app.update();
     app.update();
+    (app, events)
+}
+
+#[test]
+fn a_budget_met_by_equal_weights_draws_exactly_its_size() {
+    let sizes = vec![3, 3];
+    let mut f = frame(&sizes, 0);
+    f.layers[0].weights = vec![1.0, -1.0, 1.0, 0.5, 1.0, -1.0, 1.0, 0.25, 1.0];
+    let (mut app, _events) = showing_over_budget(&sizes, 4, f);
     let field = synapse_field(&mut app);
     let ids = field.data[crate::app::quads::FIELD_IDS] as usize;
     assert_eq!(field.quads, 4);
